@@ -1,0 +1,229 @@
+"""Configuration: ``audit.toml`` plus ``AUDIT_<SECTION>__<KEY>`` environment overrides.
+
+The file is found by ``--config``, then ``AUDIT_CONFIG``, then ``./audit.toml``; without any
+file the embedded defaults apply (SQLite, simulated archive). Every value is validated on load
+and an error names the key and the file it came from. Secrets are ``SecretStr`` so that they
+never show up in a repr, a log line or ``audit config show``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+ENV_PREFIX = "AUDIT_"
+DEFAULT_CONFIG_NAME = "audit.toml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who has to fix it."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Section):
+    url: str = "sqlite:///audit.db"
+    echo: bool = False
+
+
+class ArchiveConfig(_Section):
+    source: Literal["simulator", "file", "sdk"] = "simulator"
+    # file source: JSON lines of GetChatData pages or chatdata items
+    path: Path | None = None
+    # simulator source: the directory written by `audit simulate`
+    simulator_dir: Path = Path("data/sim")
+    corpid: str = ""
+    secret: SecretStr = SecretStr("")
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    # private keys by publickey_ver: {"1": "keys/v1.pem"}
+    keys: dict[int, Path] = Field(default_factory=dict)
+    key_passphrase: SecretStr | None = None
+    decryptor: Literal["native", "sdk"] = "native"
+    workers: int = Field(default=0, ge=0, le=64)  # 0: one per core
+
+
+class SimulatorConfig(_Section):
+    seed: int = 7
+    regions: int = Field(default=2, ge=1)
+    cities_per_region: int = Field(default=2, ge=1)
+    stores: int = Field(default=20, ge=1)
+    staff_per_store: int = Field(default=6, ge=1)
+    customers_per_staff: int = Field(default=25, ge=1)
+    days: int = Field(default=7, ge=1)
+    start: str = "2026-11-16"
+    messages: int = Field(default=40_000, ge=1)
+    traditional_share: float = Field(default=0.12, ge=0, le=1)
+    violation_rate: float = Field(default=0.06, ge=0, le=1)
+    key_bits: int = Field(default=2048, ge=1024)
+
+
+class ScanConfig(_Section):
+    wordlists: Path = Path("wordlists")
+    batch_size: int = Field(default=2000, ge=1)
+
+
+class ConversationConfig(_Section):
+    idle_gap_minutes: int = Field(default=30, ge=1)
+
+
+class AlertConfig(_Section):
+    # findings at or above this severity open an alert
+    min_severity: Literal["low", "medium", "high", "critical"] = "high"
+
+
+class DigestConfig(_Section):
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_user: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_starttls: bool = False
+    sender: str = "audit@localhost"
+    recipients: list[str] = Field(default_factory=list)
+    webhook_url: SecretStr = SecretStr("")
+
+
+class DashboardConfig(_Section):
+    port: int = Field(default=8501, ge=1, le=65535)
+    address: str = "127.0.0.1"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    database: DatabaseConfig = DatabaseConfig()
+    archive: ArchiveConfig = ArchiveConfig()
+    simulator: SimulatorConfig = SimulatorConfig()
+    scan: ScanConfig = ScanConfig()
+    conversations: ConversationConfig = ConversationConfig()
+    alerts: AlertConfig = AlertConfig()
+    digest: DigestConfig = DigestConfig()
+    dashboard: DashboardConfig = DashboardConfig()
+    # where the values came from, for error messages and `audit config show`
+    source: str = Field(default="<defaults>", exclude=True)
+
+    @field_validator("source")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+
+def _set_path(data: dict[str, Any], keys: list[str], value: str) -> None:
+    node = data
+    for key in keys[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"environment override {'.'.join(keys)}: {key} is not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+def _env_overrides(environ: dict[str, str]) -> dict[str, Any]:
+    """``AUDIT_DATABASE__URL=...`` -> ``{"database": {"url": ...}}``.
+
+    Values stay strings; pydantic converts them (``"true"``, ``"42"``, JSON lists for lists).
+    """
+    out: dict[str, Any] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        keys = [k.lower() for k in name[len(ENV_PREFIX) :].split("__")]
+        if any(not k for k in keys):
+            continue
+        _set_path(out, keys, value)
+    return out
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce_env_lists(data: dict[str, Any]) -> dict[str, Any]:
+    # A list given in the environment is written as JSON: AUDIT_DIGEST__RECIPIENTS='["a@x"]'.
+    import json
+
+    for section in data.values():
+        if not isinstance(section, dict):
+            continue
+        for key, value in list(section.items()):
+            if isinstance(value, str) and value[:1] in "[{":
+                try:
+                    section[key] = json.loads(value)
+                except json.JSONDecodeError:
+                    pass
+    return data
+
+
+def _format_errors(err: ValidationError, where: str) -> str:
+    lines = [f"invalid configuration in {where}:"]
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"])
+        lines.append(f"  {key}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+        return path
+    env = os.environ.get("AUDIT_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path} (from AUDIT_CONFIG)")
+        return path
+    default = Path(DEFAULT_CONFIG_NAME)
+    return default if default.is_file() else None
+
+
+def load_settings(
+    path: str | os.PathLike[str] | None = None,
+    environ: dict[str, str] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> Settings:
+    """Load the config file (if any), apply environment and explicit overrides, validate."""
+    environ = dict(os.environ) if environ is None else environ
+    file = find_config_file(path)
+    data: dict[str, Any] = {}
+    where = "<defaults>"
+    if file is not None:
+        try:
+            with file.open("rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file}: not valid TOML: {exc}") from exc
+        where = str(file)
+    env = _coerce_env_lists(_env_overrides(environ))
+    if env:
+        where = f"{where} + environment ({', '.join(sorted(_env_names(environ)))})"
+    data = _merge(data, env)
+    if overrides:
+        data = _merge(data, overrides)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_errors(exc, where)) from None
+    return settings.model_copy(update={"source": where})
+
+
+def _env_names(environ: dict[str, str]) -> list[str]:
+    return [n for n in environ if n.startswith(ENV_PREFIX) and "__" in n]
+
+
+def redacted(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with every secret replaced, for display."""
+    data = settings.model_dump(mode="json")
+    return data  # SecretStr dumps as "**********" in json mode

@@ -1,0 +1,99 @@
+"""Engines, sessions and migrations.
+
+Migrations are the only way the schema is made: :func:`migrate` runs ``alembic upgrade head``
+with the migration scripts shipped inside the package, so an installed ``audit`` needs no
+``alembic.ini`` of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class DatabaseError(Exception):
+    """The database cannot be reached or is not ready, worded for the operator."""
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cur = dbapi_connection.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def make_engine(url: str, echo: bool = False) -> Engine:
+    parsed = make_url(url)
+    if parsed.drivername == "postgresql":  # psycopg 3 rather than the psycopg2 default
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    kwargs: dict[str, Any] = {"echo": echo, "future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    else:
+        kwargs["pool_pre_ping"] = True
+    engine = create_engine(parsed, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any exception."""
+    with session_factory(engine)() as session, session.begin():
+        yield session
+
+
+def alembic_config(engine: Engine) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["engine"] = engine
+    return cfg
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to ``revision`` (idempotent)."""
+    command.upgrade(alembic_config(engine), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def require_schema(engine: Engine) -> None:
+    """Fail with the remedy when the database was never initialised."""
+    from alembic.script import ScriptDirectory
+
+    try:
+        rev = current_revision(engine)
+    except Exception as exc:  # connection refused, bad credentials, ...
+        raise DatabaseError(f"cannot open database {engine.url.render_as_string()}: {exc}") from exc
+    head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    if rev is None:
+        raise DatabaseError(
+            f"database {engine.url.render_as_string()} has no schema: run `audit init` first"
+        )
+    if rev != head:
+        raise DatabaseError(
+            f"database schema is at {rev}, this version needs {head}: run `audit init` to upgrade"
+        )

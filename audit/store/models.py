@@ -1,0 +1,445 @@
+"""The domain, as SQLAlchemy 2 typed models.
+
+The schema is made only by the Alembic migrations in ``audit/store/migrations``; a test checks
+that these models and the migrations agree. Enums are stored by value as plain strings so
+that the same migration runs on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from audit.store.types import (
+    JSONType,
+    UTCDateTime,
+    bigpk,
+    created_at,
+    intpk,
+    json_dict,
+    json_list,
+    str64,
+    str128,
+    str255,
+    utcnow,
+)
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum], name: str) -> Enum:
+    return Enum(
+        cls,
+        name=name,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class EnvelopeState(enum.StrEnum):
+    PENDING = "pending"
+    DECRYPTED = "decrypted"
+    FAILED = "failed"
+
+
+class SenderKind(enum.StrEnum):
+    STAFF = "staff"
+    CUSTOMER = "customer"
+    ROBOT = "robot"
+    SYSTEM = "system"
+    UNKNOWN = "unknown"
+
+
+class Severity(enum.StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+_SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+
+class AlertState(enum.StrEnum):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    FALSE_POSITIVE = "false_positive"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    COMPLIANCE = "compliance"
+    SUPERVISOR = "supervisor"
+    ANALYST = "analyst"
+    VIEWER = "viewer"
+
+
+class ConversationKind(enum.StrEnum):
+    SINGLE = "single"
+    ROOM = "room"
+
+
+# --------------------------------------------------------------------------- organisation
+
+
+class OrgUnit(Base):
+    """A node of the company tree: region > city > store, any depth."""
+
+    __tablename__ = "org_units"
+
+    id: Mapped[intpk]
+    code: Mapped[str64] = mapped_column(unique=True)
+    name: Mapped[str128]
+    kind: Mapped[str] = mapped_column(String(32))  # region, city, store, district, ...
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    # "/1/4/17/": ancestors and self, so "everything below X" is one LIKE query
+    path: Mapped[str255] = mapped_column(index=True, default="")
+
+    parent: Mapped[OrgUnit | None] = relationship(remote_side=lambda: [OrgUnit.id])
+
+
+class Staff(Base):
+    __tablename__ = "staff"
+
+    id: Mapped[intpk]
+    userid: Mapped[str128] = mapped_column(unique=True)
+    name: Mapped[str128]
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    position: Mapped[str] = mapped_column(String(64), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=True)  # in the permit list
+
+    org_unit: Mapped[OrgUnit | None] = relationship()
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[intpk]
+    external_userid: Mapped[str128] = mapped_column(unique=True)
+    name: Mapped[str128] = mapped_column(default="")
+    type: Mapped[int] = mapped_column(Integer, default=1)  # 1 WeChat user, 2 WeCom user
+    gender: Mapped[int] = mapped_column(Integer, default=0)
+    corp_name: Mapped[str] = mapped_column(String(128), default="")
+    consent: Mapped[str] = mapped_column(String(16), default="unknown")  # agree|disagree|unknown
+    consent_changed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Follow(Base):
+    """A customer added by a staff member, with the acquisition channel (``state``)."""
+
+    __tablename__ = "follows"
+    __table_args__ = (UniqueConstraint("staff_id", "customer_id"),)
+
+    id: Mapped[intpk]
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    remark: Mapped[str] = mapped_column(String(128), default="")
+    added_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    add_way: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(64), default="", index=True)
+
+
+class TagGroup(Base):
+    __tablename__ = "tag_groups"
+
+    id: Mapped[str64] = mapped_column(primary_key=True)  # WeCom group_id ("et...")
+    name: Mapped[str128]
+    order: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Tag(Base):
+    __tablename__ = "tags"
+
+    id: Mapped[str64] = mapped_column(primary_key=True)  # WeCom tag id ("et...")
+    group_id: Mapped[str] = mapped_column(ForeignKey("tag_groups.id"), index=True)
+    name: Mapped[str128]
+    order: Mapped[int] = mapped_column(Integer, default=0)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    group: Mapped[TagGroup] = relationship()
+
+
+class CustomerTag(Base):
+    __tablename__ = "customer_tags"
+    __table_args__ = (UniqueConstraint("customer_id", "tag_id", "staff_id"),)
+
+    id: Mapped[intpk]
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    tag_id: Mapped[str] = mapped_column(ForeignKey("tags.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"))
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+
+    id: Mapped[intpk]
+    roomid: Mapped[str128] = mapped_column(unique=True)
+    name: Mapped[str] = mapped_column(String(255), default="")
+    creator: Mapped[str] = mapped_column(String(128), default="")
+    created_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    notice: Mapped[str] = mapped_column(Text, default="")
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    members: Mapped[list[Any]] = mapped_column(JSONType, default=list)
+
+
+# --------------------------------------------------------------------------- archive
+
+
+class Checkpoint(Base):
+    """The largest ``seq`` stored per source; advanced in the page's own transaction."""
+
+    __tablename__ = "checkpoints"
+
+    source: Mapped[str64] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Envelope(Base):
+    """A chatdata item exactly as the archive delivered it. Never deleted."""
+
+    __tablename__ = "envelopes"
+    __table_args__ = (Index("ix_envelopes_source_seq", "source", "seq"),)
+
+    id: Mapped[bigpk]
+    source: Mapped[str64]
+    seq: Mapped[int] = mapped_column(BigInteger)
+    msgid: Mapped[str] = mapped_column(String(255), unique=True)
+    publickey_ver: Mapped[int] = mapped_column(Integer, default=0)
+    encrypt_random_key: Mapped[str] = mapped_column(Text, default="")
+    encrypt_chat_msg: Mapped[str] = mapped_column(Text, default="")
+    raw: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)  # the item as received
+    state: Mapped[EnvelopeState] = mapped_column(
+        _enum(EnvelopeState, "envelope_state"), default=EnvelopeState.PENDING, index=True
+    )
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    received_at: Mapped[created_at]
+    decrypted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
+class Conversation(Base):
+    __tablename__ = "conversations"
+
+    id: Mapped[bigpk]
+    # "single:<staff>:<customer>" or "room:<roomid>", plus the start time: stable across re-runs
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[ConversationKind] = mapped_column(_enum(ConversationKind, "conversation_kind"))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    roomid: Mapped[str | None] = mapped_column(String(128), index=True)
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), index=True)
+    ended_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    staff_messages: Mapped[int] = mapped_column(Integer, default=0)
+    customer_messages: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Message(Base):
+    """A decrypted message, typed. Recalled messages stay and are marked ``recalled``."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_msgtime_id", "msgtime", "id"),)
+
+    id: Mapped[bigpk]
+    envelope_id: Mapped[int] = mapped_column(ForeignKey("envelopes.id"), unique=True)
+    msgid: Mapped[str] = mapped_column(String(255), unique=True)
+    seq: Mapped[int] = mapped_column(BigInteger, index=True)
+    action: Mapped[str] = mapped_column(String(16))  # send | recall | switch
+    msgtype: Mapped[str] = mapped_column(String(64), index=True)
+    sender: Mapped[str] = mapped_column(String(128), default="", index=True)
+    sender_kind: Mapped[SenderKind] = mapped_column(
+        _enum(SenderKind, "sender_kind"), default=SenderKind.UNKNOWN
+    )
+    tolist: Mapped[json_list]
+    roomid: Mapped[str] = mapped_column(String(128), default="", index=True)
+    msgtime: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    text: Mapped[str] = mapped_column(Text, default="")  # what the scanner reads
+    raw: Mapped[json_dict]  # the decrypted JSON, whole
+    recalled: Mapped[bool] = mapped_column(Boolean, default=False)
+    recalled_by: Mapped[str | None] = mapped_column(String(255))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("conversations.id"), index=True
+    )
+    scanned_run_id: Mapped[int | None] = mapped_column(ForeignKey("scan_runs.id"), index=True)
+
+
+# --------------------------------------------------------------------------- analysis
+
+
+class ScanRun(Base):
+    __tablename__ = "scan_runs"
+
+    id: Mapped[intpk]
+    started_at: Mapped[created_at]
+    finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    mode: Mapped[str] = mapped_column(String(16), default="incremental")  # incremental | full
+    wordlist_hash: Mapped[str64]
+    scanner_version: Mapped[str] = mapped_column(String(32))
+    model_versions: Mapped[json_dict]
+    scorecard_version: Mapped[str] = mapped_column(String(64), default="")
+    messages_scanned: Mapped[int] = mapped_column(Integer, default=0)
+    findings_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Finding(Base):
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("message_id", "rule", "start", "end"),)
+
+    id: Mapped[bigpk]
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    scan_run_id: Mapped[int] = mapped_column(ForeignKey("scan_runs.id"), index=True)
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    rule: Mapped[str128]
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), index=True)
+    score: Mapped[float] = mapped_column(Float, default=1.0)
+    start: Mapped[int] = mapped_column(Integer)
+    end: Mapped[int] = mapped_column(Integer)
+    matched: Mapped[str] = mapped_column(String(255))
+    explanation: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[created_at]
+
+
+class Score(Base):
+    __tablename__ = "scores"
+    __table_args__ = (UniqueConstraint("conversation_id", "scorecard_version"),)
+
+    id: Mapped[bigpk]
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id"), index=True)
+    scorecard_version: Mapped[str64]
+    score: Mapped[float] = mapped_column(Float)
+    deductions: Mapped[json_list]
+    metrics: Mapped[json_dict]
+    created_at: Mapped[created_at]
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+
+    id: Mapped[bigpk]
+    # one alert per cause: "finding:<message msgid>:<rule>" etc., so re-runs never duplicate
+    dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
+    kind: Mapped[str] = mapped_column(String(32), default="finding")
+    category: Mapped[str] = mapped_column(String(32), index=True)
+    severity: Mapped[Severity] = mapped_column(_enum(Severity, "severity"), index=True)
+    state: Mapped[AlertState] = mapped_column(
+        _enum(AlertState, "alert_state"), default=AlertState.OPEN, index=True
+    )
+    title: Mapped[str] = mapped_column(String(255))
+    finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id", ondelete="SET NULL"))
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
+    org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[created_at]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+
+class Review(Base):
+    """A supervisor judgement on an alert. Rows are only ever added."""
+
+    __tablename__ = "reviews"
+
+    id: Mapped[bigpk]
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    action: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_state"))
+    to_state: Mapped[AlertState] = mapped_column(_enum(AlertState, "alert_state"))
+    comment: Mapped[str] = mapped_column(Text, default="")
+    # survives rescans: the finding's rule and matched text at review time
+    finding_rule: Mapped[str | None] = mapped_column(String(128))
+    finding_matched: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[created_at]
+
+
+class AuditLog(Base):
+    """Append-only: the migrations add triggers that refuse UPDATE and DELETE."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[bigpk]
+    at: Mapped[created_at]
+    actor: Mapped[str128]
+    action: Mapped[str64]
+    target_type: Mapped[str] = mapped_column(String(32), default="")
+    target_id: Mapped[str] = mapped_column(String(128), default="")
+    detail: Mapped[json_dict]
+
+
+class DigestSent(Base):
+    __tablename__ = "digests_sent"
+    __table_args__ = (UniqueConstraint("day", "channel", "recipient"),)
+
+    id: Mapped[intpk]
+    day: Mapped[dt.date]
+    channel: Mapped[str] = mapped_column(String(16))  # email | webhook
+    recipient: Mapped[str255]
+    alert_count: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="sent")
+    error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[created_at]
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[intpk]
+    username: Mapped[str64] = mapped_column(unique=True)
+    display_name: Mapped[str] = mapped_column(String(128), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.VIEWER)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[created_at]
+
+    scopes: Mapped[list[UserScope]] = relationship(cascade="all, delete-orphan")
+
+
+class UserScope(Base):
+    """An org unit a user may see, with everything below it."""
+
+    __tablename__ = "user_scopes"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), primary_key=True)

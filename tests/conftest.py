@@ -1,0 +1,111 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), built by the migrations.
+
+``db_url`` / ``engine`` are parametrized over both backends. PostgreSQL is found through
+``AUDIT_TEST_PG_URL`` (default: the local server); tests on it are skipped, with the reason
+shown, only when the server cannot be reached.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from audit.store.db import make_engine, migrate
+from audit.store.models import Base
+
+PG_URL = os.environ.get("AUDIT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = make_engine(PG_URL)
+        with engine.connect() as conn:
+            conn.execute(text("select 1"))
+        engine.dispose()
+        return None
+    except Exception as exc:  # pragma: no cover - depends on the machine
+        return f"PostgreSQL at {PG_URL} unreachable: {type(exc).__name__}: {exc}".splitlines()[0]
+
+
+_PG_SKIP: str | None | bool = False
+
+
+def pg_skip_reason() -> str | None:
+    global _PG_SKIP
+    if _PG_SKIP is False:
+        _PG_SKIP = _pg_reachable()
+    return _PG_SKIP  # type: ignore[return-value]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each test (migrating per test is slower)."""
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = make_engine(f"sqlite:///{path}")
+    migrate(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for this test session (and xdist worker)."""
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    name = f"audit_test_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_engine(PG_URL).url.set(database=name).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrate(engine)
+    engine.dispose()
+    yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def _truncate_pg(url: str) -> None:
+    engine = make_engine(url)
+    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    with engine.begin() as conn:
+        # audit_log refuses DELETE; TRUNCATE is what a test reset needs and the trigger allows
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty, migrated database URL on each backend."""
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "audit.db"
+        shutil.copy(template, path)
+        return f"sqlite:///{path}"
+    url: str = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
+    """An empty, migrated SQLite database, for tests that need only one backend."""
+    path = tmp_path / "audit.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    eng = make_engine(db_url)
+    yield eng
+    eng.dispose()
