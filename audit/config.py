@@ -8,6 +8,7 @@ never show up in a repr, a log line or ``audit config show``.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tomllib
 from pathlib import Path
@@ -158,10 +159,8 @@ def _coerce_env_lists(data: dict[str, Any]) -> dict[str, Any]:
             continue
         for key, value in list(section.items()):
             if isinstance(value, str) and value[:1] in "[{":
-                try:
+                with contextlib.suppress(json.JSONDecodeError):
                     section[key] = json.loads(value)
-                except json.JSONDecodeError:
-                    pass
     return data
 
 

@@ -34,7 +34,7 @@ def _pg_reachable() -> str | None:
         return f"PostgreSQL at {PG_URL} unreachable: {type(exc).__name__}: {exc}".splitlines()[0]
 
 
-_PG_SKIP: str | None | bool = False
+_PG_SKIP: str | bool | None = False
 
 
 def pg_skip_reason() -> str | None:
@@ -59,6 +59,8 @@ def pg_database() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (and xdist worker)."""
     reason = pg_skip_reason()
     if reason:
+        if os.environ.get("AUDIT_REQUIRE_PG"):  # CI: a missing backend is a failure
+            pytest.fail(reason)
         pytest.skip(reason)
     name = f"audit_test_{uuid.uuid4().hex[:10]}"
     admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")

@@ -15,6 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -97,3 +98,18 @@ def require_schema(engine: Engine) -> None:
         raise DatabaseError(
             f"database schema is at {rev}, this version needs {head}: run `audit init` to upgrade"
         )
+
+
+def insert_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]]) -> None:
+    """Bulk INSERT that skips rows colliding with a unique key (re-runs stay idempotent)."""
+    if not rows:
+        return
+    table = model.__table__
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise DatabaseError(f"unsupported database {dialect}")
+    session.execute(stmt, rows)

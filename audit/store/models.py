@@ -258,8 +258,10 @@ class Conversation(Base):
     __tablename__ = "conversations"
 
     id: Mapped[bigpk]
-    # "single:<staff>:<customer>" or "room:<roomid>", plus the start time: stable across re-runs
+    # the thread plus the start time in ms: stable across re-runs
     key: Mapped[str] = mapped_column(String(400), unique=True)
+    # the pair or room the conversation belongs to: "single:<staff>:<customer>", "room:<roomid>"
+    thread: Mapped[str] = mapped_column(String(300), index=True)
     kind: Mapped[ConversationKind] = mapped_column(_enum(ConversationKind, "conversation_kind"))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -294,12 +296,11 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text, default="")  # what the scanner reads
     raw: Mapped[json_dict]  # the decrypted JSON, whole
     recalled: Mapped[bool] = mapped_column(Boolean, default=False)
-    recalled_by: Mapped[str | None] = mapped_column(String(255))
+    recalled_by: Mapped[str | None] = mapped_column(String(255))  # msgid of the recall
+    recall_of: Mapped[str | None] = mapped_column(String(255), index=True)  # for recalls
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
-    conversation_id: Mapped[int | None] = mapped_column(
-        ForeignKey("conversations.id"), index=True
-    )
+    conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     scanned_run_id: Mapped[int | None] = mapped_column(ForeignKey("scan_runs.id"), index=True)
 
 

@@ -1,0 +1,340 @@
+"""Pull envelopes into the store, then decrypt them into typed messages.
+
+Two stages, each idempotent:
+
+* :func:`pull` stores every envelope of a page raw (state ``pending``, or ``failed`` when the
+  item itself is unreadable) and advances the source's checkpoint to the page's largest seq,
+  all in one transaction. A crash loses at most the page in flight, which the next pull
+  fetches again; msgids already stored are skipped, so nothing is stored twice.
+* :func:`decrypt_pending` turns pending envelopes into messages, or marks them ``failed`` with
+  the reason. Failed envelopes stay and are retried by :func:`retry_failed`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.orm import Session
+
+from audit.archive.crypto import DecryptError, decrypt_data
+from audit.archive.keys import KeyRing
+from audit.archive.messages import MessageFormatError, parse_plaintext, sender_kind
+from audit.archive.sources import ArchiveSource, ChatData, Page
+from audit.store.db import insert_ignore, session_scope
+from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
+from audit.store.types import utcnow
+
+Progress = Callable[[int], None]
+
+
+# --------------------------------------------------------------------------- pull
+
+
+@dataclass
+class PullStats:
+    pages: int = 0
+    received: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    problems: int = 0
+    checkpoint: int = 0
+
+
+def get_checkpoint(session: Session, source: str) -> int:
+    seq = session.scalar(select(Checkpoint.seq).where(Checkpoint.source == source))
+    return seq or 0
+
+
+def _advance_checkpoint(session: Session, source: str, seq: int) -> int:
+    row = session.get(Checkpoint, source, with_for_update=True)
+    if row is None:
+        session.add(Checkpoint(source=source, seq=seq))
+        return seq
+    if seq > row.seq:
+        row.seq = seq
+    return row.seq
+
+
+def _envelope_row(item: ChatData, source: str) -> dict[str, Any]:
+    return {
+        "source": source,
+        "seq": item.seq,
+        "msgid": item.msgid,
+        "publickey_ver": item.publickey_ver,
+        "encrypt_random_key": item.encrypt_random_key,
+        "encrypt_chat_msg": item.encrypt_chat_msg,
+        "raw": item.raw,
+        "state": EnvelopeState.FAILED if item.problem else EnvelopeState.PENDING,
+        "error": item.problem,
+        "attempts": 0,
+        "received_at": utcnow(),
+    }
+
+
+def store_page(session: Session, source: str, page: Page) -> tuple[int, int, int]:
+    """Store a page and advance the checkpoint; returns (stored, duplicates, problems)."""
+    unique: dict[str, ChatData] = {}
+    for item in page.items:
+        unique.setdefault(item.msgid, item)
+    existing = set(
+        session.scalars(select(Envelope.msgid).where(Envelope.msgid.in_(list(unique)))).all()
+    )
+    fresh = [item for msgid, item in unique.items() if msgid not in existing]
+    insert_ignore(session, Envelope, [_envelope_row(i, source) for i in fresh])
+    good_seqs = [i.seq for i in page.items]
+    if good_seqs:
+        _advance_checkpoint(session, source, max(good_seqs))
+    problems = sum(1 for i in fresh if i.problem)
+    return len(fresh), len(page.items) - len(fresh), problems
+
+
+def pull(
+    engine: Engine,
+    source: ArchiveSource,
+    limit: int = 1000,
+    progress: Progress | None = None,
+    max_pages: int | None = None,
+) -> PullStats:
+    stats = PullStats()
+    with session_scope(engine) as session:
+        start = get_checkpoint(session, source.name)
+    stats.checkpoint = start
+    for page in source.pages(start, limit):
+        with session_scope(engine) as session:
+            stored, dups, problems = store_page(session, source.name, page)
+            stats.checkpoint = get_checkpoint(session, source.name)
+        stats.pages += 1
+        stats.received += len(page.items)
+        stats.stored += stored
+        stats.duplicates += dups
+        stats.problems += problems
+        if progress:
+            progress(len(page.items))
+        if max_pages is not None and stats.pages >= max_pages:
+            break
+    return stats
+
+
+# --------------------------------------------------------------------------- decrypt
+
+
+@dataclass
+class DecryptStats:
+    decrypted: int = 0
+    failed: int = 0
+    recalls_linked: int = 0
+
+
+# An envelope to decrypt: (envelope id, msgid, seq, publickey_ver, random key, chat msg)
+Job = tuple[int, str, int, int, str, str]
+# (envelope id, message row or None, error or None)
+Outcome = tuple[int, dict[str, Any] | None, str | None]
+
+_WORKER_KEYS: KeyRing | None = None
+
+
+def _init_worker(pems: dict[int, bytes]) -> None:
+    global _WORKER_KEYS
+    _WORKER_KEYS = KeyRing(
+        {
+            v: serialization.load_pem_private_key(p, password=None)  # type: ignore[misc]
+            for v, p in pems.items()
+        }
+    )
+
+
+def _decrypt_jobs(jobs: Sequence[Job]) -> list[Outcome]:
+    assert _WORKER_KEYS is not None
+    return [decrypt_one(_WORKER_KEYS, job) for job in jobs]
+
+
+def decrypt_one(keys: KeyRing, job: Job) -> Outcome:
+    """Decrypt and parse one envelope into a ``messages`` row, or say why not."""
+    env_id, msgid, seq, ver, erk, ecm = job
+    try:
+        random_key = keys.random_key(ver, erk)
+        plaintext = decrypt_data(random_key, ecm)
+        parsed = parse_plaintext(plaintext)
+    except DecryptError as exc:
+        return env_id, None, str(exc)
+    except MessageFormatError as exc:
+        return env_id, None, f"decrypted data is not a valid message: {exc}"
+    if parsed.msgid != msgid:
+        return env_id, None, f"decrypted msgid {parsed.msgid!r} does not match the envelope's"
+    row = {
+        "envelope_id": env_id,
+        "msgid": parsed.msgid,
+        "seq": seq,
+        "action": parsed.action,
+        "msgtype": parsed.msgtype,
+        "sender": parsed.sender,
+        "sender_kind": sender_kind(parsed.sender),
+        "tolist": list(parsed.tolist),
+        "roomid": parsed.roomid,
+        "msgtime": dt.datetime.fromtimestamp(parsed.msgtime_ms / 1000, dt.UTC),
+        "text": parsed.text,
+        "raw": parsed.raw,
+        "recalled": False,
+        "recall_of": parsed.recall_of,
+    }
+    return env_id, row, None
+
+
+def _chunks(seq: Sequence[Job], n: int) -> Iterator[Sequence[Job]]:
+    for i in range(0, len(seq), n):
+        yield seq[i : i + n]
+
+
+class Decryptor:
+    """Decrypts batches of envelopes, in worker processes when there is enough work."""
+
+    def __init__(self, keys: KeyRing, workers: int = 0) -> None:
+        self.keys = keys
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+
+    def __enter__(self) -> Decryptor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(cancel_futures=True)
+            self._pool = None
+
+    def _get_pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            pems = {
+                v: k.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                for v, k in self.keys.keys.items()
+            }
+            self._pool = ProcessPoolExecutor(
+                self.workers, initializer=_init_worker, initargs=(pems,)
+            )
+        return self._pool
+
+    def run(self, jobs: Sequence[Job]) -> list[Outcome]:
+        if self.workers <= 1 or len(jobs) < 200:
+            return [decrypt_one(self.keys, job) for job in jobs]
+        size = max(50, len(jobs) // (self.workers * 4))
+        results: list[Outcome] = []
+        for part in self._get_pool().map(_decrypt_jobs, _chunks(jobs, size)):
+            results.extend(part)
+        return results
+
+
+def _link_recalls(session: Session, rows: Iterable[dict[str, Any]]) -> int:
+    """Mark recalled messages, whichever of the pair was stored first."""
+    linked = 0
+    for row in rows:
+        if row["recall_of"]:
+            res = session.execute(
+                update(Message)
+                .where(Message.msgid == row["recall_of"])
+                .values(recalled=True, recalled_by=row["msgid"])
+            )
+            linked += res.rowcount or 0  # type: ignore[attr-defined]
+    new_ids = [r["msgid"] for r in rows if r["action"] != "recall"]
+    if new_ids:
+        for recall_msgid, target in session.execute(
+            select(Message.msgid, Message.recall_of).where(Message.recall_of.in_(new_ids))
+        ):
+            res = session.execute(
+                update(Message)
+                .where(Message.msgid == target)
+                .values(recalled=True, recalled_by=recall_msgid)
+            )
+            linked += res.rowcount or 0  # type: ignore[attr-defined]
+    return linked
+
+
+def decrypt_pending(
+    engine: Engine,
+    decryptor: Decryptor,
+    batch_size: int = 2000,
+    progress: Progress | None = None,
+) -> DecryptStats:
+    stats = DecryptStats()
+    last_id = 0
+    while True:
+        with session_scope(engine) as session:
+            jobs: list[Job] = [
+                (r.id, r.msgid, r.seq, r.publickey_ver, r.encrypt_random_key, r.encrypt_chat_msg)
+                for r in session.execute(
+                    select(
+                        Envelope.id,
+                        Envelope.msgid,
+                        Envelope.seq,
+                        Envelope.publickey_ver,
+                        Envelope.encrypt_random_key,
+                        Envelope.encrypt_chat_msg,
+                    )
+                    .where(Envelope.state == EnvelopeState.PENDING, Envelope.id > last_id)
+                    .order_by(Envelope.id)
+                    .limit(batch_size)
+                )
+            ]
+        if not jobs:
+            return stats
+        last_id = jobs[-1][0]
+        outcomes = decryptor.run(jobs)
+        with session_scope(engine) as session:
+            rows = [row for _, row, _ in outcomes if row is not None]
+            insert_ignore(session, Message, rows)
+            _mark_envelopes(session, outcomes)
+            stats.recalls_linked += _link_recalls(session, rows)
+        stats.decrypted += len(rows)
+        stats.failed += len(outcomes) - len(rows)
+        if progress:
+            progress(len(outcomes))
+
+
+def _mark_envelopes(session: Session, outcomes: Sequence[Outcome]) -> None:
+    ok = [env_id for env_id, row, _ in outcomes if row is not None]
+    if ok:
+        session.execute(
+            update(Envelope)
+            .where(Envelope.id.in_(ok))
+            .values(
+                state=EnvelopeState.DECRYPTED,
+                error=None,
+                attempts=Envelope.attempts + 1,
+                decrypted_at=utcnow(),
+            )
+        )
+    for env_id, row, error in outcomes:
+        if row is None:
+            session.execute(
+                update(Envelope)
+                .where(Envelope.id == env_id)
+                .values(state=EnvelopeState.FAILED, error=error, attempts=Envelope.attempts + 1)
+            )
+
+
+def retry_failed(engine: Engine, msgids: Sequence[str] | None = None) -> int:
+    """Put failed envelopes that carry ciphertext back to pending; returns how many."""
+    with session_scope(engine) as session:
+        stmt = update(Envelope).where(
+            Envelope.state == EnvelopeState.FAILED, Envelope.encrypt_chat_msg != ""
+        )
+        if msgids:
+            stmt = stmt.where(Envelope.msgid.in_(list(msgids)))
+        result = session.execute(stmt.values(state=EnvelopeState.PENDING))
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def envelope_counts(session: Session) -> dict[str, int]:
+    counts = {s.value: 0 for s in EnvelopeState}
+    for state, n in session.execute(select(Envelope.state, func.count()).group_by(Envelope.state)):
+        counts[EnvelopeState(state).value] = n
+    return counts

@@ -1,0 +1,242 @@
+"""Archive sources: where envelopes come from.
+
+Every source answers one question with GetChatData's semantics: "the envelopes after ``seq``,
+at most ``limit`` of them". The puller passes the largest seq it has stored, unchanged.
+
+Items that cannot be read as an envelope (a line that is not JSON, an item without ``msgid``)
+are not dropped: they come back as :class:`ChatData` with ``problem`` set and a synthetic,
+content-derived msgid, so they are stored as failed envelopes and reported.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+ARCHIVE_FILE = "archive.jsonl"
+
+
+class SourceError(Exception):
+    """The source as a whole cannot be read (missing file, server error page)."""
+
+
+@dataclass(frozen=True)
+class ChatData:
+    """One chatdata item as delivered, or the remains of one that could not be read."""
+
+    seq: int
+    msgid: str
+    publickey_ver: int
+    encrypt_random_key: str
+    encrypt_chat_msg: str
+    raw: dict[str, Any] = field(repr=False)
+    problem: str | None = None  # why this item is not a usable envelope
+
+
+@dataclass(frozen=True)
+class Page:
+    items: tuple[ChatData, ...]
+
+    @property
+    def max_seq(self) -> int:
+        return max((i.seq for i in self.items), default=0)
+
+
+class ArchiveSource(Protocol):
+    """``pages(seq, limit)`` yields the archive after ``seq`` in pages of at most ``limit``."""
+
+    name: str
+
+    def pages(self, after_seq: int, limit: int) -> Iterator[Page]: ...
+
+
+def _synthetic_msgid(where: str, payload: str) -> str:
+    digest = hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:24]
+    return f"!bad:{where}:{digest}"
+
+
+def chatdata_from_item(item: Any, where: str, fallback_seq: int) -> ChatData:
+    """Validate one chatdata item; never raises."""
+    if not isinstance(item, dict):
+        text = json.dumps(item, ensure_ascii=False)
+        return ChatData(
+            fallback_seq,
+            _synthetic_msgid(where, text),
+            0,
+            "",
+            "",
+            {"item": item},
+            problem=f"{where}: chatdata item is not an object",
+        )
+    problems = []
+    seq = item.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        problems.append(f"seq {seq!r} is not a non-negative integer")
+        seq = fallback_seq
+    msgid = item.get("msgid")
+    if not isinstance(msgid, str) or not msgid:
+        problems.append("msgid missing")
+        msgid = _synthetic_msgid(where, json.dumps(item, sort_keys=True, ensure_ascii=False))
+    ver = item.get("publickey_ver", 0)
+    if not isinstance(ver, int) or isinstance(ver, bool):
+        problems.append(f"publickey_ver {ver!r} is not an integer")
+        ver = 0
+    erk = item.get("encrypt_random_key")
+    ecm = item.get("encrypt_chat_msg")
+    if not isinstance(erk, str) or not erk:
+        problems.append("encrypt_random_key missing")
+        erk = ""
+    if not isinstance(ecm, str) or not ecm:
+        problems.append("encrypt_chat_msg missing")
+        ecm = ""
+    problem = f"{where}: " + "; ".join(problems) if problems else None
+    return ChatData(seq, msgid, ver, erk, ecm, item, problem)
+
+
+def items_from_line(line: str, where: str, fallback_seq: int) -> list[ChatData]:
+    """A JSON line holding a GetChatData response page or one chatdata item."""
+    try:
+        doc = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return [
+            ChatData(
+                fallback_seq,
+                _synthetic_msgid(where, line),
+                0,
+                "",
+                "",
+                {"line": line[:100_000]},
+                problem=f"{where}: not JSON ({exc.msg})",
+            )
+        ]
+    if isinstance(doc, dict) and "chatdata" in doc:
+        errcode = doc.get("errcode", 0)
+        if errcode not in (0, None):
+            return [
+                ChatData(
+                    fallback_seq,
+                    _synthetic_msgid(where, line),
+                    0,
+                    "",
+                    "",
+                    doc,
+                    problem=f"{where}: page has errcode {errcode} ({doc.get('errmsg', '')})",
+                )
+            ]
+        chatdata = doc["chatdata"]
+        if not isinstance(chatdata, list):
+            return [
+                ChatData(
+                    fallback_seq,
+                    _synthetic_msgid(where, line),
+                    0,
+                    "",
+                    "",
+                    doc,
+                    problem=f"{where}: chatdata is not a list",
+                )
+            ]
+        out = []
+        for i, item in enumerate(chatdata):
+            cd = chatdata_from_item(item, f"{where} item {i}", fallback_seq)
+            fallback_seq = cd.seq
+            out.append(cd)
+        return out
+    return [chatdata_from_item(doc, where, fallback_seq)]
+
+
+class FileSource:
+    """JSON lines of pages or items (ARCHITECTURE.md), in seq order as the archive gave them."""
+
+    def __init__(self, path: Path, name: str = "file") -> None:
+        if not path.is_file():
+            raise SourceError(f"archive file not found: {path}")
+        self.path = path
+        self.name = name
+
+    def iter_items(self) -> Iterator[ChatData]:
+        last_seq = 0
+        with self.path.open(encoding="utf-8", errors="surrogateescape") as fh:
+            for lineno, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                for item in items_from_line(
+                    line.rstrip("\n"), f"{self.path.name}:{lineno}", last_seq
+                ):
+                    last_seq = max(last_seq, item.seq)
+                    yield item
+
+    def pages(self, after_seq: int, limit: int) -> Iterator[Page]:
+        # Problem items carry the seq of their predecessor, so they are delivered right after it
+        # and re-delivered (deduplicated by their content-derived msgid) when a pull resumes there.
+        batch: list[ChatData] = []
+        for item in self.iter_items():
+            if item.seq > after_seq or (item.problem and item.seq == after_seq):
+                batch.append(item)
+                if len(batch) >= limit:
+                    yield Page(tuple(batch))
+                    batch = []
+        if batch:
+            yield Page(tuple(batch))
+
+
+class SimulatedServer:
+    """An in-process stand-in for GetChatData over an archive written by ``audit simulate``.
+
+    The archive file holds one item per line in seq order; an offset index makes each fetch a
+    seek, so a million-message archive is served without holding it in memory.
+    """
+
+    name = "simulator"
+
+    def __init__(self, directory: Path) -> None:
+        path = directory / ARCHIVE_FILE
+        if not path.is_file():
+            raise SourceError(f"no simulated archive at {path}: run `audit simulate` first")
+        self.path = path
+        self._seqs: list[int] = []
+        self._offsets: list[int] = []
+        with path.open("rb") as fh:
+            offset = 0
+            for line in fh:
+                # the writer puts seq first: {"seq": 123, ...}
+                head = line[:40]
+                start = head.index(b":") + 1
+                end = head.index(b",", start)
+                self._seqs.append(int(head[start:end]))
+                self._offsets.append(offset)
+                offset += len(line)
+
+    def __len__(self) -> int:
+        return len(self._seqs)
+
+    def pages(self, after_seq: int, limit: int) -> Iterator[Page]:
+        """Page after page, each fetched with the previous page's largest seq, like a puller."""
+        while True:
+            page = self.fetch(after_seq, limit)
+            if not page.items:
+                return
+            yield page
+            after_seq = page.max_seq
+
+    def fetch(self, after_seq: int, limit: int) -> Page:
+        """One GetChatData call: items with seq > ``after_seq``."""
+        if not 1 <= limit <= 1000:
+            raise SourceError(f"limit {limit} out of range 1..1000 (GetChatData error 10000)")
+        i = bisect.bisect_right(self._seqs, after_seq)
+        items: list[ChatData] = []
+        if i >= len(self._seqs):
+            return Page(())
+        with self.path.open("rb") as fh:
+            fh.seek(self._offsets[i])
+            for _ in range(min(limit, len(self._seqs) - i)):
+                line = fh.readline().decode("utf-8")
+                items.append(
+                    chatdata_from_item(json.loads(line), f"{self.path.name} seq", after_seq)
+                )
+        return Page(tuple(items))

@@ -1,0 +1,424 @@
+"""The ``audit`` command line. Thin: each command parses, calls the library, and reports.
+
+Expected problems (bad config, missing database schema, unreadable key, bad word list) end
+as one clear line on stderr and exit status 1; a traceback means a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import click
+
+from audit import __version__
+from audit.config import ConfigError, Settings, load_settings, redacted
+
+
+def _expected_errors() -> tuple[type[Exception], ...]:
+    from audit.archive.keys import KeyFileError
+    from audit.archive.sources import SourceError
+    from audit.scan.wordlist import WordListError
+    from audit.store.db import DatabaseError
+    from audit.store.directory import DirectoryError
+
+    return (ConfigError, DatabaseError, SourceError, KeyFileError, WordListError, DirectoryError)
+
+
+class AuditGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except _expected_errors() as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    from tqdm import tqdm
+
+    with tqdm(
+        total=total, desc=f"{label:<13}", unit="msg", disable=None, file=sys.stderr, leave=True
+    ) as bar:
+        yield bar.update
+
+
+def _settings(ctx: click.Context) -> Settings:
+    obj = ctx.ensure_object(dict)
+    if "settings" not in obj:
+        overrides: dict[str, Any] = {}
+        if obj.get("db"):
+            overrides["database"] = {"url": obj["db"]}
+        obj["settings"] = load_settings(obj.get("config"), overrides=overrides)
+    settings: Settings = obj["settings"]
+    return settings
+
+
+@click.group(cls=AuditGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Config file (default: $AUDIT_CONFIG, then ./audit.toml, then built-in defaults).",
+)
+@click.option("--db", metavar="URL", help="Database URL; overrides database.url.")
+@click.version_option(__version__, prog_name="audit")
+@click.pass_context
+def cli(ctx: click.Context, config: Path | None, db: str | None) -> None:
+    """Compliance and chat-quality audit for WeCom customer-service chats.
+
+    \b
+    Quick start (simulated archive, SQLite, dashboard):
+      audit demo
+    Step by step:
+      audit init && audit simulate && audit run && audit status
+    """
+    ctx.ensure_object(dict).update(config=config, db=db)
+
+
+@cli.command()
+@click.pass_context
+def init(ctx: click.Context) -> None:
+    """Create or upgrade the database schema (runs the migrations).
+
+    \b
+    Example:
+      audit --db postgresql+psycopg://audit@db/audit init
+    """
+    from audit.store.db import current_revision, migrate
+
+    settings = _settings(ctx)
+    from audit.pipeline import open_engine
+
+    engine = open_engine(settings, check_schema=False)
+    try:
+        migrate(engine)
+    except Exception as exc:
+        raise click.ClickException(
+            f"cannot migrate {engine.url.render_as_string()}: {exc}"
+        ) from exc
+    click.echo(f"database ready at revision {current_revision(engine)}: {engine.url}")
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
+@click.option("--seed", type=int, help="Random seed (same seed, same archive).")
+@click.option("--messages", type=int, help="About how many messages.")
+@click.option("--stores", type=int, help="Number of stores.")
+@click.option("--days", type=int, help="Days of business.")
+@click.pass_context
+def simulate(
+    ctx: click.Context,
+    out: Path | None,
+    seed: int | None,
+    messages: int | None,
+    stores: int | None,
+    days: int | None,
+) -> None:
+    """Generate a simulated archive of a telecom retail chain, in the real wire format.
+
+    Writes archive.jsonl (GetChatData items), keys/v*.pem, directory.json (org, staff,
+    customers, tags), ground_truth.jsonl (injected violations) and manifest.json.
+
+    \b
+    Example:
+      audit simulate --out data/sim --messages 100000 --seed 7
+    """
+    from audit.archive.simulator import simulate as run_simulation
+
+    settings = _settings(ctx)
+    given = {"seed": seed, "messages": messages, "stores": stores, "days": days}
+    cfg = settings.simulator.model_copy(update={k: v for k, v in given.items() if v is not None})
+    out = out or settings.archive.simulator_dir
+    with _bar("simulate", cfg.messages) as advance:
+        result = run_simulation(cfg, out, advance)
+    click.echo(
+        f"{result.messages} messages ({result.duplicates} duplicate deliveries, "
+        f"{result.violations} injected violations) in {len(result.by_type)} types -> {out}"
+    )
+
+
+def _source_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    f = click.option(
+        "--key",
+        "keys",
+        multiple=True,
+        metavar="VER=PATH",
+        help="Private key for a publickey_ver (repeatable).",
+    )(f)
+    f = click.option(
+        "--path",
+        type=click.Path(path_type=Path),
+        help="Archive file (file source) or simulated archive directory (simulator source).",
+    )(f)
+    f = click.option(
+        "--source", type=click.Choice(["simulator", "file", "sdk"]), help="Archive source."
+    )(f)
+    return f
+
+
+def _prepare(
+    ctx: click.Context, source: str | None, path: Path | None, keys: tuple[str, ...]
+) -> tuple[Settings, Any, Any, Any]:
+    from audit.archive.keys import parse_key_spec
+    from audit.pipeline import key_files, load_keys, make_source, open_engine
+
+    settings = _settings(ctx)
+    engine = open_engine(settings)
+    src = make_source(settings, source, path)
+    extra = dict(parse_key_spec(k) for k in keys)
+    keyring = load_keys(settings, key_files(settings, src, extra))
+    return settings, engine, src, keyring
+
+
+def _report(report: Any) -> None:
+    click.echo(json.dumps(report.as_dict(), ensure_ascii=False), err=True)
+
+
+@cli.command(name="pull")
+@_source_options
+@click.pass_context
+def pull_cmd(
+    ctx: click.Context, source: str | None, path: Path | None, keys: tuple[str, ...]
+) -> None:
+    """Pull new envelopes from the archive source and decrypt them.
+
+    \b
+    Examples:
+      audit pull                               # the simulated archive in data/sim
+      audit pull --source file --path chat.jsonl --key 1=keys/v1.pem --key 2=keys/v2.pem
+    """
+    from audit.pipeline import ingest
+
+    settings, engine, src, keyring = _prepare(ctx, source, path, keys)
+    report = ingest(settings, engine, src, keyring, _bar)
+    assert report.pull and report.decrypt
+    click.echo(
+        f"pulled {report.pull.received} envelopes ({report.pull.stored} new, "
+        f"{report.pull.duplicates} duplicates, {report.pull.problems} unreadable); "
+        f"decrypted {report.decrypt.decrypted}, failed {report.decrypt.failed}; "
+        f"checkpoint {src.name}={report.pull.checkpoint}"
+    )
+
+
+@cli.command(name="retry-failed")
+@_source_options
+@click.pass_context
+def retry_failed_cmd(
+    ctx: click.Context, source: str | None, path: Path | None, keys: tuple[str, ...]
+) -> None:
+    """Decrypt failed envelopes again (e.g. after adding a missing key), then analyse."""
+    from audit.archive.ingest import Decryptor, decrypt_pending, retry_failed
+    from audit.pipeline import analyse, load_scanner
+
+    settings, engine, _src, keyring = _prepare(ctx, source, path, keys)
+    n = retry_failed(engine)
+    with _bar("decrypt", n) as advance, Decryptor(keyring, settings.archive.workers) as dec:
+        stats = decrypt_pending(engine, dec, progress=advance)
+    analyse(settings, engine, load_scanner(settings), _bar)
+    click.echo(f"retried {n}: decrypted {stats.decrypted}, still failed {stats.failed}")
+
+
+@cli.command(name="run")
+@_source_options
+@click.option("--full-scan", is_flag=True, help="Rescan every message (after a word-list change).")
+@click.pass_context
+def run_cmd(
+    ctx: click.Context,
+    source: str | None,
+    path: Path | None,
+    keys: tuple[str, ...],
+    full_scan: bool,
+) -> None:
+    """Run every stage incrementally: pull, decrypt, conversations, scan, alerts."""
+    from audit.pipeline import analyse, ingest, load_scanner
+
+    settings, engine, src, keyring = _prepare(ctx, source, path, keys)
+    scanner = load_scanner(settings)
+    report = ingest(settings, engine, src, keyring, _bar)
+    analyse(settings, engine, scanner, _bar, report, full_scan=full_scan)
+    _report(report)
+    _print_status(engine)
+
+
+@cli.command()
+@click.option("--full", is_flag=True, help="Rescan every message, not only new ones.")
+@click.pass_context
+def scan(ctx: click.Context, full: bool) -> None:
+    """Scan stored messages (incrementally, or --full after a word-list change)."""
+    from audit.pipeline import analyse, load_scanner, open_engine
+
+    settings = _settings(ctx)
+    engine = open_engine(settings)
+    report = analyse(settings, engine, load_scanner(settings), _bar, full_scan=full)
+    assert report.scan is not None
+    click.echo(
+        f"scan run {report.scan.run_id}: {report.scan.messages} messages, "
+        f"{report.scan.findings} findings, {report.scan.removed} stale findings removed"
+    )
+
+
+def _print_status(engine: Any, as_json: bool = False) -> None:
+    from audit.store.db import session_scope
+    from audit.store.status import status
+
+    with session_scope(engine) as session:
+        data = status(session)
+    if as_json:
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    env = data["envelopes"]
+    click.echo(
+        f"envelopes   {env['total']} (decrypted {env['decrypted']}, failed {env['failed']}, "
+        f"pending {env['pending']})"
+    )
+    top = sorted(data["messages"]["by_type"].items(), key=lambda kv: -kv[1])[:6]
+    click.echo(
+        f"messages    {data['messages']['total']} ("
+        + ", ".join(f"{k} {v}" for k, v in top)
+        + (", ..." if len(data["messages"]["by_type"]) > 6 else "")
+        + ")"
+    )
+    click.echo(f"conversations {data['conversations']}")
+    cats = ", ".join(f"{k} {v}" for k, v in data["findings"]["by_category"].items())
+    click.echo(f"findings    {data['findings']['total']} ({cats})")
+    states = ", ".join(f"{k} {v}" for k, v in data["alerts"]["by_state"].items() if v)
+    click.echo(f"alerts      {data['alerts']['total']} ({states})")
+    for source, seq in data["checkpoints"].items():
+        click.echo(f"checkpoint  {source} = {seq}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """Counts of envelopes, messages, conversations, findings, alerts and checkpoints."""
+    from audit.pipeline import open_engine
+
+    _print_status(open_engine(_settings(ctx)), as_json)
+
+
+@cli.command()
+@click.option(
+    "--input",
+    "input_file",
+    type=click.File("r", encoding="utf-8"),
+    default="-",
+    help="JSON lines file (default: stdin).",
+)
+@click.pass_context
+def inspect(ctx: click.Context, input_file: Any) -> None:
+    """Scan JSON lines {"id","text","role"} and print findings per line. No database needed.
+
+    \b
+    Example:
+      echo '{"id":1,"text":"加我微 信 13800138000","role":"staff"}' | audit inspect
+    """
+    from audit.pipeline import load_scanner
+    from audit.scan.inspect import inspect_stream
+
+    scanner = load_scanner(_settings(ctx))
+    out = click.get_text_stream("stdout", encoding="utf-8")
+    stats = inspect_stream(input_file, out, scanner)
+    if getattr(stats, "errors", 0):
+        click.echo(f"{stats.errors} input line(s) could not be read", err=True)
+
+
+def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
+    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    return [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app),
+        "--server.port",
+        str(port or settings.dashboard.port),
+        "--server.address",
+        settings.dashboard.address,
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",
+    ]
+
+
+def _launch_dashboard(settings: Settings, port: int | None) -> None:
+    env = {**os.environ, "AUDIT_DATABASE__URL": settings.database.url}
+    cmd = _dashboard_command(settings, port)
+    click.echo(
+        f"dashboard on http://{settings.dashboard.address}:{port or settings.dashboard.port} "
+        "(Ctrl+C to stop)"
+    )
+    with suppress(KeyboardInterrupt):
+        subprocess.run(cmd, env=env, check=False)
+
+
+@cli.command()
+@click.option("--port", type=int, help="Port (default: dashboard.port, 8501).")
+@click.pass_context
+def dashboard(ctx: click.Context, port: int | None) -> None:
+    """Start the Streamlit dashboard on the configured database."""
+    from audit.pipeline import open_engine
+
+    settings = _settings(ctx)
+    open_engine(settings)  # fail here, clearly, if the database is not ready
+    _launch_dashboard(settings, port)
+
+
+@cli.command()
+@click.option("--messages", type=int, help="Messages to simulate (default: simulator.messages).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("data/sim"))
+@click.option("--no-dashboard", is_flag=True, help="Stop after the pipeline.")
+@click.option("--port", type=int, help="Dashboard port.")
+@click.pass_context
+def demo(
+    ctx: click.Context, messages: int | None, out: Path, no_dashboard: bool, port: int | None
+) -> None:
+    """Simulate a 20-store chain over a week, run the whole pipeline, open the dashboard."""
+    from audit.archive.simulator import MANIFEST_FILE
+    from audit.archive.simulator import simulate as run_simulation
+
+    settings = _settings(ctx)
+    cfg = settings.simulator
+    if messages:
+        cfg = cfg.model_copy(update={"messages": messages})
+    manifest = out / MANIFEST_FILE
+    if manifest.is_file() and json.loads(manifest.read_text("utf-8"))["settings"] == cfg.model_dump(
+        mode="json"
+    ):
+        click.echo(f"reusing the simulated archive in {out}")
+    else:
+        with _bar("simulate", cfg.messages) as advance:
+            run_simulation(cfg, out, advance)
+    ctx.invoke(init)
+    ctx.invoke(run_cmd, source="simulator", path=out, keys=(), full_scan=False)
+    if not no_dashboard:
+        _launch_dashboard(settings, port)
+
+
+@cli.group(name="config")
+def config_group() -> None:
+    """Inspect the configuration."""
+
+
+@config_group.command(name="show")
+@click.pass_context
+def config_show(ctx: click.Context) -> None:
+    """Print the effective configuration (secrets masked) and where it came from."""
+    settings = _settings(ctx)
+    click.echo(f"# from {settings.source}")
+    click.echo(json.dumps(redacted(settings), ensure_ascii=False, indent=2))
+
+
+def main() -> None:
+    cli(prog_name="audit")
+
+
+if __name__ == "__main__":
+    main()

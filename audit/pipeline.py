@@ -1,0 +1,186 @@
+"""The pipeline, stage by stage: source -> envelopes -> messages -> conversations -> findings
+-> alerts. Every stage is incremental and idempotent; :func:`run` runs them in order.
+
+This module wires configuration to the stages; the stages themselves live with their concern
+(``archive``, ``quality``, ``scan``) and know nothing about configuration or the terminal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from audit.alerts import AlertStats, raise_finding_alerts
+from audit.archive import simulator
+from audit.archive.ingest import (
+    Decryptor,
+    DecryptStats,
+    PullStats,
+    decrypt_pending,
+    pull,
+)
+from audit.archive.keys import KeyRing
+from audit.archive.sources import ArchiveSource, FileSource, SimulatedServer, SourceError
+from audit.config import Settings
+from audit.quality.conversations import ConversationStats, build_conversations
+from audit.scan.scanner import Scanner
+from audit.scan.stage import ScanStats, scan_messages
+from audit.store.db import make_engine, require_schema, session_scope
+from audit.store.directory import DirectoryStats, load_directory
+from audit.store.models import Severity
+
+# A progress factory: given a label and an expected total (or None), a context manager
+# yielding an "advance by n" callback. The CLI passes tqdm bars; library use passes nothing.
+ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
+
+
+@contextmanager
+def _no_progress(_label: str, _total: int | None) -> Iterator[Callable[[int], None]]:
+    yield lambda _n: None
+
+
+def open_engine(settings: Settings, check_schema: bool = True) -> Engine:
+    engine = make_engine(settings.database.url, echo=settings.database.echo)
+    if check_schema:
+        require_schema(engine)
+    return engine
+
+
+def make_source(
+    settings: Settings, kind: str | None = None, path: Path | None = None
+) -> ArchiveSource:
+    kind = kind or settings.archive.source
+    if kind == "simulator":
+        return SimulatedServer(path or settings.archive.simulator_dir)
+    if kind == "file":
+        file = path or settings.archive.path
+        if file is None:
+            raise SourceError("the file source needs a path: --path FILE or archive.path in config")
+        return FileSource(file)
+    raise SourceError(
+        f"archive source {kind!r} is not available in this version (use simulator or file)"
+    )
+
+
+def key_files(
+    settings: Settings, source: ArchiveSource, extra: dict[int, Path] | None = None
+) -> dict[int, Path]:
+    files = dict(settings.archive.keys)
+    if isinstance(source, SimulatedServer):
+        # a simulated archive brings its own keys; configured ones take precedence
+        files = {**simulator.key_files(source.path.parent), **files}
+    files.update(extra or {})
+    return files
+
+
+def load_keys(settings: Settings, files: dict[int, Path]) -> KeyRing:
+    passphrase = settings.archive.key_passphrase
+    return KeyRing.from_files(files, passphrase.get_secret_value().encode() if passphrase else None)
+
+
+def load_scanner(settings: Settings) -> Scanner:
+    return Scanner.from_directory(settings.scan.wordlists)
+
+
+@dataclass
+class RunReport:
+    directory: DirectoryStats | None = None
+    pull: PullStats | None = None
+    decrypt: DecryptStats | None = None
+    conversations: ConversationStats | None = None
+    scan: ScanStats | None = None
+    alerts: AlertStats | None = None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in ("directory", "pull", "decrypt", "conversations", "scan", "alerts"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = asdict(value)
+        out["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
+        return out
+
+
+class _Timer:
+    def __init__(self, report: RunReport, name: str) -> None:
+        self.report, self.name = report, name
+
+    def __enter__(self) -> None:
+        self.t0 = dt.datetime.now()
+
+    def __exit__(self, *exc: object) -> None:
+        self.report.seconds[self.name] = (dt.datetime.now() - self.t0).total_seconds()
+
+
+def sync_simulated_directory(engine: Engine, source: ArchiveSource) -> DirectoryStats | None:
+    if not isinstance(source, SimulatedServer):
+        return None
+    world = simulator.load_world(source.path.parent)
+    with session_scope(engine) as session:
+        return load_directory(session, world)
+
+
+def ingest(
+    settings: Settings,
+    engine: Engine,
+    source: ArchiveSource,
+    keys: KeyRing,
+    progress: ProgressFactory = _no_progress,
+    report: RunReport | None = None,
+) -> RunReport:
+    """Pull the source and decrypt what arrived (``audit pull``)."""
+    report = report or RunReport()
+    with _Timer(report, "directory"):
+        report.directory = sync_simulated_directory(engine, source)
+    total = len(source) if isinstance(source, SimulatedServer) else None
+    with _Timer(report, "pull"), progress("pull", total) as advance:
+        report.pull = pull(engine, source, settings.archive.page_size, advance)
+    with (
+        _Timer(report, "decrypt"),
+        progress("decrypt", report.pull.stored) as advance,
+        Decryptor(keys, settings.archive.workers) as decryptor,
+    ):
+        report.decrypt = decrypt_pending(engine, decryptor, progress=advance)
+    return report
+
+
+def analyse(
+    settings: Settings,
+    engine: Engine,
+    scanner: Scanner,
+    progress: ProgressFactory = _no_progress,
+    report: RunReport | None = None,
+    full_scan: bool = False,
+) -> RunReport:
+    """The stages after decryption: conversations, scan, alerts."""
+    report = report or RunReport()
+    gap = dt.timedelta(minutes=settings.conversations.idle_gap_minutes)
+    with _Timer(report, "conversations"), progress("conversations", None) as advance:
+        report.conversations = build_conversations(engine, gap, progress=advance)
+    with _Timer(report, "scan"), progress("scan", None) as advance:
+        report.scan = scan_messages(
+            engine, scanner, full=full_scan, batch_size=settings.scan.batch_size, progress=advance
+        )
+    with _Timer(report, "alerts"), nullcontext():
+        report.alerts = raise_finding_alerts(engine, Severity(settings.alerts.min_severity))
+    return report
+
+
+def run(
+    settings: Settings,
+    engine: Engine,
+    source: ArchiveSource,
+    keys: KeyRing,
+    scanner: Scanner,
+    progress: ProgressFactory = _no_progress,
+) -> RunReport:
+    """Every stage, incrementally (``audit run``)."""
+    report = ingest(settings, engine, source, keys, progress)
+    return analyse(settings, engine, scanner, progress, report)

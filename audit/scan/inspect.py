@@ -1,0 +1,80 @@
+"""``audit inspect``: the scanner and classifiers as a JSON-lines filter.
+
+Each input line is ``{"id": ..., "text": ..., "role": "staff"|"customer"}`` (role optional);
+each output line has the same ``id``, its ``findings`` and ``scores``. A line that cannot be
+read gives ``{"id": <id or null>, "error": "line N: <reason>"}`` and the stream goes on, so
+output and input stay one to one (blank lines aside).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from audit.scan.scanner import ROLES, Scanner
+
+Scorer = Callable[[str, str | None], float]
+
+
+@dataclass(frozen=True)
+class InspectStats:
+    ok: int
+    errors: int
+    findings: int
+
+
+class _BadLine(Exception):
+    def __init__(self, ident: Any, reason: str) -> None:
+        super().__init__(reason)
+        self.ident = ident
+        self.reason = reason
+
+
+def inspect_stream(
+    lines: Iterable[str],
+    out: TextIO,
+    scanner: Scanner,
+    scorers: Mapping[str, Scorer] | None = None,
+) -> InspectStats:
+    ok = errors = findings = 0
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            ident, text, role = _parse(line)
+        except _BadLine as bad:
+            record: dict[str, Any] = {"id": bad.ident, "error": f"line {number}: {bad.reason}"}
+            errors += 1
+        else:
+            found = scanner.scan(text, role)
+            record = {
+                "id": ident,
+                "findings": [f.as_dict() for f in found],
+                "scores": {name: score(text, role) for name, score in (scorers or {}).items()},
+            }
+            ok += 1
+            findings += len(found)
+        out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        out.flush()
+    return InspectStats(ok=ok, errors=errors, findings=findings)
+
+
+def _parse(line: str) -> tuple[Any, str, str | None]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise _BadLine(None, f"invalid JSON: {exc.msg} (column {exc.colno})") from None
+    if not isinstance(data, dict):
+        raise _BadLine(None, "expected a JSON object")
+    ident = data.get("id")
+    text = data.get("text")
+    if text is None:
+        raise _BadLine(ident, "missing 'text'")
+    if not isinstance(text, str):
+        raise _BadLine(ident, "'text' must be a string")
+    role = data.get("role")
+    if role is not None and role not in ROLES:
+        raise _BadLine(ident, f"unknown role {role!r} (expected 'staff' or 'customer')")
+    return ident, text, role

@@ -1,0 +1,284 @@
+"""Recognizers: personal data and contact ids found by pattern, not by word list.
+
+In the manner of presidio, a recognizer is mostly data: ``PATTERNS`` (name, regex, score),
+optional ``CONTEXT`` words it needs nearby, and a ``validate`` hook (a checksum: True makes
+the hit certain, False drops it). Numbers are looked for in the *normalized* text, where
+full-width and Chinese digits are ASCII and separators are gone (138 0013 8000 reads
+13800138000), then mapped back to the original.
+
+Because separators are gone, two numbers written next to each other ("13800138000 10086")
+merge into one run of digits. A candidate number must therefore start and end on a *break*
+of its run: the run's edges, or a place where the original had something between two digits.
+13800138000 inside 1380013800010086 is not a phone number; 138 0013 8000 is.
+
+Not findings: hotlines and service numbers (10086, 12315, 95xxx, 400/800), numbers after
+订单/单号/尾号/验证码 and the like, and numbers followed by a unit (元, 块, 年, ...).
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from functools import cached_property
+from typing import ClassVar
+
+from audit.scan.normalize import Normalized
+from audit.scan.wordlist import ROLE_SETS
+from audit.store.models import Severity
+
+
+@dataclass(frozen=True)
+class Pattern:
+    name: str
+    regex: re.Pattern[str]
+    score: float  # without validation
+    validated: float = 1.0  # when validate() says True
+
+
+@dataclass(frozen=True)
+class Hit:
+    start: int  # original offsets
+    end: int
+    score: float
+    detail: str  # for the explanation: the pattern, and whether a checksum held
+
+
+class TextView:
+    """One message as recognizers see it: original, normalized, and candidate numbers."""
+
+    MAX_NUMBER = 21  # +86 and a 19-digit card leave room; longer runs are split on breaks
+
+    def __init__(self, original: str, norm: Normalized) -> None:
+        self.original = original
+        self.norm = norm
+
+    @cached_property
+    def numbers(self) -> tuple[tuple[int, int], ...]:
+        """Normalized spans of digits (an ID's final x included) that start and end on breaks."""
+        text, offsets = self.norm.text, self.norm.offsets
+        spans: list[tuple[int, int]] = []
+        for run in re.finditer(r"[0-9]+x?", text):
+            start, end = run.span()
+            breaks = {start, end}
+            breaks.update(i for i in range(start + 1, end) if offsets[i] - offsets[i - 1] > 1)
+            if text[end - 1] == "x":
+                breaks.add(end - 1)  # only a resident ID takes the x
+            ordered = sorted(breaks)
+            for i, left in enumerate(ordered):
+                for right in ordered[i + 1 :]:
+                    if right - left > self.MAX_NUMBER:
+                        break
+                    spans.append((left, right))
+        return tuple(spans)
+
+    def word_before(self, start: int, words: tuple[str, ...], window: int) -> bool:
+        """Whether one of ``words`` ends within ``window`` normalized chars before ``start``."""
+        for word in words:
+            at = self.norm.text.rfind(word, 0, start)
+            if at >= 0 and at + len(word) >= start - window:
+                return True
+        return False
+
+
+class Recognizer(ABC):
+    NAME: ClassVar[str]  # permanent identifier
+    LABEL: ClassVar[str]  # what it finds, for explanations
+    CATEGORY: ClassVar[str]
+    RULE: ClassVar[str]
+    SEVERITY: ClassVar[Severity]
+    ROLES: ClassVar[frozenset[str]] = ROLE_SETS["both"]
+    PRIORITY: ClassVar[int] = 0  # wins when hits of the same length overlap
+
+    @abstractmethod
+    def analyze(self, view: TextView) -> list[Hit]: ...
+
+
+class NumberRecognizer(Recognizer):
+    PATTERNS: ClassVar[tuple[Pattern, ...]]
+    CONTEXT: ClassVar[tuple[str, ...]] = ()  # when set, one must precede the number
+    CONTEXT_WINDOW: ClassVar[int] = 6
+
+    NOT_AFTER: ClassVar[tuple[str, ...]] = (
+        "订单", "单号", "尾号", "编号", "工单", "流水号", "快递", "运单", "工号", "验证码", "邮编",
+    )  # fmt: skip
+    NOT_BEFORE: ClassVar[str] = "元块毛角万亿年月日时点分秒次个张台兆gmk"
+    SERVICE_NUMBER: ClassVar[re.Pattern[str]] = re.compile(r"1[0-9]{4}|9[56][0-9]{3,4}|[48]00[0-9]{7}")
+
+    def validate(self, value: str) -> bool | None:
+        """True: certain; False: not this after all; None: no opinion."""
+        return None
+
+    def analyze(self, view: TextView) -> list[Hit]:
+        hits = []
+        text = view.norm.text
+        for start, end in view.numbers:
+            value = text[start:end]
+            if self._ignored(view, start, end, value):
+                continue
+            for pattern in self.PATTERNS:
+                if not pattern.regex.fullmatch(value):
+                    continue
+                verdict = self.validate(value)
+                if verdict is False:
+                    break
+                o_start, o_end = view.norm.span(start, end)
+                o_start = self.widen(view.original, o_start)
+                detail = f"pattern {pattern.name}" + (", checksum valid" if verdict else "")
+                score = pattern.validated if verdict else pattern.score
+                hits.append(Hit(o_start, o_end, score, detail))
+                break
+        return hits
+
+    def widen(self, original: str, start: int) -> int:
+        """Let the original span take in a sign the normalization dropped."""
+        return start
+
+    def _ignored(self, view: TextView, start: int, end: int, value: str) -> bool:
+        text = view.norm.text
+        if self.SERVICE_NUMBER.fullmatch(value):
+            return True
+        if end < len(text) and text[end] in self.NOT_BEFORE:
+            return True
+        if view.word_before(start, self.NOT_AFTER, 4):
+            return True
+        return bool(self.CONTEXT) and not view.word_before(
+            start, self.CONTEXT, self.CONTEXT_WINDOW
+        )
+
+
+class MobilePhoneRecognizer(NumberRecognizer):
+    NAME = "mobile_cn"
+    LABEL = "mainland mobile number"
+    CATEGORY = "privacy"
+    RULE = "privacy.phone"
+    SEVERITY = Severity.MEDIUM
+    PRIORITY = 1
+    PATTERNS = (
+        Pattern("mobile_cn_86", re.compile(r"861[3-9][0-9]{9}"), 0.9),
+        Pattern("mobile_cn", re.compile(r"1[3-9][0-9]{9}"), 0.9),
+    )
+
+    def widen(self, original: str, start: int) -> int:
+        if start > 0 and original[start - 1] in "+＋":
+            return start - 1
+        return start
+
+
+class ResidentIdRecognizer(NumberRecognizer):
+    NAME = "resident_id_cn"
+    LABEL = "resident ID number"
+    CATEGORY = "privacy"
+    RULE = "privacy.resident_id"
+    SEVERITY = Severity.HIGH
+    PRIORITY = 4
+    PATTERNS = (
+        Pattern(
+            "resident_id_18",
+            re.compile(r"[1-9][0-9]{5}(?:18|19|20)[0-9]{2}(?:0[1-9]|1[0-2])[0-9]{5}[0-9x]"),
+            0.5,
+        ),
+    )
+    WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+    def validate(self, value: str) -> bool | None:
+        """GB 11643 check character; the birth date must be a real day too."""
+        day = int(value[12:14])
+        if not 1 <= day <= 31:
+            return False
+        total = sum(int(d) * w for d, w in zip(value[:17], self.WEIGHTS, strict=True))
+        return "10x98765432"[total % 11] == value[17]
+
+
+class BankCardRecognizer(NumberRecognizer):
+    NAME = "bank_card"
+    LABEL = "bank card number"
+    CATEGORY = "privacy"
+    RULE = "privacy.bank_card"
+    SEVERITY = Severity.HIGH
+    PRIORITY = 3
+    PATTERNS = (
+        # UnionPay, Visa, Mastercard prefixes make a valid Luhn sum more telling
+        Pattern("card_known_prefix", re.compile(r"(?:62|4|5[1-5])[0-9]{14,17}"), 0.3, 1.0),
+        Pattern("card_16_19", re.compile(r"[1-9][0-9]{15,18}"), 0.2, 0.8),
+    )
+
+    def validate(self, value: str) -> bool | None:
+        """Luhn (mod 10)."""
+        total = 0
+        for i, char in enumerate(reversed(value)):
+            digit = int(char)
+            if i % 2:
+                digit = digit * 2 - 9 if digit > 4 else digit * 2
+            total += digit
+        return total % 10 == 0
+
+
+class QqNumberRecognizer(NumberRecognizer):
+    NAME = "qq_number"
+    LABEL = "QQ number"
+    CATEGORY = "diversion"
+    RULE = "diversion.contact_id"
+    SEVERITY = Severity.HIGH
+    PRIORITY = 2
+    CONTEXT = ("qq", "扣扣", "企鹅", "q号")
+    PATTERNS = (Pattern("qq_with_context", re.compile(r"[1-9][0-9]{4,10}"), 0.8),)
+
+
+class EmailRecognizer(Recognizer):
+    """On the original text: normalization drops the @ and the dots."""
+
+    NAME = "email"
+    LABEL = "email address"
+    CATEGORY = "privacy"
+    RULE = "privacy.email"
+    SEVERITY = Severity.MEDIUM
+    PATTERN = re.compile(
+        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+        r"\.[A-Za-z]{2,}(?![A-Za-z0-9])",
+        re.ASCII,
+    )
+
+    def analyze(self, view: TextView) -> list[Hit]:
+        return [
+            Hit(m.start(), m.end(), 0.95, "pattern email") for m in self.PATTERN.finditer(view.original)
+        ]
+
+
+class WeChatIdRecognizer(Recognizer):
+    """A WeChat id offered after a context word: 微信号: abc_123, 加我vx：wx-2024a.
+
+    The context word is found in the normalized text (so 微 信 and V信 count), the id itself in
+    the original just after it, where its _ and - survive. An id must hold a digit, _ or -:
+    all-letter words after 微信 are too often plain English.
+    """
+
+    NAME = "wechat_id"
+    LABEL = "WeChat id"
+    CATEGORY = "diversion"
+    RULE = "diversion.contact_id"
+    SEVERITY = Severity.HIGH
+    PRIORITY = 2
+    CONTEXT = re.compile(r"(?:微信|威信|薇信|徽信|v信|vx|wx|weixin|wechat)(?:号|hao|id)?")
+    FILLER = r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’]|是|为|號|号|码|id|ID){0,6}"
+    ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
+
+    def analyze(self, view: TextView) -> list[Hit]:
+        hits = []
+        for context in self.CONTEXT.finditer(view.norm.text):
+            after = view.norm.span(context.start(), context.end())[1]
+            found = self.ID.match(view.original, after)
+            if found and re.search(r"[0-9_-]", found.group(1)):
+                hits.append(Hit(found.start(1), found.end(1), 0.8, f"id after '{context.group()}'"))
+        return hits
+
+
+def default_recognizers() -> tuple[Recognizer, ...]:
+    return (
+        MobilePhoneRecognizer(),
+        ResidentIdRecognizer(),
+        BankCardRecognizer(),
+        QqNumberRecognizer(),
+        EmailRecognizer(),
+        WeChatIdRecognizer(),
+    )

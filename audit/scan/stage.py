@@ -1,0 +1,142 @@
+"""The scan stage: stored messages through the scanner into findings.
+
+Incremental by default (messages never scanned); ``full`` rescans everything after a
+word-list change. Each run is recorded with the word-list hash and scanner version, so a
+finding can always be traced to the lists that produced it. On a full rescan, findings that
+the new lists still produce are kept (with their alerts and reviews); the others are removed
+unless a supervisor has already reviewed their alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.orm import Session
+
+from audit.scan.scanner import Scanner
+from audit.store.db import insert_ignore, session_scope
+from audit.store.models import Alert, AlertState, Finding, Message, ScanRun, SenderKind
+from audit.store.types import utcnow
+
+_ROLES = {SenderKind.STAFF: "staff", SenderKind.CUSTOMER: "customer"}
+
+
+@dataclass
+class ScanStats:
+    run_id: int = 0
+    messages: int = 0
+    findings: int = 0
+    removed: int = 0
+
+
+def scan_messages(
+    engine: Engine,
+    scanner: Scanner,
+    full: bool = False,
+    batch_size: int = 2000,
+    model_versions: Mapping[str, str] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ScanStats:
+    with session_scope(engine) as session:
+        run = ScanRun(
+            mode="full" if full else "incremental",
+            wordlist_hash=scanner.wordlist_hash,
+            scanner_version=scanner.version,
+            model_versions=dict(model_versions or {}),
+        )
+        session.add(run)
+        session.flush()
+        run_id = run.id
+    stats = ScanStats(run_id=run_id)
+    last_id = 0
+    while True:
+        with session_scope(engine) as session:
+            query = (
+                select(Message.id, Message.text, Message.sender_kind, Message.conversation_id)
+                .where(Message.id > last_id, Message.text != "")
+                .order_by(Message.id)
+                .limit(batch_size)
+            )
+            if not full:
+                query = query.where(Message.scanned_run_id.is_(None))
+            rows = session.execute(query).all()
+            if not rows:
+                break
+            last_id = rows[-1].id
+            new_rows = _scan_rows(scanner, rows, run_id)
+            if full:
+                stats.removed += _drop_stale(session, [r.id for r in rows], new_rows)
+            insert_ignore(session, Finding, new_rows)
+            session.execute(
+                update(Message)
+                .where(Message.id.in_([r.id for r in rows]))
+                .values(scanned_run_id=run_id)
+            )
+        stats.messages += len(rows)
+        stats.findings += len(new_rows)
+        if progress:
+            progress(len(rows))
+    with session_scope(engine) as session:
+        session.execute(
+            update(ScanRun)
+            .where(ScanRun.id == run_id)
+            .values(
+                finished_at=utcnow(),
+                messages_scanned=stats.messages,
+                findings_count=stats.findings,
+            )
+        )
+    return stats
+
+
+def _scan_rows(scanner: Scanner, rows: Any, run_id: int) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        for f in scanner.scan(row.text, _ROLES.get(SenderKind(row.sender_kind))):
+            out.append(
+                {
+                    "message_id": row.id,
+                    "conversation_id": row.conversation_id,
+                    "scan_run_id": run_id,
+                    "category": f.category,
+                    "rule": f.rule,
+                    "severity": f.severity,
+                    "score": f.score,
+                    "start": f.start,
+                    "end": f.end,
+                    "matched": f.matched[:255],
+                    "explanation": f.explanation,
+                    "created_at": utcnow(),
+                }
+            )
+    return out
+
+
+def _drop_stale(session: Session, message_ids: list[int], new_rows: list[dict[str, Any]]) -> int:
+    """Remove findings of these messages that the current lists no longer produce."""
+    keep = {(r["message_id"], r["rule"], r["start"], r["end"]) for r in new_rows}
+    existing = session.execute(
+        select(Finding.id, Finding.message_id, Finding.rule, Finding.start, Finding.end).where(
+            Finding.message_id.in_(message_ids)
+        )
+    ).all()
+    stale = [f.id for f in existing if (f.message_id, f.rule, f.start, f.end) not in keep]
+    if not stale:
+        return 0
+    reviewed = set(
+        session.scalars(
+            select(Alert.finding_id).where(
+                Alert.finding_id.in_(stale), Alert.state != AlertState.OPEN
+            )
+        )
+    )
+    removable = [i for i in stale if i not in reviewed]
+    if removable:
+        session.execute(
+            delete(Alert).where(Alert.finding_id.in_(removable), Alert.state == AlertState.OPEN)
+        )
+        session.execute(delete(Finding).where(Finding.id.in_(removable)))
+    return len(removable)

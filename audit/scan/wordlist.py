@@ -1,0 +1,275 @@
+"""The word lists: sensitive terms per category, and the allow list.
+
+They are data a compliance officer edits, one UTF-8 file per category in ``wordlists/``
+(``<category>.txt``) plus ``allow.txt``::
+
+    # a comment (a whole line, or after a space at the end of a line)
+    @category diversion            optional header; default: the file name
+    加我微信 | high | staff | 加我v信, 加我vx, 加我wei xin
+    私下转账 | critical | both | id=private_transfer
+    转我个人账户                      severity medium and roles both by default
+
+Fields after the term are optional: ``severity`` (low, medium, high, critical), ``roles``
+(staff, customer, both) and ``variants`` (other spellings, separated by , or ，), in that
+order, empty for the default; an ``id=<slug>`` field may come anywhere after the term. The
+rule id is ``<category>.<slug>``; without ``id=`` the slug is the pinyin of the normalized
+term (加我微信 -> ``jia_wo_wei_xin``). ``allow.txt`` holds one innocent phrase per line
+(企业微信, 傻瓜相机): a term found inside one of them is not a finding.
+
+Terms and variants are compared after normalization, so ``微 信`` and ``微信`` are duplicates.
+Every bad line is reported as ``<file>:<line>: <reason>``, all of them in one
+``WordListError``. ``wordlist_hash`` covers what the lists mean (comments, spacing and
+spelled-out defaults do not change it), file by file in name order.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pypinyin import lazy_pinyin
+
+from audit.scan.normalize import normalize
+from audit.store.models import Severity
+
+CATEGORIES = ("privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal")
+ROLE_SETS: dict[str, frozenset[str]] = {
+    "staff": frozenset({"staff"}),
+    "customer": frozenset({"customer"}),
+    "both": frozenset({"staff", "customer"}),
+}
+ALLOW_FILE = "allow.txt"
+DEFAULT_SEVERITY = Severity.MEDIUM
+DEFAULT_ROLES = "both"
+
+_COMMENT = re.compile(r"(?:^|\s)#.*$")
+_SLUG = re.compile(r"[a-z0-9][a-z0-9_]*")
+_FIELDS = ("severity", "roles", "variants")
+
+
+class WordListError(ValueError):
+    """One or more bad lines; ``errors`` holds each ``<file>:<line>: <reason>``."""
+
+    def __init__(self, errors: Iterable[str]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(self.errors))
+
+
+@dataclass(frozen=True)
+class Term:
+    category: str
+    slug: str
+    term: str
+    severity: Severity
+    roles: frozenset[str]
+    variants: tuple[str, ...]
+    source: str  # "<file>:<line>"
+
+    @property
+    def rule(self) -> str:
+        return f"{self.category}.{self.slug}"
+
+    def applies_to(self, role: str | None) -> bool:
+        return role is None or role in self.roles
+
+
+@dataclass(frozen=True)
+class WordLists:
+    terms: tuple[Term, ...]
+    allow: tuple[str, ...]
+    wordlist_hash: str
+
+
+def slugify(term: str) -> str:
+    """An ascii rule slug from a term: its normalized form in tone-less pinyin."""
+    syllables = lazy_pinyin(normalize(term).text)
+    return re.sub(r"[^a-z0-9]+", "_", "_".join(syllables).lower()).strip("_")
+
+
+def load_wordlists(directory: Path) -> WordLists:
+    """Every ``*.txt`` in ``directory``; raises WordListError listing all bad lines."""
+    if not directory.is_dir():
+        raise WordListError([f"{directory}: word-list directory not found"])
+    files = sorted(directory.glob("*.txt"), key=lambda p: p.name)
+    if not any(p.name != ALLOW_FILE for p in files):
+        raise WordListError([f"{directory}: no word lists (*.txt) found"])
+    state = _Loader()
+    for path in files:
+        text = path.read_text(encoding="utf-8-sig")
+        if path.name == ALLOW_FILE:
+            state.read_allow(text, str(path))
+        else:
+            state.read_terms(text, str(path), path.stem)
+    if state.errors:
+        raise WordListError(state.errors)
+    digest = hashlib.sha256("".join(state.canonical).encode("utf-8")).hexdigest()
+    return WordLists(tuple(state.terms), tuple(state.allow), digest)
+
+
+class _Loader:
+    """Accumulates terms, allow phrases, canonical lines and errors across files."""
+
+    def __init__(self) -> None:
+        self.terms: list[Term] = []
+        self.allow: list[str] = []
+        self.errors: list[str] = []
+        self.canonical: list[str] = []
+        # per category: normalized spelling -> where it was first seen; slug -> where
+        self._keys: dict[str, dict[str, str]] = {}
+        self._slugs: dict[str, dict[str, str]] = {}
+        self._allow_keys: dict[str, str] = {}
+
+    def read_terms(self, text: str, file: str, default_category: str) -> None:
+        self.canonical.append(f"== {Path(file).name}\n")
+        category: str | None = None
+        entries = 0
+        for number, line in _lines(text):
+            where = f"{file}:{number}"
+            if line.startswith("@"):
+                declared = self._directive(line, where, category is not None, entries > 0)
+                if declared is not None:
+                    category = declared
+                continue
+            entries += 1
+            if category is None:
+                if default_category not in CATEGORIES:
+                    self.errors.append(
+                        f"{where}: unknown category '{default_category}' from the file name; "
+                        "add '@category <id>' at the top or rename the file"
+                    )
+                    return
+                category = default_category
+            term = self._entry(line, where, category)
+            if term is not None:
+                self.terms.append(term)
+                self.canonical.append(
+                    "|".join(
+                        [
+                            term.category,
+                            term.slug,
+                            term.term,
+                            term.severity.value,
+                            ",".join(sorted(term.roles)),
+                            ",".join(term.variants),
+                        ]
+                    )
+                    + "\n"
+                )
+
+    def read_allow(self, text: str, file: str) -> None:
+        self.canonical.append(f"== {Path(file).name}\n")
+        for number, line in _lines(text):
+            where = f"{file}:{number}"
+            if line.startswith("@"):
+                self.errors.append(f"{where}: directives are not allowed in {ALLOW_FILE}")
+                continue
+            key = normalize(line).text
+            if not key:
+                self.errors.append(f"{where}: allow phrase '{line}' is empty after normalization")
+            elif key in self._allow_keys:
+                self.errors.append(
+                    f"{where}: duplicate allow phrase '{line}' (also {self._allow_keys[key]})"
+                )
+            else:
+                self._allow_keys[key] = where
+                self.allow.append(line)
+                self.canonical.append(f"allow|{line}\n")
+
+    def _directive(self, line: str, where: str, repeated: bool, late: bool) -> str | None:
+        name, *arguments = line[1:].split() or [""]
+        argument = arguments[0] if len(arguments) == 1 else ""
+        if name != "category":
+            self.errors.append(f"{where}: bad directive '{line}' (only '@category <id>' is known)")
+        elif not argument:
+            self.errors.append(f"{where}: bad directive '{line}' (expected '@category <id>')")
+        elif argument not in CATEGORIES:
+            self.errors.append(
+                f"{where}: bad directive '{line}': unknown category '{argument}' "
+                f"(expected one of {', '.join(CATEGORIES)})"
+            )
+        elif repeated:
+            self.errors.append(f"{where}: bad directive '{line}': category already declared")
+        elif late:
+            self.errors.append(f"{where}: bad directive '{line}': it must come before the entries")
+        else:
+            return argument
+        return None
+
+    def _entry(self, line: str, where: str, category: str) -> Term | None:
+        errors_before = len(self.errors)
+        term, *rest = (field.strip() for field in line.split("|"))
+        slug: str | None = None
+        positional: list[str] = []
+        for field in rest:
+            if field.startswith("id="):
+                slug = field[3:].strip()
+                if not _SLUG.fullmatch(slug):
+                    self.errors.append(f"{where}: bad id '{slug}' (use a-z, 0-9 and _)")
+            else:
+                positional.append(field)
+        if len(positional) > len(_FIELDS):
+            self.errors.append(
+                f"{where}: too many fields (expected term | severity | roles | variants)"
+            )
+        values = dict(zip(_FIELDS, positional, strict=False))
+        severity = self._severity(values.get("severity", ""), where)
+        roles = values.get("roles", "") or DEFAULT_ROLES
+        if roles not in ROLE_SETS:
+            self.errors.append(
+                f"{where}: unknown role '{roles}' (expected staff, customer or both)"
+            )
+        variants = tuple(
+            v.strip() for v in re.split(r"[,，]", values.get("variants", "")) if v.strip()
+        )
+        if not term:
+            self.errors.append(f"{where}: empty term")
+            return None
+        keys = self._keys.setdefault(category, {})
+        for spelling in (term, *variants):
+            key = normalize(spelling).text
+            if not key:
+                self.errors.append(f"{where}: '{spelling}' is empty after normalization")
+            elif key in keys:
+                self.errors.append(
+                    f"{where}: duplicate term '{spelling}' in {category} (also {keys[key]})"
+                )
+            else:
+                keys[key] = where
+        if slug is None:
+            slug = slugify(term)
+            if not slug:
+                self.errors.append(f"{where}: cannot derive a rule id from '{term}'; add id=")
+        slugs = self._slugs.setdefault(category, {})
+        if slug and slug in slugs:
+            self.errors.append(
+                f"{where}: duplicate rule id '{category}.{slug}' (also {slugs[slug]}); "
+                "give one of them a distinct id="
+            )
+        elif slug:
+            slugs[slug] = where
+        if len(self.errors) > errors_before or severity is None:
+            return None
+        return Term(category, slug, term, severity, ROLE_SETS[roles], variants, where)
+
+    def _severity(self, value: str, where: str) -> Severity | None:
+        if not value:
+            return DEFAULT_SEVERITY
+        try:
+            return Severity(value.lower())
+        except ValueError:
+            self.errors.append(
+                f"{where}: unknown severity '{value}' (expected low, medium, high or critical)"
+            )
+            return None
+
+
+def _lines(text: str) -> Iterable[tuple[int, str]]:
+    """(line number, content) of the lines that are neither blank nor comments."""
+    # only \n, \r\n and \r end a line, so numbers agree with the officer's editor
+    for number, raw in enumerate(re.split(r"\r\n|\n|\r", text), start=1):
+        line = _COMMENT.sub("", raw).strip()
+        if line:
+            yield number, line
