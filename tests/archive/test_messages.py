@@ -202,8 +202,13 @@ def _with(sample: str, path: tuple[str | int, ...], value: Any) -> dict[str, Any
         ("text", ("text", "content"), {"nested": "x"}, ""),
         ("text", ("text",), "not an object", ""),
         ("text", ("text",), None, ""),
-        ("link", ("link", "title"), ["a"], "技术支持群，进入可查看详情\n"
-         "https://work.weixin.qq.com/wework_admin/external_room/join/exceed?vcode=xxx"),
+        (
+            "link",
+            ("link", "title"),
+            ["a"],
+            "技术支持群，进入可查看详情\n"
+            "https://work.weixin.qq.com/wework_admin/external_room/join/exceed?vcode=xxx",
+        ),
         ("text", ("text", "content"), "   ", ""),
         ("news", ("info", "item"), {"title": "x"}, ""),
         ("news", ("info", "item", 0), "not an item", "理财课堂第二期"),
@@ -211,22 +216,46 @@ def _with(sample: str, path: tuple[str | int, ...], value: Any) -> dict[str, Any
         ("vote", ("voteitem",), ["周六上午", None, 3], "下次活动时间\n周六上午\n3"),
         ("collect", ("collect", "details"), None, "VIP客户群\n客户信息登记"),
         ("chatrecord", ("chatrecord", "item"), "x", "张伟和客户的聊天记录"),
-        ("chatrecord", ("chatrecord", "item", 0, "content"), {"content": "已是对象"},
-         "张伟和客户的聊天记录\n已是对象\n内部价目表.xlsx\n限时优惠\n今日下单返现\n"
-         "https://example.com/promo"),
-        ("chatrecord", ("chatrecord", "item", 0, "content"), 42,
-         "张伟和客户的聊天记录\n42\n内部价目表.xlsx\n限时优惠\n今日下单返现\n"
-         "https://example.com/promo"),
-        ("chatrecord", ("chatrecord", "item", 0, "content"), '"一个JSON字符串"',
-         "张伟和客户的聊天记录\n\"一个JSON字符串\"\n内部价目表.xlsx\n限时优惠\n今日下单返现\n"
-         "https://example.com/promo"),
-        ("chatrecord", ("chatrecord", "item", 0, "type"), None,
-         "张伟和客户的聊天记录\n内部价目表.xlsx\n限时优惠\n今日下单返现\nhttps://example.com/promo"),
-        ("chatrecord", ("chatrecord", "item", 0, "type"), "ChatRecordSomethingNew",
-         "张伟和客户的聊天记录\n内部价目表.xlsx\n限时优惠\n今日下单返现\nhttps://example.com/promo"),
+        (
+            "chatrecord",
+            ("chatrecord", "item", 0, "content"),
+            {"content": "已是对象"},
+            "张伟和客户的聊天记录\n已是对象\n内部价目表.xlsx\n限时优惠\n今日下单返现\n"
+            "https://example.com/promo",
+        ),
+        (
+            "chatrecord",
+            ("chatrecord", "item", 0, "content"),
+            42,
+            "张伟和客户的聊天记录\n42\n内部价目表.xlsx\n限时优惠\n今日下单返现\n"
+            "https://example.com/promo",
+        ),
+        (
+            "chatrecord",
+            ("chatrecord", "item", 0, "content"),
+            '"一个JSON字符串"',
+            '张伟和客户的聊天记录\n"一个JSON字符串"\n内部价目表.xlsx\n限时优惠\n今日下单返现\n'
+            "https://example.com/promo",
+        ),
+        (
+            "chatrecord",
+            ("chatrecord", "item", 0, "type"),
+            None,
+            "张伟和客户的聊天记录\n内部价目表.xlsx\n限时优惠\n今日下单返现\nhttps://example.com/promo",
+        ),
+        (
+            "chatrecord",
+            ("chatrecord", "item", 0, "type"),
+            "ChatRecordSomethingNew",
+            "张伟和客户的聊天记录\n内部价目表.xlsx\n限时优惠\n今日下单返现\nhttps://example.com/promo",
+        ),
         ("mixed", ("mixed", "item", 0, "type"), "TEXT", "加我私人微信 wx_zhang888\n\n转账更方便"),
-        ("mixed", ("mixed", "item", 0, "content"), "纯文本，不是JSON",
-         "纯文本，不是JSON\n转账更方便"),
+        (
+            "mixed",
+            ("mixed", "item", 0, "content"),
+            "纯文本，不是JSON",
+            "纯文本，不是JSON\n转账更方便",
+        ),
         ("mixed", ("mixed",), [], ""),
     ],
 )
@@ -242,7 +271,7 @@ def test_when_payload_field_has_wrong_type_then_text_degrades(
 def test_when_nesting_is_deeper_than_the_limit_then_inner_text_is_still_scanned() -> None:
     content = json.dumps({"content": "藏在最深处"}, ensure_ascii=False)
     item_type = "ChatRecordText"
-    for _ in range(30):
+    for _ in range(12):  # escaping doubles per level, so real nesting is shallow
         payload = {"title": "", "item": [{"type": item_type, "content": content}]}
         content = json.dumps(payload, ensure_ascii=False)
         item_type = "chatrecord"
