@@ -89,6 +89,7 @@ class Recognizer(ABC):
     SEVERITY: ClassVar[Severity]
     ROLES: ClassVar[frozenset[str]] = ROLE_SETS["both"]
     PRIORITY: ClassVar[int] = 0  # wins when hits of the same length overlap
+    NORMALIZED: ClassVar[bool] = True  # hits are read in the normalized text
 
     @abstractmethod
     def analyze(self, view: TextView) -> list[Hit]: ...
@@ -103,7 +104,9 @@ class NumberRecognizer(Recognizer):
         "订单", "单号", "尾号", "编号", "工单", "流水号", "快递", "运单", "工号", "验证码", "邮编",
     )  # fmt: skip
     NOT_BEFORE: ClassVar[str] = "元块毛角万亿年月日时点分秒次个张台兆gmk"
-    SERVICE_NUMBER: ClassVar[re.Pattern[str]] = re.compile(r"1[0-9]{4}|9[56][0-9]{3,4}|[48]00[0-9]{7}")
+    SERVICE_NUMBER: ClassVar[re.Pattern[str]] = re.compile(
+        r"1[0-9]{4}|9[56][0-9]{3,4}|[48]00[0-9]{7}"
+    )
 
     def validate(self, value: str) -> bool | None:
         """True: certain; False: not this after all; None: no opinion."""
@@ -142,9 +145,7 @@ class NumberRecognizer(Recognizer):
             return True
         if view.word_before(start, self.NOT_AFTER, 4):
             return True
-        return bool(self.CONTEXT) and not view.word_before(
-            start, self.CONTEXT, self.CONTEXT_WINDOW
-        )
+        return bool(self.CONTEXT) and not view.word_before(start, self.CONTEXT, self.CONTEXT_WINDOW)
 
 
 class MobilePhoneRecognizer(NumberRecognizer):
@@ -233,6 +234,7 @@ class EmailRecognizer(Recognizer):
     CATEGORY = "privacy"
     RULE = "privacy.email"
     SEVERITY = Severity.MEDIUM
+    NORMALIZED = False
     PATTERN = re.compile(
         r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
         r"\.[A-Za-z]{2,}(?![A-Za-z0-9])",
@@ -241,7 +243,8 @@ class EmailRecognizer(Recognizer):
 
     def analyze(self, view: TextView) -> list[Hit]:
         return [
-            Hit(m.start(), m.end(), 0.95, "pattern email") for m in self.PATTERN.finditer(view.original)
+            Hit(m.start(), m.end(), 0.95, "pattern email")
+            for m in self.PATTERN.finditer(view.original)
         ]
 
 
@@ -259,6 +262,7 @@ class WeChatIdRecognizer(Recognizer):
     RULE = "diversion.contact_id"
     SEVERITY = Severity.HIGH
     PRIORITY = 2
+    NORMALIZED = False
     CONTEXT = re.compile(r"(?:微信|威信|薇信|徽信|v信|vx|wx|weixin|wechat)(?:号|hao|id)?")
     FILLER = r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’]|是|为|號|号|码|id|ID){0,6}"
     ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
@@ -266,6 +270,8 @@ class WeChatIdRecognizer(Recognizer):
     def analyze(self, view: TextView) -> list[Hit]:
         hits = []
         for context in self.CONTEXT.finditer(view.norm.text):
+            if view.norm.text.endswith("企业", 0, context.start()):
+                continue  # 企业微信号 is the WeCom account the chat is on
             after = view.norm.span(context.start(), context.end())[1]
             found = self.ID.match(view.original, after)
             if found and re.search(r"[0-9_-]", found.group(1)):

@@ -49,7 +49,9 @@ class Scanner:
                 key = normalize(written).text
                 spellings.setdefault(key, []).append(_Spelling(term, written, variant))
         self._terms = _automaton({key: (len(key), tuple(s)) for key, s in spellings.items()})
-        self._allow = _automaton({key: len(key) for key in (normalize(p).text for p in lists.allow)})
+        self._allow = _automaton(
+            {key: len(key) for key in (normalize(p).text for p in lists.allow)}
+        )
 
     @classmethod
     def from_directory(cls, path: Path) -> Scanner:
@@ -129,7 +131,11 @@ class Scanner:
                 end=hit.end,
                 matched=text[hit.start : hit.end],
                 explanation=f"{recognizer.LABEL} ({hit.detail})"
-                + after_normalization(norm.steps_between(hit.start, hit.end)),
+                + (
+                    after_normalization(norm.steps_between(hit.start, hit.end))
+                    if recognizer.NORMALIZED
+                    else ""
+                ),
             )
             for recognizer, hit in kept
         ]

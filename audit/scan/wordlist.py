@@ -125,13 +125,14 @@ class _Loader:
     def read_terms(self, text: str, file: str, default_category: str) -> None:
         self.canonical.append(f"== {Path(file).name}\n")
         category: str | None = None
+        declared = False
         entries = 0
         for number, line in _lines(text):
             where = f"{file}:{number}"
             if line.startswith("@"):
-                declared = self._directive(line, where, category is not None, entries > 0)
-                if declared is not None:
-                    category = declared
+                found = self._directive(line, where, declared, entries > 0)
+                if found is not None:
+                    category, declared = found, True
                 continue
             entries += 1
             if category is None:
@@ -227,17 +228,8 @@ class _Loader:
         if not term:
             self.errors.append(f"{where}: empty term")
             return None
-        keys = self._keys.setdefault(category, {})
-        for spelling in (term, *variants):
-            key = normalize(spelling).text
-            if not key:
-                self.errors.append(f"{where}: '{spelling}' is empty after normalization")
-            elif key in keys:
-                self.errors.append(
-                    f"{where}: duplicate term '{spelling}' in {category} (also {keys[key]})"
-                )
-            else:
-                keys[key] = where
+        if not self._register_spellings(category, (term, *variants), where):
+            return None  # the term itself is bad or a duplicate: its slug would only echo that
         if slug is None:
             slug = slugify(term)
             if not slug:
@@ -253,6 +245,25 @@ class _Loader:
         if len(self.errors) > errors_before or severity is None:
             return None
         return Term(category, slug, term, severity, ROLE_SETS[roles], variants, where)
+
+    def _register_spellings(self, category: str, spellings: Iterable[str], where: str) -> bool:
+        """Record the normalized spellings; False when the first (the term) is unusable."""
+        keys = self._keys.setdefault(category, {})
+        term_ok = True
+        for index, spelling in enumerate(spellings):
+            key = normalize(spelling).text
+            if not key:
+                self.errors.append(f"{where}: '{spelling}' is empty after normalization")
+            elif key in keys:
+                self.errors.append(
+                    f"{where}: duplicate term '{spelling}' in {category} (also {keys[key]})"
+                )
+            else:
+                keys[key] = where
+                continue
+            if index == 0:
+                term_ok = False
+        return term_ok
 
     def _severity(self, value: str, where: str) -> Severity | None:
         if not value:

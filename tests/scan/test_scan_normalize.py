@@ -1,0 +1,136 @@
+"""Normalization: each step, and the offset map back to the original text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from audit.scan.normalize import (
+    CHINESE_DIGIT_VALUES,
+    CHINESE_DIGITS,
+    CIRCLED_DIGITS,
+    FULLWIDTH,
+    LOWERCASE,
+    SPACING,
+    SYMBOLS,
+    TRADITIONAL,
+    ZERO_WIDTH,
+    fold_char,
+    normalize,
+)
+
+
+@pytest.mark.parametrize(
+    ("original", "text", "offsets", "applied"),
+    [
+        ("加我微信", "加我微信", (0, 1, 2, 3, 4), set()),
+        ("微 信", "微信", (0, 2, 3), {SPACING}),
+        ("微.信", "微信", (0, 2, 3), {SYMBOLS}),
+        ("加*我*微*信", "加我微信", (0, 2, 4, 6, 7), {SYMBOLS}),
+        ("ｖｘ", "vx", (0, 1, 2), {FULLWIDTH}),
+        ("V信", "v信", (0, 1, 2), {LOWERCASE}),
+        ("Ｖ信", "v信", (0, 1, 2), {FULLWIDTH, LOWERCASE}),
+        ("微信號", "微信号", (0, 1, 2, 3), {TRADITIONAL}),
+        ("微\u200b信", "微信", (0, 2, 3), {ZERO_WIDTH}),
+        ("微\u3000信", "微信", (0, 2, 3), {FULLWIDTH, SPACING}),
+        ("①③⑧", "138", (0, 1, 2, 3), {CIRCLED_DIGITS}),
+        ("❶➂", "13", (0, 1, 2), {CIRCLED_DIGITS}),
+        ("\t\n", "", (2,), {SPACING}),
+        ("", "", (0,), set()),
+    ],
+)
+def test_when_text_is_normalized_then_text_offsets_and_steps_match(
+    original: str, text: str, offsets: tuple[int, ...], applied: set[str]
+) -> None:
+    norm = normalize(original)
+
+    assert (norm.text, norm.offsets, norm.applied) == (text, offsets, applied)
+
+
+def test_when_chinese_digits_form_a_long_run_then_they_become_ascii() -> None:
+    norm = normalize("电话一三八零零一三八零零零")
+
+    assert norm.text == "电话13800138000"
+    assert norm.applied == {CHINESE_DIGITS}
+
+
+def test_when_chinese_digit_run_is_split_by_spaces_then_it_still_counts() -> None:
+    assert normalize("一三八 零零一三 八零零零").text == "13800138000"
+
+
+def test_when_chinese_and_ascii_digits_mix_then_the_run_converts() -> None:
+    assert normalize("138零零13八000").text == "13800138000"
+
+
+def test_when_capital_and_traditional_digits_form_a_run_then_they_convert() -> None:
+    assert normalize("壹叁捌〇〇貳叁肆伍陸柒").text == "13800234567"
+
+
+@pytest.mark.parametrize("original", ["等一下", "一二三四五六", "三五个人", "第一二三名"])
+def test_when_chinese_digits_are_words_then_they_stay(original: str) -> None:
+    assert normalize(original).text == original
+
+
+def test_when_span_is_mapped_then_it_covers_the_original_chars() -> None:
+    original = "加 我 ｖ.Ｘ"
+    norm = normalize(original)
+
+    start, end = norm.span(0, 4)
+
+    assert norm.text == "加我vx"
+    assert original[start:end] == "加 我 ｖ.Ｘ"
+    assert norm.span(1, 3) == (2, 5)
+
+
+def test_when_steps_are_asked_for_a_span_then_only_its_steps_are_listed() -> None:
+    norm = normalize("Ａ 微信號")
+
+    assert norm.steps_between(0, 1) == (FULLWIDTH, LOWERCASE)
+    assert norm.steps_between(2, 4) == ()
+    assert norm.steps_between(2, 5) == (TRADITIONAL,)
+    assert norm.steps_between(0, 5) == (FULLWIDTH, LOWERCASE, TRADITIONAL, SPACING)
+
+
+# ------------------------------------------------------------------ offset invariant
+
+ALPHABET = (
+    "加我微信號轉賬一二三四五六七八九零〇壹贰幺傻瓜企业"  # CJK, traditional, Chinese digits
+    "abcXYZ0123456789"
+    "ｖｘＶＸ１３８０　"  # full-width, ideographic space
+    " \t\n.,*-_@+，。！？、…"
+    "\u200b\u200d\ufeff"  # zero-width
+    "①⑧❶İß"  # circled digits; characters whose case mapping is longer than one
+)
+
+
+@given(st.text(alphabet=ALPHABET, max_size=60))
+def test_offset_map_points_every_normalized_char_at_its_original(original: str) -> None:
+    norm = normalize(original)
+
+    assert len(norm.offsets) == len(norm.text) + 1
+    assert norm.offsets[-1] == len(original)
+    assert list(norm.offsets) == sorted(set(norm.offsets))
+    kept = set(norm.offsets[:-1])
+    for index, char in enumerate(original):
+        folded = fold_char(char)[0]
+        if index not in kept:
+            assert folded == ""
+    for i, char in enumerate(norm.text):
+        folded = fold_char(original[norm.offsets[i]])[0]
+        assert char == folded or (folded in CHINESE_DIGIT_VALUES and char.isdigit())
+
+
+@given(st.text(alphabet=ALPHABET, min_size=1, max_size=40), st.data())
+def test_span_of_any_normalized_slice_renormalizes_to_it(
+    original: str, data: st.DataObject
+) -> None:
+    norm = normalize(original)
+    if not norm.text or CHINESE_DIGITS in norm.applied:
+        return  # a slice can cut a digit run short; covered by the invariant above
+    start = data.draw(st.integers(0, len(norm.text) - 1))
+    end = data.draw(st.integers(start + 1, len(norm.text)))
+
+    o_start, o_end = norm.span(start, end)
+
+    assert normalize(original[o_start:o_end]).text == norm.text[start:end]
