@@ -75,7 +75,7 @@ class _Directory:
         self.customers = dict(
             (u, i) for i, u in session.execute(select(Customer.id, Customer.external_userid))
         )
-        self.rooms = dict(session.execute(select(Room.roomid, Room.org_unit_id)).tuples())
+        self.rooms = {r: o for r, o in session.execute(select(Room.roomid, Room.org_unit_id))}
 
 
 def _latest(session: Session, thread: str) -> Conversation | None:

@@ -538,10 +538,7 @@ def build_world(cfg: SimulatorConfig, rng: random.Random) -> World:
                 traditional = rng.random() < cfg.traditional_share
                 ctype = 2 if rng.random() < 0.04 else 1
                 r = rng.random()
-                if ctype == 2:
-                    pname, surname, _ = _person_name(rng, gender or 1)
-                    cname = pname
-                elif r < 0.5:
+                if ctype == 2 or r < 0.5:
                     pname, surname, _ = _person_name(rng, gender or 1)
                     cname = pname
                 else:
@@ -597,7 +594,7 @@ def build_world(cfg: SimulatorConfig, rng: random.Random) -> World:
 
     rooms: list[RoomSpec] = []
     used_rooms: set[str] = set()
-    for code, name, short, _ri in stores:
+    for code, _name, short, _ri in stores:
         members_staff = staff_by_store[code]
         manager = members_staff[0]
         pool = customers_by_store[code]
