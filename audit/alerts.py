@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import (
@@ -21,6 +21,7 @@ from audit.store.models import (
     Finding,
     Message,
     Severity,
+    Staff,
 )
 from audit.store.types import utcnow
 
@@ -65,10 +66,11 @@ def raise_finding_alerts(
                     Finding.conversation_id,
                     Message.msgid,
                     Message.staff_id,
-                    Conversation.org_unit_id,
+                    func.coalesce(Conversation.org_unit_id, Staff.org_unit_id).label("org_unit_id"),
                 )
                 .join(Message, Message.id == Finding.message_id)
                 .outerjoin(Conversation, Conversation.id == Finding.conversation_id)
+                .outerjoin(Staff, Staff.id == Message.staff_id)
                 .where(Finding.id > mark.seq)
                 .order_by(Finding.id)
                 .limit(batch_size)

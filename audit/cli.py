@@ -323,8 +323,7 @@ def inspect(ctx: click.Context, input_file: Any) -> None:
     from audit.scan.inspect import inspect_stream
 
     scanner = load_scanner(_settings(ctx))
-    out = click.get_text_stream("stdout", encoding="utf-8")
-    stats = inspect_stream(input_file, out, scanner)
+    stats = inspect_stream(input_file, sys.stdout, scanner)
     if getattr(stats, "errors", 0):
         click.echo(f"{stats.errors} input line(s) could not be read", err=True)
 
@@ -417,6 +416,10 @@ def config_show(ctx: click.Context) -> None:
 
 
 def main() -> None:
+    for stream in (sys.stdout, sys.stderr):  # Chinese text on a C-locale terminal or a pipe
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None and (stream.encoding or "").lower() != "utf-8":
+            reconfigure(encoding="utf-8")
     cli(prog_name="audit")
 
 

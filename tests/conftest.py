@@ -111,3 +111,11 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = make_engine(db_url)
     yield eng
     eng.dispose()
+
+
+@pytest.fixture(scope="session")
+def sim_archive(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A small simulated archive (3 stores, 2 days, 2,500 messages), built once."""
+    from simfixtures import build
+
+    return build(tmp_path_factory.mktemp("sim") / "sim")

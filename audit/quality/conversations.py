@@ -46,15 +46,20 @@ def _is_external(userid: str) -> bool:
 
 
 def thread_of(sender: str, tolist: list[str], roomid: str) -> Thread | None:
-    """Which thread a message belongs to; None for staff-to-staff chats and records without one."""
+    """Which thread a message belongs to; None for records without a counterpart."""
     if roomid:
         return Thread(f"room:{roomid}", ConversationKind.ROOM, None, None, roomid)
     parties = [sender, *tolist]
-    staff = next((p for p in parties if p and not _is_external(p) and not p.startswith("wb")), None)
+    internal = [p for p in parties if p and not _is_external(p) and not p.startswith("wb")]
     customer = next((p for p in parties if _is_external(p)), None)
-    if staff is None or customer is None:
-        return None
-    return Thread(f"single:{staff}:{customer}", ConversationKind.SINGLE, staff, customer, None)
+    if internal and customer:
+        staff = internal[0]
+        return Thread(f"single:{staff}:{customer}", ConversationKind.SINGLE, staff, customer, None)
+    pair = sorted(set(internal))
+    if len(pair) == 2:
+        key = f"internal:{pair[0]}:{pair[1]}"
+        return Thread(key, ConversationKind.INTERNAL, sender, None, None)
+    return None
 
 
 @dataclass
@@ -146,6 +151,9 @@ def _run_batch(
     for row in sorted(rows, key=lambda r: (r.msgtime, r.id)):
         thread = thread_of(row.sender, list(row.tolist or []), row.roomid)
         if thread is None or row.sender_kind == SenderKind.SYSTEM:
+            staff = directory.staff.get(row.sender)
+            if staff:  # no conversation, but still attributable to its sender
+                updates.append({"id": row.id, "staff_id": staff[0]})
             continue
         conv = open_by_thread.get(thread.key)
         if conv is None:

@@ -109,8 +109,9 @@ class Role(enum.StrEnum):
 
 
 class ConversationKind(enum.StrEnum):
-    SINGLE = "single"
-    ROOM = "room"
+    SINGLE = "single"  # a staff member and a customer
+    ROOM = "room"  # a group chat
+    INTERNAL = "internal"  # two staff members, one-to-one
 
 
 # --------------------------------------------------------------------------- organisation

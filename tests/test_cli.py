@@ -1,0 +1,137 @@
+"""The `audit` command line, driven as a user would, on real databases."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+import pytest
+from click.testing import CliRunner
+from simfixtures import SimArchive
+
+from audit.cli import cli
+
+STATUS_KEYS = {"envelopes", "messages", "conversations", "findings", "alerts", "checkpoints"}
+
+
+def invoke(*args: str, input: str | None = None) -> click.testing.Result:
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+def test_status_json_has_the_documented_shape(db_url: str, sim_archive: SimArchive) -> None:
+    result = invoke("--db", db_url, "run", "--source", "simulator", "--path", str(sim_archive.directory))
+    assert result.exit_code == 0, result.output
+    result = invoke("--db", db_url, "status", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    assert STATUS_KEYS <= set(data)
+    assert set(data["envelopes"]) >= {"total", "decrypted", "failed", "pending"}
+    assert data["envelopes"]["total"] == sum(
+        data["envelopes"][k] for k in ("decrypted", "failed", "pending")
+    )
+    assert set(data["messages"]) >= {"total", "by_type"}
+    assert data["messages"]["total"] == sum(data["messages"]["by_type"].values())
+    assert data["messages"]["by_type"]["switch"] == sim_archive.manifest["by_type"]["switch"]
+    assert data["messages"]["by_type"]["revoke"] == sim_archive.manifest["by_type"]["revoke"]
+    assert isinstance(data["conversations"], int) and data["conversations"] > 0
+    assert set(data["findings"]) >= {"total", "by_category"}
+    assert set(data["alerts"]) >= {"total", "by_state"}
+    assert data["checkpoints"] == {"simulator": sim_archive.manifest["last_seq"]}
+
+
+def test_status_on_fresh_database_is_all_zero(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    assert invoke("--db", db, "init").exit_code == 0
+    data = json.loads(invoke("--db", db, "status", "--json").output)
+    assert data["envelopes"] == {"total": 0, "pending": 0, "decrypted": 0, "failed": 0}
+    assert data["messages"] == {"total": 0, "by_type": {}}
+    assert data["checkpoints"] == {}
+
+
+def test_when_database_not_initialised_then_one_line_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["--db", f"sqlite:///{tmp_path / 'x.db'}", "status"])
+    assert result.exit_code == 1
+    assert "run `audit init` first" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_when_config_invalid_then_error_names_key(tmp_path: Path) -> None:
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text("[conversations]\nidle_gap_minutes = 0\n")
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "status"])
+    assert result.exit_code == 1
+    assert "conversations.idle_gap_minutes" in result.output and str(cfg) in result.output
+
+
+def test_inspect_reads_json_lines_and_keeps_ids() -> None:
+    lines = [
+        {"id": "a", "text": "加我微 信，发你 138 0013 8000", "role": "staff"},
+        {"id": 7, "text": "您好，请问有什么可以帮您？", "role": "staff"},
+        {"id": "c", "text": "我要打12315投诉你们", "role": "customer"},
+    ]
+    stdin = "\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\n{oops\n"
+    result = invoke("inspect", input=stdin)
+    out = [json.loads(line) for line in result.output.strip().splitlines() if line.startswith("{")]
+    assert [o["id"] for o in out] == ["a", 7, "c", None]
+    first = out[0]
+    assert {f["category"] for f in first["findings"]} == {"diversion", "privacy"}
+    for f in first["findings"]:
+        assert lines[0]["text"][f["start"] : f["end"]] == f["matched"]
+        assert set(f) >= {"category", "rule", "severity", "start", "end", "matched"}
+    assert out[1]["findings"] == [] and out[1]["scores"] == {}
+    assert {f["category"] for f in out[2]["findings"]} == {"complaint"}
+    assert "error" in out[3]
+
+
+def test_inspect_reads_a_file(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": 1, "text": "保证收益百分之百", "role": "staff"}), "utf-8")
+    out = json.loads(invoke("inspect", "--input", str(path)).output)
+    assert out["id"] == 1 and {f["category"] for f in out["findings"]} == {"promise"}
+
+
+def test_simulate_then_pull_file_archive_with_keys(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    result = invoke(
+        "simulate", "--out", str(sim), "--messages", "300", "--stores", "2", "--days", "1",
+    )
+    assert result.exit_code == 0 and "300 messages" in result.output
+    invoke("--db", db, "init")
+    result = invoke(
+        "--db", db, "pull", "--source", "file", "--path", str(sim / "archive.jsonl"),
+        "--key", f"1={sim / 'keys/v1.pem'}", "--key", f"2={sim / 'keys/v2.pem'}",
+    )
+    assert result.exit_code == 0, result.output
+    assert "decrypted 300, failed 0" in result.output
+    data = json.loads(invoke("--db", db, "status", "--json").output)
+    assert data["checkpoints"]["file"] > 0 and data["messages"]["total"] == 300
+
+
+def test_pull_without_key_keeps_failed_and_retry_recovers(tmp_path: Path) -> None:
+    sim = tmp_path / "sim"
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    invoke("simulate", "--out", str(sim), "--messages", "200", "--stores", "1", "--days", "2")
+    invoke("--db", db, "init")
+    archive = str(sim / "archive.jsonl")
+    invoke("--db", db, "pull", "--source", "file", "--path", archive, "--key", f"1={sim / 'keys/v1.pem'}")
+    data = json.loads(invoke("--db", db, "status", "--json").output)
+    assert data["envelopes"]["failed"] > 0  # the second half needs key version 2
+    result = invoke(
+        "--db", db, "retry-failed", "--source", "file", "--path", archive,
+        "--key", f"1={sim / 'keys/v1.pem'}", "--key", f"2={sim / 'keys/v2.pem'}",
+    )
+    assert result.exit_code == 0 and "still failed 0" in result.output
+    data = json.loads(invoke("--db", db, "status", "--json").output)
+    assert data["envelopes"]["failed"] == 0 and data["envelopes"]["decrypted"] == 200
+
+
+@pytest.mark.parametrize("name", sorted(cli.commands))
+def test_every_command_is_documented(name: str) -> None:
+    result = invoke(name, "--help")
+    assert result.exit_code == 0
+    command = cli.commands[name]
+    assert command.help and len(command.help) > 20
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    assert f"audit {name}" in readme, f"`audit {name}` is not in the README"
