@@ -15,25 +15,29 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Re-install whenever pyproject.toml changes.
+# Re-install whenever pyproject.toml changes: the demo needs the package, the tests its extras.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e .
 	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
 
 demo: install
 	$(BIN)/audit demo
 
-test: install
+test: $(VENV)/.installed-dev
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-lint: install
+lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check audit tests bench dashboards
 	$(BIN)/ruff format --check audit tests bench dashboards
 	$(BIN)/mypy
 
-bench: install
+bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ingest.py
 
 clean:

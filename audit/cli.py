@@ -330,6 +330,11 @@ def inspect(ctx: click.Context, input_file: Any) -> None:
 
 def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
     app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
+    if not app.is_file():
+        raise click.ClickException(
+            f"dashboard app not found at {app}: run `audit dashboard` from a source checkout "
+            "(the dashboards/ folder is not part of the installed package)"
+        )
     return [
         sys.executable,
         "-m",

@@ -40,8 +40,14 @@ def decrypt_only(server: SimulatedServer, keys: KeyRing, workers: int) -> tuple[
     for page in server.pages(0, 1000):
         for i, item in enumerate(page.items):
             jobs.append(
-                (len(jobs) + i, item.msgid, item.seq, item.publickey_ver,
-                 item.encrypt_random_key, item.encrypt_chat_msg)
+                (
+                    len(jobs) + i,
+                    item.msgid,
+                    item.seq,
+                    item.publickey_ver,
+                    item.encrypt_random_key,
+                    item.encrypt_chat_msg,
+                )
             )
     with Decryptor(keys, workers) as dec:
         dec.run(jobs[:400])  # start the worker processes outside the timing
@@ -92,7 +98,9 @@ def run_backend(url: str, sim_dir: Path, workers: int) -> dict[str, Any]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=0, help="decrypt processes (0: per core)")
     parser.add_argument("--no-pg", action="store_true")
@@ -113,18 +121,27 @@ def main() -> int:
         keys = KeyRing.from_files(simulator.key_files(sim_dir))
         n, dec_seconds = decrypt_only(server, keys, workers)
         results: dict[str, Any] = {
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "machine": (
+                f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+            ),
             "messages": sim.messages,
             "workers": workers,
-            "simulate": {"seconds": round(sim_seconds, 2), "rate": round(sim.messages / sim_seconds, 1)},
-            "decrypt_only": {"messages": n, "seconds": round(dec_seconds, 2), "rate": round(n / dec_seconds, 1)},
+            "simulate": {
+                "seconds": round(sim_seconds, 2),
+                "rate": round(sim.messages / sim_seconds, 1),
+            },
+            "decrypt_only": {
+                "messages": n,
+                "seconds": round(dec_seconds, 2),
+                "rate": round(n / dec_seconds, 1),
+            },
         }
         results["sqlite"] = run_backend(f"sqlite:///{tmp}/bench.db", sim_dir, workers)
         if not args.no_pg:
             admin = os.environ.get("AUDIT_BENCH_PG_URL", PG_DEFAULT)
             try:
                 url, drop = pg_database(admin)
-            except Exception as exc:  # noqa: BLE001 - report and go on with SQLite only
+            except Exception as exc:
                 results["postgresql"] = {"skipped": f"{type(exc).__name__}: {exc}".splitlines()[0]}
             else:
                 try:

@@ -8,7 +8,9 @@ import pytest
 from audit.config import ConfigError, load_settings, redacted
 
 
-def test_when_no_file_then_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_when_no_file_then_embedded_defaults(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     s = load_settings(environ={})
     assert s.database.url == "sqlite:///audit.db"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from typing import Any
 
@@ -48,7 +49,13 @@ def test_pipeline_fills_every_stage(engine: Engine, sim_archive: SimArchive) -> 
     assert st["conversations"] > 0
     assert st["findings"]["total"] > 0
     assert set(st["findings"]["by_category"]) <= {
-        "privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal",
+        "privacy",
+        "diversion",
+        "promise",
+        "abuse",
+        "complaint",
+        "fraud",
+        "illegal",
     }
     assert st["alerts"]["total"] > 0 and st["alerts"]["by_state"]["open"] == st["alerts"]["total"]
     with session_scope(engine) as session:
@@ -66,7 +73,12 @@ def test_pipeline_fills_every_stage(engine: Engine, sim_archive: SimArchive) -> 
         stores = set(session.scalars(select(OrgUnit.id).where(OrgUnit.kind == "store")))
         conv_units = set(session.scalars(select(Conversation.org_unit_id).distinct()))
         assert conv_units <= stores | {None}
-        assert session.scalar(select(func.count()).select_from(Alert).where(Alert.org_unit_id.is_(None))) == 0
+        assert (
+            session.scalar(
+                select(func.count()).select_from(Alert).where(Alert.org_unit_id.is_(None))
+            )
+            == 0
+        )
         run_row = session.scalars(select(ScanRun)).one()
         assert run_row.wordlist_hash == load_scanner(load_settings(None, environ={})).wordlist_hash
         assert run_row.finished_at is not None and run_row.messages_scanned > 0
@@ -104,7 +116,7 @@ def test_conversations_split_on_idle_gap(engine: Engine, sim_archive: SimArchive
             )
             assert times[0] == conv.started_at and times[-1] == conv.ended_at
             assert len(times) == conv.message_count
-            assert all(b - a <= gap for a, b in zip(times, times[1:], strict=False))
+            assert all(b - a <= gap for a, b in itertools.pairwise(times))
         singles = session.scalars(
             select(Conversation).where(Conversation.kind == ConversationKind.SINGLE).limit(50)
         ).all()
@@ -140,13 +152,17 @@ def test_detection_on_simulated_ground_truth(engine: Engine, sim_archive: SimArc
     _run(engine, sim_archive)
     truth = [
         json.loads(line)
-        for line in (sim_archive.directory / simulator.GROUND_TRUTH_FILE).read_text("utf-8").splitlines()
+        for line in (sim_archive.directory / simulator.GROUND_TRUTH_FILE)
+        .read_text("utf-8")
+        .splitlines()
     ]
     with session_scope(engine) as session:
         found = {
             (msgid, cat)
             for msgid, cat in session.execute(
-                select(Message.msgid, Finding.category).join(Finding, Finding.message_id == Message.id)
+                select(Message.msgid, Finding.category).join(
+                    Finding, Finding.message_id == Message.id
+                )
             )
         }
     expected = {(t["msgid"], v["category"]) for t in truth for v in t["violations"]}

@@ -224,13 +224,19 @@ class Decryptor:
         return self._pool
 
     def run(self, jobs: Sequence[Job]) -> list[Outcome]:
+        return self.start(jobs)()
+
+    def start(self, jobs: Sequence[Job]) -> Callable[[], list[Outcome]]:
+        """Begin decrypting ``jobs``; the returned function waits for the outcomes.
+
+        With worker processes the work runs while the caller does something else (the
+        pipeline writes the previous batch meanwhile); in-process it runs when awaited.
+        """
         if self.workers <= 1 or len(jobs) < 200:
-            return [decrypt_one(self.keys, job) for job in jobs]
+            return lambda: [decrypt_one(self.keys, job) for job in jobs]
         size = max(50, len(jobs) // (self.workers * 4))
-        results: list[Outcome] = []
-        for part in self._get_pool().map(_decrypt_jobs, _chunks(jobs, size)):
-            results.extend(part)
-        return results
+        futures = [self._get_pool().submit(_decrypt_jobs, part) for part in _chunks(jobs, size)]
+        return lambda: [outcome for f in futures for outcome in f.result()]
 
 
 def _link_recalls(session: Session, rows: Iterable[dict[str, Any]]) -> int:
@@ -265,10 +271,10 @@ def decrypt_pending(
     progress: Progress | None = None,
 ) -> DecryptStats:
     stats = DecryptStats()
-    last_id = 0
-    while True:
+
+    def fetch(after_id: int) -> list[Job]:
         with session_scope(engine) as session:
-            jobs: list[Job] = [
+            return [
                 (r.id, r.msgid, r.seq, r.publickey_ver, r.encrypt_random_key, r.encrypt_chat_msg)
                 for r in session.execute(
                     select(
@@ -279,15 +285,19 @@ def decrypt_pending(
                         Envelope.encrypt_random_key,
                         Envelope.encrypt_chat_msg,
                     )
-                    .where(Envelope.state == EnvelopeState.PENDING, Envelope.id > last_id)
+                    .where(Envelope.state == EnvelopeState.PENDING, Envelope.id > after_id)
                     .order_by(Envelope.id)
                     .limit(batch_size)
                 )
             ]
-        if not jobs:
-            return stats
-        last_id = jobs[-1][0]
-        outcomes = decryptor.run(jobs)
+
+    jobs = fetch(0)
+    waiting = decryptor.start(jobs) if jobs else None
+    while waiting is not None:
+        outcomes = waiting()
+        # start the next batch before writing this one, so decryption and writes overlap
+        jobs = fetch(jobs[-1][0])
+        waiting = decryptor.start(jobs) if jobs else None
         with session_scope(engine) as session:
             rows = [row for _, row, _ in outcomes if row is not None]
             insert_ignore(session, Message, rows)
@@ -297,6 +307,7 @@ def decrypt_pending(
         stats.failed += len(outcomes) - len(rows)
         if progress:
             progress(len(outcomes))
+    return stats
 
 
 def _mark_envelopes(session: Session, outcomes: Sequence[Outcome]) -> None:

@@ -83,28 +83,25 @@ class _Directory:
         self.rooms = {r: o for r, o in session.execute(select(Room.roomid, Room.org_unit_id))}
 
 
-def _latest(session: Session, thread: str) -> Conversation | None:
-    return session.scalars(
-        select(Conversation)
-        .where(Conversation.thread == thread)
-        .order_by(Conversation.ended_at.desc())
-        .limit(1)
-    ).first()
+def _candidates(session: Session, since: dt.datetime) -> dict[str, list[Conversation]]:
+    """Every conversation a batch starting at ``since`` (minus the gap) could join, by thread.
+
+    A message at time t can only join a conversation that ended at or after t - gap, and no
+    message of the batch is older than its oldest, so one query covers the whole batch.
+    """
+    out: dict[str, list[Conversation]] = {}
+    for conv in session.scalars(
+        select(Conversation).where(Conversation.ended_at >= since).order_by(Conversation.started_at)
+    ):
+        out.setdefault(conv.thread, []).append(conv)
+    return out
 
 
-def _covering(
-    session: Session, thread: str, at: dt.datetime, gap: dt.timedelta
-) -> Conversation | None:
-    return session.scalars(
-        select(Conversation)
-        .where(
-            Conversation.thread == thread,
-            Conversation.started_at <= at + gap,
-            Conversation.ended_at >= at - gap,
-        )
-        .order_by(Conversation.started_at)
-        .limit(1)
-    ).first()
+def _joinable(convs: list[Conversation], at: dt.datetime, gap: dt.timedelta) -> Conversation | None:
+    for conv in convs:
+        if conv.started_at - gap <= at <= conv.ended_at + gap:
+            return conv
+    return None
 
 
 def build_conversations(
@@ -146,28 +143,26 @@ def _run_batch(
     if not rows:
         return 0
     directory = _Directory(session)
-    open_by_thread: dict[str, Conversation] = {}
+    rows = sorted(rows, key=lambda r: (r.msgtime, r.id))
+    by_thread = _candidates(session, rows[0].msgtime - gap)
+    placed: list[tuple[int, Conversation, int | None, int | None]] = []
     updates: list[dict[str, Any]] = []
-    for row in sorted(rows, key=lambda r: (r.msgtime, r.id)):
+    for row in rows:
         thread = thread_of(row.sender, list(row.tolist or []), row.roomid)
         if thread is None or row.sender_kind == SenderKind.SYSTEM:
             staff = directory.staff.get(row.sender)
             if staff:  # no conversation, but still attributable to its sender
                 updates.append({"id": row.id, "staff_id": staff[0]})
             continue
-        conv = open_by_thread.get(thread.key)
+        convs = by_thread.setdefault(thread.key, [])
+        conv = _joinable(convs, row.msgtime, gap)
         if conv is None:
-            conv = _latest(session, thread.key)
-        if conv is not None and conv.ended_at + gap < row.msgtime:
-            conv = None  # idle too long: a new conversation
-        elif conv is not None and row.msgtime < conv.started_at - gap:
-            conv = _covering(session, thread.key, row.msgtime, gap)  # a late message
-        if conv is None:
-            conv = _new_conversation(session, thread, row.msgtime, directory)
+            conv = _new_conversation(thread, row.msgtime, directory)
+            session.add(conv)
+            convs.append(conv)
             stats.created += 1
         else:
             stats.extended += 1
-        open_by_thread[thread.key] = conv
         conv.started_at = min(conv.started_at, row.msgtime)
         conv.ended_at = max(conv.ended_at, row.msgtime)
         conv.message_count += 1
@@ -176,26 +171,27 @@ def _run_batch(
         elif row.sender_kind == SenderKind.CUSTOMER:
             conv.customer_messages += 1
         staff = directory.staff.get(row.sender) if row.sender_kind == SenderKind.STAFF else None
-        customer = directory.customers.get(row.sender)
-        updates.append(
-            {
-                "id": row.id,
-                "conversation_id": conv.id,
-                "staff_id": staff[0] if staff else conv.staff_id,
-                "customer_id": customer or conv.customer_id,
-            }
+        placed.append(
+            (row.id, conv, staff[0] if staff else None, directory.customers.get(row.sender))
         )
         stats.messages += 1
-    session.flush()
+    session.flush()  # one round of INSERTs gives every new conversation its id
+    for msg_id, conv, staff_id, customer_id in placed:
+        updates.append(
+            {
+                "id": msg_id,
+                "conversation_id": conv.id,
+                "staff_id": staff_id or conv.staff_id,
+                "customer_id": customer_id or conv.customer_id,
+            }
+        )
     if updates:
         session.execute(update(Message), updates)
-    mark.seq = rows[-1].id
+    mark.seq = max(r.id for r in rows)
     return len(rows)
 
 
-def _new_conversation(
-    session: Session, thread: Thread, at: dt.datetime, directory: _Directory
-) -> Conversation:
+def _new_conversation(thread: Thread, at: dt.datetime, directory: _Directory) -> Conversation:
     staff = directory.staff.get(thread.staff or "")
     org_unit = staff[1] if staff else None
     if thread.roomid:
@@ -214,6 +210,4 @@ def _new_conversation(
         staff_messages=0,
         customer_messages=0,
     )
-    session.add(conv)
-    session.flush()
     return conv

@@ -8,7 +8,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import pytest
 from simfixtures import SimArchive
 from sqlalchemy import Engine, func, select
 
@@ -66,10 +65,14 @@ def test_same_seed_gives_byte_identical_archive(tmp_path: Path) -> None:
     cfg = SimulatorConfig(messages=300, stores=2, days=1, key_bits=1024, seed=5)
     a = simulator.simulate(cfg, tmp_path / "a")
     b = simulator.simulate(cfg, tmp_path / "b")
-    assert (a.directory / "archive.jsonl").read_bytes() == (b.directory / "archive.jsonl").read_bytes()
+    assert (a.directory / "archive.jsonl").read_bytes() == (
+        b.directory / "archive.jsonl"
+    ).read_bytes()
     assert (a.directory / "keys/v1.pem").read_bytes() == (b.directory / "keys/v1.pem").read_bytes()
     c = simulator.simulate(cfg.model_copy(update={"seed": 6}), tmp_path / "c")
-    assert (c.directory / "archive.jsonl").read_bytes() != (a.directory / "archive.jsonl").read_bytes()
+    assert (c.directory / "archive.jsonl").read_bytes() != (
+        a.directory / "archive.jsonl"
+    ).read_bytes()
 
 
 def test_key_rotates_mid_archive(sim_archive: SimArchive) -> None:
@@ -78,7 +81,9 @@ def test_key_rotates_mid_archive(sim_archive: SimArchive) -> None:
     assert versions == sorted(versions)  # one rotation, never back
 
 
-def test_pull_stores_every_envelope_and_decrypts_it(engine: Engine, sim_archive: SimArchive) -> None:
+def test_pull_stores_every_envelope_and_decrypts_it(
+    engine: Engine, sim_archive: SimArchive
+) -> None:
     pulled, dec = _ingest(engine, sim_archive)
     manifest = sim_archive.manifest
     assert pulled.received == manifest["items"]
@@ -150,8 +155,16 @@ def _bad_archive(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
 
     def msg(msgid: str, msgtype: str = "text", **payload: Any) -> dict[str, Any]:
         body = payload or {"content": f"您好 {msgid}"}
-        return {"msgid": msgid, "action": "send", "from": "staff1", "tolist": ["wmCUSTOMER1"],
-                "roomid": "", "msgtime": 1763431200000, "msgtype": msgtype, msgtype: body}
+        return {
+            "msgid": msgid,
+            "action": "send",
+            "from": "staff1",
+            "tolist": ["wmCUSTOMER1"],
+            "roomid": "",
+            "msgtime": 1763431200000,
+            "msgtype": msgtype,
+            msgtype: body,
+        }
 
     good = encrypt_item(msg("good"), 1, 1, PublicKey.of(k1), rng)
     other_key = encrypt_item(msg("needs-v2"), 2, 2, PublicKey.of(k2), rng)
@@ -175,7 +188,9 @@ def _bad_archive(tmp_path: Path) -> tuple[Path, dict[str, str], Path]:
     return path, {"v1": str(tmp_path / "v1.pem")}, tmp_path / "v2.pem"
 
 
-def test_bad_file_archive_loads_everything_and_explains_failures(engine: Engine, tmp_path: Path) -> None:
+def test_bad_file_archive_loads_everything_and_explains_failures(
+    engine: Engine, tmp_path: Path
+) -> None:
     path, _, v2 = _bad_archive(tmp_path)
     ring = KeyRing({1: load_private_key(tmp_path / "v1.pem")})
     stats = pull(engine, FileSource(path), 1000)
@@ -216,7 +231,9 @@ def test_bad_file_archive_loads_everything_and_explains_failures(engine: Engine,
     assert st["envelopes"]["total"] == st["envelopes"]["decrypted"] + st["envelopes"]["failed"]
 
 
-def test_parallel_decryption_gives_the_same_messages(sqlite_url: str, sim_archive: SimArchive) -> None:
+def test_parallel_decryption_gives_the_same_messages(
+    sqlite_url: str, sim_archive: SimArchive
+) -> None:
     from audit.store.db import make_engine
 
     engine = make_engine(sqlite_url)
