@@ -177,7 +177,43 @@ def _prepare(
 
 
 def _report(report: Any) -> None:
-    click.echo(json.dumps(report.as_dict(), ensure_ascii=False), err=True)
+    """One line per stage on stderr: what it did and how long it took."""
+    lines = []
+    sec = report.seconds
+    if report.directory:
+        d = report.directory
+        lines.append(
+            f"directory     +{d.org_units} org units, +{d.staff} staff, +{d.customers} customers, "
+            f"+{d.tags} tags, +{d.rooms} rooms ({sec['directory']:.1f}s)"
+        )
+    if report.pull:
+        p = report.pull
+        lines.append(
+            f"pull          {p.received} received, {p.stored} new, {p.duplicates} duplicates, "
+            f"{p.problems} unreadable ({sec['pull']:.1f}s)"
+        )
+    if report.decrypt:
+        d2 = report.decrypt
+        lines.append(
+            f"decrypt       {d2.decrypted} decrypted, {d2.failed} failed, "
+            f"{d2.recalls_linked} recalls linked ({sec['decrypt']:.1f}s)"
+        )
+    if report.conversations:
+        c = report.conversations
+        lines.append(
+            f"conversations {c.messages} messages placed, {c.created} new "
+            f"({sec['conversations']:.1f}s)"
+        )
+    if report.scan:
+        s = report.scan
+        lines.append(
+            f"scan          run {s.run_id}: {s.messages} messages, {s.findings} findings "
+            f"({sec['scan']:.1f}s)"
+        )
+    if report.alerts:
+        lines.append(f"alerts        {report.alerts.raised} raised ({sec['alerts']:.1f}s)")
+    for line in lines:
+        click.echo(line, err=True)
 
 
 @cli.command(name="pull")

@@ -1,8 +1,8 @@
 """The supervisors' dashboard: ``streamlit run dashboards/app.py``.
 
 This entry script only checks that there is a database to show and lists the pages; each
-page is a thin script under ``pages/`` over :mod:`datasource`. Pages are registered with
-``st.navigation`` (not discovered from the folder) so that a later sign-in can choose which
+page is a thin script under ``views/`` over :mod:`datasource`. Pages are registered with
+``st.navigation`` (not discovered from a ``pages/`` folder) so that a later sign-in can choose which
 pages a role sees.
 """
 
@@ -23,7 +23,7 @@ if problem is not None:
     st.stop()
 
 PAGES = [
-    st.Page("pages/overview.py", title="门店概览", icon=":material/storefront:", default=True),
+    st.Page("views/overview.py", title="门店概览", icon=":material/storefront:", default=True),
 ]
 
 st.navigation(PAGES).run()
