@@ -283,6 +283,62 @@ def run_cmd(
 
 
 @cli.command()
+@_source_options
+@click.option(
+    "--interval", type=float, help="Seconds between pulls (default archive.watch_interval)."
+)
+@click.option(
+    "--max-cycles", type=int, help="Stop after this many cycles (default: run until stopped)."
+)
+@click.pass_context
+def watch(
+    ctx: click.Context,
+    source: str | None,
+    path: Path | None,
+    keys: tuple[str, ...],
+    interval: float | None,
+    max_cycles: int | None,
+) -> None:
+    """Pull continuously and analyse what arrives; SIGTERM stops cleanly.
+
+    Pulls every --interval seconds, or at once when WeCom posts a msgaudit_notify callback
+    to the endpoint on archive.notify_port. Logs one line per cycle with counts and lag.
+
+    \b
+    Example:
+      audit watch --interval 30
+    """
+    import logging
+
+    from audit.archive.notify import CallbackCrypto, NotifyServer
+    from audit.pipeline import load_scanner, make_source
+    from audit.watch import Watcher
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
+    settings, engine, _src, keyring = _prepare(ctx, source, path, keys)
+    watcher = Watcher(
+        settings,
+        engine,
+        lambda: make_source(settings, source, path),
+        keyring,
+        load_scanner(settings),
+        interval or settings.archive.watch_interval,
+    )
+    watcher.install_signal_handlers()
+    arc = settings.archive
+    if arc.notify_port:
+        crypto = CallbackCrypto(
+            arc.notify_token.get_secret_value(), arc.notify_aes_key.get_secret_value(), arc.corpid
+        )
+        server = NotifyServer(crypto, watcher.notify, arc.notify_address, arc.notify_port)
+        with server:
+            watcher.emit(f"msgaudit_notify endpoint on {arc.notify_address}:{server.port}")
+            watcher.run(max_cycles)
+    else:
+        watcher.run(max_cycles)
+
+
+@cli.command()
 @click.option("--full", is_flag=True, help="Rescan every message, not only new ones.")
 @click.pass_context
 def scan(ctx: click.Context, full: bool) -> None:

@@ -47,6 +47,18 @@ class ArchiveConfig(_Section):
     key_passphrase: SecretStr | None = None
     decryptor: Literal["native", "sdk"] = "native"
     workers: int = Field(default=0, ge=0, le=64)  # 0: one per core
+    # sdk source and decryptor: the official libWeWorkFinanceSdk_C.so (default: from the
+    # pywecomarchive wheel, if installed), proxy and timeout of GetChatData
+    sdk_library: Path | None = None
+    proxy: str = ""
+    proxy_password: SecretStr = SecretStr("")
+    timeout: int = Field(default=10, ge=1, le=600)
+    # audit watch: pull every watch_interval seconds, or at once on a msgaudit_notify callback
+    watch_interval: float = Field(default=60, gt=0)
+    notify_port: int = Field(default=0, ge=0, le=65535)  # 0: no callback endpoint
+    notify_address: str = "127.0.0.1"
+    notify_token: SecretStr = SecretStr("")
+    notify_aes_key: SecretStr = SecretStr("")  # the callback's EncodingAESKey
 
 
 class SimulatorConfig(_Section):

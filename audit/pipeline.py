@@ -134,6 +134,7 @@ def ingest(
     keys: KeyRing,
     progress: ProgressFactory = _no_progress,
     report: RunReport | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> RunReport:
     """Pull the source and decrypt what arrived (``audit pull``)."""
     report = report or RunReport()
@@ -141,7 +142,7 @@ def ingest(
         report.directory = sync_simulated_directory(engine, source)
     total = len(source) if isinstance(source, SimulatedServer) else None
     with _Timer(report, "pull"), progress("pull", total) as advance:
-        report.pull = pull(engine, source, settings.archive.page_size, advance)
+        report.pull = pull(engine, source, settings.archive.page_size, advance, stop=stop)
     with (
         _Timer(report, "decrypt"),
         progress("decrypt", report.pull.stored) as advance,

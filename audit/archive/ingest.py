@@ -101,7 +101,12 @@ def pull(
     limit: int = 1000,
     progress: Progress | None = None,
     max_pages: int | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> PullStats:
+    """Store the source's pages after the checkpoint, one transaction per page.
+
+    ``stop`` is asked between pages, so a shutdown request never cuts a page in two.
+    """
     stats = PullStats()
     with session_scope(engine) as session:
         start = get_checkpoint(session, source.name)
@@ -118,6 +123,8 @@ def pull(
         if progress:
             progress(len(page.items))
         if max_pages is not None and stats.pages >= max_pages:
+            break
+        if stop is not None and stop():
             break
     return stats
 
