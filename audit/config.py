@@ -59,6 +59,9 @@ class ArchiveConfig(_Section):
     notify_address: str = "127.0.0.1"
     notify_token: SecretStr = SecretStr("")
     notify_aes_key: SecretStr = SecretStr("")  # the callback's EncodingAESKey
+    # messages exchanged with a customer who refused archiving: always kept, flagged and
+    # excluded from exports; "skip_scan" also keeps them out of the scanner
+    consent_mode: Literal["flag", "skip_scan"] = "flag"
 
 
 class SimulatorConfig(_Section):

@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from audit.alerts import AlertStats, raise_finding_alerts
 from audit.archive import simulator
+from audit.archive.consent import ConsentStats, apply_consent
 from audit.archive.ingest import (
     Decryptor,
     DecryptStats,
@@ -94,13 +95,14 @@ class RunReport:
     pull: PullStats | None = None
     decrypt: DecryptStats | None = None
     conversations: ConversationStats | None = None
+    consent: ConsentStats | None = None
     scan: ScanStats | None = None
     alerts: AlertStats | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("directory", "pull", "decrypt", "conversations", "scan", "alerts"):
+        for name in ("directory", "pull", "decrypt", "conversations", "consent", "scan", "alerts"):
             value = getattr(self, name)
             if value is not None:
                 out[name] = asdict(value)
@@ -165,9 +167,16 @@ def analyse(
     gap = dt.timedelta(minutes=settings.conversations.idle_gap_minutes)
     with _Timer(report, "conversations"), progress("conversations", None) as advance:
         report.conversations = build_conversations(engine, gap, progress=advance)
+    with _Timer(report, "consent"):
+        report.consent = apply_consent(engine)
     with _Timer(report, "scan"), progress("scan", None) as advance:
         report.scan = scan_messages(
-            engine, scanner, full=full_scan, batch_size=settings.scan.batch_size, progress=advance
+            engine,
+            scanner,
+            full=full_scan,
+            batch_size=settings.scan.batch_size,
+            progress=advance,
+            skip_withheld=settings.archive.consent_mode == "skip_scan",
         )
     with _Timer(report, "alerts"), nullcontext():
         report.alerts = raise_finding_alerts(engine, Severity(settings.alerts.min_severity))

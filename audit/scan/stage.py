@@ -39,6 +39,7 @@ def scan_messages(
     batch_size: int = 2000,
     model_versions: Mapping[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
+    skip_withheld: bool = False,
 ) -> ScanStats:
     with session_scope(engine) as session:
         run = ScanRun(
@@ -62,6 +63,8 @@ def scan_messages(
             )
             if not full:
                 query = query.where(Message.scanned_run_id.is_(None))
+            if skip_withheld:  # the customer refused archiving: kept, but not read
+                query = query.where(Message.consent_withheld.is_(False))
             rows = session.execute(query).all()
             if not rows:
                 break

@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -303,6 +304,26 @@ class Message(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     scanned_run_id: Mapped[int | None] = mapped_column(ForeignKey("scan_runs.id"), index=True)
+    # the customer had refused archiving when this was sent: kept, flagged, never exported
+    consent_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class MediaFile(Base):
+    """A downloaded attachment (image, voice, video, file), stored by content hash."""
+
+    __tablename__ = "media_files"
+
+    id: Mapped[bigpk]
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    sdkfileid: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # stored|failed|skipped
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    md5sum: Mapped[str] = mapped_column(String(32), default="")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    path: Mapped[str | None] = mapped_column(String(255))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    fetched_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
 # --------------------------------------------------------------------------- analysis
