@@ -242,6 +242,61 @@ def pull_cmd(
     )
 
 
+@cli.command()
+@click.option("--limit", type=int, default=50, show_default=True, help="At most this many.")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines, one per envelope.")
+@click.pass_context
+def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """List envelopes that failed, with the reason, so they can be fixed and retried.
+
+    \b
+    Example:
+      audit failures --limit 20
+      audit retry-failed --key 3=keys/v3.pem   # after adding the missing key
+    """
+    from sqlalchemy import func, select
+
+    from audit.pipeline import open_engine
+    from audit.store.db import session_scope
+    from audit.store.models import Envelope, EnvelopeState
+
+    engine = open_engine(_settings(ctx))
+    with session_scope(engine) as session:
+        failed = Envelope.state == EnvelopeState.FAILED
+        total = session.scalar(select(func.count()).where(failed)) or 0
+        rows = session.execute(
+            select(
+                Envelope.source,
+                Envelope.seq,
+                Envelope.msgid,
+                Envelope.publickey_ver,
+                Envelope.attempts,
+                Envelope.error,
+            )
+            .where(failed)
+            .order_by(Envelope.id)
+            .limit(limit)
+        ).all()
+        reasons = session.execute(
+            select(Envelope.error, func.count()).where(failed).group_by(Envelope.error)
+        ).all()
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r._asdict(), ensure_ascii=False))
+        return
+    click.echo(f"{total} failed envelope(s)")
+    for r in rows:
+        click.echo(
+            f"{r.source} seq {r.seq} ver {r.publickey_ver} x{r.attempts} {r.msgid}: {r.error}"
+        )
+    if total > len(rows):
+        click.echo(f"... and {total - len(rows)} more")
+    if len(reasons) > 1:
+        click.echo("by reason:")
+        for error, n in sorted(reasons, key=lambda kv: -kv[1])[:10]:
+            click.echo(f"  {n:>6}  {(error or '')[:120]}")
+
+
 @cli.command(name="retry-failed")
 @_source_options
 @click.pass_context

@@ -147,6 +147,12 @@ def test_pull_without_key_keeps_failed_and_retry_recovers(tmp_path: Path) -> Non
     )
     data = json.loads(invoke("--db", db, "status", "--json").output)
     assert data["envelopes"]["failed"] > 0  # the second half needs key version 2
+    listed = invoke("--db", db, "failures", "--limit", "3")
+    assert listed.output.startswith(f"{data['envelopes']['failed']} failed envelope(s)")
+    assert "no private key for publickey_ver 2 (have: 1)" in listed.output
+    lines = invoke("--db", db, "failures", "--json", "--limit", "1000").output.splitlines()
+    assert len(lines) == data["envelopes"]["failed"]
+    assert all(json.loads(line)["publickey_ver"] == 2 for line in lines)
     result = invoke(
         "--db",
         db,
