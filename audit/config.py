@@ -64,6 +64,14 @@ class ArchiveConfig(_Section):
     consent_mode: Literal["flag", "skip_scan"] = "flag"
 
 
+class MediaConfig(_Section):
+    # download images, voice, video and files of conversations with findings (needs the SDK)
+    enabled: bool = False
+    directory: Path = Path("data/media")
+    max_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
+    max_attempts: int = Field(default=3, ge=1)
+
+
 class SimulatorConfig(_Section):
     seed: int = 7
     regions: int = Field(default=2, ge=1)
@@ -114,6 +122,7 @@ class Settings(BaseModel):
 
     database: DatabaseConfig = DatabaseConfig()
     archive: ArchiveConfig = ArchiveConfig()
+    media: MediaConfig = MediaConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     scan: ScanConfig = ScanConfig()
     conversations: ConversationConfig = ConversationConfig()

@@ -1,0 +1,159 @@
+"""Attachments of flagged conversations, downloaded and stored by content hash.
+
+Optional (``[media] enabled``): images, voice, video and files are fetched only for
+conversations with findings, since that is where a reviewer needs them. Each file is checked
+against the archive's md5sum, stored once under ``<dir>/<sha256[:2]>/<sha256>`` however many
+messages carry it, and refused above the size cap. Failures are recorded per message and
+retried on the next run, up to ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import Engine, exists, or_, select
+
+from audit.store.db import session_scope
+from audit.store.models import Finding, MediaFile, Message
+from audit.store.types import utcnow
+
+MEDIA_TYPES = ("image", "voice", "video", "file", "emotion")
+
+
+class MediaError(Exception):
+    """A download that failed; ``transient`` ones are worth retrying."""
+
+    def __init__(self, reason: str, transient: bool = True) -> None:
+        super().__init__(reason)
+        self.transient = transient
+
+
+class MediaFetcher(Protocol):
+    def fetch(self, sdkfileid: str, md5sum: str | None, max_bytes: int) -> bytes:
+        """The whole file (checked against ``md5sum`` when given), or MediaError."""
+        ...
+
+
+@dataclass(frozen=True)
+class MediaRef:
+    message_id: int
+    sdkfileid: str
+    md5sum: str
+    declared_size: int
+
+
+def media_ref(message_id: int, msgtype: str, raw: dict[str, Any]) -> MediaRef | None:
+    payload = raw.get(msgtype)
+    if not isinstance(payload, dict):
+        return None
+    fileid = payload.get("sdkfileid")
+    if not isinstance(fileid, str) or not fileid:
+        return None
+    size = payload.get("filesize") or payload.get("voice_size") or payload.get("imagesize") or 0
+    md5 = payload.get("md5sum")
+    return MediaRef(
+        message_id,
+        fileid,
+        md5 if isinstance(md5, str) else "",
+        size if isinstance(size, int) else 0,
+    )
+
+
+@dataclass
+class MediaStats:
+    stored: int = 0
+    deduplicated: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+def store_blob(directory: Path, data: bytes) -> tuple[str, Path]:
+    digest = hashlib.sha256(data).hexdigest()
+    path = directory / digest[:2] / digest
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".part")
+        tmp.write_bytes(data)
+        os.replace(tmp, path)  # atomic: a crash never leaves half a file under the hash
+    return digest, path
+
+
+def download_media(
+    engine: Engine,
+    fetcher: MediaFetcher,
+    directory: Path,
+    max_bytes: int,
+    max_attempts: int = 3,
+    only_flagged: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> MediaStats:
+    stats = MediaStats()
+    with session_scope(engine) as session:
+        query = (
+            select(Message.id, Message.msgtype, Message.raw)
+            .outerjoin(MediaFile, MediaFile.message_id == Message.id)
+            .where(
+                Message.msgtype.in_(MEDIA_TYPES),
+                Message.consent_withheld.is_(False),
+                or_(
+                    MediaFile.id.is_(None),
+                    (MediaFile.state == "failed") & (MediaFile.attempts < max_attempts),
+                ),
+            )
+            .order_by(Message.id)
+        )
+        if only_flagged:
+            query = query.where(
+                exists().where(
+                    Finding.conversation_id == Message.conversation_id,
+                    Message.conversation_id.is_not(None),
+                )
+            )
+        refs = [r for r in (media_ref(i, t, raw) for i, t, raw in session.execute(query)) if r]
+    for ref in refs:
+        state, sha, path, size, error = _fetch_one(fetcher, ref, directory, max_bytes)
+        with session_scope(engine) as session:
+            row = session.scalars(
+                select(MediaFile).where(MediaFile.message_id == ref.message_id)
+            ).first()
+            if row is None:
+                row = MediaFile(message_id=ref.message_id, sdkfileid=ref.sdkfileid, attempts=0)
+                session.add(row)
+            if state == "stored" and sha is not None:
+                seen = session.scalar(
+                    select(exists().where(MediaFile.sha256 == sha, MediaFile.state == "stored"))
+                )
+                stats.deduplicated += int(bool(seen))
+            row.state, row.sha256, row.size, row.error = state, sha, size, error
+            row.path = str(path) if path else None
+            row.md5sum = ref.md5sum
+            row.attempts += 1
+            row.fetched_at = utcnow()
+        stats.stored += state == "stored"
+        stats.skipped += state == "skipped"
+        stats.failed += state == "failed"
+        if progress:
+            progress(1)
+    return stats
+
+
+def _fetch_one(
+    fetcher: MediaFetcher, ref: MediaRef, directory: Path, max_bytes: int
+) -> tuple[str, str | None, Path | None, int, str | None]:
+    if ref.declared_size > max_bytes:
+        return "skipped", None, None, ref.declared_size, f"larger than the cap of {max_bytes} bytes"
+    try:
+        data = fetcher.fetch(ref.sdkfileid, ref.md5sum or None, max_bytes)
+    except MediaError as exc:
+        return ("failed" if exc.transient else "skipped"), None, None, 0, str(exc)
+    if len(data) > max_bytes:
+        return "skipped", None, None, len(data), f"larger than the cap of {max_bytes} bytes"
+    if ref.md5sum and hashlib.md5(data, usedforsecurity=False).hexdigest() != ref.md5sum.lower():
+        return "failed", None, None, len(data), "md5 mismatch after download"
+    sha, path = store_blob(directory, data)
+    return "stored", sha, path, len(data), None
