@@ -15,16 +15,18 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from audit.archive.keys import write_private_key
 from audit.archive.simulator.chats import generate_messages
-from audit.archive.simulator.wire import PublicKey, encrypt_item, seeded_rsa_key, write_item
+from audit.archive.simulator.wire import PublicKey, encrypt_item, seeded_rsa_key
 from audit.archive.simulator.world import World, build_world
 from audit.archive.sources import ARCHIVE_FILE
 from audit.config import SimulatorConfig
@@ -73,15 +75,77 @@ def _msg_type(plain: dict[str, Any]) -> str:
     return str(plain.get("msgtype", ""))
 
 
+CHUNK = 2000  # messages encrypted together, each chunk with its own seeded generator
+
+
+# (message, seq, publickey_ver, seq of a duplicate delivery right after it, or 0)
+Pending = tuple[dict[str, Any], int, int, int]
+
+
+def _encrypt_chunk(chunk_seed: str, chunk: list[Pending], keys: dict[int, PublicKey]) -> list[str]:
+    rng = random.Random(chunk_seed)
+    lines = []
+    for plain, seq, ver, dup_seq in chunk:
+        item = encrypt_item(plain, seq, ver, keys[ver], rng)
+        lines.append(json.dumps(item, separators=(",", ":")) + "\n")
+        if dup_seq:  # the service re-delivers a message now and then, under a new seq
+            lines.append(json.dumps({**item, "seq": dup_seq}, separators=(",", ":")) + "\n")
+    return lines
+
+
+class _Encryptor:
+    """Encrypts chunks in order, in worker processes when there are several cores.
+
+    Each chunk's randomness comes from (seed, chunk number), so the archive is the same
+    byte for byte whatever the number of workers.
+    """
+
+    def __init__(self, seed: int, keys: dict[int, PublicKey], workers: int) -> None:
+        self.seed, self.keys, self.workers = seed, keys, workers
+        self.count = 0
+        self.pool: ProcessPoolExecutor | None = None
+        self.pending: deque[Future[list[str]]] = deque()
+
+    def __enter__(self) -> _Encryptor:
+        if self.workers > 1:
+            self.pool = ProcessPoolExecutor(self.workers)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)
+
+    def submit(self, chunk: list[Pending]) -> list[list[str]]:
+        """Queue a chunk; returns the chunks finished meanwhile, in order."""
+        chunk_seed = f"crypt:{self.seed}:{self.count}"
+        self.count += 1
+        if self.pool is None:
+            return [_encrypt_chunk(chunk_seed, chunk, self.keys)]
+        self.pending.append(self.pool.submit(_encrypt_chunk, chunk_seed, chunk, self.keys))
+        done = []
+        while len(self.pending) > 2 * self.workers:  # bounded: memory stays flat
+            done.append(self.pending.popleft().result())
+        return done
+
+    def drain(self) -> list[list[str]]:
+        done = [f.result() for f in self.pending]
+        self.pending.clear()
+        return done
+
+
 def simulate(
     cfg: SimulatorConfig,
     out: Path,
     progress: Callable[[int], None] | None = None,
+    workers: int = 0,
 ) -> SimulationResult:
+    """Write a simulated archive to ``out``; ``workers`` encrypt in parallel (0: per core)."""
+    if not workers:
+        workers = (os.cpu_count() or 1) if cfg.messages > 2 * CHUNK else 1
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(cfg.seed)
     key_rng = random.Random(f"keys:{cfg.seed}")
-    crypt_rng = random.Random(f"crypt:{cfg.seed}")
+    gap_rng = random.Random(f"gaps:{cfg.seed}")
     world = build_world(cfg, rng)
     (out / DIRECTORY_FILE).write_text(
         json.dumps(world.to_json(), ensure_ascii=False, indent=1), encoding="utf-8"
@@ -98,20 +162,31 @@ def simulate(
     result = SimulationResult(out)
     seq = 1000 + rng.randrange(1000)
     result.first_seq = seq + 1
-    last_item: dict[str, Any] | None = None
+    chunk: list[Pending] = []
     with (
         (out / ARCHIVE_FILE).open("w", encoding="utf-8") as archive,
         (out / GROUND_TRUTH_FILE).open("w", encoding="utf-8") as truth,
+        _Encryptor(cfg.seed, keys, workers) as encryptor,
     ):
+
+        def flush(done: list[list[str]]) -> None:
+            for lines in done:
+                archive.writelines(lines)
+                if progress:
+                    progress(len(lines))
+
         for sim in generate_messages(world, cfg, rng):
             plain = sim.plain
-            seq += 1 if crypt_rng.random() > 0.01 else crypt_rng.randint(2, 5)  # seqs have gaps
+            seq += 1 if gap_rng.random() > 0.01 else gap_rng.randint(2, 5)  # seqs have gaps
             msgtime = plain.get("msgtime", plain.get("time", 0))
             ver = KEY_VERSIONS[0] if msgtime < rotate_ms else KEY_VERSIONS[-1]
-            item = encrypt_item(plain, seq, ver, keys[ver], crypt_rng)
-            write_item(archive, item)
             result.messages += 1
-            result.items += 1
+            dup_seq = 0
+            if result.messages % DUPLICATE_EVERY == 0:
+                seq += 1
+                dup_seq = seq
+                result.duplicates += 1
+            chunk.append((plain, seq - (1 if dup_seq else 0), ver, dup_seq))
             result.by_type[_msg_type(plain)] += 1
             if sim.violations:
                 truth.write(
@@ -126,14 +201,13 @@ def simulate(
                 )
                 result.violations += len(sim.violations)
                 result.by_category.update(v.category for v in sim.violations)
-            if last_item is not None and result.messages % DUPLICATE_EVERY == 0:
-                seq += 1
-                write_item(archive, {**last_item, "seq": seq})
-                result.items += 1
-                result.duplicates += 1
-            last_item = item
-            if progress:
-                progress(1)
+            if len(chunk) == CHUNK:
+                flush(encryptor.submit(chunk))
+                chunk = []
+        if chunk:
+            flush(encryptor.submit(chunk))
+        flush(encryptor.drain())
+    result.items = result.messages + result.duplicates
     result.last_seq = seq
     _write_manifest(cfg, result)
     return result
