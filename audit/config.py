@@ -64,6 +64,23 @@ class ArchiveConfig(_Section):
     consent_mode: Literal["flag", "skip_scan"] = "flag"
 
 
+class WeComConfig(_Section):
+    """The WeCom HTTP APIs for contacts, tags, rooms and consent (``audit sync-contacts``)."""
+
+    base_url: str = "https://qyapi.weixin.qq.com/cgi-bin"
+    corpid: str = ""  # default: archive.corpid
+    contact_secret: SecretStr = SecretStr("")  # 客户联系 secret: externalcontact/*
+    archive_secret: SecretStr | None = (
+        None  # 会话内容存档 secret: msgaudit/*; default archive.secret
+    )
+    timeout: float = Field(default=10.0, gt=0)
+    requests_per_second: float = Field(default=10.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    backoff_seconds: float = Field(default=1.0, ge=0)
+    backoff_max_seconds: float = Field(default=60.0, ge=0)
+    proxy: str | None = None  # None: the environment's proxy; "": none
+
+
 class MediaConfig(_Section):
     # download images, voice, video and files of conversations with findings (needs the SDK)
     enabled: bool = False
@@ -123,6 +140,7 @@ class Settings(BaseModel):
     database: DatabaseConfig = DatabaseConfig()
     archive: ArchiveConfig = ArchiveConfig()
     media: MediaConfig = MediaConfig()
+    wecom: WeComConfig = WeComConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     scan: ScanConfig = ScanConfig()
     conversations: ConversationConfig = ConversationConfig()

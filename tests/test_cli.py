@@ -179,3 +179,66 @@ def test_every_command_is_documented(name: str) -> None:
     assert command.help and len(command.help) > 20
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
     assert f"audit {name}" in readme, f"`audit {name}` is not in the README"
+
+
+IMPORTS = Path(__file__).resolve().parent / "data" / "imports"
+
+
+def test_import_org_and_tags_then_sync_contacts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fake_wecom import CORPID, SECRET, serve
+    from sqlalchemy import select
+
+    from audit.store.db import make_engine, session_scope
+    from audit.store.models import Follow, OrgUnit, Staff
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    invoke("--db", db, "init")
+    result = invoke("--db", db, "import-org", str(IMPORTS / "org.csv"))
+    assert result.exit_code == 0 and "staff" in result.output
+    bad = CliRunner().invoke(cli, ["--db", db, "import-org", str(IMPORTS / "org_bad.csv")])
+    assert bad.exit_code == 1 and "org_bad.csv:3" in bad.output and "store_code" in bad.output
+    assert invoke("--db", db, "import-tags", str(IMPORTS / "tags.csv")).exit_code == 0
+    with serve() as fake:
+        fake.permit = {1: ["zhangwei.s001"]}
+        fake.by_user = {
+            "zhangwei.s001": [
+                (
+                    {
+                        "external_userid": "wmCLI0000000000000000000000000",
+                        "name": "陈先生",
+                        "type": 1,
+                        "gender": 1,
+                    },
+                    {
+                        "userid": "zhangwei.s001",
+                        "remark": "",
+                        "createtime": 1700000000,
+                        "add_way": 1,
+                        "state": "qr_store_S001",
+                        "tag_id": [],
+                    },
+                )
+            ]
+        }
+        monkeypatch.setenv("AUDIT_WECOM__BASE_URL", fake.base_url)
+        monkeypatch.setenv("AUDIT_WECOM__CORPID", CORPID)
+        monkeypatch.setenv("AUDIT_WECOM__CONTACT_SECRET", SECRET)
+        result = invoke("--db", db, "sync-contacts")
+    assert result.exit_code == 0, result.output
+    assert "1 staff, 1 customers, 1 follow relations" in result.output
+    assert SECRET not in result.output
+    engine = make_engine(db)
+    with session_scope(engine) as session:
+        staff = session.scalars(select(Staff).where(Staff.userid == "zhangwei.s001")).one()
+        store = session.get(OrgUnit, staff.org_unit_id)
+        assert store is not None and store.code == "S001"  # the imported store is kept
+        assert session.scalars(select(Follow.state)).all() == ["qr_store_S001"]
+
+
+def test_sync_contacts_without_secret_says_what_to_set(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    invoke("--db", db, "init")
+    result = CliRunner().invoke(cli, ["--db", db, "sync-contacts"], env={"AUDIT_WECOM__CORPID": ""})
+    assert result.exit_code == 1 and "AUDIT_WECOM__CONTACT_SECRET" in result.output

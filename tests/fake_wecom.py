@@ -1,0 +1,242 @@
+"""A local server speaking WeCom's JSON, standing in for the WeCom HTTP APIs in tests.
+
+It checks what the real service enforces (tokens, at most 100 ids per call, the misspelled
+``exteranalopenid``) and records every request so tests can assert batch sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+from audit.archive.wecom_api import WeComClient
+
+SECRET = "S3cret-value-NEVER-shown-0123456789"
+CORPID = "ww0123456789abcdef"
+
+
+@dataclass
+class Seen:
+    api: str
+    query: dict[str, str]
+    body: Any
+
+
+@dataclass
+class FakeWeCom:
+    """WeCom's behaviour, as data. ``script[api]`` queues answers: a dict (JSON) or an int
+    (HTTP status), served before the normal answer."""
+
+    base_url: str = ""
+    expires_in: int = 7200
+    page: int = 100  # follow_user page size of externalcontact/get
+    tokens: set[str] = field(default_factory=set)
+    issued: int = 0
+    script: dict[str, list[Any]] = field(default_factory=dict)
+    seen: list[Seen] = field(default_factory=list)
+    tag_groups: list[dict[str, Any]] = field(default_factory=list)
+    # userid -> [(external_contact, follow_info)]
+    by_user: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = field(default_factory=dict)
+    permit: dict[int, list[str]] = field(default_factory=dict)
+    agree: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict)
+    room_agree: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
+    internal_rooms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    customer_rooms: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def calls(self, api: str) -> list[Seen]:
+        return [s for s in self.seen if s.api == api]
+
+    def expire_tokens(self) -> None:
+        self.tokens.clear()
+
+    # --------------------------------------------------------------- dispatch
+
+    def handle(self, api: str, query: dict[str, str], body: Any) -> tuple[int, dict[str, Any]]:
+        self.seen.append(Seen(api, query, body))
+        queued = self.script.get(api)
+        if queued:
+            answer = queued.pop(0)
+            if isinstance(answer, int):
+                return answer, {}
+            return 200, answer
+        if api == "gettoken":
+            if query.get("corpid") != CORPID:
+                return 200, {"errcode": 40013, "errmsg": "invalid corpid"}
+            if query.get("corpsecret") != SECRET:
+                return 200, {"errcode": 40001, "errmsg": "invalid credential"}
+            self.issued += 1
+            token = f"TOKEN{self.issued:04d}xyz"
+            self.tokens.add(token)
+            return 200, {
+                "errcode": 0,
+                "errmsg": "ok",
+                "access_token": token,
+                "expires_in": self.expires_in,
+            }
+        if query.get("access_token") not in self.tokens:
+            return 200, {"errcode": 42001, "errmsg": "access_token expired"}
+        method = getattr(self, "_" + api.replace("/", "_"), None)
+        if method is None:
+            return 200, {"errcode": 48002, "errmsg": "api forbidden"}
+        return 200, {"errcode": 0, "errmsg": "ok", **method(query, body)}
+
+    # --------------------------------------------------------------- externalcontact
+
+    def _externalcontact_get_corp_tag_list(self, query: Any, body: Any) -> dict[str, Any]:
+        return {"tag_group": self.tag_groups}
+
+    def _externalcontact_batch_get_by_user(self, query: Any, body: Any) -> dict[str, Any]:
+        ids, limit = body["userid_list"], body.get("limit", 50)
+        if len(ids) > 100:
+            raise Refused(301060, "userid_list exceeds 100")
+        if not 1 <= limit <= 100:
+            raise Refused(40058, "invalid limit")
+        rows = [(c, f) for u in ids for c, f in self.by_user.get(u, [])]
+        start = int(body.get("cursor") or 0)
+        chunk = rows[start : start + limit]
+        more = start + limit < len(rows)
+        return {
+            "external_contact_list": [{"external_contact": c, "follow_info": f} for c, f in chunk],
+            "next_cursor": str(start + limit) if more else "",
+        }
+
+    def _externalcontact_get(self, query: Any, body: Any) -> dict[str, Any]:
+        ext = query["external_userid"]
+        found = [
+            (c, f) for rows in self.by_user.values() for c, f in rows if c["external_userid"] == ext
+        ]
+        if not found:
+            raise Refused(84061, "not external contact")
+        start = int(query.get("cursor") or 0)
+        follows = [dict(f) for _, f in found][start : start + self.page]
+        more = start + self.page < len(found)
+        return {
+            "external_contact": found[0][0],
+            "follow_user": follows,
+            "next_cursor": str(start + self.page) if more else "",
+        }
+
+    def _externalcontact_groupchat_get(self, query: Any, body: Any) -> dict[str, Any]:
+        room = self.customer_rooms.get(body["chat_id"])
+        if room is None:
+            raise Refused(40050, "chat_id not found")
+        return {"group_chat": room}
+
+    # --------------------------------------------------------------- msgaudit
+
+    def _msgaudit_get_permit_user_list(self, query: Any, body: Any) -> dict[str, Any]:
+        kinds = [body["type"]] if "type" in body else [1, 2, 3]
+        return {"ids": list(dict.fromkeys(u for k in kinds for u in self.permit.get(k, [])))}
+
+    def _msgaudit_check_single_agree(self, query: Any, body: Any) -> dict[str, Any]:
+        info = body["info"]
+        if len(info) > 100:
+            raise Refused(301060, "too many info")
+        out = []
+        for item in info:
+            if set(item) != {"userid", "exteranalopenid"}:
+                raise Refused(40058, f"bad keys {sorted(item)}")
+            status, when = self.agree.get((item["userid"], item["exteranalopenid"]), ("Agree", 0))
+            out.append({**item, "agree_status": status, "status_change_time": when})
+        return {"agreeinfo": out}
+
+    def _msgaudit_check_room_agree(self, query: Any, body: Any) -> dict[str, Any]:
+        return {
+            "agreeinfo": [
+                {"exteranalopenid": e, "agree_status": s, "status_change_time": t}
+                for e, s, t in self.room_agree.get(body["roomid"], [])
+            ]
+        }
+
+    def _msgaudit_groupchat_get(self, query: Any, body: Any) -> dict[str, Any]:
+        room = self.internal_rooms.get(body["roomid"])
+        if room is None:
+            raise Refused(301021, "room not found in archive")  # code made up for the fake
+        return room
+
+
+class Refused(Exception):
+    def __init__(self, errcode: int, errmsg: str) -> None:
+        self.errcode, self.errmsg = errcode, errmsg
+
+
+def _handler(fake: FakeWeCom) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self, body: Any) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            api = url.path.removeprefix("/cgi-bin/")
+            query = dict(urllib.parse.parse_qsl(url.query))
+            try:
+                status, payload = fake.handle(api, query, body)
+            except Refused as r:
+                status, payload = 200, {"errcode": r.errcode, "errmsg": r.errmsg}
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            self.send_response(status)
+            if status == 429:
+                self.send_header("Retry-After", "3")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._serve(None)
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self._serve(json.loads(self.rfile.read(length) or b"{}"))
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler
+
+
+@contextmanager
+def serve(fake: FakeWeCom | None = None) -> Iterator[FakeWeCom]:
+    fake = fake or FakeWeCom()
+    server = HTTPServer(("127.0.0.1", 0), _handler(fake))
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/cgi-bin"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+class FakeClock:
+    """``now`` for the client's clock; ``sleep`` advances it and remembers each delay."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.sleeps: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 3))
+        self.t += seconds
+
+
+def client_for(fake: FakeWeCom, clock: FakeClock | None = None, **kwargs: Any) -> WeComClient:
+    clock = clock or FakeClock()
+    options: dict[str, Any] = {"requests_per_second": 0, "proxy": "", **kwargs}
+    return WeComClient(
+        fake.base_url,
+        options.pop("corpid", CORPID),
+        options.pop("secret", SECRET),
+        timeout=5,
+        clock=clock.now,
+        sleep=clock.sleep,
+        **options,
+    )
