@@ -313,12 +313,12 @@ def retry_failed_cmd(
     ctx: click.Context, source: str | None, path: Path | None, keys: tuple[str, ...]
 ) -> None:
     """Decrypt failed envelopes again (e.g. after adding a missing key), then analyse."""
-    from audit.archive.ingest import Decryptor, decrypt_pending, retry_failed
-    from audit.pipeline import analyse, load_scanner
+    from audit.archive.ingest import decrypt_pending, retry_failed
+    from audit.pipeline import analyse, load_scanner, make_decryptor
 
     settings, engine, _src, keyring = _prepare(ctx, source, path, keys)
     n = retry_failed(engine)
-    with _bar("decrypt", n) as advance, Decryptor(keyring, settings.archive.workers) as dec:
+    with _bar("decrypt", n) as advance, make_decryptor(settings, keyring) as dec:
         stats = decrypt_pending(engine, dec, progress=advance)
     analyse(settings, engine, load_scanner(settings), _bar)
     click.echo(f"retried {n}: decrypted {stats.decrypted}, still failed {stats.failed}")
@@ -400,6 +400,28 @@ def watch(
             watcher.run(max_cycles)
     else:
         watcher.run(max_cycles)
+
+
+@cli.command()
+@click.pass_context
+def media(ctx: click.Context) -> None:
+    """Download attachments of conversations with findings (images, voice, video, files).
+
+    Through the official SDK (archive.corpid, archive.secret); md5-checked, stored once by
+    content hash under media.directory, files above media.max_bytes recorded as skipped.
+
+    \b
+    Example:
+      AUDIT_ARCHIVE__SECRET=... audit media
+    """
+    from audit.pipeline import fetch_media, open_engine
+
+    settings = _settings(ctx)
+    stats = fetch_media(settings, open_engine(settings), _bar)
+    click.echo(
+        f"media: {stats.stored} stored ({stats.deduplicated} already had), "
+        f"{stats.skipped} skipped, {stats.failed} failed (retried next run)"
+    )
 
 
 @cli.command()
@@ -573,6 +595,7 @@ def _wecom_clients(settings: Settings) -> tuple[Any, Any]:
             "wecom.corpid (or archive.corpid) and wecom.contact_secret must be set; "
             "give the secret as AUDIT_WECOM__CONTACT_SECRET"
         )
+
     def client(secret: Any) -> Any:
         return WeComClient(
             base_url=w.base_url,

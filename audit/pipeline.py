@@ -21,6 +21,7 @@ from audit.archive import simulator
 from audit.archive.consent import ConsentStats, apply_consent
 from audit.archive.ingest import (
     Decryptor,
+    DecryptorLike,
     DecryptStats,
     PullStats,
     decrypt_pending,
@@ -64,9 +65,26 @@ def make_source(
         if file is None:
             raise SourceError("the file source needs a path: --path FILE or archive.path in config")
         return FileSource(file)
-    raise SourceError(
-        f"archive source {kind!r} is not available in this version (use simulator or file)"
-    )
+    if kind == "sdk":
+        from audit.archive.sdk_source import SdkSource
+        from audit.archive.sdk_worker import IsolatedSdkClient
+
+        arc = settings.archive
+        if not arc.corpid or not arc.secret.get_secret_value():
+            raise SourceError(
+                "the sdk source needs archive.corpid and archive.secret "
+                "(give the secret as AUDIT_ARCHIVE__SECRET)"
+            )
+        client = IsolatedSdkClient(
+            arc.corpid,
+            arc.secret.get_secret_value(),
+            arc.sdk_library,
+            proxy=arc.proxy,
+            passwd=arc.proxy_password.get_secret_value(),
+            timeout=arc.timeout,
+        )
+        return SdkSource(client)
+    raise SourceError(f"unknown archive source {kind!r} (use simulator, file or sdk)")
 
 
 def key_files(
@@ -78,6 +96,15 @@ def key_files(
         files = {**simulator.key_files(source.path.parent), **files}
     files.update(extra or {})
     return files
+
+
+def make_decryptor(settings: Settings, keys: KeyRing) -> DecryptorLike:
+    """Ours by default; the official SDK's DecryptData (isolated in child processes) if asked."""
+    if settings.archive.decryptor == "sdk":
+        from audit.archive.sdk import SdkDecryptor
+
+        return SdkDecryptor(keys, settings.archive.sdk_library, settings.archive.workers)
+    return Decryptor(keys, settings.archive.workers)
 
 
 def load_keys(settings: Settings, files: dict[int, Path]) -> KeyRing:
@@ -144,11 +171,16 @@ def ingest(
         report.directory = sync_simulated_directory(engine, source)
     total = len(source) if isinstance(source, SimulatedServer) else None
     with _Timer(report, "pull"), progress("pull", total) as advance:
-        report.pull = pull(engine, source, settings.archive.page_size, advance, stop=stop)
+        try:
+            report.pull = pull(engine, source, settings.archive.page_size, advance, stop=stop)
+        finally:
+            close = getattr(source, "close", None)
+            if close is not None:  # the sdk source's child process
+                close()
     with (
         _Timer(report, "decrypt"),
         progress("decrypt", report.pull.stored) as advance,
-        Decryptor(keys, settings.archive.workers) as decryptor,
+        make_decryptor(settings, keys) as decryptor,
     ):
         report.decrypt = decrypt_pending(engine, decryptor, progress=advance)
     return report
@@ -194,3 +226,34 @@ def run(
     """Every stage, incrementally (``audit run``)."""
     report = ingest(settings, engine, source, keys, progress)
     return analyse(settings, engine, scanner, progress, report)
+
+
+def fetch_media(
+    settings: Settings, engine: Engine, progress: ProgressFactory = _no_progress
+) -> Any:
+    """Download the attachments of conversations with findings through the official SDK."""
+    from audit.archive.media import download_media
+    from audit.archive.sdk_worker import IsolatedSdkClient, SdkMediaFetcher
+
+    arc, media = settings.archive, settings.media
+    if not arc.corpid or not arc.secret.get_secret_value():
+        raise SourceError("media download needs archive.corpid and archive.secret (sdk)")
+    with (
+        IsolatedSdkClient(
+            arc.corpid,
+            arc.secret.get_secret_value(),
+            arc.sdk_library,
+            proxy=arc.proxy,
+            passwd=arc.proxy_password.get_secret_value(),
+            timeout=arc.timeout,
+        ) as client,
+        progress("media", None) as advance,
+    ):
+        return download_media(
+            engine,
+            SdkMediaFetcher(client),
+            media.directory,
+            media.max_bytes,
+            max_attempts=media.max_attempts,
+            progress=advance,
+        )

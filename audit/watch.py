@@ -106,6 +106,10 @@ class Watcher:
         report = ingest(self.settings, self.engine, source, self.keys, stop=self.stopping.is_set)
         if not self.stopping.is_set():
             analyse(self.settings, self.engine, self.scanner, report=report)
+        if self.settings.media.enabled and not self.stopping.is_set():
+            from audit.pipeline import fetch_media
+
+            fetch_media(self.settings, self.engine)
         summary = CycleSummary(
             len(self.cycles) + 1, report, message_lag(self.engine), time.perf_counter() - t0
         )

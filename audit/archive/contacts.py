@@ -16,10 +16,10 @@ whose given store does not exist, are put in the ``未分配`` (unassigned) unit
 ``Customer.consent`` to ``agree`` or ``disagree`` with ``consent_changed_at``. A customer who
 disagrees with any member (or in any room) is ``disagree``: the conservative reading. A result
 older than what is stored (for example a later ``disagree`` message seen in the archive) does
-not overwrite it. What the pipeline does with a ``disagree`` customer is :mod:`audit.archive.consent`'s
-(``archive.consent_mode``): messages are kept, so the audit trail is whole, flagged
-``consent_withheld`` while consent was withheld, and excluded from exports; messages from
-before ``consent_changed_at`` are treated as agreed.
+not overwrite it. What the pipeline does with a ``disagree`` customer is decided in
+:mod:`audit.archive.consent` (``archive.consent_mode``): messages are kept, so the audit
+trail is whole, flagged ``consent_withheld`` while consent was withheld, and excluded from
+exports; messages from before ``consent_changed_at`` are treated as agreed.
 """
 
 from __future__ import annotations

@@ -187,6 +187,8 @@ def decrypt_data(random_key: str, encrypt_msg: str) -> bytes:
         raise DecryptError(ERR_KEY_INFO, f"key info pre_len={info.pre_len} invalid for length {n}")
     body = encrypt_msg[_KEY_END + info.pre_len :]
     s = info.s_len
+    if s > len(body):  # the SDK aborts here; we refuse
+        raise DecryptError(ERR_KEY_INFO, f"key info s_len={s} exceeds the body ({len(body)})")
     body = body[:s] + body[2 * s :]
     if info.end_len < 0 or info.end_len > len(body):
         raise DecryptError(ERR_KEY_INFO, f"key info end_len={info.end_len} exceeds the body")

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import Engine, func, select, update
@@ -162,12 +162,17 @@ def _decrypt_jobs(jobs: Sequence[Job]) -> list[Outcome]:
     return [decrypt_one(_WORKER_KEYS, job) for job in jobs]
 
 
-def decrypt_one(keys: KeyRing, job: Job) -> Outcome:
-    """Decrypt and parse one envelope into a ``messages`` row, or say why not."""
+def decrypt_one(
+    keys: KeyRing, job: Job, decrypt: Callable[[str, str], bytes] = decrypt_data
+) -> Outcome:
+    """Decrypt and parse one envelope into a ``messages`` row, or say why not.
+
+    ``decrypt`` is DecryptData: ours by default, the official SDK's for the sdk decryptor.
+    """
     env_id, msgid, seq, ver, erk, ecm = job
     try:
         random_key = keys.random_key(ver, erk)
-        plaintext = decrypt_data(random_key, ecm)
+        plaintext = decrypt(random_key, ecm)
         parsed = parse_plaintext(plaintext)
     except DecryptError as exc:
         return env_id, None, str(exc)
@@ -197,6 +202,18 @@ def decrypt_one(keys: KeyRing, job: Job) -> Outcome:
 def _chunks(seq: Sequence[Job], n: int) -> Iterator[Sequence[Job]]:
     for i in range(0, len(seq), n):
         yield seq[i : i + n]
+
+
+class DecryptorLike(Protocol):
+    """What the decrypt stage needs: ours (:class:`Decryptor`) or the SDK's."""
+
+    def start(self, jobs: Sequence[Job]) -> Callable[[], list[Outcome]]: ...
+
+    def run(self, jobs: Sequence[Job]) -> list[Outcome]: ...
+
+    def __enter__(self) -> DecryptorLike: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class Decryptor:
@@ -273,7 +290,7 @@ def _link_recalls(session: Session, rows: Iterable[dict[str, Any]]) -> int:
 
 def decrypt_pending(
     engine: Engine,
-    decryptor: Decryptor,
+    decryptor: DecryptorLike,
     batch_size: int = 2000,
     progress: Progress | None = None,
 ) -> DecryptStats:
