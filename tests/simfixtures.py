@@ -76,8 +76,8 @@ def chat(
     msgtype: str = "text",
     **payload: Any,
 ) -> dict[str, Any]:
-    """A one-to-one message at 2026-11-17 10:00 China time plus ``minute`` minutes."""
-    base_ms = 1763344800000  # 2026-11-17T02:00:00Z
+    """A one-to-one message at 2025-11-17 10:00 China time plus ``minute`` minutes."""
+    base_ms = 1763344800000  # 2025-11-17T02:00:00Z
     body = payload or {"content": text}
     return {
         "msgid": msgid,

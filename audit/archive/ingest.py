@@ -13,7 +13,9 @@ Two stages, each idempotent:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -180,6 +182,7 @@ def decrypt_one(
         return env_id, None, f"decrypted data is not a valid message: {exc}"
     if parsed.msgid != msgid:
         return env_id, None, f"decrypted msgid {parsed.msgid!r} does not match the envelope's"
+    text = plaintext.decode("utf-8")
     row = {
         "envelope_id": env_id,
         "msgid": parsed.msgid,
@@ -195,8 +198,71 @@ def decrypt_one(
         "raw": parsed.raw,
         "recalled": False,
         "recall_of": parsed.recall_of,
+        # serialized here, in the worker, so the writer does not encode it again: the
+        # plaintext is the message's JSON already, unless it holds raw control characters
+        "raw_json": text if not _CONTROL.search(text) else _dumps(parsed.raw),
+        "tolist_json": _dumps(list(parsed.tolist)),
     }
     return env_id, row, None
+
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+_MESSAGE_COLUMNS = (
+    "envelope_id", "msgid", "seq", "action", "msgtype", "sender", "sender_kind", "tolist",
+    "roomid", "msgtime", "text", "raw", "recalled", "recall_of", "consent_withheld",
+)  # fmt: skip
+
+
+def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """The decrypt stage's bulk INSERT, skipping msgids already stored.
+
+    The hot path of ingestion: rows go to the driver as tuples with their JSON already
+    serialized by the workers, instead of through the ORM's per-value processing.
+    """
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    cols = ", ".join(_MESSAGE_COLUMNS)
+    if dialect == "sqlite":
+        values = ", ".join("?" for _ in _MESSAGE_COLUMNS)
+
+        def when(d: dt.datetime) -> Any:  # SQLAlchemy's SQLite format, naive UTC
+            return d.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+
+        false: Any = 0
+    elif dialect == "postgresql":
+        values = ", ".join(
+            "%s::jsonb" if c in ("tolist", "raw") else "%s" for c in _MESSAGE_COLUMNS
+        )
+
+        def when(d: dt.datetime) -> Any:
+            return d
+
+        false = False
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        insert_ignore(session, Message, [_orm_row(r) for r in rows])
+        return
+    params = [
+        (
+            r["envelope_id"], r["msgid"], r["seq"], r["action"], r["msgtype"], r["sender"],
+            str(r["sender_kind"]), r["tolist_json"], r["roomid"], when(r["msgtime"]), r["text"],
+            r["raw_json"], false, r["recall_of"], false,
+        )
+        for r in rows
+    ]  # fmt: skip
+    session.connection().exec_driver_sql(
+        f"INSERT INTO messages ({cols}) VALUES ({values}) ON CONFLICT DO NOTHING", params
+    )
+
+
+def _orm_row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k not in ("raw_json", "tolist_json")}
 
 
 def _chunks(seq: Sequence[Job], n: int) -> Iterator[Sequence[Job]]:
@@ -324,7 +390,7 @@ def decrypt_pending(
         waiting = decryptor.start(jobs) if jobs else None
         with session_scope(engine) as session:
             rows = [row for _, row, _ in outcomes if row is not None]
-            insert_ignore(session, Message, rows)
+            insert_messages(session, rows)
             _mark_envelopes(session, outcomes)
             stats.recalls_linked += _link_recalls(session, rows)
         stats.decrypted += len(rows)

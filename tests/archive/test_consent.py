@@ -16,7 +16,7 @@ from audit.pipeline import load_scanner, run
 from audit.store.db import session_scope
 from audit.store.models import Customer, Finding, Message
 
-T0 = dt.datetime(2026, 11, 17, tzinfo=dt.UTC)
+T0 = dt.datetime(2025, 11, 17, tzinfo=dt.UTC)
 
 
 def test_like_escapes_wildcards() -> None:

@@ -241,3 +241,35 @@ def test_parallel_decryption_gives_the_same_messages(
     with Decryptor(_keys(sim_archive), workers=2) as dec:
         stats = decrypt_pending(engine, dec, batch_size=1000)
     assert stats.decrypted == sim_archive.manifest["messages"] and stats.failed == 0
+
+
+def test_plaintext_with_raw_control_characters_is_stored_readably(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """WeCom's JSON may carry raw control characters; the stored JSON must still parse."""
+    from audit.archive.crypto import encrypt_data
+    from audit.archive.keys import write_private_key
+
+    rng = random.Random(4)
+    key = seeded_rsa_key(1024, rng)
+    write_private_key(key, tmp_path / "v1.pem")
+    plaintext = (
+        '{"msgid":"ctl","action":"send","from":"li.s001","tolist":["wmX0000000"],'
+        '"roomid":"","msgtime":1763344800000,"msgtype":"text",'
+        '"text":{"content":"第一行\x01\x1f\tend"}}'
+    ).encode()
+    rk, em = encrypt_data(plaintext, rng)
+    erk = base64.b64encode(PublicKey.of(key).encrypt(rk.encode(), rng)).decode()
+    item = {"seq": 1, "msgid": "ctl", "publickey_ver": 1, "encrypt_random_key": erk,
+            "encrypt_chat_msg": em}  # fmt: skip
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps(item) + "\n", encoding="utf-8")
+    pull(engine, FileSource(path), 10)
+    with Decryptor(KeyRing({1: load_private_key(tmp_path / "v1.pem")}), workers=1) as dec:
+        assert decrypt_pending(engine, dec).decrypted == 1
+    with session_scope(engine) as session:
+        msg = session.scalars(select(Message)).one()
+        assert msg.text == "第一行\x01\x1f\tend"
+        assert msg.raw["text"]["content"] == "第一行\x01\x1f\tend"
+        assert msg.tolist == ["wmX0000000"]
+        assert msg.msgtime.isoformat() == "2025-11-17T02:00:00+00:00"
