@@ -506,6 +506,32 @@ def inspect(ctx: click.Context, input_file: Any) -> None:
         click.echo(f"{stats.errors} input line(s) could not be read", err=True)
 
 
+@cli.command(name="eval")
+@click.option(
+    "--data",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Labelled JSON lines (default: tests/data/eval/messages.jsonl).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_context
+def eval_cmd(ctx: click.Context, data: Path | None, as_json: bool) -> None:
+    """Precision and recall of the scanner per category on a labelled set.
+
+    \b
+    Example:
+      audit eval --data tests/data/eval/messages.jsonl
+    """
+    from audit.pipeline import load_scanner
+    from audit.scan.evaluate import DEFAULT_EVAL_SET, EvalSetError, evaluate
+
+    scanner = load_scanner(_settings(ctx))
+    try:
+        report = evaluate(scanner, data or DEFAULT_EVAL_SET)
+    except EvalSetError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(json.dumps(report.as_dict(), ensure_ascii=False) if as_json else report.format())
+
+
 def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
     app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
     if not app.is_file():

@@ -23,6 +23,7 @@ from audit.archive.ingest import (
     Decryptor,
     DecryptorLike,
     DecryptStats,
+    DecryptStream,
     PullStats,
     decrypt_pending,
     pull,
@@ -170,19 +171,31 @@ def ingest(
     with _Timer(report, "directory"):
         report.directory = sync_simulated_directory(engine, source)
     total = len(source) if isinstance(source, SimulatedServer) else None
-    with _Timer(report, "pull"), progress("pull", total) as advance:
-        try:
-            report.pull = pull(engine, source, settings.archive.page_size, advance, stop=stop)
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:  # the sdk source's child process
-                close()
     with (
-        _Timer(report, "decrypt"),
-        progress("decrypt", report.pull.stored) as advance,
         make_decryptor(settings, keys) as decryptor,
+        progress("pull+decrypt", total) as advance,
     ):
-        report.decrypt = decrypt_pending(engine, decryptor, progress=advance)
+        # decrypt each page while the next is pulled; then anything left pending earlier
+        stream = DecryptStream(engine, decryptor, advance)
+        with _Timer(report, "pull"):
+            try:
+                report.pull = pull(
+                    engine,
+                    source,
+                    settings.archive.page_size,
+                    stop=stop,
+                    on_stored=stream.feed,
+                )
+            finally:
+                close = getattr(source, "close", None)
+                if close is not None:  # the sdk source's child process
+                    close()
+        with _Timer(report, "decrypt"):
+            report.decrypt = stream.finish()
+            rest = decrypt_pending(engine, decryptor, progress=advance)
+            report.decrypt.decrypted += rest.decrypted
+            report.decrypt.failed += rest.failed
+            report.decrypt.recalls_linked += rest.recalls_linked
     return report
 
 

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import os
 import re
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -80,8 +81,13 @@ def _envelope_row(item: ChatData, source: str) -> dict[str, Any]:
     }
 
 
-def store_page(session: Session, source: str, page: Page) -> tuple[int, int, int]:
-    """Store a page and advance the checkpoint; returns (stored, duplicates, problems)."""
+def store_page(
+    session: Session, source: str, page: Page, jobs: list[Job] | None = None
+) -> tuple[int, int, int]:
+    """Store a page and advance the checkpoint; returns (stored, duplicates, problems).
+
+    With ``jobs``, the newly stored envelopes that can be decrypted are appended to it.
+    """
     unique: dict[str, ChatData] = {}
     for item in page.items:
         unique.setdefault(item.msgid, item)
@@ -94,6 +100,26 @@ def store_page(session: Session, source: str, page: Page) -> tuple[int, int, int
     if good_seqs:
         _advance_checkpoint(session, source, max(good_seqs))
     problems = sum(1 for i in fresh if i.problem)
+    if jobs is not None:
+        ready = {i.msgid: i for i in fresh if not i.problem}
+        if ready:
+            ids = session.execute(
+                select(Envelope.msgid, Envelope.id).where(
+                    Envelope.msgid.in_(list(ready)), Envelope.state == EnvelopeState.PENDING
+                )
+            ).all()
+            for msgid, env_id in sorted(ids, key=lambda r: r[1]):
+                i = ready[msgid]
+                jobs.append(
+                    (
+                        env_id,
+                        msgid,
+                        i.seq,
+                        i.publickey_ver,
+                        i.encrypt_random_key,
+                        i.encrypt_chat_msg,
+                    )
+                )
     return len(fresh), len(page.items) - len(fresh), problems
 
 
@@ -104,19 +130,24 @@ def pull(
     progress: Progress | None = None,
     max_pages: int | None = None,
     stop: Callable[[], bool] | None = None,
+    on_stored: Callable[[list[Job]], None] | None = None,
 ) -> PullStats:
     """Store the source's pages after the checkpoint, one transaction per page.
 
     ``stop`` is asked between pages, so a shutdown request never cuts a page in two.
+    ``on_stored`` receives each committed page's new envelopes (to decrypt them meanwhile).
     """
     stats = PullStats()
     with session_scope(engine) as session:
         start = get_checkpoint(session, source.name)
     stats.checkpoint = start
     for page in source.pages(start, limit):
+        jobs: list[Job] | None = [] if on_stored else None
         with session_scope(engine) as session:
-            stored, dups, problems = store_page(session, source.name, page)
+            stored, dups, problems = store_page(session, source.name, page, jobs)
             stats.checkpoint = get_checkpoint(session, source.name)
+        if on_stored and jobs:
+            on_stored(jobs)
         stats.pages += 1
         stats.received += len(page.items)
         stats.stored += stored
@@ -388,16 +419,57 @@ def decrypt_pending(
         # start the next batch before writing this one, so decryption and writes overlap
         jobs = fetch(jobs[-1][0])
         waiting = decryptor.start(jobs) if jobs else None
-        with session_scope(engine) as session:
-            rows = [row for _, row, _ in outcomes if row is not None]
-            insert_messages(session, rows)
-            _mark_envelopes(session, outcomes)
-            stats.recalls_linked += _link_recalls(session, rows)
-        stats.decrypted += len(rows)
-        stats.failed += len(outcomes) - len(rows)
+        write_outcomes(engine, outcomes, stats)
         if progress:
             progress(len(outcomes))
     return stats
+
+
+def write_outcomes(engine: Engine, outcomes: Sequence[Outcome], stats: DecryptStats) -> None:
+    """Messages in, envelopes marked, recalls linked: one transaction per batch."""
+    with session_scope(engine) as session:
+        rows = [row for _, row, _ in outcomes if row is not None]
+        insert_messages(session, rows)
+        _mark_envelopes(session, outcomes)
+        stats.recalls_linked += _link_recalls(session, rows)
+    stats.decrypted += len(rows)
+    stats.failed += len(outcomes) - len(rows)
+
+
+class DecryptStream:
+    """Decrypts envelopes as the pull stores them, so pulling and decrypting overlap.
+
+    ``feed`` starts a batch and writes the oldest finished ones, keeping a few in flight;
+    ``finish`` writes the rest. Whatever a crash leaves pending, :func:`decrypt_pending`
+    picks up on the next run.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        decryptor: DecryptorLike,
+        progress: Progress | None = None,
+        in_flight: int = 2,
+    ) -> None:
+        self.engine, self.decryptor, self.progress = engine, decryptor, progress
+        self.in_flight = in_flight
+        self.stats = DecryptStats()
+        self._waiting: deque[Callable[[], list[Outcome]]] = deque()
+
+    def feed(self, jobs: list[Job]) -> None:
+        self._waiting.append(self.decryptor.start(jobs))
+        while len(self._waiting) > self.in_flight:
+            self._write(self._waiting.popleft()())
+
+    def finish(self) -> DecryptStats:
+        while self._waiting:
+            self._write(self._waiting.popleft()())
+        return self.stats
+
+    def _write(self, outcomes: list[Outcome]) -> None:
+        write_outcomes(self.engine, outcomes, self.stats)
+        if self.progress:
+            self.progress(len(outcomes))
 
 
 def _mark_envelopes(session: Session, outcomes: Sequence[Outcome]) -> None:

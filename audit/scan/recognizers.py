@@ -44,6 +44,9 @@ class Hit:
     detail: str  # for the explanation: the pattern, and whether a checksum held
 
 
+_HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+
+
 class TextView:
     """One message as recognizers see it: original, normalized, and candidate numbers."""
 
@@ -52,6 +55,16 @@ class TextView:
     def __init__(self, original: str, norm: Normalized) -> None:
         self.original = original
         self.norm = norm
+
+    @cached_property
+    def halfwidth(self) -> str:
+        """The original with full-width ASCII made half-width: same length, same offsets."""
+        return self.original.translate(_HALFWIDTH)
+
+    @cached_property
+    def has_number(self) -> bool:
+        """Whether any recognizer of numbers can find something (five digits in a row)."""
+        return re.search(r"[0-9]{5}", self.norm.text) is not None
 
     @cached_property
     def numbers(self) -> tuple[tuple[int, int], ...]:
@@ -113,6 +126,8 @@ class NumberRecognizer(Recognizer):
         return None
 
     def analyze(self, view: TextView) -> list[Hit]:
+        if not view.has_number:
+            return []
         hits = []
         text = view.norm.text
         for start, end in view.numbers:
@@ -156,7 +171,7 @@ class MobilePhoneRecognizer(NumberRecognizer):
     SEVERITY = Severity.MEDIUM
     PRIORITY = 1
     PATTERNS = (
-        Pattern("mobile_cn_86", re.compile(r"861[3-9][0-9]{9}"), 0.9),
+        Pattern("mobile_cn_86", re.compile(r"(?:00)?861[3-9][0-9]{9}"), 0.9),
         Pattern("mobile_cn", re.compile(r"1[3-9][0-9]{9}"), 0.9),
     )
 
@@ -242,6 +257,8 @@ class EmailRecognizer(Recognizer):
     )
 
     def analyze(self, view: TextView) -> list[Hit]:
+        if "@" not in view.original:
+            return []
         return [
             Hit(m.start(), m.end(), 0.95, "pattern email")
             for m in self.PATTERN.finditer(view.original)
@@ -252,7 +269,8 @@ class WeChatIdRecognizer(Recognizer):
     """A WeChat id offered after a context word: 微信号: abc_123, 加我vx：wx-2024a.
 
     The context word is found in the normalized text (so 微 信 and V信 count), the id itself in
-    the original just after it, where its _ and - survive. An id must hold a digit, _ or -:
+    the original just after it (full-width letters made half-width), where its _ and -
+    survive. An id must hold a digit, _ or -:
     all-letter words after 微信 are too often plain English.
     """
 
@@ -263,7 +281,10 @@ class WeChatIdRecognizer(Recognizer):
     SEVERITY = Severity.HIGH
     PRIORITY = 2
     NORMALIZED = False
-    CONTEXT = re.compile(r"(?:微信|威信|薇信|徽信|v信|vx|wx|weixin|wechat)(?:号|hao|id)?")
+    TRIGGERS: ClassVar[tuple[str, ...]] = (
+        "微信", "威信", "薇信", "徽信", "维信", "v信", "vx", "wx", "weixin", "wechat",
+    )  # fmt: skip
+    CONTEXT = re.compile(r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat)(?:号|hao|id)?")
     FILLER = r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’]|是|为|號|号|码|id|ID){0,6}"
     ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
 
@@ -273,7 +294,7 @@ class WeChatIdRecognizer(Recognizer):
             if view.norm.text.endswith("企业", 0, context.start()):
                 continue  # 企业微信号 is the WeCom account the chat is on
             after = view.norm.span(context.start(), context.end())[1]
-            found = self.ID.match(view.original, after)
+            found = self.ID.match(view.halfwidth, after)
             if found and re.search(r"[0-9_-]", found.group(1)):
                 hits.append(Hit(found.start(1), found.end(1), 0.8, f"id after '{context.group()}'"))
         return hits

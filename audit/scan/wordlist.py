@@ -13,8 +13,11 @@ Fields after the term are optional: ``severity`` (low, medium, high, critical), 
 (staff, customer, both) and ``variants`` (other spellings, separated by , or ，), in that
 order, empty for the default; an ``id=<slug>`` field may come anywhere after the term. The
 rule id is ``<category>.<slug>``; without ``id=`` the slug is the pinyin of the normalized
-term (加我微信 -> ``jia_wo_wei_xin``). ``allow.txt`` holds one innocent phrase per line
-(企业微信, 傻瓜相机): a term found inside one of them is not a finding.
+term (加我微信 -> ``jia_wo_wei_xin``). A ``gen=<kinds>`` field (``pinyin``, ``initials``,
+``homophones``, comma separated, or ``all``) asks the scanner to generate further variants
+(see ``variants.py``). ``allow.txt`` holds one innocent phrase per line (企业微信, 傻瓜相机):
+a term found inside one of them is not a finding. ``homophones.txt`` lists, per character,
+the characters and letters people write instead of it (``微 | 威, 薇, 维 | v``).
 
 Terms and variants are compared after normalization, so ``微 信`` and ``微信`` are duplicates.
 Every bad line is reported as ``<file>:<line>: <reason>``, all of them in one
@@ -42,6 +45,9 @@ ROLE_SETS: dict[str, frozenset[str]] = {
     "both": frozenset({"staff", "customer"}),
 }
 ALLOW_FILE = "allow.txt"
+HOMOPHONE_FILE = "homophones.txt"
+SPECIAL_FILES = (ALLOW_FILE, HOMOPHONE_FILE)
+GENERATORS = ("pinyin", "initials", "homophones")
 DEFAULT_SEVERITY = Severity.MEDIUM
 DEFAULT_ROLES = "both"
 
@@ -67,6 +73,7 @@ class Term:
     roles: frozenset[str]
     variants: tuple[str, ...]
     source: str  # "<file>:<line>"
+    generate: frozenset[str] = frozenset()  # which GENERATORS apply
 
     @property
     def rule(self) -> str:
@@ -77,10 +84,18 @@ class Term:
 
 
 @dataclass(frozen=True)
+class Homophone:
+    char: str  # normalized
+    chars: tuple[str, ...]  # characters written instead (威 for 微)
+    letters: tuple[str, ...]  # letters written instead of its pinyin initial (v for 微)
+
+
+@dataclass(frozen=True)
 class WordLists:
     terms: tuple[Term, ...]
     allow: tuple[str, ...]
     wordlist_hash: str
+    homophones: tuple[Homophone, ...] = ()
 
 
 def slugify(term: str) -> str:
@@ -94,19 +109,21 @@ def load_wordlists(directory: Path) -> WordLists:
     if not directory.is_dir():
         raise WordListError([f"{directory}: word-list directory not found"])
     files = sorted(directory.glob("*.txt"), key=lambda p: p.name)
-    if not any(p.name != ALLOW_FILE for p in files):
+    if not any(p.name not in SPECIAL_FILES for p in files):
         raise WordListError([f"{directory}: no word lists (*.txt) found"])
     state = _Loader()
     for path in files:
         text = path.read_text(encoding="utf-8-sig")
         if path.name == ALLOW_FILE:
             state.read_allow(text, str(path))
+        elif path.name == HOMOPHONE_FILE:
+            state.read_homophones(text, str(path))
         else:
             state.read_terms(text, str(path), path.stem)
     if state.errors:
         raise WordListError(state.errors)
     digest = hashlib.sha256("".join(state.canonical).encode("utf-8")).hexdigest()
-    return WordLists(tuple(state.terms), tuple(state.allow), digest)
+    return WordLists(tuple(state.terms), tuple(state.allow), digest, tuple(state.homophones))
 
 
 class _Loader:
@@ -115,6 +132,7 @@ class _Loader:
     def __init__(self) -> None:
         self.terms: list[Term] = []
         self.allow: list[str] = []
+        self.homophones: list[Homophone] = []
         self.errors: list[str] = []
         self.canonical: list[str] = []
         # per category: normalized spelling -> where it was first seen; slug -> where
@@ -155,6 +173,7 @@ class _Loader:
                             term.severity.value,
                             ",".join(sorted(term.roles)),
                             ",".join(term.variants),
+                            ",".join(sorted(term.generate)),
                         ]
                     )
                     + "\n"
@@ -178,6 +197,41 @@ class _Loader:
                 self._allow_keys[key] = where
                 self.allow.append(line)
                 self.canonical.append(f"allow|{line}\n")
+
+    def read_homophones(self, text: str, file: str) -> None:
+        self.canonical.append(f"== {Path(file).name}\n")
+        seen: dict[str, str] = {}
+        for number, line in _lines(text):
+            where = f"{file}:{number}"
+            char, *rest = (field.strip() for field in line.split("|"))
+            if len(rest) > 2:
+                self.errors.append(f"{where}: too many fields (expected char | chars | letters)")
+                continue
+            key = normalize(char).text
+            if len(key) != 1:
+                self.errors.append(f"{where}: '{char}' must be one character")
+                continue
+            if key in seen:
+                self.errors.append(f"{where}: duplicate character '{char}' (also {seen[key]})")
+                continue
+            chars, letters = (
+                tuple(normalize(v).text for v in re.split(r"[,，]", field) if v.strip())
+                for field in (*rest, "", "")[:2]
+            )
+            bad = [c for c in chars if len(c) != 1] + [
+                v for v in letters if not re.fullmatch(r"[a-z]+", v)
+            ]
+            if bad:
+                self.errors.append(
+                    f"{where}: bad replacement '{bad[0]}' (characters: one each; letters: a-z only)"
+                )
+                continue
+            if not chars and not letters:
+                self.errors.append(f"{where}: no replacements for '{char}'")
+                continue
+            seen[key] = where
+            self.homophones.append(Homophone(key, chars, letters))
+            self.canonical.append(f"homophone|{key}|{','.join(chars)}|{','.join(letters)}\n")
 
     def _directive(self, line: str, where: str, repeated: bool, late: bool) -> str | None:
         name, *arguments = line[1:].split() or [""]
@@ -203,9 +257,20 @@ class _Loader:
         errors_before = len(self.errors)
         term, *rest = (field.strip() for field in line.split("|"))
         slug: str | None = None
+        generate: frozenset[str] = frozenset()
         positional: list[str] = []
         for field in rest:
-            if field.startswith("id="):
+            if field.startswith("gen="):
+                kinds = {k.strip() for k in re.split(r"[,，]", field[4:]) if k.strip()}
+                kinds = set(GENERATORS) if kinds == {"all"} else kinds
+                unknown = sorted(kinds - set(GENERATORS))
+                if unknown or not kinds:
+                    self.errors.append(
+                        f"{where}: bad gen= '{field[4:]}' "
+                        f"(expected all or some of {', '.join(GENERATORS)})"
+                    )
+                generate = frozenset(kinds) & frozenset(GENERATORS)
+            elif field.startswith("id="):
                 slug = field[3:].strip()
                 if not _SLUG.fullmatch(slug):
                     self.errors.append(f"{where}: bad id '{slug}' (use a-z, 0-9 and _)")
@@ -244,7 +309,7 @@ class _Loader:
             slugs[slug] = where
         if len(self.errors) > errors_before or severity is None:
             return None
-        return Term(category, slug, term, severity, ROLE_SETS[roles], variants, where)
+        return Term(category, slug, term, severity, ROLE_SETS[roles], variants, where, generate)
 
     def _register_spellings(self, category: str, spellings: Iterable[str], where: str) -> bool:
         """Record the normalized spellings; False when the first (the term) is unusable."""

@@ -11,7 +11,9 @@ from audit.scan.normalize import (
     CHINESE_DIGITS,
     CIRCLED_DIGITS,
     FULLWIDTH,
+    LOOKALIKE,
     LOWERCASE,
+    REPEATS,
     SPACING,
     SYMBOLS,
     TRADITIONAL,
@@ -115,7 +117,7 @@ def test_offset_map_points_every_normalized_char_at_its_original(original: str) 
     for index, char in enumerate(original):
         folded = fold_char(char)[0]
         if index not in kept:
-            assert folded == ""
+            assert folded == "" or REPEATS in norm.applied
     for i, char in enumerate(norm.text):
         folded = fold_char(original[norm.offsets[i]])[0]
         assert char == folded or (folded in CHINESE_DIGIT_VALUES and char.isdigit())
@@ -126,11 +128,55 @@ def test_span_of_any_normalized_slice_renormalizes_to_it(
     original: str, data: st.DataObject
 ) -> None:
     norm = normalize(original)
-    if not norm.text or CHINESE_DIGITS in norm.applied:
-        return  # a slice can cut a digit run short; covered by the invariant above
+    if not norm.text or CHINESE_DIGITS in norm.applied or REPEATS in norm.applied:
+        return  # a slice can cut a digit run or a repeat short; covered by the invariant above
     start = data.draw(st.integers(0, len(norm.text) - 1))
     end = data.draw(st.integers(start + 1, len(norm.text)))
 
     o_start, o_end = norm.span(start, end)
 
     assert normalize(original[o_start:o_end]).text == norm.text[start:end]
+
+
+@pytest.mark.parametrize(
+    ("original", "text", "collapse"),
+    [
+        ("微微微信", "微信", 3),
+        ("微微信", "微微信", 3),
+        ("妈妈的", "妈妈的", 3),
+        ("微微信", "微信", 2),
+        ("微微微信", "微微微信", 0),
+        ("13800000000", "13800000000", 3),
+        ("vvvx", "vx", 3),
+    ],
+)
+def test_when_characters_repeat_then_runs_collapse_as_configured(
+    original: str, text: str, collapse: int
+) -> None:
+    assert normalize(original, collapse).text == text
+
+
+def test_when_repeats_collapse_then_offsets_skip_the_dropped_ones() -> None:
+    norm = normalize("加我微微微信")
+
+    assert norm.offsets == (0, 1, 2, 5, 6)
+    assert REPEATS in norm.steps_between(2, 6)
+
+
+@pytest.mark.parametrize(("original", "text"), [("傻×", "傻x"), ("傻✘", "傻x")])
+def test_when_a_symbol_stands_for_a_letter_then_it_becomes_the_letter(
+    original: str, text: str
+) -> None:
+    norm = normalize(original)
+
+    assert norm.text == text
+    assert LOOKALIKE in norm.applied
+
+
+@pytest.mark.parametrize(("original", "text"), [("開假髮票", "开假发票"), ("羣裏", "群里")])
+def test_when_text_has_s2t_artefacts_then_it_still_simplifies(original: str, text: str) -> None:
+    assert normalize(original).text == text
+
+
+def test_when_emoji_and_variation_selectors_are_inserted_then_they_are_dropped() -> None:
+    assert normalize("微😀信\ufe0f号").text == "微信号"

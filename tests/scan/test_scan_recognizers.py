@@ -222,3 +222,45 @@ def test_when_wechat_id_follows_context_then_it_is_a_contact_id(text: str, match
 )
 def test_when_no_wechat_id_follows_context_then_nothing_is_found(text: str) -> None:
     assert [f for f in SCANNER.scan(text, "customer") if f.rule == "diversion.contact_id"] == []
+
+
+# ------------------------------------------------------------- gaps closed in v0.2
+
+
+@pytest.mark.parametrize(
+    ("text", "matched"),
+    [
+        ("电话0086 138 0013 8000", "0086 138 0013 8000"),
+        ("电话００８６１３８００１３８０００", "００８６１３８００１３８０００"),
+        ("+86-138-0013-8000", "+86-138-0013-8000"),
+    ],
+)
+def test_when_mobile_has_an_international_prefix_then_it_is_in_the_span(
+    text: str, matched: str
+) -> None:
+    assert [(f.rule, f.matched) for f in SCANNER.scan(text)] == [("privacy.phone", matched)]
+
+
+def test_when_wechat_id_is_written_full_width_then_it_is_found() -> None:
+    findings = SCANNER.scan("我微信号：ｗｘ＿ａｂｃ１２３", "staff")
+
+    assert ("diversion.contact_id", "ｗｘ＿ａｂｃ１２３") in [(f.rule, f.matched) for f in findings]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "订单号20241116008812",
+        "尾号8000的卡",
+        "话费128.50元",
+        "2024年11月16日办理",
+        "客服热线10086",
+        "宽带报修10000",
+        "400-820-8820",
+        "快递单号SF1234567890123",
+    ],
+)
+def test_when_number_is_an_order_amount_date_hotline_or_tail_then_it_is_not_a_finding(
+    text: str,
+) -> None:
+    assert [f for f in SCANNER.scan(text, "staff") if f.category == "privacy"] == []

