@@ -12,11 +12,10 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from audit.store.db import insert_ignore, session_scope
+from audit.store.db import insert_ignore, session_scope, stage_mark
 from audit.store.models import (
     Alert,
     AlertState,
-    Checkpoint,
     Conversation,
     Finding,
     Message,
@@ -51,10 +50,7 @@ def raise_finding_alerts(
     stats = AlertStats()
     while True:
         with session_scope(engine) as session:
-            mark = session.get(Checkpoint, STAGE, with_for_update=True)
-            if mark is None:
-                mark = Checkpoint(source=STAGE, seq=0)
-                session.add(mark)
+            mark = stage_mark(session, STAGE)
             rows = session.execute(
                 select(
                     Finding.id,

@@ -119,3 +119,15 @@ def sim_archive(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
     from simfixtures import build
 
     return build(tmp_path_factory.mktemp("sim") / "sim")
+
+
+@pytest.fixture(scope="session")
+def lib_path() -> Path:
+    """The official WeCom SDK binary (``AUDIT_SDK_LIBRARY`` or the pywecomarchive wheel)."""
+    from audit.archive.sdk import SdkLibraryError, find_sdk_library
+
+    configured = os.environ.get("AUDIT_SDK_LIBRARY")
+    try:
+        return find_sdk_library(Path(configured) if configured else None)
+    except SdkLibraryError as exc:
+        pytest.skip(f"official WeCom SDK binary not installed (pip install '.[sdk]'): {exc}")

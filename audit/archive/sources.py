@@ -60,18 +60,21 @@ def _synthetic_msgid(where: str, payload: str) -> str:
     return f"!bad:{where}:{digest}"
 
 
+def _unreadable(
+    fallback_seq: int, where: str, payload: str, raw: dict[str, Any], why: str
+) -> ChatData:
+    """What is left of an item that cannot be read: kept, with a content-derived msgid."""
+    return ChatData(
+        fallback_seq, _synthetic_msgid(where, payload), 0, "", "", raw, problem=f"{where}: {why}"
+    )
+
+
 def chatdata_from_item(item: Any, where: str, fallback_seq: int) -> ChatData:
     """Validate one chatdata item; never raises."""
     if not isinstance(item, dict):
         text = json.dumps(item, ensure_ascii=False)
-        return ChatData(
-            fallback_seq,
-            _synthetic_msgid(where, text),
-            0,
-            "",
-            "",
-            {"item": item},
-            problem=f"{where}: chatdata item is not an object",
+        return _unreadable(
+            fallback_seq, where, text, {"item": item}, "chatdata item is not an object"
         )
     problems = []
     seq = item.get("seq")
@@ -103,44 +106,16 @@ def items_from_line(line: str, where: str, fallback_seq: int) -> list[ChatData]:
     try:
         doc = json.loads(line)
     except json.JSONDecodeError as exc:
-        return [
-            ChatData(
-                fallback_seq,
-                _synthetic_msgid(where, line),
-                0,
-                "",
-                "",
-                {"line": line[:100_000]},
-                problem=f"{where}: not JSON ({exc.msg})",
-            )
-        ]
+        raw = {"line": line[:100_000]}
+        return [_unreadable(fallback_seq, where, line, raw, f"not JSON ({exc.msg})")]
     if isinstance(doc, dict) and "chatdata" in doc:
         errcode = doc.get("errcode", 0)
         if errcode not in (0, None):
-            return [
-                ChatData(
-                    fallback_seq,
-                    _synthetic_msgid(where, line),
-                    0,
-                    "",
-                    "",
-                    doc,
-                    problem=f"{where}: page has errcode {errcode} ({doc.get('errmsg', '')})",
-                )
-            ]
+            why = f"page has errcode {errcode} ({doc.get('errmsg', '')})"
+            return [_unreadable(fallback_seq, where, line, doc, why)]
         chatdata = doc["chatdata"]
         if not isinstance(chatdata, list):
-            return [
-                ChatData(
-                    fallback_seq,
-                    _synthetic_msgid(where, line),
-                    0,
-                    "",
-                    "",
-                    doc,
-                    problem=f"{where}: chatdata is not a list",
-                )
-            ]
+            return [_unreadable(fallback_seq, where, line, doc, "chatdata is not a list")]
         out = []
         for i, item in enumerate(chatdata):
             cd = chatdata_from_item(item, f"{where} item {i}", fallback_seq)

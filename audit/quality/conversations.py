@@ -17,9 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from audit.store.db import session_scope
+from audit.store.db import session_scope, stage_mark
 from audit.store.models import (
-    Checkpoint,
     Conversation,
     ConversationKind,
     Customer,
@@ -123,10 +122,7 @@ def build_conversations(
 def _run_batch(
     session: Session, gap: dt.timedelta, batch_size: int, stats: ConversationStats
 ) -> int:
-    mark = session.get(Checkpoint, STAGE, with_for_update=True)
-    if mark is None:
-        mark = Checkpoint(source=STAGE, seq=0)
-        session.add(mark)
+    mark = stage_mark(session, STAGE)
     rows = session.execute(
         select(
             Message.id,

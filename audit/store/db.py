@@ -113,3 +113,18 @@ def insert_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]]
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         raise DatabaseError(f"unsupported database {dialect}")
     session.execute(stmt, rows)
+
+
+def stage_mark(session: Session, stage: str) -> Any:
+    """The high-water mark of an incremental stage (a ``checkpoints`` row), locked for update.
+
+    Stages keep the largest id they have processed under ``stage:<name>``; reading and
+    advancing it in the batch's own transaction makes each batch all-or-nothing.
+    """
+    from audit.store.models import Checkpoint
+
+    mark = session.get(Checkpoint, stage, with_for_update=True)
+    if mark is None:
+        mark = Checkpoint(source=stage, seq=0)
+        session.add(mark)
+    return mark

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import random
 import subprocess
 import sys
@@ -77,16 +76,6 @@ VER = 3
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="session")
-def lib_path() -> Path:
-    """The official binary, or a skip that says how to get it."""
-    configured = os.environ.get("AUDIT_SDK_LIBRARY")
-    try:
-        return find_sdk_library(Path(configured) if configured else None)
-    except SdkLibraryError as exc:
-        pytest.skip(f"official WeCom SDK binary not installed: {exc}")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -11,22 +10,13 @@ from sqlalchemy import Engine, select
 
 from audit.archive import simulator
 from audit.archive.keys import KeyRing
-from audit.archive.sdk import SdkError, SdkLibraryError, find_sdk_library
+from audit.archive.sdk import SdkError
 from audit.archive.sdk_worker import CRASHED, IsolatedSdkClient
 from audit.archive.sources import SimulatedServer
 from audit.config import load_settings
 from audit.pipeline import ingest
 from audit.store.db import session_scope
 from audit.store.models import Envelope, EnvelopeState, Message
-
-
-@pytest.fixture(scope="module")
-def lib_path() -> Path:
-    configured = os.environ.get("AUDIT_SDK_LIBRARY")
-    try:
-        return find_sdk_library(Path(configured) if configured else None)
-    except SdkLibraryError as exc:
-        pytest.skip(f"official WeCom SDK binary not installed (pip install '.[sdk]'): {exc}")
 
 
 def _closed_port() -> int:
