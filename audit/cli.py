@@ -55,7 +55,11 @@ def _bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
     with tqdm(
         total=total, desc=f"{label:<13}", unit="msg", disable=None, file=sys.stderr, leave=True
     ) as bar:
-        yield bar.update
+
+        def advance(n: int) -> None:
+            bar.update(n)
+
+        yield advance
 
 
 def _settings(ctx: click.Context) -> Settings:
