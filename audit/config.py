@@ -113,6 +113,18 @@ class ConversationConfig(_Section):
     idle_gap_minutes: int = Field(default=30, ge=1)
 
 
+class QualityConfig(_Section):
+    """Service-quality metrics, classifiers and the scorecard."""
+
+    timezone: str = "Asia/Shanghai"  # business hours and days are local time
+    sla_minutes: float = Field(default=5, gt=0)  # a reply within this counts as in SLA
+    business_hours: str = "09:00-21:00"  # SLA clock runs only inside these hours
+    business_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])  # ISO 1=Mon
+    dormant_days: int = Field(default=30, ge=1)  # customer silent this long: dormant
+    models: Path = Path("models")  # trained classifiers and their model cards
+    scorecard: Path | None = None  # YAML; default: the scorecard shipped with the package
+
+
 class AlertConfig(_Section):
     # findings at or above this severity open an alert
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
@@ -144,6 +156,7 @@ class Settings(BaseModel):
     simulator: SimulatorConfig = SimulatorConfig()
     scan: ScanConfig = ScanConfig()
     conversations: ConversationConfig = ConversationConfig()
+    quality: QualityConfig = QualityConfig()
     alerts: AlertConfig = AlertConfig()
     digest: DigestConfig = DigestConfig()
     dashboard: DashboardConfig = DashboardConfig()

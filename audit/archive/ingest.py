@@ -222,15 +222,14 @@ def decrypt_one(
         "msgtype": parsed.msgtype,
         "sender": parsed.sender,
         "sender_kind": sender_kind(parsed.sender),
-        "tolist": list(parsed.tolist),
         "roomid": parsed.roomid,
         "msgtime": dt.datetime.fromtimestamp(parsed.msgtime_ms / 1000, dt.UTC),
         "text": parsed.text,
-        "raw": parsed.raw,
         "recalled": False,
         "recall_of": parsed.recall_of,
-        # serialized here, in the worker, so the writer does not encode it again: the
-        # plaintext is the message's JSON already, unless it holds raw control characters
+        # JSON serialized here, in the worker, so the writer neither unpickles nor encodes
+        # nested objects: the plaintext is the message's JSON already, unless it holds raw
+        # control characters
         "raw_json": text if not _CONTROL.search(text) else _dumps(parsed.raw),
         "tolist_json": _dumps(list(parsed.tolist)),
     }
@@ -293,7 +292,10 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def _orm_row(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in row.items() if k not in ("raw_json", "tolist_json")}
+    out = {k: v for k, v in row.items() if k not in ("raw_json", "tolist_json")}
+    out["raw"] = json.loads(row["raw_json"], strict=False)
+    out["tolist"] = json.loads(row["tolist_json"])
+    return out
 
 
 def _chunks(seq: Sequence[Job], n: int) -> Iterator[Sequence[Job]]:
