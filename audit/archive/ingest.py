@@ -65,7 +65,20 @@ def _advance_checkpoint(session: Session, source: str, seq: int) -> int:
     return row.seq
 
 
+# Fields an envelope keeps in columns of their own; ``raw`` holds whatever else arrived.
+_ENVELOPE_FIELDS = frozenset(
+    ("seq", "msgid", "publickey_ver", "encrypt_random_key", "encrypt_chat_msg")
+)
+
+
 def _envelope_row(item: ChatData, source: str) -> dict[str, Any]:
+    # A readable item is whole in the columns (the ciphertext is not stored twice); an
+    # unreadable one keeps everything as it came, since its columns are placeholders.
+    raw = (
+        item.raw
+        if item.problem
+        else {k: v for k, v in item.raw.items() if k not in _ENVELOPE_FIELDS}
+    )
     return {
         "source": source,
         "seq": item.seq,
@@ -73,11 +86,25 @@ def _envelope_row(item: ChatData, source: str) -> dict[str, Any]:
         "publickey_ver": item.publickey_ver,
         "encrypt_random_key": item.encrypt_random_key,
         "encrypt_chat_msg": item.encrypt_chat_msg,
-        "raw": item.raw,
+        "raw": raw,
         "state": EnvelopeState.FAILED if item.problem else EnvelopeState.PENDING,
         "error": item.problem,
         "attempts": 0,
         "received_at": utcnow(),
+    }
+
+
+def envelope_item(envelope: Envelope) -> dict[str, Any]:
+    """The chatdata item as it was received, rebuilt from a stored envelope."""
+    if envelope.error and not envelope.encrypt_chat_msg:
+        return dict(envelope.raw)
+    return {
+        "seq": envelope.seq,
+        "msgid": envelope.msgid,
+        "publickey_ver": envelope.publickey_ver,
+        "encrypt_random_key": envelope.encrypt_random_key,
+        "encrypt_chat_msg": envelope.encrypt_chat_msg,
+        **envelope.raw,
     }
 
 

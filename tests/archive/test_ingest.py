@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, select
 
 from audit.archive import simulator
 from audit.archive.crypto import decrypt_data
-from audit.archive.ingest import Decryptor, decrypt_pending, pull, retry_failed
+from audit.archive.ingest import Decryptor, decrypt_pending, envelope_item, pull, retry_failed
 from audit.archive.keys import KeyRing, load_private_key
 from audit.archive.messages import parse_plaintext
 from audit.archive.simulator.chats import generate_messages
@@ -100,7 +100,13 @@ def test_pull_stores_every_envelope_and_decrypts_it(
     assert st["checkpoints"] == {"simulator": manifest["last_seq"]}
     with session_scope(engine) as session:
         stored = set(session.scalars(select(Message.msgid)))
+        # the raw envelope is kept: each item comes back exactly as the archive delivered it
+        kept = {e.msgid: envelope_item(e) for e in session.scalars(select(Envelope))}
     assert stored == sim_archive.msgids()
+    first_delivery: dict[str, Any] = {}
+    for item in sim_archive.items():
+        first_delivery.setdefault(item["msgid"], item)
+    assert kept == first_delivery
 
 
 def test_re_pull_stores_nothing_twice(engine: Engine, sim_archive: SimArchive) -> None:
