@@ -654,7 +654,7 @@ VIOLATIONS: tuple[VioKind, ...] = (
         "staff": ("公司报销的话我们可以{m}，金额随便填",),
         "customer": ("有没有{m}的", "能帮我{m}吗，多开点金额"),
     }, ("代开发票", "开假发票"), (("代 开 发 票", "spaced"), ("dai开发票", "pinyin"))),
-    V("fraud", "verification_code", {
+    V("privacy", "verification_code", {
         "staff": ("系统要验证，{m}一下，我帮您操作", "{cname}，刚才那个{m}，马上就办好"),
     }, ("验证码发我", "把验证码告诉我", "收到的验证码报给我"), (
         ("yzm发我", "initialism"), ("验.证.码发我", "symbols"), ("验证玛发我", "homophone"),
