@@ -94,6 +94,47 @@ def _envelope_row(item: ChatData, source: str) -> dict[str, Any]:
     }
 
 
+_ENVELOPE_COLUMNS = (
+    "source", "seq", "msgid", "publickey_ver", "encrypt_random_key", "encrypt_chat_msg", "raw",
+    "state", "error", "attempts", "received_at",
+)  # fmt: skip
+
+
+def _insert_envelopes(session: Session, rows: list[dict[str, Any]]) -> None:
+    """The pull's bulk INSERT (hot path: straight to the driver, duplicates skipped)."""
+    if not rows:
+        return
+    dialect = session.get_bind().dialect.name
+    if dialect not in ("sqlite", "postgresql"):  # pragma: no cover
+        insert_ignore(session, Envelope, rows)
+        return
+    mark = "?" if dialect == "sqlite" else "%s"
+    values = ", ".join(
+        f"{mark}::jsonb" if c == "raw" and dialect == "postgresql" else mark
+        for c in _ENVELOPE_COLUMNS
+    )
+    params = [
+        (
+            r["source"], r["seq"], r["msgid"], r["publickey_ver"], r["encrypt_random_key"],
+            r["encrypt_chat_msg"], _dumps(r["raw"]), str(r["state"]), r["error"], 0,
+            _when(dialect, r["received_at"]),
+        )
+        for r in rows
+    ]  # fmt: skip
+    session.connection().exec_driver_sql(
+        f"INSERT INTO envelopes ({', '.join(_ENVELOPE_COLUMNS)}) VALUES ({values}) "
+        "ON CONFLICT DO NOTHING",
+        params,
+    )
+
+
+def _when(dialect: str, moment: dt.datetime) -> Any:
+    """A UTC datetime as the driver takes it (SQLAlchemy's text format on SQLite)."""
+    if dialect == "sqlite":
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment
+
+
 def envelope_item(envelope: Envelope) -> dict[str, Any]:
     """The chatdata item as it was received, rebuilt from a stored envelope."""
     if envelope.error and not envelope.encrypt_chat_msg:
@@ -122,7 +163,7 @@ def store_page(
         session.scalars(select(Envelope.msgid).where(Envelope.msgid.in_(list(unique)))).all()
     )
     fresh = [item for msgid, item in unique.items() if msgid not in existing]
-    insert_ignore(session, Envelope, [_envelope_row(i, source) for i in fresh])
+    _insert_envelopes(session, [_envelope_row(i, source) for i in fresh])
     good_seqs = [i.seq for i in page.items]
     if good_seqs:
         _advance_checkpoint(session, source, max(good_seqs))
@@ -288,19 +329,11 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     cols = ", ".join(_MESSAGE_COLUMNS)
     if dialect == "sqlite":
         values = ", ".join("?" for _ in _MESSAGE_COLUMNS)
-
-        def when(d: dt.datetime) -> Any:  # SQLAlchemy's SQLite format, naive UTC
-            return d.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
         false: Any = 0
     elif dialect == "postgresql":
         values = ", ".join(
             "%s::jsonb" if c in ("tolist", "raw") else "%s" for c in _MESSAGE_COLUMNS
         )
-
-        def when(d: dt.datetime) -> Any:
-            return d
-
         false = False
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
         insert_ignore(session, Message, [_orm_row(r) for r in rows])
@@ -308,7 +341,8 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     params = [
         (
             r["envelope_id"], r["msgid"], r["seq"], r["action"], r["msgtype"], r["sender"],
-            str(r["sender_kind"]), r["tolist_json"], r["roomid"], when(r["msgtime"]), r["text"],
+            str(r["sender_kind"]), r["tolist_json"], r["roomid"], _when(dialect, r["msgtime"]),
+            r["text"],
             r["raw_json"], false, r["recall_of"], false,
         )
         for r in rows
