@@ -19,12 +19,14 @@ from audit.store.models import (
     Conversation,
     Finding,
     Message,
+    Score,
     Severity,
     Staff,
 )
 from audit.store.types import utcnow
 
 STAGE = "stage:alerts"
+QUALITY_STAGE = "stage:quality_alerts"
 
 CATEGORY_LABELS = {
     "privacy": "隐私泄露",
@@ -96,3 +98,68 @@ def raise_finding_alerts(
             mark.seq = rows[-1].id
             stats.considered += len(rows)
             stats.raised += len(new)
+
+
+def raise_quality_alerts(engine: Engine, low_score: float, batch_size: int = 5000) -> AlertStats:
+    """Alerts from scores: a fatal scorecard item (critical), a negative customer left
+    unanswered (high), a score under ``low_score`` (medium). One per cause and conversation."""
+    stats = AlertStats()
+    while True:
+        with session_scope(engine) as session:
+            mark = stage_mark(session, QUALITY_STAGE)
+            rows = session.execute(
+                select(
+                    Score.id,
+                    Score.score,
+                    Score.metrics,
+                    Score.deductions,
+                    Conversation.id.label("conversation_id"),
+                    Conversation.org_unit_id,
+                    Conversation.staff_id,
+                )
+                .join(Conversation, Conversation.id == Score.conversation_id)
+                .where(Score.id > mark.seq)
+                .order_by(Score.id)
+                .limit(batch_size)
+            ).all()
+            if not rows:
+                return stats
+            now = utcnow()
+            new: list[dict[str, Any]] = []
+            for r in rows:
+                for key, severity, title in _quality_causes(r, low_score):
+                    new.append(
+                        {
+                            "dedupe_key": f"quality:{key}:{r.conversation_id}",
+                            "kind": "quality",
+                            "category": "quality",
+                            "severity": severity,
+                            "state": AlertState.OPEN,
+                            "title": title,
+                            "finding_id": None,
+                            "conversation_id": r.conversation_id,
+                            "org_unit_id": r.org_unit_id,
+                            "staff_id": r.staff_id,
+                            "created_at": now,
+                            "updated_at": now,
+                        }
+                    )
+            insert_ignore(session, Alert, new)
+            mark.seq = rows[-1].id
+            stats.considered += len(rows)
+            stats.raised += len(new)
+
+
+def _quality_causes(row: Any, low_score: float) -> list[tuple[str, Severity, str]]:
+    causes: list[tuple[str, Severity, str]] = []
+    metrics = row.metrics or {}
+    if metrics.get("fatal"):
+        labels = "、".join(
+            d.get("label", d.get("item", "")) for d in row.deductions if d.get("fatal")
+        )
+        causes.append(("fatal", Severity.CRITICAL, f"服务质量：致命项（{labels}）"))
+    if metrics.get("negative_unanswered"):
+        causes.append(("negative", Severity.HIGH, "服务质量：客户负面情绪未回复"))
+    if row.score < low_score and not metrics.get("fatal"):
+        causes.append(("low_score", Severity.MEDIUM, f"服务质量：会话得分 {row.score:.0f}"))
+    return causes

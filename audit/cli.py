@@ -25,6 +25,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from audit.archive.imports import ImportFileError
     from audit.archive.keys import KeyFileError
     from audit.archive.sources import SourceError
+    from audit.quality.scorecard import ScorecardError
     from audit.scan.wordlist import WordListError
     from audit.store.db import DatabaseError
     from audit.store.directory import DirectoryError
@@ -37,6 +38,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         WordListError,
         DirectoryError,
         ImportFileError,
+        ScorecardError,
     )
 
 
@@ -222,6 +224,13 @@ def _report(report: Any) -> None:
         lines.append(
             f"scan          run {s.run_id}: {s.messages} messages, {s.findings} findings "
             f"({sec['scan']:.1f}s)"
+        )
+    if report.scores:
+        q = report.scores
+        mean = "-" if q.mean_score is None else f"{q.mean_score:.1f}"
+        lines.append(
+            f"scores        {q.conversations} conversations scored, mean {mean}, "
+            f"{q.fatal} fatal ({sec['scores']:.1f}s)"
         )
     if report.alerts:
         lines.append(f"alerts        {report.alerts.raised} raised ({sec['alerts']:.1f}s)")

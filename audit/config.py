@@ -128,6 +128,8 @@ class QualityConfig(_Section):
 class AlertConfig(_Section):
     # findings at or above this severity open an alert
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
+    # a conversation scoring under this raises a quality alert (fatal items always do)
+    low_score: float = Field(default=60, ge=0, le=100)
 
 
 class DigestConfig(_Section):

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine
 
-from audit.alerts import AlertStats, raise_finding_alerts
+from audit.alerts import AlertStats, raise_finding_alerts, raise_quality_alerts
 from audit.archive import simulator
 from audit.archive.consent import ConsentStats, apply_consent
 from audit.archive.ingest import (
@@ -32,6 +32,8 @@ from audit.archive.keys import KeyRing
 from audit.archive.sources import ArchiveSource, FileSource, SimulatedServer, SourceError
 from audit.config import Settings
 from audit.quality.conversations import ConversationStats, build_conversations
+from audit.quality.scorecard import Scorecard, load_scorecard
+from audit.quality.stage import ScoreStats, score_conversations
 from audit.scan.scanner import Scanner
 from audit.scan.stage import ScanStats, scan_messages
 from audit.store.db import make_engine, require_schema, session_scope
@@ -125,12 +127,22 @@ class RunReport:
     conversations: ConversationStats | None = None
     consent: ConsentStats | None = None
     scan: ScanStats | None = None
+    scores: ScoreStats | None = None
     alerts: AlertStats | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
-        for name in ("directory", "pull", "decrypt", "conversations", "consent", "scan", "alerts"):
+        for name in (
+            "directory",
+            "pull",
+            "decrypt",
+            "conversations",
+            "consent",
+            "scan",
+            "scores",
+            "alerts",
+        ):
             value = getattr(self, name)
             if value is not None:
                 out[name] = asdict(value)
@@ -223,9 +235,20 @@ def analyse(
             progress=advance,
             skip_withheld=settings.archive.consent_mode == "skip_scan",
         )
-    with _Timer(report, "alerts"), nullcontext():
+    with _Timer(report, "scores"), progress("scores", None) as advance:
+        report.scores = score_conversations(
+            engine, load_card(settings), settings.quality, progress=advance
+        )
+    with _Timer(report, "alerts"):
         report.alerts = raise_finding_alerts(engine, Severity(settings.alerts.min_severity))
+        quality = raise_quality_alerts(engine, settings.alerts.low_score)
+        report.alerts.considered += quality.considered
+        report.alerts.raised += quality.raised
     return report
+
+
+def load_card(settings: Settings) -> Scorecard:
+    return load_scorecard(settings.quality.scorecard)
 
 
 def run(

@@ -169,3 +169,29 @@ def test_detection_on_simulated_ground_truth(engine: Engine, sim_archive: SimArc
     recall = len(expected & found) / len(expected)
     assert len(expected) > 50
     assert recall >= 0.6, f"recall on simulated violations {recall:.2f}"
+
+
+def test_conversations_are_scored_and_quality_alerts_raised(
+    engine: Engine, sim_archive: SimArchive
+) -> None:
+    from audit.quality.scorecard import load_scorecard
+    from audit.store.models import Alert, Score
+
+    report = _run(engine, sim_archive)
+    card = load_scorecard()
+    with session_scope(engine) as session:
+        conversations = session.scalar(select(func.count()).select_from(Conversation))
+        scores = session.scalars(select(Score)).all()
+        quality_alerts = session.scalars(select(Alert).where(Alert.kind == "quality")).all()
+    assert report.scores.conversations == conversations == len(scores)
+    assert {s.scorecard_version for s in scores} == {card.version}
+    assert all(0 <= s.score <= 100 for s in scores)
+    fatal = [s for s in scores if s.metrics["fatal"]]
+    assert fatal and all(s.score == 0 for s in fatal)
+    assert all(d["reason"] for s in scores for d in s.deductions)
+    keys = {a.dedupe_key for a in quality_alerts}
+    assert {f"quality:fatal:{s.conversation_id}" for s in fatal} <= keys
+    assert all(a.org_unit_id is not None for a in quality_alerts)
+    # a second run rescores nothing and raises nothing new
+    again = _run(engine, sim_archive)
+    assert again.scores.conversations == 0 and again.alerts.raised == 0

@@ -304,6 +304,8 @@ class Message(Base):
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     scanned_run_id: Mapped[int | None] = mapped_column(ForeignKey("scan_runs.id"), index=True)
+    # classifier probabilities ({"customer_negative": 0.93}), written by the scan stage
+    scores: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # the customer had refused archiving when this was sent: kept, flagged, never exported
     consent_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 

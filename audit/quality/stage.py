@@ -1,0 +1,166 @@
+"""The scoring stage: each conversation's metrics and scorecard result, stored as a ``Score``.
+
+Incremental: a conversation is scored again when a message joined it since the last run
+(high-water mark ``stage:quality`` over message ids), and every conversation without a score
+for the current scorecard version is scored, so editing the scorecard rescores everything
+on the next run. One row per (conversation, scorecard version); earlier versions are kept.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.orm import Session
+
+from audit.config import QualityConfig
+from audit.quality.metrics import BusinessClock, Msg, compute_metrics
+from audit.quality.scorecard import FindingRef, Scorecard, evaluate, score_values
+from audit.store.db import session_scope, stage_mark
+from audit.store.models import Conversation, ConversationKind, Finding, Message, Score
+from audit.store.types import utcnow
+
+STAGE = "stage:quality"
+_KIND_NAMES: dict[ConversationKind, Literal["single", "room", "internal"]] = {
+    ConversationKind.SINGLE: "single",
+    ConversationKind.ROOM: "room",
+    ConversationKind.INTERNAL: "internal",
+}
+
+
+@dataclass
+class ScoreStats:
+    conversations: int = 0
+    fatal: int = 0
+    mean_score: float | None = None
+
+
+def _due(session: Session, card: Scorecard, after_message_id: int, limit: int) -> list[int]:
+    touched = select(Message.conversation_id).where(
+        Message.id > after_message_id, Message.conversation_id.is_not(None)
+    )
+    unscored = select(Conversation.id).where(
+        ~select(Score.id)
+        .where(Score.conversation_id == Conversation.id, Score.scorecard_version == card.version)
+        .exists()
+    )
+    ids = set(session.scalars(touched.distinct())) | set(session.scalars(unscored.limit(limit)))
+    return sorted(i for i in ids if i is not None)
+
+
+def _messages(session: Session, conversation_ids: Sequence[int]) -> dict[int, list[Msg]]:
+    out: dict[int, list[Msg]] = defaultdict(list)
+    for row in session.execute(
+        select(
+            Message.conversation_id,
+            Message.msgtime,
+            Message.sender_kind,
+            Message.sender,
+            Message.text,
+            Message.msgtype,
+            Message.action,
+            Message.scores,
+        )
+        .where(Message.conversation_id.in_(conversation_ids))
+        .order_by(Message.msgtime, Message.id)
+    ):
+        out[row.conversation_id].append(
+            Msg(
+                at=row.msgtime,
+                kind=str(
+                    row.sender_kind.value if hasattr(row.sender_kind, "value") else row.sender_kind
+                ),
+                sender=row.sender,
+                text=row.text,
+                msgtype=row.msgtype,
+                action=row.action,
+                scores=row.scores or {},
+            )
+        )
+    return out
+
+
+def _findings(session: Session, conversation_ids: Sequence[int]) -> dict[int, list[FindingRef]]:
+    out: dict[int, list[FindingRef]] = defaultdict(list)
+    for conv_id, category, rule, severity, kind in session.execute(
+        select(
+            Finding.conversation_id,
+            Finding.category,
+            Finding.rule,
+            Finding.severity,
+            Message.sender_kind,
+        )
+        .join(Message, Message.id == Finding.message_id)
+        .where(Finding.conversation_id.in_(conversation_ids))
+    ):
+        if conv_id is None:
+            continue
+        out[conv_id].append(
+            FindingRef(
+                category,
+                rule,
+                str(getattr(severity, "value", severity)),
+                str(getattr(kind, "value", kind)),
+            )
+        )
+    return out
+
+
+def score_conversations(
+    engine: Engine,
+    card: Scorecard,
+    quality: QualityConfig,
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
+) -> ScoreStats:
+    clock = BusinessClock.from_config(quality)
+    stats = ScoreStats()
+    total = 0.0
+    with session_scope(engine) as session:
+        mark = stage_mark(session, STAGE)
+        since = mark.seq
+        newest = session.scalar(select(func.max(Message.id))) or since
+        due = _due(session, card, since, limit=10**9)
+    for start in range(0, len(due), batch_size):
+        ids = due[start : start + batch_size]
+        with session_scope(engine) as session:
+            kinds = dict(
+                session.execute(
+                    select(Conversation.id, Conversation.kind).where(Conversation.id.in_(ids))
+                ).all()
+            )
+            messages = _messages(session, ids)
+            findings = _findings(session, ids)
+            session.execute(
+                delete(Score).where(
+                    Score.conversation_id.in_(ids), Score.scorecard_version == card.version
+                )
+            )
+            now = utcnow()
+            for conv_id in ids:
+                kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
+                metrics = compute_metrics(
+                    messages.get(conv_id, []), clock, quality.sla_minutes, kind
+                )
+                result = evaluate(card, metrics, findings.get(conv_id, []))
+                session.add(
+                    Score(
+                        conversation_id=conv_id,
+                        scorecard_version=card.version,
+                        created_at=now,
+                        **score_values(result, metrics),
+                    )
+                )
+                stats.conversations += 1
+                stats.fatal += int(result.fatal)
+                total += result.score
+        if progress:
+            progress(len(ids))
+    with session_scope(engine) as session:
+        stage_mark(session, STAGE).seq = max(newest, since)
+    if stats.conversations:
+        stats.mean_score = round(total / stats.conversations, 2)
+    return stats

@@ -1,0 +1,401 @@
+"""Rollups and dormant customers on a seeded database, on SQLite and PostgreSQL.
+
+The chain: 华东区 > 上海 > {南京路店, 徐家汇店}. Days are China days; one conversation starts at
+17:00 UTC, which is 01:00 the next day in Beijing, so bucketing by UTC day would be wrong.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from audit.quality.metrics import BusinessClock, Msg, compute_metrics
+from audit.quality.rollups import QualityRow, dormant_customers, quality_rollup
+from audit.quality.scorecard import ScoreResult, score_values
+from audit.store.db import session_factory, session_scope
+from audit.store.models import (
+    Conversation,
+    ConversationKind,
+    Customer,
+    CustomerTag,
+    Envelope,
+    Message,
+    OrgUnit,
+    Score,
+    SenderKind,
+    Staff,
+    Tag,
+    TagGroup,
+)
+
+UTC = dt.UTC
+CLOCK = BusinessClock.parse("00:00-24:00")
+VERSION = "card@new"
+D = dt.date
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Chain:
+    region: int
+    city: int
+    nanjing: int
+    xujiahui: int
+    zhang: int
+    li: int
+
+
+class Seeder:
+    def __init__(self, session: Session) -> None:
+        self.s = session
+        self.seq = itertools.count(1)
+
+    def unit(self, code: str, name: str, kind: str, parent: OrgUnit | None) -> OrgUnit:
+        unit = OrgUnit(code=code, name=name, kind=kind, parent_id=parent.id if parent else None)
+        self.s.add(unit)
+        self.s.flush()
+        unit.path = f"{parent.path if parent else '/'}{unit.id}/"
+        return unit
+
+    def conversation(
+        self,
+        kind: ConversationKind,
+        start: dt.datetime,
+        unit: int | None,
+        staff: int | None = None,
+        customer: int | None = None,
+    ) -> Conversation:
+        n = next(self.seq)
+        conv = Conversation(
+            key=f"c{n}",
+            thread=f"t{n}",
+            kind=kind,
+            staff_id=staff,
+            customer_id=customer,
+            org_unit_id=unit,
+            started_at=start,
+            ended_at=start,
+        )
+        self.s.add(conv)
+        self.s.flush()
+        return conv
+
+    def message(
+        self,
+        conv: Conversation,
+        at: dt.datetime,
+        kind: SenderKind,
+        action: str = "send",
+    ) -> None:
+        n = next(self.seq)
+        env = Envelope(source="test", seq=n, msgid=f"m{n}")
+        self.s.add(env)
+        self.s.flush()
+        self.s.add(
+            Message(
+                envelope_id=env.id,
+                msgid=env.msgid,
+                seq=n,
+                action=action,
+                msgtype="text",
+                sender="x",
+                sender_kind=kind,
+                msgtime=at,
+                text="",
+                conversation_id=conv.id,
+                staff_id=conv.staff_id,
+                customer_id=conv.customer_id,
+            )
+        )
+
+    def score(
+        self,
+        conv: Conversation,
+        replies: Sequence[float],
+        score: float,
+        fatal: bool = False,
+        version: str = VERSION,
+        kind: str = "single",
+    ) -> None:
+        """A score whose metrics come from a conversation answered after ``replies`` seconds."""
+        t = conv.started_at
+        msgs = []
+        for wait in replies:
+            msgs.append(Msg(at=t, kind="customer", sender="wm", text="在吗"))
+            t += dt.timedelta(seconds=wait)
+            msgs.append(Msg(at=t, kind="staff", sender="s", text="您好"))
+            t += dt.timedelta(seconds=10)
+        metrics = compute_metrics(msgs, CLOCK, sla_minutes=5, kind=kind)  # type: ignore[arg-type]
+        values = score_values(ScoreResult(score, (), fatal), metrics)
+        self.s.add(Score(conversation_id=conv.id, scorecard_version=version, **values))
+
+
+def seed(engine: Engine) -> Chain:
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        region = db.unit("R1", "华东区", "region", None)
+        city = db.unit("C1", "上海", "city", region)
+        nanjing = db.unit("S1", "南京路店", "store", city)
+        xujiahui = db.unit("S2", "徐家汇店", "store", city)
+        zhang = Staff(userid="zhangwei", name="张伟", org_unit_id=nanjing.id)
+        li = Staff(userid="lina", name="李娜", org_unit_id=xujiahui.id)
+        s.add_all([zhang, li])
+        s.flush()
+        single, room = ConversationKind.SINGLE, ConversationKind.ROOM
+
+        # 南京路店, 11-16 10:00 Beijing: replies after 60 s and 600 s
+        c1 = db.conversation(single, utc(2026, 11, 16, 2), nanjing.id, zhang.id)
+        db.score(c1, [60, 600], 90)
+        db.score(c1, [60, 600], 10, version="card@old")  # another card: never mixed in
+        # 南京路店, 11-16 17:00 UTC = 11-17 01:00 Beijing: one reply after 120 s
+        c2 = db.conversation(single, utc(2026, 11, 16, 17), nanjing.id, zhang.id)
+        db.score(c2, [120], 70)
+        # 南京路店 group chat, 11-16: no staff member of its own
+        c3 = db.conversation(room, utc(2026, 11, 16, 5), nanjing.id)
+        db.score(c3, [300], 100, kind="room")
+        # 徐家汇店, 11-16: three replies, and a fatal item
+        c4 = db.conversation(single, utc(2026, 11, 16, 3), xujiahui.id, li.id)
+        db.score(c4, [30, 30, 900], 0, fatal=True)
+        # outside the period (11-18 Beijing)
+        c5 = db.conversation(single, utc(2026, 11, 17, 16, 30), xujiahui.id, li.id)
+        db.score(c5, [10], 100)
+        return Chain(region.id, city.id, nanjing.id, xujiahui.id, zhang.id, li.id)
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with session_factory(engine)() as s:
+        yield s
+
+
+def rows_by(rows: list[QualityRow]) -> dict[tuple[str, dt.date | None], QualityRow]:
+    return {(r.name, r.day): r for r in rows}
+
+
+# --------------------------------------------------------------------------- rollups
+
+
+def test_when_rolled_up_per_store_then_days_are_local_and_averages_carry_counts(
+    engine: Engine, session: Session
+) -> None:
+    seed(engine)
+    rows = rows_by(quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17), by="store"))
+    assert set(rows) == {
+        ("南京路店", D(2026, 11, 16)),
+        ("南京路店", D(2026, 11, 17)),
+        ("徐家汇店", D(2026, 11, 16)),
+    }
+    nanjing = rows[("南京路店", D(2026, 11, 16))]
+    assert nanjing.conversations == 2  # the one-to-one chat and the group chat
+    assert nanjing.score_avg == 95
+    assert nanjing.score_min == 90
+    assert nanjing.responses == 3
+    assert nanjing.within_sla == 2  # 60 s and 300 s, not 600 s
+    assert nanjing.sla_rate == pytest.approx(2 / 3)
+    assert nanjing.response_median_seconds == 300  # of 60, 300, 600: pooled
+    assert nanjing.response_p90_seconds == pytest.approx(300 + 0.8 * 300)
+    assert nanjing.first_responses == 2
+    assert nanjing.first_response_avg_seconds == 180  # (60 + 300) / 2
+    assert nanjing.effective == 2
+    assert nanjing.greeting == 2
+    assert nanjing.fatal == 0
+
+    night = rows[("南京路店", D(2026, 11, 17))]
+    assert (night.conversations, night.score_avg, night.response_median_seconds) == (1, 70, 120)
+
+    xujiahui = rows[("徐家汇店", D(2026, 11, 16))]
+    assert (xujiahui.conversations, xujiahui.score_avg, xujiahui.fatal) == (1, 0, 1)
+    assert xujiahui.response_median_seconds == 30
+    assert xujiahui.sla_rate == pytest.approx(2 / 3)
+
+
+def test_when_rolled_up_per_staff_then_group_chats_are_left_out(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed(engine)
+    rows = quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17), by="staff", per_day=False)
+    assert [(r.name, r.key, r.day, r.conversations) for r in rows] == [
+        ("张伟", chain.zhang, None, 2),
+        ("李娜", chain.li, None, 1),
+    ]
+    zhang = rows[0]
+    assert zhang.score_avg == 80
+    assert zhang.response_median_seconds == 120  # of 60, 120, 600
+
+
+def test_when_rolled_up_per_org_level_then_every_store_below_counts(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed(engine)
+    for level, key, name in [("city", chain.city, "上海"), ("region", chain.region, "华东区")]:
+        rows = quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17), by=level, per_day=False)
+        assert [(r.key, r.name, r.conversations) for r in rows] == [(key, name, 4)]
+        assert rows[0].score_avg == pytest.approx((90 + 70 + 100 + 0) / 4)
+        assert rows[0].responses == 7
+        assert rows[0].fatal == 1
+
+
+def test_when_restricted_to_a_unit_then_only_that_part_of_the_tree_counts(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed(engine)
+    period = (D(2026, 11, 16), D(2026, 11, 18))
+    rows = quality_rollup(session, *period, by="store", per_day=False, within=[chain.xujiahui])
+    assert [(r.name, r.conversations) for r in rows] == [("徐家汇店", 2)]
+    assert quality_rollup(session, *period, within=[]) == []
+    whole = quality_rollup(session, *period, by="store", per_day=False, within=[chain.region])
+    assert sum(r.conversations for r in whole) == 5
+
+
+def test_when_a_version_is_named_then_only_its_scores_count(
+    engine: Engine, session: Session
+) -> None:
+    seed(engine)
+    rows = quality_rollup(
+        session, D(2026, 11, 16), D(2026, 11, 16), by="store", scorecard_version="card@old"
+    )
+    assert [(r.name, r.conversations, r.score_avg) for r in rows] == [("南京路店", 1, 10)]
+
+
+def test_when_nothing_is_scored_then_the_rollup_is_empty(session: Session) -> None:
+    assert quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17)) == []
+    with pytest.raises(ValueError, match="before it starts"):
+        quality_rollup(session, D(2026, 11, 17), D(2026, 11, 16))
+
+
+def test_when_the_zone_changes_to_summer_time_then_days_follow_the_local_clock(
+    engine: Engine, session: Session
+) -> None:
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        unit = db.unit("B1", "Berlin", "store", None)
+        # 03-28 23:30 CET (+1); 03-29 00:30 CET; 03-30 00:30 CEST (+2)
+        for start in (utc(2026, 3, 28, 22, 30), utc(2026, 3, 28, 23, 30), utc(2026, 3, 29, 22, 30)):
+            db.score(db.conversation(ConversationKind.SINGLE, start, unit.id), [10], 100)
+    rows = quality_rollup(session, D(2026, 3, 28), D(2026, 3, 30), tz="Europe/Berlin")
+    assert [(r.day, r.conversations) for r in rows] == [
+        (D(2026, 3, 28), 1),
+        (D(2026, 3, 29), 1),
+        (D(2026, 3, 30), 1),
+    ]
+
+
+# --------------------------------------------------------------------------- dormant customers
+
+
+NOW = utc(2026, 12, 31)
+
+
+def seed_dormant(engine: Engine) -> Chain:
+    chain = seed(engine)
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        db.seq = itertools.count(1000)
+        customers = [Customer(external_userid=f"wmcust{i}", name=f"客户{i}") for i in range(6)]
+        s.add_all(customers)
+        s.add(TagGroup(id="g1", name="客户"))
+        s.flush()
+        s.add_all(
+            [
+                Tag(id="t1", group_id="g1", name="5G套餐"),
+                Tag(id="t2", group_id="g1", name="宽带"),
+                Tag(id="t3", group_id="g1", name="旧标签", deleted=True),
+            ]
+        )
+        s.flush()
+        s.add_all(
+            [
+                CustomerTag(customer_id=customers[0].id, tag_id="t1", staff_id=chain.zhang),
+                CustomerTag(customer_id=customers[0].id, tag_id="t2", staff_id=chain.li),
+                CustomerTag(customer_id=customers[0].id, tag_id="t3", staff_id=chain.zhang),
+                CustomerTag(customer_id=customers[3].id, tag_id="t2", staff_id=chain.li),
+            ]
+        )
+        cust, staff = SenderKind.CUSTOMER, SenderKind.STAFF
+        single = ConversationKind.SINGLE
+
+        def pair(staff_id: int, customer: Customer, unit: int) -> Conversation:
+            return db.conversation(single, utc(2026, 10, 1), unit, staff_id, customer.id)
+
+        # 0: wrote 11-01, 张伟 wrote twice after: dormant (60 days)
+        c = pair(chain.zhang, customers[0], chain.nanjing)
+        db.message(c, utc(2026, 10, 30), staff)
+        db.message(c, utc(2026, 11, 1), cust)
+        db.message(c, utc(2026, 11, 5), staff)
+        db.message(c, utc(2026, 11, 20), staff)
+        db.message(c, utc(2026, 12, 28), cust, action="recall")  # a recall is no reply
+        db.message(c, utc(2026, 12, 29), SenderKind.ROBOT)
+        room = db.conversation(ConversationKind.ROOM, utc(2026, 12, 30), chain.nanjing)
+        db.message(room, utc(2026, 12, 30), cust)  # group chats say nothing of the pair
+        # 1: the customer had the last word: waiting for staff, not dormant
+        c = pair(chain.zhang, customers[1], chain.nanjing)
+        db.message(c, utc(2026, 10, 30), staff)
+        db.message(c, utc(2026, 11, 1), cust)
+        # 2: wrote recently
+        c = pair(chain.zhang, customers[2], chain.nanjing)
+        db.message(c, utc(2026, 12, 20), cust)
+        db.message(c, utc(2026, 12, 21), staff)
+        # 3: never wrote; 李娜 first wrote 11-10: dormant (51 days)
+        c = pair(chain.li, customers[3], chain.xujiahui)
+        db.message(c, utc(2026, 11, 10), staff)
+        # 4: never wrote, but 李娜 wrote only last week
+        c = pair(chain.li, customers[4], chain.xujiahui)
+        db.message(c, utc(2026, 12, 25), staff)
+        # 5: wrote 11-01, staff replied on 11-02, then the customer answered after "now"
+        c = pair(chain.li, customers[5], chain.xujiahui)
+        db.message(c, utc(2026, 11, 1), cust)
+        db.message(c, utc(2026, 11, 2), staff)
+        db.message(c, utc(2027, 1, 5), cust)
+    return chain
+
+
+def test_when_customers_stop_replying_then_they_are_listed_as_dormant(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed_dormant(engine)
+    found = dormant_customers(session, NOW, days=30)
+    assert [(d.store, d.staff_name, d.external_userid) for d in found] == [
+        ("南京路店", "张伟", "wmcust0"),
+        ("徐家汇店", "李娜", "wmcust5"),  # longest silence first
+        ("徐家汇店", "李娜", "wmcust3"),
+    ]
+    first, later, never = found
+    assert first.last_customer_at == utc(2026, 11, 1)
+    assert first.last_staff_at == utc(2026, 11, 20)
+    assert first.unanswered_staff_messages == 2
+    assert first.silent_days == 60
+    assert first.tags == ("5G套餐", "宽带")
+    assert (first.staff_userid, first.org_unit_id) == ("zhangwei", chain.nanjing)
+
+    assert never.last_customer_at is None
+    assert never.last_staff_at == utc(2026, 11, 10)
+    assert (never.unanswered_staff_messages, never.silent_days) == (1, 51)
+    assert never.tags == ("宽带",)
+
+    # at "now" the customer's 2027 answer had not happened yet
+    assert later.last_customer_at == utc(2026, 11, 1)
+    assert later.unanswered_staff_messages == 1
+    assert later.silent_days == 60
+
+
+def test_when_the_threshold_or_scope_changes_then_the_list_follows(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed_dormant(engine)
+    assert [d.external_userid for d in dormant_customers(session, NOW, days=55)] == [
+        "wmcust0",
+        "wmcust5",
+    ]
+    scoped = dormant_customers(session, NOW, days=30, within=[chain.xujiahui])
+    assert [d.external_userid for d in scoped] == ["wmcust5", "wmcust3"]
+    with pytest.raises(ValueError, match="aware"):
+        dormant_customers(session, NOW.replace(tzinfo=None), days=30)
