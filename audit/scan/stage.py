@@ -9,13 +9,14 @@ unless a supervisor has already reviewed their alert.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.orm import Session
 
+from audit.quality.classifiers import Scorers
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Alert, AlertState, Finding, Message, ScanRun, SenderKind
@@ -37,16 +38,19 @@ def scan_messages(
     scanner: Scanner,
     full: bool = False,
     batch_size: int = 2000,
-    model_versions: Mapping[str, str] | None = None,
     progress: Callable[[int], None] | None = None,
     skip_withheld: bool = False,
+    scorers: Scorers | None = None,
+    scorecard_version: str = "",
 ) -> ScanStats:
+    """Scan messages (and score them with the classifiers, when given) in batches."""
     with session_scope(engine) as session:
         run = ScanRun(
             mode="full" if full else "incremental",
             wordlist_hash=scanner.wordlist_hash,
             scanner_version=scanner.version,
-            model_versions=dict(model_versions or {}),
+            model_versions=dict(scorers.versions) if scorers else {},
+            scorecard_version=scorecard_version,
         )
         session.add(run)
         session.flush()
@@ -78,6 +82,8 @@ def scan_messages(
                 .where(Message.id.in_([r.id for r in rows]))
                 .values(scanned_run_id=run_id)
             )
+            if scorers is not None:
+                _score_rows(session, scorers, rows)
         stats.messages += len(rows)
         stats.findings += len(new_rows)
         if progress:
@@ -93,6 +99,19 @@ def scan_messages(
             )
         )
     return stats
+
+
+def _score_rows(session: Session, scorers: Scorers, rows: Any) -> None:
+    """Classifier probabilities for staff and customer messages (one batch per model)."""
+    chosen = [(r.id, r.text, _ROLES[SenderKind(r.sender_kind)]) for r in rows
+              if SenderKind(r.sender_kind) in _ROLES]  # fmt: skip
+    if not chosen:
+        return
+    scores = scorers.score_many([t for _, t, _ in chosen], [role for _, _, role in chosen])
+    session.execute(
+        update(Message),
+        [{"id": i, "scores": sc} for (i, _, _), sc in zip(chosen, scores, strict=True)],
+    )
 
 
 def _scan_rows(scanner: Scanner, rows: Any, run_id: int) -> list[dict[str, Any]]:

@@ -1,0 +1,96 @@
+"""Text features of the quality classifiers: normalization, jieba words, character n-grams.
+
+The functions here are pickled *by reference* inside the trained pipelines, so their module
+path and names are part of the artifact format: renaming one breaks every saved model, and
+changing what one does changes what a saved model sees (the training code hashes this file
+into the model version for that reason).
+
+Normalization, per message: NFKC (full-width letters, digits and punctuation to their plain
+forms), lower case, traditional to simplified (OpenCC ``t2s``), every run of digits to ``0``
+(order numbers and prices carry no tone) and runs of whitespace to one space. Punctuation is
+kept: ``？？？`` and ``!`` say something about the writer's mood.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import Any
+
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.pipeline import FeatureUnion
+
+_DIGITS = re.compile(r"\d+")
+_SPACES = re.compile(r"\s+")
+# The pipeline scores each batch with both models: a cache of this size lets the second model
+# reuse the first one's jieba work on a batch of the stage's default size (2000).
+_CACHE = 8192
+
+
+@lru_cache(maxsize=1)
+def _t2s() -> Any:
+    from opencc import OpenCC
+
+    return OpenCC("t2s")
+
+
+@lru_cache(maxsize=1)
+def _jieba() -> Any:
+    import jieba
+
+    jieba.setLogLevel(60)  # "Building prefix dict..." is noise in a CLI
+    # Our own tokenizer: words added to the shared default one elsewhere (the scanner's
+    # dictionary, a user's jieba.add_word) must not change what a trained model sees.
+    tokenizer = jieba.Tokenizer()
+    tokenizer.initialize()
+    return tokenizer
+
+
+@lru_cache(maxsize=_CACHE)
+def normalize(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = str(_t2s().convert(text))
+    text = _DIGITS.sub("0", text)
+    return _SPACES.sub(" ", text).strip()
+
+
+@lru_cache(maxsize=_CACHE)
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w for w in _jieba().cut(text, HMM=False) if not w.isspace())
+
+
+def tokenize(text: str) -> list[str]:
+    """jieba words of an already normalized message (no HMM: faster, and no guessed words)."""
+    return list(_words(text))
+
+
+def build_features(max_words: int, max_chars: int, min_df: int) -> FeatureUnion:
+    """TF-IDF of jieba word 1-2 grams and character 1-3 grams, each capped in size."""
+    common: dict[str, Any] = {
+        "preprocessor": normalize,
+        "lowercase": False,
+        "min_df": min_df,
+        "sublinear_tf": True,
+        "dtype": _float32(),
+    }
+    words = TfidfVectorizer(
+        tokenizer=tokenize, token_pattern=None, ngram_range=(1, 2), max_features=max_words,
+        **common,
+    )  # fmt: skip
+    chars = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), max_features=max_chars, **common)
+    return FeatureUnion([("words", words), ("chars", chars)])
+
+
+def _float32() -> Any:
+    import numpy as np
+
+    return np.float32
+
+
+def slim(features: FeatureUnion) -> None:
+    """Drop what a fitted vectorizer keeps only for inspection (``stop_words_``: every term
+    cut by ``max_features``/``min_df``, megabytes of it), so the artifact stays small."""
+    for _, vectorizer in features.transformer_list:
+        if hasattr(vectorizer, "stop_words_"):
+            del vectorizer.stop_words_
