@@ -100,9 +100,12 @@ def raise_finding_alerts(
             stats.raised += len(new)
 
 
-def raise_quality_alerts(engine: Engine, low_score: float, batch_size: int = 5000) -> AlertStats:
+def raise_quality_alerts(
+    engine: Engine, low_score: float, streak: int = 3, batch_size: int = 5000
+) -> AlertStats:
     """Alerts from scores: a fatal scorecard item (critical), a negative customer left
-    unanswered (high), a score under ``low_score`` (medium). One per cause and conversation."""
+    unanswered (high), a score under ``low_score`` (medium), one per cause and conversation;
+    and a staff member whose last ``streak`` conversations all missed the SLA (medium)."""
     stats = AlertStats()
     while True:
         with session_scope(engine) as session:
@@ -144,10 +147,45 @@ def raise_quality_alerts(engine: Engine, low_score: float, batch_size: int = 500
                             "updated_at": now,
                         }
                     )
+            new += _sla_streaks(session, {r.staff_id for r in rows if r.staff_id}, streak, now)
             insert_ignore(session, Alert, new)
             mark.seq = rows[-1].id
             stats.considered += len(rows)
             stats.raised += len(new)
+
+
+def _sla_streaks(session: Any, staff_ids: set[int], streak: int, now: Any) -> list[dict[str, Any]]:
+    """A staff member whose last ``streak`` scored conversations all missed the SLA."""
+    out: list[dict[str, Any]] = []
+    if streak <= 0:
+        return out
+    for staff_id in sorted(staff_ids):
+        last = session.execute(
+            select(Conversation.id, Conversation.org_unit_id, Score.metrics)
+            .join(Score, Score.conversation_id == Conversation.id)
+            .where(Conversation.staff_id == staff_id)
+            .order_by(Conversation.started_at.desc())
+            .limit(streak)
+        ).all()
+        if len(last) == streak and all((m or {}).get("sla_breaches", 0) > 0 for _, _, m in last):
+            first = last[-1]
+            out.append(
+                {
+                    "dedupe_key": f"quality:sla_streak:{staff_id}:{first.id}",
+                    "kind": "quality",
+                    "category": "quality",
+                    "severity": Severity.MEDIUM,
+                    "state": AlertState.OPEN,
+                    "title": f"服务质量：连续 {streak} 个会话回复超时",
+                    "finding_id": None,
+                    "conversation_id": last[0].id,
+                    "org_unit_id": first.org_unit_id,
+                    "staff_id": staff_id,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+    return out
 
 
 def _quality_causes(row: Any, low_score: float) -> list[tuple[str, Severity, str]]:

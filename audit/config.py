@@ -130,6 +130,8 @@ class AlertConfig(_Section):
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
     # a conversation scoring under this raises a quality alert (fatal items always do)
     low_score: float = Field(default=60, ge=0, le=100)
+    # this many consecutive conversations of a staff member missing the SLA raise an alert
+    sla_streak: int = Field(default=3, ge=0)
 
 
 class DigestConfig(_Section):

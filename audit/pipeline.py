@@ -246,7 +246,9 @@ def analyse(
         report.scores = score_conversations(engine, card, settings.quality, progress=advance)
     with _Timer(report, "alerts"):
         report.alerts = raise_finding_alerts(engine, Severity(settings.alerts.min_severity))
-        quality = raise_quality_alerts(engine, settings.alerts.low_score)
+        quality = raise_quality_alerts(
+            engine, settings.alerts.low_score, settings.alerts.sla_streak
+        )
         report.alerts.considered += quality.considered
         report.alerts.raised += quality.raised
     return report
