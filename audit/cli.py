@@ -807,6 +807,125 @@ def import_tags_cmd(ctx: click.Context, path: Path) -> None:
     )
 
 
+@cli.group(name="users")
+def users_group() -> None:
+    """Dashboard accounts: add, list, disable, set a password.
+
+    \b
+    Roles: admin, compliance (every store), supervisor (own org units and below),
+    analyst (aggregates, pseudonymised names), viewer (aggregates only).
+    """
+
+
+def _actor() -> str:
+    import getpass
+
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli"
+
+
+def _users_call(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:
+    from audit.pipeline import open_engine
+    from audit.store.db import session_scope
+    from audit.store.users import UserError
+
+    engine = open_engine(_settings(ctx))
+    try:
+        with session_scope(engine) as session:
+            return fn(session)
+    except UserError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@users_group.command(name="add")
+@click.argument("username")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["admin", "compliance", "supervisor", "analyst", "viewer"]),
+)
+@click.option("--scope", "scopes", multiple=True, metavar="ORG_CODE", help="Org unit (repeat).")
+@click.option("--name", default="", help="Display name.")
+@click.option("--email", default="", help="For the daily digest.")
+@click.password_option(help="Prompted for (twice) when not given.")
+@click.pass_context
+def users_add(
+    ctx: click.Context,
+    username: str,
+    role: str,
+    scopes: tuple[str, ...],
+    name: str,
+    email: str,
+    password: str,
+) -> None:
+    """Add a user; a supervisor needs --scope (a store, city or region code).
+
+    \b
+    Example:
+      audit users add wang.li --role supervisor --scope S001 --scope S002
+    """
+    from audit.store.users import create_user
+
+    _users_call(
+        ctx,
+        lambda s: create_user(
+            s, username, password, role, scopes, display_name=name, email=email, actor=_actor()
+        ),
+    )
+    click.echo(f"user {username} added ({role}{', ' + ', '.join(scopes) if scopes else ''})")
+
+
+@users_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="JSON lines.")
+@click.pass_context
+def users_list(ctx: click.Context, as_json: bool) -> None:
+    """List users with role, scope and state."""
+    from audit.store.users import list_users
+
+    for u in _users_call(ctx, list_users):
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {
+                        "username": u.username,
+                        "role": u.role.value,
+                        "scopes": list(u.scopes),
+                        "active": u.active,
+                        "email": u.email,
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            state = "" if u.active else "  (disabled)"
+            click.echo(f"{u.username:<20} {u.role.value:<11} {','.join(u.scopes) or '*'}{state}")
+
+
+@users_group.command(name="disable")
+@click.argument("username")
+@click.pass_context
+def users_disable(ctx: click.Context, username: str) -> None:
+    """Refuse further sign-ins (the user's reviews and trail stay)."""
+    from audit.store.users import disable_user
+
+    _users_call(ctx, lambda s: disable_user(s, username, actor=_actor()))
+    click.echo(f"user {username} disabled")
+
+
+@users_group.command(name="passwd")
+@click.argument("username")
+@click.password_option(help="Prompted for (twice) when not given.")
+@click.pass_context
+def users_passwd(ctx: click.Context, username: str, password: str) -> None:
+    """Set a user's password."""
+    from audit.store.users import set_password
+
+    _users_call(ctx, lambda s: set_password(s, username, password, actor=_actor()))
+    click.echo(f"password of {username} changed")
+
+
 @cli.group(name="config")
 def config_group() -> None:
     """Inspect the configuration."""

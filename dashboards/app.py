@@ -1,13 +1,17 @@
-"""The supervisors' dashboard: ``streamlit run dashboards/app.py``.
+"""The supervisors' dashboard: ``streamlit run dashboards/app.py`` (or ``audit dashboard``).
 
-This entry script only checks that there is a database to show and lists the pages; each
-page is a thin script under ``views/`` over :mod:`datasource`. Pages are registered with
-``st.navigation`` (not discovered from a ``pages/`` folder) so that a later sign-in can choose which
-pages a role sees.
+This entry script checks that there is a database, asks for a sign-in, and lists the pages
+the signed-in role may use; each page is a thin script under ``views/`` over
+:mod:`datasource`, whose every query takes the principal (see ``audit/store/access.py``).
+Before sign-in the navigation holds only the sign-in page, so no page can render data.
+
+Deep links: ``?alert=ID`` or ``?conversation=ID`` (on any path) open the conversation page;
+they survive the sign-in form.
 """
 
 from __future__ import annotations
 
+import auth
 import datasource
 import streamlit as st
 
@@ -22,8 +26,43 @@ if problem is not None:
         st.info(problem.message)
     st.stop()
 
-PAGES = [
-    st.Page("views/overview.py", title="门店概览", icon=":material/storefront:", default=True),
-]
+principal = auth.current()
+if principal is None:
+    st.navigation([st.Page(auth.sign_in_page, title="登录 Sign in", url_path="signin")]).run()
+    st.stop()
 
-st.navigation(PAGES).run()
+deep_link = any(k in st.query_params for k in auth.DEEP_LINK_PARAMS)
+pages = [
+    st.Page(
+        "views/overview.py",
+        title="概览 Overview",
+        icon=":material/dashboard:",
+        default=not (deep_link and principal.reads_messages),
+    ),
+    st.Page("views/stores.py", title="门店排名 Stores", icon=":material/storefront:"),
+]
+if principal.reads_messages:
+    pages += [
+        st.Page("views/alerts.py", title="预警 Alerts", icon=":material/notifications:"),
+        st.Page(
+            "views/conversation.py",
+            title="会话 Conversation",
+            icon=":material/forum:",
+            default=deep_link,
+        ),
+    ]
+pages.append(st.Page("views/customers.py", title="客户与标签 Customers", icon=":material/sell:"))
+if principal.sees_wordlists:
+    pages.append(
+        st.Page("views/wordlists.py", title="词表 Word lists", icon=":material/spellcheck:")
+    )
+if principal.sees_trail:
+    pages.append(st.Page("views/trail.py", title="审计日志 Audit trail", icon=":material/history:"))
+
+with st.sidebar:
+    st.markdown(f"**{principal.label}** · `{principal.role.value}`")
+    if st.button("退出 Sign out", key="signout"):
+        auth.sign_out()
+        st.rerun()
+
+st.navigation(pages).run()

@@ -20,8 +20,9 @@ import streamlit as st
 from sqlalchemy import Engine, make_url
 
 from audit.config import ConfigError, load_settings
-from audit.store import reports
-from audit.store.db import DatabaseError, make_engine, require_schema
+from audit.store import access, reports, reviews, users
+from audit.store.access import Principal
+from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
 
 QUERY_TTL = 60  # seconds: the pipeline adds data in batches, a minute old is fresh enough
 
@@ -95,24 +96,138 @@ def data_period(url: str) -> reports.Period | None:
     return reports.data_period(engine_for(url))
 
 
-@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
-def org_tree(url: str) -> list[reports.OrgNode]:
-    return reports.org_tree(engine_for(url))
-
-
 def _filter(start: dt.date, end: dt.date, units: tuple[int, ...] | None) -> reports.ReportFilter:
     return reports.ReportFilter(reports.Period(start, end), units)
 
 
-@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
-def store_table(
-    url: str, start: dt.date, end: dt.date, units: tuple[int, ...] | None
-) -> pd.DataFrame:
-    return reports.store_table(engine_for(url), _filter(start, end, units))
+# --------------------------------------------------------------------------- users
+
+
+def authenticate(url: str, username: str, password: str) -> Principal | None:
+    """Never cached: every attempt is checked and logged."""
+    with session_scope(engine_for(url)) as s:
+        user = users.authenticate(s, username, password)
+        return None if user is None else access.principal_for_user(s, user)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def principal_by_id(url: str, user_id: int) -> Principal | None:
+    with session_scope(engine_for(url)) as s:
+        return access.principal_by_id(s, user_id)
+
+
+# --------------------------------------------------------------------------- scoped reports
+# Every function takes the principal: a page cannot ask for more than its user may see.
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
-def messages_per_day(
-    url: str, start: dt.date, end: dt.date, units: tuple[int, ...] | None
+def scoped_org_tree(url: str, who: Principal) -> list[reports.OrgNode]:
+    return reports.scoped_org_tree(engine_for(url), who)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def overview(
+    url: str,
+    who: Principal,
+    start: dt.date,
+    end: dt.date,
+    units: tuple[int, ...] | None,
+    last_day: dt.date,
+) -> reports.Overview:
+    return reports.overview(engine_for(url), who, reports.Period(start, end), units, last_day)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def store_ranking(
+    url: str, who: Principal, start: dt.date, end: dt.date, level: str
 ) -> pd.DataFrame:
-    return reports.messages_per_day(engine_for(url), _filter(start, end, units))
+    return reports.store_ranking(engine_for(url), who, _filter(start, end, None), level)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def staff_table(
+    url: str, who: Principal, start: dt.date, end: dt.date, unit: int | None
+) -> pd.DataFrame:
+    return reports.staff_table(engine_for(url), who, _filter(start, end, None), unit)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def staff_choices(url: str, who: Principal) -> list[tuple[int, str]]:
+    return reports.staff_choices(engine_for(url), who)
+
+
+def alert_queue(url: str, who: Principal, query: reports.AlertQuery) -> pd.DataFrame:
+    """Not cached: a reviewer must see their own changes at once."""
+    return reports.alert_queue(engine_for(url), who, query)
+
+
+def conversation_alerts(url: str, who: Principal, conversation_id: int) -> pd.DataFrame:
+    return reports.conversation_alerts(engine_for(url), who, conversation_id)
+
+
+def open_conversation(
+    url: str, who: Principal, conversation_id: int | None, alert_id: int | None
+) -> reports.ConversationView | None:
+    """Not cached: each call is a logged view."""
+    return reports.open_conversation(engine_for(url), who, conversation_id, alert_id)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def tag_table(url: str, who: Principal, start: dt.date, end: dt.date) -> pd.DataFrame:
+    return reports.tag_table(engine_for(url), who, _filter(start, end, None))
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def channel_table(url: str, who: Principal, start: dt.date, end: dt.date) -> pd.DataFrame:
+    return reports.channel_table(engine_for(url), who, _filter(start, end, None))
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def dormant_customers(url: str, who: Principal, days: int) -> pd.DataFrame | None:
+    return reports.dormant_customers(engine_for(url), who, days)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def rule_table(url: str, who: Principal, start: dt.date, end: dt.date) -> pd.DataFrame:
+    return reports.rule_table(engine_for(url), who, _filter(start, end, None))
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def rule_examples(
+    url: str, who: Principal, start: dt.date, end: dt.date, rule: str
+) -> pd.DataFrame:
+    return reports.rule_examples(engine_for(url), who, _filter(start, end, None), rule)
+
+
+def audit_trail(url: str, who: Principal, action_prefix: str) -> pd.DataFrame:
+    return reports.audit_trail(engine_for(url), who, action_prefix)
+
+
+# --------------------------------------------------------------------------- reviews
+
+
+def review(
+    url: str, who: Principal, alert_ids: list[int], action: str, comment: str
+) -> reviews.BulkResult:
+    with session_scope(engine_for(url)) as s:
+        result = reviews.review_alerts(s, who, alert_ids, action, comment)
+    st.cache_data.clear()  # counts on every page changed
+    return result
+
+
+def assign(url: str, who: Principal, alert_ids: list[int], assignee: int | None) -> int:
+    with session_scope(engine_for(url)) as s:
+        changed = reviews.assign_alerts(s, who, alert_ids, assignee)
+    st.cache_data.clear()
+    return changed
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def assignable_users(url: str, who: Principal) -> list[tuple[int, str]]:
+    with session_scope(engine_for(url)) as s:
+        return reviews.assignable_users(s, who)
+
+
+def alert_history(url: str, who: Principal, alert_id: int) -> list[reviews.ReviewEntry]:
+    with session_scope(engine_for(url)) as s:
+        return reviews.alert_history(s, who, alert_id)

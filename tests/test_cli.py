@@ -246,3 +246,42 @@ def test_sync_contacts_without_secret_says_what_to_set(tmp_path: Path) -> None:
     invoke("--db", db, "init")
     result = CliRunner().invoke(cli, ["--db", db, "sync-contacts"], env={"AUDIT_WECOM__CORPID": ""})
     assert result.exit_code == 1 and "AUDIT_WECOM__CONTACT_SECRET" in result.output
+
+
+def test_users_add_list_disable(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from audit.store.db import make_engine, session_scope
+    from audit.store.models import AuditLog
+    from audit.store.users import authenticate
+
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    invoke("--db", db, "init")
+    invoke("--db", db, "import-org", str(IMPORTS / "org.csv"))
+    runner = CliRunner()
+    result = runner.invoke(
+        cli,
+        ["--db", db, "users", "add", "wang.li", "--role", "supervisor", "--scope", "S001"],
+        input="s3cret-pass\ns3cret-pass\n",
+    )
+    assert result.exit_code == 0, result.output
+    no_scope = runner.invoke(
+        cli, ["--db", db, "users", "add", "zhao", "--role", "supervisor", "--password", "x" * 12]
+    )
+    assert no_scope.exit_code == 1 and "--scope" in no_scope.output
+    unknown = runner.invoke(
+        cli, ["--db", db, "users", "add", "qian", "--role", "viewer", "--scope", "NOPE",
+              "--password", "x" * 12],
+    )  # fmt: skip
+    assert unknown.exit_code == 1 and "NOPE" in unknown.output
+    listed = json.loads(invoke("--db", db, "users", "list", "--json").output)
+    assert listed == {"username": "wang.li", "role": "supervisor", "scopes": ["S001"],
+                      "active": True, "email": ""}  # fmt: skip
+    engine = make_engine(db)
+    with session_scope(engine) as session:
+        assert authenticate(session, "wang.li", "s3cret-pass") is not None
+    assert invoke("--db", db, "users", "disable", "wang.li").exit_code == 0
+    with session_scope(engine) as session:
+        assert authenticate(session, "wang.li", "s3cret-pass") is None
+        actions = set(session.scalars(select(AuditLog.action)))
+    assert {"user.add", "user.disable"} <= actions

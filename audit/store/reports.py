@@ -14,6 +14,7 @@ and show up in a row of their own when the report is not restricted to part of t
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -28,16 +29,42 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    false,
     func,
     literal_column,
-    or_,
     select,
-    true,
 )
-from sqlalchemy.orm import InstrumentedAttribute, aliased
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from audit.store.models import Alert, AlertState, Conversation, Finding, Message, OrgUnit
+from audit.store.access import (
+    AccessDenied,
+    Principal,
+    narrowed,
+    person_name,
+    pseudonym,
+    within_scope,
+    within_units,
+)
+from audit.store.db import session_scope
+from audit.store.models import (
+    Alert,
+    AlertState,
+    AuditLog,
+    Conversation,
+    Customer,
+    CustomerTag,
+    Finding,
+    Follow,
+    Message,
+    OrgUnit,
+    Review,
+    Score,
+    Severity,
+    Staff,
+    Tag,
+    TagGroup,
+    User,
+)
+from audit.store.types import utcnow
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 # The stable finding categories (ARCHITECTURE.md), in the order reports show them.
@@ -178,26 +205,8 @@ def org_tree(engine: Engine) -> list[OrgNode]:
 
 
 def _in_scope(column: _Column, org_unit_ids: Sequence[int] | None) -> ColumnElement[bool]:
-    """``column`` is one of ``org_unit_ids`` or below one of them, as SQL."""
-    if org_unit_ids is None:
-        return true()
-    if not org_unit_ids:
-        return false()
-    top = aliased(OrgUnit)
-    below = (
-        select(OrgUnit.id)
-        .join(
-            top,
-            or_(
-                OrgUnit.id == top.id,
-                # the materialized path makes "everything below" one LIKE; an unfilled
-                # path ("") must not match the whole tree
-                and_(top.path != "", OrgUnit.path.like(top.path + literal_column("'%'"))),
-            ),
-        )
-        .where(top.id.in_(list(org_unit_ids)))
-    )
-    return column.in_(below)
+    """``column`` is one of ``org_unit_ids`` or below one of them, as SQL (see :mod:`access`)."""
+    return within_units(column, org_unit_ids)
 
 
 # --------------------------------------------------------------------------- periods
@@ -344,7 +353,19 @@ def store_table(engine: Engine, f: ReportFilter) -> pd.DataFrame:
         conversations = _conversation_counts(conn, f)
         findings = _finding_counts(conn, f)
         alerts = _alert_counts(conn, f)
-        units: set[int | None] = set(_stores_in_scope(nodes.values(), conn, f))
+        stores = _stores_in_scope(nodes.values(), conn, f)
+    return _store_rows(nodes, stores, messages, conversations, findings, alerts)
+
+
+def _store_rows(
+    nodes: dict[int, OrgNode],
+    stores: set[int],
+    messages: dict[int | None, int],
+    conversations: dict[int | None, int],
+    findings: dict[tuple[int | None, str], int],
+    alerts: dict[int | None, tuple[int, int]],
+) -> pd.DataFrame:
+    units: set[int | None] = set(stores)
     units |= set(messages) | set(conversations) | set(alerts) | {u for u, _ in findings}
 
     rows = []
@@ -418,3 +439,1196 @@ def messages_per_day(engine: Engine, f: ReportFilter) -> pd.DataFrame:
         counts = {_as_date(d): int(n) for d, n in conn.execute(query)}
     days = f.period.days()
     return pd.DataFrame({"day": days, "messages": [counts.get(d, 0) for d in days]})
+
+
+# =========================================================================== scoped reports
+#
+# Everything below takes the signed-in :class:`Principal` and narrows itself through
+# :mod:`audit.store.access`; the dashboard calls only these (and the scoped wrappers).
+
+
+def scoped(engine: Engine, principal: Principal, f: ReportFilter) -> ReportFilter:
+    """``f`` with its org units cut down to what ``principal`` may see."""
+    tree = [(n.id, n.parent_id) for n in org_tree(engine)]
+    return ReportFilter(f.period, narrowed(principal, f.org_unit_ids, tree))
+
+
+def scoped_store_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
+    return store_table(engine, scoped(engine, principal, f))
+
+
+def scoped_messages_per_day(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
+    return messages_per_day(engine, scoped(engine, principal, f))
+
+
+def scoped_org_tree(engine: Engine, principal: Principal) -> list[OrgNode]:
+    """The org units the principal may pick: those in scope and their ancestors."""
+    nodes = org_tree(engine)
+    if principal.unit_ids is None:
+        return nodes
+    by_id = {n.id: n for n in nodes}
+    scope = set(principal.unit_ids)
+    keep: set[int] = set()
+    for n in nodes:
+        chain: list[int] = []
+        current: int | None = n.id
+        while current is not None and current in by_id and current not in chain:
+            chain.append(current)
+            current = by_id[current].parent_id
+        if scope & set(chain):  # in scope (self or below a scoped unit)
+            keep.update(chain)  # with its ancestors, so the tree reads naturally
+    return [n for n in nodes if n.id in keep]
+
+
+# --------------------------------------------------------------------------- scores
+
+
+NEGATIVE_THRESHOLD = 0.5  # customer_negative classifier probability that counts as negative
+MEASURE_COLUMNS = (
+    "conversations",
+    "customers",
+    "messages",
+    "findings",
+    "findings_per_1k",
+    "score_avg",
+    "scored",
+    "sla_rate",
+    "response_median_s",
+    "negative_rate",
+)
+
+
+def _latest_scorecard(conn: Connection) -> str | None:
+    """Aggregates use one scorecard version (the newest) so that scores are comparable."""
+    return conn.scalar(select(Score.scorecard_version).order_by(Score.id.desc()).limit(1))
+
+
+def _measures(conn: Connection, keyed: Any) -> pd.DataFrame:
+    """Per ``key`` of ``keyed`` (a subquery of ``key``, ``conversation_id``): MEASURE_COLUMNS.
+
+    Counts are by conversation (``message_count`` as sessionized, and the findings in it,
+    whenever sent), so the numbers of a tag or a staff member add up over their
+    conversations. One pass for conversations and scores, one for findings.
+    """
+    k = keyed.c.key
+    conv = keyed.c.conversation_id
+    version = _latest_scorecard(conn) or ""
+    within = Score.metrics["within_sla"].as_float()
+    responses = Score.metrics["responses"].as_float()
+    negative = Score.metrics[("scores_max", "customer_negative")].as_float()
+    median = Score.metrics["response_median_seconds"].as_float()
+    postgres = conn.dialect.name == "postgresql"
+    columns: list[Any] = [
+        k,
+        func.count(Conversation.id),
+        func.count(func.distinct(Conversation.customer_id)),
+        func.coalesce(func.sum(Conversation.message_count), 0),
+        func.avg(Score.score),
+        func.count(Score.id),
+        func.sum(within),
+        func.sum(responses),
+        func.sum(case((negative >= NEGATIVE_THRESHOLD, 1), else_=0)),
+    ]
+    if postgres:
+        columns.append(func.percentile_cont(0.5).within_group(median))
+    joined = (
+        select(*columns)
+        .select_from(keyed)
+        .join(Conversation, Conversation.id == conv)
+        .outerjoin(
+            Score,
+            and_(Score.conversation_id == Conversation.id, Score.scorecard_version == version),
+        )
+        .group_by(k)
+    )
+    names = [
+        "key",
+        "conversations",
+        "customers",
+        "messages",
+        "score_avg",
+        "scored",
+        "within",
+        "responses",
+        "negative",
+        *(["response_median_s"] if postgres else []),
+    ]
+    frame = pd.DataFrame(conn.execute(joined).all(), columns=names).set_index("key")
+    if not postgres:
+        values = pd.DataFrame(
+            conn.execute(
+                select(k, median)
+                .select_from(keyed)
+                .join(Score, Score.conversation_id == conv)
+                .where(Score.scorecard_version == version, median.is_not(None))
+            ).all(),
+            columns=["key", "v"],
+        )
+        medians = values.groupby("key")["v"].median() if not values.empty else pd.Series()
+        frame["response_median_s"] = [medians.get(i, float("nan")) for i in frame.index]
+    findings: dict[Any, int] = dict(
+        conn.execute(
+            select(k, func.count(Finding.id))
+            .select_from(keyed)
+            .join(Finding, Finding.conversation_id == conv)
+            .group_by(k)
+        ).all()
+    )
+    frame["findings"] = [int(findings.get(i, 0)) for i in frame.index]
+    for column in ("conversations", "customers", "messages", "scored"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    frame["findings_per_1k"] = (
+        frame["findings"] * 1000 / frame["messages"].where(frame["messages"] > 0)
+    )
+    frame["score_avg"] = frame["score_avg"].astype(float)
+    frame["response_median_s"] = frame["response_median_s"].astype(float)
+    frame["sla_rate"] = frame["within"].astype(float) / frame["responses"].astype(float).where(
+        frame["responses"] > 0
+    )
+    frame["negative_rate"] = frame["negative"].astype(float) / frame["scored"].where(
+        frame["scored"] > 0
+    )
+    return frame[list(MEASURE_COLUMNS)]
+
+
+def _conversations_in(f: ReportFilter) -> list[ColumnElement[bool]]:
+    lo, hi = f.period.utc_bounds()
+    return [
+        Conversation.started_at >= lo,
+        Conversation.started_at < hi,
+        _in_scope(Conversation.org_unit_id, f.org_unit_ids),
+    ]
+
+
+def _empty_measures(index_name: str) -> pd.DataFrame:
+    frame = pd.DataFrame(columns=list(MEASURE_COLUMNS))
+    frame.index.name = index_name
+    return frame
+
+
+# --------------------------------------------------------------------------- stores, staff
+
+LEVELS = ("region", "city", "store")
+
+
+def store_ranking(
+    engine: Engine, principal: Principal, f: ReportFilter, level: str = "store"
+) -> pd.DataFrame:
+    """Org units of ``level`` ranked by findings per 1,000 messages, worst first.
+
+    Messages and findings by when they were sent (as on the overview); scores, SLA, response
+    medians and negative rates over the conversations that started in the period.
+    """
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {LEVELS}")
+    f = scoped(engine, principal, f)
+    stores = store_table(engine, f)
+    stores = stores[stores["org_unit_id"].notna()]
+    with engine.connect() as conn:
+        keyed = (
+            select(Conversation.org_unit_id.label("key"), Conversation.id.label("conversation_id"))
+            .where(*_conversations_in(f))
+            .subquery()
+        )
+        measures = _measures(conn, keyed)
+    nodes = {n.id: n for n in org_tree(engine)}
+    stores = stores.assign(
+        key=stores["org_unit_id"].astype("int64"),
+    )
+    stores = stores.merge(
+        measures, left_on="key", right_index=True, how="left", suffixes=("", "_conv")
+    )
+    if level == "store":
+        out = stores.rename(columns={"store": "unit"})
+        out["unit_id"] = out["key"]
+    else:
+        ancestor = {n.id: _ancestor_of_kind(nodes, n.id, level) for n in nodes.values()}
+        out = stores.assign(unit_id=[ancestor.get(int(k)) for k in stores["key"]])
+        out = out[out["unit_id"].notna()]
+        weighted = out.assign(
+            score_sum=out["score_avg"].fillna(0) * out["scored"],
+            neg_sum=out["negative_rate"].fillna(0) * out["scored"],
+        )
+        out = (
+            weighted.groupby("unit_id")
+            .agg(
+                messages=("messages", "sum"),
+                conversations=("conversations", "sum"),
+                findings=("findings", "sum"),
+                alerts_open=("alerts_open", "sum"),
+                scored=("scored", "sum"),
+                score_sum=("score_sum", "sum"),
+                neg_sum=("neg_sum", "sum"),
+                response_median_s=("response_median_s", "median"),
+                sla_rate=("sla_rate", "mean"),
+                stores=("key", "count"),
+            )
+            .reset_index()
+        )
+        out["score_avg"] = out["score_sum"] / out["scored"].where(out["scored"] > 0)
+        out["negative_rate"] = out["neg_sum"] / out["scored"].where(out["scored"] > 0)
+        out["unit"] = [nodes[int(i)].name for i in out["unit_id"]]
+        out["findings_per_1k"] = out["findings"] * 1000 / out["messages"].where(out["messages"] > 0)
+    columns = [
+        "unit_id",
+        "unit",
+        "messages",
+        "conversations",
+        "findings",
+        "findings_per_1k",
+        "alerts_open",
+        "score_avg",
+        "scored",
+        "sla_rate",
+        "response_median_s",
+        "negative_rate",
+    ]
+    out = out.reindex(columns=columns)
+    out["unit_id"] = out["unit_id"].astype("int64")
+    out["label"] = [nodes[int(i)].label for i in out["unit_id"]]
+    return out.sort_values(
+        ["findings_per_1k", "findings", "label"], ascending=[False, False, True], na_position="last"
+    ).reset_index(drop=True)
+
+
+def _ancestor_of_kind(nodes: dict[int, OrgNode], unit: int, kind: str) -> int | None:
+    current: int | None = unit
+    seen: set[int] = set()
+    while current is not None and current in nodes and current not in seen:
+        if nodes[current].kind == kind:
+            return current
+        seen.add(current)
+        current = nodes[current].parent_id
+    return None
+
+
+def staff_table(
+    engine: Engine, principal: Principal, f: ReportFilter, unit_id: int | None = None
+) -> pd.DataFrame:
+    """Staff of the units in scope (or below ``unit_id``), worst finding rate first.
+
+    Names are pseudonymised for analysts; viewers get no per-person rows at all.
+    """
+    if not principal.sees_people:
+        raise AccessDenied("this role sees aggregates only")
+    f = scoped(engine, principal, ReportFilter(f.period, None if unit_id is None else (unit_id,)))
+    with engine.connect() as conn:
+        keyed = (
+            select(Conversation.staff_id.label("key"), Conversation.id.label("conversation_id"))
+            .where(*_conversations_in(f), Conversation.staff_id.is_not(None))
+            .subquery()
+        )
+        measures = _measures(conn, keyed)
+        if measures.empty:
+            return measures.reset_index().assign(staff="", store="")
+        people = conn.execute(
+            select(Staff.id, Staff.name, Staff.userid, OrgUnit.name)
+            .outerjoin(OrgUnit, OrgUnit.id == Staff.org_unit_id)
+            .where(Staff.id.in_([int(i) for i in measures.index]))
+        ).all()
+    names = {
+        i: (person_name(principal, "staff", i, f"{n} ({u})"), store or "")
+        for i, n, u, store in people
+    }
+    out = measures.reset_index().rename(columns={"key": "staff_id"})
+    out.insert(1, "staff", [names.get(int(i), ("?", ""))[0] for i in out["staff_id"]])
+    out.insert(2, "store", [names.get(int(i), ("?", ""))[1] for i in out["staff_id"]])
+    if not principal.sees_names:
+        out = out.drop(columns="staff_id")
+    return out.sort_values(
+        ["findings_per_1k", "findings"], ascending=False, na_position="last"
+    ).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- alerts
+
+ALERT_SORTS = {
+    "severity": "严重程度 Severity",
+    "newest": "最新 Newest",
+    "oldest": "最早 Oldest",
+    "store": "门店 Store",
+}
+ALERT_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class AlertQuery:
+    """The alert queue's filters; empty tuples mean "any"."""
+
+    period: Period | None = None
+    severities: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+    states: tuple[str, ...] = ("open",)
+    unit_ids: tuple[int, ...] = ()  # these units and below
+    staff_ids: tuple[int, ...] = ()
+    assignee_id: int | None = None  # with mine_only
+    mine_only: bool = False
+    conversation_id: int | None = None
+    sort: str = "severity"
+    limit: int = ALERT_LIMIT
+
+
+def _severity_rank() -> ColumnElement[int]:
+    return case(
+        *((Alert.severity == s, s.rank) for s in Severity),
+        else_=0,
+    )
+
+
+def alert_queue(engine: Engine, principal: Principal, q: AlertQuery) -> pd.DataFrame:
+    """The alerts the principal may review, filtered and sorted, at most ``q.limit`` rows."""
+    if not principal.reads_messages:
+        raise AccessDenied("this role does not see alerts (they quote message text)")
+    conv_id = func.coalesce(Alert.conversation_id, Message.conversation_id)
+    unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
+    when = func.coalesce(Message.msgtime, Conversation.started_at, Alert.created_at)
+    store = aliased(OrgUnit)
+    assignee = aliased(User)
+    query = (
+        select(
+            Alert.id.label("alert_id"),
+            when.label("at"),
+            Alert.severity,
+            Alert.category,
+            Alert.state,
+            Alert.title,
+            store.name.label("store"),
+            Staff.name.label("staff"),
+            assignee.username.label("assignee"),
+            Finding.rule,
+            conv_id.label("conversation_id"),
+        )
+        .select_from(Alert)
+        .outerjoin(Finding, Alert.finding_id == Finding.id)
+        .outerjoin(Message, Finding.message_id == Message.id)
+        .outerjoin(Conversation, Conversation.id == conv_id)
+        .outerjoin(store, store.id == unit)
+        .outerjoin(Staff, Staff.id == Alert.staff_id)
+        .outerjoin(assignee, assignee.id == Alert.assignee_id)
+        .where(within_scope(principal, unit))
+    )
+    if q.period is not None:
+        lo, hi = q.period.utc_bounds()
+        query = query.where(when >= lo, when < hi)
+    if q.severities:
+        query = query.where(Alert.severity.in_([Severity(s) for s in q.severities]))
+    if q.categories:
+        query = query.where(Alert.category.in_(q.categories))
+    if q.states:
+        query = query.where(Alert.state.in_([AlertState(s) for s in q.states]))
+    if q.unit_ids:
+        query = query.where(within_units(unit, q.unit_ids))
+    if q.staff_ids:
+        query = query.where(Alert.staff_id.in_(q.staff_ids))
+    if q.mine_only:
+        query = query.where(Alert.assignee_id == q.assignee_id)
+    if q.conversation_id is not None:
+        query = query.where(conv_id == q.conversation_id)
+    orders: dict[str, list[Any]] = {
+        "severity": [_severity_rank().desc(), when.desc()],
+        "newest": [when.desc()],
+        "oldest": [when.asc()],
+        "store": [store.name.asc(), _severity_rank().desc(), when.desc()],
+    }
+    order = orders[q.sort if q.sort in ALERT_SORTS else "severity"]
+    query = query.order_by(*order, Alert.id.desc()).limit(q.limit)
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    frame = pd.DataFrame(
+        rows,
+        columns=[
+            "alert_id",
+            "at",
+            "severity",
+            "category",
+            "state",
+            "title",
+            "store",
+            "staff",
+            "assignee",
+            "rule",
+            "conversation_id",
+        ],
+    )
+    frame["severity"] = frame["severity"].map(lambda s: Severity(s).value)
+    frame["state"] = frame["state"].map(lambda s: AlertState(s).value)
+    frame["at"] = pd.to_datetime(frame["at"], utc=True).dt.tz_convert(CHINA).dt.tz_localize(None)
+    frame["conversation_id"] = frame["conversation_id"].astype("Int64")
+    return frame
+
+
+def staff_choices(engine: Engine, principal: Principal) -> list[tuple[int, str]]:
+    """``(id, name)`` of the staff members in scope, for filters."""
+    if not principal.sees_people:
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Staff.id, Staff.name, Staff.userid)
+            .where(within_scope(principal, Staff.org_unit_id))
+            .order_by(Staff.name)
+        ).all()
+    return [(i, person_name(principal, "staff", i, f"{n} ({u})")) for i, n, u in rows]
+
+
+# --------------------------------------------------------------------------- conversation
+
+
+@dataclass(frozen=True)
+class FindingView:
+    id: int
+    category: str
+    rule: str
+    severity: str
+    start: int
+    end: int
+    matched: str
+    explanation: str
+    alert_id: int | None
+    alert_state: str | None
+
+
+@dataclass(frozen=True)
+class MessageView:
+    id: int
+    at: dt.datetime
+    sender: str
+    sender_kind: str  # staff | customer | robot | system | unknown
+    msgtype: str
+    text: str
+    recalled: bool
+    consent_withheld: bool
+    findings: tuple[FindingView, ...]
+
+
+@dataclass(frozen=True)
+class ConversationView:
+    id: int
+    kind: str
+    thread: str
+    store: str
+    staff: str
+    customer: str
+    customer_id: int | None
+    started_at: dt.datetime
+    ended_at: dt.datetime
+    messages: tuple[MessageView, ...]
+    score: float | None
+    scorecard_version: str | None
+    deductions: tuple[dict[str, Any], ...]
+    metrics: dict[str, Any]
+    tags: tuple[tuple[str, str], ...]  # (group, tag)
+    channels: tuple[str, ...]  # acquisition ``state`` of the pair's follow
+    pair: tuple[tuple[int, dt.datetime, int, int], ...]  # (id, started, messages, findings)
+    focus_alert_id: int | None
+
+
+def _log(
+    session: Session, principal: Principal, action: str, target: str, **detail: object
+) -> None:
+    session.add(
+        AuditLog(
+            actor=principal.username,
+            action=action,
+            target_type="conversation",
+            target_id=target,
+            detail=detail,
+        )
+    )
+
+
+def open_conversation(
+    engine: Engine,
+    principal: Principal,
+    conversation_id: int | None = None,
+    alert_id: int | None = None,
+) -> ConversationView | None:
+    """One conversation for reading, or ``None`` when it is unknown or out of scope.
+
+    Every call is written to the audit log (``conversation.view`` or, for an unknown or
+    forbidden id, ``conversation.denied``) in the same transaction as the read: the log is
+    part of reading, not something a page may forget.
+    """
+    if not principal.reads_messages:
+        raise AccessDenied("this role does not read message content")
+    with session_scope(engine) as s:
+        if alert_id is not None:
+            conv_of_alert = s.scalar(
+                select(
+                    func.coalesce(
+                        Alert.conversation_id,
+                        select(Message.conversation_id)
+                        .join(Finding, Finding.message_id == Message.id)
+                        .where(Finding.id == Alert.finding_id)
+                        .scalar_subquery(),
+                    )
+                ).where(Alert.id == alert_id)
+            )
+            if conv_of_alert is None or (
+                conversation_id is not None and conversation_id != conv_of_alert
+            ):
+                _log(s, principal, "conversation.denied", str(conversation_id), alert=alert_id)
+                return None
+            conversation_id = int(conv_of_alert)
+        if conversation_id is None:
+            return None
+        conv = s.scalar(
+            select(Conversation).where(
+                Conversation.id == conversation_id,
+                within_scope(principal, Conversation.org_unit_id),
+            )
+        )
+        if conv is None:
+            _log(s, principal, "conversation.denied", str(conversation_id), alert=alert_id)
+            return None
+        _log(s, principal, "conversation.view", str(conv.id), alert=alert_id)
+        return _conversation_view(s, principal, conv, alert_id)
+
+
+def _conversation_view(
+    s: Session, principal: Principal, conv: Conversation, alert_id: int | None
+) -> ConversationView:
+    store = s.get(OrgUnit, conv.org_unit_id) if conv.org_unit_id else None
+    staff = s.get(Staff, conv.staff_id) if conv.staff_id else None
+    customer = s.get(Customer, conv.customer_id) if conv.customer_id else None
+    staff_by_userid = {
+        u: n
+        for u, n in s.execute(
+            select(Staff.userid, Staff.name).where(
+                Staff.id.in_(
+                    select(Message.staff_id).where(Message.conversation_id == conv.id).distinct()
+                )
+            )
+        )
+    }
+    customer_names = {
+        e: n
+        for e, n in s.execute(
+            select(Customer.external_userid, Customer.name).where(
+                Customer.external_userid.in_(
+                    select(Message.sender).where(Message.conversation_id == conv.id).distinct()
+                )
+            )
+        )
+    }
+    found: dict[int, list[FindingView]] = {}
+    rows = s.execute(
+        select(Finding, Alert.id, Alert.state)
+        .outerjoin(Alert, Alert.finding_id == Finding.id)
+        .where(Finding.conversation_id == conv.id)
+        .order_by(Finding.start)
+    )
+    for finding, a_id, a_state in rows:
+        found.setdefault(finding.message_id, []).append(
+            FindingView(
+                id=finding.id,
+                category=finding.category,
+                rule=finding.rule,
+                severity=Severity(finding.severity).value,
+                start=finding.start,
+                end=finding.end,
+                matched=finding.matched,
+                explanation=finding.explanation,
+                alert_id=a_id,
+                alert_state=AlertState(a_state).value if a_state else None,
+            )
+        )
+    messages = tuple(
+        MessageView(
+            id=m.id,
+            at=m.msgtime,
+            sender=staff_by_userid.get(m.sender) or customer_names.get(m.sender) or m.sender,
+            sender_kind=str(
+                m.sender_kind.value if hasattr(m.sender_kind, "value") else m.sender_kind
+            ),
+            msgtype=m.msgtype,
+            text=m.text,
+            recalled=m.recalled,
+            consent_withheld=m.consent_withheld,
+            findings=tuple(found.get(m.id, ())),
+        )
+        for m in s.scalars(
+            select(Message)
+            .where(Message.conversation_id == conv.id, Message.action == "send")
+            .order_by(Message.msgtime, Message.seq)
+        )
+    )
+    score = s.scalar(
+        select(Score).where(Score.conversation_id == conv.id).order_by(Score.id.desc()).limit(1)
+    )
+    tags: tuple[tuple[str, str], ...] = ()
+    channels: tuple[str, ...] = ()
+    if conv.customer_id is not None:
+        tags = tuple(
+            (g, t)
+            for g, t in s.execute(
+                select(TagGroup.name, Tag.name)
+                .join(Tag, Tag.group_id == TagGroup.id)
+                .join(CustomerTag, CustomerTag.tag_id == Tag.id)
+                .where(CustomerTag.customer_id == conv.customer_id, Tag.deleted.is_(False))
+                .distinct()
+                .order_by(TagGroup.name, Tag.name)
+            )
+        )
+        follow_states = select(Follow.state).where(Follow.customer_id == conv.customer_id)
+        if conv.staff_id is not None:
+            follow_states = follow_states.where(Follow.staff_id == conv.staff_id)
+        channels = tuple(c for c in s.scalars(follow_states) if c)
+    around = s.execute(
+        select(Conversation.id, Conversation.started_at)
+        .where(
+            Conversation.thread == conv.thread,
+            within_scope(principal, Conversation.org_unit_id),
+        )
+        .order_by(Conversation.started_at)
+        .limit(50)
+    ).all()
+    ids = [i for i, _ in around]
+    n_messages = dict(
+        s.execute(
+            select(Message.conversation_id, func.count(Message.id))
+            .where(Message.conversation_id.in_(ids))
+            .group_by(Message.conversation_id)
+        ).all()
+    )
+    n_findings = dict(
+        s.execute(
+            select(Finding.conversation_id, func.count(Finding.id))
+            .where(Finding.conversation_id.in_(ids))
+            .group_by(Finding.conversation_id)
+        ).all()
+    )
+    pair = tuple((i, at, int(n_messages.get(i, 0)), int(n_findings.get(i, 0))) for i, at in around)
+    return ConversationView(
+        id=conv.id,
+        kind=str(conv.kind.value if hasattr(conv.kind, "value") else conv.kind),
+        thread=conv.thread,
+        store=store.name if store else UNASSIGNED,
+        staff=staff.name if staff else "",
+        customer=customer.name or customer.external_userid if customer else "",
+        customer_id=conv.customer_id,
+        started_at=conv.started_at,
+        ended_at=conv.ended_at,
+        messages=messages,
+        score=score.score if score else None,
+        scorecard_version=score.scorecard_version if score else None,
+        deductions=tuple(
+            d if isinstance(d, dict) else {"item": d} for d in (score.deductions if score else [])
+        ),
+        metrics=dict(score.metrics) if score else {},
+        tags=tags,
+        channels=channels,
+        pair=pair,
+        focus_alert_id=alert_id,
+    )
+
+
+def conversation_alerts(engine: Engine, principal: Principal, conversation_id: int) -> pd.DataFrame:
+    """The alerts of one conversation in scope (for review beside the transcript)."""
+    return alert_queue(
+        engine, principal, AlertQuery(states=(), conversation_id=conversation_id, sort="oldest")
+    )
+
+
+# --------------------------------------------------------------------------- customers, tags
+
+
+def tag_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
+    """Per tag (with its group): the tagged customers' conversations in scope and period."""
+    f = scoped(engine, principal, f)
+    with engine.connect() as conn:
+        tagged = select(CustomerTag.customer_id, CustomerTag.tag_id).distinct().subquery()
+        keyed = (
+            select(tagged.c.tag_id.label("key"), Conversation.id.label("conversation_id"))
+            .join(Conversation, Conversation.customer_id == tagged.c.customer_id)
+            .where(*_conversations_in(f))
+            .subquery()
+        )
+        measures = _measures(conn, keyed)
+        names = conn.execute(
+            select(Tag.id, TagGroup.name, Tag.name).join(TagGroup, TagGroup.id == Tag.group_id)
+        ).all()
+    out = measures.reset_index().rename(columns={"key": "tag_id"})
+    groups = {i: (g, t) for i, g, t in names}
+    out.insert(1, "group", [groups.get(i, ("", i))[0] for i in out["tag_id"]])
+    out.insert(2, "tag", [groups.get(i, ("", i))[1] for i in out["tag_id"]])
+    return out.sort_values(["group", "tag"]).reset_index(drop=True)
+
+
+def tag_group_table(tags: pd.DataFrame) -> pd.DataFrame:
+    """Group totals of a :func:`tag_table` (a customer with two tags of a group counts twice)."""
+    if tags.empty:
+        return pd.DataFrame(columns=["group", "conversations", "messages", "findings"])
+    out = tags.groupby("group", as_index=False)[["conversations", "messages", "findings"]].sum()
+    out["findings_per_1k"] = out["findings"] * 1000 / out["messages"].where(out["messages"] > 0)
+    return out
+
+
+def channel_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
+    """Per acquisition channel (``follows.state``, "" as "(none)"): conversations and quality."""
+    f = scoped(engine, principal, f)
+    with engine.connect() as conn:
+        keyed = (
+            select(Follow.state.label("key"), Conversation.id.label("conversation_id"))
+            .join(
+                Conversation,
+                and_(
+                    Conversation.staff_id == Follow.staff_id,
+                    Conversation.customer_id == Follow.customer_id,
+                ),
+            )
+            .where(*_conversations_in(f))
+            .subquery()
+        )
+        measures = _measures(conn, keyed)
+        acquired = dict(
+            conn.execute(
+                select(Follow.state, func.count(Follow.id))
+                .join(Staff, Staff.id == Follow.staff_id)
+                .where(
+                    Follow.added_at >= f.period.utc_bounds()[0],
+                    Follow.added_at < f.period.utc_bounds()[1],
+                    _in_scope(Staff.org_unit_id, f.org_unit_ids),
+                )
+                .group_by(Follow.state)
+            ).all()
+        )
+    out = measures.reset_index().rename(columns={"key": "channel"})
+    out.insert(1, "acquired", [int(acquired.get(c, 0)) for c in out["channel"]])
+    out["channel"] = out["channel"].replace("", "(none)")
+    return out.sort_values("conversations", ascending=False).reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- word lists
+
+
+def rule_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
+    """Per rule: hits in the period, and the reviewers' verdicts on its alerts (all time).
+
+    A verdict is the latest review of each alert; ``false_positive_rate`` is false positives
+    over reviewed alerts (confirmed, escalated or resolved count as true). Reviews are keyed
+    by the rule recorded at review time, so they survive rescans.
+    """
+    if not principal.sees_wordlists:
+        raise AccessDenied("this role does not see the word lists")
+    f = scoped(engine, principal, f)
+    lo, hi = f.period.utc_bounds()
+    unit = Conversation.org_unit_id
+    with engine.connect() as conn:
+        hits = pd.DataFrame(
+            conn.execute(
+                select(
+                    Finding.rule,
+                    Finding.category,
+                    func.count(Finding.id),
+                    func.count(func.distinct(Finding.matched)),
+                )
+                .join(Message, Message.id == Finding.message_id)
+                .outerjoin(Conversation, Conversation.id == Message.conversation_id)
+                .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
+                .group_by(Finding.rule, Finding.category)
+            ).all(),
+            columns=["rule", "category", "hits", "variants"],
+        )
+        latest = select(func.max(Review.id).label("id")).group_by(Review.alert_id).subquery()
+        alert_unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
+        verdicts = pd.DataFrame(
+            conn.execute(
+                select(Review.finding_rule, Review.to_state, func.count(Review.id))
+                .join(latest, latest.c.id == Review.id)
+                .join(Alert, Alert.id == Review.alert_id)
+                .outerjoin(Conversation, Conversation.id == Alert.conversation_id)
+                .where(Review.finding_rule.is_not(None), _in_scope(alert_unit, f.org_unit_ids))
+                .group_by(Review.finding_rule, Review.to_state)
+            ).all(),
+            columns=["rule", "state", "n"],
+        )
+    if not verdicts.empty:
+        verdicts["state"] = verdicts["state"].map(lambda v: AlertState(v).value)
+        pivot = verdicts.pivot_table(index="rule", columns="state", values="n", aggfunc="sum")
+    else:
+        pivot = pd.DataFrame()
+    fp = pivot.get("false_positive", pd.Series(dtype=float))
+    true = sum(
+        (
+            pivot.get(c, pd.Series(dtype=float)).fillna(0)
+            for c in ("confirmed", "escalated", "resolved")
+        ),
+        pd.Series(dtype=float),
+    )
+    judged = pd.DataFrame({"false_positives": fp, "confirmed": true}).fillna(0)
+    out = hits.set_index("rule").join(judged, how="outer")
+    out["category"] = out["category"].fillna(out.index.to_series().str.split(".").str[0])
+    for column in ("hits", "variants", "false_positives", "confirmed"):
+        out[column] = out[column].fillna(0).astype("int64")
+    reviewed = out["false_positives"] + out["confirmed"]
+    out["false_positive_rate"] = out["false_positives"] / reviewed.where(reviewed > 0)
+    out = out.reset_index().rename(columns={"index": "rule"})
+    return out.sort_values(["false_positives", "hits"], ascending=False).reset_index(drop=True)[
+        [
+            "rule",
+            "category",
+            "hits",
+            "variants",
+            "confirmed",
+            "false_positives",
+            "false_positive_rate",
+        ]
+    ]
+
+
+def rule_examples(
+    engine: Engine, principal: Principal, f: ReportFilter, rule: str, limit: int = 20
+) -> pd.DataFrame:
+    """The matched texts of one rule, most frequent first (quotes message text)."""
+    if not (principal.sees_wordlists and principal.reads_messages):
+        raise AccessDenied("this role does not read matched text")
+    f = scoped(engine, principal, f)
+    lo, hi = f.period.utc_bounds()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Finding.matched, func.count(Finding.id).label("hits"))
+            .join(Message, Message.id == Finding.message_id)
+            .outerjoin(Conversation, Conversation.id == Message.conversation_id)
+            .where(
+                Finding.rule == rule,
+                Message.msgtime >= lo,
+                Message.msgtime < hi,
+                _in_scope(Conversation.org_unit_id, f.org_unit_ids),
+            )
+            .group_by(Finding.matched)
+            .order_by(func.count(Finding.id).desc())
+            .limit(limit)
+        ).all()
+    return pd.DataFrame(rows, columns=["matched", "hits"])
+
+
+# --------------------------------------------------------------------------- trail
+
+
+def audit_trail(
+    engine: Engine, principal: Principal, action_prefix: str = "", limit: int = 500
+) -> pd.DataFrame:
+    """The newest audit log entries (compliance and admins only)."""
+    if not principal.sees_trail:
+        raise AccessDenied("only compliance officers and admins see the audit trail")
+    query = select(
+        AuditLog.id,
+        AuditLog.at,
+        AuditLog.actor,
+        AuditLog.action,
+        AuditLog.target_type,
+        AuditLog.target_id,
+        AuditLog.detail,
+    )
+    if action_prefix:
+        query = query.where(AuditLog.action.like(action_prefix + "%"))
+    with engine.connect() as conn:
+        rows = conn.execute(query.order_by(AuditLog.id.desc()).limit(limit)).all()
+    frame = pd.DataFrame(
+        rows, columns=["id", "at", "actor", "action", "target_type", "target_id", "detail"]
+    )
+    frame["detail"] = frame["detail"].map(lambda d: json.dumps(d, ensure_ascii=False))
+    return frame
+
+
+# --------------------------------------------------------------------------- overview
+
+
+@dataclass(frozen=True)
+class Window:
+    label: str
+    period: Period
+    totals: OverviewTotals
+    findings_by_category: dict[str, int]
+    score_avg: float | None
+    scored: int
+    sla_rate: float | None
+
+
+# --------------------------------------------------------------------------- dormant
+
+
+def dormant_customers(engine: Engine, principal: Principal, days: int) -> pd.DataFrame | None:
+    """The quality stage's dormant customer list, in scope; ``None`` when not available.
+
+    ``audit.quality.rollups.dormant_customers(session, now, days)`` is optional (imported
+    lazily); its rows are kept only when they name a staff member or org unit in scope, so
+    an unscopable list is not shown to scoped users. Names are masked for analysts and the
+    list is withheld from viewers (aggregates only).
+    """
+    try:
+        from audit.quality import rollups  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    finder = getattr(rollups, "dormant_customers", None)
+    if finder is None or not principal.sees_people:
+        return None
+    with session_scope(engine) as s:
+        rows = list(finder(s, utcnow(), days))
+        frame = pd.DataFrame([_as_record(r) for r in rows])
+        if frame.empty or principal.unit_ids is None:
+            return _mask_customers(principal, frame)
+        visible_staff = set(
+            s.scalars(select(Staff.id).where(within_scope(principal, Staff.org_unit_id)))
+        )
+        visible_units = set(
+            s.scalars(select(OrgUnit.id).where(within_scope(principal, OrgUnit.id)))
+        )
+    if "staff_id" in frame:
+        frame = frame[frame["staff_id"].isin(visible_staff)]
+    elif "org_unit_id" in frame:
+        frame = frame[frame["org_unit_id"].isin(visible_units)]
+    else:
+        return None
+    return _mask_customers(principal, frame.reset_index(drop=True))
+
+
+def _as_record(row: object) -> dict[str, Any]:
+    if isinstance(row, dict):
+        return dict(row)
+    if hasattr(row, "_asdict"):
+        return dict(row._asdict())
+    if hasattr(row, "__dataclass_fields__"):
+        return {k: getattr(row, k) for k in row.__dataclass_fields__}
+    return {"value": row}
+
+
+def _mask_customers(principal: Principal, frame: pd.DataFrame) -> pd.DataFrame:
+    if principal.sees_names or frame.empty:
+        return frame
+    out = frame.copy()
+    key = "customer_id" if "customer_id" in out else None
+    for column in ("name", "customer", "customer_name", "external_userid", "remark"):
+        if column in out:
+            out[column] = [
+                pseudonym("customer", out.at[i, key] if key else out.at[i, column])
+                for i in out.index
+            ]
+    for column in ("staff", "staff_name"):
+        if column in out:
+            out[column] = [pseudonym("staff", v) for v in out[column]]
+    return out
+
+
+# --------------------------------------------------------------------------- overview, in one pass
+
+Day = tuple[int | None, dt.date]
+
+
+@dataclass(frozen=True)
+class DailyCounts:
+    """The store table's measures per (store, China day): one pass serves every window.
+
+    The overview shows several periods (the latest day, 7 and 30 days, the picked range, two
+    weeks for the movers); counting each in SQL would scan the messages six times.
+    """
+
+    nodes: dict[int, OrgNode]
+    stores: set[int]
+    messages: dict[Day, int]
+    conversations: dict[Day, int]
+    findings: dict[tuple[int | None, dt.date, str], int]
+    alerts: dict[Day, tuple[int, int]]
+    scores: dict[dt.date, tuple[float, int, float, float]]  # sum, n, within SLA, responses
+
+    def store_table(self, period: Period, units: set[int] | None = None) -> pd.DataFrame:
+        """:func:`store_table` for ``period``, restricted to ``units`` (ids, already expanded)."""
+
+        def keep(unit: int | None, day: dt.date) -> bool:
+            inside = units is None or (unit is not None and unit in units)
+            return inside and period.start <= day <= period.end
+
+        messages: dict[int | None, int] = {}
+        for (u, d), n in self.messages.items():
+            if keep(u, d):
+                messages[u] = messages.get(u, 0) + n
+        conversations: dict[int | None, int] = {}
+        for (u, d), n in self.conversations.items():
+            if keep(u, d):
+                conversations[u] = conversations.get(u, 0) + n
+        findings: dict[tuple[int | None, str], int] = {}
+        for (u, d, c), n in self.findings.items():
+            if keep(u, d):
+                findings[(u, c)] = findings.get((u, c), 0) + n
+        alerts: dict[int | None, tuple[int, int]] = {}
+        for (u, d), (o, t) in self.alerts.items():
+            if keep(u, d):
+                before = alerts.get(u, (0, 0))
+                alerts[u] = (before[0] + o, before[1] + t)
+        stores = self.stores if units is None else self.stores & units
+        return _store_rows(self.nodes, stores, messages, conversations, findings, alerts)
+
+    def per_day(self, period: Period, units: set[int] | None = None) -> pd.DataFrame:
+        counts: dict[dt.date, int] = {}
+        for (u, d), n in self.messages.items():
+            if (
+                units is None or (u is not None and u in units)
+            ) and period.start <= d <= period.end:
+                counts[d] = counts.get(d, 0) + n
+        days = period.days()
+        return pd.DataFrame({"day": days, "messages": [counts.get(d, 0) for d in days]})
+
+    def score(self, period: Period) -> tuple[float | None, int, float | None]:
+        total = n = within = responses = 0.0
+        for d, (s_, n_, w_, r_) in self.scores.items():
+            if period.start <= d <= period.end:
+                total, n, within, responses = total + s_, n + n_, within + w_, responses + r_
+        return (total / n if n else None, int(n), within / responses if responses else None)
+
+
+def daily_counts(engine: Engine, f: ReportFilter) -> DailyCounts:
+    """Per (store, day) counts over ``f`` (already scoped: see :func:`scoped`)."""
+    lo, hi = f.period.utc_bounds()
+    unit = Conversation.org_unit_id
+    nodes = {n.id: n for n in org_tree(engine)}
+    with engine.connect() as conn:
+        day = _china_day(conn, Message.msgtime)
+        messages = {
+            (u, _as_date(d)): int(n)
+            for u, d, n in conn.execute(
+                select(unit, day, func.count(Message.id))
+                .select_from(Message)
+                .outerjoin(Conversation, Message.conversation_id == Conversation.id)
+                .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
+                .group_by(unit, day)
+            )
+        }
+        findings = {
+            (u, _as_date(d), c): int(n)
+            for u, d, c, n in conn.execute(
+                select(unit, day, Finding.category, func.count(Finding.id))
+                .select_from(Finding)
+                .join(Message, Finding.message_id == Message.id)
+                .outerjoin(Conversation, Message.conversation_id == Conversation.id)
+                .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
+                .group_by(unit, day, Finding.category)
+            )
+        }
+        started = _china_day(conn, Conversation.started_at)
+        conversations = {
+            (u, _as_date(d)): int(n)
+            for u, d, n in conn.execute(
+                select(unit, started, func.count(Conversation.id))
+                .where(*_conversations_in(f))
+                .group_by(unit, started)
+            )
+        }
+        conv_id = func.coalesce(Alert.conversation_id, Message.conversation_id)
+        a_unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
+        when = func.coalesce(Message.msgtime, Conversation.started_at, Alert.created_at)
+        a_day = _china_day(conn, when)
+        alerts = {
+            (u, _as_date(d)): (int(o or 0), int(t))
+            for u, d, o, t in conn.execute(
+                select(
+                    a_unit,
+                    a_day,
+                    func.sum(case((Alert.state == AlertState.OPEN, 1), else_=0)),
+                    func.count(Alert.id),
+                )
+                .select_from(Alert)
+                .outerjoin(Finding, Alert.finding_id == Finding.id)
+                .outerjoin(Message, Finding.message_id == Message.id)
+                .outerjoin(Conversation, Conversation.id == conv_id)
+                .where(when >= lo, when < hi, _in_scope(a_unit, f.org_unit_ids))
+                .group_by(a_unit, a_day)
+            )
+        }
+        scores: dict[dt.date, tuple[float, int, float, float]] = {}
+        version = _latest_scorecard(conn)
+        if version is not None:
+            within = Score.metrics["within_sla"].as_float()
+            responses = Score.metrics["responses"].as_float()
+            for d, total, n, w, r in conn.execute(
+                select(
+                    started,
+                    func.sum(Score.score),
+                    func.count(Score.id),
+                    func.sum(within),
+                    func.sum(responses),
+                )
+                .select_from(Conversation)
+                .join(Score, Score.conversation_id == Conversation.id)
+                .where(*_conversations_in(f), Score.scorecard_version == version)
+                .group_by(started)
+            ):
+                scores[_as_date(d)] = (float(total or 0), int(n), float(w or 0), float(r or 0))
+        stores = _stores_in_scope(nodes.values(), conn, f)
+    return DailyCounts(nodes, stores, messages, conversations, findings, alerts, scores)
+
+
+@dataclass(frozen=True)
+class Overview:
+    windows: list[Window]
+    table: pd.DataFrame
+    per_day: pd.DataFrame
+    movers: pd.DataFrame
+
+
+def overview(
+    engine: Engine,
+    principal: Principal,
+    period: Period,
+    units: tuple[int, ...] | None,
+    last_day: dt.date,
+) -> Overview:
+    """Everything the overview page shows, from one :func:`daily_counts` pass."""
+    span = Period(min(period.start, last_day - dt.timedelta(days=29)), max(period.end, last_day))
+    daily = daily_counts(engine, scoped(engine, principal, ReportFilter(span)))
+    picked: set[int] | None = None
+    if units is not None:
+        picked = _expand(daily.nodes, scoped(engine, principal, ReportFilter(period, units)))
+    wins = []
+    for label, days in (("yesterday", 1), ("7d", 7), ("30d", 30)):
+        p = Period(last_day - dt.timedelta(days=days - 1), last_day)
+        table = daily.store_table(p)
+        by_cat = findings_by_category(table)
+        avg, n, sla = daily.score(p)
+        wins.append(
+            Window(
+                label=label,
+                period=p,
+                totals=summarize(table),
+                findings_by_category=dict(zip(by_cat["category"], by_cat["findings"], strict=True)),
+                score_avg=avg,
+                scored=n,
+                sla_rate=sla,
+            )
+        )
+    now = Period(last_day - dt.timedelta(days=6), last_day)
+    before = Period(now.start - dt.timedelta(days=7), now.start - dt.timedelta(days=1))
+    return Overview(
+        windows=wins,
+        table=daily.store_table(period, picked),
+        per_day=daily.per_day(period, picked),
+        movers=_movers(daily.store_table(now), daily.store_table(before)),
+    )
+
+
+def _expand(nodes: dict[int, OrgNode], f: ReportFilter) -> set[int]:
+    """The ids of ``f.org_unit_ids`` and everything below them."""
+    roots = set(f.org_unit_ids or ())
+    out: set[int] = set()
+    for n in nodes.values():
+        current: int | None = n.id
+        seen: set[int] = set()
+        while current is not None and current in nodes and current not in seen:
+            if current in roots:
+                out.add(n.id)
+                break
+            seen.add(current)
+            current = nodes[current].parent_id
+    return out
+
+
+def _movers(cur: pd.DataFrame, prev: pd.DataFrame, top: int = 10) -> pd.DataFrame:
+    cols = ["org_unit_id", "store", "city", "messages", "findings", "findings_per_1k"]
+    merged = cur[cols].merge(
+        prev[["org_unit_id", "messages", "findings_per_1k"]],
+        on="org_unit_id",
+        suffixes=("", "_before"),
+    )
+    merged = merged[merged["org_unit_id"].notna()]
+    merged = merged[(merged["messages"] >= 50) & (merged["messages_before"] >= 50)]
+    merged["change"] = merged["findings_per_1k"] - merged["findings_per_1k_before"]
+    return merged.sort_values("change", ascending=False).head(top).reset_index(drop=True)

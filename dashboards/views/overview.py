@@ -1,57 +1,37 @@
-"""门店概览 / Store overview: volumes, findings and alerts per store for a period."""
+"""概览 / Overview: the latest day and the last 7/30 days, per store, trends, worst movers."""
 
 from __future__ import annotations
 
-import datetime as dt
-
+import auth
 import datasource as ds
 import streamlit as st
+import widgets
 
 from audit.store import reports
 
-NO_DATA = (
-    "数据库里还没有会话数据。请运行 `audit demo` 生成演示数据，"
-    "或运行 `audit run` 拉取并分析会话存档。\n\n"
-    "No chat data yet: run `audit demo` for a demo, or `audit run` to pull and analyse the archive."
-)
 UNASSIGNED_LABEL = "（未归属门店 unassigned）"
+picked_range = widgets.picked_range  # kept for callers of the first version
 
-
-def picked_range(value: object, default: reports.Period) -> tuple[dt.date, dt.date]:
-    """``st.date_input`` gives a 0, 1 or 2-tuple while a range is being picked."""
-    if isinstance(value, dt.date):
-        return value, value
-    dates = [d for d in value if isinstance(d, dt.date)] if isinstance(value, tuple) else []
-    if len(dates) == 2:
-        return dates[0], dates[1]
-    if len(dates) == 1:
-        return dates[0], dates[0]
-    return default.start, default.end
-
-
+who = auth.require()
 url = ds.database_url()
 st.title("门店概览 · Store overview")
 
 period = ds.data_period(url)
 if period is None:
-    st.info(NO_DATA)
+    st.info(widgets.NO_DATA)
     st.stop()
 
-nodes = ds.org_tree(url)
+nodes = ds.scoped_org_tree(url, who)
 by_id = {n.id: n for n in nodes}
-# the levels a supervisor filters by (regions, cities): every unit that has units below it
 choices: list[int | None] = [None, *(n.id for n in nodes if n.has_children)]
 
+# the pickers sit below the windows but are read first: one query pass serves the page
+windows_slot = st.container()
+st.divider()
+# ---------------------------------------------------------------- period table
+
 left, right = st.columns([1, 2])
-start, end = picked_range(
-    left.date_input(
-        "日期（北京时间）Dates, China time",
-        value=(period.start, period.end),
-        format="YYYY-MM-DD",
-        key="overview_dates",
-    ),
-    period,
-)
+start, end = widgets.period_input(period, "overview_dates", left)
 unit = right.selectbox(
     "区域 / 城市 Region / city",
     options=choices,
@@ -60,8 +40,32 @@ unit = right.selectbox(
 )
 units = None if unit is None else (unit,)
 
-table = ds.store_table(url, start, end, units)
+data = ds.overview(url, who, start, end, units, period.end)
+table = data.table
 totals = reports.summarize(table)
+
+with windows_slot:
+    windows = data.windows
+    labels = {
+        "yesterday": f"最近一天 {period.end:%m-%d}",
+        "7d": "近 7 天 7 days",
+        "30d": "近 30 天 30 days",
+    }
+    for column, window in zip(st.columns(len(windows)), windows, strict=True):
+        with column.container(border=True):
+            st.markdown(f"**{labels[window.label]}**")
+            t = window.totals
+            a, b = st.columns(2)
+            a.metric("消息 Messages", f"{t.messages:,}")
+            b.metric("会话 Conversations", f"{t.conversations:,}")
+            a.metric("违规 Findings", f"{t.findings:,}")
+            b.metric("待处理预警 Open alerts", f"{t.alerts_open:,}")
+            a.metric(
+                "平均分 Avg score",
+                widgets.num(window.score_avg),
+                help=f"{window.scored:,} 个会话有评分 conversations scored",
+            )
+            b.metric("SLA 达标率", widgets.pct(window.sla_rate))
 
 cols = st.columns(5)
 cols[0].metric("消息 Messages", f"{totals.messages:,}")
@@ -133,7 +137,36 @@ with chart_left:
     )
 with chart_right:
     st.subheader("每日消息 Messages per day")
-    per_day = ds.messages_per_day(url, start, end, units)
+    per_day = data.per_day
     st.line_chart(per_day, x="day", y="messages", x_label="", y_label="消息 messages")
+
+st.subheader("变化最大的门店 Worst-moving stores")
+movers = data.movers
+if movers.empty:
+    st.caption(
+        "近 7 天与之前 7 天都有至少 50 条消息的门店才参与比较 / needs 50+ messages in both weeks."
+    )
+else:
+    st.dataframe(
+        movers,
+        hide_index=True,
+        column_order=[
+            "store",
+            "city",
+            "messages",
+            "findings_per_1k_before",
+            "findings_per_1k",
+            "change",
+        ],
+        column_config={
+            "store": "门店 Store",
+            "city": "城市 City",
+            "messages": st.column_config.NumberColumn("近 7 天消息", format="%d"),
+            "findings_per_1k_before": st.column_config.NumberColumn("之前 每千条", format="%.1f"),
+            "findings_per_1k": st.column_config.NumberColumn("近 7 天 每千条", format="%.1f"),
+            "change": st.column_config.NumberColumn("变化 change", format="%+.1f"),
+        },
+        key="overview_movers",
+    )
 
 st.caption("日期按北京时间（UTC+8）划分；消息、违规按所属会话的门店归属。")

@@ -17,7 +17,9 @@ from seed_chain import Seeded, seed_chain
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from audit.store.db import make_engine
+from audit.store.access import Principal, principal_for_user
+from audit.store.db import make_engine, session_scope
+from audit.store.users import create_user
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
 TIMEOUT = 60  # the first run imports pandas, altair and the models
@@ -35,24 +37,40 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]
     st.cache_resource.clear()
 
 
+def _admin(url: str) -> Principal:
+    """A signed-in compliance officer (sees every store), as the sign-in form leaves it."""
+    engine: Engine = make_engine(url)
+    with session_scope(engine) as s:
+        principal = principal_for_user(s, create_user(s, "officer", "password-1", "compliance"))
+    engine.dispose()
+    return principal
+
+
 @pytest.fixture
 def seeded_url(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[str, Seeded]]:
     engine: Engine = make_engine(sqlite_url)
     seeded = seed_chain(engine)
     engine.dispose()
     monkeypatch.setenv("AUDIT_DATABASE__URL", sqlite_url)
+    monkeypatch.setitem(_SIGNED_IN, "who", _admin(sqlite_url))
     yield sqlite_url, seeded
+
+
+_SIGNED_IN: dict[str, Principal] = {}
 
 
 def run_app() -> AppTest:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    if "who" in _SIGNED_IN:
+        at.session_state["principal"] = _SIGNED_IN["who"]
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     return at
 
 
 def metrics(at: AppTest) -> dict[str, str]:
-    return {m.label: m.value for m in at.metric}
+    """The period's metric row (the last five; the 1/7/30-day windows come first)."""
+    return {m.label: m.value for m in at.metric[-5:]}
 
 
 def store_frame(at: AppTest) -> pd.DataFrame:
@@ -122,6 +140,7 @@ def test_when_the_database_is_empty_then_it_says_how_to_fill_it(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setenv("AUDIT_DATABASE__URL", sqlite_url)
+    monkeypatch.setitem(_SIGNED_IN, "who", _admin(sqlite_url))
     at = run_app()
     assert len(at.info) == 1
     assert "audit demo" in at.info[0].value and "audit run" in at.info[0].value

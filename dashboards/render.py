@@ -1,0 +1,141 @@
+"""HTML for the transcript: chat bubbles with the findings marked at their spans.
+
+Everything that came from a chat (text, names, matched words, explanations) is escaped here
+and nowhere else is raw HTML built from data: a message saying ``<script>`` must show as
+text. Pure functions, so the tests can check the output without a browser.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+
+from audit.store.reports import CHINA, FindingView, MessageView
+
+SEVERITY_COLORS = {
+    "low": "#fff3bf",
+    "medium": "#ffd8a8",
+    "high": "#ffa8a8",
+    "critical": "#ff6b6b",
+}
+_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+MSGTYPE_LABELS = {
+    "image": "🖼️ 图片 image",
+    "voice": "🎤 语音 voice",
+    "video": "🎬 视频 video",
+    "file": "📎 文件 file",
+    "emotion": "😀 表情 sticker",
+    "link": "🔗 链接 link",
+    "weapp": "🧩 小程序 mini program",
+    "card": "👤 名片 contact card",
+    "location": "📍 位置 location",
+    "redpacket": "🧧 红包 red packet",
+    "external_redpacket": "🧧 红包 red packet",
+    "meeting_voice_call": "📞 语音通话 call",
+    "voip_doc_share": "📄 文档 shared doc",
+    "chatrecord": "💬 聊天记录 chat record",
+    "mixed": "🧾 图文 mixed",
+}
+
+CSS = """
+<style>
+.tx { font-family: -apple-system, "PingFang SC", "Microsoft YaHei", sans-serif; }
+.tx .row { display: flex; margin: 6px 0; }
+.tx .row.staff { justify-content: flex-end; }
+.tx .bubble { max-width: 70%; padding: 8px 12px; border-radius: 12px; line-height: 1.5;
+  white-space: pre-wrap; word-break: break-word; }
+.tx .customer .bubble { background: #f1f3f5; border-top-left-radius: 2px; }
+.tx .staff .bubble { background: #d3f9d8; border-top-right-radius: 2px; }
+.tx .other .bubble { background: #e7f5ff; }
+.tx .meta { font-size: 12px; color: #868e96; margin-bottom: 2px; }
+.tx .recalled .text { text-decoration: line-through; color: #868e96; }
+.tx .flag { font-size: 12px; color: #c92a2a; margin-left: 6px; }
+.tx .type { color: #495057; font-style: italic; }
+.tx mark { border-radius: 3px; padding: 0 2px; }
+.tx .why { font-size: 12px; color: #495057; margin-top: 4px; border-top: 1px dashed #ced4da;
+  padding-top: 4px; }
+.tx .focus { outline: 2px solid #f03e3e; outline-offset: 2px; }
+</style>
+"""
+
+
+def china_time(value: dt.datetime) -> str:
+    return value.astimezone(CHINA).strftime("%m-%d %H:%M:%S")
+
+
+def highlight(text: str, findings: tuple[FindingView, ...] | list[FindingView]) -> str:
+    """``text`` escaped, with each finding's ``[start, end)`` wrapped in a ``<mark>``.
+
+    Overlapping spans are split into segments; a segment takes the colour of its most
+    severe finding and lists every finding covering it in its tooltip. Spans outside the
+    text (a rescan changed it) are clipped.
+    """
+    n = len(text)
+    cover: list[list[FindingView]] = [[] for _ in range(n)]
+    for f in findings:
+        for i in range(max(0, f.start), min(n, f.end)):
+            cover[i].append(f)
+    out: list[str] = []
+    i = 0
+    while i < n:
+        j = i
+        while j < n and cover[j] == cover[i]:
+            j += 1
+        chunk = escape(text[i:j])
+        if cover[i]:
+            worst = max(cover[i], key=lambda f: _RANK.get(f.severity, 0))
+            tip = "; ".join(f"{f.category} · {f.rule} · {f.severity}" for f in cover[i])
+            out.append(
+                f'<mark style="background:{SEVERITY_COLORS.get(worst.severity, "#ffe066")}" '
+                f'title="{escape(tip, quote=True)}">{chunk}</mark>'
+            )
+        else:
+            out.append(chunk)
+        i = j
+    return "".join(out)
+
+
+def _side(kind: str) -> str:
+    return kind if kind in ("staff", "customer") else "other"
+
+
+def message_html(m: MessageView, focus_finding_ids: frozenset[int] = frozenset()) -> str:
+    side = _side(m.sender_kind)
+    classes = ["row", side, *(["recalled"] if m.recalled else [])]
+    flags = []
+    if m.recalled:
+        flags.append('<span class="flag">已撤回 recalled</span>')
+    if m.consent_withheld:
+        flags.append('<span class="flag">⚠ 客户未同意存档 consent withheld</span>')
+    if m.msgtype == "text" or (m.text and m.msgtype not in MSGTYPE_LABELS):
+        body = highlight(m.text, m.findings)
+        if m.msgtype != "text":
+            body = f'<span class="type">[{escape(m.msgtype)}]</span> {body}'
+    else:
+        label = MSGTYPE_LABELS.get(m.msgtype, f"[{m.msgtype}]")
+        body = f'<span class="type">{escape(label)}</span>'
+        if m.text:
+            body += f" {highlight(m.text, m.findings)}"
+    why = "".join(
+        f'<div class="why"><b>{escape(f.category)}</b> · {escape(f.rule)} · {escape(f.severity)}'
+        f" · 「{escape(f.matched)}」"
+        + (f" — {escape(f.explanation)}" if f.explanation else "")
+        + (f" · 预警 #{f.alert_id} ({escape(f.alert_state or '')})" if f.alert_id else "")
+        + "</div>"
+        for f in m.findings
+    )
+    focus = " focus" if any(f.id in focus_finding_ids for f in m.findings) else ""
+    return (
+        f'<div class="{" ".join(classes)}"><div class="bubble{focus}">'
+        f'<div class="meta">{escape(m.sender)} · {china_time(m.at)}{"".join(flags)}</div>'
+        f'<div class="text">{body}</div>{why}</div></div>'
+    )
+
+
+def transcript_html(
+    messages: tuple[MessageView, ...] | list[MessageView],
+    focus_finding_ids: frozenset[int] = frozenset(),
+) -> str:
+    rows = "".join(message_html(m, focus_finding_ids) for m in messages)
+    return f'{CSS}<div class="tx">{rows}</div>'

@@ -1,0 +1,76 @@
+"""客户与标签 / Customers & tags: findings, scores and negative rates by tag and channel."""
+
+from __future__ import annotations
+
+import auth
+import datasource as ds
+import streamlit as st
+import widgets
+
+MEASURES = {
+    "customers": st.column_config.NumberColumn("客户", format="%d"),
+    "conversations": st.column_config.NumberColumn("会话", format="%d"),
+    "messages": st.column_config.NumberColumn("消息", format="%d"),
+    "findings": st.column_config.NumberColumn("违规", format="%d"),
+    "findings_per_1k": st.column_config.NumberColumn("每千条违规", format="%.1f"),
+    "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
+    "scored": st.column_config.NumberColumn("评分样本 n", format="%d"),
+    "sla_rate": st.column_config.NumberColumn("SLA 达标", format="percent"),
+    "negative_rate": st.column_config.NumberColumn(
+        "负面客户率", format="percent", help="scored conversations whose customer was negative"
+    ),
+}
+
+who = auth.require()
+url = ds.database_url()
+st.title("客户与标签 · Customers & tags")
+
+period = ds.data_period(url)
+if period is None:
+    st.info(widgets.NO_DATA)
+    st.stop()
+start, end = widgets.period_input(period, "customers_dates")
+
+st.subheader("按标签 By tag")
+tags = ds.tag_table(url, who, start, end)
+if tags.empty:
+    st.info("没有带标签客户的会话 / no conversations with tagged customers.")
+else:
+    st.dataframe(
+        tags,
+        hide_index=True,
+        column_order=["group", "tag", *MEASURES],
+        column_config={"group": "标签组 Group", "tag": "标签 Tag", **MEASURES},
+        key="customers_tags",
+    )
+    groups = tags.groupby("group", as_index=False)[["conversations", "findings"]].sum()
+    st.bar_chart(groups, x="group", y="findings", x_label="", y_label="违规 findings")
+
+st.subheader("获客渠道 Acquisition channel (state)")
+channels = ds.channel_table(url, who, start, end)
+if channels.empty:
+    st.info("没有渠道数据 / no follows with a channel.")
+else:
+    st.dataframe(
+        channels,
+        hide_index=True,
+        column_order=["channel", "acquired", *MEASURES],
+        column_config={
+            "channel": "渠道 Channel",
+            "acquired": st.column_config.NumberColumn("期间新增 acquired", format="%d"),
+            **MEASURES,
+        },
+        key="customers_channels",
+    )
+
+st.subheader("沉睡客户 Dormant customers")
+if not who.sees_people:
+    st.caption("此角色只看汇总 / this role sees aggregates only.")
+else:
+    dormant = ds.dormant_customers(url, who, 30)
+    if dormant is None:
+        st.caption("沉睡客户清单尚不可用 / the dormant list is not available yet.")
+    elif dormant.empty:
+        st.caption("没有沉睡客户 / no dormant customers.")
+    else:
+        st.dataframe(dormant, hide_index=True, key="customers_dormant")

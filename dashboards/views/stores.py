@@ -1,0 +1,85 @@
+"""门店排名 / Stores: a ranking by region, city or store, with a drill-down to staff."""
+
+from __future__ import annotations
+
+import auth
+import datasource as ds
+import streamlit as st
+import widgets
+
+from audit.store import reports
+
+LEVEL_LABELS = {"region": "区域 Region", "city": "城市 City", "store": "门店 Store"}
+MEASURES = {
+    "messages": st.column_config.NumberColumn("消息", format="%d"),
+    "conversations": st.column_config.NumberColumn("会话", format="%d"),
+    "findings": st.column_config.NumberColumn("违规", format="%d"),
+    "findings_per_1k": st.column_config.NumberColumn(
+        "每千条违规", format="%.1f", help="findings per 1,000 messages"
+    ),
+    "alerts_open": st.column_config.NumberColumn("待处理预警", format="%d"),
+    "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
+    "scored": st.column_config.NumberColumn("评分样本 n", format="%d", help="scored conversations"),
+    "sla_rate": st.column_config.NumberColumn("SLA 达标", format="percent"),
+    "response_median_s": st.column_config.NumberColumn("响应中位数 s", format="%.0f"),
+    "negative_rate": st.column_config.NumberColumn("负面客户率", format="percent"),
+}
+
+who = auth.require()
+url = ds.database_url()
+st.title("门店排名 · Stores")
+
+period = ds.data_period(url)
+if period is None:
+    st.info(widgets.NO_DATA)
+    st.stop()
+
+a, b = st.columns([2, 1])
+start, end = widgets.period_input(period, "stores_dates", a)
+level = b.radio(
+    "层级 Level",
+    list(reports.LEVELS),
+    index=2,
+    format_func=lambda x: LEVEL_LABELS[x],
+    horizontal=True,
+    key="stores_level",
+)
+
+ranking = ds.store_ranking(url, who, start, end, level)
+st.caption("按每千条消息违规数从高到低排序；评分、SLA 与负面率按期间内开始的会话统计，n 为样本数。")
+if ranking.empty:
+    st.info("所选范围内没有数据 / nothing in this selection.")
+    st.stop()
+st.dataframe(
+    ranking,
+    hide_index=True,
+    column_order=["label", *MEASURES],
+    column_config={"label": LEVEL_LABELS[level], **MEASURES},
+    key="stores_ranking",
+)
+
+if not who.sees_people:
+    st.caption("此角色只看汇总 / this role sees aggregates only (no staff drill-down).")
+    st.stop()
+
+st.subheader("员工 Staff")
+units = {int(r.unit_id): r.label for r in ranking.itertuples()}
+unit = st.selectbox(
+    "展开 Drill down",
+    list(units),
+    format_func=lambda i: units[i],
+    key="stores_drill",
+)
+staff = ds.staff_table(url, who, start, end, unit)
+if staff.empty:
+    st.info("该单位在所选期间没有会话 / no conversations there in this period.")
+else:
+    st.dataframe(
+        staff,
+        hide_index=True,
+        column_order=["staff", "store", *(m for m in MEASURES if m in staff.columns)],
+        column_config={"staff": "员工 Staff", "store": "门店 Store", **MEASURES},
+        key="stores_staff",
+    )
+    if not who.sees_names:
+        st.caption("员工姓名已假名化 / staff names are pseudonymised for this role.")

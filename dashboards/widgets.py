@@ -1,0 +1,48 @@
+"""Widgets the pages share: the period picker and formatting."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import streamlit as st
+
+from audit.store import reports
+
+NO_DATA = (
+    "数据库里还没有会话数据。请运行 `audit demo` 生成演示数据，"
+    "或运行 `audit run` 拉取并分析会话存档。\n\n"
+    "No chat data yet: run `audit demo` for a demo, or `audit run` to pull and analyse the archive."
+)
+
+
+def picked_range(value: object, default: reports.Period) -> tuple[dt.date, dt.date]:
+    """``st.date_input`` gives a 0, 1 or 2-tuple while a range is being picked."""
+    if isinstance(value, dt.date):
+        return value, value
+    dates = [d for d in value if isinstance(d, dt.date)] if isinstance(value, tuple) else []
+    if len(dates) == 2:
+        return dates[0], dates[1]
+    if len(dates) == 1:
+        return dates[0], dates[0]
+    return default.start, default.end
+
+
+def period_input(period: reports.Period, key: str, where: object = st) -> tuple[dt.date, dt.date]:
+    widget = where.date_input  # type: ignore[attr-defined]
+    return picked_range(
+        widget(
+            "日期（北京时间）Dates, China time",
+            value=(period.start, period.end),
+            format="YYYY-MM-DD",
+            key=key,
+        ),
+        period,
+    )
+
+
+def pct(value: float | None) -> str:
+    return "—" if value is None or value != value else f"{value:.0%}"
+
+
+def num(value: float | None, fmt: str = "{:.1f}") -> str:
+    return "—" if value is None or value != value else fmt.format(value)

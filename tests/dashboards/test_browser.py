@@ -1,0 +1,230 @@
+"""The dashboard in a real browser: sign in, review an alert, screenshot every page.
+
+Starts ``python -m streamlit run dashboards/app.py`` on a free port against a seeded SQLite
+database and drives Debian's headless Chromium with Selenium. Screenshots go to the test's
+tmp dir and, when ``AUDIT_ARTIFACTS`` is set, there too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dashboard_seed import PASSWORD, seed_dashboard
+from sqlalchemy import select
+
+from audit.store.db import make_engine, session_scope
+from audit.store.models import Alert, AlertState, AuditLog, Review
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = Path(os.environ.get("AUDIT_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("AUDIT_CHROMEDRIVER", "/usr/bin/chromedriver"))
+WAIT = 60
+
+webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytest.skip(
+        f"headless browser test needs {CHROMIUM} and {CHROMEDRIVER} "
+        "(apt-get install chromium chromium-driver)",
+        allow_module_level=True,
+    )
+
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
+    engine = make_engine(sqlite_url)
+    seed_dashboard(engine)
+    engine.dispose()
+    port = _free_port()
+    env = {**os.environ, "AUDIT_DATABASE__URL": sqlite_url}
+    env.pop("AUDIT_CONFIG", None)
+    log = (tmp_path / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            str(ROOT / "dashboards" / "app.py"),
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--server.fileWatcherType",
+            "none",
+        ],
+        cwd=tmp_path,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + WAIT
+        while True:
+            try:
+                with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                log.flush()
+                pytest.fail(f"streamlit did not start:\n{(tmp_path / 'streamlit.log').read_text()}")
+            time.sleep(0.3)
+        yield base, sqlite_url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        "--window-size=1440,1000",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.set_page_load_timeout(WAIT)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def _shots(tmp_path: Path) -> list[Path]:
+    out = [tmp_path / "screenshots"]
+    if os.environ.get("AUDIT_ARTIFACTS"):
+        out.append(Path(os.environ["AUDIT_ARTIFACTS"]) / "dashboard")
+    for d in out:
+        d.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _screenshot(driver: WebDriver, dirs: list[Path], name: str) -> None:
+    time.sleep(0.5)  # charts draw after the script finishes
+    first = dirs[0] / f"{name}.png"
+    assert driver.save_screenshot(str(first)), name
+    for d in dirs[1:]:
+        shutil.copy(first, d / first.name)
+
+
+def _wait_idle(driver: WebDriver) -> None:
+    """Until the script has finished running (no "Running..." status widget)."""
+    WebDriverWait(driver, WAIT).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+    )
+
+
+def _wait_text(driver: WebDriver, text: str) -> None:
+    WebDriverWait(driver, WAIT).until(
+        ec.presence_of_element_located((By.XPATH, f"//*[contains(text(), {text!r})]"))
+    )
+
+
+def test_sign_in_review_an_alert_and_screenshot_every_page(
+    server: tuple[str, str], browser: WebDriver, tmp_path: Path
+):
+    base, url = server
+    dirs = _shots(tmp_path)
+    browser.get(base)
+    _wait_text(browser, "登录 Sign in")
+    _screenshot(browser, dirs, "00-signin")
+
+    browser.find_element(By.CSS_SELECTOR, 'input[aria-label="用户名 Username"]').send_keys(
+        "officer"
+    )
+    password = browser.find_element(By.CSS_SELECTOR, 'input[aria-label="密码 Password"]')
+    password.send_keys(PASSWORD)
+    browser.find_element(By.XPATH, "//button[contains(., '登录 Sign in')]").click()
+    _wait_text(browser, "门店概览 · Store overview")
+    _wait_idle(browser)
+
+    pages = [
+        ("01-overview", "概览 Overview", "门店概览 · Store overview"),
+        ("02-stores", "门店排名 Stores", "门店排名 · Stores"),
+        ("03-alerts", "预警 Alerts", "预警 · Alerts"),
+        ("04-customers", "客户与标签 Customers", "客户与标签 · Customers & tags"),
+        ("05-wordlists", "词表 Word lists", "词表 · Word lists"),
+        ("06-trail", "审计日志 Audit trail", "审计日志 · Audit trail"),
+    ]
+    for name, link, title in pages:
+        browser.find_element(
+            By.XPATH, f"//a[@data-testid='stSidebarNavLink'][contains(., {link!r})]"
+        ).click()
+        _wait_text(browser, title)
+        _wait_idle(browser)
+        _screenshot(browser, dirs, name)
+
+    # review: on the queue, open the first alert's conversation and confirm it there
+    browser.find_element(
+        By.XPATH, "//a[@data-testid='stSidebarNavLink'][contains(., '预警 Alerts')]"
+    ).click()
+    _wait_text(browser, "预警 · Alerts")
+    _wait_idle(browser)
+    browser.find_element(By.XPATH, "//button[contains(., '打开 Open')]").click()
+    _wait_text(browser, "会话 · Conversation")
+    _wait_text(browser, "记录 Transcript")
+    _wait_idle(browser)
+    _screenshot(browser, dirs, "07-conversation")
+    browser.find_element(By.XPATH, "//label[contains(., '确认违规 Confirm')]").click()
+    _wait_idle(browser)
+    browser.find_element(By.XPATH, "//button[contains(., '提交 Submit')]").click()
+    _wait_text(browser, "已处理 / reviewed")
+    _wait_idle(browser)
+    _screenshot(browser, dirs, "08-reviewed")
+
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        [review] = s.scalars(select(Review)).all()
+        assert review.action == "confirm"
+        alert = s.get(Alert, review.alert_id)
+        assert alert is not None and alert.state is AlertState.CONFIRMED
+        actions = set(s.scalars(select(AuditLog.action)))
+    engine.dispose()
+    assert {"signin", "conversation.view", "alert.review"} <= actions
+    assert len(list(dirs[0].glob("*.png"))) == 9

@@ -1,0 +1,328 @@
+"""Every page for every role on a seeded database: what each role can and cannot see.
+
+The seed is ``dashboard_seed.py``: 南京路店 and 徐家汇店 with conversations and alerts, users
+``admin``, ``officer`` (compliance), ``nanjing`` / ``xujiahui`` (supervisors of one store each),
+``analyst`` and ``viewer``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from apptest_helpers import app_as, principal, texts
+from dashboard_seed import PASSWORD, DashSeed, seed_dashboard
+from sqlalchemy import Engine, select
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Button
+
+from audit.store.db import make_engine, session_scope
+from audit.store.models import Alert, AlertState, AuditLog, Review
+
+PAGES = {
+    "overview": "views/overview.py",
+    "stores": "views/stores.py",
+    "alerts": "views/alerts.py",
+    "conversation": "views/conversation.py",
+    "customers": "views/customers.py",
+    "wordlists": "views/wordlists.py",
+    "trail": "views/trail.py",
+}
+ALLOWED = {
+    "admin": set(PAGES),
+    "officer": set(PAGES),
+    "nanjing": {"overview", "stores", "alerts", "conversation", "customers"},
+    "analyst": {"overview", "stores", "customers", "wordlists"},
+    "viewer": {"overview", "stores", "customers"},
+}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("AUDIT_CONFIG", raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+@pytest.fixture(scope="module")
+def seeded_db(
+    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
+) -> tuple[str, DashSeed]:
+    import shutil
+
+    path = tmp_path_factory.mktemp("dash") / "audit.db"
+    shutil.copy(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    seed = seed_dashboard(engine)
+    engine.dispose()
+    return url, seed
+
+
+@pytest.fixture
+def db(
+    seeded_db: tuple[str, DashSeed], monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Engine, DashSeed]]:
+    url, seed = seeded_db
+    monkeypatch.setenv("AUDIT_DATABASE__URL", url)
+    engine = make_engine(url)
+    yield engine, seed
+    engine.dispose()
+
+
+@pytest.fixture
+def fresh_db(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Engine, DashSeed]]:
+    """A database of its own, for tests that change it."""
+    engine = make_engine(sqlite_url)
+    seed = seed_dashboard(engine)
+    monkeypatch.setenv("AUDIT_DATABASE__URL", sqlite_url)
+    yield engine, seed
+    engine.dispose()
+
+
+# --------------------------------------------------------------------------- sign-in
+
+
+def test_before_sign_in_only_the_form_is_shown(db: tuple[Engine, DashSeed]):
+    at = app_as(None)
+    assert at.text_input(key="signin_username") is not None
+    assert not at.metric and not at.dataframe
+    with pytest.raises(ValueError):  # data pages are not even registered
+        at.switch_page("views/overview.py")
+
+
+def test_a_deep_link_before_sign_in_shows_nothing_but_the_form(db: tuple[Engine, DashSeed]):
+    _, seed = db
+    at = app_as(None, conversation=str(seed.conv_nanjing))
+    assert not at.get("html") and not at.dataframe
+    assert "13800138000" not in texts(at)
+
+
+def test_signing_in_with_the_form_then_the_overview(db: tuple[Engine, DashSeed]):
+    at = app_as(None)
+    at.text_input(key="signin_username").input("nanjing")
+    at.text_input(key="signin_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "门店概览 · Store overview"
+    assert at.session_state["principal"].username == "nanjing"
+
+
+def test_a_wrong_password_is_refused(db: tuple[Engine, DashSeed]):
+    at = app_as(None)
+    at.text_input(key="signin_username").input("nanjing")
+    at.text_input(key="signin_password").input("wrong-password")
+    at.button[0].click().run()
+    assert "principal" not in at.session_state
+    assert "wrong username or password" in at.error[0].value
+
+
+def test_a_deep_link_survives_the_sign_in(db: tuple[Engine, DashSeed]):
+    _engine, seed = db
+    at = app_as(None, alert=str(seed.alert_nanjing))
+    at.text_input(key="signin_username").input("nanjing")
+    at.text_input(key="signin_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.title[0].value == "会话 · Conversation"
+    assert "我的电话" in texts(at)
+
+
+def test_a_disabled_user_is_signed_out(fresh_db: tuple[Engine, DashSeed]):
+    from audit.store.users import disable_user
+
+    engine, _ = fresh_db
+    who = principal(engine, "nanjing")
+    with session_scope(engine) as s:
+        disable_user(s, "nanjing")
+    at = app_as(who)
+    assert at.text_input(key="signin_username") is not None
+    assert not at.dataframe
+
+
+# --------------------------------------------------------------------------- every page, every role
+
+
+@pytest.mark.parametrize("user", list(ALLOWED))
+def test_each_role_gets_its_pages_and_no_others(db: tuple[Engine, DashSeed], user: str):
+    engine, seed = db
+    who = principal(engine, user)
+    for name, path in PAGES.items():
+        if name in ALLOWED[user]:
+            query = {"alert": str(seed.alert_nanjing)} if name == "conversation" else {}
+            at = app_as(who, path, **query)
+            assert at.title, (user, name)
+        else:
+            at = app_as(who)
+            with pytest.raises(ValueError):
+                at.switch_page(path)
+
+
+def test_a_supervisor_sees_only_their_store(db: tuple[Engine, DashSeed]):
+    engine, _ = db
+    who = principal(engine, "nanjing")
+    overview = app_as(who, PAGES["overview"])
+    frame = overview.dataframe[0].value
+    assert list(frame["store"]) == ["南京路店"]
+    stores = app_as(who, PAGES["stores"])
+    assert "徐家汇店" not in texts(stores)
+    alerts = app_as(who, PAGES["alerts"])
+    queue = alerts.dataframe[0].value
+    assert set(queue["store"]) == {"南京路店"}
+    customers = texts(app_as(who, PAGES["customers"]))
+    assert "VIP" in customers and "5G" not in customers
+
+
+def test_compliance_sees_every_store(db: tuple[Engine, DashSeed]):
+    engine, _ = db
+    at = app_as(principal(engine, "officer"), PAGES["alerts"])
+    assert {"南京路店", "徐家汇店"} <= set(at.dataframe[0].value["store"])
+
+
+def test_an_analyst_sees_aggregates_with_pseudonyms_and_no_text(db: tuple[Engine, DashSeed]):
+    engine, _ = db
+    who = principal(engine, "analyst")
+    stores = app_as(who, PAGES["stores"])
+    shown = texts(stores)
+    assert "员工-" in shown and "张伟" not in shown and "zhangwei" not in shown
+    words = app_as(who, PAGES["wordlists"])
+    shown = texts(words)
+    assert "diversion.加我微信" in shown
+    assert "13800138000" not in shown and "38" not in list(
+        words.dataframe[0].value.get("matched", [])
+    )
+    assert len(words.dataframe) == 1  # no matched-text table
+
+
+def test_a_viewer_gets_no_people(db: tuple[Engine, DashSeed]):
+    engine, _ = db
+    at = app_as(principal(engine, "viewer"), PAGES["stores"])
+    shown = texts(at)
+    assert "员工-" not in shown and "张伟" not in shown
+    assert len(at.dataframe) == 1
+
+
+# --------------------------------------------------------------------------- conversation
+
+
+def test_the_transcript_is_escaped_and_marked(db: tuple[Engine, DashSeed]):
+    engine, seed = db
+    at = app_as(
+        principal(engine, "officer"), PAGES["conversation"], conversation=str(seed.conv_nanjing)
+    )
+    [html] = [e.proto.body for e in at.get("html")]
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+    assert "<b>加我微信</b>" not in html  # the explanation's markup is escaped too
+    assert 'title="diversion · diversion.加我微信 · high">加我微信</mark>' in html
+    assert "已撤回 recalled" in html and "consent withheld" in html
+    assert "图片 image" in html
+    shown = texts(at)
+    assert "VIP" in shown and "store_qr" in shown
+    assert "未问候" in shown  # the scorecard deduction
+
+
+def test_every_view_of_a_conversation_is_logged(fresh_db: tuple[Engine, DashSeed]):
+    engine, seed = fresh_db
+    app_as(principal(engine, "nanjing"), PAGES["conversation"], conversation=str(seed.conv_nanjing))
+    with session_scope(engine) as s:
+        logs = s.scalars(select(AuditLog).where(AuditLog.action == "conversation.view")).all()
+        assert [(log.actor, log.target_id) for log in logs] == [("nanjing", str(seed.conv_nanjing))]
+
+
+@pytest.mark.parametrize("param", ["conversation", "alert"])
+def test_a_supervisor_cannot_open_another_stores_conversation_by_editing_the_url(
+    fresh_db: tuple[Engine, DashSeed], param: str
+):
+    engine, seed = fresh_db
+    target = seed.conv_xujiahui if param == "conversation" else seed.alert_xujiahui
+    at = app_as(principal(engine, "nanjing"), PAGES["conversation"], **{param: str(target)})
+    assert "not in your scope" in at.error[0].value
+    assert not at.get("html")
+    shown = texts(at)
+    assert "12315" not in shown and "李娜" not in shown
+    with session_scope(engine) as s:
+        [log] = s.scalars(select(AuditLog).where(AuditLog.action.like("conversation.%"))).all()
+        assert log.action == "conversation.denied"
+
+
+def test_a_mismatched_alert_and_conversation_pair_is_refused(fresh_db: tuple[Engine, DashSeed]):
+    engine, seed = fresh_db
+    at = app_as(
+        principal(engine, "nanjing"),
+        PAGES["conversation"],
+        conversation=str(seed.conv_nanjing),
+        alert=str(seed.alert_xujiahui),
+    )
+    assert "not in your scope" in at.error[0].value
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "999999", "1 OR 1=1"])
+def test_garbage_in_the_query_string_is_not_found(fresh_db: tuple[Engine, DashSeed], value: str):
+    engine, _ = fresh_db
+    at = app_as(principal(engine, "nanjing"), PAGES["conversation"], conversation=value)
+    assert "not found" in at.error[0].value
+
+
+# --------------------------------------------------------------------------- reviews
+
+
+def submit(at: AppTest) -> Button:
+    return next(b for b in at.button if "Submit" in str(b.label))
+
+
+def test_reviewing_from_the_conversation_page(fresh_db: tuple[Engine, DashSeed]):
+    engine, seed = fresh_db
+    at = app_as(principal(engine, "nanjing"), PAGES["conversation"], alert=str(seed.alert_nanjing))
+    at.radio(key="conv_action").set_value("false_positive")
+    submit(at).click().run()  # no comment: refused
+    assert "comment is required" in at.error[0].value
+    at.radio(key="conv_action").set_value("false_positive")
+    at.text_area(key="conv_comment").input("客户自己留的号码")
+    submit(at).click().run()
+    assert not at.exception
+    with session_scope(engine) as s:
+        alert = s.get(Alert, seed.alert_nanjing)
+        assert alert is not None and alert.state is AlertState.FALSE_POSITIVE
+        [review] = s.scalars(select(Review)).all()
+        assert review.comment == "客户自己留的号码"
+
+
+def test_bulk_review_from_the_queue(fresh_db: tuple[Engine, DashSeed]):
+    engine, seed = fresh_db
+    at = app_as(principal(engine, "officer"), PAGES["alerts"])
+    at.checkbox(key="alerts_all").check().run()
+    at.selectbox(key="alerts_action").set_value("confirm")
+    submit(at).click().run()
+    assert not at.exception
+    assert "reviewed 2" in at.success[0].value
+    with session_scope(engine) as s:
+        states = {a.id: a.state for a in s.scalars(select(Alert))}
+    assert states[seed.alert_nanjing] is AlertState.CONFIRMED
+    assert states[seed.alert_xujiahui] is AlertState.CONFIRMED
+
+
+def test_assigning_from_the_queue(fresh_db: tuple[Engine, DashSeed]):
+    engine, seed = fresh_db
+    at = app_as(principal(engine, "officer"), PAGES["alerts"])
+    at.multiselect(key="alerts_selected").set_value([seed.alert_xujiahui]).run()
+    at.selectbox(key="alerts_assignee").set_value(seed.user_ids["xujiahui"]).run()
+    at.button(key="alerts_assign").click().run()
+    assert not at.exception
+    with session_scope(engine) as s:
+        alert = s.get(Alert, seed.alert_xujiahui)
+        assert alert is not None and alert.assignee_id == seed.user_ids["xujiahui"]
+
+
+def test_the_trail_shows_reviews_to_compliance(fresh_db: tuple[Engine, DashSeed]):
+    engine, seed = fresh_db
+    app_as(principal(engine, "nanjing"), PAGES["conversation"], alert=str(seed.alert_nanjing))
+    at = app_as(principal(engine, "officer"), PAGES["trail"])
+    frame = at.dataframe[0].value
+    assert "conversation.view" in set(frame["action"])
