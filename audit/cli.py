@@ -660,8 +660,34 @@ def demo(
             run_simulation(cfg, out, advance)
     ctx.invoke(init)
     ctx.invoke(run_cmd, source="simulator", path=out, keys=(), full_scan=False)
+    _demo_users(settings)
     if not no_dashboard:
         _launch_dashboard(settings, port)
+
+
+# The simulated chain's demo accounts; a real deployment creates its own with `audit users add`.
+DEMO_USERS = (
+    ("admin", "admin", ()),
+    ("supervisor", "supervisor", ("S001", "S002")),
+    ("analyst", "analyst", ()),
+)
+DEMO_PASSWORD = "audit-demo"
+
+
+def _demo_users(settings: Settings) -> None:
+    from sqlalchemy import select
+
+    from audit.pipeline import open_engine
+    from audit.store.db import session_scope
+    from audit.store.models import User
+    from audit.store.users import create_user
+
+    with session_scope(open_engine(settings)) as session:
+        if session.scalar(select(User.id).limit(1)) is None:
+            for username, role, scopes in DEMO_USERS:
+                create_user(session, username, DEMO_PASSWORD, role, scopes, actor="demo")
+    names = ", ".join(f"{u} ({r})" for u, r, _ in DEMO_USERS)
+    click.echo(f"demo accounts: {names}; password {DEMO_PASSWORD}")
 
 
 def _wecom_clients(settings: Settings) -> tuple[Any, Any]:

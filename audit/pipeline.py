@@ -119,8 +119,20 @@ def load_keys(settings: Settings, files: dict[int, Path]) -> KeyRing:
     return KeyRing.from_files(files, passphrase.get_secret_value().encode() if passphrase else None)
 
 
+SOURCE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_path(configured: Path) -> Path:
+    """A relative data folder (wordlists, models) from the working directory, else from the
+    source checkout: the defaults work from any directory."""
+    if configured.is_absolute() or configured.exists():
+        return configured
+    beside = SOURCE_ROOT / configured
+    return beside if beside.exists() else configured
+
+
 def load_scanner(settings: Settings) -> Scanner:
-    return Scanner.from_directory(settings.scan.wordlists)
+    return Scanner.from_directory(data_path(settings.scan.wordlists))
 
 
 @dataclass
@@ -261,7 +273,7 @@ def load_card(settings: Settings) -> Scorecard:
 def load_classifiers(settings: Settings) -> Scorers | None:
     """The message classifiers, or None (with a warning) when they are not trained."""
     try:
-        return load_scorers(settings.quality.models)
+        return load_scorers(data_path(settings.quality.models))
     except ScorersUnavailable as exc:
         log.warning("classifiers not used: %s", exc)
         return None

@@ -285,3 +285,21 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
         assert authenticate(session, "wang.li", "s3cret-pass") is None
         actions = set(session.scalars(select(AuditLog.action)))
     assert {"user.add", "user.disable"} <= actions
+
+
+def test_demo_without_dashboard_from_any_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # wordlists and models are found beside the package
+    result = CliRunner().invoke(
+        cli, ["demo", "--no-dashboard", "--messages", "400", "--out", "sim"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "password audit-demo" in result.output
+    data = json.loads(invoke("status", "--json").output)
+    assert data["messages"]["total"] == 400 and data["findings"]["total"] > 0
+    users = [json.loads(x) for x in invoke("users", "list", "--json").output.splitlines()]
+    assert {u["username"] for u in users} == {"admin", "supervisor", "analyst"}
+    again = CliRunner().invoke(cli, ["demo", "--no-dashboard", "--messages", "400", "--out", "sim"])
+    assert "reusing the simulated archive" in again.output
+    assert json.loads(invoke("status", "--json").output) == data
