@@ -25,6 +25,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from audit.archive.imports import ImportFileError
     from audit.archive.keys import KeyFileError
     from audit.archive.sources import SourceError
+    from audit.export.access import AccessDenied
     from audit.quality.scorecard import ScorecardError
     from audit.scan.wordlist import WordListError
     from audit.store.db import DatabaseError
@@ -39,6 +40,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         DirectoryError,
         ImportFileError,
         ScorecardError,
+        AccessDenied,
     )
 
 
@@ -964,6 +966,17 @@ def config_show(ctx: click.Context) -> None:
     settings = _settings(ctx)
     click.echo(f"# from {settings.source}")
     click.echo(json.dumps(redacted(settings), ensure_ascii=False, indent=2))
+
+
+def _add_output_commands() -> None:
+    from audit.digest.command import digest_command
+    from audit.export.command import export_group
+
+    cli.add_command(digest_command)
+    cli.add_command(export_group)
+
+
+_add_output_commands()
 
 
 def main() -> None:

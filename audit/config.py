@@ -134,15 +134,32 @@ class AlertConfig(_Section):
     sla_streak: int = Field(default=3, ge=0)
 
 
+class DigestRouteConfig(_Section):
+    """One extra digest destination: a mailbox, a group robot or a WeCom member."""
+
+    name: str  # stable: it identifies the route in digests_sent
+    channel: Literal["email", "webhook", "wecom_app"]
+    to: SecretStr  # address, robot webhook URL (holds its key) or WeCom userid
+    org_units: list[str] = Field(default_factory=list)  # codes; empty: the whole company
+    show_staff_names: bool = False  # full staff names (else 张*)
+
+
 class DigestConfig(_Section):
     smtp_host: str = "localhost"
     smtp_port: int = 25
     smtp_user: str = ""
     smtp_password: SecretStr = SecretStr("")
     smtp_starttls: bool = False
+    smtp_tls: bool = False  # TLS from the start (port 465)
     sender: str = "audit@localhost"
-    recipients: list[str] = Field(default_factory=list)
-    webhook_url: SecretStr = SecretStr("")
+    recipients: list[str] = Field(default_factory=list)  # company-wide digest by e-mail
+    webhook_url: SecretStr = SecretStr("")  # company-wide digest to a group robot
+    users: bool = True  # each admin, compliance officer and supervisor with an e-mail
+    routes: list[DigestRouteConfig] = Field(default_factory=list)
+    dashboard_url: str = ""  # deep links: <dashboard_url>/?alert=ID
+    top_alerts: int = Field(default=10, ge=0)
+    app_agentid: int | None = None  # optional WeCom application channel
+    app_secret: SecretStr = SecretStr("")
 
 
 class DashboardConfig(_Section):

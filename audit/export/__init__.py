@@ -1,0 +1,17 @@
+"""QA exports for trainers and review labels for training, masked by default.
+
+The CLI (``audit export``) and the dashboard's export page call the same two functions:
+
+    from audit.export.access import operator
+    from audit.export.run import export_packs
+    from audit.export.selection import PackQuery
+
+    with open("worst.xlsx", "wb") as fh:
+        export_packs(engine, PackQuery(start=day, band="worst", per_store=5), "xlsx", fh,
+                     operator("cli:alice"))
+
+Modules: ``selection`` (which conversations), ``packs`` (what a conversation carries, streamed),
+``masking`` (personal data and pseudonyms), ``jsonl`` / ``csvfile`` / ``xlsx`` (formats),
+``training`` (labelled messages), ``access`` (roles and scope), ``run`` (the audit-logged entry
+points), ``command`` (the CLI).
+"""
