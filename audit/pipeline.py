@@ -38,6 +38,7 @@ from audit.quality.scorecard import Scorecard, load_scorecard
 from audit.quality.stage import ScoreStats, score_conversations
 from audit.scan.scanner import Scanner
 from audit.scan.stage import ScanStats, scan_messages
+from audit.store.daily import DailyStats, refresh_daily
 from audit.store.db import make_engine, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
 from audit.store.models import Severity
@@ -145,6 +146,7 @@ class RunReport:
     scan: ScanStats | None = None
     scores: ScoreStats | None = None
     alerts: AlertStats | None = None
+    daily: DailyStats | None = None
     seconds: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
@@ -158,6 +160,7 @@ class RunReport:
             "scan",
             "scores",
             "alerts",
+            "daily",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -263,6 +266,8 @@ def analyse(
         )
         report.alerts.considered += quality.considered
         report.alerts.raised += quality.raised
+    with _Timer(report, "daily"):  # the dashboard's pre-aggregated store-day tables
+        report.daily = refresh_daily(engine)
     return report
 
 

@@ -468,3 +468,69 @@ class UserScope(Base):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), primary_key=True)
     org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"), primary_key=True)
+
+
+# --------------------------------------------------------------------------- pre-aggregates
+#
+# Derived data, rebuilt by ``audit.store.daily.refresh_daily`` (the last pipeline stage) and
+# read by ``audit.store.reports`` only while they are exactly as fresh as the data they are
+# made from (see ``daily.is_fresh``); otherwise the reports compute live. No foreign keys:
+# these rows describe the other tables and must never stand in the way of changing them.
+
+
+class ConversationFact(Base):
+    """One row per conversation: what the per-conversation measures read, in plain columns.
+
+    The score columns are those of the newest scorecard version (``NULL`` when the
+    conversation has no score of that version); ``findings`` counts the findings whose
+    ``conversation_id`` is this conversation; ``day`` is the China day it started.
+    """
+
+    __tablename__ = "conversation_facts"
+
+    conversation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    org_unit_id: Mapped[int | None] = mapped_column(Integer)
+    staff_id: Mapped[int | None] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer)
+    started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    day: Mapped[dt.date] = mapped_column(index=True)
+    message_count: Mapped[int] = mapped_column(Integer, default=0)
+    findings: Mapped[int] = mapped_column(Integer, default=0)
+    scorecard_version: Mapped[str | None] = mapped_column(String(64))
+    score: Mapped[float | None] = mapped_column(Float)
+    within_sla: Mapped[float | None] = mapped_column(Float)
+    responses: Mapped[float | None] = mapped_column(Float)
+    response_median_s: Mapped[float | None] = mapped_column(Float)
+    negative: Mapped[float | None] = mapped_column(Float)  # max customer_negative probability
+
+
+class StoreDay(Base):
+    """Per (store, China day): messages by when they were sent; conversations and the
+    newest scorecard's scores by the day the conversation started. ``org_unit_id`` ``NULL``:
+    messages without a conversation, or conversations without a store."""
+
+    __tablename__ = "store_day"
+    __table_args__ = (Index("ix_store_day_day_org_unit_id", "day", "org_unit_id"),)
+
+    id: Mapped[intpk]
+    org_unit_id: Mapped[int | None] = mapped_column(Integer)
+    day: Mapped[dt.date]
+    messages: Mapped[int] = mapped_column(Integer, default=0)
+    conversations: Mapped[int] = mapped_column(Integer, default=0)
+    score_sum: Mapped[float | None] = mapped_column(Float)
+    scored: Mapped[int] = mapped_column(Integer, default=0)
+    within_sla: Mapped[float | None] = mapped_column(Float)
+    responses: Mapped[float | None] = mapped_column(Float)
+
+
+class StoreDayFinding(Base):
+    """Findings per (store, China day, category), dated and placed by their message."""
+
+    __tablename__ = "store_day_findings"
+    __table_args__ = (Index("ix_store_day_findings_day_org_unit_id", "day", "org_unit_id"),)
+
+    id: Mapped[intpk]
+    org_unit_id: Mapped[int | None] = mapped_column(Integer)
+    day: Mapped[dt.date]
+    category: Mapped[str] = mapped_column(String(32))
+    n: Mapped[int] = mapped_column(Integer, default=0)

@@ -5,6 +5,11 @@ million messages moves a few hundred rows, not the messages. The same queries ru
 and PostgreSQL. Days are China days (UTC+8): supervisors read "Monday" as Beijing time, while
 the store keeps UTC.
 
+Counts by store and day and the per-conversation measures are read from the pre-aggregated
+tables of :mod:`audit.store.daily` whenever they are fresh (refreshed since the data last
+changed), and computed from the live tables otherwise: the two give identical results, which
+``tests/store/test_daily.py`` checks.
+
 Where a thing happened is decided by its conversation: a message belongs to the store of
 ``Conversation.org_unit_id``, a finding to the store of its message, an alert to its own
 ``org_unit_id`` or else to its conversation's. Messages not (yet) sessionized have no store
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,18 +28,17 @@ import pandas as pd
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Date,
     Engine,
     Executable,
+    Select,
     and_,
     case,
-    cast,
     func,
-    literal_column,
     select,
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from audit.store import daily as aggregates
 from audit.store.access import (
     AccessDenied,
     Principal,
@@ -50,6 +54,7 @@ from audit.store.models import (
     AlertState,
     AuditLog,
     Conversation,
+    ConversationFact,
     Customer,
     CustomerTag,
     Finding,
@@ -60,6 +65,8 @@ from audit.store.models import (
     Score,
     Severity,
     Staff,
+    StoreDay,
+    StoreDayFinding,
     Tag,
     TagGroup,
     User,
@@ -73,6 +80,15 @@ STORE_KIND = "store"
 UNASSIGNED = "(unassigned)"
 
 _Column = ColumnElement[Any] | InstrumentedAttribute[Any]
+
+# Read the pre-aggregated tables when they are fresh (tests turn this off to compare).
+USE_AGGREGATES = True
+
+
+def _aggregated(conn: Connection) -> bool:
+    """The pre-aggregated tables may answer: they describe the data exactly as it is now."""
+    return USE_AGGREGATES and aggregates.is_fresh(conn)
+
 
 COUNT_COLUMNS = (
     "messages",
@@ -229,17 +245,8 @@ def _china_date(value: dt.datetime) -> dt.date:
 
 
 def _china_day(conn: Connection, column: _Column) -> ColumnElement[Any]:
-    """The China calendar day of a UTC timestamp column, per dialect.
-
-    Constants are literal so that the same expression in SELECT and GROUP BY compiles to
-    identical SQL (PostgreSQL refuses two different bind parameters there).
-    """
-    name = conn.dialect.name
-    if name == "postgresql":
-        return cast(func.timezone(literal_column("'Asia/Shanghai'"), column), Date)
-    if name == "sqlite":  # stored as naive UTC text
-        return func.date(column, literal_column("'+8 hours'"))
-    raise NotImplementedError(f"day bucketing is not implemented for {name}")
+    """The China calendar day of a UTC timestamp column, per dialect (see :mod:`daily`)."""
+    return aggregates.china_day(conn, column)
 
 
 def _as_date(value: object) -> dt.date:
@@ -300,6 +307,33 @@ def _finding_counts(conn: Connection, f: ReportFilter) -> dict[tuple[int | None,
     return {(u, cat): int(n) for u, cat, n in conn.execute(query)}
 
 
+def _on_store_days(table: Any, f: ReportFilter) -> list[ColumnElement[bool]]:
+    return [
+        table.day >= f.period.start,
+        table.day <= f.period.end,
+        _in_scope(table.org_unit_id, f.org_unit_ids),
+    ]
+
+
+def _summed(conn: Connection, column: _Column, f: ReportFilter) -> dict[int | None, int]:
+    """``store_day.<column>`` summed by store over ``f`` (stores with a non-zero sum only)."""
+    query = (
+        select(StoreDay.org_unit_id, func.sum(column))
+        .where(*_on_store_days(StoreDay, f))
+        .group_by(StoreDay.org_unit_id)
+    )
+    return {u: int(n) for u, n in conn.execute(query) if n}
+
+
+def _daily_finding_counts(conn: Connection, f: ReportFilter) -> dict[tuple[int | None, str], int]:
+    query = (
+        select(StoreDayFinding.org_unit_id, StoreDayFinding.category, func.sum(StoreDayFinding.n))
+        .where(*_on_store_days(StoreDayFinding, f))
+        .group_by(StoreDayFinding.org_unit_id, StoreDayFinding.category)
+    )
+    return {(u, cat): int(n) for u, cat, n in conn.execute(query) if n}
+
+
 def _alert_counts(conn: Connection, f: ReportFilter) -> dict[int | None, tuple[int, int]]:
     """(open, total) alerts by store.
 
@@ -349,9 +383,14 @@ def store_table(engine: Engine, f: ReportFilter) -> pd.DataFrame:
     """
     nodes = {n.id: n for n in org_tree(engine)}
     with engine.connect() as conn:
-        messages = _message_counts(conn, f)
-        conversations = _conversation_counts(conn, f)
-        findings = _finding_counts(conn, f)
+        if _aggregated(conn):
+            messages = _summed(conn, StoreDay.messages, f)
+            conversations = _summed(conn, StoreDay.conversations, f)
+            findings = _daily_finding_counts(conn, f)
+        else:
+            messages = _message_counts(conn, f)
+            conversations = _conversation_counts(conn, f)
+            findings = _finding_counts(conn, f)
         alerts = _alert_counts(conn, f)
         stores = _stores_in_scope(nodes.values(), conn, f)
     return _store_rows(nodes, stores, messages, conversations, findings, alerts)
@@ -428,14 +467,21 @@ def messages_per_day(engine: Engine, f: ReportFilter) -> pd.DataFrame:
     lo, hi = f.period.utc_bounds()
     unit = Conversation.org_unit_id
     with engine.connect() as conn:
-        day = _china_day(conn, Message.msgtime)
-        query = (
-            select(day, func.count(Message.id))
-            .select_from(Message)
-            .outerjoin(Conversation, Message.conversation_id == Conversation.id)
-            .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
-            .group_by(day)
-        )
+        if _aggregated(conn):
+            query = (
+                select(StoreDay.day, func.sum(StoreDay.messages))
+                .where(*_on_store_days(StoreDay, f))
+                .group_by(StoreDay.day)
+            )
+        else:
+            day = _china_day(conn, Message.msgtime)
+            query = (
+                select(day, func.count(Message.id))
+                .select_from(Message)
+                .outerjoin(Conversation, Message.conversation_id == Conversation.id)
+                .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
+                .group_by(day)
+            )
         counts = {_as_date(d): int(n) for d, n in conn.execute(query)}
     days = f.period.days()
     return pd.DataFrame({"day": days, "messages": [counts.get(d, 0) for d in days]})
@@ -500,16 +546,103 @@ MEASURE_COLUMNS = (
 
 def _latest_scorecard(conn: Connection) -> str | None:
     """Aggregates use one scorecard version (the newest) so that scores are comparable."""
-    return conn.scalar(select(Score.scorecard_version).order_by(Score.id.desc()).limit(1))
+    return aggregates.latest_scorecard(conn)
 
 
-def _measures(conn: Connection, keyed: Any) -> pd.DataFrame:
-    """Per ``key`` of ``keyed`` (a subquery of ``key``, ``conversation_id``): MEASURE_COLUMNS.
+# ``Conversation`` or ``ConversationFact``: both have org_unit_id, staff_id, customer_id and
+# started_at, so one query builder serves the live tables and the pre-aggregated ones
+Conversations = type[Conversation] | type[ConversationFact]
+KeyedQuery = Callable[[Conversations], Select[Any]]
+
+
+def _conversation_id(c: Conversations) -> ColumnElement[Any]:
+    column = c.id if c is Conversation else c.conversation_id  # type: ignore[union-attr]
+    return column.label("conversation_id")
+
+
+def _measures(conn: Connection, keyed_by: KeyedQuery) -> pd.DataFrame:
+    """Per ``key`` of ``keyed_by(c)`` (``key`` and :func:`_conversation_id` of ``c``, a
+    select over the conversations ``c``): MEASURE_COLUMNS.
 
     Counts are by conversation (``message_count`` as sessionized, and the findings in it,
     whenever sent), so the numbers of a tag or a staff member add up over their
-    conversations. One pass for conversations and scores, one for findings.
+    conversations. Rows are ordered by key. From ``conversation_facts`` when fresh (one
+    pass, plain columns), else live: one pass for conversations and scores, one for findings.
     """
+    if _aggregated(conn):
+        frame = _measures_from_facts(conn, keyed_by(ConversationFact))
+    else:
+        frame = _measures_live(conn, keyed_by(Conversation).subquery())
+    frame = frame.sort_index()
+    for column in ("conversations", "customers", "messages", "scored", "findings"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    frame["findings_per_1k"] = (
+        frame["findings"] * 1000 / frame["messages"].where(frame["messages"] > 0)
+    )
+    frame["score_avg"] = frame["score_avg"].astype(float)
+    frame["response_median_s"] = frame["response_median_s"].astype(float)
+    frame["sla_rate"] = frame["within"].astype(float) / frame["responses"].astype(float).where(
+        frame["responses"] > 0
+    )
+    frame["negative_rate"] = frame["negative"].astype(float) / frame["scored"].where(
+        frame["scored"] > 0
+    )
+    return frame[list(MEASURE_COLUMNS)]
+
+
+_MEASURE_NAMES = [
+    "key",
+    "conversations",
+    "customers",
+    "messages",
+    "score_avg",
+    "scored",
+    "within",
+    "responses",
+    "negative",
+]
+
+
+def _sqlite_medians(conn: Connection, query: Executable) -> pd.Series:
+    """Per key, the median of ``(key, value)`` rows (SQLite has no percentile_cont)."""
+    values = pd.DataFrame(conn.execute(query).all(), columns=["key", "v"])
+    return values.groupby("key")["v"].median() if not values.empty else pd.Series()
+
+
+def _measures_from_facts(conn: Connection, keyed: Select[Any]) -> pd.DataFrame:
+    """The aggregates over the keyed select's own ``conversation_facts`` rows: no join back."""
+    k = keyed.selected_columns.key
+    fact = ConversationFact
+    postgres = conn.dialect.name == "postgresql"
+    columns: list[Any] = [
+        k,
+        func.count(fact.conversation_id),
+        func.count(func.distinct(fact.customer_id)),
+        func.coalesce(func.sum(fact.message_count), 0),
+        func.avg(fact.score),
+        func.count(fact.score),
+        func.sum(fact.within_sla),
+        func.sum(fact.responses),
+        func.sum(case((fact.negative >= NEGATIVE_THRESHOLD, 1), else_=0)),
+        func.coalesce(func.sum(fact.findings), 0),
+    ]
+    if postgres:
+        columns.append(func.percentile_cont(0.5).within_group(fact.response_median_s))
+    joined = keyed.with_only_columns(*columns, maintain_column_froms=True).group_by(k)
+    names = [*_MEASURE_NAMES, "findings", *(["response_median_s"] if postgres else [])]
+    frame = pd.DataFrame(conn.execute(joined).all(), columns=names).set_index("key")
+    if not postgres:
+        medians = _sqlite_medians(
+            conn,
+            keyed.with_only_columns(k, fact.response_median_s, maintain_column_froms=True).where(
+                fact.score.is_not(None), fact.response_median_s.is_not(None)
+            ),
+        )
+        frame["response_median_s"] = [medians.get(i, float("nan")) for i in frame.index]
+    return frame
+
+
+def _measures_live(conn: Connection, keyed: Any) -> pd.DataFrame:
     k = keyed.c.key
     conv = keyed.c.conversation_id
     version = _latest_scorecard(conn) or ""
@@ -541,30 +674,16 @@ def _measures(conn: Connection, keyed: Any) -> pd.DataFrame:
         )
         .group_by(k)
     )
-    names = [
-        "key",
-        "conversations",
-        "customers",
-        "messages",
-        "score_avg",
-        "scored",
-        "within",
-        "responses",
-        "negative",
-        *(["response_median_s"] if postgres else []),
-    ]
+    names = [*_MEASURE_NAMES, *(["response_median_s"] if postgres else [])]
     frame = pd.DataFrame(conn.execute(joined).all(), columns=names).set_index("key")
     if not postgres:
-        values = pd.DataFrame(
-            conn.execute(
-                select(k, median)
-                .select_from(keyed)
-                .join(Score, Score.conversation_id == conv)
-                .where(Score.scorecard_version == version, median.is_not(None))
-            ).all(),
-            columns=["key", "v"],
+        medians = _sqlite_medians(
+            conn,
+            select(k, median)
+            .select_from(keyed)
+            .join(Score, Score.conversation_id == conv)
+            .where(Score.scorecard_version == version, median.is_not(None)),
         )
-        medians = values.groupby("key")["v"].median() if not values.empty else pd.Series()
         frame["response_median_s"] = [medians.get(i, float("nan")) for i in frame.index]
     findings: dict[Any, int] = dict(
         conn.execute(
@@ -575,29 +694,14 @@ def _measures(conn: Connection, keyed: Any) -> pd.DataFrame:
         ).all()
     )
     frame["findings"] = [int(findings.get(i, 0)) for i in frame.index]
-    for column in ("conversations", "customers", "messages", "scored"):
-        frame[column] = frame[column].fillna(0).astype("int64")
-    frame["findings_per_1k"] = (
-        frame["findings"] * 1000 / frame["messages"].where(frame["messages"] > 0)
-    )
-    frame["score_avg"] = frame["score_avg"].astype(float)
-    frame["response_median_s"] = frame["response_median_s"].astype(float)
-    frame["sla_rate"] = frame["within"].astype(float) / frame["responses"].astype(float).where(
-        frame["responses"] > 0
-    )
-    frame["negative_rate"] = frame["negative"].astype(float) / frame["scored"].where(
-        frame["scored"] > 0
-    )
-    return frame[list(MEASURE_COLUMNS)]
+    return frame
 
 
-def _conversations_in(f: ReportFilter) -> list[ColumnElement[bool]]:
+def _conversations_in(
+    f: ReportFilter, c: Conversations = Conversation
+) -> list[ColumnElement[bool]]:
     lo, hi = f.period.utc_bounds()
-    return [
-        Conversation.started_at >= lo,
-        Conversation.started_at < hi,
-        _in_scope(Conversation.org_unit_id, f.org_unit_ids),
-    ]
+    return [c.started_at >= lo, c.started_at < hi, _in_scope(c.org_unit_id, f.org_unit_ids)]
 
 
 def _empty_measures(index_name: str) -> pd.DataFrame:
@@ -625,12 +729,12 @@ def store_ranking(
     stores = store_table(engine, f)
     stores = stores[stores["org_unit_id"].notna()]
     with engine.connect() as conn:
-        keyed = (
-            select(Conversation.org_unit_id.label("key"), Conversation.id.label("conversation_id"))
-            .where(*_conversations_in(f))
-            .subquery()
+        measures = _measures(
+            conn,
+            lambda c: select(c.org_unit_id.label("key"), _conversation_id(c)).where(
+                *_conversations_in(f, c)
+            ),
         )
-        measures = _measures(conn, keyed)
     nodes = {n.id: n for n in org_tree(engine)}
     stores = stores.assign(
         key=stores["org_unit_id"].astype("int64"),
@@ -713,12 +817,12 @@ def staff_table(
         raise AccessDenied("this role sees aggregates only")
     f = scoped(engine, principal, ReportFilter(f.period, None if unit_id is None else (unit_id,)))
     with engine.connect() as conn:
-        keyed = (
-            select(Conversation.staff_id.label("key"), Conversation.id.label("conversation_id"))
-            .where(*_conversations_in(f), Conversation.staff_id.is_not(None))
-            .subquery()
+        measures = _measures(
+            conn,
+            lambda c: select(c.staff_id.label("key"), _conversation_id(c)).where(
+                *_conversations_in(f, c), c.staff_id.is_not(None)
+            ),
         )
-        measures = _measures(conn, keyed)
         if measures.empty:
             return measures.reset_index().assign(staff="", store="")
         people = conn.execute(
@@ -1137,13 +1241,14 @@ def tag_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataF
     f = scoped(engine, principal, f)
     with engine.connect() as conn:
         tagged = select(CustomerTag.customer_id, CustomerTag.tag_id).distinct().subquery()
-        keyed = (
-            select(tagged.c.tag_id.label("key"), Conversation.id.label("conversation_id"))
-            .join(Conversation, Conversation.customer_id == tagged.c.customer_id)
-            .where(*_conversations_in(f))
-            .subquery()
+        measures = _measures(
+            conn,
+            lambda c: (
+                select(tagged.c.tag_id.label("key"), _conversation_id(c))
+                .join(c, c.customer_id == tagged.c.customer_id)
+                .where(*_conversations_in(f, c))
+            ),
         )
-        measures = _measures(conn, keyed)
         names = conn.execute(
             select(Tag.id, TagGroup.name, Tag.name).join(TagGroup, TagGroup.id == Tag.group_id)
         ).all()
@@ -1167,19 +1272,14 @@ def channel_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.D
     """Per acquisition channel (``follows.state``, "" as "(none)"): conversations and quality."""
     f = scoped(engine, principal, f)
     with engine.connect() as conn:
-        keyed = (
-            select(Follow.state.label("key"), Conversation.id.label("conversation_id"))
-            .join(
-                Conversation,
-                and_(
-                    Conversation.staff_id == Follow.staff_id,
-                    Conversation.customer_id == Follow.customer_id,
-                ),
-            )
-            .where(*_conversations_in(f))
-            .subquery()
+        measures = _measures(
+            conn,
+            lambda c: (
+                select(Follow.state.label("key"), _conversation_id(c))
+                .join(c, and_(c.staff_id == Follow.staff_id, c.customer_id == Follow.customer_id))
+                .where(*_conversations_in(f, c))
+            ),
         )
-        measures = _measures(conn, keyed)
         acquired = dict(
             conn.execute(
                 select(Follow.state, func.count(Follow.id))
@@ -1476,85 +1576,148 @@ class DailyCounts:
         return (total / n if n else None, int(n), within / responses if responses else None)
 
 
+_DailyParts = tuple[
+    dict[Day, int],
+    dict[Day, int],
+    dict[tuple[int | None, dt.date, str], int],
+    dict[dt.date, tuple[float, int, float, float]],
+]
+
+
 def daily_counts(engine: Engine, f: ReportFilter) -> DailyCounts:
     """Per (store, day) counts over ``f`` (already scoped: see :func:`scoped`)."""
-    lo, hi = f.period.utc_bounds()
-    unit = Conversation.org_unit_id
     nodes = {n.id: n for n in org_tree(engine)}
     with engine.connect() as conn:
-        day = _china_day(conn, Message.msgtime)
-        messages = {
-            (u, _as_date(d)): int(n)
-            for u, d, n in conn.execute(
-                select(unit, day, func.count(Message.id))
-                .select_from(Message)
-                .outerjoin(Conversation, Message.conversation_id == Conversation.id)
-                .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
-                .group_by(unit, day)
-            )
-        }
-        findings = {
-            (u, _as_date(d), c): int(n)
-            for u, d, c, n in conn.execute(
-                select(unit, day, Finding.category, func.count(Finding.id))
-                .select_from(Finding)
-                .join(Message, Finding.message_id == Message.id)
-                .outerjoin(Conversation, Message.conversation_id == Conversation.id)
-                .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
-                .group_by(unit, day, Finding.category)
-            )
-        }
-        started = _china_day(conn, Conversation.started_at)
-        conversations = {
-            (u, _as_date(d)): int(n)
-            for u, d, n in conn.execute(
-                select(unit, started, func.count(Conversation.id))
-                .where(*_conversations_in(f))
-                .group_by(unit, started)
-            )
-        }
-        conv_id = func.coalesce(Alert.conversation_id, Message.conversation_id)
-        a_unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
-        when = func.coalesce(Message.msgtime, Conversation.started_at, Alert.created_at)
-        a_day = _china_day(conn, when)
-        alerts = {
-            (u, _as_date(d)): (int(o or 0), int(t))
-            for u, d, o, t in conn.execute(
-                select(
-                    a_unit,
-                    a_day,
-                    func.sum(case((Alert.state == AlertState.OPEN, 1), else_=0)),
-                    func.count(Alert.id),
-                )
-                .select_from(Alert)
-                .outerjoin(Finding, Alert.finding_id == Finding.id)
-                .outerjoin(Message, Finding.message_id == Message.id)
-                .outerjoin(Conversation, Conversation.id == conv_id)
-                .where(when >= lo, when < hi, _in_scope(a_unit, f.org_unit_ids))
-                .group_by(a_unit, a_day)
-            )
-        }
-        scores: dict[dt.date, tuple[float, int, float, float]] = {}
-        version = _latest_scorecard(conn)
-        if version is not None:
-            within = Score.metrics["within_sla"].as_float()
-            responses = Score.metrics["responses"].as_float()
-            for d, total, n, w, r in conn.execute(
-                select(
-                    started,
-                    func.sum(Score.score),
-                    func.count(Score.id),
-                    func.sum(within),
-                    func.sum(responses),
-                )
-                .select_from(Conversation)
-                .join(Score, Score.conversation_id == Conversation.id)
-                .where(*_conversations_in(f), Score.scorecard_version == version)
-                .group_by(started)
-            ):
-                scores[_as_date(d)] = (float(total or 0), int(n), float(w or 0), float(r or 0))
+        if _aggregated(conn):
+            messages, conversations, findings, scores = _daily_from_tables(conn, f)
+        else:
+            messages, conversations, findings, scores = _daily_live(conn, f)
+        alerts = _daily_alerts(conn, f)
         stores = _stores_in_scope(nodes.values(), conn, f)
     return DailyCounts(nodes, stores, messages, conversations, findings, alerts, scores)
+
+
+def _daily_from_tables(conn: Connection, f: ReportFilter) -> _DailyParts:
+    """:func:`_daily_live` from ``store_day`` and ``store_day_findings``."""
+    messages: dict[Day, int] = {}
+    conversations: dict[Day, int] = {}
+    for u, d, m, c in conn.execute(
+        select(StoreDay.org_unit_id, StoreDay.day, StoreDay.messages, StoreDay.conversations).where(
+            *_on_store_days(StoreDay, f)
+        )
+    ):
+        if m:
+            messages[(u, _as_date(d))] = int(m)
+        if c:
+            conversations[(u, _as_date(d))] = int(c)
+    findings = {
+        (u, _as_date(d), c): int(n)
+        for u, d, c, n in conn.execute(
+            select(
+                StoreDayFinding.org_unit_id,
+                StoreDayFinding.day,
+                StoreDayFinding.category,
+                StoreDayFinding.n,
+            ).where(*_on_store_days(StoreDayFinding, f), StoreDayFinding.n > 0)
+        )
+    }
+    scores: dict[dt.date, tuple[float, int, float, float]] = {}
+    for d, total, n, w, r in conn.execute(
+        select(
+            StoreDay.day,
+            func.sum(StoreDay.score_sum),
+            func.sum(StoreDay.scored),
+            func.sum(StoreDay.within_sla),
+            func.sum(StoreDay.responses),
+        )
+        .where(*_on_store_days(StoreDay, f))
+        .group_by(StoreDay.day)
+    ):
+        if n:
+            scores[_as_date(d)] = (float(total or 0), int(n), float(w or 0), float(r or 0))
+    return messages, conversations, findings, scores
+
+
+def _daily_live(conn: Connection, f: ReportFilter) -> _DailyParts:
+    lo, hi = f.period.utc_bounds()
+    unit = Conversation.org_unit_id
+    day = _china_day(conn, Message.msgtime)
+    messages = {
+        (u, _as_date(d)): int(n)
+        for u, d, n in conn.execute(
+            select(unit, day, func.count(Message.id))
+            .select_from(Message)
+            .outerjoin(Conversation, Message.conversation_id == Conversation.id)
+            .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
+            .group_by(unit, day)
+        )
+    }
+    findings = {
+        (u, _as_date(d), c): int(n)
+        for u, d, c, n in conn.execute(
+            select(unit, day, Finding.category, func.count(Finding.id))
+            .select_from(Finding)
+            .join(Message, Finding.message_id == Message.id)
+            .outerjoin(Conversation, Message.conversation_id == Conversation.id)
+            .where(Message.msgtime >= lo, Message.msgtime < hi, _in_scope(unit, f.org_unit_ids))
+            .group_by(unit, day, Finding.category)
+        )
+    }
+    started = _china_day(conn, Conversation.started_at)
+    conversations = {
+        (u, _as_date(d)): int(n)
+        for u, d, n in conn.execute(
+            select(unit, started, func.count(Conversation.id))
+            .where(*_conversations_in(f))
+            .group_by(unit, started)
+        )
+    }
+    scores: dict[dt.date, tuple[float, int, float, float]] = {}
+    version = _latest_scorecard(conn)
+    if version is not None:
+        within = Score.metrics["within_sla"].as_float()
+        responses = Score.metrics["responses"].as_float()
+        for d, total, n, w, r in conn.execute(
+            select(
+                started,
+                func.sum(Score.score),
+                func.count(Score.id),
+                func.sum(within),
+                func.sum(responses),
+            )
+            .select_from(Conversation)
+            .join(Score, Score.conversation_id == Conversation.id)
+            .where(*_conversations_in(f), Score.scorecard_version == version)
+            .group_by(started)
+        ):
+            scores[_as_date(d)] = (float(total or 0), int(n), float(w or 0), float(r or 0))
+    return messages, conversations, findings, scores
+
+
+def _daily_alerts(conn: Connection, f: ReportFilter) -> dict[Day, tuple[int, int]]:
+    """Always live: reviews change alert states between pipeline runs."""
+    lo, hi = f.period.utc_bounds()
+    conv_id = func.coalesce(Alert.conversation_id, Message.conversation_id)
+    a_unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
+    when = func.coalesce(Message.msgtime, Conversation.started_at, Alert.created_at)
+    a_day = _china_day(conn, when)
+    return {
+        (u, _as_date(d)): (int(o or 0), int(t))
+        for u, d, o, t in conn.execute(
+            select(
+                a_unit,
+                a_day,
+                func.sum(case((Alert.state == AlertState.OPEN, 1), else_=0)),
+                func.count(Alert.id),
+            )
+            .select_from(Alert)
+            .outerjoin(Finding, Alert.finding_id == Finding.id)
+            .outerjoin(Message, Finding.message_id == Message.id)
+            .outerjoin(Conversation, Conversation.id == conv_id)
+            .where(when >= lo, when < hi, _in_scope(a_unit, f.org_unit_ids))
+            .group_by(a_unit, a_day)
+        )
+    }
 
 
 @dataclass(frozen=True)

@@ -69,7 +69,7 @@ CFG = SimulatorConfig(
     staff_per_store=3,
     customers_per_staff=40,
     days=1,
-    messages=5000,
+    messages=12000,
     key_bits=1024,
 )
 VER = 3
@@ -316,7 +316,13 @@ def _damaged(
     rk = rsa_decrypt_random_key(key, text["encrypt_random_key"])
     other = rsa_decrypt_random_key(key, items["image"]["encrypt_random_key"])
     em = text["encrypt_chat_msg"]
-    flipped = em[:-30] + ("A" if em[-30] != "A" else "B") + em[-29:]
+    # flip a character of the body's IV: only the first plaintext block turns to garbage, the
+    # padding stays valid, and both decryptors "succeed" (AES-CBC has no MAC)
+    from audit.archive.crypto import KeyInfo, aes_decrypt_b64
+
+    info = KeyInfo.decode(aes_decrypt_b64(rk, em[13:45].encode()))
+    at = 45 + info.pre_len + (2 if info.s_len > 2 else info.s_len + 2)
+    flipped = em[:at] + ("A" if em[at] != "A" else "B") + em[at + 1 :]
     frk, fem = FITS
     cases = {f"truncated_{n}": (frk, fem[:n]) for n in (13, 20, 44, 45, 46, 60, len(fem) - 3)}
     cases.update(

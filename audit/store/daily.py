@@ -1,0 +1,444 @@
+"""Pre-aggregated tables for the dashboard, and when they may be trusted.
+
+The dashboard's counts by store and day, and its per-conversation measures, would otherwise
+scan every message of the period on each request. Three derived tables hold them:
+
+``conversation_facts``
+    one row per conversation: store, staff, customer, start (and its China day), the
+    sessionizer's ``message_count``, its number of findings, and the newest scorecard's score
+    with the metrics the reports read (SLA, responses, response median, negative customer);
+``store_day``
+    per (store, China day): messages by when they were sent; conversations, score sums and
+    SLA sums by the day the conversation started;
+``store_day_findings``
+    per (store, China day, category): findings, dated and placed by their message.
+
+:func:`refresh_daily` (the last pipeline stage) brings them up to date, incrementally: it
+keeps high-water marks of what it has seen (``checkpoints`` rows ``stage:daily`` for message
+ids and ``stage:daily:*`` for the rest), finds the conversations and China days that anything
+new touches, and recomputes exactly those rows from the live tables. What cannot be found
+incrementally (findings removed by a full rescan, a new scorecard version, a reset database)
+makes it rebuild everything, as does ``full=True``.
+
+:func:`is_fresh` tells the reports whether the tables describe the data as it is now (every
+mark equals its live value); when not, the reports compute live, so a report never shows
+numbers that differ from the live computation, only computes them more slowly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Date,
+    Engine,
+    Float,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+    union_all,
+)
+
+from audit.store.db import session_scope, stage_mark
+from audit.store.models import (
+    Checkpoint,
+    Conversation,
+    ConversationFact,
+    Finding,
+    Message,
+    Score,
+    StoreDay,
+    StoreDayFinding,
+)
+
+CHINA = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+STAGE = "stage:daily"
+# the sessionizer's high-water mark (audit.quality.conversations.STAGE): messages up to it
+# have their conversation, so a move of it re-homes messages the daily marks already passed
+SESSIONIZE_STAGE = "stage:conversations"
+# above this many touched conversations an incremental refresh costs more than a rebuild
+FULL_ABOVE = 50_000
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What the derived tables depend on, as cheap numbers: equal numbers, equal data."""
+
+    messages: int  # largest message id
+    sessionized: int  # the sessionizer's mark
+    conversations: int  # largest conversation id
+    findings: int  # largest finding id
+    findings_count: int  # number of findings (a full rescan removes some)
+    scores: int  # largest score id (rescoring deletes and re-adds)
+
+
+MARKS = {f.name: STAGE if f.name == "messages" else f"{STAGE}:{f.name}" for f in fields(Sources)}
+
+
+@dataclass
+class DailyStats:
+    mode: str = "none"  # none | incremental | full
+    reason: str = ""
+    conversations: int = 0  # conversation_facts rows recomputed
+    days: int = 0  # China days of store_day recomputed
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------- SQL helpers
+
+
+def china_day(conn: Connection, column: Any) -> ColumnElement[Any]:
+    """The China calendar day of a UTC timestamp column, per dialect.
+
+    Constants are literal so that the same expression in SELECT and GROUP BY compiles to
+    identical SQL (PostgreSQL refuses two different bind parameters there).
+    """
+    name = conn.dialect.name
+    if name == "postgresql":
+        return cast(func.timezone(literal_column("'Asia/Shanghai'"), column), Date)
+    if name == "sqlite":  # stored as naive UTC text; date() gives 'YYYY-MM-DD'
+        return func.date(column, literal_column("'+8 hours'"))
+    raise NotImplementedError(f"day bucketing is not implemented for {name}")
+
+
+def latest_scorecard(conn: Connection) -> str | None:
+    """Aggregates use one scorecard version (the newest) so that scores are comparable."""
+    return conn.scalar(select(Score.scorecard_version).order_by(Score.id.desc()).limit(1))
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return dt.date.fromisoformat(str(value))
+
+
+def _utc_bounds(days: Iterable[dt.date]) -> tuple[dt.datetime, dt.datetime]:
+    days = list(days)
+    lo = dt.datetime.combine(min(days), dt.time(), tzinfo=CHINA)
+    hi = dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(), tzinfo=CHINA)
+    return lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)
+
+
+def _on_days(conn: Connection, when: Any, days: set[dt.date] | None) -> list[ColumnElement[bool]]:
+    """``when`` (a UTC timestamp column) falls on one of ``days`` (``None``: any day)."""
+    if days is None:
+        return []
+    lo, hi = _utc_bounds(days)
+    out: list[ColumnElement[bool]] = [when >= lo, when < hi]  # the range uses the index
+    if len(days) < (max(days) - min(days)).days + 1:  # gaps: name the days
+        day = china_day(conn, when)
+        sqlite = conn.dialect.name == "sqlite"  # date() is text there
+        out.append(day.in_([d.isoformat() if sqlite else d for d in sorted(days)]))
+    return out
+
+
+def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
+    for i in range(0, len(values), size):
+        yield list(values[i : i + size])
+
+
+# --------------------------------------------------------------------------- freshness
+
+
+def sources(conn: Connection) -> Sources:
+    """The live values the marks are compared with (one round trip, index lookups)."""
+    row = conn.execute(
+        select(
+            select(func.coalesce(func.max(Message.id), 0)).scalar_subquery(),
+            select(func.coalesce(func.max(Checkpoint.seq), 0))
+            .where(Checkpoint.source == SESSIONIZE_STAGE)
+            .scalar_subquery(),
+            select(func.coalesce(func.max(Conversation.id), 0)).scalar_subquery(),
+            select(func.coalesce(func.max(Finding.id), 0)).scalar_subquery(),
+            select(func.count(Finding.id)).scalar_subquery(),
+            select(func.coalesce(func.max(Score.id), 0)).scalar_subquery(),
+        )
+    ).one()
+    return Sources(*(int(v or 0) for v in row))
+
+
+def is_fresh(conn: Connection) -> bool:
+    """The derived tables describe the data exactly as it is now (after a refresh, before
+    anything else changed). ``False`` also when :func:`refresh_daily` never ran."""
+    marks = dict(
+        conn.execute(
+            select(Checkpoint.source, Checkpoint.seq).where(Checkpoint.source.in_(MARKS.values()))
+        ).all()
+    )
+    if STAGE not in marks:
+        return False
+    now = sources(conn)
+    return all(int(marks.get(MARKS[k], 0)) == getattr(now, k) for k in MARKS)
+
+
+# --------------------------------------------------------------------------- refresh
+
+
+def refresh_daily(engine: Engine, full: bool = False) -> DailyStats:
+    """Bring ``conversation_facts``, ``store_day`` and ``store_day_findings`` up to date.
+
+    Idempotent: a second call with nothing new does nothing. One transaction (a consistent
+    snapshot on PostgreSQL), so readers see either the old or the new tables, never half.
+    """
+    t0 = time.perf_counter()
+    stats = DailyStats()
+    snapshot = engine
+    if engine.dialect.name == "postgresql":
+        snapshot = engine.execution_options(isolation_level="REPEATABLE READ")
+    with session_scope(snapshot) as session:
+        conn = session.connection()
+        marks = {name: stage_mark(session, source) for name, source in MARKS.items()}
+        session.flush()
+        old = Sources(**{name: int(mark.seq or 0) for name, mark in marks.items()})
+        now = sources(conn)
+        version = latest_scorecard(conn)
+        if old == now and not full:
+            stats.seconds = time.perf_counter() - t0
+            return stats
+        reason = "asked" if full else _needs_rebuild(conn, old, now, version)
+        if not reason:
+            convs, days = _touched(conn, old, now)
+            if len(convs) > FULL_ABOVE:
+                reason = f"{len(convs)} conversations touched"
+            else:
+                days |= _fact_days(conn, convs)
+                _refresh_facts(conn, version, convs)
+                days |= _fact_days(conn, convs)
+                _refresh_days(conn, days)
+                stats.mode, stats.conversations, stats.days = "incremental", len(convs), len(days)
+        if reason:
+            stats.mode, stats.reason = "full", reason
+            stats.conversations = _refresh_facts(conn, version, None)
+            stats.days = _refresh_days(conn, None)
+        for name, mark in marks.items():
+            mark.seq = getattr(now, name)
+    stats.seconds = time.perf_counter() - t0
+    return stats
+
+
+def _needs_rebuild(conn: Connection, old: Sources, now: Sources, version: str | None) -> str:
+    """Why an incremental refresh cannot be trusted ("" when it can)."""
+    if old.messages == 0 and old.conversations == 0 and old.findings == 0 and old.scores == 0:
+        return "first refresh"
+    for name in MARKS:
+        if name != "findings_count" and getattr(now, name) < getattr(old, name):
+            return f"{name} went back ({getattr(old, name)} -> {getattr(now, name)})"
+    added = conn.scalar(select(func.count(Finding.id)).where(Finding.id > old.findings)) or 0
+    if now.findings_count - added != old.findings_count:
+        return "findings were removed"
+    scored_otherwise: ColumnElement[bool] = ConversationFact.scorecard_version.is_not(None)
+    if version is not None:
+        scored_otherwise = and_(scored_otherwise, ConversationFact.scorecard_version != version)
+    if conn.scalar(select(exists().where(scored_otherwise))):
+        return f"scorecard version is now {version}"
+    return ""
+
+
+def _touched(conn: Connection, old: Sources, now: Sources) -> tuple[list[int], set[dt.date]]:
+    """The conversations whose facts and the days whose counts anything new can change."""
+    new_messages: ColumnElement[bool] = Message.id > old.messages
+    if now.sessionized > old.sessionized:  # messages given their conversation since
+        new_messages = or_(
+            new_messages, and_(Message.id > old.sessionized, Message.id <= now.sessionized)
+        )
+    convs: set[int] = set()
+    for query in (
+        select(Message.conversation_id).where(new_messages),
+        select(Conversation.id).where(Conversation.id > old.conversations),
+        select(Finding.conversation_id).where(Finding.id > old.findings),
+        select(Score.conversation_id).where(Score.id > old.scores),
+    ):
+        convs.update(i for i in conn.scalars(query.distinct()) if i is not None)
+    days: set[dt.date] = set()
+    for query in (
+        select(china_day(conn, Message.msgtime)).where(new_messages),
+        select(china_day(conn, Message.msgtime))
+        .join(Finding, Finding.message_id == Message.id)
+        .where(Finding.id > old.findings),
+    ):
+        days.update(_as_date(d) for d in conn.scalars(query.distinct()) if d is not None)
+    return sorted(convs), days
+
+
+def _fact_days(conn: Connection, convs: list[int]) -> set[dt.date]:
+    out: set[dt.date] = set()
+    for chunk in _chunks(convs):
+        out.update(
+            _as_date(d)
+            for d in conn.scalars(
+                select(ConversationFact.day)
+                .where(ConversationFact.conversation_id.in_(chunk))
+                .distinct()
+            )
+        )
+    return out
+
+
+FACT_COLUMNS = [
+    "conversation_id",
+    "org_unit_id",
+    "staff_id",
+    "customer_id",
+    "started_at",
+    "day",
+    "message_count",
+    "findings",
+    "scorecard_version",
+    "score",
+    "within_sla",
+    "responses",
+    "response_median_s",
+    "negative",
+]
+
+
+def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None) -> Any:
+    found = select(Finding.conversation_id.label("cid"), func.count(Finding.id).label("n"))
+    conv_filter: list[ColumnElement[bool]] = []
+    if chunk is not None:
+        found = found.where(Finding.conversation_id.in_(chunk))
+        conv_filter.append(Conversation.id.in_(chunk))
+    else:
+        found = found.where(Finding.conversation_id.is_not(None))
+    counted = found.group_by(Finding.conversation_id).subquery()
+    return (
+        select(
+            Conversation.id,
+            Conversation.org_unit_id,
+            Conversation.staff_id,
+            Conversation.customer_id,
+            Conversation.started_at,
+            china_day(conn, Conversation.started_at),
+            Conversation.message_count,
+            func.coalesce(counted.c.n, 0),
+            Score.scorecard_version,
+            Score.score,
+            Score.metrics["within_sla"].as_float(),
+            Score.metrics["responses"].as_float(),
+            Score.metrics["response_median_seconds"].as_float(),
+            Score.metrics[("scores_max", "customer_negative")].as_float(),
+        )
+        .select_from(Conversation)
+        .outerjoin(
+            Score,
+            and_(Score.conversation_id == Conversation.id, Score.scorecard_version == version),
+        )
+        .outerjoin(counted, counted.c.cid == Conversation.id)
+        .where(*conv_filter)
+    )
+
+
+def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | None) -> int:
+    """Recompute the facts of ``convs`` (``None``: every conversation); rows written."""
+    if convs is None:
+        conn.execute(delete(ConversationFact))
+        conn.execute(
+            insert(ConversationFact).from_select(FACT_COLUMNS, _facts_query(conn, version, None))
+        )
+        return int(conn.scalar(select(func.count()).select_from(ConversationFact)) or 0)
+    for chunk in _chunks(convs):
+        conn.execute(delete(ConversationFact).where(ConversationFact.conversation_id.in_(chunk)))
+        conn.execute(
+            insert(ConversationFact).from_select(FACT_COLUMNS, _facts_query(conn, version, chunk))
+        )
+    return len(convs)
+
+
+def _refresh_days(conn: Connection, days: set[dt.date] | None) -> int:
+    """Recompute ``store_day`` and ``store_day_findings`` for ``days`` (``None``: all)."""
+    if days is not None and not days:
+        return 0
+    for table in (StoreDay, StoreDayFinding):
+        query = delete(table)
+        if days is not None:
+            query = query.where(table.day.in_(sorted(days)))
+        conn.execute(query)
+
+    unit = Conversation.org_unit_id
+    sent = china_day(conn, Message.msgtime)
+    zero: ColumnElement[int] = literal_column("0")
+    nothing: ColumnElement[float] = cast(null(), Float)
+    by_message = (
+        select(
+            unit.label("u"),
+            sent.label("d"),
+            func.count(Message.id).label("messages"),
+            zero.label("conversations"),
+            nothing.label("score_sum"),
+            zero.label("scored"),
+            nothing.label("within_sla"),
+            nothing.label("responses"),
+        )
+        .select_from(Message)
+        .outerjoin(Conversation, Message.conversation_id == Conversation.id)
+        .where(*_on_days(conn, Message.msgtime, days))
+        .group_by(unit, sent)
+    )
+    fact = ConversationFact
+    by_start = select(
+        fact.org_unit_id,
+        fact.day,
+        zero,
+        func.count(fact.conversation_id),
+        func.sum(fact.score),
+        func.count(fact.score),
+        func.sum(fact.within_sla),
+        func.sum(fact.responses),
+    ).group_by(fact.org_unit_id, fact.day)
+    if days is not None:
+        by_start = by_start.where(fact.day.in_(sorted(days)))
+    both = union_all(by_message, by_start).subquery()
+    conn.execute(
+        insert(StoreDay).from_select(
+            [
+                "org_unit_id",
+                "day",
+                "messages",
+                "conversations",
+                "score_sum",
+                "scored",
+                "within_sla",
+                "responses",
+            ],
+            select(
+                both.c.u,
+                both.c.d,
+                func.sum(both.c.messages),
+                func.sum(both.c.conversations),
+                func.sum(both.c.score_sum),
+                func.sum(both.c.scored),
+                func.sum(both.c.within_sla),
+                func.sum(both.c.responses),
+            ).group_by(both.c.u, both.c.d),
+        )
+    )
+    conn.execute(
+        insert(StoreDayFinding).from_select(
+            ["org_unit_id", "day", "category", "n"],
+            select(unit, sent, Finding.category, func.count(Finding.id))
+            .select_from(Finding)
+            .join(Message, Finding.message_id == Message.id)
+            .outerjoin(Conversation, Message.conversation_id == Conversation.id)
+            .where(*_on_days(conn, Message.msgtime, days))
+            .group_by(unit, sent, Finding.category),
+        )
+    )
+    if days is None:
+        return int(conn.scalar(select(func.count(func.distinct(StoreDay.day)))) or 0)
+    return len(days)
