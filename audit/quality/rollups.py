@@ -35,7 +35,6 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
-    true,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -260,24 +259,9 @@ def _joined(query: Select[Any], joins: list[Any]) -> Select[Any]:
 
 def _within(column: Any, org_unit_ids: Sequence[int] | None) -> ColumnElement[bool]:
     """``column`` is one of ``org_unit_ids`` or below one of them (by materialized path)."""
-    if org_unit_ids is None:
-        return true()
-    if not org_unit_ids:
-        return false()
-    top = aliased(OrgUnit)
-    below = (
-        select(OrgUnit.id)
-        .join(
-            top,
-            or_(
-                OrgUnit.id == top.id,
-                and_(top.path != "", OrgUnit.path.like(top.path + literal_column("'%'"))),
-            ),
-        )
-        .where(top.id.in_(list(org_unit_ids)))
-    )
-    result: ColumnElement[bool] = column.in_(below)
-    return result
+    from audit.store.access import within_units
+
+    return within_units(column, org_unit_ids)
 
 
 def local_day(

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from audit.quality.classifiers import Scorers
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Alert, AlertState, Finding, Message, ScanRun, SenderKind
-from audit.store.types import utcnow
+from audit.store.types import JSONType, utcnow
 
 _ROLES = {SenderKind.STAFF: "staff", SenderKind.CUSTOMER: "customer"}
 
@@ -77,13 +77,14 @@ def scan_messages(
             if full:
                 stats.removed += _drop_stale(session, [r.id for r in rows], new_rows)
             insert_ignore(session, Finding, new_rows)
-            session.execute(
-                update(Message)
-                .where(Message.id.in_([r.id for r in rows]))
-                .values(scanned_run_id=run_id)
-            )
-            if scorers is not None:
-                _score_rows(session, scorers, rows)
+            if scorers is not None:  # one UPDATE per message: the run and its scores
+                _score_rows(session, scorers, rows, run_id)
+            else:
+                session.execute(
+                    update(Message)
+                    .where(Message.id.in_([r.id for r in rows]))
+                    .values(scanned_run_id=run_id)
+                )
         stats.messages += len(rows)
         stats.findings += len(new_rows)
         if progress:
@@ -101,16 +102,20 @@ def scan_messages(
     return stats
 
 
-def _score_rows(session: Session, scorers: Scorers, rows: Any) -> None:
-    """Classifier probabilities for staff and customer messages (one batch per model)."""
+def _score_rows(session: Session, scorers: Scorers, rows: Any, run_id: int) -> None:
+    """Mark the batch scanned, with classifier probabilities for staff and customer messages
+    (one batch per model)."""
     chosen = [(r.id, r.text, _ROLES[SenderKind(r.sender_kind)]) for r in rows
               if SenderKind(r.sender_kind) in _ROLES]  # fmt: skip
-    if not chosen:
-        return
     scores = scorers.score_many([t for _, t, _ in chosen], [role for _, _, role in chosen])
-    session.execute(
-        update(Message),
-        [{"id": i, "scores": sc} for (i, _, _), sc in zip(chosen, scores, strict=True)],
+    by_id = {i: sc for (i, _, _), sc in zip(chosen, scores, strict=True)}
+    table = Message.__table__
+    assert isinstance(table, Table)
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("mid"))
+        .values(scanned_run_id=bindparam("run"), scores=bindparam("sc", type_=JSONType)),
+        [{"mid": r.id, "run": run_id, "sc": by_id.get(r.id)} for r in rows],
     )
 
 
