@@ -56,6 +56,8 @@ if principal.sees_wordlists:
     pages.append(
         st.Page("views/wordlists.py", title="词表 Word lists", icon=":material/spellcheck:")
     )
+if principal.role.value in ("admin", "compliance", "supervisor"):
+    pages.append(st.Page("views/export.py", title="导出 Export", icon=":material/download:"))
 if principal.sees_trail:
     pages.append(st.Page("views/trail.py", title="审计日志 Audit trail", icon=":material/history:"))
 

@@ -7,6 +7,7 @@ The seed is ``dashboard_seed.py``: 南京路店 and 徐家汇店 with conversati
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,11 +30,12 @@ PAGES = {
     "customers": "views/customers.py",
     "wordlists": "views/wordlists.py",
     "trail": "views/trail.py",
+    "export": "views/export.py",
 }
 ALLOWED = {
     "admin": set(PAGES),
     "officer": set(PAGES),
-    "nanjing": {"overview", "stores", "alerts", "conversation", "customers"},
+    "nanjing": {"overview", "stores", "alerts", "conversation", "customers", "export"},
     "analyst": {"overview", "stores", "customers", "wordlists"},
     "viewer": {"overview", "stores", "customers"},
 }
@@ -326,3 +328,33 @@ def test_the_trail_shows_reviews_to_compliance(fresh_db: tuple[Engine, DashSeed]
     at = app_as(principal(engine, "officer"), PAGES["trail"])
     frame = at.dataframe[0].value
     assert "conversation.view" in set(frame["action"])
+
+
+def _export_as(engine: Engine, user: str) -> AppTest:
+    at = app_as(principal(engine, user), PAGES["export"])
+    at.date_input(key="export_dates").set_value((dt.date(2020, 1, 1), dt.date(2030, 1, 1)))
+    at.selectbox(key="export_fmt").set_value("jsonl")
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def test_export_page_writes_a_masked_scoped_file_and_logs_it(
+    fresh_db: tuple[Engine, DashSeed],
+) -> None:
+    engine, _seed = fresh_db
+    at = _export_as(engine, "nanjing")
+    assert not [c for c in at.checkbox if c.key == "export_unmask"]  # supervisors: no unmask
+    assert any("会话" in str(m.value) for m in at.success)
+    officer = _export_as(engine, "officer")
+    assert [c for c in officer.checkbox if c.key == "export_unmask"]
+    with session_scope(engine) as s:
+        logs = s.scalars(
+            select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id)
+        ).all()
+    assert [log.actor for log in logs] == ["nanjing", "officer"]
+    mine, everyone = (log.detail for log in logs)
+    assert mine["masked"] and mine["target"] == "dashboard"
+    assert mine["filters"]["org_unit_ids"]  # the supervisor's scope, never the whole company
+    assert everyone["filters"]["org_unit_ids"] is None
+    assert 0 < mine["conversations"] < everyone["conversations"]

@@ -1,0 +1,84 @@
+"""导出 / QA export: conversation packs for trainers, with the same code as `audit export`.
+
+Masked unless an admin or compliance officer asks otherwise; the user's scope applies; every
+export is written to the audit log by :mod:`audit.export.run`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+import auth
+import datasource as ds
+import streamlit as st
+
+from audit.export.access import Actor
+from audit.export.run import Format, export_packs
+from audit.export.selection import PackQuery
+from audit.store.models import AlertState
+
+FORMATS: dict[str, str] = {"xlsx": "Excel (XLSX)", "csv": "CSV", "jsonl": "JSON lines"}
+FORMAT_KEYS: list[Format] = ["xlsx", "csv", "jsonl"]
+MIME = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv",
+    "jsonl": "application/x-ndjson",
+}
+CATEGORIES = ["", "privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal"]
+BANDS: dict[str, str] = {
+    "": "全部 All",
+    "worst": "每店最差 Worst per store",
+    "best": "每店最佳 Best per store",
+}
+BAND_KEYS: list[str] = list(BANDS)
+
+who = auth.require()
+st.title("导出 · QA export")
+actor = Actor(name=who.username, role=who.role, org_unit_ids=who.unit_ids)
+if not actor.may_export:
+    st.error("您的角色不能导出 / your role cannot export conversations.")
+    st.stop()
+
+today = dt.date.today()
+with st.form("export_form"):
+    period = st.date_input(
+        "日期 Dates", value=(today - dt.timedelta(days=7), today), key="export_dates"
+    )
+    col1, col2, col3 = st.columns(3)
+    fmt: Format = col1.selectbox(
+        "格式 Format", FORMAT_KEYS, format_func=lambda k: FORMATS[k], key="export_fmt"
+    )
+    category = col2.selectbox("类别 Category", CATEGORIES, key="export_category")
+    band: str = col3.selectbox(
+        "分档 Band", BAND_KEYS, format_func=lambda k: BANDS[k], key="export_band"
+    )
+    states = st.multiselect(
+        "审核状态 Review state", [s.value for s in AlertState], key="export_states"
+    )
+    unmask = False
+    if actor.may_unmask:
+        unmask = st.checkbox("不脱敏 Keep personal data (logged)", key="export_unmask")
+    submitted = st.form_submit_button("生成 Export")
+
+if submitted:
+    start, end = period if isinstance(period, tuple) and len(period) == 2 else (today, today)
+    query = PackQuery(
+        start=start,
+        end=end,
+        categories=(category,) if category else (),
+        review_states=tuple(AlertState(s) for s in states),
+        band="best" if band == "best" else "worst" if band == "worst" else None,
+    )
+    buffer = io.BytesIO()
+    engine = ds.engine_for(ds.database_url())
+    result = export_packs(engine, query, fmt, buffer, actor, unmask=unmask, target="dashboard")
+    c = result.counts
+    st.success(f"{c.conversations:,} 个会话 conversations, {c.messages:,} 条消息 messages")
+    st.download_button(
+        "下载 Download",
+        buffer.getvalue(),
+        file_name=f"qa-export-{start}-{end}.{fmt}",
+        mime=MIME[fmt],
+        key="export_download",
+    )
