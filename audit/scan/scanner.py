@@ -42,7 +42,9 @@ from audit.scan.automaton import (
 from audit.scan.finding import Finding, after_normalization
 from audit.scan.normalize import DEFAULT_COLLAPSE, Normalized, fold_char, normalize
 from audit.scan.recognizers import (
+    EmailRecognizer,
     Hit,
+    NumberRecognizer,
     Recognizer,
     TextView,
     WeChatIdRecognizer,
@@ -57,6 +59,7 @@ __all__ = ["SCANNER_VERSION", "Finding", "Scanner"]
 # Bump when a change to normalization, matching or recognizers can change findings.
 SCANNER_VERSION = "0.2"
 ROLES = ("staff", "customer")
+NUMBERS_OR_EMAIL = (NumberRecognizer, EmailRecognizer)
 TERM_SCORE = 1.0
 VARIANT_SCORE = 0.9
 GENERATED_SCORE = 0.8
@@ -133,12 +136,13 @@ class Scanner:
         if role is not None and role not in ROLES:
             raise ValueError(f"unknown role {role!r} (expected staff, customer or None)")
         codes = text.translate(self._table)
-        if (SLOW_MARK not in codes or SLOW_PATTERN.search(codes) is None) and (
-            self._empty or next(self._automaton.iter(codes), None) is None
-        ):
+        # a run of 5+ digits or an @: the only texts the number and e-mail recognizers can
+        # match (separators and numerals are folded into the codes already)
+        numbers = SLOW_MARK in codes and SLOW_PATTERN.search(codes) is not None
+        if not numbers and (self._empty or next(self._automaton.iter(codes), None) is None):
             return []
         norm = normalize(text, self.collapse)
-        findings = self._terms_in(text, norm, role) + self._recognized(text, norm, role)
+        findings = self._terms_in(text, norm, role) + self._recognized(text, norm, role, numbers)
         return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
 
     # ------------------------------------------------------------------------- terms
@@ -214,12 +218,15 @@ class Scanner:
 
     # ------------------------------------------------------------------- recognizers
 
-    def _recognized(self, text: str, norm: Normalized, role: str | None) -> list[Finding]:
+    def _recognized(
+        self, text: str, norm: Normalized, role: str | None, numbers: bool = True
+    ) -> list[Finding]:
         view = TextView(text, norm)
         hits: list[tuple[Recognizer, Hit]] = [
             (recognizer, hit)
             for recognizer in self.recognizers
-            if role is None or role in recognizer.ROLES
+            if (role is None or role in recognizer.ROLES)
+            and (numbers or not isinstance(recognizer, NUMBERS_OR_EMAIL))
             for hit in recognizer.analyze(view)
         ]
         hits.sort(key=lambda rh: (rh[1].start - rh[1].end, -rh[0].PRIORITY, rh[1].start))
