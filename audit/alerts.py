@@ -94,10 +94,10 @@ def raise_finding_alerts(
                 for r in rows
                 if r.severity in levels
             ]
-            insert_ignore(session, Alert, new)
+            raised = _insert_alerts(session, new)
             mark.seq = rows[-1].id
             stats.considered += len(rows)
-            stats.raised += len(new)
+            stats.raised += raised
 
 
 def raise_quality_alerts(
@@ -148,10 +148,23 @@ def raise_quality_alerts(
                         }
                     )
             new += _sla_streaks(session, {r.staff_id for r in rows if r.staff_id}, streak, now)
-            insert_ignore(session, Alert, new)
+            raised = _insert_alerts(session, new)
             mark.seq = rows[-1].id
             stats.considered += len(rows)
-            stats.raised += len(new)
+            stats.raised += raised
+
+
+def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> int:
+    """Insert the alerts whose cause has none yet; returns how many were new."""
+    unique = {r["dedupe_key"]: r for r in rows}
+    if not unique:
+        return 0
+    existing = set(
+        session.scalars(select(Alert.dedupe_key).where(Alert.dedupe_key.in_(list(unique))))
+    )
+    fresh = [r for key, r in unique.items() if key not in existing]
+    insert_ignore(session, Alert, fresh)  # still safe against a concurrent run
+    return len(fresh)
 
 
 def _sla_streaks(session: Any, staff_ids: set[int], streak: int, now: Any) -> list[dict[str, Any]]:

@@ -58,6 +58,7 @@ def test_pipeline_fills_every_stage(engine: Engine, sim_archive: SimArchive) -> 
         "illegal",
     }
     assert st["alerts"]["total"] > 0 and st["alerts"]["by_state"]["open"] == st["alerts"]["total"]
+    assert report.alerts.raised == st["alerts"]["total"]  # counts what was stored, no more
     with session_scope(engine) as session:
         # every one-to-one customer message sits in a conversation of its store
         loose = session.scalar(
