@@ -7,6 +7,7 @@ conversation, which is what scopes them for supervisors.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,21 +77,18 @@ def raise_finding_alerts(
             if not rows:
                 return stats
             now = utcnow()
-            new: list[dict[str, Any]] = [
-                {
-                    "dedupe_key": f"finding:{r.msgid}:{r.rule}:{r.start}",
-                    "kind": "finding",
-                    "category": r.category,
-                    "severity": r.severity,
-                    "state": AlertState.OPEN,
-                    "title": f"{CATEGORY_LABELS.get(r.category, r.category)}：{r.matched}",
-                    "finding_id": r.id,
-                    "conversation_id": r.conversation_id,
-                    "org_unit_id": r.org_unit_id,
-                    "staff_id": r.staff_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
+            new = [
+                _alert_row(
+                    f"finding:{r.msgid}:{r.rule}:{r.start}",
+                    r.category,
+                    r.severity,
+                    f"{CATEGORY_LABELS.get(r.category, r.category)}：{r.matched}",
+                    now,
+                    conversation_id=r.conversation_id,
+                    org_unit_id=r.org_unit_id,
+                    staff_id=r.staff_id,
+                    finding_id=r.id,
+                )
                 for r in rows
                 if r.severity in levels
             ]
@@ -114,6 +112,7 @@ def raise_quality_alerts(
                 select(
                     Score.id,
                     Score.score,
+                    Score.scorecard_version,
                     Score.metrics,
                     Score.deductions,
                     Conversation.id.label("conversation_id"),
@@ -132,26 +131,52 @@ def raise_quality_alerts(
             for r in rows:
                 for key, severity, title in _quality_causes(r, low_score):
                     new.append(
-                        {
-                            "dedupe_key": f"quality:{key}:{r.conversation_id}",
-                            "kind": "quality",
-                            "category": "quality",
-                            "severity": severity,
-                            "state": AlertState.OPEN,
-                            "title": title,
-                            "finding_id": None,
-                            "conversation_id": r.conversation_id,
-                            "org_unit_id": r.org_unit_id,
-                            "staff_id": r.staff_id,
-                            "created_at": now,
-                            "updated_at": now,
-                        }
+                        _alert_row(
+                            f"quality:{key}:{r.conversation_id}",
+                            "quality",
+                            severity,
+                            title,
+                            now,
+                            conversation_id=r.conversation_id,
+                            org_unit_id=r.org_unit_id,
+                            staff_id=r.staff_id,
+                        )
                     )
-            new += _sla_streaks(session, {r.staff_id for r in rows if r.staff_id}, streak, now)
+            staff = {r.staff_id for r in rows if r.staff_id}
+            new += _sla_streaks(session, staff, streak, rows[-1].scorecard_version, now)
             raised = _insert_alerts(session, new)
             mark.seq = rows[-1].id
             stats.considered += len(rows)
             stats.raised += raised
+
+
+def _alert_row(
+    dedupe_key: str,
+    category: str,
+    severity: Severity,
+    title: str,
+    now: dt.datetime,
+    *,
+    conversation_id: int | None,
+    org_unit_id: int | None,
+    staff_id: int | None,
+    finding_id: int | None = None,
+) -> dict[str, Any]:
+    """A new open alert; ``kind`` is "quality" for the quality category, else "finding"."""
+    return {
+        "dedupe_key": dedupe_key,
+        "kind": "quality" if category == "quality" else "finding",
+        "category": category,
+        "severity": severity,
+        "state": AlertState.OPEN,
+        "title": title,
+        "finding_id": finding_id,
+        "conversation_id": conversation_id,
+        "org_unit_id": org_unit_id,
+        "staff_id": staff_id,
+        "created_at": now,
+        "updated_at": now,
+    }
 
 
 def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> int:
@@ -167,8 +192,11 @@ def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> int:
     return len(fresh)
 
 
-def _sla_streaks(session: Any, staff_ids: set[int], streak: int, now: Any) -> list[dict[str, Any]]:
-    """A staff member whose last ``streak`` scored conversations all missed the SLA."""
+def _sla_streaks(
+    session: Any, staff_ids: set[int], streak: int, version: str, now: dt.datetime
+) -> list[dict[str, Any]]:
+    """A staff member whose last ``streak`` conversations (scored with scorecard ``version``)
+    all missed the SLA."""
     out: list[dict[str, Any]] = []
     if streak <= 0:
         return out
@@ -176,27 +204,23 @@ def _sla_streaks(session: Any, staff_ids: set[int], streak: int, now: Any) -> li
         last = session.execute(
             select(Conversation.id, Conversation.org_unit_id, Score.metrics)
             .join(Score, Score.conversation_id == Conversation.id)
-            .where(Conversation.staff_id == staff_id)
+            .where(Conversation.staff_id == staff_id, Score.scorecard_version == version)
             .order_by(Conversation.started_at.desc())
             .limit(streak)
         ).all()
         if len(last) == streak and all((m or {}).get("sla_breaches", 0) > 0 for _, _, m in last):
             first = last[-1]
             out.append(
-                {
-                    "dedupe_key": f"quality:sla_streak:{staff_id}:{first.id}",
-                    "kind": "quality",
-                    "category": "quality",
-                    "severity": Severity.MEDIUM,
-                    "state": AlertState.OPEN,
-                    "title": f"服务质量：连续 {streak} 个会话回复超时",
-                    "finding_id": None,
-                    "conversation_id": last[0].id,
-                    "org_unit_id": first.org_unit_id,
-                    "staff_id": staff_id,
-                    "created_at": now,
-                    "updated_at": now,
-                }
+                _alert_row(
+                    f"quality:sla_streak:{staff_id}:{first.id}",
+                    "quality",
+                    Severity.MEDIUM,
+                    f"服务质量：连续 {streak} 个会话回复超时",
+                    now,
+                    conversation_id=last[0].id,
+                    org_unit_id=first.org_unit_id,
+                    staff_id=staff_id,
+                )
             )
     return out
 

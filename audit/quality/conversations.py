@@ -110,9 +110,10 @@ def build_conversations(
     progress: Callable[[int], None] | None = None,
 ) -> ConversationStats:
     stats = ConversationStats()
+    directory: _Directory | None = None  # read once per run, on the first batch with work
     while True:
         with session_scope(engine) as session:
-            done = _run_batch(session, idle_gap, batch_size, stats)
+            done, directory = _run_batch(session, idle_gap, batch_size, stats, directory)
         if progress and done:
             progress(done)
         if done < batch_size:
@@ -120,8 +121,12 @@ def build_conversations(
 
 
 def _run_batch(
-    session: Session, gap: dt.timedelta, batch_size: int, stats: ConversationStats
-) -> int:
+    session: Session,
+    gap: dt.timedelta,
+    batch_size: int,
+    stats: ConversationStats,
+    directory: _Directory | None,
+) -> tuple[int, _Directory | None]:
     mark = stage_mark(session, STAGE)
     rows = session.execute(
         select(
@@ -137,8 +142,8 @@ def _run_batch(
         .limit(batch_size)
     ).all()
     if not rows:
-        return 0
-    directory = _Directory(session)
+        return 0, directory
+    directory = directory or _Directory(session)
     rows = sorted(rows, key=lambda r: (r.msgtime, r.id))
     by_thread = _candidates(session, rows[0].msgtime - gap)
     placed: list[tuple[int, Conversation, int | None, int | None]] = []
@@ -184,7 +189,7 @@ def _run_batch(
     if updates:
         session.execute(update(Message), updates)
     mark.seq = max(r.id for r in rows)
-    return len(rows)
+    return len(rows), directory
 
 
 def _new_conversation(thread: Thread, at: dt.datetime, directory: _Directory) -> Conversation:

@@ -334,8 +334,8 @@ def _daily_finding_counts(conn: Connection, f: ReportFilter) -> dict[tuple[int |
     return {(u, cat): int(n) for u, cat, n in conn.execute(query) if n}
 
 
-def _alert_counts(conn: Connection, f: ReportFilter) -> dict[int | None, tuple[int, int]]:
-    """(open, total) alerts by store.
+def _alert_tally(conn: Connection, f: ReportFilter, by_day: bool) -> Any:
+    """(store, [China day,] open, total) rows of the alerts in ``f``.
 
     An alert is dated by what it is about (its finding's message, else its conversation's
     start), falling back to when it was raised: a rescan next week must not move last
@@ -345,9 +345,10 @@ def _alert_counts(conn: Connection, f: ReportFilter) -> dict[int | None, tuple[i
     conv_id = func.coalesce(Alert.conversation_id, Message.conversation_id)
     unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
     when = func.coalesce(Message.msgtime, Conversation.started_at, Alert.created_at)
-    query = (
+    keys: list[Any] = [unit, _china_day(conn, when)] if by_day else [unit]
+    return conn.execute(
         select(
-            unit,
+            *keys,
             func.sum(case((Alert.state == AlertState.OPEN, 1), else_=0)),
             func.count(Alert.id),
         )
@@ -356,9 +357,13 @@ def _alert_counts(conn: Connection, f: ReportFilter) -> dict[int | None, tuple[i
         .outerjoin(Message, Finding.message_id == Message.id)
         .outerjoin(Conversation, Conversation.id == conv_id)
         .where(when >= lo, when < hi, _in_scope(unit, f.org_unit_ids))
-        .group_by(unit)
+        .group_by(*keys)
     )
-    return {u: (int(o or 0), int(t)) for u, o, t in conn.execute(query)}
+
+
+def _alert_counts(conn: Connection, f: ReportFilter) -> dict[int | None, tuple[int, int]]:
+    """(open, total) alerts by store."""
+    return {u: (int(o or 0), int(t)) for u, o, t in _alert_tally(conn, f, by_day=False)}
 
 
 def _stores_in_scope(nodes: Iterable[OrgNode], conn: Connection, f: ReportFilter) -> set[int]:
@@ -1696,27 +1701,8 @@ def _daily_live(conn: Connection, f: ReportFilter) -> _DailyParts:
 
 def _daily_alerts(conn: Connection, f: ReportFilter) -> dict[Day, tuple[int, int]]:
     """Always live: reviews change alert states between pipeline runs."""
-    lo, hi = f.period.utc_bounds()
-    conv_id = func.coalesce(Alert.conversation_id, Message.conversation_id)
-    a_unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
-    when = func.coalesce(Message.msgtime, Conversation.started_at, Alert.created_at)
-    a_day = _china_day(conn, when)
     return {
-        (u, _as_date(d)): (int(o or 0), int(t))
-        for u, d, o, t in conn.execute(
-            select(
-                a_unit,
-                a_day,
-                func.sum(case((Alert.state == AlertState.OPEN, 1), else_=0)),
-                func.count(Alert.id),
-            )
-            .select_from(Alert)
-            .outerjoin(Finding, Alert.finding_id == Finding.id)
-            .outerjoin(Message, Finding.message_id == Message.id)
-            .outerjoin(Conversation, Conversation.id == conv_id)
-            .where(when >= lo, when < hi, _in_scope(a_unit, f.org_unit_ids))
-            .group_by(a_unit, a_day)
-        )
+        (u, _as_date(d)): (int(o or 0), int(t)) for u, d, o, t in _alert_tally(conn, f, by_day=True)
     }
 
 
