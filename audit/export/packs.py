@@ -194,7 +194,9 @@ def _load(conn: Connection, ids: list[int], masker: Masker) -> Iterator[Pack]:
             Message.recalled,
             Message.staff_id,
             Message.customer_id,
+            msg_staff.userid.label("staff_userid"),
             msg_staff.name.label("staff_name"),
+            msg_customer.external_userid.label("customer_userid"),
             msg_customer.name.label("customer_name"),
         )
         .outerjoin(msg_staff, msg_staff.id == Message.staff_id)
@@ -272,14 +274,7 @@ def _load(conn: Connection, ids: list[int], masker: Masker) -> Iterator[Pack]:
         rows = messages.get(cid, [])
         senders = []
         for m in rows:  # every person's name first: a name may appear before they speak
-            if m.staff_id is not None:
-                senders.append(_person(masker, names, "staff", m.staff_id, m.staff_name))
-            elif m.customer_id is not None:
-                senders.append(_person(masker, names, "customer", m.customer_id, m.customer_name))
-            elif str(m.sender_kind) == "customer" and c.customer_id is not None and not c.roomid:
-                senders.append(customer)  # one-to-one: the conversation's customer
-            else:
-                senders.append(masker.person("sender", m.sender, m.sender))
+            senders.append(_sender(masker, names, m, customer if not c.roomid else None))
         pack_messages = []
         for m, sender in zip(rows, senders, strict=True):
             masked = masker.mask(m.text or "", names)
@@ -356,6 +351,19 @@ def _load(conn: Connection, ids: list[int], masker: Masker) -> Iterator[Pack]:
             score=score,
             alerts=pack_alerts,
         )
+
+
+def _sender(masker: Masker, names: dict[str, str], m: Any, one_to_one_customer: str | None) -> str:
+    """Who sent ``m``, by its sender kind and id: a message's staff_id and customer_id name the
+    conversation's pair, whoever spoke, so they only tell who the sender is when ids agree."""
+    kind = str(m.sender_kind)
+    if kind == "staff" and m.staff_id is not None and m.staff_userid == m.sender:
+        return _person(masker, names, "staff", m.staff_id, m.staff_name)
+    if kind == "customer" and m.customer_id is not None and m.customer_userid == m.sender:
+        return _person(masker, names, "customer", m.customer_id, m.customer_name)
+    if kind == "customer" and one_to_one_customer:
+        return one_to_one_customer
+    return masker.person("sender", m.sender, m.sender)
 
 
 def _person(
