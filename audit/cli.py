@@ -589,12 +589,12 @@ def eval_cmd(ctx: click.Context, data: Path | None, as_json: bool) -> None:
 
 
 def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
-    app = Path(__file__).resolve().parent.parent / "dashboards" / "app.py"
-    if not app.is_file():
-        raise click.ClickException(
-            f"dashboard app not found at {app}: run `audit dashboard` from a source checkout "
-            "(the dashboards/ folder is not part of the installed package)"
-        )
+    from audit.resources import ResourceMissing, locate
+
+    try:
+        app = locate(Path("dashboards")) / "app.py"
+    except ResourceMissing as exc:
+        raise click.ClickException(f"dashboard app not found: {exc}") from None
     return [
         sys.executable,
         "-m",

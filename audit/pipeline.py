@@ -31,11 +31,12 @@ from audit.archive.ingest import (
 )
 from audit.archive.keys import KeyRing
 from audit.archive.sources import ArchiveSource, FileSource, SimulatedServer, SourceError
-from audit.config import Settings
+from audit.config import ConfigError, Settings
 from audit.quality.classifiers import Scorers, ScorersUnavailable, load_scorers
 from audit.quality.conversations import ConversationStats, build_conversations
 from audit.quality.scorecard import Scorecard, load_scorecard
 from audit.quality.stage import ScoreStats, score_conversations
+from audit.resources import ResourceMissing, locate
 from audit.scan.scanner import Scanner
 from audit.scan.stage import ScanStats, scan_messages
 from audit.store.daily import DailyStats, refresh_daily
@@ -120,16 +121,12 @@ def load_keys(settings: Settings, files: dict[int, Path]) -> KeyRing:
     return KeyRing.from_files(files, passphrase.get_secret_value().encode() if passphrase else None)
 
 
-SOURCE_ROOT = Path(__file__).resolve().parent.parent
-
-
 def data_path(configured: Path) -> Path:
-    """A relative data folder (wordlists, models) from the working directory, else from the
-    source checkout: the defaults work from any directory."""
-    if configured.is_absolute() or configured.exists():
-        return configured
-    beside = SOURCE_ROOT / configured
-    return beside if beside.exists() else configured
+    """A data folder (wordlists, models): see :func:`audit.resources.locate`."""
+    try:
+        return locate(configured)
+    except ResourceMissing as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def load_scanner(settings: Settings) -> Scanner:
@@ -279,7 +276,7 @@ def load_classifiers(settings: Settings) -> Scorers | None:
     """The message classifiers, or None (with a warning) when they are not trained."""
     try:
         return load_scorers(data_path(settings.quality.models))
-    except ScorersUnavailable as exc:
+    except (ScorersUnavailable, ConfigError) as exc:
         log.warning("classifiers not used: %s", exc)
         return None
 
