@@ -91,6 +91,11 @@ def settings_problem() -> Problem | None:
     return None
 
 
+def timezone() -> str:
+    """The configured zone (``quality.timezone``): local days and times in exports."""
+    return load_settings().quality.timezone
+
+
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
 def data_period(url: str) -> reports.Period | None:
     return reports.data_period(engine_for(url))

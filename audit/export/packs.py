@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
@@ -154,10 +155,11 @@ def iter_packs(
         conversation_ids(query)
     )
     for part in ids.partitions(batch):
-        yield from _load(conn, [int(row[0]) for row in part], masker)
+        yield from _load(conn, [int(row[0]) for row in part], masker, ZoneInfo(query.timezone))
 
 
-def _load(conn: Connection, ids: list[int], masker: Masker) -> Iterator[Pack]:
+def _load(conn: Connection, ids: list[int], masker: Masker, tz: ZoneInfo) -> Iterator[Pack]:
+    """Packs of ``ids``, every time in ``tz`` (the configured zone): one zone in every format."""
     conv_staff = aliased(Staff)
     conversations = conn.execute(
         select(
@@ -295,7 +297,7 @@ def _load(conn: Connection, ids: list[int], masker: Masker) -> Iterator[Pack]:
             pack_messages.append(
                 PackMessage(
                     id=m.id,
-                    time=m.msgtime,
+                    time=m.msgtime.astimezone(tz),
                     sender_kind=str(m.sender_kind),
                     sender=sender,
                     msgtype=m.msgtype,
@@ -324,7 +326,7 @@ def _load(conn: Connection, ids: list[int], masker: Masker) -> Iterator[Pack]:
                 title=masker.text(a.title, names),
                 reviews=tuple(
                     PackReview(
-                        at=r.created_at,
+                        at=r.created_at.astimezone(tz),
                         reviewer=masker.person("user", r.user_id, r.username or "")
                         if r.user_id is not None
                         else "",
@@ -345,8 +347,8 @@ def _load(conn: Connection, ids: list[int], masker: Masker) -> Iterator[Pack]:
             store=c.name or "",
             staff=staff,
             customer=customer,
-            started_at=c.started_at,
-            ended_at=c.ended_at,
+            started_at=c.started_at.astimezone(tz),
+            ended_at=c.ended_at.astimezone(tz),
             messages=tuple(pack_messages),
             score=score,
             alerts=pack_alerts,

@@ -12,10 +12,12 @@ import io
 import auth
 import datasource as ds
 import streamlit as st
+import widgets
 
 from audit.export.access import Actor
 from audit.export.run import Format, export_packs
 from audit.export.selection import PackQuery
+from audit.store import reports
 from audit.store.models import AlertState
 
 FORMATS: dict[str, str] = {"xlsx": "Excel (XLSX)", "csv": "CSV", "jsonl": "JSON lines"}
@@ -40,10 +42,24 @@ if not actor.may_export:
     st.error("您的角色不能导出 / your role cannot export conversations.")
     st.stop()
 
-today = dt.date.today()
+url = ds.database_url()
+period = ds.data_period(url)
+if period is None:
+    st.info(widgets.NO_DATA)
+    st.stop()
+stores = [n for n in ds.scoped_org_tree(url, who) if n.kind == "store"]
+store_names = {n.id: n.label for n in stores}
 with st.form("export_form"):
-    period = st.date_input(
-        "日期 Dates", value=(today - dt.timedelta(days=7), today), key="export_dates"
+    # the default is the last week that has data, not the calendar's: an archive pulled
+    # yesterday still exports something on the first click
+    last_week = reports.Period(max(period.start, period.end - dt.timedelta(days=6)), period.end)
+    start, end = widgets.period_input(last_week, "export_dates", st)
+    picked_stores: list[int] = st.multiselect(
+        "门店 Stores（不选即全部 all when empty）",
+        list(store_names),
+        format_func=lambda i: store_names[i],
+        key="export_stores",
+        placeholder="全部门店 All stores",
     )
     col1, col2, col3 = st.columns(3)
     fmt: Format = col1.selectbox(
@@ -62,16 +78,17 @@ with st.form("export_form"):
     submitted = st.form_submit_button("生成 Export")
 
 if submitted:
-    start, end = period if isinstance(period, tuple) and len(period) == 2 else (today, today)
     query = PackQuery(
         start=start,
         end=end,
+        timezone=ds.timezone(),
+        org_unit_ids=tuple(picked_stores) or None,
         categories=(category,) if category else (),
         review_states=tuple(AlertState(s) for s in states),
         band="best" if band == "best" else "worst" if band == "worst" else None,
     )
     buffer = io.BytesIO()
-    engine = ds.engine_for(ds.database_url())
+    engine = ds.engine_for(url)
     result = export_packs(engine, query, fmt, buffer, actor, unmask=unmask, target="dashboard")
     c = result.counts
     st.success(f"{c.conversations:,} 个会话 conversations, {c.messages:,} 条消息 messages")

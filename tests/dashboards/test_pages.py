@@ -10,17 +10,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import streamlit as st
 from apptest_helpers import app_as, principal, texts
 from dashboard_seed import PASSWORD, DashSeed, seed_dashboard
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
 from audit.store.db import make_engine, session_scope
-from audit.store.models import Alert, AlertState, AuditLog, Review
+from audit.store.models import Alert, AlertState, AuditLog, Message, Review
 
 PAGES = {
     "overview": "views/overview.py",
@@ -358,3 +359,39 @@ def test_export_page_writes_a_masked_scoped_file_and_logs_it(
     assert mine["filters"]["org_unit_ids"]  # the supervisor's scope, never the whole company
     assert everyone["filters"]["org_unit_ids"] is None
     assert 0 < mine["conversations"] < everyone["conversations"]
+
+
+def test_export_page_defaults_to_the_last_week_with_data_and_picks_stores(
+    fresh_db: tuple[Engine, DashSeed],
+) -> None:
+    """The first click exports something (the data's last week, not the calendar's), a store
+    picker narrows it, and times are in the configured zone."""
+    engine, _seed = fresh_db
+    at = app_as(principal(engine, "officer"), PAGES["export"])
+    start, end = at.date_input(key="export_dates").value
+    with session_scope(engine) as s:
+        last = s.scalar(select(func.max(Message.msgtime)))
+    assert end == last.astimezone(dt.timezone(dt.timedelta(hours=8))).date()
+    assert (end - start).days <= 6
+    at.selectbox(key="export_fmt").set_value("jsonl")
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    everyone = _last_export(engine)
+    assert everyone["conversations"] > 0
+    stores = at.multiselect(key="export_stores")
+    one = stores.options[0]
+    stores.select(one)
+    at.button[0].click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    picked = _last_export(engine)
+    assert picked["filters"]["org_unit_ids"] and picked["filters"]["timezone"] == "Asia/Shanghai"
+    assert 0 < picked["conversations"] < everyone["conversations"]
+
+
+def _last_export(engine: Engine) -> dict[str, Any]:
+    with session_scope(engine) as s:
+        log = s.scalars(
+            select(AuditLog).where(AuditLog.action == "export").order_by(AuditLog.id.desc())
+        ).first()
+    assert log is not None
+    return dict(log.detail)

@@ -185,3 +185,29 @@ def test_when_training_export_then_review_labels_masked(engine: Engine, world: W
     with session_scope(engine) as s:
         log = s.scalars(select(AuditLog).where(AuditLog.action == "export")).one()
         assert log.detail["kind"] == "training" and log.detail["examples"] == 2
+
+
+def test_when_exported_then_every_format_shows_the_configured_time_zone(
+    engine: Engine, world: World
+) -> None:
+    """JSONL, CSV and XLSX give a message the same local time (the query's zone), not UTC."""
+    times = {}
+    for fmt in FORMATS:
+        out = io.BytesIO()
+        export_packs(engine, PackQuery(timezone="Asia/Shanghai"), fmt, out, operator("t"))  # type: ignore[arg-type]
+        if fmt == "jsonl":
+            first = json.loads(out.getvalue().decode().splitlines()[0])["messages"][0]["time"]
+            times[fmt] = first
+        elif fmt == "csv":
+            rows = list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
+            times[fmt] = rows[0]["time"]
+        else:
+            ws = load_workbook(io.BytesIO(out.getvalue()))["消息"]
+            header = [c.value for c in ws[1]]
+            times[fmt] = next(ws.iter_rows(min_row=2, values_only=True))[header.index("time")]
+    assert times["jsonl"] == times["csv"] and times["jsonl"].endswith("+08:00")
+    assert times["xlsx"].isoformat() == times["jsonl"].removesuffix("+08:00")
+    out = io.BytesIO()
+    export_packs(engine, PackQuery(timezone="Europe/London"), "jsonl", out, operator("t"))
+    london = json.loads(out.getvalue().decode().splitlines()[0])["messages"][0]["time"]
+    assert london.endswith("+00:00") and london != times["jsonl"]
