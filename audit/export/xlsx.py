@@ -1,11 +1,16 @@
-"""XLSX for trainers: four sheets, findings highlighted where they are in the text.
+"""XLSX for trainers: six sheets, findings highlighted where they are in the text.
 
-- 对话 (conversations): store, staff, customer, times, score, deductions, alerts and reviews;
+- 对话 (conversations): store, staff, customer, times, score, and how many deductions and
+  alerts it has;
 - 消息 (messages): the transcript, one row per message; a message with findings has its text
   cell filled and the matched spans in bold red (rich text runs), so the sheet reads like the
   dashboard;
 - 发现 (findings): one row per finding with its span and explanation;
+- 扣分 (deductions): one row per scorecard deduction;
+- 告警 (alerts): one row per alert with its state and title;
 - 审核 (reviews): the reviewers' judgements and comments.
+
+Every cell holds one value: nothing is JSON for a trainer to decode.
 
 The workbook is written in openpyxl's write-only mode: rows go to temporary files as they
 come, so a 100,000-message export needs no more memory than a small one.
@@ -14,7 +19,6 @@ come, so a 100,000-message export needs no more memory than a small one.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Iterable
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -48,8 +52,8 @@ SHEETS: dict[str, tuple[tuple[str, int], ...]] = {
         ("ended_at", 18),
         ("messages", 9),
         ("score", 7),
-        ("deductions", 40),
-        ("alerts", 40),
+        ("deductions", 10),
+        ("alerts", 8),
     ),
     "消息": (
         ("conversation_id", 14),
@@ -72,6 +76,23 @@ SHEETS: dict[str, tuple[tuple[str, int], ...]] = {
         ("matched", 16),
         ("explanation", 50),
     ),
+    "扣分": (
+        ("conversation_id", 14),
+        ("item", 16),
+        ("label", 20),
+        ("points", 7),
+        ("fatal", 6),
+        ("reason", 60),
+    ),
+    "告警": (
+        ("conversation_id", 14),
+        ("alert_id", 10),
+        ("category", 10),
+        ("severity", 8),
+        ("state", 12),
+        ("title", 60),
+        ("reviews", 8),
+    ),
     "审核": (
         ("conversation_id", 14),
         ("alert_id", 10),
@@ -90,10 +111,6 @@ SHEETS: dict[str, tuple[tuple[str, int], ...]] = {
 
 def _clean(text: str) -> str:
     return text.translate(_ILLEGAL)[:CELL_LIMIT]
-
-
-def _json(value: Any) -> str:
-    return _clean(json.dumps(value, ensure_ascii=False)) if value else ""
 
 
 def highlighted(
@@ -151,10 +168,10 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
     sheets = {name: wb.create_sheet(name) for name in SHEETS}
     for name, ws in sheets.items():
         _header(ws, SHEETS[name])
-    conversations, messages, findings, reviews = sheets.values()
+    conversations, messages, findings, deductions, alerts, reviews = sheets.values()
     counts = Counts()
     for pack in packs:
-        data = pack.as_dict()
+        pack_deductions = pack.score.deductions if pack.score is not None else []
         conversations.append(
             [
                 pack.conversation_id,
@@ -166,10 +183,21 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                 local(pack.ended_at),
                 len(pack.messages),
                 None if pack.score is None else pack.score.score,
-                "" if pack.score is None else _json(pack.score.deductions),
-                _json(data["alerts"]),
+                len(pack_deductions),
+                len(pack.alerts),
             ]
         )
+        for d in pack_deductions:
+            deductions.append(
+                [
+                    pack.conversation_id,
+                    d.get("item", ""),
+                    _clean(str(d.get("label", ""))),
+                    d.get("points"),
+                    "是" if d.get("fatal") else "",
+                    _clean(str(d.get("reason", ""))),
+                ]
+            )
         for m in pack.messages:
             messages.append(
                 [
@@ -199,6 +227,17 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                     ]
                 )
         for a in pack.alerts:
+            alerts.append(
+                [
+                    pack.conversation_id,
+                    a.id,
+                    a.category,
+                    a.severity,
+                    a.state,
+                    _clean(a.title),
+                    len(a.reviews),
+                ]
+            )
             for r in a.reviews:
                 reviews.append(
                     [

@@ -85,7 +85,7 @@ def test_when_xlsx_then_it_opens_with_highlighted_findings(engine: Engine, world
     out = io.BytesIO()
     export_packs(engine, PackQuery(), "xlsx", out, operator("t"))
     wb = load_workbook(io.BytesIO(out.getvalue()), rich_text=True)
-    assert wb.sheetnames == ["对话", "消息", "发现", "审核"]
+    assert wb.sheetnames == ["对话", "消息", "发现", "扣分", "告警", "审核"]
     ws = wb["消息"]
     header = [c.value for c in ws[1]]
     col = header.index("text")
@@ -98,6 +98,15 @@ def test_when_xlsx_then_it_opens_with_highlighted_findings(engine: Engine, world
     assert runs[0].text.startswith("[手机号-")
     assert wb["发现"].max_row == 1 + 4
     assert wb["审核"].max_row == 1 + 2
+    # one value per cell: deductions and alerts get rows of their own, never JSON
+    deductions = list(wb["扣分"].iter_rows(min_row=2, values_only=True))
+    assert len(deductions) == 1
+    item, points, reason = deductions[0][1], deductions[0][3], deductions[0][5]
+    assert (item, points) == ("privacy", -60) and reason.startswith("泄露电话[手机号-")
+    alerts = list(wb["告警"].iter_rows(min_row=2, values_only=True))
+    assert len(alerts) == len({a[1] for a in alerts}) >= 1
+    cells = [c for row in wb["对话"].iter_rows(values_only=True) for c in row]
+    assert not any(isinstance(c, str) and c.startswith(("[", "{")) for c in cells)
 
 
 def test_when_csv_then_one_row_per_message_with_bom(engine: Engine, world: World) -> None:
