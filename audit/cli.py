@@ -10,8 +10,8 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import click
 
 from audit import __version__
 from audit.config import ConfigError, Settings, load_settings, redacted
+from audit.progress import terminal_bar as _bar
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:
@@ -50,20 +51,6 @@ class AuditGroup(click.Group):
             return super().invoke(ctx)
         except _expected_errors() as exc:
             raise click.ClickException(str(exc)) from None
-
-
-@contextmanager
-def _bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
-    from tqdm import tqdm
-
-    with tqdm(
-        total=total, desc=f"{label:<13}", unit="msg", disable=None, file=sys.stderr, leave=True
-    ) as bar:
-
-        def advance(n: int) -> None:
-            bar.update(n)
-
-        yield advance
 
 
 def _settings(ctx: click.Context) -> Settings:

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +31,7 @@ from audit.archive.ingest import (
 from audit.archive.keys import KeyRing
 from audit.archive.sources import ArchiveSource, FileSource, SimulatedServer, SourceError
 from audit.config import ConfigError, Settings
+from audit.progress import ProgressFactory, no_progress
 from audit.quality.classifiers import Scorers, ScorersUnavailable, load_scorers
 from audit.quality.conversations import ConversationStats, build_conversations
 from audit.quality.scorecard import Scorecard, load_scorecard
@@ -45,15 +45,6 @@ from audit.store.directory import DirectoryStats, load_directory
 from audit.store.models import Severity
 
 log = logging.getLogger(__name__)
-
-# A progress factory: given a label and an expected total (or None), a context manager
-# yielding an "advance by n" callback. The CLI passes tqdm bars; library use passes nothing.
-ProgressFactory = Callable[[str, int | None], AbstractContextManager[Callable[[int], None]]]
-
-
-@contextmanager
-def _no_progress(_label: str, _total: int | None) -> Iterator[Callable[[int], None]]:
-    yield lambda _n: None
 
 
 def open_engine(settings: Settings, check_schema: bool = True) -> Engine:
@@ -190,7 +181,7 @@ def ingest(
     engine: Engine,
     source: ArchiveSource,
     keys: KeyRing,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     report: RunReport | None = None,
     stop: Callable[[], bool] | None = None,
 ) -> RunReport:
@@ -231,7 +222,7 @@ def analyse(
     settings: Settings,
     engine: Engine,
     scanner: Scanner,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
     report: RunReport | None = None,
     full_scan: bool = False,
 ) -> RunReport:
@@ -287,16 +278,14 @@ def run(
     source: ArchiveSource,
     keys: KeyRing,
     scanner: Scanner,
-    progress: ProgressFactory = _no_progress,
+    progress: ProgressFactory = no_progress,
 ) -> RunReport:
     """Every stage, incrementally (``audit run``)."""
     report = ingest(settings, engine, source, keys, progress)
     return analyse(settings, engine, scanner, progress, report)
 
 
-def fetch_media(
-    settings: Settings, engine: Engine, progress: ProgressFactory = _no_progress
-) -> Any:
+def fetch_media(settings: Settings, engine: Engine, progress: ProgressFactory = no_progress) -> Any:
     """Download the attachments of conversations with findings through the official SDK."""
     from audit.archive.media import download_media
     from audit.archive.sdk_worker import IsolatedSdkClient, SdkMediaFetcher

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 
@@ -38,6 +40,22 @@ def period_input(period: reports.Period, key: str, where: object = st) -> tuple[
         ),
         period,
     )
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A progress factory (see :mod:`audit.progress`) drawing a Streamlit bar."""
+    bar = st.progress(0.0, text=f"{label} …")
+    done = 0
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        if total:
+            bar.progress(min(done / total, 1.0), text=f"{label}: {done:,} / {total:,}")
+
+    yield advance
+    bar.empty()
 
 
 def pct(value: float | None) -> str:

@@ -165,6 +165,7 @@ def packs_cmd(
     from audit.export.access import AccessDenied
     from audit.export.run import export_packs
     from audit.export.selection import PackQuery
+    from audit.progress import terminal_bar
     from audit.store.models import AlertState
 
     engine, tz = _engine_and_tz(ctx)
@@ -183,7 +184,9 @@ def packs_cmd(
             per_store=per_store,
         )
         with _output(path) as fh:
-            result = export_packs(engine, query, fmt, fh, actor, unmask=unmask, target=path)
+            result = export_packs(
+                engine, query, fmt, fh, actor, unmask=unmask, target=path, progress=terminal_bar
+            )
     except AccessDenied as exc:
         raise click.ClickException(str(exc)) from None
     _report(result, path)

@@ -8,20 +8,21 @@ actor, the filters, whether it was masked and what it held.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, BinaryIO, Literal
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from audit.export.access import AccessDenied, Actor, effective_scope
 from audit.export.counts import Counts
 from audit.export.csvfile import write_csv
 from audit.export.jsonl import write_jsonl
 from audit.export.masking import Masker
-from audit.export.packs import iter_packs
-from audit.export.selection import PackQuery
+from audit.export.packs import Pack, iter_packs
+from audit.export.selection import PackQuery, conversation_ids
 from audit.export.training import TrainingQuery, write_training
+from audit.progress import Advance, ProgressFactory, no_progress
 from audit.store.db import session_scope
 from audit.store.models import AuditLog
 
@@ -96,15 +97,21 @@ def export_packs(
     *,
     unmask: bool = False,
     target: str = "",
+    progress: ProgressFactory = no_progress,
 ) -> ExportResult:
-    """Write the selected conversation packs to ``out``; ``query.org_unit_ids`` are roots."""
+    """Write the selected conversation packs to ``out``; ``query.org_unit_ids`` are roots.
+    ``progress`` advances by conversation against the selection's count."""
     _authorize(engine, actor, unmask, "packs", target)
     query = replace(query, org_unit_ids=_scoped(engine, actor, query.org_unit_ids))
     masker = Masker(enabled=not unmask)
     writer = _writer(fmt, query.timezone)
     try:
         with engine.connect() as conn:
-            counts = writer(iter_packs(conn, query, masker), out)
+            total = conn.scalar(
+                select(func.count()).select_from(conversation_ids(query).subquery())
+            )
+            with progress("export", total) as advance:
+                counts = writer(_advancing(iter_packs(conn, query, masker), advance), out)
     except Exception as exc:
         _failed(engine, actor, target, "packs", exc)
         raise
@@ -125,6 +132,12 @@ def export_packs(
         },
     )
     return ExportResult("packs", fmt, not unmask, counts)
+
+
+def _advancing(packs: Iterator[Pack], advance: Advance) -> Iterator[Pack]:
+    for pack in packs:
+        yield pack
+        advance(1)
 
 
 def export_training(

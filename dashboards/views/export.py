@@ -89,7 +89,16 @@ if submitted:
     )
     buffer = io.BytesIO()
     engine = ds.engine_for(url)
-    result = export_packs(engine, query, fmt, buffer, actor, unmask=unmask, target="dashboard")
+    result = export_packs(
+        engine,
+        query,
+        fmt,
+        buffer,
+        actor,
+        unmask=unmask,
+        target="dashboard",
+        progress=widgets.progress_bar,
+    )
     c = result.counts
     st.success(f"{c.conversations:,} 个会话 conversations, {c.messages:,} 条消息 messages")
     st.download_button(

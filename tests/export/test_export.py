@@ -3,10 +3,12 @@ highlights, scope, permissions and the audit log."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
 import re
+from collections.abc import Callable, Iterator
 
 import pytest
 from openpyxl import load_workbook
@@ -220,3 +222,20 @@ def test_when_exported_then_every_format_shows_the_configured_time_zone(
     export_packs(engine, PackQuery(timezone="Europe/London"), "jsonl", out, operator("t"))
     london = json.loads(out.getvalue().decode().splitlines()[0])["messages"][0]["time"]
     assert london.endswith("+00:00") and london != times["jsonl"]
+
+
+def test_when_exporting_then_progress_counts_every_conversation_against_the_total(
+    engine: Engine, world: World
+) -> None:
+    seen: list[tuple[str, int | None, int]] = []
+
+    @contextlib.contextmanager
+    def recording(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+        done = [0]
+        yield lambda n: done.__setitem__(0, done[0] + n)
+        seen.append((label, total, done[0]))
+
+    result = export_packs(
+        engine, PackQuery(start=DAY), "csv", io.BytesIO(), operator("t"), progress=recording
+    )
+    assert seen == [("export", 2, 2)] == [("export", result.counts.conversations, 2)]
