@@ -596,6 +596,8 @@ def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
         "true",
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",  # no "Deploy" button or developer menu for supervisors
+        "minimal",
     ]
 
 

@@ -20,22 +20,14 @@ import streamlit as st
 from sqlalchemy import Engine, make_url
 
 from audit.config import ConfigError, load_settings
+from audit.domain import Category
 from audit.store import access, reports, reviews, users
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
 
 QUERY_TTL = 60  # seconds: the pipeline adds data in batches, a minute old is fresh enough
 
-CATEGORY_LABELS = {
-    "privacy": "隐私泄露 privacy",
-    "diversion": "私下导流 diversion",
-    "promise": "违规承诺 promise",
-    "abuse": "辱骂 abuse",
-    "complaint": "投诉风险 complaint",
-    "fraud": "欺诈 fraud",
-    "illegal": "违法 illegal",
-    "other": "其他 other",
-}
+CATEGORY_LABELS = {**{c.value: c.bilingual for c in Category}, "other": "其他 other"}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+# the enums live in audit.domain (every layer uses them); models re-export them for the store
+from audit.domain import (
+    AlertState,
+    ConversationKind,
+    EnvelopeState,
+    Role,
+    SenderKind,
+    Severity,
+)
 from audit.store.types import (
     JSONType,
     UTCDateTime,
@@ -63,56 +72,6 @@ def _enum(cls: type[enum.Enum], name: str) -> Enum:
         length=32,
         values_callable=lambda e: [m.value for m in e],
     )
-
-
-class EnvelopeState(enum.StrEnum):
-    PENDING = "pending"
-    DECRYPTED = "decrypted"
-    FAILED = "failed"
-
-
-class SenderKind(enum.StrEnum):
-    STAFF = "staff"
-    CUSTOMER = "customer"
-    ROBOT = "robot"
-    SYSTEM = "system"
-    UNKNOWN = "unknown"
-
-
-class Severity(enum.StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-
-_SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
-
-
-class AlertState(enum.StrEnum):
-    OPEN = "open"
-    CONFIRMED = "confirmed"
-    FALSE_POSITIVE = "false_positive"
-    ESCALATED = "escalated"
-    RESOLVED = "resolved"
-
-
-class Role(enum.StrEnum):
-    ADMIN = "admin"
-    COMPLIANCE = "compliance"
-    SUPERVISOR = "supervisor"
-    ANALYST = "analyst"
-    VIEWER = "viewer"
-
-
-class ConversationKind(enum.StrEnum):
-    SINGLE = "single"  # a staff member and a customer
-    ROOM = "room"  # a group chat
-    INTERNAL = "internal"  # two staff members, one-to-one
 
 
 # --------------------------------------------------------------------------- organisation

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
+from audit.domain import CATEGORIES
 from audit.store import daily as aggregates
 from audit.store.access import (
     AccessDenied,
@@ -74,8 +75,6 @@ from audit.store.models import (
 from audit.store.types import utcnow
 
 CHINA = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
-# The stable finding categories (ARCHITECTURE.md), in the order reports show them.
-CATEGORIES = ("privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal")
 STORE_KIND = "store"
 UNASSIGNED = "(unassigned)"
 

@@ -13,13 +13,7 @@ from audit.store.models import AlertState, Severity
 from audit.store.reviews import ACTIONS, ReviewError
 
 FLASH = "alerts_flash"
-STATE_LABELS = {
-    "open": "待处理 open",
-    "confirmed": "已确认 confirmed",
-    "false_positive": "误报 false positive",
-    "escalated": "已上报 escalated",
-    "resolved": "已处理 resolved",
-}
+STATE_LABELS = {s.value: s.bilingual for s in AlertState}
 
 who = auth.require()
 url = ds.database_url()

@@ -14,6 +14,7 @@ import datasource as ds
 import streamlit as st
 import widgets
 
+from audit.domain import CATEGORIES
 from audit.export.access import Actor
 from audit.export.run import Format, export_packs
 from audit.export.selection import PackQuery
@@ -27,7 +28,6 @@ MIME = {
     "csv": "text/csv",
     "jsonl": "application/x-ndjson",
 }
-CATEGORIES = ["", "privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal"]
 BANDS: dict[str, str] = {
     "": "全部 All",
     "worst": "每店最差 Worst per store",
@@ -65,7 +65,12 @@ with st.form("export_form"):
     fmt: Format = col1.selectbox(
         "格式 Format", FORMAT_KEYS, format_func=lambda k: FORMATS[k], key="export_fmt"
     )
-    category = col2.selectbox("类别 Category", CATEGORIES, key="export_category")
+    category = col2.selectbox(
+        "类别 Category",
+        ["", *CATEGORIES],
+        format_func=lambda c: ds.CATEGORY_LABELS.get(c, "全部 All"),
+        key="export_category",
+    )
     band: str = col3.selectbox(
         "分档 Band", BAND_KEYS, format_func=lambda k: BANDS[k], key="export_band"
     )

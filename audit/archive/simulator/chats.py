@@ -39,8 +39,8 @@ from audit.archive.simulator.world import (
     wecom_id,
 )
 from audit.config import SimulatorConfig
+from audit.domain import CATEGORIES
 
-CATEGORIES = ("privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal")
 CORP_NAME = "联讯通信连锁"
 H5 = "https://h5.example-telecom.cn"
 IMG = "https://img.example-telecom.cn"

@@ -1,0 +1,134 @@
+"""The project's vocabulary, once: states, kinds, severities, roles and finding categories,
+each with its one Chinese label.
+
+Every layer may import this module (it imports nothing of ours), so the scanner, the store,
+the dashboard, digests and exports all speak of a category or a state the same way. Values
+are stored in the database: never change one, add a new member instead.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class _Labelled(enum.StrEnum):
+    """A stored value with a Chinese label for people (``label``)."""
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+    @property
+    def bilingual(self) -> str:
+        """``"隐私泄露 privacy"``: the label with the stored value as a secondary hint."""
+        return f"{self.label} {self.value.replace('_', ' ')}"
+
+
+class EnvelopeState(_Labelled):
+    PENDING = "pending"
+    DECRYPTED = "decrypted"
+    FAILED = "failed"
+
+
+class SenderKind(_Labelled):
+    STAFF = "staff"
+    CUSTOMER = "customer"
+    ROBOT = "robot"
+    SYSTEM = "system"
+    UNKNOWN = "unknown"
+
+
+class Severity(_Labelled):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return _SEVERITY_RANK[self]
+
+
+class AlertState(_Labelled):
+    OPEN = "open"
+    CONFIRMED = "confirmed"
+    FALSE_POSITIVE = "false_positive"
+    ESCALATED = "escalated"
+    RESOLVED = "resolved"
+
+
+class Role(_Labelled):
+    ADMIN = "admin"
+    COMPLIANCE = "compliance"
+    SUPERVISOR = "supervisor"
+    ANALYST = "analyst"
+    VIEWER = "viewer"
+
+
+class ConversationKind(_Labelled):
+    SINGLE = "single"  # a staff member and a customer
+    ROOM = "room"  # a group chat
+    INTERNAL = "internal"  # two staff members, one-to-one
+
+
+class Category(_Labelled):
+    """Finding categories (stable ids; see ARCHITECTURE: the word lists cover each)."""
+
+    PRIVACY = "privacy"
+    DIVERSION = "diversion"
+    PROMISE = "promise"
+    ABUSE = "abuse"
+    COMPLAINT = "complaint"
+    FRAUD = "fraud"
+    ILLEGAL = "illegal"
+
+
+CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
+
+_SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
+
+_LABELS: dict[enum.StrEnum, str] = {
+    EnvelopeState.PENDING: "待解密",
+    EnvelopeState.DECRYPTED: "已解密",
+    EnvelopeState.FAILED: "失败",
+    SenderKind.STAFF: "员工",
+    SenderKind.CUSTOMER: "客户",
+    SenderKind.ROBOT: "机器人",
+    SenderKind.SYSTEM: "系统",
+    SenderKind.UNKNOWN: "未知",
+    Severity.LOW: "低",
+    Severity.MEDIUM: "中",
+    Severity.HIGH: "高",
+    Severity.CRITICAL: "严重",
+    AlertState.OPEN: "待处理",
+    AlertState.CONFIRMED: "已确认",
+    AlertState.FALSE_POSITIVE: "误报",
+    AlertState.ESCALATED: "已上报",
+    AlertState.RESOLVED: "已处理",
+    Role.ADMIN: "管理员",
+    Role.COMPLIANCE: "合规专员",
+    Role.SUPERVISOR: "督导",
+    Role.ANALYST: "分析员",
+    Role.VIEWER: "访客",
+    ConversationKind.SINGLE: "单聊",
+    ConversationKind.ROOM: "群聊",
+    ConversationKind.INTERNAL: "内部单聊",
+    Category.PRIVACY: "隐私泄露",
+    Category.DIVERSION: "私下导流",
+    Category.PROMISE: "违规承诺",
+    Category.ABUSE: "辱骂",
+    Category.COMPLAINT: "投诉风险",
+    Category.FRAUD: "违规办理",
+    Category.ILLEGAL: "违法内容",
+}
+
+
+def label_of(value: str, *kinds: type[_Labelled]) -> str:
+    """The Chinese label of a stored ``value`` of one of ``kinds``; the value itself when it
+    belongs to none (an unknown category from an older list stays readable)."""
+    for kind in kinds:
+        try:
+            return kind(value).label
+        except ValueError:
+            continue
+    return value
