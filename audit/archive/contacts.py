@@ -2,7 +2,7 @@
 
 :func:`sync_contacts` asks the APIs first and opens the transaction only once everything is
 fetched (no database transaction waits on the network), builds a
-:class:`~audit.archive.simulator.world.World` and loads it with
+:class:`~audit.directory.World` and loads it with
 :func:`~audit.store.directory.load_directory`, then sets what the World does not carry
 (customers' ``corp_name``, staff in the permit list, deleted tags, room notices) and drops the
 customer tags that were removed in WeCom for the follow relations it saw.
@@ -33,7 +33,16 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from audit.archive.imports import DirectorySnapshot
-from audit.archive.simulator.world import (
+from audit.archive.wecom_api import (
+    NO_FALLBACK,
+    AgreeInfo,
+    ContactFollow,
+    CorpTagGroup,
+    GroupChat,
+    WeComApiError,
+    WeComClient,
+)
+from audit.directory import (
     CustomerSpec,
     CustomerTagSpec,
     FollowSpec,
@@ -43,15 +52,6 @@ from audit.archive.simulator.world import (
     TagGroupSpec,
     TagSpec,
     World,
-)
-from audit.archive.wecom_api import (
-    NO_FALLBACK,
-    AgreeInfo,
-    ContactFollow,
-    CorpTagGroup,
-    GroupChat,
-    WeComApiError,
-    WeComClient,
 )
 from audit.store.db import session_scope
 from audit.store.directory import DirectoryStats, load_directory

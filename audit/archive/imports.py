@@ -1,6 +1,6 @@
 """The company directory from CSV or XLSX files, for companies that keep it outside WeCom.
 
-Each import returns a :class:`~audit.archive.simulator.world.World` for
+Each import returns a :class:`~audit.directory.World` for
 :func:`~audit.store.directory.load_directory`; re-importing the same file changes nothing
 (generated ids are hashes of the names, never counters).
 
@@ -61,7 +61,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
-from audit.archive.simulator.world import (
+from audit.directory import (
     CustomerSpec,
     CustomerTagSpec,
     FollowSpec,

@@ -1,6 +1,6 @@
 """Loading the company directory (org tree, staff, customers, tags, rooms) into the store.
 
-The input is a :class:`~audit.archive.simulator.world.World`, the neutral shape that the
+The input is a :class:`~audit.directory.World`, the neutral shape that the
 simulator writes and that the WeCom contact sync and CSV imports produce. Loading is an
 upsert keyed on the WeCom ids, so running it again changes nothing.
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from audit.archive.simulator.world import World
+from audit.directory import World
 from audit.store.models import (
     Customer,
     CustomerTag,
