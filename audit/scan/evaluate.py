@@ -22,15 +22,22 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from audit.scan.scanner import ROLES, Scanner
+from audit.scan.finding import Finding
+from audit.scan.scanner import ROLES
 from audit.scan.wordlist import CATEGORIES
 
 DEFAULT_EVAL_SET = Path("tests/data/eval/messages.jsonl")
+V2_DIR = Path("tests/data/eval/v2")
+TEST_HALF = "test.jsonl"
+V2_HALVES = (V2_DIR / "tuning.jsonl", V2_DIR / TEST_HALF)
 DEFAULT_MIN_SCORE = 0.5
+# Findings of a message-level detector carry this rule prefix ("model.diversion"): they judge
+# the message as a whole, so they overlap every label of their category in it.
+MODEL_RULE_PREFIX = "model."
 _MARK = re.compile(r"\[\[([a-z]+)\|(.+?)\]\]")
 
 # How a violation is written (tags of a message with labels) ...
@@ -66,6 +73,18 @@ CLEAN_TAGS = (
     "self_directed",
     "rights_notice",
 )
+
+
+class MessageScanner(Protocol):
+    """What evaluate() scans with: the Scanner, or the Scanner joined with a message model."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def wordlist_hash(self) -> str: ...
+
+    def scan(self, text: str, role: str | None = None) -> list[Finding]: ...
 
 
 class EvalSetError(ValueError):
@@ -143,6 +162,50 @@ class Miss:
 
 
 @dataclass(frozen=True)
+class TechniqueScore:
+    """Recall over the labels of the messages carrying one violation technique tag."""
+
+    technique: str
+    messages: int
+    labels: int
+    found: int
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.labels if self.labels else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "technique": self.technique,
+            "messages": self.messages,
+            "labels": self.labels,
+            "found": self.found,
+            "recall": round(self.recall, 4),
+        }
+
+
+@dataclass(frozen=True)
+class FalseAlarms:
+    """Clean messages (of one tag, or all of them) and how many raised a counted finding."""
+
+    tag: str
+    messages: int
+    alarmed: int
+
+    @property
+    def rate(self) -> float:
+        return self.alarmed / self.messages if self.messages else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "messages": self.messages,
+            "alarmed": self.alarmed,
+            "rate": round(self.rate, 4),
+        }
+
+
+@dataclass(frozen=True)
 class EvalReport:
     path: str
     messages: int
@@ -152,12 +215,22 @@ class EvalReport:
     categories: tuple[Score, ...]
     overall: Score
     misses: tuple[Miss, ...] = field(default=())
+    techniques: tuple[TechniqueScore, ...] = field(default=())  # tagged sets only
+    clean_tags: tuple[FalseAlarms, ...] = field(default=())  # tagged sets only
+    clean: FalseAlarms = FalseAlarms("clean", 0, 0)  # every message without a label
+    misses_withheld: bool = False  # a test half: its errors are not for reading
 
     def category(self, name: str) -> Score:
         return next(s for s in self.categories if s.category == name)
 
+    def technique(self, name: str) -> TechniqueScore:
+        return next(s for s in self.techniques if s.technique == name)
+
+    def clean_tag(self, name: str) -> FalseAlarms:
+        return next(s for s in self.clean_tags if s.tag == name)
+
     def format(self, show_misses: int = 20) -> str:
-        """A table for the terminal, then the first ``show_misses`` errors."""
+        """Tables for the terminal, then the first ``show_misses`` errors."""
         lines = [
             f"{self.messages} messages from {self.path} "
             f"(scanner {self.scanner_version}, lists {self.wordlist_hash[:12]}, "
@@ -170,7 +243,19 @@ class EvalReport:
                 f"{score.category:<10} {score.labels:>6} {score.findings:>8} "
                 f"{score.precision:>9.3f} {score.recall:>7.3f}"
             )
-        if self.misses and show_misses:
+        if self.techniques:
+            lines += ["", f"{'technique':<18} {'messages':>8} {'labels':>6} {'recall':>7}"]
+            for tech in self.techniques:
+                lines.append(
+                    f"{tech.technique:<18} {tech.messages:>8} {tech.labels:>6} {tech.recall:>7.3f}"
+                )
+        lines += ["", f"{'clean messages':<18} {'messages':>8} {'alarmed':>7} {'rate':>7}"]
+        for alarms in (*self.clean_tags, self.clean):
+            name = "all clean" if alarms is self.clean else alarms.tag
+            lines.append(f"{name:<18} {alarms.messages:>8} {alarms.alarmed:>7} {alarms.rate:>7.3f}")
+        if self.misses_withheld:
+            lines += ["", "errors withheld: this is a test half (tune against the tuning half)"]
+        elif self.misses and show_misses:
             lines += ["", f"errors ({len(self.misses)}):"]
             for miss in self.misses[:show_misses]:
                 lines.append(
@@ -187,6 +272,10 @@ class EvalReport:
             "scanner_version": self.scanner_version,
             "categories": {s.category: s.as_dict() for s in self.categories},
             "overall": self.overall.as_dict(),
+            "techniques": {s.technique: s.as_dict() for s in self.techniques},
+            "clean_tags": {s.tag: s.as_dict() for s in self.clean_tags},
+            "clean": self.clean.as_dict(),
+            "misses_withheld": self.misses_withheld,
             "misses": [vars(m) for m in self.misses],
         }
 
@@ -284,18 +373,35 @@ def load_eval_set(path: Path) -> list[EvalMessage]:
 
 
 def evaluate(
-    scanner: Scanner, path: Path = DEFAULT_EVAL_SET, min_score: float = DEFAULT_MIN_SCORE
+    scanner: MessageScanner, path: Path = DEFAULT_EVAL_SET, min_score: float = DEFAULT_MIN_SCORE
 ) -> EvalReport:
-    """Scan every message of the set at ``path`` and score the findings per category."""
-    messages = load_eval_set(path)
+    """Scan every message of the set at ``path`` and score the findings.
+
+    The errors of a test half (a file named ``test.jsonl``) are never kept: they are what one
+    must not look at while tuning.
+    """
+    withheld = path.name == TEST_HALF
+    report = score_messages(scanner, load_eval_set(path), str(path), min_score, not withheld)
+    return replace(report, misses_withheld=withheld)
+
+
+def score_messages(
+    scanner: MessageScanner,
+    messages: list[EvalMessage],
+    path: str,
+    min_score: float = DEFAULT_MIN_SCORE,
+    keep_misses: bool = True,
+) -> EvalReport:
+    """Per category precision and recall, per technique recall, false alarms on clean ones."""
     counts = {c: [0, 0, 0, 0] for c in CATEGORIES}  # labels, found, findings, correct
+    by_technique = {t: [0, 0, 0] for t in VIOLATION_TECHNIQUES}  # messages, labels, found
+    by_clean_tag = {t: [0, 0] for t in CLEAN_TAGS}  # messages, alarmed
+    clean = [0, 0]
     misses: list[Miss] = []
     for message in messages:
         text = message.text
         predicted = {
-            (f.category, f.start, f.end)
-            for f in scanner.scan(message.text, message.role)
-            if f.score >= min_score
+            _span(f, len(text)) for f in scanner.scan(text, message.role) if f.score >= min_score
         }
         for category, start, end in sorted(predicted):
             hit = any(
@@ -303,28 +409,47 @@ def evaluate(
             )
             counts[category][2] += 1
             counts[category][3] += hit
-            if not hit:
-                misses.append(
-                    Miss("false positive", message.id, category, message.text, text[start:end])
-                )
+            if not hit and keep_misses:
+                misses.append(Miss("false positive", message.id, category, text, text[start:end]))
+        found = 0
         for label in message.labels:
-            found = any(
+            hit = any(
                 c == label.category and s < label.end and label.start < e for c, s, e in predicted
             )
+            found += hit
             counts[label.category][0] += 1
-            counts[label.category][1] += found
-            if not found:
-                span = message.text[label.start : label.end]
-                misses.append(Miss("missed", message.id, label.category, message.text, span))
-    scores = tuple(Score(c, *counts[c]) for c in CATEGORIES)
-    overall = Score("overall", *(sum(counts[c][i] for c in CATEGORIES) for i in range(4)))
+            counts[label.category][1] += hit
+            if not hit and keep_misses:
+                span = text[label.start : label.end]
+                misses.append(Miss("missed", message.id, label.category, text, span))
+        if message.labels:
+            for tag in message.techniques:
+                by_technique[tag][0] += 1
+                by_technique[tag][1] += len(message.labels)
+                by_technique[tag][2] += found
+        else:
+            clean[0] += 1
+            clean[1] += bool(predicted)
+            for tag in message.techniques:
+                by_clean_tag[tag][0] += 1
+                by_clean_tag[tag][1] += bool(predicted)
     return EvalReport(
-        path=str(path),
+        path=path,
         messages=len(messages),
         min_score=min_score,
         wordlist_hash=scanner.wordlist_hash,
         scanner_version=scanner.version,
-        categories=scores,
-        overall=overall,
+        categories=tuple(Score(c, *counts[c]) for c in CATEGORIES),
+        overall=Score("overall", *(sum(counts[c][i] for c in CATEGORIES) for i in range(4))),
         misses=tuple(misses),
+        techniques=tuple(TechniqueScore(t, *n) for t, n in by_technique.items() if n[0]),
+        clean_tags=tuple(FalseAlarms(t, *n) for t, n in by_clean_tag.items() if n[0]),
+        clean=FalseAlarms("clean", *clean),
     )
+
+
+def _span(finding: Finding, length: int) -> tuple[str, int, int]:
+    """A finding's category and span; a message-level detector's finding covers the message."""
+    if finding.rule.startswith(MODEL_RULE_PREFIX):
+        return finding.category, 0, length
+    return finding.category, finding.start, finding.end
