@@ -15,7 +15,9 @@ The labelled set is written by hand in ``tests/data/eval/messages.txt`` with inl
 ``[[diversion|加我vx]]``; ``parse_marked`` reads that form. The second set,
 ``tests/data/eval/v2``, adds a column of technique tags per message (how a violation is
 written, or what kind of clean message it is) and is split once into a tuning half and a test
-half.
+half. For a tagged set the report adds recall per violation technique (over the labels of the
+messages carrying the tag) and false alarms per clean tag: the share of clean messages with at
+least one counted finding, of any category. The errors of a test half are never kept.
 """
 
 from __future__ import annotations
@@ -344,8 +346,15 @@ def _check_tags(tags: tuple[str, ...], violation: bool, where: str) -> None:
 
 def load_eval_set(path: Path) -> list[EvalMessage]:
     """The JSON-lines evaluation set; raises EvalSetError naming the bad line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalSetError(
+            f"{path}: cannot read the set ({exc.strerror}); the default sets live in a source "
+            "checkout's tests/data/eval, or pass --data"
+        ) from None
     messages = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"

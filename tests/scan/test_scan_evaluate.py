@@ -370,3 +370,8 @@ def test_a_test_half_never_shows_its_errors(tiny_scanner: _WithModel, tmp_path: 
     }  # fmt: skip
     assert data["techniques"]["paraphrase"]["recall"] == 0.5
     assert data["clean_tags"]["question"]["rate"] == 0.5
+
+
+def test_when_the_set_is_missing_then_the_error_names_it(tmp_path: Path) -> None:
+    with pytest.raises(EvalSetError, match=r"none\.jsonl: cannot read the set"):
+        load_eval_set(tmp_path / "none.jsonl")
