@@ -266,8 +266,7 @@ def refresh(url: str) -> dict[str, float]:
 
 
 def time_pages(url: str, runs: int, aggregated: bool = True) -> dict[str, dict[str, float]]:
-    reports.USE_AGGREGATES = aggregated
-    engine = make_engine(url)
+    engine = make_engine(url) if aggregated else reports.live(make_engine(url))
     people = {
         "compliance (all 300 stores)": Principal(1, "officer", Role.COMPLIANCE, None),
         "supervisor (1 city, 10 stores)": Principal(2, "city", Role.SUPERVISOR, (6,)),
@@ -293,7 +292,6 @@ def time_pages(url: str, runs: int, aggregated: bool = True) -> dict[str, dict[s
                 file=sys.stderr,
             )
     engine.dispose()
-    reports.USE_AGGREGATES = True
     return out
 
 

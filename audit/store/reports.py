@@ -80,13 +80,19 @@ UNASSIGNED = "(unassigned)"
 
 _Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
-# Read the pre-aggregated tables when they are fresh (tests turn this off to compare).
-USE_AGGREGATES = True
+# An engine option: reports on such an engine compute from the live tables (see ``live``).
+LIVE_OPTION = "audit_reports_live"
+
+
+def live(engine: Engine) -> Engine:
+    """``engine`` (same pool) whose reports ignore the pre-aggregated tables: to compare the two
+    or measure the live queries. Reports read the tables only when they are fresh anyway."""
+    return engine.execution_options(**{LIVE_OPTION: True})
 
 
 def _aggregated(conn: Connection) -> bool:
     """The pre-aggregated tables may answer: they describe the data exactly as it is now."""
-    return USE_AGGREGATES and aggregates.is_fresh(conn)
+    return not conn.get_execution_options().get(LIVE_OPTION) and aggregates.is_fresh(conn)
 
 
 COUNT_COLUMNS = (

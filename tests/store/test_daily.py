@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, func, select, update
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
 
@@ -45,21 +44,9 @@ def seed(engine: Engine) -> DashSeed:
     return seed_dashboard(engine)
 
 
-@pytest.fixture
-def live() -> Iterator[Callable[[], Any]]:
-    """A context switch: ``with live(): ...`` computes every report from the live tables."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def switch() -> Iterator[None]:
-        reports.USE_AGGREGATES = False
-        try:
-            yield
-        finally:
-            reports.USE_AGGREGATES = True
-
-    yield switch
-    reports.USE_AGGREGATES = True
+def _live(engine: Engine) -> Engine:
+    """The same database, every report computed from the live tables."""
+    return reports.live(engine)
 
 
 def _who(role: Role, units: tuple[int, ...] | None) -> Principal:
@@ -210,9 +197,7 @@ def _add_chats(engine: Engine, seed: DashSeed) -> None:
         c1.message_count += 1
 
 
-def test_reports_from_the_tables_equal_the_live_ones(
-    engine: Engine, seed: DashSeed, live: Callable[[], Any]
-) -> None:
+def test_reports_from_the_tables_equal_the_live_ones(engine: Engine, seed: DashSeed) -> None:
     with engine.connect() as conn:
         assert not daily.is_fresh(conn)  # never refreshed: the reports compute live
     expected = _every_report(engine, seed)
@@ -222,19 +207,35 @@ def test_reports_from_the_tables_equal_the_live_ones(
         assert daily.is_fresh(conn)
         assert (conn.scalar(select(func.count()).select_from(StoreDay)) or 0) > 0
     _assert_same(_every_report(engine, seed), expected)
-    with live():
-        _assert_same(_every_report(engine, seed), expected)
+    _assert_same(_every_report(_live(engine), seed), expected)
+
+
+def test_a_live_engine_ignores_fresh_tables(engine: Engine, seed: DashSeed) -> None:
+    """Tampering with a fresh pre-aggregated row shows on the default engine only."""
+    daily.refresh_daily(engine)
+
+    def messages(eng: Engine) -> int:
+        counts = reports.daily_counts(eng, reports.ReportFilter(WHOLE))
+        return sum(counts.messages.values())
+
+    truth = messages(engine)
+    assert truth > 0
+    with session_scope(engine) as s:
+        s.execute(update(StoreDay).values(messages=StoreDay.messages + 1000))
+    with engine.connect() as conn:
+        assert daily.is_fresh(conn)
+    assert messages(engine) > truth
+    assert messages(_live(engine)) == truth
 
 
 def test_stale_tables_are_not_read_and_an_incremental_refresh_catches_up(
-    engine: Engine, seed: DashSeed, live: Callable[[], Any]
+    engine: Engine, seed: DashSeed
 ) -> None:
     daily.refresh_daily(engine)
     _add_chats(engine, seed)
     with engine.connect() as conn:
         assert not daily.is_fresh(conn)
-    with live():
-        expected = _every_report(engine, seed)
+    expected = _every_report(_live(engine), seed)
     _assert_same(_every_report(engine, seed), expected)  # stale: computed live
 
     stats = daily.refresh_daily(engine)
@@ -249,7 +250,7 @@ def test_stale_tables_are_not_read_and_an_incremental_refresh_catches_up(
 
 
 def test_removed_findings_and_a_new_scorecard_make_it_rebuild(
-    engine: Engine, seed: DashSeed, live: Callable[[], Any]
+    engine: Engine, seed: DashSeed
 ) -> None:
     daily.refresh_daily(engine)
     with session_scope(engine) as s:  # what a full rescan does with a word gone from the lists
@@ -257,8 +258,7 @@ def test_removed_findings_and_a_new_scorecard_make_it_rebuild(
         s.execute(delete(Finding).where(Finding.id == gone))
     stats = daily.refresh_daily(engine)
     assert (stats.mode, stats.reason) == ("full", "findings were removed")
-    with live():
-        expected = _every_report(engine, seed)
+    expected = _every_report(_live(engine), seed)
     _assert_same(_every_report(engine, seed), expected)
 
     with session_scope(engine) as s:  # a new card scores one conversation so far
@@ -273,8 +273,7 @@ def test_removed_findings_and_a_new_scorecard_make_it_rebuild(
         )
     stats = daily.refresh_daily(engine)
     assert stats.mode == "full" and "v2" in stats.reason
-    with live():
-        expected = _every_report(engine, seed)
+    expected = _every_report(_live(engine), seed)
     assert expected["compliance/whole/ranking/store"]["scored"].sum() == 1
     _assert_same(_every_report(engine, seed), expected)
 
@@ -286,9 +285,7 @@ def test_an_empty_database_refreshes_to_nothing(engine: Engine) -> None:
     assert _rows(engine) == {"conversation_facts": [], "store_day": [], "store_day_findings": []}
 
 
-def test_messages_sessionized_later_move_to_their_store(
-    engine: Engine, seed: DashSeed, live: Callable[[], Any]
-) -> None:
+def test_messages_sessionized_later_move_to_their_store(engine: Engine, seed: DashSeed) -> None:
     daily.refresh_daily(engine)
     with session_scope(engine) as s:  # the sessionizer places a message the refresh has seen
         orphan = s.scalar(select(Message).where(Message.conversation_id.is_(None)))
@@ -298,8 +295,7 @@ def test_messages_sessionized_later_move_to_their_store(
     with engine.connect() as conn:
         assert not daily.is_fresh(conn)
     assert daily.refresh_daily(engine).mode == "incremental"
-    with live():
-        expected = _every_report(engine, seed)
+    expected = _every_report(_live(engine), seed)
     assert reports.UNASSIGNED not in set(expected["compliance/whole/stores"]["store"])
     _assert_same(_every_report(engine, seed), expected)
     incremental = _rows(engine)
