@@ -94,7 +94,7 @@ def fresh_db(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
 
 def test_before_sign_in_only_the_form_is_shown(db: tuple[Engine, DashSeed]):
     at = app_as(None)
-    assert at.text_input(key="signin_username") is not None
+    assert [t.label for t in at.text_input] == ["用户名 Username", "密码 Password"]
     assert not at.metric and not at.dataframe
     with pytest.raises(ValueError):  # data pages are not even registered
         at.switch_page("views/overview.py")
@@ -145,7 +145,7 @@ def test_a_disabled_user_is_signed_out(fresh_db: tuple[Engine, DashSeed]):
     with session_scope(engine) as s:
         disable_user(s, "nanjing")
     at = app_as(who)
-    assert at.text_input(key="signin_username") is not None
+    assert [t.label for t in at.text_input] == ["用户名 Username", "密码 Password"]
     assert not at.dataframe
 
 

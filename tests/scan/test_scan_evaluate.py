@@ -93,7 +93,17 @@ def test_report_formats_for_the_terminal_and_as_json(report) -> None:  # type: i
     assert "category" in text and "overall" in text and "diversion" in text
     assert set(data["categories"]) == set(CATEGORIES)
     assert data["messages"] == report.messages
-    assert 0 <= data["overall"]["precision"] <= 1
+    overall = report.overall
+    assert data["overall"] == {
+        "category": "overall",
+        "labels": overall.labels,
+        "found": overall.found,
+        "findings": overall.findings,
+        "correct": overall.correct,
+        "precision": round(overall.correct / overall.findings, 4),
+        "recall": round(overall.found / overall.labels, 4),
+    }
+    assert overall.labels == sum(data["categories"][c]["labels"] for c in CATEGORIES)
 
 
 def test_when_a_line_is_marked_then_labels_point_at_the_words() -> None:
