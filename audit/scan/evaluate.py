@@ -12,7 +12,10 @@ category overlaps it. Precision is per finding (same category and span counted o
 recall per label.
 
 The labelled set is written by hand in ``tests/data/eval/messages.txt`` with inline marks,
-``[[diversion|加我vx]]``; ``parse_marked`` reads that form.
+``[[diversion|加我vx]]``; ``parse_marked`` reads that form. The second set,
+``tests/data/eval/v2``, adds a column of technique tags per message (how a violation is
+written, or what kind of clean message it is) and is split once into a tuning half and a test
+half.
 """
 
 from __future__ import annotations
@@ -29,6 +32,40 @@ from audit.scan.wordlist import CATEGORIES
 DEFAULT_EVAL_SET = Path("tests/data/eval/messages.jsonl")
 DEFAULT_MIN_SCORE = 0.5
 _MARK = re.compile(r"\[\[([a-z]+)\|(.+?)\]\]")
+
+# How a violation is written (tags of a message with labels) ...
+VIOLATION_TECHNIQUES = (
+    "plain",
+    "pinyin",
+    "initials",
+    "homophone",
+    "polite",
+    "traditional",
+    "numerals",
+    "letters_for_digits",
+    "emoji_symbol",
+    "split_char",
+    "gap",
+    "spelled_email",
+    "slang_app",
+    "spacing",
+    "fullwidth",
+    "paraphrase",
+    "wechat_id",
+)
+# ... and what makes a clean message a test of false alarms (tags of a message without).
+CLEAN_TAGS = (
+    "ordinary",
+    "lookalike",
+    "number",
+    "negation",
+    "question",
+    "past",
+    "conditional",
+    "quotation",
+    "self_directed",
+    "rights_notice",
+)
 
 
 class EvalSetError(ValueError):
@@ -48,9 +85,10 @@ class EvalMessage:
     text: str
     role: str | None
     labels: tuple[Label, ...]
+    techniques: tuple[str, ...] = ()  # from VIOLATION_TECHNIQUES or CLEAN_TAGS; () if untagged
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "text": self.text,
             "role": self.role,
@@ -58,6 +96,9 @@ class EvalMessage:
                 {"category": x.category, "start": x.start, "end": x.end} for x in self.labels
             ],
         }
+        if self.techniques:  # the first set has none; its JSON lines stay as they were
+            data["techniques"] = list(self.techniques)
+        return data
 
 
 @dataclass(frozen=True)
@@ -150,11 +191,22 @@ class EvalReport:
         }
 
 
-def parse_marked(line: str, ident: str) -> EvalMessage:
-    """``<role>\\t<text with [[category|words]] marks>`` -> a message with its labels."""
+def parse_marked(line: str, ident: str, tagged: bool = False) -> EvalMessage:
+    """``<role>\\t<text with [[category|words]] marks>`` -> a message with its labels.
+
+    ``tagged`` lines carry a column of comma-separated technique tags between role and text,
+    ``<role>\\t<tag,tag>\\t<text>``.
+    """
     role, sep, marked = line.partition("\t")
     if not sep or role not in ROLES:
-        raise EvalSetError(f"{ident}: expected '<staff|customer><TAB><text>'")
+        form = "<staff|customer><TAB><tags><TAB><text>" if tagged else "<staff|customer><TAB><text>"
+        raise EvalSetError(f"{ident}: expected '{form}'")
+    tags: tuple[str, ...] = ()
+    if tagged:
+        column, sep, marked = marked.partition("\t")
+        if not sep:
+            raise EvalSetError(f"{ident}: expected '<staff|customer><TAB><tags><TAB><text>'")
+        tags = tuple(x.strip() for x in column.split(","))
     text: list[str] = []
     labels: list[Label] = []
     last = 0
@@ -174,7 +226,31 @@ def parse_marked(line: str, ident: str) -> EvalMessage:
     joined = "".join(text)
     if "[[" in joined or "]]" in joined:
         raise EvalSetError(f"{ident}: unbalanced [[category|words]] mark")
-    return EvalMessage(ident, joined, role, tuple(labels))
+    if tagged:
+        _check_tags(tags, bool(labels), ident)
+    return EvalMessage(ident, joined, role, tuple(labels), tags)
+
+
+def read_marked(source: Path, ident: str = "m{:04d}", tagged: bool = False) -> list[EvalMessage]:
+    """Every message of a hand-marked file; ``#`` lines are comments.
+
+    A message's id is ``ident`` formatted with its line number, so it names where to look.
+    """
+    messages = []
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip() and not line.startswith("#"):
+            messages.append(parse_marked(line, ident.format(number), tagged))
+    return messages
+
+
+def _check_tags(tags: tuple[str, ...], violation: bool, where: str) -> None:
+    """A violation is tagged by how it is written, a clean message by what it tests."""
+    allowed, kind = (VIOLATION_TECHNIQUES, "violation") if violation else (CLEAN_TAGS, "clean")
+    if not tags or any(x not in allowed for x in tags):
+        raise EvalSetError(
+            f"{where}: tags {','.join(tags) or '(none)'} are not all {kind} tags "
+            f"({' '.join(allowed)})"
+        )
 
 
 def load_eval_set(path: Path) -> list[EvalMessage]:
@@ -191,6 +267,7 @@ def load_eval_set(path: Path) -> list[EvalMessage]:
                 Label(x["category"], int(x["start"]), int(x["end"])) for x in data["labels"]
             )
             ident = str(data.get("id", number))
+            techniques = tuple(str(x) for x in data.get("techniques", ()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise EvalSetError(f"{where}: bad line ({exc})") from None
         if role is not None and role not in ROLES:
@@ -200,7 +277,9 @@ def load_eval_set(path: Path) -> list[EvalMessage]:
                 raise EvalSetError(f"{where}: unknown category '{label.category}'")
             if not 0 <= label.start < label.end <= len(text):
                 raise EvalSetError(f"{where}: label {label} is outside the text")
-        messages.append(EvalMessage(ident, text, role, labels))
+        if techniques:
+            _check_tags(techniques, bool(labels), where)
+        messages.append(EvalMessage(ident, text, role, labels, techniques))
     return messages
 
 
