@@ -26,8 +26,9 @@ nothing at all runs for a message without hits.
 Scopes, in normalized characters between the cue and the hit:
 
 - negation: a negating verb (不会 不想 没说 不敢 别 ...) up to ``NEGATION_REACH`` before the
-  hit in its clause; a bare 不/没/无/未 only right before it (``BARE_REACH``) with no pronoun
-  between (「不退钱我投诉」 negates 退钱, not 投诉). 就/才/但 between end the scope.
+  hit in its clause; a bare 不/没/无/未 only right before it (``BARE_REACH``) with at most a
+  modal or light verb between (没去投诉; 「不退钱我投诉」 negates 退钱, not 投诉). 就/才/但
+  between end the scope.
 - question: a clause ending in ？ or in 吗/么, or an A-not-A form (能不能, 是不是) in the clause.
 - past: 上次/之前/以前... before the hit in its clause, or 处理完/解决了... after it in its
   sentence. 已经 alone is not enough: 「我已经打了12315」 is an escalation.
@@ -54,6 +55,7 @@ from typing import Final
 
 from audit.scan.finding import Finding
 from audit.scan.normalize import Normalized
+from audit.scan.recognizers import default_recognizers
 from audit.store.models import Severity
 
 NEGATION: Final = "negation"
@@ -94,6 +96,9 @@ CUE_KINDS = {
 CUES_RESOURCE = "context_cues.txt"
 _PRONOUNS = "我你您他她它"
 _SCOPE_ENDS = ("就", "才", "便", "但", "那么", "则", "而是", "可是", "不过")
+# what may sit between a bare 不/没 and the hit it negates: modals and light verbs (没去投诉,
+# 不想打12315), not a verb of its own (不退钱我投诉 negates 退钱)
+_BARE_GAP = set("要想去会能再敢用必打找给向跟到了过还也都什么任何这那种个些一所谓的")
 _SELF_GAP = set("真太是就个好这那也都像简直可实在有点些么还又")
 
 
@@ -174,13 +179,14 @@ class Applied:
 # a staff offer (加我微信好吗): "question_customer" entries apply to customers only.
 Policy = dict[str, dict[str, str]]
 RULES: Final[Policy] = {
-    "privacy": {},
+    # asking for codes or ID photos: a refusal (我们不会让您发验证码) or a rights notice is clean
+    "privacy": {NEGATION: SUPPRESS, RIGHTS_NOTICE: SUPPRESS, QUOTATION: LOWER},
     "complaint": {
         NEGATION: SUPPRESS,
-        QUESTION: LOWER,
+        QUESTION: SUPPRESS,
         PAST: SUPPRESS,
         CONDITIONAL: SUPPRESS,
-        QUOTATION: LOWER,
+        QUOTATION: SUPPRESS,
         RIGHTS_NOTICE: SUPPRESS,
     },
     "diversion": {NEGATION: SUPPRESS, "question_customer": SUPPRESS, QUOTATION: LOWER},
@@ -191,9 +197,9 @@ RULES: Final[Policy] = {
         QUOTATION: SUPPRESS,
         PAST: LOWER,
     },
-    "abuse": {NEGATION: SUPPRESS, CONDITIONAL: LOWER, QUOTATION: LOWER, SELF_DIRECTED: SUPPRESS},
+    "abuse": {NEGATION: SUPPRESS, CONDITIONAL: LOWER, QUOTATION: SUPPRESS, SELF_DIRECTED: SUPPRESS},
     # a customer asking for a fraud (你们收手机卡吗) is soliciting one
-    "fraud": {NEGATION: SUPPRESS, QUOTATION: LOWER},
+    "fraud": {NEGATION: SUPPRESS, QUOTATION: SUPPRESS},
     "illegal": {QUOTATION: LOWER},
 }
 _STRENGTH = {SUPPRESS: 2, LOWER: 1}
@@ -286,7 +292,7 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
             gap = text[cue.end : start]
             distance = start - cue.end
             free = not any(s in gap for s in _SCOPE_ENDS)
-            bare = cue.kind == "bare" and not any(p in gap for p in _PRONOUNS)
+            bare = cue.kind == "bare" and all(c in _BARE_GAP for c in gap)
             if free and (
                 (cue.kind == NEGATION and distance <= NEGATION_REACH)
                 or (bare and distance <= BARE_REACH)
@@ -367,8 +373,9 @@ def judge(text: str, norm: Normalized, role: str | None, findings: list[Finding]
         return findings
     cues = MessageCues(text, norm)
     out = []
+    shown = _shown_data_rules()
     for finding in findings:
-        if not RULES.get(finding.category):
+        if finding.rule in shown or not RULES.get(finding.category):
             out.append(finding)
             continue
         effect, cue = decide(finding.category, role, applied_cues(cues, finding, role))
@@ -386,6 +393,12 @@ def judge(text: str, norm: Normalized, role: str | None, findings: list[Finding]
             )
         )
     return out
+
+
+@cache
+def _shown_data_rules() -> frozenset[str]:
+    """Rules of the recognizers: a phone number or an id shown is shown, whatever is said."""
+    return frozenset(recognizer.RULE for recognizer in default_recognizers())
 
 
 def _lower(severity: Severity) -> Severity:

@@ -69,9 +69,15 @@ def test_when_a_hit_is_negated_then_it_is_suppressed(
 
 @pytest.mark.parametrize(
     ("role", "text"),
-    [("customer", "能加你微信吗"), ("customer", "能不能加你微信"), ("customer", "可以加你微信？")],
+    [
+        ("customer", "能加你微信吗"),
+        ("customer", "能不能加你微信"),
+        ("customer", "可以加你微信？"),
+        ("customer", "我可以投诉吗？"),
+        ("customer", "12315是管什么的？"),
+    ],
 )
-def test_when_a_customer_asks_then_diversion_is_suppressed(
+def test_when_a_customer_asks_then_diversion_and_complaint_are_suppressed(
     scanner: Scanner, role: str, text: str
 ) -> None:
     assert found(scanner, text, role) == []
@@ -101,9 +107,20 @@ def test_when_a_hit_is_the_condition_then_it_is_suppressed(
     assert found(scanner, text, role) == []
 
 
-@pytest.mark.parametrize("text", ["客户问「打包票」是什么意思", "他说什么打包票，我没听懂"])
-def test_when_staff_quote_a_promise_then_it_is_suppressed(scanner: Scanner, text: str) -> None:
-    assert found(scanner, text, "staff") == []
+@pytest.mark.parametrize(
+    ("role", "text"),
+    [
+        ("staff", "客户问「打包票」是什么意思"),
+        ("staff", "他说什么打包票，我没听懂"),
+        ("customer", "他说要投诉你们"),
+        ("customer", "朋友说“找工信部”有用"),
+        ("customer", "她说“你们都是傻子”，我替她道个歉"),
+    ],
+)
+def test_when_someone_else_is_quoted_then_the_hit_is_suppressed(
+    scanner: Scanner, role: str, text: str
+) -> None:
+    assert found(scanner, text, role) == []
 
 
 @pytest.mark.parametrize("text", ["我真是个傻子", "我就是笨蛋，又输错了", "我自己太笨蛋了"])
@@ -129,15 +146,14 @@ def test_when_staff_tell_a_customer_their_rights_then_it_is_suppressed(
 @pytest.mark.parametrize(
     ("text", "matched", "context", "severity"),
     [
-        ("我可以投诉吗？", "投诉", "question (吗)", Severity.LOW),  # listed medium
-        ("他说要投诉你们", "投诉", "quoted (他说)", Severity.LOW),
-        ("朋友说“找工信部”有用", "工信部", "quoted (朋友说)", Severity.MEDIUM),  # listed high
+        ("您是问保证收益吗？", "保证收益", "question (吗)", Severity.HIGH),  # listed critical
+        ("客户说想加你微信", "加你微信", "quoted (客户说)", Severity.LOW),  # listed medium
     ],
 )
-def test_when_a_complaint_is_asked_or_reported_then_it_is_lowered_with_the_reason(
+def test_when_staff_ask_or_report_then_the_hit_is_lowered_with_the_reason(
     scanner: Scanner, text: str, matched: str, context: str, severity: Severity
 ) -> None:
-    [finding] = scanner.scan(text, "customer")
+    [finding] = scanner.scan(text, "staff")
 
     assert (finding.matched, finding.context, finding.score) == (matched, context, LOWERED_SCORE)
     assert finding.severity == severity
@@ -171,6 +187,8 @@ def test_when_a_complaint_is_asked_or_reported_then_it_is_lowered_with_the_reaso
         ("customer", "你不是傻子吗", "傻子"),
         ("customer", "我觉得你是笨蛋", "笨蛋"),
         ("customer", "你们收手机卡吗", "收手机卡"),  # a customer soliciting a fraud
+        ("customer", "你信不信我投诉你们", "投诉"),  # a threat put as a question
+        ("customer", "别逼我去工信部", "工信部"),
         ("customer", "您可以向工信部申诉", "工信部"),  # rights notices are staff's
     ],
 )
