@@ -48,7 +48,7 @@ from __future__ import annotations
 import bisect
 import importlib.resources
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Final
@@ -367,7 +367,17 @@ def decide(
     return best
 
 
-def judge(text: str, norm: Normalized, role: str | None, findings: list[Finding]) -> list[Finding]:
+# decides what the cues reaching a hit do to it: ``decide`` (the rules) or a learned model
+Decider = Callable[[str, str | None, Sequence[Applied]], tuple[str, Applied | None]]
+
+
+def judge(
+    text: str,
+    norm: Normalized,
+    role: str | None,
+    findings: list[Finding],
+    decider: Decider = decide,
+) -> list[Finding]:
     """``findings`` with context applied: suppressed hits gone, lowered ones marked."""
     if not findings:
         return findings
@@ -378,7 +388,7 @@ def judge(text: str, norm: Normalized, role: str | None, findings: list[Finding]
         if finding.rule in shown or not RULES.get(finding.category):
             out.append(finding)
             continue
-        effect, cue = decide(finding.category, role, applied_cues(cues, finding, role))
+        effect, cue = decider(finding.category, role, applied_cues(cues, finding, role))
         if effect == SUPPRESS or cue is None:
             if effect != SUPPRESS:
                 out.append(finding)
