@@ -48,10 +48,10 @@ from __future__ import annotations
 import bisect
 import importlib.resources
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
-from functools import cache
-from typing import Final
+from functools import cache, cached_property
+from typing import Any, Final, NamedTuple
 
 from audit.scan.finding import Finding
 from audit.scan.normalize import Normalized
@@ -75,6 +75,7 @@ NEGATION_REACH = 8
 BARE_REACH = 2
 CLAUSE_REACH = 12  # past, conditional and quotation cues before the hit
 SELF_REACH = 4
+WINDOW = 40  # original characters each side of a hit that its judgement looks at
 
 # The kinds of cue words in ``context_cues.txt``, and the cue each one gives.
 CUE_KINDS = {
@@ -95,6 +96,7 @@ CUE_KINDS = {
 }
 CUES_RESOURCE = "context_cues.txt"
 _PRONOUNS = "我你您他她它"
+_SENTENCE_KINDS = frozenset({"resolved", "unresolved", RIGHTS_NOTICE})
 _SCOPE_ENDS = ("就", "才", "便", "但", "那么", "则", "而是", "可是", "不过")
 # what may sit between a bare 不/没 and the hit it negates: modals and light verbs (没去投诉,
 # 不想打12315), not a verb of its own (不退钱我投诉 negates 退钱)
@@ -128,24 +130,43 @@ def parse_cues(text: str, source: str = CUES_RESOURCE) -> dict[str, str]:
 
 
 @cache
-def _cue_words() -> tuple[dict[str, str], re.Pattern[str]]:
+def _cue_words() -> tuple[dict[str, str], re.Pattern[str], int]:
+    """The cue words, one pattern matching the longest at each place, the longest length."""
     text = importlib.resources.files("audit.scan").joinpath(CUES_RESOURCE).read_text("utf-8")
     words = parse_cues(text)
-    # longest first: at one position the longer word wins (有没有 over 没)
-    pattern = re.compile("|".join(re.escape(w) for w in sorted(words, key=lambda w: (-len(w), w))))
-    return words, pattern
+    return words, re.compile(_trie_pattern(words)), max(map(len, words))
+
+
+def _trie_pattern(words: Iterable[str]) -> str:
+    """A regular expression of ``words`` shaped as their prefix tree: at each place it tries
+    one branch per next character (not every word in turn) and, being greedy, matches the
+    longest word (有没有 over 没)."""
+    trie: dict[str, Any] = {}
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        branches = [re.escape(c) + emit(child) for c, child in sorted(node.items()) if c]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else f"(?:{'|'.join(branches)})"
+        return f"(?:{body})?" if "" in node else body
+
+    return emit(trie)
 
 
 # Clause ends (read in the original): an ASCII comma or full stop only outside numbers.
 _CLAUSE_END = re.compile(r"[，。！？；\n!?;…～~]+|,(?!\d)|\.(?![\w])")
 _SENTENCE_END = re.compile(r"[。！？\n!?]+|\.(?![\w])")
-_QUOTES = re.compile(r"[「『“‘」』”’\"]")
+_QUOTES = re.compile(r"[「『“‘」』”’\"?？]")  # and question marks, to know if there are any
 _OPENERS = "「『“‘"
 
 
-@dataclass(frozen=True)
-class Cue:
-    """One cue word of a message, in normalized offsets."""
+class Cue(NamedTuple):
+    """One cue word of a message, in normalized offsets (a tuple: many are made, few kept)."""
 
     kind: str
     word: str
@@ -206,45 +227,67 @@ _STRENGTH = {SUPPRESS: 2, LOWER: 1}
 
 
 class _Marks:
-    """Punctuation that ends a clause or a sentence, in original offsets."""
+    """Punctuation that ends a clause or a sentence, in original offsets, within a window."""
 
-    def __init__(self, pattern: re.Pattern[str], original: str) -> None:
-        spans = [m.span() for m in pattern.finditer(original)]
+    def __init__(self, pattern: re.Pattern[str], original: str, lo: int, hi: int) -> None:
+        spans = [m.span() for m in pattern.finditer(original, lo, hi)]
         self.original = original
+        self.lo, self.hi = lo, hi
         self.starts = [a for a, _ in spans]
         self.ends = [b for _, b in spans]
 
-    def around(self, start: int, end: int) -> tuple[int, int, str]:
-        """Original bounds of the segment holding ``[start, end)``, and the mark closing it.
+    def around(self, start: int, end: int) -> tuple[int, int, str | None]:
+        """Original bounds of the segment holding ``[start, end)``, at most ``WINDOW`` away,
+        and the mark closing it ("" at the end of the text, None when the window cuts it).
 
         A mark inside the hit (投，诉) does not cut it."""
         j = bisect.bisect_right(self.ends, start) - 1
         k = bisect.bisect_left(self.starts, end)
-        left = self.ends[j] if j >= 0 else 0
-        if k == len(self.starts):
-            return left, len(self.original), ""
-        return left, self.starts[k], self.original[self.starts[k] : self.ends[k]]
+        left = max(self.ends[j] if j >= 0 else self.lo, start - WINDOW)
+        right, mark = (
+            (self.starts[k], self.original[self.starts[k] : self.ends[k]])
+            if k < len(self.starts)
+            else (self.hi, "" if self.hi == len(self.original) else None)
+        )
+        if right > end + WINDOW:
+            return left, end + WINDOW, None
+        return left, right, mark
 
 
 class MessageCues:
-    """The cues, clause and sentence ends and quotation marks of one message."""
+    """The cues, clause and sentence ends and quotation marks of a message, within original
+    ``[lo, hi)`` (default: all of it): the hits of a long message look only near themselves."""
 
-    def __init__(self, original: str, norm: Normalized) -> None:
+    def __init__(self, original: str, norm: Normalized, lo: int = 0, hi: int | None = None) -> None:
+        hi = len(original) if hi is None else hi
         self.original = original
         self.norm = norm
         self.offsets = norm.offsets
-        words, pattern = _cue_words()
-        self.cues = [
-            Cue(words[m.group()], m.group(), m.start(), m.end())
-            for m in pattern.finditer(norm.text)
-            if words[m.group()] != "decoy"
-        ]
+        words, pattern, _ = _cue_words()
+        self.cues = []
+        for match in pattern.finditer(norm.text, self.to_norm(lo), self.to_norm(hi)):
+            word = match.group()
+            kind = words[word]
+            if kind != "decoy":
+                self.cues.append(Cue(kind, word, match.start(), match.end()))
         self.cue_starts = [c.start for c in self.cues]
-        self.clauses = _Marks(_CLAUSE_END, original)
-        self.sentences = _Marks(_SENTENCE_END, original)
-        quotes = list(_QUOTES.finditer(original))
-        self.quote_at = [m.start() for m in quotes]
-        self.quote_marks = [m.group() for m in quotes]
+        self.sentence_cues = any(c.kind in _SENTENCE_KINDS for c in self.cues)
+        self.clauses = _Marks(_CLAUSE_END, original, lo, hi)
+        self.window = (lo, hi)
+        quotes = _QUOTES.findall(original, lo, hi)
+        # nothing to look at: a good share of the messages with a hit
+        self.empty = not self.cues and not quotes
+        self.quote_at: list[int] = []
+        self.quote_marks: list[str] = []
+        if quotes and set(quotes) - set("?？"):
+            for match in _QUOTES.finditer(original, lo, hi):
+                if match.group() not in "?？":
+                    self.quote_at.append(match.start())
+                    self.quote_marks.append(match.group())
+
+    @cached_property
+    def sentences(self) -> _Marks:
+        return _Marks(_SENTENCE_END, self.original, *self.window)
 
     def to_norm(self, original: int) -> int:
         """The normalized offset of the first character at or after ``original``."""
@@ -273,12 +316,12 @@ class MessageCues:
 
 def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[Applied]:
     """The cues whose scope reaches ``finding``'s hit."""
+    if cues.empty:
+        return []
     text = cues.norm.text
     start, end = cues.to_norm(finding.start), cues.to_norm(finding.end)
     left, right, mark = cues.clauses.around(finding.start, finding.end)
     c_lo, c_hi = cues.to_norm(left), cues.to_norm(right)
-    left, right, _ = cues.sentences.around(finding.start, finding.end)
-    s_lo, s_hi = cues.to_norm(left), cues.to_norm(right)
     found: list[Applied] = []
 
     def add(kind: str, word: str, distance: int, after: bool = False) -> None:
@@ -312,28 +355,32 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
                 nearest_person = cue
         elif cue.start >= end:
             distance = cue.start - end
-            if cue.kind == QUESTION or (cue.kind == "particle" and c_hi - cue.end <= 1):
+            closing = cue.kind == "particle" and mark is not None and c_hi - cue.end <= 1
+            if cue.kind == QUESTION or closing:
                 add(QUESTION, cue.word, distance, after=True)
             elif cue.kind == "after_condition" and not any(
                 s in text[end : cue.start] for s in _SCOPE_ENDS
             ):
                 add(CONDITIONAL, cue.word, distance, after=True)
     for sign in "？?":
-        if sign in mark:
+        if mark and sign in mark:
             add(QUESTION, sign, c_hi - end, after=True)
             break
     if any(a.kind == QUESTION for a in found) and any(a.kind == NEGATION for a in found):
         # 不是…吗 asks for agreement: 「你不是傻子吗」「我不是说了要投诉吗」 affirm
         found = [a for a in found if a.kind not in (NEGATION, QUESTION)]
-    in_sentence = cues.cues_in(s_lo, s_hi)
-    if any(cue.kind == "unresolved" for cue in in_sentence):
-        found = [a for a in found if a.kind != PAST]
-    for cue in in_sentence:
-        if cue.kind == "resolved" and cue.start >= end:
-            add(PAST, cue.word, cue.start - end, after=True)
-        elif cue.kind == RIGHTS_NOTICE and role != "customer":
-            add(RIGHTS_NOTICE, cue.word, abs(cue.start - start), after=cue.start >= end)
-    if cues.quoted(finding.start, finding.end):
+    if cues.sentence_cues:
+        left, right, _ = cues.sentences.around(finding.start, finding.end)
+        in_sentence = cues.cues_in(cues.to_norm(left), cues.to_norm(right))
+        unresolved = any(cue.kind == "unresolved" for cue in in_sentence)
+        if unresolved:
+            found = [a for a in found if a.kind != PAST]
+        for cue in in_sentence:
+            if cue.kind == "resolved" and cue.start >= end and not unresolved:
+                add(PAST, cue.word, cue.start - end, after=True)
+            elif cue.kind == RIGHTS_NOTICE and role != "customer":
+                add(RIGHTS_NOTICE, cue.word, abs(cue.start - start), after=cue.start >= end)
+    if cues.quote_at and cues.quoted(finding.start, finding.end):
         add(QUOTATION, "「」", 0)
     if (
         finding.category == "abuse"
@@ -381,28 +428,47 @@ def judge(
     """``findings`` with context applied: suppressed hits gone, lowered ones marked."""
     if not findings:
         return findings
-    cues = MessageCues(text, norm)
-    out = []
     shown = _shown_data_rules()
-    for finding in findings:
-        if finding.rule in shown or not RULES.get(finding.category):
-            out.append(finding)
-            continue
-        effect, cue = decider(finding.category, role, applied_cues(cues, finding, role))
-        if effect == SUPPRESS or cue is None:
-            if effect != SUPPRESS:
-                out.append(finding)
-            continue
-        out.append(
-            replace(
-                finding,
-                severity=_lower(finding.severity),
-                score=min(finding.score, LOWERED_SCORE),
-                context=cue.reason,
-                explanation=f"{finding.explanation}; context: {cue.reason}, lowered",
+    out = []
+    for group, (lo, hi) in _windows([f for f in findings if f.rule not in shown], len(text)):
+        cues = MessageCues(text, norm, lo, hi)
+        for finding in group:
+            out.extend(
+                _judged(finding, decider(finding.category, role, applied_cues(cues, finding, role)))
             )
-        )
+    out.extend(f for f in findings if f.rule in shown)
     return out
+
+
+def _windows(findings: list[Finding], length: int) -> list[tuple[list[Finding], tuple[int, int]]]:
+    """Findings grouped by overlapping windows (``WINDOW`` plus the longest cue each side)."""
+    margin = WINDOW + _cue_words()[2]
+    groups: list[tuple[list[Finding], tuple[int, int]]] = []
+    for finding in sorted(findings, key=lambda f: f.start):
+        lo, hi = max(0, finding.start - margin), min(length, finding.end + margin)
+        if groups and lo <= groups[-1][1][1]:
+            members, (first, last) = groups[-1]
+            groups[-1] = ([*members, finding], (first, max(last, hi)))
+        else:
+            groups.append(([finding], (lo, hi)))
+    return groups
+
+
+def _judged(finding: Finding, decision: tuple[str, Applied | None]) -> list[Finding]:
+    effect, cue = decision
+    if effect == SUPPRESS:
+        return []
+    if effect != LOWER or cue is None:
+        return [finding]
+    return [
+        replace(
+            finding,
+            severity=_lower(finding.severity),
+            score=min(finding.score, LOWERED_SCORE),
+            context=cue.reason,
+            explanation=f"{finding.explanation}; context: {cue.reason}, lowered",
+        )
+    ]
 
 
 @cache
