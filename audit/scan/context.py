@@ -200,8 +200,9 @@ class Applied:
 # a staff offer (加我微信好吗): "question_customer" entries apply to customers only.
 Policy = dict[str, dict[str, str]]
 RULES: Final[Policy] = {
-    # asking for codes or ID photos: a refusal (我们不会让您发验证码) or a rights notice is clean
-    "privacy": {NEGATION: SUPPRESS, RIGHTS_NOTICE: SUPPRESS, QUOTATION: LOWER},
+    # asking for codes or ID photos: a refusal (我们不会让您发验证码) is clean; a rights notice
+    # is not an excuse here, its words (可以通过) fit 「您可以通过短信把验证码发我」 too
+    "privacy": {NEGATION: SUPPRESS, QUOTATION: LOWER},
     "complaint": {
         NEGATION: SUPPRESS,
         QUESTION: SUPPRESS,

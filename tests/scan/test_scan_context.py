@@ -30,6 +30,7 @@ LISTS = {
     "保证收益 | critical | staff\n",
     "abuse.txt": "傻子 | medium | both\n笨蛋 | low | both\n废物 | medium | both\n",
     "fraud.txt": "收手机卡 | high | both\n",
+    "privacy.txt": "验证码发我 | critical | staff\n",
 }
 
 
@@ -59,6 +60,7 @@ def found(scanner: Scanner, text: str, role: str | None) -> list[tuple[str, str]
         ("staff", "我们不能保证收益，要看市场"),
         ("customer", "旧手机可以拿来回收，不是废物"),
         ("staff", "公司规定不能加你微信"),
+        ("staff", "我们不会让您把验证码发我，请放心"),
     ],
 )
 def test_when_a_hit_is_negated_then_it_is_suppressed(
@@ -190,12 +192,25 @@ def test_when_staff_ask_or_report_then_the_hit_is_lowered_with_the_reason(
         ("customer", "你信不信我投诉你们", "投诉"),  # a threat put as a question
         ("customer", "别逼我去工信部", "工信部"),
         ("customer", "您可以向工信部申诉", "工信部"),  # rights notices are staff's
+        ("staff", "您可以通过短信把验证码发我", "验证码发我"),  # no rights notice excuses it
     ],
 )
 def test_when_no_cue_excuses_a_hit_then_it_stays_a_finding(
     scanner: Scanner, role: str, text: str, matched: str
 ) -> None:
     assert found(scanner, text, role) == [(matched, "")]
+
+
+def test_when_a_hit_is_far_from_a_cue_then_the_cue_does_not_reach_it() -> None:
+    assert cue_kinds("投诉" + "好" * 10 + "吗", "投诉") == [("question", "吗")]
+    assert cue_kinds("投诉" + "好" * 50 + "吗", "投诉") == []  # past the window
+
+
+def test_when_the_hit_ends_a_long_message_then_its_own_context_is_judged(
+    scanner: Scanner,
+) -> None:
+    assert found(scanner, "您好，" * 300 + "我没说要投诉", "customer") == []
+    assert found(scanner, "我没说，" * 300 + "我要投诉", "customer") == [("我要投诉", "")]
 
 
 @pytest.mark.parametrize(
