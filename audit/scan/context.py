@@ -25,7 +25,7 @@ nothing at all runs for a message without hits.
 
 Scopes, in normalized characters between the cue and the hit:
 
-- negation: a negating verb (不会 不想 没说 不敢 别 ...) up to ``NEGATION_REACH`` before the
+- negation: a dismissal right after the hit (投诉就算了); a negating verb (不会 不想 没说 不敢 别 ...) up to ``NEGATION_REACH`` before the
   hit in its clause; a bare 不/没/无/未 only right before it (``BARE_REACH``) with at most a
   modal or light verb between (没去投诉; 「不退钱我投诉」 negates 退钱, not 投诉). 就/才/但
   between end the scope.
@@ -75,6 +75,7 @@ NEGATION_REACH = 8
 BARE_REACH = 2
 CLAUSE_REACH = 12  # past, conditional and quotation cues before the hit
 SELF_REACH = 4
+DISMISSAL_REACH = 3  # 投诉这事就算了
 WINDOW = 40  # original characters each side of a hit that its judgement looks at
 
 # The kinds of cue words in ``context_cues.txt``, and the cue each one gives.
@@ -90,6 +91,7 @@ CUE_KINDS = {
     "condition": CONDITIONAL,
     "consequence": "consequence",
     "after": "after_condition",
+    "dismissal": "dismissal",
     "reporting": QUOTATION,
     "self": "self",
     "rights": RIGHTS_NOTICE,
@@ -363,6 +365,8 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
                 s in text[end : cue.start] for s in _SCOPE_ENDS
             ):
                 add(CONDITIONAL, cue.word, distance, after=True)
+            elif cue.kind == "dismissal" and distance <= DISMISSAL_REACH:
+                add(NEGATION, cue.word, distance, after=True)
     for sign in "？?":
         if mark and sign in mark:
             add(QUESTION, sign, c_hi - end, after=True)

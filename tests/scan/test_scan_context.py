@@ -56,6 +56,7 @@ def found(scanner: Scanner, text: str, role: str | None) -> list[tuple[str, str]
         ("customer", "我从来没想过要投诉"),
         ("customer", "我 没 说 要 投 诉"),  # cues are read after normalization too
         ("customer", "我不会去工信部的"),
+        ("customer", "投诉这事就算了，修好就行"),
         ("staff", "这个不敢打包票"),
         ("staff", "我们不能保证收益，要看市场"),
         ("customer", "旧手机可以拿来回收，不是废物"),
