@@ -14,24 +14,31 @@ around each hit for *cues* and decides, per category and role, what they do to i
 - nothing: a cue that does not excuse this category (「加我微信好吗」 from staff is an offer
   put as a question; a phone number is personal data whatever is said around it).
 
-Cues are function words of Chinese, not policy, so they live here rather than in the word
-lists. They are looked for once per message, on the normalized text (spacing, traditional
-forms and full-width are undone there) with one regular expression whose alternatives run
-longest first, so that words which merely contain a cue character (非常, 特别, 不得不, 有没有)
-shadow it. Punctuation, which normalization drops, is read from the original: it bounds
-clauses (，。？ ...), marks questions and opens quotations. Each hit then looks only at the
-cues of its own clause or sentence (a bisect away), so the cost is linear in the message and
-nothing at all runs for a message without hits.
+Cues are function words of Chinese, not compliance policy: they live in ``context_cues.txt``
+next to this module, not in the word lists. What each cue does to each category is ``RULES``
+below; ``context_model.py`` learns the same decision from labelled hits instead (it measured
+no better: see ``bench/context.py``).
+
+Cues are looked for on the normalized text (spacing, traditional forms and full-width are
+undone there) with one pattern shaped as a prefix tree, which matches the longest word at
+each place, so that words merely containing a cue character (非常, 特别, 不得不, 有没有) shadow
+it. Punctuation, which normalization drops, is read from the original: it bounds clauses
+(，。？ ...), marks questions and opens quotations. A hit looks no further than ``WINDOW``
+characters each side (hits whose windows overlap share one look), so the cost is linear in
+the message; nothing at all runs for a message without hits, and recognizer hits (a phone
+number, an e-mail, a WeChat id shown) are never judged.
 
 Scopes, in normalized characters between the cue and the hit:
 
-- negation: a dismissal right after the hit (投诉就算了); a negating verb (不会 不想 没说 不敢 别 ...) up to ``NEGATION_REACH`` before the
+- negation: a negating verb (不会 不想 没说 不敢 别 ...) up to ``NEGATION_REACH`` before the
   hit in its clause; a bare 不/没/无/未 only right before it (``BARE_REACH``) with at most a
   modal or light verb between (没去投诉; 「不退钱我投诉」 negates 退钱, not 投诉). 就/才/但
-  between end the scope.
+  between end the scope. A dismissal right after the hit (投诉就算了). 不是…吗 is no
+  negation but a request for agreement (「我不是说了要投诉吗」).
 - question: a clause ending in ？ or in 吗/么, or an A-not-A form (能不能, 是不是) in the clause.
 - past: 上次/之前/以前... before the hit in its clause, or 处理完/解决了... after it in its
-  sentence. 已经 alone is not enough: 「我已经打了12315」 is an escalation.
+  sentence, unless the sentence says it is not over (还没解决). 已经 alone is not enough:
+  「我已经打了12315」 is an escalation.
 - conditional: 如果/要是/万一/如需... before the hit with no 就/那 between (the hit is the
   condition, not the threatened consequence: 「不解决我就投诉」 stays), 的话 after it, or a
   consequence stated as a rule (以后会, 超出后) right before it.

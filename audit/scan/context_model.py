@@ -17,7 +17,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from audit.scan.context import KINDS, SUPPRESS, Applied
+from audit.scan.context import SUPPRESS, Applied
 
 NEAR = 2  # a cue this close (normalized characters) counts as adjacent
 
@@ -88,4 +88,4 @@ def train(hits: Iterable[LabelledHit], c: float = 1.0, seed: int = 0) -> Context
     return ContextModel(weights, float(model.intercept_[0]))
 
 
-__all__ = ["KINDS", "ContextModel", "LabelledHit", "features", "train"]
+__all__ = ["ContextModel", "LabelledHit", "features", "train"]
