@@ -16,8 +16,9 @@ around each hit for *cues* and decides, per category and role, what they do to i
 
 Cues are function words of Chinese, not compliance policy: they live in ``context_cues.txt``
 next to this module, not in the word lists. What each cue does to each category is ``RULES``
-below; ``context_model.py`` learns the same decision from labelled hits instead (it measured
-no better: see ``bench/context.py``).
+below. ``context_model.py`` can learn the decision from labelled hits instead; trained on
+the few hits with cues of the tuning set it suppressed almost any hit with a cue, a request
+for a verification code included, so the rules stay (``bench/context.py`` compares them).
 
 Cues are looked for on the normalized text (spacing, traditional forms and full-width are
 undone there) with one pattern shaped as a prefix tree, which matches the longest word at
