@@ -19,10 +19,12 @@ class Finding:
     end: int
     matched: str  # original[start:end]
     explanation: str
+    # why the words around the hit lowered it ("negated by 没", "question (吗)"), see context.py
+    context: str = ""
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON shape of ``audit inspect``."""
-        return {
+        """The JSON shape of ``audit inspect``; ``context`` only when there is one."""
+        shape: dict[str, Any] = {
             "category": self.category,
             "rule": self.rule,
             "severity": self.severity.value,
@@ -32,6 +34,9 @@ class Finding:
             "score": self.score,
             "explanation": self.explanation,
         }
+        if self.context:
+            shape["context"] = self.context
+        return shape
 
 
 def after_normalization(steps: Iterable[str]) -> str:

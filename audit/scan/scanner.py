@@ -39,6 +39,7 @@ from audit.scan.automaton import (
     load_cached,
     store_cached,
 )
+from audit.scan.context import judge as judge_context
 from audit.scan.finding import Finding, after_normalization
 from audit.scan.normalize import DEFAULT_COLLAPSE, Normalized, fold_char, normalize
 from audit.scan.recognizers import (
@@ -143,6 +144,7 @@ class Scanner:
             return []
         norm = normalize(text, self.collapse)
         findings = self._terms_in(text, norm, role) + self._recognized(text, norm, role, numbers)
+        findings = judge_context(text, norm, role, findings)  # negated, asked, quoted ...
         return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
 
     # ------------------------------------------------------------------------- terms

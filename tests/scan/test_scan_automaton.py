@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from audit.scan import automaton
 from audit.scan.automaton import compile_keys
+from audit.scan.context import judge as judge_context
 from audit.scan.normalize import normalize
 from audit.scan.scanner import Scanner
 from audit.scan.wordlist import load_wordlists
@@ -92,6 +93,7 @@ PIECES = [
 def test_fast_path_never_hides_a_finding(parts: list[str], role: str | None) -> None:
     text = "".join(parts)
     norm = normalize(text, SCANNER.collapse)
-    full = SCANNER._terms_in(text, norm, role) + SCANNER._recognized(text, norm, role)
+    found = SCANNER._terms_in(text, norm, role) + SCANNER._recognized(text, norm, role)
+    full = judge_context(text, norm, role, found)
 
     assert SCANNER.scan(text, role) == sorted(full, key=lambda f: (f.start, f.end, f.rule))

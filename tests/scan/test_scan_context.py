@@ -1,0 +1,310 @@
+"""Context judgement: negated, asked, past, hypothetical, quoted, self-directed and rights
+notices are excused per category; each has a counterpart that must stay a finding."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from audit.scan.context import (
+    LOWERED_SCORE,
+    CueListError,
+    MessageCues,
+    applied_cues,
+    judge,
+    parse_cues,
+)
+from audit.scan.finding import Finding
+from audit.scan.normalize import normalize
+from audit.scan.scanner import Scanner
+from audit.store.models import Severity
+
+# A list of its own, so that the cases do not move when the default lists are edited.
+# Complaint terms apply to both roles here: a staff rights notice is then what excuses them.
+LISTS = {
+    "complaint.txt": "投诉 | medium | both\n我要投诉 | high | both\n工信部 | high | both\n"
+    "12315 | high | both\n",
+    "diversion.txt": "加我微信 | high | staff\n加你微信 | medium | both\n",
+    "promise.txt": "打包票 | medium | staff\n不限速 | high | staff\n限速 | medium | staff\n"
+    "保证收益 | critical | staff\n",
+    "abuse.txt": "傻子 | medium | both\n笨蛋 | low | both\n废物 | medium | both\n",
+    "fraud.txt": "收手机卡 | high | both\n",
+    "privacy.txt": "验证码发我 | critical | staff\n",
+}
+
+
+@pytest.fixture(scope="module")
+def scanner(tmp_path_factory: pytest.TempPathFactory) -> Scanner:
+    directory = tmp_path_factory.mktemp("lists")
+    for name, text in LISTS.items():
+        (directory / name).write_text(text, encoding="utf-8")
+    return Scanner.from_directory(directory)
+
+
+def found(scanner: Scanner, text: str, role: str | None) -> list[tuple[str, str]]:
+    return [(f.matched, f.context) for f in scanner.scan(text, role)]
+
+
+# ------------------------------------------------------------------------ suppressed
+
+
+@pytest.mark.parametrize(
+    ("role", "text"),
+    [
+        ("customer", "我没说要投诉"),
+        ("customer", "我从来没想过要投诉"),
+        ("customer", "我 没 说 要 投 诉"),  # cues are read after normalization too
+        ("customer", "我不会去工信部的"),
+        ("customer", "投诉这事就算了，修好就行"),
+        ("staff", "这个不敢打包票"),
+        ("staff", "我们不能保证收益，要看市场"),
+        ("customer", "旧手机可以拿来回收，不是废物"),
+        ("staff", "公司规定不能加你微信"),
+        ("staff", "我们不会让您把验证码发我，请放心"),
+    ],
+)
+def test_when_a_hit_is_negated_then_it_is_suppressed(
+    scanner: Scanner, role: str, text: str
+) -> None:
+    assert found(scanner, text, role) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "text"),
+    [
+        ("customer", "能加你微信吗"),
+        ("customer", "能不能加你微信"),
+        ("customer", "可以加你微信？"),
+        ("customer", "我可以投诉吗？"),
+        ("customer", "12315是管什么的？"),
+    ],
+)
+def test_when_a_customer_asks_then_diversion_and_complaint_are_suppressed(
+    scanner: Scanner, role: str, text: str
+) -> None:
+    assert found(scanner, text, role) == []
+
+
+@pytest.mark.parametrize(
+    "text", ["上次那个投诉处理完了", "之前投诉的事，已经解决了", "上回工信部那个已经撤了"]
+)
+def test_when_a_complaint_is_past_or_resolved_then_it_is_suppressed(
+    scanner: Scanner, text: str
+) -> None:
+    assert found(scanner, text, "customer") == []
+
+
+@pytest.mark.parametrize(
+    ("role", "text"),
+    [
+        ("staff", "流量用超以后会限速"),
+        ("customer", "如果要投诉的话找谁"),
+        ("customer", "投诉的话要多久"),
+        ("customer", "万一投诉了会怎样"),
+    ],
+)
+def test_when_a_hit_is_the_condition_then_it_is_suppressed(
+    scanner: Scanner, role: str, text: str
+) -> None:
+    assert found(scanner, text, role) == []
+
+
+@pytest.mark.parametrize(
+    ("role", "text"),
+    [
+        ("staff", "客户问「打包票」是什么意思"),
+        ("staff", "他说什么打包票，我没听懂"),
+        ("customer", "他说要投诉你们"),
+        ("customer", "朋友说“找工信部”有用"),
+        ("customer", "她说“你们都是傻子”，我替她道个歉"),
+    ],
+)
+def test_when_someone_else_is_quoted_then_the_hit_is_suppressed(
+    scanner: Scanner, role: str, text: str
+) -> None:
+    assert found(scanner, text, role) == []
+
+
+@pytest.mark.parametrize("text", ["我真是个傻子", "我就是笨蛋，又输错了", "我自己太笨蛋了"])
+def test_when_an_insult_is_said_of_oneself_then_it_is_suppressed(
+    scanner: Scanner, text: str
+) -> None:
+    assert found(scanner, text, "customer") == []
+
+
+@pytest.mark.parametrize("role", ["staff", None])
+@pytest.mark.parametrize(
+    "text", ["如需投诉可拨打10080", "您可以向工信部申诉", "对结果不满意的，您有权拨打12315"]
+)
+def test_when_staff_tell_a_customer_their_rights_then_it_is_suppressed(
+    scanner: Scanner, text: str, role: str | None
+) -> None:
+    assert found(scanner, text, role) == []
+
+
+# ------------------------------------------------------------------------------ lowered
+
+
+@pytest.mark.parametrize(
+    ("text", "matched", "context", "severity"),
+    [
+        ("您是问保证收益吗？", "保证收益", "question (吗)", Severity.HIGH),  # listed critical
+        ("客户说想加你微信", "加你微信", "quoted (客户说)", Severity.LOW),  # listed medium
+    ],
+)
+def test_when_staff_ask_or_report_then_the_hit_is_lowered_with_the_reason(
+    scanner: Scanner, text: str, matched: str, context: str, severity: Severity
+) -> None:
+    [finding] = scanner.scan(text, "staff")
+
+    assert (finding.matched, finding.context, finding.score) == (matched, context, LOWERED_SCORE)
+    assert finding.severity == severity
+    assert finding.explanation == f"term {matched}; context: {context}, lowered"
+    assert finding.as_dict()["context"] == context
+
+
+# ------------------------------------------------------------------------ stays a finding
+
+
+@pytest.mark.parametrize(
+    ("role", "text", "matched"),
+    [
+        ("customer", "我要投诉你们", "我要投诉"),
+        ("customer", "不行，我要投诉", "我要投诉"),  # the negation is in another clause
+        ("customer", "如果不解决我就投诉", "投诉"),  # the threat is the consequence
+        ("customer", "再不退钱我投诉", "投诉"),  # 不 negates 退钱
+        ("customer", "我不得不投诉了", "投诉"),
+        ("customer", "非常想投诉", "投诉"),
+        ("customer", "我已经打了12315", "12315"),  # an escalation, not a resolved past
+        ("customer", "我之前投诉过，到现在还没解决", "投诉"),
+        ("customer", "我不是说了要投诉吗", "投诉"),  # 不是…吗 affirms
+        ("staff", "加我微信", "加我微信"),
+        ("staff", "加我微信好吗", "加我微信"),  # a question does not excuse an offer
+        ("staff", "要不要加我微信？", "加我微信"),
+        ("staff", "这个我打包票", "打包票"),
+        ("staff", "放心，不限速", "不限速"),
+        ("staff", "只要办了就保证收益", "保证收益"),
+        ("staff", "如果您需要，可以加我微信", "加我微信"),  # the condition is another clause
+        ("customer", "你真是个傻子", "傻子"),
+        ("customer", "你不是傻子吗", "傻子"),
+        ("customer", "我觉得你是笨蛋", "笨蛋"),
+        ("customer", "你们收手机卡吗", "收手机卡"),  # a customer soliciting a fraud
+        ("customer", "你信不信我投诉你们", "投诉"),  # a threat put as a question
+        ("customer", "别逼我去工信部", "工信部"),
+        ("customer", "您可以向工信部申诉", "工信部"),  # rights notices are staff's
+        ("staff", "您可以通过短信把验证码发我", "验证码发我"),  # no rights notice excuses it
+    ],
+)
+def test_when_no_cue_excuses_a_hit_then_it_stays_a_finding(
+    scanner: Scanner, role: str, text: str, matched: str
+) -> None:
+    assert found(scanner, text, role) == [(matched, "")]
+
+
+def test_when_a_hit_is_far_from_a_cue_then_the_cue_does_not_reach_it() -> None:
+    assert cue_kinds("投诉" + "好" * 10 + "吗", "投诉") == [("question", "吗")]
+    assert cue_kinds("投诉" + "好" * 50 + "吗", "投诉") == []  # past the window
+
+
+def test_when_the_hit_ends_a_long_message_then_its_own_context_is_judged(
+    scanner: Scanner,
+) -> None:
+    assert found(scanner, "您好，" * 300 + "我没说要投诉", "customer") == []
+    assert found(scanner, "我没说，" * 300 + "我要投诉", "customer") == [("我要投诉", "")]
+
+
+@pytest.mark.parametrize(
+    "text", ["我没有给你13800138000这个号码吗？", "如果要打13800138000的话", "他说13800138000"]
+)
+def test_when_personal_data_is_shown_then_no_context_excuses_it(
+    scanner: Scanner, text: str
+) -> None:
+    assert [f.category for f in scanner.scan(text, "customer")] == ["privacy"]
+
+
+# ----------------------------------------------------------------------- the cue scopes
+
+
+def cue_kinds(text: str, term: str, role: str | None = "customer") -> list[tuple[str, str]]:
+    start = text.index(term)
+    finding = Finding(
+        "complaint", "complaint.x", Severity.HIGH, 1.0, start, start + len(term), term, "term"
+    )
+    cues = MessageCues(text, normalize(text))
+    return [(a.kind, a.word) for a in applied_cues(cues, finding, role)]
+
+
+@pytest.mark.parametrize(
+    ("text", "term", "kinds"),
+    [
+        ("我没说要投诉", "投诉", [("negation", "没说")]),
+        ("没投诉", "投诉", [("negation", "没")]),
+        ("没退钱我投诉", "投诉", []),  # a bare 不/没 does not reach past a pronoun
+        ("我不想，以后再投诉", "投诉", []),  # nor past a comma
+        ("我不想以后再就投诉", "投诉", []),  # nor past 就
+        ("特别想投诉", "投诉", []),  # 别 inside 特别 is no negation
+        ("投诉吗", "投诉", [("question", "吗")]),
+        ("投诉？好的", "投诉", [("question", "？")]),
+        ("要投诉什么", "投诉", []),  # 么 inside 什么 is no particle
+        ("有没有投诉渠道", "投诉", [("question", "有没有")]),
+        ("上次投诉", "投诉", [("past", "上次")]),
+        ("投诉处理完了", "投诉", [("past", "处理完")]),
+        ("如果投诉", "投诉", [("conditional", "如果")]),
+        ("如果不改就投诉", "投诉", []),
+        ("他说投诉", "投诉", [("quotation", "他说")]),
+        ("「投诉」", "投诉", [("quotation", "「」")]),
+        ("「好」投诉「好」", "投诉", []),  # between two quotations, not inside one
+    ],
+)
+def test_when_a_cue_is_in_or_out_of_scope_then_it_applies_or_not(
+    text: str, term: str, kinds: list[tuple[str, str]]
+) -> None:
+    assert cue_kinds(text, term) == kinds
+
+
+def test_when_a_customer_writes_a_rights_word_then_it_is_not_a_rights_notice() -> None:
+    assert cue_kinds("可拨打投诉", "投诉", "customer") == []
+    assert cue_kinds("可拨打投诉", "投诉", "staff") == [("rights_notice", "可拨打")]
+
+
+def test_when_findings_have_no_context_then_the_inspect_shape_is_unchanged() -> None:
+    finding = Finding("abuse", "abuse.x", Severity.HIGH, 1.0, 0, 2, "傻子", "term 傻子")
+
+    assert "context" not in finding.as_dict()
+    assert judge("傻子", normalize("傻子"), "customer", [finding]) == [finding]
+
+
+def test_when_there_are_no_findings_then_judge_returns_them_untouched() -> None:
+    findings: list[Finding] = []
+
+    assert judge("我没说", normalize("我没说"), None, findings) is findings
+
+
+def test_when_the_default_lists_scan_the_issue_examples_then_only_the_threat_stays() -> None:
+    default = Scanner.from_directory(Path(__file__).resolve().parents[2] / "wordlists")
+
+    assert default.scan("我没说要投诉", "customer") == []
+    assert default.scan("上次那个投诉处理完了", "customer") == []
+    assert [f.matched for f in default.scan("我要投诉你们", "customer")] == ["我要投诉"]
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("negator 没说", "cues.txt:1: expected '<kind>: words'"),
+        ("# c\nnegation: 没说", "cues.txt:2: expected '<kind>: words'"),
+        ("negator: 没说\nbare: 没说", "cues.txt:2: '没说' is already a negation cue"),
+    ],
+)
+def test_when_the_cue_list_has_a_bad_line_then_the_error_names_it(text: str, error: str) -> None:
+    with pytest.raises(CueListError, match=error):
+        parse_cues(text, "cues.txt")
+
+
+def test_when_the_cue_list_is_read_then_kinds_map_to_cues() -> None:
+    assert parse_cues("negator: 没说 # why\nrights: 可拨打\ndecoy: 特别") == {
+        "没说": "negation",
+        "可拨打": "rights_notice",
+        "特别": "decoy",
+    }
