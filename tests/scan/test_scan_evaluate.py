@@ -307,7 +307,7 @@ TINY = [
     "staff\tplain,paraphrase\t[[diversion|加我微信]]吧，[[diversion|私下找我]]",
     "customer\tlookalike\t想表扬师傅",
     "customer\tnumber,question\t订单123到了吗",
-    "customer\tquestion\t要加我微信吗",
+    "staff\tquestion\t要加我微信吗",  # a staff offer put as a question is still one
     "staff\tparaphrase\t您放心，[[promise|到时候我自己补给您]]",
 ]
 
