@@ -18,7 +18,7 @@ from typing import Any
 import click
 
 from audit import __version__
-from audit.config import ConfigError, Settings, load_settings, redacted
+from audit.config import ConfigError, Settings, load_settings, mask_url, redacted
 
 
 def _expected_errors() -> tuple[type[Exception], ...]:
@@ -113,13 +113,12 @@ def init(ctx: click.Context) -> None:
     from audit.pipeline import open_engine
 
     engine = open_engine(settings, check_schema=False)
+    shown = mask_url(engine.url.render_as_string(hide_password=False))
     try:
         migrate(engine)
     except Exception as exc:
-        raise click.ClickException(
-            f"cannot migrate {engine.url.render_as_string()}: {exc}"
-        ) from exc
-    click.echo(f"database ready at revision {current_revision(engine)}: {engine.url}")
+        raise click.ClickException(f"cannot migrate {shown}: {exc}") from exc
+    click.echo(f"database ready at revision {current_revision(engine)}: {shown}")
 
 
 @cli.command()
