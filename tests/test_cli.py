@@ -266,12 +266,13 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     no_scope = runner.invoke(
-        cli, ["--db", db, "users", "add", "zhao", "--role", "supervisor", "--password", "x" * 12]
+        cli,
+        ["--db", db, "users", "add", "zhao", "--role", "supervisor", "--password", "zhao-pass-12"],
     )
     assert no_scope.exit_code == 1 and "--scope" in no_scope.output
     unknown = runner.invoke(
         cli, ["--db", db, "users", "add", "qian", "--role", "viewer", "--scope", "NOPE",
-              "--password", "x" * 12],
+              "--password", "qian-pass-12"],
     )  # fmt: skip
     assert unknown.exit_code == 1 and "NOPE" in unknown.output
     listed = json.loads(invoke("--db", db, "users", "list", "--json").output)
