@@ -388,7 +388,7 @@ def watch(
     """
     import logging
 
-    from audit.archive.notify import CallbackCrypto, NotifyServer
+    from audit.archive.notify import CallbackCrypto, NotifyLimits, NotifyServer
     from audit.pipeline import load_scanner, make_source
     from audit.watch import Watcher
 
@@ -408,7 +408,16 @@ def watch(
         crypto = CallbackCrypto(
             arc.notify_token.get_secret_value(), arc.notify_aes_key.get_secret_value(), arc.corpid
         )
-        server = NotifyServer(crypto, watcher.notify, arc.notify_address, arc.notify_port)
+        limits = NotifyLimits(
+            max_body=arc.notify_max_body,
+            timeout=arc.notify_timeout,
+            workers=arc.notify_workers,
+            backlog=arc.notify_backlog,
+            max_age=arc.notify_max_age,
+        )
+        server = NotifyServer(
+            crypto, watcher.notify, arc.notify_address, arc.notify_port, limits=limits
+        )
         with server:
             watcher.emit(f"msgaudit_notify endpoint on {arc.notify_address}:{server.port}")
             watcher.run(max_cycles)

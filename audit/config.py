@@ -86,6 +86,12 @@ class ArchiveConfig(_Section):
     notify_address: str = "127.0.0.1"
     notify_token: SecretStr = SecretStr("")
     notify_aes_key: SecretStr = SecretStr("")  # the callback's EncodingAESKey
+    # what one client can make the endpoint hold (see audit/archive/notify.py)
+    notify_max_body: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    notify_timeout: float = Field(default=10, gt=0, le=300)  # seconds per socket read/write
+    notify_workers: int = Field(default=8, ge=1, le=256)  # requests handled at once
+    notify_backlog: int = Field(default=16, ge=0, le=4096)  # waiting; beyond them: 503
+    notify_max_age: int = Field(default=300, ge=1, le=86400)  # timestamp window, seconds
     # messages exchanged with a customer who refused archiving: always kept, flagged and
     # excluded from exports; "skip_scan" also keeps them out of the scanner
     consent_mode: Literal["flag", "skip_scan"] = "flag"
