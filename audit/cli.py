@@ -341,6 +341,9 @@ def retry_failed_cmd(
 @cli.command(name="run")
 @_source_options
 @click.option("--full-scan", is_flag=True, help="Rescan every message (after a word-list change).")
+@click.option(
+    "--wait", is_flag=True, help="If another run holds the database, wait for it (else refuse)."
+)
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
@@ -348,14 +351,23 @@ def run_cmd(
     path: Path | None,
     keys: tuple[str, ...],
     full_scan: bool,
+    wait: bool = False,
 ) -> None:
-    """Run every stage incrementally: pull, decrypt, conversations, scan, alerts."""
+    """Run every stage incrementally: pull, decrypt, conversations, scan, alerts.
+
+    One run per database at a time: a second one refuses with a message, or waits with --wait.
+    """
     from audit.pipeline import analyse, ingest, load_scanner
+    from audit.store.runlock import PipelineBusy, pipeline_lock
 
     settings, engine, src, keyring = _prepare(ctx, source, path, keys)
     scanner = load_scanner(settings)
-    report = ingest(settings, engine, src, keyring, _bar)
-    analyse(settings, engine, scanner, _bar, report, full_scan=full_scan)
+    try:
+        with pipeline_lock(engine, wait=wait, on_wait=lambda line: click.echo(line, err=True)):
+            report = ingest(settings, engine, src, keyring, _bar)
+            analyse(settings, engine, scanner, _bar, report, full_scan=full_scan)
+    except PipelineBusy as exc:
+        raise click.ClickException(str(exc)) from None
     _report(report)
     _print_status(engine)
 

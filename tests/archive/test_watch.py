@@ -24,6 +24,7 @@ from audit.archive.sources import SimulatedServer
 from audit.config import load_settings
 from audit.pipeline import load_scanner
 from audit.store.db import make_engine
+from audit.store.runlock import PipelineBusy, pipeline_lock
 from audit.watch import Watcher
 
 AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # 43 characters, as WeCom
@@ -175,3 +176,15 @@ def test_sigterm_stops_watch_cleanly(tmp_path: Path, sim_archive: SimArchive) ->
     _, rest = proc.communicate(timeout=60)
     assert proc.returncode == 0, "".join(seen) + rest
     assert "received SIGTERM" in rest and "stopped after" in rest
+
+
+def test_a_watch_cycle_is_skipped_while_a_run_holds_the_database(
+    sqlite_url: str, sim_archive: SimArchive
+) -> None:
+    lines: list[str] = []
+    watcher = _watcher(sqlite_url, sim_archive, 0.01, lines)
+    with pipeline_lock(make_engine(sqlite_url)), pytest.raises(PipelineBusy):
+        watcher.cycle()
+    assert watcher.cycles == []
+    watcher.run(max_cycles=1)  # free again: the cycle runs
+    assert len(watcher.cycles) == 1 and lines[0].startswith("cycle 1: +")
