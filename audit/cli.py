@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -632,15 +631,21 @@ def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
     ]
 
 
-def _launch_dashboard(settings: Settings, port: int | None) -> None:
+def _launch_dashboard(settings: Settings, port: int | None) -> NoReturn:
+    """Become the Streamlit server (exec): a signal to this process reaches the server itself.
+
+    A child process would outlive a SIGTERM sent to ``audit dashboard`` by a service manager
+    and keep serving, orphaned.
+    """
     env = {**os.environ, "AUDIT_DATABASE__URL": settings.database.url}
     cmd = _dashboard_command(settings, port)
     click.echo(
         f"dashboard on http://{settings.dashboard.address}:{port or settings.dashboard.port} "
         "(Ctrl+C to stop)"
     )
-    with suppress(KeyboardInterrupt):
-        subprocess.run(cmd, env=env, check=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(cmd[0], cmd, env)
 
 
 @cli.command()
@@ -651,7 +656,7 @@ def dashboard(ctx: click.Context, port: int | None) -> None:
     from audit.pipeline import open_engine
 
     settings = _settings(ctx)
-    open_engine(settings)  # fail here, clearly, if the database is not ready
+    open_engine(settings).dispose()  # fail here, clearly, if the database is not ready
     _launch_dashboard(settings, port)
 
 
