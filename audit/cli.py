@@ -915,6 +915,8 @@ def users_add(
 ) -> None:
     """Add a user; a supervisor needs --scope (a store, city or region code).
 
+    Usernames: 2-64 of a-z, 0-9, '.', '_', '-'. Passwords: see `audit users passwd --help`.
+
     \b
     Example:
       audit users add wang.li --role supervisor --scope S001 --scope S002
@@ -972,11 +974,16 @@ def users_disable(ctx: click.Context, username: str) -> None:
 @click.password_option(help="Prompted for (twice) when not given.")
 @click.pass_context
 def users_passwd(ctx: click.Context, username: str, password: str) -> None:
-    """Set a user's password."""
+    """Set a user's password; every dashboard session the user has open ends.
+
+    \b
+    Passwords: at least 10 characters, two kinds of character (or 16 and more), not a
+    repeated or sequential pattern, not containing the username.
+    """
     from audit.store.users import set_password
 
     _users_call(ctx, lambda s: set_password(s, username, password, actor=_actor()))
-    click.echo(f"password of {username} changed")
+    click.echo(f"password of {username} changed; their open dashboard sessions are ended")
 
 
 @cli.group(name="config")

@@ -266,6 +266,8 @@ class NotifyServer:
 
         class Handler(BaseHTTPRequestHandler):
             timeout = server.limits.timeout  # applied to the socket before the request line
+            server_version = "audit-notify"  # not the Python version, to a stranger
+            sys_version = ""
 
             def log_message(self, format: str, *args: Any) -> None:  # quiet; we log ourselves
                 return
