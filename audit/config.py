@@ -225,6 +225,13 @@ class DigestConfig(_Section):
 class DashboardConfig(_Section):
     port: int = Field(default=8501, ge=1, le=65535)
     address: str = "127.0.0.1"
+    # sign-in throttling: this many refused sign-ins of one name within the window lock it
+    signin_max_failures: int = Field(default=5, ge=1, le=1000)
+    # the same over every name from one address; 0 turns it off (set 0 behind a reverse
+    # proxy, where every browser has the proxy's address)
+    signin_max_failures_per_address: int = Field(default=20, ge=0, le=100_000)
+    signin_window_seconds: int = Field(default=60, ge=1, le=86400)
+    signin_lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
 class Settings(BaseModel):

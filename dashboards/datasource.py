@@ -23,6 +23,7 @@ from audit.config import ConfigError, load_settings
 from audit.store import access, reports, reviews, users
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
+from audit.store.throttle import ThrottlePolicy
 
 QUERY_TTL = 60  # seconds: the pipeline adds data in batches, a minute old is fresh enough
 
@@ -112,8 +113,15 @@ def authenticate(url: str, username: str, password: str, ip: str = "") -> Princi
 
     Raises :class:`SignInLocked` (after the attempt is logged) while locked out.
     """
+    d = load_settings().dashboard
+    policy = ThrottlePolicy(
+        max_failures=d.signin_max_failures,
+        max_failures_ip=d.signin_max_failures_per_address,
+        window=dt.timedelta(seconds=d.signin_window_seconds),
+        lockout=dt.timedelta(minutes=d.signin_lockout_minutes),
+    )
     with session_scope(engine_for(url)) as s:
-        result = users.sign_in(s, username, password, ip=ip)
+        result = users.sign_in(s, username, password, ip=ip, policy=policy)
         principal = None if result.user is None else access.principal_for_user(s, result.user)
     if result.locked_until is not None:
         until = result.locked_until.astimezone(dt.UTC).strftime("%H:%M UTC")

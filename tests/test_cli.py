@@ -267,12 +267,12 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     no_scope = runner.invoke(
         cli,
-        ["--db", db, "users", "add", "zhao", "--role", "supervisor", "--password", "zhao-pass-12"],
+        ["--db", db, "users", "add", "zhao", "--role", "supervisor", "--password", "Second-pw-12"],
     )
     assert no_scope.exit_code == 1 and "--scope" in no_scope.output
     unknown = runner.invoke(
         cli, ["--db", db, "users", "add", "qian", "--role", "viewer", "--scope", "NOPE",
-              "--password", "qian-pass-12"],
+              "--password", "Third-pass-34"],
     )  # fmt: skip
     assert unknown.exit_code == 1 and "NOPE" in unknown.output
     listed = json.loads(invoke("--db", db, "users", "list", "--json").output)

@@ -25,7 +25,7 @@ from audit.store.models import SigninFailure
 @dataclass(frozen=True)
 class ThrottlePolicy:
     max_failures: int = 5  # per user name
-    max_failures_ip: int = 20  # per address, over every name (an office behind one NAT)
+    max_failures_ip: int = 20  # per address, over every name (an office behind one NAT); 0: off
     window: dt.timedelta = dt.timedelta(minutes=1)
     lockout: dt.timedelta = dt.timedelta(minutes=15)
 
@@ -66,7 +66,7 @@ def locked_until(
     ends = [
         _locked_by(session, SigninFailure.username == username, policy.max_failures, now, policy)
     ]
-    if ip:
+    if ip and policy.max_failures_ip:
         ends.append(
             _locked_by(session, SigninFailure.ip == ip, policy.max_failures_ip, now, policy)
         )

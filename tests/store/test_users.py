@@ -251,3 +251,14 @@ def test_a_password_change_or_a_disable_moves_the_session_epoch(engine: Engine):
         assert session_epoch(s, user.id) is None
         [log] = s.scalars(select(AuditLog).where(AuditLog.action == "user.password")).all()
         assert log.detail == {"sessions_revoked": True}
+
+
+def test_the_per_address_limit_can_be_turned_off(engine: Engine):
+    with session_scope(engine) as s:
+        create_user(s, "amy", "password-1", "admin")
+    policy = ThrottlePolicy(max_failures=5, max_failures_ip=0)
+    for name in ("bob", "carol", "dave", "erin", "fay", "gus"):
+        with session_scope(engine) as s:
+            sign_in(s, name, "password-1", ip="10.0.0.66", now=T0, policy=policy)
+    with session_scope(engine) as s:
+        assert sign_in(s, "amy", "password-1", ip="10.0.0.66", now=T0, policy=policy).user
