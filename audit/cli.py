@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Callable
-from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from audit import __version__
-from audit.config import ConfigError, Settings, load_settings, redacted
+from audit.config import ConfigError, Settings, load_settings, mask_url, redacted
 from audit.progress import terminal_bar as _bar
 
 
@@ -100,13 +98,12 @@ def init(ctx: click.Context) -> None:
     from audit.pipeline import open_engine
 
     engine = open_engine(settings, check_schema=False)
+    shown = mask_url(engine.url.render_as_string(hide_password=False))
     try:
         migrate(engine)
     except Exception as exc:
-        raise click.ClickException(
-            f"cannot migrate {engine.url.render_as_string()}: {exc}"
-        ) from exc
-    click.echo(f"database ready at revision {current_revision(engine)}: {engine.url}")
+        raise click.ClickException(f"cannot migrate {shown}: {exc}") from exc
+    click.echo(f"database ready at revision {current_revision(engine)}: {shown}")
 
 
 @cli.command()
@@ -329,6 +326,9 @@ def retry_failed_cmd(
 @cli.command(name="run")
 @_source_options
 @click.option("--full-scan", is_flag=True, help="Rescan every message (after a word-list change).")
+@click.option(
+    "--wait", is_flag=True, help="If another run holds the database, wait for it (else refuse)."
+)
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
@@ -336,14 +336,23 @@ def run_cmd(
     path: Path | None,
     keys: tuple[str, ...],
     full_scan: bool,
+    wait: bool = False,
 ) -> None:
-    """Run every stage incrementally: pull, decrypt, conversations, scan, alerts."""
+    """Run every stage incrementally: pull, decrypt, conversations, scan, alerts.
+
+    One run per database at a time: a second one refuses with a message, or waits with --wait.
+    """
     from audit.pipeline import analyse, ingest, load_scanner
+    from audit.store.runlock import PipelineBusy, pipeline_lock
 
     settings, engine, src, keyring = _prepare(ctx, source, path, keys)
     scanner = load_scanner(settings)
-    report = ingest(settings, engine, src, keyring, _bar)
-    analyse(settings, engine, scanner, _bar, report, full_scan=full_scan)
+    try:
+        with pipeline_lock(engine, wait=wait, on_wait=lambda line: click.echo(line, err=True)):
+            report = ingest(settings, engine, src, keyring, _bar)
+            analyse(settings, engine, scanner, _bar, report, full_scan=full_scan)
+    except PipelineBusy as exc:
+        raise click.ClickException(str(exc)) from None
     _report(report)
     _print_status(engine)
 
@@ -376,7 +385,7 @@ def watch(
     """
     import logging
 
-    from audit.archive.notify import CallbackCrypto, NotifyServer
+    from audit.archive.notify import CallbackCrypto, NotifyLimits, NotifyServer
     from audit.pipeline import load_scanner, make_source
     from audit.watch import Watcher
 
@@ -396,7 +405,16 @@ def watch(
         crypto = CallbackCrypto(
             arc.notify_token.get_secret_value(), arc.notify_aes_key.get_secret_value(), arc.corpid
         )
-        server = NotifyServer(crypto, watcher.notify, arc.notify_address, arc.notify_port)
+        limits = NotifyLimits(
+            max_body=arc.notify_max_body,
+            timeout=arc.notify_timeout,
+            workers=arc.notify_workers,
+            backlog=arc.notify_backlog,
+            max_age=arc.notify_max_age,
+        )
+        server = NotifyServer(
+            crypto, watcher.notify, arc.notify_address, arc.notify_port, limits=limits
+        )
         with server:
             watcher.emit(f"msgaudit_notify endpoint on {arc.notify_address}:{server.port}")
             watcher.run(max_cycles)
@@ -630,15 +648,21 @@ def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
     ]
 
 
-def _launch_dashboard(settings: Settings, port: int | None) -> None:
+def _launch_dashboard(settings: Settings, port: int | None) -> NoReturn:
+    """Become the Streamlit server (exec): a signal to this process reaches the server itself.
+
+    A child process would outlive a SIGTERM sent to ``audit dashboard`` by a service manager
+    and keep serving, orphaned.
+    """
     env = {**os.environ, "AUDIT_DATABASE__URL": settings.database.url}
     cmd = _dashboard_command(settings, port)
     click.echo(
         f"dashboard on http://{settings.dashboard.address}:{port or settings.dashboard.port} "
         "(Ctrl+C to stop)"
     )
-    with suppress(KeyboardInterrupt):
-        subprocess.run(cmd, env=env, check=False)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(cmd[0], cmd, env)
 
 
 @cli.command()
@@ -649,7 +673,7 @@ def dashboard(ctx: click.Context, port: int | None) -> None:
     from audit.pipeline import open_engine
 
     settings = _settings(ctx)
-    open_engine(settings)  # fail here, clearly, if the database is not ready
+    open_engine(settings).dispose()  # fail here, clearly, if the database is not ready
     _launch_dashboard(settings, port)
 
 
@@ -908,6 +932,8 @@ def users_add(
 ) -> None:
     """Add a user; a supervisor needs --scope (a store, city or region code).
 
+    Usernames: 2-64 of a-z, 0-9, '.', '_', '-'. Passwords: see `audit users passwd --help`.
+
     \b
     Example:
       audit users add wang.li --role supervisor --scope S001 --scope S002
@@ -965,11 +991,16 @@ def users_disable(ctx: click.Context, username: str) -> None:
 @click.password_option(help="Prompted for (twice) when not given.")
 @click.pass_context
 def users_passwd(ctx: click.Context, username: str, password: str) -> None:
-    """Set a user's password."""
+    """Set a user's password; every dashboard session the user has open ends.
+
+    \b
+    Passwords: at least 10 characters, two kinds of character (or 16 and more), not a
+    repeated or sequential pattern, not containing the username.
+    """
     from audit.store.users import set_password
 
     _users_call(ctx, lambda s: set_password(s, username, password, actor=_actor()))
-    click.echo(f"password of {username} changed")
+    click.echo(f"password of {username} changed; their open dashboard sessions are ended")
 
 
 @cli.group(name="config")

@@ -3,18 +3,29 @@
 The file is found by ``--config``, then ``AUDIT_CONFIG``, then ``./audit.toml``; without any
 file the embedded defaults apply (SQLite, simulated archive). Every value is validated on load
 and an error names the key and the file it came from. Secrets are ``SecretStr`` so that they
-never show up in a repr, a log line or ``audit config show``.
+never show up in a repr, a log line or ``audit config show``; a password inside a URL (the
+database's, a proxy's) is masked by :func:`mask_url` wherever a URL is shown.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 
 ENV_PREFIX = "AUDIT_"
 DEFAULT_CONFIG_NAME = "audit.toml"
@@ -31,6 +42,22 @@ class _Section(BaseModel):
 class DatabaseConfig(_Section):
     url: str = "sqlite:///audit.db"
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, v: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(v)
+        except ArgumentError:
+            # the value itself may hold a password: name its shape, not its text
+            raise ValueError(
+                "not a database URL (expected sqlite:///FILE or "
+                "postgresql+psycopg://USER:PASSWORD@HOST/DB)"
+            ) from None
+        return v
 
 
 class ArchiveConfig(_Section):
@@ -59,6 +86,12 @@ class ArchiveConfig(_Section):
     notify_address: str = "127.0.0.1"
     notify_token: SecretStr = SecretStr("")
     notify_aes_key: SecretStr = SecretStr("")  # the callback's EncodingAESKey
+    # what one client can make the endpoint hold (see audit/archive/notify.py)
+    notify_max_body: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    notify_timeout: float = Field(default=10, gt=0, le=300)  # seconds per socket read/write
+    notify_workers: int = Field(default=8, ge=1, le=256)  # requests handled at once
+    notify_backlog: int = Field(default=16, ge=0, le=4096)  # waiting; beyond them: 503
+    notify_max_age: int = Field(default=300, ge=1, le=86400)  # timestamp window, seconds
     # messages exchanged with a customer who refused archiving: always kept, flagged and
     # excluded from exports; "skip_scan" also keeps them out of the scanner
     consent_mode: Literal["flag", "skip_scan"] = "flag"
@@ -124,6 +157,33 @@ class QualityConfig(_Section):
     models: Path = Path("models")  # trained classifiers and their model cards
     scorecard: Path | None = None  # YAML; default: the scorecard shipped with the package
 
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {v!r} (an IANA name such as 'Asia/Shanghai')"
+            ) from None
+        return v
+
+    @field_validator("business_hours")
+    @classmethod
+    def _hours_parse(cls, v: str) -> str:
+        # checked here, with the key named, rather than by the first stage that needs the clock
+        from audit.quality.metrics import BusinessClock
+
+        BusinessClock.parse(v)  # its ValueError says what is wrong with the value
+        return v
+
+    @field_validator("business_days")
+    @classmethod
+    def _iso_weekdays(cls, v: list[int]) -> list[int]:
+        if not v or not set(v) <= set(range(1, 8)):
+            raise ValueError(f"{v}: ISO weekdays 1 (Monday) .. 7 (Sunday), at least one")
+        return v
+
 
 class AlertConfig(_Section):
     # findings at or above this severity open an alert
@@ -165,6 +225,13 @@ class DigestConfig(_Section):
 class DashboardConfig(_Section):
     port: int = Field(default=8501, ge=1, le=65535)
     address: str = "127.0.0.1"
+    # sign-in throttling: this many refused sign-ins of one name within the window lock it
+    signin_max_failures: int = Field(default=5, ge=1, le=1000)
+    # the same over every name from one address; 0 turns it off (set 0 behind a reverse
+    # proxy, where every browser has the proxy's address)
+    signin_max_failures_per_address: int = Field(default=20, ge=0, le=100_000)
+    signin_window_seconds: int = Field(default=60, ge=1, le=86400)
+    signin_lockout_minutes: int = Field(default=15, ge=1, le=1440)
 
 
 class Settings(BaseModel):
@@ -298,7 +365,54 @@ def _env_names(environ: dict[str, str]) -> list[str]:
     return [n for n in environ if n.startswith(ENV_PREFIX) and "__" in n]
 
 
+MASK = "***"
+# query parameters that carry credentials (?password=..., ?access_token=..., ?key=...)
+_SECRET_PARAM = re.compile(r"pass|secret|token|key|sig|auth|credential", re.IGNORECASE)
+
+
+def mask_url(url: str) -> str:
+    """``url`` with its password and credential-like query values replaced by ``***``.
+
+    The one masking rule for URLs, used by ``audit config show``, ``audit init`` and error
+    messages. Text that is not a URL with a scheme comes back unchanged.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.scheme or "://" not in url:
+        return url
+    netloc = parts.netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        netloc = f"{user}:{MASK}@{host}" if colon else netloc
+    query = "&".join(
+        f"{name}={MASK}" if eq and _SECRET_PARAM.search(name) else f"{name}{eq}{value}"
+        for name, eq, value in (p.partition("=") for p in parts.query.split("&") if p)
+    )
+    if (netloc, query) == (parts.netloc, parts.query):
+        return url
+    # assembled by hand: urlunsplit drops the "//" of an empty host (sqlite:///file)
+    tail = (f"?{query}" if parts.query else "") + (f"#{parts.fragment}" if parts.fragment else "")
+    return f"{parts.scheme}://{netloc}{parts.path}{tail}"
+
+
+def _mask_urls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _mask_urls(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_urls(v) for v in value]
+    if isinstance(value, str):
+        return mask_url(value)
+    return value
+
+
 def redacted(settings: Settings) -> dict[str, Any]:
-    """The settings as plain data with every secret replaced, for display."""
-    data = settings.model_dump(mode="json")
-    return data  # SecretStr dumps as "**********" in json mode
+    """The settings as plain data with every secret replaced, for display.
+
+    ``SecretStr`` values dump as ``**********``; passwords inside URLs (``database.url``,
+    proxies) are masked by :func:`mask_url`.
+    """
+    data: dict[str, Any] = _mask_urls(settings.model_dump(mode="json"))
+    return data

@@ -3,7 +3,9 @@
 Each cycle pulls whatever is new (every ``interval`` seconds, or at once when a
 ``msgaudit_notify`` callback arrives), decrypts it, and runs conversations, scan and alerts on
 it. One log line per cycle says what happened and how far behind the newest message is.
-SIGTERM or SIGINT stops after the page in flight: nothing is cut in half.
+SIGTERM or SIGINT stops after the page in flight: nothing is cut in half. Each cycle holds the
+database's pipeline lock (:mod:`audit.store.runlock`); while an ``audit run`` holds it, the
+cycle is skipped and tried again after the interval.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from audit.pipeline import RunReport, analyse, ingest
 from audit.scan.scanner import Scanner
 from audit.store.db import session_scope
 from audit.store.models import Message
+from audit.store.runlock import PipelineBusy, pipeline_lock
 
 log = logging.getLogger("audit.watch")
 
@@ -101,15 +104,19 @@ class Watcher:
         signal.signal(signal.SIGINT, handler)
 
     def cycle(self) -> CycleSummary:
+        """One pull-and-analyse pass; :class:`PipelineBusy` when another run holds the lock."""
         t0 = time.perf_counter()
-        source = self.source_factory()  # fresh each cycle: it re-reads what has arrived
-        report = ingest(self.settings, self.engine, source, self.keys, stop=self.stopping.is_set)
-        if not self.stopping.is_set():
-            analyse(self.settings, self.engine, self.scanner, report=report)
-        if self.settings.media.enabled and not self.stopping.is_set():
-            from audit.pipeline import fetch_media
+        with pipeline_lock(self.engine):
+            source = self.source_factory()  # fresh each cycle: it re-reads what has arrived
+            report = ingest(
+                self.settings, self.engine, source, self.keys, stop=self.stopping.is_set
+            )
+            if not self.stopping.is_set():
+                analyse(self.settings, self.engine, self.scanner, report=report)
+            if self.settings.media.enabled and not self.stopping.is_set():
+                from audit.pipeline import fetch_media
 
-            fetch_media(self.settings, self.engine)
+                fetch_media(self.settings, self.engine)
         summary = CycleSummary(
             len(self.cycles) + 1, report, message_lag(self.engine), time.perf_counter() - t0
         )
@@ -120,7 +127,10 @@ class Watcher:
     def run(self, max_cycles: int | None = None) -> None:
         while not self.stopping.is_set():
             self.wake.clear()
-            self.cycle()
+            try:
+                self.cycle()
+            except PipelineBusy as exc:
+                self.emit(f"cycle skipped: {exc}")
             if max_cycles is not None and len(self.cycles) >= max_cycles:
                 break
             self.wake.wait(self.interval)

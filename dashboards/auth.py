@@ -20,12 +20,20 @@ DEEP_LINK_PARAMS = ("alert", "conversation")
 
 
 def current() -> Principal | None:
-    """The signed-in principal, re-read from the database (role, scope, disabled) each minute."""
+    """The signed-in principal, re-read from the database (role, scope) each minute.
+
+    The session ends at once, on its next page load, when the user's session epoch is no
+    longer the one it signed in with (password changed, user disabled or deleted).
+    """
     principal = st.session_state.get(KEY)
     if not isinstance(principal, Principal) or principal.user_id is None:
         return None
-    fresh = ds.principal_by_id(ds.database_url(), principal.user_id)
-    if fresh is None:  # disabled or deleted since signing in
+    url = ds.database_url()
+    if ds.session_epoch(url, principal.user_id) != principal.session_epoch:
+        sign_out()
+        return None
+    fresh = ds.principal_by_id(url, principal.user_id, principal.session_epoch)
+    if fresh is None or fresh.session_epoch != principal.session_epoch:  # changed meanwhile
         sign_out()
         return None
     if fresh != principal:
@@ -61,6 +69,11 @@ def remember_deep_link() -> None:
         st.session_state[DEEP_LINK_KEY] = link
 
 
+def _client_ip() -> str:
+    """The browser's address, for throttling per address (empty when Streamlit cannot tell)."""
+    return str(getattr(st.context, "ip_address", None) or "")
+
+
 def sign_in_page() -> None:
     st.title("会话质检 · WeCom audit")
     remember_deep_link()
@@ -70,7 +83,11 @@ def sign_in_page() -> None:
         password = st.text_input("密码 Password", type="password", key="signin_password")
         submitted = st.form_submit_button("登录 Sign in", type="primary")
     if submitted:
-        principal = ds.authenticate(ds.database_url(), username, password)
+        try:
+            principal = ds.authenticate(ds.database_url(), username, password, _client_ip())
+        except ds.SignInLocked as exc:
+            st.error(str(exc))
+            return
         if principal is None:
             st.error("用户名或密码错误，或账号已停用 / wrong username or password, or disabled.")
         else:

@@ -24,6 +24,7 @@ from audit.domain import Category
 from audit.store import access, reports, reviews, users
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
+from audit.store.throttle import ThrottlePolicy
 
 QUERY_TTL = 60  # seconds: the pipeline adds data in batches, a minute old is fresh enough
 
@@ -100,15 +101,44 @@ def _filter(start: dt.date, end: dt.date, units: tuple[int, ...] | None) -> repo
 # --------------------------------------------------------------------------- users
 
 
-def authenticate(url: str, username: str, password: str) -> Principal | None:
-    """Never cached: every attempt is checked and logged."""
+class SignInLocked(Exception):
+    """Too many refused sign-ins for this name or address; the message says until when."""
+
+
+def authenticate(url: str, username: str, password: str, ip: str = "") -> Principal | None:
+    """Never cached: every attempt is checked, counted for throttling and logged.
+
+    Raises :class:`SignInLocked` (after the attempt is logged) while locked out.
+    """
+    d = load_settings().dashboard
+    policy = ThrottlePolicy(
+        max_failures=d.signin_max_failures,
+        max_failures_ip=d.signin_max_failures_per_address,
+        window=dt.timedelta(seconds=d.signin_window_seconds),
+        lockout=dt.timedelta(minutes=d.signin_lockout_minutes),
+    )
     with session_scope(engine_for(url)) as s:
-        user = users.authenticate(s, username, password)
-        return None if user is None else access.principal_for_user(s, user)
+        result = users.sign_in(s, username, password, ip=ip, policy=policy)
+        principal = None if result.user is None else access.principal_for_user(s, result.user)
+    if result.locked_until is not None:
+        until = result.locked_until.astimezone(dt.UTC).strftime("%H:%M UTC")
+        raise SignInLocked(
+            f"登录失败次数过多，请于 {until} 后再试，或联系管理员 / too many failed sign-ins: "
+            f"try again after {until}, or ask an administrator."
+        )
+    return principal
+
+
+def session_epoch(url: str, user_id: int) -> int | None:
+    """Never cached: a password change must end other sessions at their next page load."""
+    with session_scope(engine_for(url)) as s:
+        return users.session_epoch(s, user_id)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def principal_by_id(url: str, user_id: int) -> Principal | None:
+def principal_by_id(url: str, user_id: int, session_epoch: int) -> Principal | None:
+    """``session_epoch`` is part of the cache key: a principal cached before a password change
+    is never handed to a session signed in after it."""
     with session_scope(engine_for(url)) as s:
         return access.principal_by_id(s, user_id)
 

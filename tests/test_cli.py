@@ -266,12 +266,13 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     no_scope = runner.invoke(
-        cli, ["--db", db, "users", "add", "zhao", "--role", "supervisor", "--password", "x" * 12]
+        cli,
+        ["--db", db, "users", "add", "zhao", "--role", "supervisor", "--password", "Second-pw-12"],
     )
     assert no_scope.exit_code == 1 and "--scope" in no_scope.output
     unknown = runner.invoke(
         cli, ["--db", db, "users", "add", "qian", "--role", "viewer", "--scope", "NOPE",
-              "--password", "x" * 12],
+              "--password", "Third-pass-34"],
     )  # fmt: skip
     assert unknown.exit_code == 1 and "NOPE" in unknown.output
     listed = json.loads(invoke("--db", db, "users", "list", "--json").output)
@@ -303,3 +304,24 @@ def test_demo_without_dashboard_from_any_directory(
     again = CliRunner().invoke(cli, ["demo", "--no-dashboard", "--messages", "400", "--out", "sim"])
     assert "reusing the simulated archive" in again.output
     assert json.loads(invoke("status", "--json").output) == data
+
+
+def test_users_refuses_weak_passwords_and_bad_names_in_one_line(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'a.db'}"
+    invoke("--db", db, "init")
+    runner = CliRunner()
+    for args, says in [
+        (["bad\nname", "--role", "admin", "--password", "Long-enough-1"], "username"),
+        (["amy", "--role", "admin", "--password", "aaaaaaaaaaaa"], "repeated or sequential"),
+    ]:
+        result = runner.invoke(cli, ["--db", db, "users", "add", *args])
+        assert result.exit_code == 1 and says in result.output
+        assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    ok = runner.invoke(cli, ["--db", db, "users", "add", "amy", "--role", "admin",
+                             "--password", "Long-enough-1"])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    changed = runner.invoke(
+        cli, ["--db", db, "users", "passwd", "amy", "--password", "Other-pw-22"]
+    )
+    assert changed.exit_code == 0
+    assert changed.output == "password of amy changed; their open dashboard sessions are ended\n"

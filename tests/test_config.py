@@ -4,8 +4,10 @@ import json
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
-from audit.config import ConfigError, load_settings, redacted
+from audit.cli import cli
+from audit.config import ConfigError, load_settings, mask_url, redacted
 
 
 def test_when_no_file_then_embedded_defaults(
@@ -84,3 +86,78 @@ def test_example_config_in_repository_is_valid() -> None:
     example = Path(__file__).resolve().parent.parent / "audit.example.toml"
     s = load_settings(example, environ={})
     assert s.database.url.startswith("sqlite:///")
+
+
+@pytest.mark.parametrize(
+    ("toml", "key", "says"),
+    [
+        ('[quality]\ntimezone = "Mars/Olympus"\n', "quality.timezone", "unknown time zone"),
+        ('[quality]\ntimezone = "../../etc/passwd"\n', "quality.timezone", "unknown time zone"),
+        ('[quality]\nbusiness_hours = "9-21"\n', "quality.business_hours", "is not HH:MM"),
+        ('[quality]\nbusiness_hours = "09:00"\n', "quality.business_hours", "HH:MM-HH:MM"),
+        ('[quality]\nbusiness_hours = "25:00-21:00"\n', "quality.business_hours", "time of day"),
+        ("[quality]\nbusiness_days = [0, 8]\n", "quality.business_days", "ISO weekdays"),
+        ("[quality]\nbusiness_days = []\n", "quality.business_days", "ISO weekdays"),
+        ('[database]\nurl = "not a url"\n', "database.url", "not a database URL"),
+    ],
+)
+def test_when_a_value_only_a_later_stage_reads_is_bad_then_load_names_key_and_file(
+    tmp_path: Path, toml: str, key: str, says: str
+) -> None:
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg, environ={})
+    message = str(exc.value)
+    assert message.splitlines()[0] == f"invalid configuration in {cfg}:"
+    assert f"  {key}: " in message and says in message
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        (
+            "postgresql+psycopg://audit:S3cret-pw@db:5432/audit",
+            "postgresql+psycopg://audit:***@db:5432/audit",
+        ),
+        (
+            "postgresql+psycopg://audit@db/audit?password=S3cret-pw&sslmode=require",
+            "postgresql+psycopg://audit@db/audit?password=***&sslmode=require",
+        ),
+        ("http://proxy-user:S3cret-pw@proxy:3128", "http://proxy-user:***@proxy:3128"),
+        ("redis://:S3cret-pw@broker:6379/0", "redis://:***@broker:6379/0"),
+        ("https://hook/send?key=S3cret-pw", "https://hook/send?key=***"),
+        ("sqlite:///audit.db", "sqlite:///audit.db"),
+        ("Asia/Shanghai", "Asia/Shanghai"),
+    ],
+)
+def test_mask_url_hides_passwords_and_credential_parameters(url: str, shown: str) -> None:
+    assert mask_url(url) == shown
+
+
+def test_config_show_masks_the_password_in_the_database_url(tmp_path: Path) -> None:
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text(
+        '[database]\nurl = "postgresql+psycopg://audit:DB-PW-1@db:5432/audit"\n'
+        '[wecom]\nproxy = "http://u:PROXY-PW-2@proxy:3128"\n'
+        '[archive]\nproxy_password = "PROXY-PW-3"\nnotify_token = "TOKEN-4"\n'
+    )
+    result = CliRunner().invoke(cli, ["--config", str(cfg), "config", "show"])
+    assert result.exit_code == 0, result.output
+    for secret in ("DB-PW-1", "PROXY-PW-2", "PROXY-PW-3", "TOKEN-4"):
+        assert secret not in result.output
+    shown = json.loads(result.output.split("\n", 1)[1])
+    assert shown["database"]["url"] == "postgresql+psycopg://audit:***@db:5432/audit"
+    assert shown["wecom"]["proxy"] == "http://u:***@proxy:3128"
+
+
+@pytest.mark.postgres
+def test_init_shows_the_database_url_masked_like_config_show(pg_database: str) -> None:
+    from sqlalchemy import make_url
+
+    # the test server trusts local connections, so any password signs in
+    url = make_url(pg_database).set(password="INIT-PW-5").render_as_string(hide_password=False)
+    result = CliRunner().invoke(cli, ["--db", url, "init"])
+    assert result.exit_code == 0, result.output
+    assert "INIT-PW-5" not in result.output
+    assert result.output.rstrip().endswith(mask_url(url))

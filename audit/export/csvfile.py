@@ -1,7 +1,8 @@
 """CSV: one row per message, each row carrying its conversation's context.
 
 UTF-8 with a byte-order mark, so that Excel on a Chinese Windows opens it as UTF-8 rather
-than GBK. Findings, deductions and reviews are JSON inside their cells.
+than GBK. Findings, deductions and reviews are JSON inside their cells. Every text cell goes
+through :func:`audit.export.formulas.neutralise`, so no cell runs as a formula in Excel.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 from audit.export.counts import Counts
+from audit.export.formulas import neutralise
 from audit.export.packs import Pack
 
 COLUMNS = (
@@ -40,6 +42,10 @@ def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _cells(row: list[Any]) -> list[Any]:
+    return [neutralise(v) if isinstance(v, str) else v for v in row]
+
+
 def write_csv(packs: Iterable[Pack], out: BinaryIO) -> Counts:
     counts = Counts()
     text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=True)
@@ -61,17 +67,19 @@ def write_csv(packs: Iterable[Pack], out: BinaryIO) -> Counts:
             ]
             for m in data["messages"]:
                 writer.writerow(
-                    [
-                        *context,
-                        m["id"],
-                        m["time"],
-                        m["sender_kind"],
-                        m["sender"],
-                        m["msgtype"],
-                        m["text"],
-                        int(m["recalled"]),
-                        _json(m["findings"]) if m["findings"] else "",
-                    ]
+                    _cells(
+                        [
+                            *context,
+                            m["id"],
+                            m["time"],
+                            m["sender_kind"],
+                            m["sender"],
+                            m["msgtype"],
+                            m["text"],
+                            int(m["recalled"]),
+                            _json(m["findings"]) if m["findings"] else "",
+                        ]
+                    )
                 )
                 counts.rows += 1
             counts.add(pack)

@@ -10,7 +10,9 @@
 - 告警 (alerts): one row per alert with its state and title;
 - 审核 (reviews): the reviewers' judgements and comments.
 
-Every cell holds one value: nothing is JSON for a trainer to decode.
+Every cell holds one value: nothing is JSON for a trainer to decode. Text that starts like a
+formula is written as a string cell, never a formula (openpyxl would store any string
+beginning with ``=`` as one; see :mod:`audit.export.formulas`).
 
 The workbook is written in openpyxl's write-only mode: rows go to temporary files as they
 come, so a 100,000-message export needs no more memory than a small one.
@@ -33,6 +35,7 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
 from audit.export.counts import Counts
+from audit.export.formulas import starts_like_formula
 from audit.export.packs import Pack, PackFinding
 
 CELL_LIMIT = 32_000  # Excel holds 32,767 characters in a cell
@@ -113,6 +116,19 @@ def _clean(text: str) -> str:
     return text.translate(_ILLEGAL)[:CELL_LIMIT]
 
 
+def _text_cell(ws: WriteOnlyWorksheet | Worksheet, text: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=text)
+    cell.data_type = "s"  # a string cell: Excel shows it, never evaluates it
+    return cell
+
+
+def _append(ws: WriteOnlyWorksheet, row: list[Any]) -> None:
+    """``ws.append`` with every formula-like string kept as text."""
+    ws.append(
+        [_text_cell(ws, v) if isinstance(v, str) and starts_like_formula(v) else v for v in row]
+    )
+
+
 def highlighted(
     ws: WriteOnlyWorksheet | Worksheet, text: str, findings: Iterable[PackFinding]
 ) -> Any:
@@ -125,10 +141,9 @@ def highlighted(
             current = marks[i]
             if current is None or order.get(f.severity, 0) > order.get(current, 0):
                 marks[i] = f.severity
-    cell = WriteOnlyCell(ws)
     if not any(marks):
-        cell.value = text
-        return cell
+        return _text_cell(ws, text)
+    cell = WriteOnlyCell(ws)
     parts: list[str | TextBlock] = []
     start = 0
     for i in range(1, len(text) + 1):
@@ -172,7 +187,8 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
     counts = Counts()
     for pack in packs:
         pack_deductions = pack.score.deductions if pack.score is not None else []
-        conversations.append(
+        _append(
+            conversations,
             [
                 pack.conversation_id,
                 pack.store_code,
@@ -185,10 +201,11 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                 None if pack.score is None else pack.score.score,
                 len(pack_deductions),
                 len(pack.alerts),
-            ]
+            ],
         )
         for d in pack_deductions:
-            deductions.append(
+            _append(
+                deductions,
                 [
                     pack.conversation_id,
                     d.get("item", ""),
@@ -196,10 +213,11 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                     d.get("points"),
                     "是" if d.get("fatal") else "",
                     _clean(str(d.get("reason", ""))),
-                ]
+                ],
             )
         for m in pack.messages:
-            messages.append(
+            _append(
+                messages,
                 [
                     pack.conversation_id,
                     m.id,
@@ -209,11 +227,12 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                     m.msgtype,
                     highlighted(messages, m.text, m.findings),
                     ", ".join(f.rule for f in m.findings),
-                ]
+                ],
             )
             counts.rows += 1
             for f in m.findings:
-                findings.append(
+                _append(
+                    findings,
                     [
                         pack.conversation_id,
                         m.id,
@@ -224,10 +243,11 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                         f.end,
                         _clean(f.matched),
                         _clean(f.explanation),
-                    ]
+                    ],
                 )
         for a in pack.alerts:
-            alerts.append(
+            _append(
+                alerts,
                 [
                     pack.conversation_id,
                     a.id,
@@ -236,10 +256,11 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                     a.state,
                     _clean(a.title),
                     len(a.reviews),
-                ]
+                ],
             )
             for r in a.reviews:
-                reviews.append(
+                _append(
+                    reviews,
                     [
                         pack.conversation_id,
                         a.id,
@@ -252,7 +273,7 @@ def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shang
                         r.from_state,
                         r.to_state,
                         _clean(r.comment),
-                    ]
+                    ],
                 )
         counts.add(pack)
     wb.save(out)

@@ -57,6 +57,9 @@ class Principal:
     # ``None``: every org unit; otherwise these units and everything below them
     unit_ids: tuple[int, ...] | None
     display_name: str = ""
+    # the user's session epoch when this principal was issued: a password change or a
+    # disable raises it, and the dashboard then ends the session (see dashboards/auth.py)
+    session_epoch: int = 0
 
     @property
     def label(self) -> str:
@@ -110,6 +113,7 @@ def principal_for_user(session: Session, user: User) -> Principal:
         role=Role(user.role),
         unit_ids=scope_for(Role(user.role), list(ids)),
         display_name=user.display_name,
+        session_epoch=user.session_epoch,
     )
 
 

@@ -416,8 +416,29 @@ class User(Base):
     role: Mapped[Role] = mapped_column(_enum(Role, "role"), default=Role.VIEWER)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[created_at]
+    # raised by a password change or a disable: dashboard sessions signed in before it end
+    session_epoch: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     scopes: Mapped[list[UserScope]] = relationship(cascade="all, delete-orphan")
+
+
+class SigninFailure(Base):
+    """A refused sign-in (wrong password, unknown or disabled user), kept for throttling.
+
+    In the database rather than in memory so that every dashboard process sees the same
+    count; rows older than the throttle's horizon are pruned as new ones come.
+    """
+
+    __tablename__ = "signin_failures"
+    __table_args__ = (
+        Index("ix_signin_failures_username_at", "username", "at"),
+        Index("ix_signin_failures_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[bigpk]
+    at: Mapped[created_at]
+    username: Mapped[str128]
+    ip: Mapped[str64] = mapped_column(String(64), default="")
 
 
 class UserScope(Base):

@@ -4,21 +4,33 @@ Passwords are hashed with Argon2id (``argon2-cffi``, its recommended parameters)
 with older parameters is upgraded on the next successful sign-in. Scopes are given as org
 unit codes (``S001``, ``R1``) because that is what an operator knows. Every change is written
 to the audit log in the same transaction.
+
+Usernames are ``[a-z0-9_.-]{2,64}``; a password must pass :func:`password_problem`. Sign-in is
+throttled (:mod:`audit.store.throttle`). A password change or a disable raises the user's
+``session_epoch``, which ends every dashboard session signed in before it.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from audit.store.models import AuditLog, OrgUnit, Role, User, UserScope
+from audit.store.models import AuditLog, OrgUnit, Role, SigninFailure, User, UserScope
+from audit.store.throttle import DEFAULT_POLICY, ThrottlePolicy, locked_until, record_failure
+from audit.store.types import utcnow
 
-MIN_PASSWORD = 8
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024  # hashing cost grows with length: no megabyte passwords
+PASSPHRASE = 16  # from this length one character class is enough (a passphrase)
+USERNAME = re.compile(r"[a-z0-9_.-]{2,64}")
 _hasher = PasswordHasher()
 # verified against when the user does not exist, so that a wrong name costs as much time as
 # a wrong password (no user enumeration by timing)
@@ -40,8 +52,70 @@ class UserInfo:
     scopes: tuple[str, ...]  # org unit codes
 
 
+@dataclass(frozen=True)
+class SignIn:
+    """What a sign-in attempt gave: the user, or why not (``locked_until`` when throttled)."""
+
+    user: User | None
+    locked_until: dt.datetime | None = None
+
+
 def hash_password(password: str) -> str:
     return _hasher.hash(password)
+
+
+def username_problem(username: str) -> str | None:
+    """Why ``username`` cannot be used, or ``None``."""
+    if not USERNAME.fullmatch(username):
+        return (
+            f"username {username[:80]!r} is not valid: 2 to 64 of lowercase letters a-z, "
+            "digits and . _ - (no spaces or line breaks)"
+        )
+    return None
+
+
+def _classes(password: str) -> int:
+    return sum(
+        (
+            any(c.islower() for c in password),
+            any(c.isupper() for c in password),
+            any(c.isdigit() for c in password),
+            any(not c.isalnum() for c in password),
+        )
+    )
+
+
+def _repeats_short_unit(password: str) -> bool:
+    """``aaaaaaaaaa``, ``abababab``, ``abcabcabc``: a unit of up to 4 characters, repeated."""
+    n = len(password)
+    return any(
+        n % k == 0 and password == password[:k] * (n // k) for k in range(1, min(4, n // 2) + 1)
+    )
+
+
+def _is_run(password: str) -> bool:
+    """``0123456789``, ``abcdefghij``, ``9876543210``: one straight run of code points."""
+    steps = {ord(b) - ord(a) for a, b in itertools.pairwise(password)}
+    return steps in ({1}, {-1})
+
+
+def password_problem(password: str, username: str = "") -> str | None:
+    """Why ``password`` is too weak for ``username``, or ``None`` when it will do."""
+    if len(password) < MIN_PASSWORD:
+        return f"the password must have at least {MIN_PASSWORD} characters"
+    if len(password) > MAX_PASSWORD:
+        return f"the password must have at most {MAX_PASSWORD} characters"
+    if _repeats_short_unit(password) or _is_run(password) or len(set(password)) < 4:
+        return "the password is a repeated or sequential pattern: choose one that is not"
+    if len(password) < PASSPHRASE and _classes(password) < 2:
+        return (
+            "the password must mix at least two of lowercase, uppercase, digits and symbols "
+            f"(or be a passphrase of {PASSPHRASE} characters or more)"
+        )
+    name = username.strip().lower()
+    if name and (password.lower() == name or (len(name) >= 4 and name in password.lower())):
+        return "the password must not contain the username"
+    return None
 
 
 def _log(session: Session, actor: str, action: str, username: str, **detail: object) -> None:
@@ -77,13 +151,17 @@ def create_user(
     username = username.strip()
     if not username:
         raise UserError("a username is required")
+    problem = username_problem(username)
+    if problem:
+        raise UserError(problem)
     try:
         role = Role(role)
     except ValueError:
         roles = ", ".join(r.value for r in Role)
         raise UserError(f"unknown role {role!r}: use one of {roles}") from None
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    problem = password_problem(password, username)
+    if problem:
+        raise UserError(problem)
     if session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"user {username!r} already exists")
     units = _units_by_code(session, scopes)
@@ -136,22 +214,53 @@ def disable_user(session: Session, username: str, *, actor: str = "cli") -> None
         raise UserError(f"no user {username!r} (see `audit users list`)")
     if user.active:
         user.active = False
+        user.session_epoch += 1  # signed-in sessions end now, not when their cache expires
         _log(session, actor, "user.disable", username)
 
 
 def set_password(session: Session, username: str, password: str, *, actor: str = "cli") -> None:
+    """Set the password and end every dashboard session the user has open."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
         raise UserError(f"no user {username!r} (see `audit users list`)")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password must have at least {MIN_PASSWORD} characters")
+    problem = password_problem(password, username)
+    if problem:
+        raise UserError(problem)
     user.password_hash = hash_password(password)
-    _log(session, actor, "user.password", username)
+    user.session_epoch += 1
+    _log(session, actor, "user.password", username, sessions_revoked=True)
 
 
-def authenticate(session: Session, username: str, password: str) -> User | None:
-    """The active user with this name and password, else ``None``; every attempt is logged."""
-    user = session.scalar(select(User).where(User.username == username.strip()))
+def session_epoch(session: Session, user_id: int) -> int | None:
+    """The user's current session epoch; ``None`` when the user is gone or disabled."""
+    row = session.execute(
+        select(User.session_epoch, User.active).where(User.id == user_id)
+    ).one_or_none()
+    return None if row is None or not row.active else int(row.session_epoch)
+
+
+def sign_in(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    ip: str = "",
+    now: dt.datetime | None = None,
+    policy: ThrottlePolicy = DEFAULT_POLICY,
+) -> SignIn:
+    """Check a sign-in: throttle first, then the password; every attempt is logged.
+
+    While the name or the address is locked out the password is not even checked, so a
+    guess that happens to be right is refused like the others.
+    """
+    now = now or utcnow()
+    name = username.strip()[:128]
+    ip = ip[:64]
+    until = locked_until(session, name, ip, now, policy)
+    if until is not None:
+        _log(session, name, "signin.locked", name, ip=ip, until=until.isoformat())
+        return SignIn(None, until)
+    user = session.scalar(select(User).where(User.username == name))
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
     try:
         ok: bool = _hasher.verify(stored, password)
@@ -159,9 +268,25 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
         ok = False
     if user is None or not user.active or not ok or stored is _DUMMY_HASH:
         reason = "unknown" if user is None else ("disabled" if not user.active else "password")
-        _log(session, username[:128], "signin.failed", username[:128], reason=reason)
-        return None
+        _log(session, name, "signin.failed", name, reason=reason, ip=ip)
+        record_failure(session, name, ip, now, policy)
+        return SignIn(None, locked_until(session, name, ip, now, policy))
     if _hasher.check_needs_rehash(stored):
         user.password_hash = hash_password(password)
-    _log(session, username, "signin", username)
-    return user
+    # a success starts the name's count afresh (the address keeps its own)
+    session.execute(delete(SigninFailure).where(SigninFailure.username == name))
+    _log(session, name, "signin", name, ip=ip)
+    return SignIn(user)
+
+
+def authenticate(
+    session: Session,
+    username: str,
+    password: str,
+    *,
+    ip: str = "",
+    now: dt.datetime | None = None,
+    policy: ThrottlePolicy = DEFAULT_POLICY,
+) -> User | None:
+    """The active user with this name and password, else ``None`` (see :func:`sign_in`)."""
+    return sign_in(session, username, password, ip=ip, now=now, policy=policy).user

@@ -30,14 +30,19 @@ if not who.reads_messages:
     st.stop()
 
 
+MAX_ID = 2**63 - 1  # the largest BIGINT: a longer number would overflow the database driver
+
+
 def _param(name: str) -> int | None:
+    """The id in ``?name=``; ``-1`` (never an id, so "not found") for anything but 1..MAX_ID."""
     raw = st.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        return int(raw)
-    except ValueError:
-        return -1  # never an id: reported as not found, like any other bad id
+    raw = raw.strip()
+    # ASCII digits only: int() would also take "1_000" and full-width digits
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+        return -1
+    return int(raw)
 
 
 for kind, text in st.session_state.pop(FLASH, []):

@@ -24,6 +24,7 @@ from audit.archive.sources import SimulatedServer
 from audit.config import load_settings
 from audit.pipeline import load_scanner
 from audit.store.db import make_engine
+from audit.store.runlock import PipelineBusy, pipeline_lock
 from audit.watch import Watcher
 
 AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # 43 characters, as WeCom
@@ -33,11 +34,16 @@ NOTIFY_XML = (
     "</CreateTime><MsgType><![CDATA[event]]></MsgType><Event><![CDATA[msgaudit_notify]]>"
     "</Event><AgentID>2000003</AgentID></xml>"
 )
+SENT_AT = 1763431200  # the callbacks' timestamp; the server's clock agrees with it
+
+
+def _clock() -> float:
+    return float(SENT_AT)
 
 
 def _post(port: int, xml_payload: str, crypto: CallbackCrypto = CRYPTO) -> int:
     encrypt = crypto.encrypt(xml_payload)
-    timestamp, nonce = "1763431200", "n0nce"
+    timestamp, nonce = str(SENT_AT), "n0nce"
     query = urlencode(
         {
             "msg_signature": crypto.signature(timestamp, nonce, encrypt),
@@ -67,7 +73,7 @@ def test_callback_crypto_round_trip_and_event() -> None:
 
 def test_notify_server_verifies_and_wakes() -> None:
     woken = threading.Event()
-    with NotifyServer(CRYPTO, woken.set) as server:
+    with NotifyServer(CRYPTO, woken.set, clock=_clock) as server:
         forged = CallbackCrypto("wrong-token", AES_KEY, CRYPTO.receiveid)
         assert _post(server.port, NOTIFY_XML, forged) == 403
         assert not woken.is_set()
@@ -122,7 +128,7 @@ def test_notify_callback_triggers_a_pull_before_the_interval(
     lines: list[str] = []
     watcher = _watcher(sqlite_url, sim_archive, 3600, lines)
     thread = threading.Thread(target=watcher.run, daemon=True)
-    with NotifyServer(CRYPTO, watcher.notify) as server:
+    with NotifyServer(CRYPTO, watcher.notify, clock=_clock) as server:
         thread.start()
         deadline = time.monotonic() + 60
         while len(watcher.cycles) < 1 and time.monotonic() < deadline:
@@ -170,3 +176,15 @@ def test_sigterm_stops_watch_cleanly(tmp_path: Path, sim_archive: SimArchive) ->
     _, rest = proc.communicate(timeout=60)
     assert proc.returncode == 0, "".join(seen) + rest
     assert "received SIGTERM" in rest and "stopped after" in rest
+
+
+def test_a_watch_cycle_is_skipped_while_a_run_holds_the_database(
+    sqlite_url: str, sim_archive: SimArchive
+) -> None:
+    lines: list[str] = []
+    watcher = _watcher(sqlite_url, sim_archive, 0.01, lines)
+    with pipeline_lock(make_engine(sqlite_url)), pytest.raises(PipelineBusy):
+        watcher.cycle()
+    assert watcher.cycles == []
+    watcher.run(max_cycles=1)  # free again: the cycle runs
+    assert len(watcher.cycles) == 1 and lines[0].startswith("cycle 1: +")

@@ -149,6 +149,42 @@ def test_a_disabled_user_is_signed_out(fresh_db: tuple[Engine, DashSeed]):
     assert not at.dataframe
 
 
+def test_a_password_change_ends_open_sessions(fresh_db: tuple[Engine, DashSeed]):
+    from audit.store.users import set_password
+
+    engine, _ = fresh_db
+    at = app_as(principal(engine, "nanjing"))
+    assert at.session_state["principal"].username == "nanjing"
+    with session_scope(engine) as s:
+        set_password(s, "nanjing", "a-new-password-2")
+    at.run()
+    assert not at.exception
+    assert "principal" not in at.session_state
+    assert at.text_input(key="signin_username") is not None and not at.dataframe
+
+
+def test_after_five_failures_the_right_password_is_refused_with_a_clear_message(
+    fresh_db: tuple[Engine, DashSeed],
+):
+    from audit.store.models import SigninFailure
+    from audit.store.types import utcnow
+
+    engine, _ = fresh_db
+    # five failures just now (the clock of the throttle is tested in tests/store/test_users.py)
+    with session_scope(engine) as s:
+        s.add_all(SigninFailure(at=utcnow(), username="nanjing", ip="") for _ in range(5))
+    at = app_as(None)
+    at.text_input(key="signin_username").input("nanjing")
+    at.text_input(key="signin_password").input(PASSWORD)
+    at.button[0].click().run()
+    assert not at.exception
+    assert "principal" not in at.session_state
+    assert "too many failed sign-ins: try again after" in at.error[0].value
+    with session_scope(engine) as s:
+        actions = list(s.scalars(select(AuditLog.action).where(AuditLog.action.like("signin%"))))
+    assert actions == ["signin.locked"]
+
+
 # --------------------------------------------------------------------------- every page, every role
 
 
@@ -271,6 +307,20 @@ def test_garbage_in_the_query_string_is_not_found(fresh_db: tuple[Engine, DashSe
     engine, _ = fresh_db
     at = app_as(principal(engine, "nanjing"), PAGES["conversation"], conversation=value)
     assert "not found" in at.error[0].value
+
+
+@pytest.mark.parametrize("param", ["conversation", "alert"])
+@pytest.mark.parametrize(
+    "value", ["1" * 23, str(2**63), str(-(2**63) - 1), "0", "1_000", "１２", " 7 0"]
+)
+def test_an_id_too_large_for_the_database_is_not_found_not_a_traceback(
+    db: tuple[Engine, DashSeed], param: str, value: str
+):
+    engine, _ = db
+    at = app_as(principal(engine, "nanjing"), PAGES["conversation"], **{param: value})
+    assert not at.exception
+    [error] = at.error
+    assert "conversation not found or not in your scope" in error.value
 
 
 # --------------------------------------------------------------------------- reviews
