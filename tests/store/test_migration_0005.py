@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import PG_URL, pg_skip_reason
 from sqlalchemy import JSON, Engine, column, insert, select, table, text
 from sqlalchemy.exc import IntegrityError
 
@@ -55,15 +54,15 @@ def engine_0004(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engin
         yield engine
         engine.dispose()
         return
-    reason = pg_skip_reason()
-    if reason:
-        pytest.skip(reason)
+    # the session's PostgreSQL database (skipped with the reason when there is no server)
+    # names the server; this test makes a database of its own there
+    server: str = request.getfixturevalue("pg_database")
     name = f"audit_test_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(PG_URL).execution_options(isolation_level="AUTOCOMMIT")
+    admin = make_engine(server).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
     engine = make_engine(
-        make_engine(PG_URL).url.set(database=name).render_as_string(hide_password=False)
+        make_engine(server).url.set(database=name).render_as_string(hide_password=False)
     )
     migrate(engine, "0004")
     yield engine
