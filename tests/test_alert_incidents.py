@@ -24,8 +24,10 @@ from audit.config import load_settings
 from audit.pipeline import load_scanner, run
 from audit.scan.normalize import normalize
 from audit.scan.recognizers import TextView, default_recognizers
+from audit.store.access import system_principal
 from audit.store.db import session_scope
 from audit.store.models import Alert, Checkpoint, Finding, Message, Score, Severity
+from audit.store.reviews import review_alert
 
 STAFF, CUSTOMER = "li.s001", "wmCUSTOMERxyz"
 # what no title may show: the recognizers of personal data
@@ -158,6 +160,20 @@ def test_same_alerts_whatever_the_batches_and_the_order_of_the_stages(
     raise_finding_alerts(engine, Severity.HIGH, batch_size=1)
     assert snapshot() == before
     assert raise_finding_alerts(engine, Severity.HIGH).raised == 0
+
+
+def test_a_review_keeps_the_matched_words_masked(engine: Engine, tmp_path: Path) -> None:
+    _run_plains(engine, tmp_path, PLAINS)
+    privacy, diversion = _alerts_of(engine, "m2")[0], _alerts_of(engine, "m3")[0]
+    with session_scope(engine) as session:
+        who = system_principal("reviewer")
+        first = review_alert(session, who, privacy.id, "confirm")
+        second = review_alert(session, who, diversion.id, "confirm")
+        assert (first.finding_rule, first.finding_matched) == (
+            "privacy.resident_id",
+            "[身份证号]",
+        )
+        assert second.finding_matched == "私下转账"
 
 
 def test_the_incident_index_refuses_a_second_alert(engine: Engine, tmp_path: Path) -> None:
