@@ -145,6 +145,7 @@ def test_when_a_finding_clause_matches_then_the_deduction_names_the_stored_findi
         ("在呢，您说", True),
         ("我是人民路店的小王，请讲", True),
         ("很高兴为您服务", True),
+        ("何女士好，我是小司马，您说。", True),
         ("您好～", True),
         ("存在的问题我记下了", False),  # 在的 only opens a message
         ("我是说这个套餐不划算", False),
