@@ -1,18 +1,30 @@
-"""Raising alerts from findings.
+"""Raising alerts from findings and scores: one alert per incident.
 
-One alert per cause, keyed by ``dedupe_key`` so that re-running the stage (or rescanning)
-never raises the same alert twice. Alerts carry the store and staff member of their
-conversation, which is what scopes them for supervisors.
+An incident is "this message, this category": however many rules or overlapping spans fired
+on the message, it gives one alert (unique on ``(message_id, category)``), led by its most
+severe finding (then the highest score, then the first); the other findings of the message and
+category are its evidence. A fatal scorecard item is the same incident as the findings that
+caused it: it is recorded on their alerts (``causes``, severity critical) instead of raising a
+second critical alert; only a fatal item without such findings raises a quality alert of its
+own. Every alert is keyed by ``dedupe_key`` so that re-running the stage (or rescanning) never
+raises the same alert twice. Alerts carry the store and staff member of their conversation,
+which is what scopes them for supervisors.
+
+Titles are stored masked (:func:`audit.export.masking.stored_masker`): a title is shown in
+queues, digests and exports, to roles that may not see personal data.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
+from audit.export.masking import stored_masker
 from audit.store.db import insert_ignore, session_scope, stage_mark
 from audit.store.models import (
     Alert,
@@ -28,6 +40,7 @@ from audit.store.types import utcnow
 
 STAGE = "stage:alerts"
 QUALITY_STAGE = "stage:quality_alerts"
+TITLE_MAX = 255
 
 CATEGORY_LABELS = {
     "privacy": "隐私泄露",
@@ -46,53 +59,186 @@ class AlertStats:
     raised: int = 0
 
 
+def finding_title(category: str, text: str, start: int, end: int) -> str:
+    """The stored title of a finding alert: its category and the matched words, masked.
+
+    The message ``text`` is masked whole and the finding's span read from the masked text,
+    so that a recognizer needing context (a WeChat id after 微信) still sees it.
+    """
+    masked = stored_masker().mask(text)
+    lo, hi = masked.span(start, end) if 0 <= start <= end <= len(text) else (0, 0)
+    matched = " ".join(masked.text[lo:hi].split())
+    return f"{CATEGORY_LABELS.get(category, category)}：{matched}"[:TITLE_MAX]
+
+
+def _lead_rank(severity: Any, score: float | None, start: int, finding_id: int) -> tuple[Any, ...]:
+    """Which finding leads an incident: the most severe, then the highest score, then the first."""
+    return (Severity(severity).rank, float(score or 0.0), -start, -finding_id)
+
+
+@dataclass(frozen=True)
+class _Lead:
+    """The leading finding of one (message, category) incident, with what its alert needs."""
+
+    finding_id: int
+    message_id: int
+    msgid: str
+    category: str
+    severity: Severity
+    rank: tuple[Any, ...]
+    title: str
+    conversation_id: int | None
+    org_unit_id: int | None
+    staff_id: int | None
+
+
+def _finding_rows(session: Session, where: Sequence[Any], limit: int | None = None) -> list[Any]:
+    query = (
+        select(
+            Finding.id,
+            Finding.category,
+            Finding.severity,
+            Finding.score,
+            Finding.start,
+            Finding.end,
+            Finding.conversation_id,
+            Finding.message_id,
+            Message.msgid,
+            Message.text,
+            Message.staff_id,
+            func.coalesce(Conversation.org_unit_id, Staff.org_unit_id).label("org_unit_id"),
+        )
+        .join(Message, Message.id == Finding.message_id)
+        .outerjoin(Conversation, Conversation.id == Finding.conversation_id)
+        .outerjoin(Staff, Staff.id == Message.staff_id)
+        .where(*where)
+        .order_by(Finding.id)
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.execute(query).all())
+
+
+def _leads(rows: Iterable[Any]) -> dict[tuple[int, str], _Lead]:
+    """The leading finding per (message, category) among ``rows``."""
+    out: dict[tuple[int, str], _Lead] = {}
+    for r in rows:
+        rank = _lead_rank(r.severity, r.score, r.start, r.id)
+        key = (r.message_id, r.category)
+        if key in out and out[key].rank >= rank:
+            continue
+        out[key] = _Lead(
+            finding_id=r.id,
+            message_id=r.message_id,
+            msgid=r.msgid,
+            category=r.category,
+            severity=Severity(r.severity),
+            rank=rank,
+            title=finding_title(r.category, r.text or "", r.start, r.end),
+            conversation_id=r.conversation_id,
+            org_unit_id=r.org_unit_id,
+            staff_id=r.staff_id,
+        )
+    return out
+
+
+def _incident_alerts(
+    session: Session, keys: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], Alert]:
+    """The existing alerts of these (message, category) incidents."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    alerts = session.scalars(
+        select(Alert).where(Alert.message_id.in_(sorted({m for m, _ in keys})))
+    ).all()
+    return {
+        (a.message_id, a.category): a
+        for a in alerts
+        if a.message_id is not None and (a.message_id, a.category) in keys
+    }
+
+
+def _merge_leads(
+    session: Session,
+    leads: dict[tuple[int, str], _Lead],
+    now: dt.datetime,
+    severity_floor: Severity | None = None,
+    cause: str | None = None,
+) -> tuple[int, dict[tuple[int, str], int]]:
+    """Make each incident's alert exist and be led by its best finding.
+
+    A new incident gets a new alert; an existing one takes a better-ranked finding as its lead
+    while it is still open (a reviewed alert keeps what was reviewed), never loses severity,
+    and is raised to ``severity_floor`` and given ``cause`` when those are set. Returns how
+    many alerts were new, and the alert id of every incident.
+    """
+    existing = _incident_alerts(session, leads)
+    lead_ranks: dict[int, tuple[Any, ...]] = {}
+    lead_ids = [a.finding_id for a in existing.values() if a.finding_id is not None]
+    if lead_ids:
+        for f in session.execute(
+            select(Finding.id, Finding.severity, Finding.score, Finding.start).where(
+                Finding.id.in_(lead_ids)
+            )
+        ):
+            lead_ranks[f.id] = _lead_rank(f.severity, f.score, f.start, f.id)
+    fresh: list[dict[str, Any]] = []
+    for key, lead in leads.items():
+        severity = lead.severity
+        if severity_floor is not None and severity_floor.rank > severity.rank:
+            severity = severity_floor
+        alert = existing.get(key)
+        if alert is None:
+            row = _alert_row(
+                f"finding:{lead.msgid}:{lead.category}",
+                lead.category,
+                severity,
+                lead.title,
+                now,
+                conversation_id=lead.conversation_id,
+                org_unit_id=lead.org_unit_id,
+                staff_id=lead.staff_id,
+                finding_id=lead.finding_id,
+                message_id=lead.message_id,
+            )
+            if cause:
+                row["causes"] = [cause]
+            fresh.append(row)
+            continue
+        changed = False
+        current = lead_ranks.get(alert.finding_id) if alert.finding_id is not None else None
+        if AlertState(alert.state) is AlertState.OPEN and (current is None or lead.rank > current):
+            alert.finding_id, alert.title = lead.finding_id, lead.title
+            changed = True
+        if severity.rank > Severity(alert.severity).rank:
+            alert.severity = severity
+            changed = True
+        if cause and cause not in (alert.causes or []):
+            alert.causes = [*(alert.causes or []), cause]
+            changed = True
+        if changed:
+            alert.updated_at = now
+    raised = _insert_alerts(session, fresh)
+    session.flush()
+    ids = {key: a.id for key, a in _incident_alerts(session, leads).items()}
+    return raised, ids
+
+
 def raise_finding_alerts(
     engine: Engine, min_severity: Severity, batch_size: int = 5000
 ) -> AlertStats:
+    """One alert per (message, category) with a finding of at least ``min_severity``."""
     levels = [s for s in Severity if s.rank >= min_severity.rank]
     stats = AlertStats()
     while True:
         with session_scope(engine) as session:
             mark = stage_mark(session, STAGE)
-            rows = session.execute(
-                select(
-                    Finding.id,
-                    Finding.category,
-                    Finding.rule,
-                    Finding.severity,
-                    Finding.start,
-                    Finding.matched,
-                    Finding.conversation_id,
-                    Message.msgid,
-                    Message.staff_id,
-                    func.coalesce(Conversation.org_unit_id, Staff.org_unit_id).label("org_unit_id"),
-                )
-                .join(Message, Message.id == Finding.message_id)
-                .outerjoin(Conversation, Conversation.id == Finding.conversation_id)
-                .outerjoin(Staff, Staff.id == Message.staff_id)
-                .where(Finding.id > mark.seq)
-                .order_by(Finding.id)
-                .limit(batch_size)
-            ).all()
+            rows = _finding_rows(session, [Finding.id > mark.seq], limit=batch_size)
             if not rows:
                 return stats
-            now = utcnow()
-            new = [
-                _alert_row(
-                    f"finding:{r.msgid}:{r.rule}:{r.start}",
-                    r.category,
-                    r.severity,
-                    f"{CATEGORY_LABELS.get(r.category, r.category)}：{r.matched}",
-                    now,
-                    conversation_id=r.conversation_id,
-                    org_unit_id=r.org_unit_id,
-                    staff_id=r.staff_id,
-                    finding_id=r.id,
-                )
-                for r in rows
-                if r.severity in levels
-            ]
-            raised = _insert_alerts(session, new)
+            leads = _leads(r for r in rows if Severity(r.severity) in levels)
+            raised, _ = _merge_leads(session, leads, utcnow())
             mark.seq = rows[-1].id
             stats.considered += len(rows)
             stats.raised += raised
@@ -101,9 +247,10 @@ def raise_finding_alerts(
 def raise_quality_alerts(
     engine: Engine, low_score: float, streak: int = 3, batch_size: int = 5000
 ) -> AlertStats:
-    """Alerts from scores: a fatal scorecard item (critical), a negative customer left
-    unanswered (high), a score under ``low_score`` (medium), one per cause and conversation;
-    and a staff member whose last ``streak`` conversations all missed the SLA (medium)."""
+    """Alerts from scores: a fatal scorecard item (critical: on the alerts of the findings
+    that caused it, else its own), a negative customer left unanswered (high), a score under
+    ``low_score`` (medium), one per cause and conversation; and a staff member whose last
+    ``streak`` conversations all missed the SLA (medium)."""
     stats = AlertStats()
     while True:
         with session_scope(engine) as session:
@@ -129,7 +276,9 @@ def raise_quality_alerts(
             now = utcnow()
             new: list[dict[str, Any]] = []
             for r in rows:
-                for key, severity, title in _quality_causes(r, low_score):
+                attached, raised_here = _attach_fatal(session, r, now)
+                stats.raised += raised_here
+                for key, severity, title in _quality_causes(r, low_score, attached):
                     new.append(
                         _alert_row(
                             f"quality:{key}:{r.conversation_id}",
@@ -161,6 +310,7 @@ def _alert_row(
     org_unit_id: int | None,
     staff_id: int | None,
     finding_id: int | None = None,
+    message_id: int | None = None,
 ) -> dict[str, Any]:
     """A new open alert; ``kind`` is "quality" for the quality category, else "finding"."""
     return {
@@ -171,6 +321,8 @@ def _alert_row(
         "state": AlertState.OPEN,
         "title": title,
         "finding_id": finding_id,
+        "message_id": message_id,
+        "causes": [],
         "conversation_id": conversation_id,
         "org_unit_id": org_unit_id,
         "staff_id": staff_id,
@@ -225,10 +377,45 @@ def _sla_streaks(
     return out
 
 
-def _quality_causes(row: Any, low_score: float) -> list[tuple[str, Severity, str]]:
+def _attach_fatal(session: Session, row: Any, now: dt.datetime) -> tuple[bool, int]:
+    """Record a fatal score on the alerts of the findings that caused it.
+
+    ``(attached, raised)``: attached when every fatal item of the score named its findings
+    (scorecards record them in ``deductions[].findings``) and so is carried by finding
+    alerts: the score raises no
+    "fatal" alert of its own. A fatal item without findings (a metric, or a score stored
+    before findings were recorded) leaves it to :func:`_quality_causes`; ``raised`` counts
+    the finding alerts that had to be made (a finding under ``alerts.min_severity``).
+    """
+    fatal = [d for d in row.deductions or [] if d.get("fatal")]
+    if not fatal or not (row.metrics or {}).get("fatal"):
+        return False, 0
+    if not all(d.get("findings") for d in fatal):
+        return False, 0
+    found = [
+        _finding_rows(session, [Finding.id.in_([int(i) for i in d["findings"]])]) for d in fatal
+    ]
+    if not all(found):
+        return False, 0  # the findings are gone (a rescan): the score speaks for itself
+    raised = 0
+    for d, rows in zip(fatal, found, strict=True):
+        new, _ = _merge_leads(
+            session,
+            _leads(rows),
+            now,
+            severity_floor=Severity.CRITICAL,
+            cause=f"scorecard:fatal:{d.get('item', '')}",
+        )
+        raised += new
+    return True, raised
+
+
+def _quality_causes(
+    row: Any, low_score: float, fatal_attached: bool = False
+) -> list[tuple[str, Severity, str]]:
     causes: list[tuple[str, Severity, str]] = []
     metrics = row.metrics or {}
-    if metrics.get("fatal"):
+    if metrics.get("fatal") and not fatal_attached:
         labels = "、".join(
             d.get("label", d.get("item", "")) for d in row.deductions if d.get("fatal")
         )

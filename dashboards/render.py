@@ -7,9 +7,12 @@ text. Pure functions, so the tests can check the output without a browser.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from html import escape
 
+from audit.export.masking import Masker
 from audit.store.reports import CHINA, FindingView, MessageView
 
 SEVERITY_COLORS = {
@@ -133,9 +136,50 @@ def message_html(m: MessageView, focus_finding_ids: frozenset[int] = frozenset()
     )
 
 
+def masked_message(m: MessageView, masker: Masker) -> MessageView:
+    """The message as ``masker`` lets it be shown: personal data masked in the text, and each
+    finding's span and matched words moved onto the masked text."""
+    masked = masker.mask(m.text)
+    if not masker.enabled or masked.text == m.text:
+        return m
+    findings = []
+    for f in m.findings:
+        start, end = masked.span(f.start, f.end)
+        findings.append(
+            dataclasses.replace(
+                f,
+                start=start,
+                end=end,
+                matched=masked.text[start:end],
+                explanation=masker.text(f.explanation),
+            )
+        )
+    return dataclasses.replace(m, text=masked.text, findings=tuple(findings))
+
+
 def transcript_html(
     messages: tuple[MessageView, ...] | list[MessageView],
     focus_finding_ids: frozenset[int] = frozenset(),
+    masker: Masker | None = None,
 ) -> str:
+    """The transcript; ``masker`` (see :func:`audit.export.masking.masker_for`) decides what
+    personal data the reader's role sees."""
+    if masker is not None:
+        messages = [masked_message(m, masker) for m in messages]
     rows = "".join(message_html(m, focus_finding_ids) for m in messages)
     return f'{CSS}<div class="tx">{rows}</div>'
+
+
+def codes_html(items: list[str] | tuple[str, ...]) -> str:
+    """Short values from outside (tag names, channels) as code chips, escaped: a tag named
+    ``**VIP**`` or ``[x](http://...)`` shows as written, never as markup."""
+    return " ".join(f"<code>{escape(item)}</code>" for item in items)
+
+
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:])")
+
+
+def md_text(value: str) -> str:
+    """A value from outside inside Streamlit markdown (captions): every character markdown,
+    Streamlit's ``:red[...]`` directives, emoji codes or LaTeX would read, backslash-escaped."""
+    return _MARKDOWN.sub(r"\\\1", value)

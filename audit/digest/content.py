@@ -21,7 +21,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from audit.alerts import CATEGORY_LABELS
 from audit.export.access import in_scope
-from audit.export.masking import Masker, mask_name
+from audit.export.masking import Masker, mask_name, masked_excerpt
 from audit.export.selection import day_bounds, latest_scores
 from audit.store.models import (
     Alert,
@@ -38,7 +38,6 @@ from audit.store.models import (
 
 WEEK = 7
 SEVERITY_LABELS = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
-EXCERPT_CONTEXT = 24  # characters either side of the finding
 
 
 @dataclass(frozen=True)
@@ -298,7 +297,7 @@ def _top_alerts(
         }
         excerpt = ""
         if r.text and not r.consent_withheld:
-            excerpt = _excerpt(masker, r.text, r.start, r.end, names)
+            excerpt = masked_excerpt(masker, r.text, r.start, r.end, names)
         staff = r.staff or ""
         out.append(
             TopAlert(
@@ -315,17 +314,3 @@ def _top_alerts(
             )
         )
     return tuple(out)
-
-
-def _excerpt(
-    masker: Masker, text: str, start: int | None, end: int | None, names: dict[str, str]
-) -> str:
-    masked = masker.mask(text, names)
-    if start is None or end is None:
-        start, end = 0, 0
-    else:
-        start, end = masked.span(start, end)
-    lo = max(0, start - EXCERPT_CONTEXT)
-    hi = min(len(masked.text), max(end, start) + EXCERPT_CONTEXT)
-    piece = " ".join(masked.text[lo:hi].split())
-    return ("…" if lo > 0 else "") + piece + ("…" if hi < len(masked.text) else "")

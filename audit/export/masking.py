@@ -2,18 +2,23 @@
 
 What is masked, and how:
 
-- **Numbers and addresses** found by the scanner's recognizers (mobile phones, resident ID
-  numbers, bank cards, e-mail, QQ and WeChat ids: the same code that raises ``privacy`` findings,
-  so full-width digits, Chinese numerals and inserted spaces are caught here too), plus any
-  remaining run of 11 or more digits (a phone, ID or card the recognizers declined because of
-  its context, e.g. after 尾号 or with a failed checksum: masking errs on the safe side).
+- **Numbers and addresses** found by the scanner's normalization and recognizers (mobile
+  phones, resident ID numbers, bank cards, e-mail, QQ and WeChat ids: the same code that raises
+  ``privacy`` findings, so what the scanner learns to read, masking hides), read in the text with
+  full-width forms made half-width (an e-mail with ＠). Masking errs on the safe side beyond
+  that: any remaining run of 11 or more digits of the normalized text (a phone, ID or card the
+  recognizers declined because of its context, e.g. after 尾号, or with a failed checksum); a
+  number given in pieces (前七位1380013，后四位8000) whose pieces together make one the
+  recognizers' patterns accept; and a contact id without a cue word (tony-811, wxid_a1b2c3).
 - **Names** of the people in the conversation (staff and customers, given by the caller), the
   same surname with a title (张先生, 王经理), and a name introduced as such (我叫…, 姓名：…).
 
 Each value becomes a bracketed token, **consistent within one** :class:`Pseudonyms` (one
 export): the same phone number is ``[手机号-K7Q2M4XA]`` on every row, the same customer
 ``客户-3F2QZ7LM`` in a column and ``[客户-3F2QZ7LM]`` in the text, the same staff member
-``员工3`` everywhere. Finding spans move with the text:
+``员工3`` everywhere. Text that is stored or shown again and again (alert titles, excerpts on
+a page) uses :class:`LabelsOnly`, the bare label (``[手机号]``), which links nothing and never
+changes. Finding spans move with the text:
 :meth:`Masked.span` maps an offset of the original to the masked text.
 """
 
@@ -29,8 +34,16 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from audit.export.access import UNMASK_ROLES
 from audit.scan.normalize import normalize
-from audit.scan.recognizers import Recognizer, TextView, default_recognizers
+from audit.scan.recognizers import (
+    Hit,
+    NumberRecognizer,
+    Recognizer,
+    TextView,
+    default_recognizers,
+)
+from audit.store.models import Role, Severity
 
 # recognizer NAME -> the token's label
 RECOGNIZED = {
@@ -40,18 +53,59 @@ RECOGNIZED = {
     "email": "邮箱",
     "qq_number": "QQ号",
     "wechat_id": "微信号",
+    "bare_contact_id": "账号",
 }
 PERSON_LABELS = {"staff": "员工", "customer": "客户", "user": "审核员", "sender": "用户"}
-LONG_NUMBER = re.compile(r"[0-9０-９](?:[ \-－]?[0-9０-９]){10,}")
+LONG_NUMBER = 11  # digits in a row (normalized) that are masked whatever the recognizers say
+PIECE_GAP = 8  # normalized characters that may separate the pieces of one number
 INTRODUCED = re.compile(r"(?:我叫|姓名[是为:：\s]*|名字[是叫为:：\s]*)([\u4e00-\u9fff]{2,3})")
 TITLES = "先生|女士|小姐|经理|老师|师傅|阿姨|大哥|大姐|姐|哥"
-# a cheap test before the recognizers: digits of any width, Chinese numerals, @, or a WeChat cue
-_MAYBE = re.compile(r"[0-9０-９零〇一二三四五六七八九幺两@＠]|微|威|薇|徽|维|[vVwWｖＶｗＷ]")
+# a cheap test before the recognizers: digits of any width, Chinese numerals, @, an ASCII
+# letter (ids, spelled-out addresses, letters for digits), or a WeChat cue
+_MAYBE = re.compile(r"[0-9０-９零〇一二三四五六七八九幺两@＠艾]|微|威|薇|徽|维|[A-Za-zＡ-Ｚａ-ｚ]")
+_HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+
+
+class BareContactIdRecognizer(Recognizer):
+    """An account id with no cue word before it (``tony-811``, ``wxid_a1b2c3``, ``zhang2024x``).
+
+    For masking only: too loose for a finding (it would flag product codes in every chat), but
+    text leaving the system must not carry a WeChat or QQ id because nobody wrote 微信 before
+    it. An id is 6-20 ASCII letters, digits, ``_`` and ``-``, starts with a letter, and holds
+    ``_`` or ``-`` or at least three digits (so iPhone15 or Mate60 stay readable).
+    """
+
+    NAME = "bare_contact_id"
+    LABEL = "account id"
+    CATEGORY = "privacy"
+    RULE = "privacy.contact_id"
+    SEVERITY = Severity.LOW
+    NORMALIZED = False
+    PATTERN = re.compile(
+        r"(?<![A-Za-z0-9_@.-])[A-Za-z][A-Za-z0-9_-]{5,19}(?![A-Za-z0-9_@-]|\.[A-Za-z])", re.ASCII
+    )
+
+    def analyze(self, view: TextView) -> list[Hit]:
+        return [
+            Hit(m.start(), m.end(), 0.5, "account id without a cue")
+            for m in self.PATTERN.finditer(view.original)
+            if re.search(r"[_-]|(?:[0-9].*){3}", m.group())
+        ]
 
 
 @cache
 def _recognizers() -> tuple[Recognizer, ...]:
-    return default_recognizers()
+    return (*default_recognizers(), BareContactIdRecognizer())
+
+
+class LabelsOnly:
+    """Pseudonyms that are the bare label: for text stored or shown more than once."""
+
+    def token(self, label: str, value: str) -> str:
+        return label
+
+    def __len__(self) -> int:
+        return 0
 
 
 class Pseudonyms:
@@ -131,9 +185,11 @@ class Masker:
     need only one code path.
     """
 
-    def __init__(self, enabled: bool = True, pseudonyms: Pseudonyms | None = None) -> None:
+    def __init__(
+        self, enabled: bool = True, pseudonyms: Pseudonyms | LabelsOnly | None = None
+    ) -> None:
         self.enabled = enabled
-        self.pseudonyms = pseudonyms or Pseudonyms()
+        self.pseudonyms = pseudonyms if pseudonyms is not None else Pseudonyms()
 
     def person(self, kind: str, key: object, name: str) -> str:
         """The column value for a person: their pseudonym, or their name when not masking."""
@@ -183,17 +239,18 @@ class Masker:
     def _spans(self, text: str, names: Mapping[str, str]) -> list[tuple[int, int, str]]:
         found: list[tuple[int, int, str]] = []  # (start, end, token)
         if _MAYBE.search(text):
-            view = TextView(text, normalize(text))
+            # full-width forms half-width (same offsets): recognizers reading the original
+            # text see ＠ as @
+            view = TextView(text.translate(_HALFWIDTH), normalize(text))
             for recognizer in _recognizers():
                 label = RECOGNIZED.get(recognizer.NAME)
                 if label is None:
                     continue
                 for hit in recognizer.analyze(view):
-                    value = re.sub(r"\s", "", text[hit.start : hit.end])
+                    value = re.sub(r"\s", "", view.original[hit.start : hit.end])
                     found.append((hit.start, hit.end, self.pseudonyms.token(label, value)))
-            for m in LONG_NUMBER.finditer(text):
-                digits = re.sub(r"[ \-－]", "", m.group()).translate(_HALF)
-                found.append((m.start(), m.end(), self.pseudonyms.token("号码", digits)))
+            for start, end, digits in _numbers(view):
+                found.append((start, end, self.pseudonyms.token("号码", digits)))
         for name, token in names.items():
             if len(name) < 2:
                 continue  # one character would mask half the language
@@ -209,7 +266,31 @@ class Masker:
         return _resolve(found)
 
 
-_HALF = {0xFF10 + i: 0x30 + i for i in range(10)}
+def _numbers(view: TextView) -> list[tuple[int, int, str]]:
+    """Original spans of digits to mask beyond the recognizers' hits: long runs of the
+    normalized text, and the pieces of a number split by words (``前七位1380013，后四位8000``)
+    when the pieces together make a number one of the recognizers' patterns accepts."""
+    text = view.norm.text
+    runs = [m.span() for m in re.finditer(r"[0-9]+", text)]
+    out: list[tuple[int, int, str]] = []
+    for start, end in runs:
+        if end - start >= LONG_NUMBER:
+            out.append((*view.norm.span(start, end), text[start:end]))
+    # recognizers that need a cue word (QQ) would take any digits: only self-evident numbers
+    numbers = [r for r in _recognizers() if isinstance(r, NumberRecognizer) and not r.CONTEXT]
+    for i in range(len(runs)):
+        for j in range(i + 1, min(i + 3, len(runs))):
+            if runs[j][0] - runs[j - 1][1] > PIECE_GAP:
+                break
+            pieces = runs[i : j + 1]
+            value = "".join(text[a:b] for a, b in pieces)
+            if any(
+                p.regex.fullmatch(value) and r.validate(value) is not False
+                for r in numbers
+                for p in r.PATTERNS
+            ):
+                out += [(*view.norm.span(a, b), value) for a, b in pieces]
+    return out
 
 
 def _is_cjk(char: str) -> bool:
@@ -228,3 +309,46 @@ def _resolve(found: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
             continue
         out.append(span)
     return out
+
+
+# --------------------------------------------------------------------------- shown and stored
+
+
+def stored_masker() -> Masker:
+    """For text that is stored (alert titles): masked with bare labels, whoever reads it."""
+    return Masker(pseudonyms=LabelsOnly())
+
+
+def may_unmask(role: Role | None) -> bool:
+    """Whether this role may see personal data in the clear (as for unmasked exports)."""
+    return role in UNMASK_ROLES
+
+
+def masker_for(role: Role | None) -> Masker:
+    """The masker for showing text to someone of ``role`` (``None``: nobody in particular,
+    e.g. a digest's recipients): personal data masked unless the role may unmask."""
+    return Masker(enabled=not may_unmask(role), pseudonyms=LabelsOnly())
+
+
+EXCERPT_CONTEXT = 24  # characters either side of the finding
+
+
+def masked_excerpt(
+    masker: Masker,
+    text: str,
+    start: int | None,
+    end: int | None,
+    names: Mapping[str, str] | None = None,
+    context: int = EXCERPT_CONTEXT,
+) -> str:
+    """The part of ``text`` around ``[start, end)``, masked by ``masker``, on one line: every
+    excerpt of a message that is shown (digests, pages) is cut by this one function."""
+    masked = masker.mask(text, names)
+    if start is None or end is None:
+        start, end = 0, 0
+    else:
+        start, end = masked.span(start, end)
+    lo = max(0, start - context)
+    hi = min(len(masked.text), max(end, start) + context)
+    piece = " ".join(masked.text[lo:hi].split())
+    return ("…" if lo > 0 else "") + piece + ("…" if hi < len(masked.text) else "")

@@ -55,10 +55,19 @@ CLOSING_PARTICLES = "啦了哈呀啊哦喔嘞咯吧呢~"
 # message types that never need a reply when they end a conversation (a sticker)
 CLOSING_MSGTYPES = frozenset({"emotion"})
 
+# Phrases, as in the scorecard's ``greetings`` (which the shipped card sets): compared folded
+# (case, width and punctuation ignored); a leading ``^`` holds only at the start of a message
+# (在的 answers a customer, 存在的 does not); ``…`` stands for up to ``PHRASE_GAP`` characters
+# (我是…店 reads 我是人民路店的小司马).
 DEFAULT_GREETING_WORDS: tuple[str, ...] = (
     "您好", "你好", "欢迎", "很高兴为您服务", "很高兴为你服务", "为您服务", "早上好",
-    "上午好", "中午好", "下午好", "晚上好", "哈喽", "hello", "嗨",
+    "上午好", "中午好", "下午好", "晚上好", "哈喽", "hello", "嗨", "女士好", "先生好", "小姐好",
+    "老师好", "^在的", "^在呢", "^在哦", "^在呀", "^在滴", "^在在", "^在嘞", "我是…店的",
+    "我是…门店", "我是…营业厅", "我是…客服", "我是…顾问",
 )  # fmt: skip
+PHRASE_START = "^"
+PHRASE_GAP_MARK = "…"
+PHRASE_GAP = 12
 DEFAULT_CLOSING_STAFF_WORDS: tuple[str, ...] = (
     "感谢", "谢谢", "祝您", "祝你", "再见", "拜拜", "有问题随时", "随时联系", "随时找我",
     "欢迎再来", "欢迎下次", "欢迎您再次", "生活愉快", "还有其他", "还有什么可以帮", "还有什么需要",
@@ -217,15 +226,35 @@ def _folded_words(words: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted({_fold(w) for w in words if _fold(w)}, key=len, reverse=True))
 
 
+def phrase_problem(phrase: str) -> str | None:
+    """Why ``phrase`` cannot be a phrase (see :data:`DEFAULT_GREETING_WORDS`), or None."""
+    body = phrase[len(PHRASE_START) :] if phrase.startswith(PHRASE_START) else phrase
+    if PHRASE_START in body:
+        return f"'{PHRASE_START}' may only begin a phrase"
+    pieces = body.split(PHRASE_GAP_MARK)
+    if not all(_fold(p) for p in pieces):
+        return f"nothing to match around '{PHRASE_GAP_MARK}'" if len(pieces) > 1 else "empty"
+    return None
+
+
+@functools.lru_cache(maxsize=32)
+def _phrases(words: tuple[str, ...]) -> re.Pattern[str]:
+    """One regex for the phrases, on folded text; phrases with a problem are left out."""
+    parts = []
+    for word in words:
+        if phrase_problem(word) is not None:
+            continue
+        anchored = word.startswith(PHRASE_START)
+        pieces = [_fold(p) for p in word.removeprefix(PHRASE_START).split(PHRASE_GAP_MARK)]
+        body = f".{{0,{PHRASE_GAP}}}?".join(re.escape(p) for p in pieces)
+        if len(pieces) == 1 and pieces[0].isascii() and pieces[0].isalnum():
+            body = rf"(?<![a-z0-9]){body}(?![a-z0-9])"  # "hello" not inside another word
+        parts.append(rf"\A{body}" if anchored else body)
+    return re.compile("|".join(parts) if parts else r"(?!)")
+
+
 def _mentions(text: str, words: Sequence[str]) -> bool:
-    folded = _fold(text)
-    for w in _folded_words(tuple(words)):
-        if w.isascii() and w.isalnum():  # "hello" must not match inside another word
-            if re.search(rf"(?<![a-z0-9]){re.escape(w)}(?![a-z0-9])", folded):
-                return True
-        elif w in folded:
-            return True
-    return False
+    return _phrases(tuple(words)).search(_fold(text)) is not None
 
 
 # --------------------------------------------------------------------------- statistics

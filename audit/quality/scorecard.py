@@ -33,6 +33,11 @@ A clause on a missing value (no customer message to answer, no classifier score)
 nothing is deducted for what was not measured. ``kinds: [single]`` limits an item to some
 conversation kinds (``single``, ``room``, ``internal``).
 
+``greetings`` (optional) lists the phrases a staff message greets with, for the ``greeting``
+metric: compared with case, width and punctuation ignored; ``^`` first means only at the start
+of a message (``^在的``), ``…`` stands for a few characters (``我是…店的``). Without it the
+built-in list (:data:`audit.quality.metrics.DEFAULT_GREETING_WORDS`) is used.
+
 Loading validates everything and lists every problem as ``<file>:<line>: <reason>``.
 """
 
@@ -54,7 +59,13 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from audit.quality.metrics import METRIC_NAMES, SCORE_ROLES, ConversationMetrics
+from audit.quality.metrics import (
+    DEFAULT_GREETING_WORDS,
+    METRIC_NAMES,
+    SCORE_ROLES,
+    ConversationMetrics,
+    phrase_problem,
+)
 
 DEFAULT_RESOURCE = "scorecard.yaml"
 MAX_SCORE = 100.0
@@ -87,7 +98,7 @@ _COMPARISON = re.compile(r"^([A-Za-z_][\w.]*)\s*(==|!=|<=|>=|<|>|=)\s*(\S.*?)\s*
 _ID = re.compile(r"^[a-z][a-z0-9_]*$")
 _VERSION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,47}$")
 _ITEM_KEYS = {"id", "label", "when", "points", "per", "cap", "fatal", "kinds", "note"}
-_TOP_KEYS = {"version", "description", "items"}
+_TOP_KEYS = {"version", "description", "greetings", "items"}
 
 
 class ScorecardError(ValueError):
@@ -109,6 +120,7 @@ class FindingRef:
     rule: str
     severity: str  # low | medium | high | critical (Severity values work too)
     role: str  # the sender_kind of the message it was found in
+    id: int | None = None  # the stored finding, when there is one
 
 
 @dataclass(frozen=True)
@@ -174,6 +186,7 @@ class Scorecard:
     sha256: str  # of the file's bytes
     items: tuple[Item, ...]
     source: str
+    greetings: tuple[str, ...] = DEFAULT_GREETING_WORDS  # phrases for the greeting metric
 
     @property
     def version(self) -> str:
@@ -188,9 +201,16 @@ class Deduction:
     points: float  # 0 for a fatal item: it zeroes the score instead
     reason: str
     fatal: bool = False
+    # the stored findings a finding clause matched: a fatal item's alert is theirs
+    findings: tuple[int, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.findings:
+            out["findings"] = list(self.findings)
+        else:
+            del out["findings"]  # most items name no finding
+        return out
 
 
 @dataclass(frozen=True)
@@ -222,10 +242,11 @@ def evaluate(
         hit = _match(item, metrics, findings, scores)
         if hit is None:
             continue
-        occurrences, reasons = hit
+        occurrences, reasons, matched = hit
+        ids = tuple(sorted(f.id for f in matched if f.id is not None))
         if item.fatal:
             reason = "; ".join([*reasons, "fatal: the score is 0"])
-            deductions.append(Deduction(item.id, item.label, 0.0, reason, fatal=True))
+            deductions.append(Deduction(item.id, item.label, 0.0, reason, fatal=True, findings=ids))
             continue
         points = item.points * (1 if item.per == "once" else occurrences)
         if item.per != "once":
@@ -233,7 +254,7 @@ def evaluate(
         if item.cap is not None and points > item.cap:
             points = item.cap
             reasons.append(f"capped at {_num(item.cap)}")
-        deductions.append(Deduction(item.id, item.label, points, "; ".join(reasons)))
+        deductions.append(Deduction(item.id, item.label, points, "; ".join(reasons), findings=ids))
     fatal = any(d.fatal for d in deductions)
     total = sum(d.points for d in deductions)
     score = 0.0 if fatal else max(0.0, MAX_SCORE - total)
@@ -245,9 +266,10 @@ def _match(
     metrics: ConversationMetrics,
     findings: Sequence[FindingRef],
     scores: Mapping[str, float],
-) -> tuple[float, list[str]] | None:
-    """(occurrences, reasons) when every clause holds, else None."""
+) -> tuple[float, list[str], list[FindingRef]] | None:
+    """(occurrences, reasons, matched findings) when every clause holds, else None."""
     reasons: list[str] = []
+    matched: list[FindingRef] = []
     for clause in item.clauses:
         reason = clause.test(metrics, scores)
         if reason is None:
@@ -269,7 +291,7 @@ def _match(
         occurrences = float(value or 0)
         if occurrences <= 0:
             return None
-    return occurrences, reasons
+    return occurrences, reasons, matched
 
 
 def _num(value: float) -> str:
@@ -382,7 +404,30 @@ class _Reader:
                 item = self.item(node, seen)
                 if item is not None:
                     items.append(item)
-        return Scorecard(version, sha, tuple(items), self.source)
+        greetings = self.phrases(top.get("greetings"), "greetings")
+        return Scorecard(
+            version, sha, tuple(items), self.source, greetings or DEFAULT_GREETING_WORDS
+        )
+
+    def phrases(self, node: Node | None, key: str) -> tuple[str, ...]:
+        """A list of phrases; each bad one is reported on its own line."""
+        if node is None:
+            return ()
+        if not isinstance(node, SequenceNode) or not node.value:
+            self.error(node, f"{key} must be a non-empty list of phrases")
+            return ()
+        out: list[str] = []
+        for item in node.value:
+            value = self.scalar(item)
+            if not isinstance(value, str) or not value.strip():
+                self.error(item, f"{key}: {value!r} is not a phrase")
+                continue
+            problem = phrase_problem(value.strip())
+            if problem:
+                self.error(item, f"{key}: {value.strip()!r}: {problem}")
+                continue
+            out.append(value.strip())
+        return tuple(out)
 
     def item(self, node: Node, seen: dict[str, int]) -> Item | None:
         """One item; ``seen`` maps the ids read so far to their lines."""

@@ -85,8 +85,9 @@ def _messages(session: Session, conversation_ids: Sequence[int]) -> dict[int, li
 
 def _findings(session: Session, conversation_ids: Sequence[int]) -> dict[int, list[FindingRef]]:
     out: dict[int, list[FindingRef]] = defaultdict(list)
-    for conv_id, category, rule, severity, kind in session.execute(
+    for finding_id, conv_id, category, rule, severity, kind in session.execute(
         select(
+            Finding.id,
             Finding.conversation_id,
             Finding.category,
             Finding.rule,
@@ -104,6 +105,7 @@ def _findings(session: Session, conversation_ids: Sequence[int]) -> dict[int, li
                 rule,
                 str(getattr(severity, "value", severity)),
                 str(getattr(kind, "value", kind)),
+                finding_id,
             )
         )
     return out
@@ -143,7 +145,11 @@ def score_conversations(
             for conv_id in ids:
                 kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
                 metrics = compute_metrics(
-                    messages.get(conv_id, []), clock, quality.sla_minutes, kind
+                    messages.get(conv_id, []),
+                    clock,
+                    quality.sla_minutes,
+                    kind,
+                    greeting_words=card.greetings,
                 )
                 result = evaluate(card, metrics, findings.get(conv_id, []))
                 session.add(

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -338,10 +339,22 @@ class Score(Base):
 
 
 class Alert(Base):
+    """One alert per incident.
+
+    A finding alert is the incident "this message, this category": however many rules or
+    overlapping spans fired, one alert, led by the most severe finding (``finding_id``), the
+    others being its evidence (the message's findings of the category). A fatal scorecard
+    item caused by findings is recorded on their alerts (``causes``), not raised again.
+    """
+
     __tablename__ = "alerts"
+    __table_args__ = (
+        Index("uq_alerts_message_id_category", "message_id", "category", unique=True),
+    )
 
     id: Mapped[bigpk]
-    # one alert per cause: "finding:<message msgid>:<rule>" etc., so re-runs never duplicate
+    # one alert per cause: "finding:<message msgid>:<category>", "quality:<cause>:<conv>"...,
+    # so re-runs never duplicate
     dedupe_key: Mapped[str] = mapped_column(String(400), unique=True)
     kind: Mapped[str] = mapped_column(String(32), default="finding")
     category: Mapped[str] = mapped_column(String(32), index=True)
@@ -351,6 +364,13 @@ class Alert(Base):
     )
     title: Mapped[str] = mapped_column(String(255))
     finding_id: Mapped[int | None] = mapped_column(ForeignKey("findings.id", ondelete="SET NULL"))
+    # the incident's message (finding alerts); NULL for alerts about a conversation or a person
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    # what else this alert stands for: "scorecard:fatal:<item>" (a fatal scorecard item caused
+    # by this incident), "merged:<dedupe_key>" (a duplicate merged into it by migration 0005)
+    causes: Mapped[list[Any]] = mapped_column(
+        JSONType, default=list, nullable=False, server_default=text("'[]'")
+    )
     conversation_id: Mapped[int | None] = mapped_column(ForeignKey("conversations.id"), index=True)
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_units.id"), index=True)
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)

@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from audit.export.masking import stored_masker
 from audit.store.access import REVIEW_ROLES, AccessDenied, Principal, within_scope
 from audit.store.models import (
     Alert,
@@ -160,7 +161,8 @@ def review_alerts(
                 to_state=act.target,
                 comment=comment,
                 finding_rule=finding.rule if finding else None,
-                finding_matched=finding.matched if finding else None,
+                # kept for tuning the word lists, so words stay; personal data does not
+                finding_matched=stored_masker().text(finding.matched) if finding else None,
                 created_at=now,
             )
         )

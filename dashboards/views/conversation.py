@@ -14,6 +14,7 @@ import render
 import streamlit as st
 import widgets
 
+from audit.export.masking import masker_for
 from audit.store.access import AccessDenied
 from audit.store.models import AlertState
 from audit.store.reviews import ACTIONS, ReviewError, actions_from
@@ -86,7 +87,8 @@ if view is None:
 
 # ---------------------------------------------------------------- header
 st.caption(
-    f"#{view.id} · {view.store} · {view.staff or '—'} ↔ {view.customer or view.thread} · "
+    f"#{view.id} · {render.md_text(view.store)} · {render.md_text(view.staff or '—')} ↔ "
+    f"{render.md_text(view.customer or view.thread)} · "
     f"{render.china_time(view.started_at)} – {render.china_time(view.ended_at)} (北京时间)"
 )
 cols = st.columns(4)
@@ -105,17 +107,15 @@ with left:
     focus = frozenset(
         f.id for m in view.messages for f in m.findings if f.alert_id == view.focus_alert_id
     )
-    st.html(render.transcript_html(view.messages, focus))
+    st.html(render.transcript_html(view.messages, focus, masker_for(who.role)))
 
 with right:
     st.subheader("客户 Customer")
     if view.tags:
-        st.markdown(" ".join(f"`{g}: {t}`" for g, t in view.tags))
+        st.html(render.codes_html([f"{g}: {t}" for g, t in view.tags]))
     else:
         st.caption("无标签 no tags")
-    st.markdown(
-        "渠道 Channel: " + (", ".join(f"`{c}`" for c in view.channels) if view.channels else "—")
-    )
+    st.html("渠道 Channel: " + (render.codes_html(view.channels) if view.channels else "—"))
 
     st.subheader("评分 Scorecard")
     if view.deductions:

@@ -59,7 +59,7 @@ def errors_of(yaml_text: str) -> tuple[str, ...]:
 def test_when_no_path_is_given_then_the_shipped_card_loads() -> None:
     default = load_scorecard()
     assert 10 <= len(default.items) <= 20
-    assert default.version.startswith("telecom-store-2026.1@")
+    assert default.version.startswith("telecom-store-2026.2@")
     assert len(default.version) <= 64  # Score.scorecard_version
     assert {"id_number_leak", "private_payment"} <= {i.id for i in default.items if i.fatal}
     assert all(i.label for i in default.items)
@@ -126,6 +126,84 @@ def test_when_a_deduction_is_stored_then_it_is_plain_json() -> None:
             "fatal": False,
         }
     ]
+
+
+def test_when_a_finding_clause_matches_then_the_deduction_names_the_stored_findings() -> None:
+    metrics = compute_metrics(GOOD, CLOCK, 5)
+    leak = FindingRef("privacy", "privacy.resident_id", "high", "staff", id=41)
+    phone = FindingRef("privacy", "privacy.phone", "medium", "staff", id=7)
+    result = evaluate(load_scorecard(), metrics, [leak, phone], {})
+    by_item = {d["item"]: d for d in result.deductions_json()}
+    assert by_item["id_number_leak"]["findings"] == [41]  # its alert carries the fatal cause
+    assert by_item["personal_data_exposed"]["findings"] == [7, 41]
+
+
+@pytest.mark.parametrize(
+    ("first", "greets"),
+    [
+        ("在的何女士，我是人民路店的小司马", True),
+        ("在呢，您说", True),
+        ("我是人民路店的小王，请讲", True),
+        ("很高兴为您服务", True),
+        ("何女士好，我是小司马，您说。", True),
+        ("您好～", True),
+        ("存在的问题我记下了", False),  # 在的 only opens a message
+        ("我是说这个套餐不划算", False),
+        ("100M每月50元", False),
+    ],
+)
+def test_when_staff_greet_in_their_own_words_then_the_default_card_sees_it(
+    first: str, greets: bool
+) -> None:
+    sc = load_scorecard()
+    convo = [cust("10:00", "在吗"), staff("10:01", first), cust("10:02", "好的")]
+    metrics = compute_metrics(convo, CLOCK, 5, greeting_words=sc.greetings)
+    assert metrics.greeting is greets
+    items = {d.item for d in evaluate(sc, metrics, [], {}).deductions}
+    assert ("no_greeting" in items) is not greets
+
+
+def test_when_a_card_lists_greetings_then_they_replace_the_built_in_ones() -> None:
+    sc = card(
+        """\
+        version: t1
+        greetings:
+          - ^早
+          - 我是…号
+        items:
+          - id: no_greeting
+            label: 无问候
+            when: not greeting
+            points: 3
+        """
+    )
+    assert sc.greetings == ("^早", "我是…号")
+    for text, greets in (("早，请讲", True), ("我是3号客服", True), ("您好", False)):
+        metrics = compute_metrics([staff("10:01", text)], CLOCK, 5, greeting_words=sc.greetings)
+        assert metrics.greeting is greets, text
+
+
+def test_when_a_greeting_phrase_is_wrong_then_its_line_is_named() -> None:
+    errors = errors_of(
+        """\
+        version: t1
+        greetings:
+          - 您好
+          - 在^的
+          - "…店"
+          - 7
+        items:
+          - id: no_greeting
+            label: 无问候
+            when: not greeting
+            points: 3
+        """
+    )
+    assert errors == (
+        "card.yaml:4: greetings: '在^的': '^' may only begin a phrase",
+        "card.yaml:5: greetings: '…店': nothing to match around '…'",
+        "card.yaml:6: greetings: 7 is not a phrase",
+    )
 
 
 # --------------------------------------------------------------------------- evaluation
