@@ -16,16 +16,29 @@ Order of work, fixed:
 4. Downgrade a short match (up to ``STRADDLE_MAX_LEN`` characters) whose edge falls inside a
    word as jieba segments the message (口交 in 路口|交通): one severity lower and a lower
    score, and the explanation says so. It stays a finding: a supervisor can still see it.
-5. Run the recognizers, keeping the longest of overlapping hits; map everything back to the
+5. Join the halves of a term that a few filler characters separate (保证**一定**收益: the
+   automaton holds each term's halves too), when nothing in between negates it or ends a
+   sentence and jieba sees the halves as whole words; the more it skips, the lower the score.
+6. Run the recognizers, keeping the longest of overlapping hits; map everything back to the
    original text.
+
+A message longer than ``CHUNK`` characters is scanned in chunks that overlap by ``OVERLAP``
+(longer than any match), so the work per character is bounded and a term across a chunk
+edge is still found; a rule reports at most ``MAX_PER_RULE`` findings per message.
+
+Every finding's ``technique`` says what led to it: the generator of the spelling
+(``variants.py``), a gap, and the normalization steps that undid a disguise.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -39,27 +52,35 @@ from audit.scan.automaton import (
     load_cached,
     store_cached,
 )
-from audit.scan.finding import Finding, after_normalization
-from audit.scan.normalize import DEFAULT_COLLAPSE, Normalized, fold_char, normalize
+from audit.scan.finding import Finding, after_normalization, technique_of
+from audit.scan.normalize import (
+    DEFAULT_COLLAPSE,
+    EMOJI_SYMBOL,
+    SPACING,
+    SYMBOLS,
+    FoldTable,
+    Normalized,
+    normalize,
+)
 from audit.scan.recognizers import (
-    EmailRecognizer,
     Hit,
     NumberRecognizer,
     Recognizer,
     TextView,
     WeChatIdRecognizer,
     default_recognizers,
+    may_hold_contact,
 )
-from audit.scan.variants import generate_variants
-from audit.scan.wordlist import Term, WordLists, load_wordlists
+from audit.scan.variants import SPLIT_CHAR, Tables, generate_variants, plausible
+from audit.scan.wordlist import CATEGORIES, Term, WordLists, load_wordlists
 from audit.store.models import Severity
 
 __all__ = ["SCANNER_VERSION", "Finding", "Scanner"]
 
 # Bump when a change to normalization, matching or recognizers can change findings.
-SCANNER_VERSION = "0.2"
+SCANNER_VERSION = "0.3"
 ROLES = ("staff", "customer")
-NUMBERS_OR_EMAIL = (NumberRecognizer, EmailRecognizer)
+NUMBERS = (NumberRecognizer,)
 TERM_SCORE = 1.0
 VARIANT_SCORE = 0.9
 GENERATED_SCORE = 0.8
@@ -74,14 +95,43 @@ _LOWER = {
     Severity.MEDIUM: Severity.LOW,
     Severity.LOW: Severity.LOW,
 }
+# Gap-tolerant matching: a term of at least GAP_MIN_TERM characters may have up to GAP_MAX
+# filler characters between two halves of at least GAP_MIN_HALF characters each.
+GAP_MIN_TERM = 4
+GAP_MIN_HALF = 2
+GAP_MAX = 3
+GAP_SCORES = {1: 0.75, 2: 0.65, 3: 0.55}
+# filler that turns the phrase around (保证不了收益) or ends a sentence is no filler
+GAP_STOP = frozenset("不没别无未非莫勿甭")
+_SENTENCE_END = re.compile(r"[，。！？；,.!?;\n…]")
+# Long messages: scanned CHUNK characters at a time, each chunk overlapping the next by
+# OVERLAP (more than any term, gap or number with its separators).
+CHUNK = 4096
+OVERLAP = 256
+MAX_PER_RULE = 50
 # payload flags
 _ALLOW = 1
 _TRIGGER = 2
 
-# (term index, spelling as written or generated, kind: "" term, "variant", or a generator)
+# (term index, spelling as written or generated, kind: "" term, "variant", or a technique)
 _Spelling = tuple[int, str, str]
-# (normalized length, spellings, flags)
-_Payload = tuple[int, tuple[_Spelling, ...], int]
+# (pair id, side 0 left / 1 right)
+_Half = tuple[int, int]
+# (normalized length, spellings, flags, halves)
+_Payload = tuple[int, tuple[_Spelling, ...], int, tuple[_Half, ...]]
+# a pair: (the whole key's spellings, left length, right length)
+_Pair = tuple[tuple[_Spelling, ...], int, int]
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """Everything the automaton is built from; ``values`` ids below ``half_only`` are keys
+    that can make a finding by themselves."""
+
+    values: tuple[_Payload, ...]
+    keys: tuple[str, ...]
+    pairs: tuple[_Pair, ...]
+    half_only: int
 
 
 @dataclass(frozen=True)
@@ -89,6 +139,7 @@ class _Candidate:
     start: int  # normalized offsets
     end: int
     spellings: tuple[_Spelling, ...]
+    skipped: tuple[int, int] | None = None  # a gap: the normalized span skipped
 
 
 class Scanner:
@@ -109,23 +160,33 @@ class Scanner:
         self.lists = lists
         self.recognizers = tuple(default_recognizers() if recognizers is None else recognizers)
         self.collapse = collapse
+        symbols = tuple((s.symbol, s.means) for s in lists.symbols)
+        self.fold = FoldTable(dict(symbols))
         directory = (cache_path or cache_dir()) if use_cache else None
         key = cache_key(
             lists.wordlist_hash, SCANNER_VERSION, str(collapse), ",".join(_TRIGGER_WORDS)
         )
-        compiled = load_cached(directory, key)
-        if not isinstance(compiled, Compiled):
-            compiled = compile_keys(_keys(lists, collapse))
-            store_cached(directory, key, compiled)
-        self._compiled = compiled
+        cached = load_cached(directory, key)
+        if not (isinstance(cached, tuple) and len(cached) == 2):
+            built = _keys(lists, collapse)
+            cached = (
+                compile_keys(dict(zip(built.keys, built.values, strict=True)), symbols),
+                built,
+            )
+            store_cached(directory, key, cached)
+        compiled, built = cached
+        self._compiled: Compiled = compiled
         self._automaton = compiled.automaton
         self._payloads: tuple[_Payload, ...] = compiled.values
+        self._pairs = built.pairs
+        self._half_only = built.half_only
         self._table = compiled.alphabet.table
         self._empty = not len(compiled.automaton)
 
     @classmethod
-    def from_directory(cls, path: Path) -> Scanner:
-        return cls(load_wordlists(path))
+    def from_directory(cls, path: Path, categories: Iterable[str] = CATEGORIES) -> Scanner:
+        """A scanner for the lists in ``path``; each of ``categories`` must have its list."""
+        return cls(load_wordlists(path, categories))
 
     @property
     def wordlist_hash(self) -> str:
@@ -135,62 +196,143 @@ class Scanner:
         """Findings in ``text`` said by ``role`` (None: every rule applies), by start offset."""
         if role is not None and role not in ROLES:
             raise ValueError(f"unknown role {role!r} (expected staff, customer or None)")
+        if len(text) <= CHUNK:
+            findings = self._scan_chunk(text, role)
+        else:
+            findings = []
+            for start in range(0, len(text), CHUNK - OVERLAP):
+                last = start + CHUNK >= len(text)
+                # a finding is kept by the chunk it starts in before the next chunk's start
+                cut = len(text) if last else start + CHUNK - OVERLAP
+                findings.extend(
+                    _shifted(f, start)
+                    for f in self._scan_chunk(text[start : start + CHUNK], role)
+                    if f.start + start < cut
+                )
+                if last:
+                    break
+        findings = _capped(findings)
+        return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
+
+    def _scan_chunk(self, text: str, role: str | None) -> list[Finding]:
         codes = text.translate(self._table)
         # a run of 5+ digits or an @: the only texts the number and e-mail recognizers can
         # match (separators and numerals are folded into the codes already)
         numbers = SLOW_MARK in codes and SLOW_PATTERN.search(codes) is not None
-        if not numbers and (self._empty or next(self._automaton.iter(codes), None) is None):
+        if not (numbers or self._worth_a_look(codes) or may_hold_contact(text)):
             return []
-        norm = normalize(text, self.collapse)
+        norm = normalize(text, self.collapse, self.fold)
         findings = self._terms_in(text, norm, role) + self._recognized(text, norm, role, numbers)
-        return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
+        return findings
+
+    def _worth_a_look(self, codes: str) -> bool:
+        """Whether the encoded text holds a key that can make a finding, or two halves of a
+        term close enough to be joined. One C-level pass when it holds neither."""
+        if self._empty:
+            return False
+        found = list(self._automaton.iter(codes))
+        if not found:
+            return False
+        if min(map(itemgetter(1), found)) < self._half_only:
+            return True
+        return bool(_joined_halves(self._halves(found, 2), self._pairs))
+
+    def _halves(self, found: list[tuple[int, int]], width: int) -> list[tuple[int, int, int]]:
+        """(pair, side, start or end) of the half keys among automaton matches; ``width``:
+        code characters per text character."""
+        payloads = self._payloads
+        out = []
+        for end, value in found:
+            length, _, _, halves = payloads[value]
+            stop = end // width + 1
+            for pair, side in halves:
+                out.append((pair, side, stop if side == 0 else stop - length))
+        return out
 
     # ------------------------------------------------------------------------- terms
 
-    def _matches(self, norm: Normalized) -> list[tuple[int, _Payload]]:
-        """(normalized end, payload) of every key found."""
+    def _matches(self, norm: Normalized) -> list[tuple[int, int]]:
+        """(normalized end, value) of every key found."""
         if self._empty:
             return []
         codes = self._compiled.alphabet.encode(norm.text)
-        payloads = self._payloads
-        return [(end // 2 + 1, payloads[value]) for end, value in self._automaton.iter(codes)]
+        return [(end // 2 + 1, value) for end, value in self._automaton.iter(codes)]
 
     def _terms_in(self, text: str, norm: Normalized, role: str | None) -> list[Finding]:
         matches = self._matches(norm)
-        allowed = [(end - n, end) for end, (n, _, flags) in matches if flags & _ALLOW]
-        terms = self.lists.terms
+        payloads = self._payloads
+        allowed = [(end - payloads[v][0], end) for end, v in matches if payloads[v][2] & _ALLOW]
         candidates: list[_Candidate] = []
-        for end, (length, spellings, _) in matches:
-            if not spellings:
-                continue
-            start = end - length
-            if any(a <= start and end <= b for a, b in allowed):
-                continue
-            if not _whole_ascii_words(text, norm, start, end):
-                continue
-            fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
-            if fitting:
-                candidates.append(_Candidate(start, end, fitting))
-        candidates.sort(key=lambda c: (c.start, -c.end))
-        findings: list[Finding] = []
+        for end, value in matches:
+            length, spellings, _, _ = payloads[value]
+            if spellings:
+                self._add_candidate(
+                    candidates, text, norm, role, allowed, end - length, end, spellings
+                )
+        if self._pairs:
+            halves = self._halves([(2 * end - 1, v) for end, v in matches], 2)
+            for pair, left_end, right_start in _joined_halves(halves, self._pairs):
+                spellings, left, right = self._pairs[pair]
+                start, end = left_end - left, right_start + right
+                if _fills_a_gap(text, norm, left_end, right_start):
+                    self._add_candidate(
+                        candidates, text, norm, role, allowed, start, end, spellings,
+                        (left_end, right_start),
+                    )  # fmt: skip
+        # leftmost-longest among the terms as spelled, then the gap matches that overlap none
+        candidates.sort(key=lambda c: (c.skipped is not None, c.start, -c.end))
+        chosen: list[_Candidate] = []
         taken_until = 0
         for candidate in candidates:
-            if candidate.start < taken_until:
-                continue
-            taken_until = candidate.end
+            if candidate.skipped is None:
+                if candidate.start >= taken_until:
+                    chosen.append(candidate)
+                    taken_until = candidate.end
+            elif all(candidate.end <= c.start or c.end <= candidate.start for c in chosen):
+                chosen.append(candidate)
+        findings: list[Finding] = []
+        for candidate in chosen:
             straddled = ""
-            if candidate.end - candidate.start <= STRADDLE_MAX_LEN and _cjk_edge(
-                norm.text, candidate.start, candidate.end
-            ):
-                straddled = _straddled(norm.text, candidate.start, candidate.end)
+            if (
+                candidate.end - candidate.start <= STRADDLE_MAX_LEN
+                and _cjk_edge(norm.text, candidate.start, candidate.end)
+                and not any(kind == SPLIT_CHAR for _, _, kind in candidate.spellings)
+            ):  # a character written as its parts is no word of its own to cut
+                straddled = _straddled(norm, candidate.start, candidate.end)
             findings.extend(self._term_findings(text, norm, candidate, straddled))
         return findings
+
+    def _add_candidate(
+        self,
+        candidates: list[_Candidate],
+        text: str,
+        norm: Normalized,
+        role: str | None,
+        allowed: list[tuple[int, int]],
+        start: int,
+        end: int,
+        spellings: tuple[_Spelling, ...],
+        skipped: tuple[int, int] | None = None,
+    ) -> None:
+        if any(a <= start and end <= b for a, b in allowed):
+            return
+        if not _whole_ascii_words(text, norm, start, end, self.fold):
+            return
+        terms = self.lists.terms
+        fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
+        if fitting:
+            candidates.append(_Candidate(start, end, fitting, skipped))
 
     def _term_findings(
         self, text: str, norm: Normalized, candidate: _Candidate, straddled: str
     ) -> list[Finding]:
         o_start, o_end = norm.span(candidate.start, candidate.end)
-        steps = after_normalization(norm.steps_between(o_start, o_end))
+        steps = norm.steps_between(o_start, o_end)
+        gap = ""
+        if candidate.skipped:
+            left_end, right_start = candidate.skipped
+            filler = text[norm.span(left_end, right_start)[0] : norm.offsets[right_start]]
+            gap = f"; gap: {right_start - left_end} skipped ({filler})"
         out = []
         for index, written, kind in candidate.spellings:
             term: Term = self.lists.terms[index]
@@ -198,6 +340,11 @@ class Scanner:
             severity = term.severity
             note = f" (variant {written})" if kind == "variant" else ""
             note = f" ({kind} variant {written})" if kind not in ("", "variant") else note
+            technique = technique_of(kind or "exact", steps)
+            if candidate.skipped:
+                skipped = candidate.skipped[1] - candidate.skipped[0]
+                score = min(score, GAP_SCORES[skipped])
+                technique = "+".join(("gap", *(t for t in technique.split("+") if t != "exact")))
             tail = ""
             if straddled:
                 severity, score = _LOWER[severity], round(score * DOWNGRADE_FACTOR, 3)
@@ -211,7 +358,8 @@ class Scanner:
                     start=o_start,
                     end=o_end,
                     matched=text[o_start:o_end],
-                    explanation=f"term {term.term}{note}{steps}{tail}",
+                    explanation=f"term {term.term}{note}{after_normalization(steps)}{gap}{tail}",
+                    technique=technique,
                 )
             )
         return out
@@ -226,7 +374,7 @@ class Scanner:
             (recognizer, hit)
             for recognizer in self.recognizers
             if (role is None or role in recognizer.ROLES)
-            and (numbers or not isinstance(recognizer, NUMBERS_OR_EMAIL))
+            and (numbers or not isinstance(recognizer, NUMBERS))
             for hit in recognizer.analyze(view)
         ]
         hits.sort(key=lambda rh: (rh[1].start - rh[1].end, -rh[0].PRIORITY, rh[1].start))
@@ -234,24 +382,27 @@ class Scanner:
         for recognizer, hit in hits:
             if all(hit.end <= other.start or other.end <= hit.start for _, other in kept):
                 kept.append((recognizer, hit))
-        return [
-            Finding(
-                category=recognizer.CATEGORY,
-                rule=recognizer.RULE,
-                severity=recognizer.SEVERITY,
-                score=hit.score,
-                start=hit.start,
-                end=hit.end,
-                matched=text[hit.start : hit.end],
-                explanation=f"{recognizer.LABEL} ({hit.detail})"
-                + (
-                    after_normalization(norm.steps_between(hit.start, hit.end))
-                    if recognizer.NORMALIZED
-                    else ""
-                ),
+        findings = []
+        for recognizer, hit in kept:
+            steps = norm.steps_between(hit.start, hit.end)
+            # a symbol read as a word (+ as 加) means nothing inside a number or address, and
+            # the @ and dots of an address read in the original are no disguise
+            ignored = (EMOJI_SYMBOL,) if recognizer.NORMALIZED else (EMOJI_SYMBOL, SPACING, SYMBOLS)
+            steps = tuple(s for s in steps if s not in ignored)
+            findings.append(
+                Finding(
+                    category=recognizer.CATEGORY,
+                    rule=recognizer.RULE,
+                    severity=recognizer.SEVERITY,
+                    score=hit.score,
+                    start=hit.start,
+                    end=hit.end,
+                    matched=text[hit.start : hit.end],
+                    explanation=f"{recognizer.LABEL} ({hit.detail})" + after_normalization(steps),
+                    technique=technique_of(hit.technique, steps),
+                )
             )
-            for recognizer, hit in kept
-        ]
+        return findings
 
 
 # Words that send a message down the slow path although no rule is a match: the context
@@ -259,9 +410,60 @@ class Scanner:
 _TRIGGER_WORDS = WeChatIdRecognizer.TRIGGERS
 
 
-def _keys(lists: WordLists, collapse: int) -> dict[str, _Payload]:
-    """Every normalized spelling -> (length, spellings, flags); explicit spellings first."""
-    homophones = {h.char: h for h in lists.homophones}
+def _shifted(finding: Finding, by: int) -> Finding:
+    return dataclasses.replace(finding, start=finding.start + by, end=finding.end + by)
+
+
+def _capped(findings: list[Finding]) -> list[Finding]:
+    """At most MAX_PER_RULE findings of a rule (a message of the same word repeated)."""
+    counts: dict[str, int] = {}
+    kept = []
+    for finding in sorted(findings, key=lambda f: f.start):
+        counts[finding.rule] = counts.get(finding.rule, 0) + 1
+        if counts[finding.rule] <= MAX_PER_RULE:
+            kept.append(finding)
+    return kept
+
+
+def _joined_halves(
+    halves: list[tuple[int, int, int]], pairs: Sequence[_Pair]
+) -> list[tuple[int, int, int]]:
+    """(pair, left end, right start) for a left half followed, 1..GAP_MAX later, by its right."""
+    if not halves:
+        return []
+    rights = {(pair, at) for pair, side, at in halves if side == 1}
+    out = []
+    for pair, side, left_end in halves:
+        if side == 0:
+            for gap in range(1, GAP_MAX + 1):
+                if (pair, left_end + gap) in rights:
+                    out.append((pair, left_end, left_end + gap))
+                    break
+    return out
+
+
+def _fills_a_gap(text: str, norm: Normalized, left_end: int, right_start: int) -> bool:
+    """Whether the characters between two halves are filler: no negation, no sentence end
+    in the original, and the halves are whole words for jieba (参加|我们|的|微信 is not
+    加我…微信)."""
+    if GAP_STOP.intersection(norm.text[left_end:right_start]):
+        return False
+    between = text[norm.offsets[left_end - 1] + 1 : norm.offsets[right_start]]
+    if _SENTENCE_END.search(between):
+        return False
+    left = max(0, left_end - GAP_MAX - STRADDLE_WINDOW)
+    window = norm.text[left : right_start + GAP_MAX + STRADDLE_WINDOW]
+    boundaries = word_boundaries(window)
+    return left_end - left in boundaries and right_start - left in boundaries
+
+
+def _keys(lists: WordLists, collapse: int) -> _Keys:
+    """Every normalized spelling -> (length, spellings, flags, halves); explicit first."""
+    tables = Tables(
+        homophones={h.char: h for h in lists.homophones},
+        split_chars=_split_table(lists),
+        common_word=_common_word,
+    )
     spellings: dict[str, list[_Spelling]] = {}
     seen: set[tuple[str, str]] = set()  # (category, key): a generated duplicate is dropped
 
@@ -275,11 +477,14 @@ def _keys(lists: WordLists, collapse: int) -> dict[str, _Payload]:
         add(normalize(term.term, collapse).text, index, term.term, "")
         for variant in term.variants:
             add(normalize(variant, collapse).text, index, variant, "variant")
+    listed = dict(spellings)
     for index, term in enumerate(lists.terms):
         for written in (term.term, *term.variants) if term.generate else ():
             base = normalize(written, collapse).text
-            for generated in generate_variants(base, term.generate, homophones):
-                add(normalize(generated, collapse).text, index, generated, "generated")
+            for generated, technique in generate_variants(base, term.generate, tables):
+                key = normalize(generated, collapse).text  # abbb collapses to ab: check again
+                if plausible(key, technique, tables):
+                    add(key, index, generated, technique)
     flags: dict[str, int] = {}
     for phrase in lists.allow:
         key = normalize(phrase, collapse).text
@@ -291,9 +496,47 @@ def _keys(lists: WordLists, collapse: int) -> dict[str, _Payload]:
         letters = {c for key in spellings for c in key if not c.isdigit()}
         for char in letters:
             flags[char * collapse] = flags.get(char * collapse, 0) | _TRIGGER
-    keys = {k: (len(k), tuple(v), flags.pop(k, 0)) for k, v in spellings.items()}
-    keys.update({k: (len(k), (), f) for k, f in flags.items()})
-    return keys
+    # halves of the listed spellings, for gap-tolerant matching
+    halves: dict[str, list[_Half]] = {}
+    pairs: list[_Pair] = []
+    for key, found in listed.items():
+        if len(key) < GAP_MIN_TERM or not all(map(_is_cjk, key)):
+            continue
+        for cut in range(GAP_MIN_HALF, len(key) - GAP_MIN_HALF + 1):
+            pair = len(pairs)
+            pairs.append((tuple(found), cut, len(key) - cut))
+            halves.setdefault(key[:cut], []).append((pair, 0))
+            halves.setdefault(key[cut:], []).append((pair, 1))
+    whole = {
+        k: (len(k), tuple(v), flags.get(k, 0), tuple(halves.get(k, ())))
+        for k, v in spellings.items()
+    }
+    whole.update(
+        {k: (len(k), (), f, tuple(halves.get(k, ()))) for k, f in flags.items() if k not in whole}
+    )
+    half_only = {k: (len(k), (), 0, tuple(h)) for k, h in halves.items() if k not in whole}
+    ordered = [*whole.items(), *half_only.items()]
+    return _Keys(
+        values=tuple(v for _, v in ordered),
+        keys=tuple(k for k, _ in ordered),
+        pairs=tuple(pairs),
+        half_only=len(whole),
+    )
+
+
+def _split_table(lists: WordLists) -> dict[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {}
+    for split in lists.split_chars:
+        table.setdefault(split.char, []).append(split.parts)
+    return {char: tuple(parts) for char, parts in table.items()}
+
+
+# a generated spelling that jieba's dictionary knows this well is an ordinary word
+COMMON_WORD_FREQ = 100
+
+
+def _common_word(key: str) -> bool:
+    return _jieba().FREQ.get(key, 0) >= COMMON_WORD_FREQ
 
 
 @cache
@@ -325,23 +568,41 @@ def _cjk_edge(text: str, start: int, end: int) -> bool:
     return _is_cjk(text[start]) or _is_cjk(text[end - 1])
 
 
-def _straddled(text: str, start: int, end: int) -> str:
+def _straddled(norm: Normalized, start: int, end: int) -> str:
     """ "" when the match starts and ends on word boundaries, else the words it cuts.
 
-    jieba sees only a window around the match: its cost grows with the text, and words
-    further away do not move these two boundaries in practice.
+    jieba sees only a window around the match, which stops where the original had a space or
+    punctuation (兼职刷单，一单 is not 刷|单一): its cost grows with the text, and words
+    further away do not move these two boundaries in practice. A word cuts an edge when one
+    of its characters is inside the match (路口|交通 for 口交) or it holds the whole match;
+    a word with two or more characters inside is part of a compound (伪|基站设备 for 伪基站).
     """
+    text, offsets = norm.text, norm.offsets
     left = max(0, start - STRADDLE_WINDOW)
-    window = text[left : end + STRADDLE_WINDOW]
+    for at in range(start, left, -1):
+        if offsets[at] - offsets[at - 1] > 1:  # something dropped: a space or punctuation
+            left = at
+            break
+    right = min(len(text), end + STRADDLE_WINDOW)
+    for at in range(end, right):
+        if offsets[at] - offsets[at - 1] > 1:
+            right = at
+            break
+    window = text[left:right]
     boundaries = word_boundaries(window)
     start, end = start - left, end - left
-    cut_start = _is_cjk(window[start]) and start not in boundaries
-    cut_end = _is_cjk(window[end - 1]) and end not in boundaries
-    if not (cut_start or cut_end):
-        return ""
     ordered = sorted(boundaries | {len(window)})
     first = max(b for b in ordered if b <= start)
     last = min(b for b in ordered if b >= end)
+    cut_start = cut_end = False
+    if _is_cjk(window[start]) and start not in boundaries:
+        word_end = min(b for b in ordered if b > start)
+        cut_start = word_end > end or word_end - start == 1
+    if _is_cjk(window[end - 1]) and end not in boundaries:
+        word_start = max(b for b in ordered if b < end)
+        cut_end = word_start < start or end - word_start == 1
+    if not (cut_start or cut_end):
+        return ""
     words = [window[a:b] for a, b in itertools.pairwise(ordered) if first <= a < last]
     return "|".join(words)
 
@@ -354,10 +615,10 @@ def _kind(char: str) -> str | None:
     return None
 
 
-def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int) -> bool:
+def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int, fold: FoldTable) -> bool:
     """False when an ASCII edge of the match continues, in the original, with the same kind."""
     o_start, o_end = norm.span(start, end)
     first, last = _kind(norm.text[start]), _kind(norm.text[end - 1])
-    if first and o_start > 0 and _kind(fold_char(text[o_start - 1])[0]) == first:
+    if first and o_start > 0 and _kind(fold[ord(text[o_start - 1])]) == first:
         return False
-    return not (last and o_end < len(text) and _kind(fold_char(text[o_end])[0]) == last)
+    return not (last and o_end < len(text) and _kind(fold[ord(text[o_end])]) == last)

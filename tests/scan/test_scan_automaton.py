@@ -72,11 +72,13 @@ def test_when_the_cache_file_is_corrupt_then_the_scanner_rebuilds(tmp_path: Path
 def test_when_lists_change_then_the_cache_key_changes(tmp_path: Path) -> None:
     (tmp_path / "abuse.txt").write_text("傻瓜\n", encoding="utf-8")
     cache = tmp_path / "cache"
-    assert [f.matched for f in Scanner.from_directory(tmp_path).scan("傻瓜")] == ["傻瓜"]
-    Scanner(load_wordlists(tmp_path), cache_path=cache)
+    assert [f.matched for f in Scanner.from_directory(tmp_path, categories=()).scan("傻瓜")] == [
+        "傻瓜"
+    ]
+    Scanner(load_wordlists(tmp_path, categories=()), cache_path=cache)
     (tmp_path / "abuse.txt").write_text("笨蛋\n", encoding="utf-8")
 
-    rebuilt = Scanner(load_wordlists(tmp_path), cache_path=cache)
+    rebuilt = Scanner(load_wordlists(tmp_path, categories=()), cache_path=cache)
 
     assert [f.matched for f in rebuilt.scan("傻瓜笨蛋")] == ["笨蛋"]
 

@@ -28,14 +28,14 @@ def write(directory: Path, files: dict[str, str]) -> Path:
 
 def load_errors(directory: Path) -> tuple[str, ...]:
     with pytest.raises(WordListError) as info:
-        load_wordlists(directory)
+        load_wordlists(directory, categories=())
     return info.value.errors
 
 
 def test_when_entry_has_all_fields_then_term_holds_them(tmp_path: Path) -> None:
     write(tmp_path, {"diversion.txt": "加我微信 | high | staff | 加我v信, 加我wei xin\n"})
 
-    lists = load_wordlists(tmp_path)
+    lists = load_wordlists(tmp_path, categories=())
 
     assert lists.terms == (
         Term(
@@ -55,7 +55,7 @@ def test_when_entry_has_all_fields_then_term_holds_them(tmp_path: Path) -> None:
 def test_when_fields_are_left_out_then_defaults_apply(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "废物\n神经病 | | | 蛇精病\n白痴 | low\n"})
 
-    terms = load_wordlists(tmp_path).terms
+    terms = load_wordlists(tmp_path, categories=()).terms
 
     assert [(t.term, t.severity, t.roles, t.variants) for t in terms] == [
         ("废物", Severity.MEDIUM, frozenset({"staff", "customer"}), ()),
@@ -77,7 +77,7 @@ def test_when_file_has_comments_blank_lines_and_directive_then_they_are_not_entr
     )
     write(tmp_path, {"private.txt": text})
 
-    terms = load_wordlists(tmp_path).terms
+    terms = load_wordlists(tmp_path, categories=()).terms
 
     assert [(t.rule, t.source) for t in terms] == [
         ("diversion.si_xia_zhuan_zhang", f"{tmp_path / 'private.txt'}:5")
@@ -87,13 +87,13 @@ def test_when_file_has_comments_blank_lines_and_directive_then_they_are_not_entr
 def test_when_id_is_given_then_it_is_the_slug(tmp_path: Path) -> None:
     write(tmp_path, {"fraud.txt": "不用实名 | critical | staff | 免实名 | id=no_real_name\n"})
 
-    assert load_wordlists(tmp_path).terms[0].rule == "fraud.no_real_name"
+    assert load_wordlists(tmp_path, categories=()).terms[0].rule == "fraud.no_real_name"
 
 
 def test_when_id_comes_before_other_fields_then_they_still_count(tmp_path: Path) -> None:
     write(tmp_path, {"fraud.txt": "不用实名 | id=no_real_name | critical | staff\n"})
 
-    term = load_wordlists(tmp_path).terms[0]
+    term = load_wordlists(tmp_path, categories=()).terms[0]
 
     assert (term.slug, term.severity, term.roles) == (
         "no_real_name",
@@ -120,7 +120,7 @@ def test_when_no_id_then_slug_is_pinyin_of_normalized_term(term: str, slug: str)
 def test_when_variants_use_fullwidth_comma_then_they_split(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "傻逼 | high | both | 傻b，煞笔, sb\n"})
 
-    assert load_wordlists(tmp_path).terms[0].variants == ("傻b", "煞笔", "sb")
+    assert load_wordlists(tmp_path, categories=()).terms[0].variants == ("傻b", "煞笔", "sb")
 
 
 def test_when_allow_list_present_then_phrases_load(tmp_path: Path) -> None:
@@ -129,12 +129,12 @@ def test_when_allow_list_present_then_phrases_load(tmp_path: Path) -> None:
         {"abuse.txt": "傻瓜\n", "allow.txt": "# innocent\n傻瓜相机\n\n企业微信  # WeCom\n"},
     )
 
-    assert load_wordlists(tmp_path).allow == ("傻瓜相机", "企业微信")
+    assert load_wordlists(tmp_path, categories=()).allow == ("傻瓜相机", "企业微信")
 
 
 def test_when_values_are_loaded_then_they_are_frozen(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "傻瓜\n"})
-    lists = load_wordlists(tmp_path)
+    lists = load_wordlists(tmp_path, categories=())
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         lists.terms[0].term = "x"  # type: ignore[misc]
@@ -190,7 +190,7 @@ def test_when_variant_repeats_a_term_then_duplicate_is_reported(tmp_path: Path) 
 def test_when_same_term_is_in_two_categories_then_both_load(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "骗子\n", "complaint.txt": "骗子 | low | customer\n"})
 
-    assert [t.rule for t in load_wordlists(tmp_path).terms] == [
+    assert [t.rule for t in load_wordlists(tmp_path, categories=()).terms] == [
         "abuse.pian_zi",
         "complaint.pian_zi",
     ]
@@ -245,7 +245,7 @@ def test_when_file_has_several_bad_lines_then_all_are_reported_together(tmp_path
     abuse, promise = tmp_path / "abuse.txt", tmp_path / "promise.txt"
 
     with pytest.raises(WordListError) as info:
-        load_wordlists(tmp_path)
+        load_wordlists(tmp_path, categories=())
 
     assert str(info.value) == (
         f"{abuse}:1: unknown severity 'hgih' (expected low, medium, high or critical)\n"
@@ -286,7 +286,7 @@ def test_when_file_uses_crlf_and_bom_then_lines_number_the_same(tmp_path: Path) 
 def lists_from(tmp_path: Path, name: str, files: dict[str, str]) -> WordLists:
     directory = tmp_path / name
     directory.mkdir()
-    return load_wordlists(write(directory, files))
+    return load_wordlists(write(directory, files), categories=())
 
 
 def test_when_only_comments_spacing_or_spelled_defaults_change_then_hash_is_stable(
