@@ -95,8 +95,25 @@ class Alphabet:
                 head[ord(symbol)] = codes.get(means, other)
         return head + [""] * (0x110000 - FOLDED_PLANES)
 
+    @cached_property
+    def norm_list(self) -> list[str]:
+        """``norm_table`` as a list over every code point (what normalized text holds)."""
+        table = [self.other] * 0x110000
+        for char, code in self.codes.items():
+            table[ord(char)] = code
+        return table
+
     def encode(self, normalized: str) -> str:
-        return normalized.translate(self.norm_table)
+        return normalized.translate(self.norm_list)
+
+    def folded_table(self) -> list[str]:
+        """Normalization's per-character fold as a list over every code point, with the
+        symbols that stand for a character."""
+        head = list(fold_list())
+        for symbol, means in self.symbols:
+            if ord(symbol) < FOLDED_PLANES:
+                head[ord(symbol)] = means
+        return head + [""] * (0x110000 - FOLDED_PLANES)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Alphabet, (self.chars, self.base, self.symbols))

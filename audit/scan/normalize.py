@@ -32,7 +32,7 @@ import bisect
 import itertools
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property, lru_cache
 
 from opencc import OpenCC
@@ -235,18 +235,22 @@ class Normalized:
         self.original = original
         self.fold = fold
         self._origin = origin
+        self._offsets: tuple[int, ...] | None = None
         # (original index, step) for the steps that depend on neighbours (digits, repeats)
         self.context_events = context_events
 
     def __repr__(self) -> str:
         return f"Normalized({self.text!r}, original={self.original!r})"
 
-    @cached_property
+    @property
     def offsets(self) -> tuple[int, ...]:
         """Original index of each normalized character, then ``len(original)``."""
-        if self._origin is None:
-            self._origin = _origin(self.original, self.text, self.fold)
-        return (*self._origin, len(self.original))
+        # worked out once, by hand: functools.cached_property takes a lock on every call
+        if self._offsets is None:
+            if self._origin is None:
+                self._origin = _origin(self.original, self.text, self.fold)
+            self._offsets = (*self._origin, len(self.original))
+        return self._offsets
 
     @cached_property
     def events(self) -> tuple[tuple[int, str], ...]:
@@ -287,9 +291,16 @@ def _repeat_pattern(collapse: int) -> re.Pattern[str]:
     return re.compile(rf"([^0-9])\1{{{collapse - 1},}}")
 
 
-def normalize(text: str, collapse: int = DEFAULT_COLLAPSE, fold: FoldTable = FOLD) -> Normalized:
-    """``text`` normalized; ``collapse`` 0 keeps repeated characters as they are."""
-    folded = text.translate(fold)
+def normalize(
+    text: str,
+    collapse: int = DEFAULT_COLLAPSE,
+    fold: FoldTable = FOLD,
+    table: Sequence[str] | None = None,
+) -> Normalized:
+    """``text`` normalized; ``collapse`` 0 keeps repeated characters as they are. ``table``:
+    ``fold`` as a list over every code point, when the caller has one (translate indexes a
+    list without hashing: several times faster on long text)."""
+    folded = text.translate(fold if table is None else table)
     origin: list[int] | None = None
     events: list[tuple[int, str]] = []
     if _LONG_RUN.search(folded):
@@ -318,12 +329,14 @@ def _convert_digit_runs(folded: str, origin: list[int], events: list[tuple[int, 
             continue
         parts.append(folded[last:start])
         parts.append(run.group().translate(_TO_ASCII_DIGITS))
+        last = end
+        if run.group().isascii() and run.group().isdigit():
+            continue  # nothing converted
         events.extend(
             (origin[k], CHINESE_DIGITS if folded[k] in CHINESE_DIGIT_VALUES else LETTER_DIGITS)
             for k in range(start, end)
             if not "0" <= folded[k] <= "9"
         )
-        last = end
     parts.append(folded[last:])
     return "".join(parts)
 
@@ -331,10 +344,17 @@ def _convert_digit_runs(folded: str, origin: list[int], events: list[tuple[int, 
 def _collapse(
     folded: str, origin: list[int], events: list[tuple[int, str]], pattern: re.Pattern[str]
 ) -> tuple[str, list[int]]:
-    drop: set[int] = set()
+    """Each run to its first character; work per run, not per character."""
+    parts: list[str] = []
+    kept: list[int] = []
+    last = 0
     for run in pattern.finditer(folded):
         start, end = run.span()
-        drop.update(range(start + 1, end))
-        events.extend((origin[k], REPEATS) for k in range(start, end))
-    text = "".join(c for i, c in enumerate(folded) if i not in drop)
-    return text, [o for i, o in enumerate(origin) if i not in drop]
+        parts.append(folded[last : start + 1])
+        kept.extend(origin[last : start + 1])
+        # the kept character is the run's first: a finding holding it starts there or before
+        events.append((origin[start], REPEATS))
+        last = end
+    parts.append(folded[last:])
+    kept.extend(origin[last:])
+    return "".join(parts), kept

@@ -22,10 +22,12 @@ looks at each separator (@, at, 艾特, #) once, with bounded patterns on either
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from typing import ClassVar
 
 from audit.scan.normalize import NUMBER_MIN, Normalized
@@ -52,31 +54,52 @@ class Hit:
 
 _HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
 _NUMBER_RUN = re.compile(r"[0-9]+x?")
+_FIVE_DIGITS = re.compile(r"[0-9]{5}")
+_ID_CHAR = re.compile(r"[0-9_-]")
+
+
+@lru_cache(maxsize=256)
+def _literal(word: str) -> re.Pattern[str]:
+    return re.compile(re.escape(word))
 
 
 class TextView:
     """One message as recognizers see it: original, normalized, and candidate numbers."""
 
     MAX_NUMBER = 21  # +86 and a 19-digit card leave room; longer runs are split on breaks
-    MAX_SPANS = 512  # candidate numbers per message chunk: no real message has this many
+    MAX_SPANS = 256  # candidate numbers per message chunk: no real message has this many
 
     def __init__(self, original: str, norm: Normalized) -> None:
         self.original = original
         self.norm = norm
+        self._word_ends: dict[tuple[str, ...], list[int]] = {}
+        # worked out on first use (functools.cached_property takes a lock on every call)
+        self._halfwidth: str | None = None
+        self._has_number: bool | None = None
+        self._numbers: tuple[tuple[int, int], ...] | None = None
 
-    @cached_property
+    @property
     def halfwidth(self) -> str:
         """The original with full-width ASCII made half-width: same length, same offsets."""
-        return self.original.translate(_HALFWIDTH)
+        if self._halfwidth is None:
+            self._halfwidth = self.original.translate(_HALFWIDTH)
+        return self._halfwidth
 
-    @cached_property
+    @property
     def has_number(self) -> bool:
         """Whether any recognizer of numbers can find something (five digits in a row)."""
-        return re.search(r"[0-9]{5}", self.norm.text) is not None
+        if self._has_number is None:
+            self._has_number = _FIVE_DIGITS.search(self.norm.text) is not None
+        return self._has_number
 
-    @cached_property
+    @property
     def numbers(self) -> tuple[tuple[int, int], ...]:
         """Normalized spans of digits (an ID's final x included) that start and end on breaks."""
+        if self._numbers is None:
+            self._numbers = self._candidate_numbers()
+        return self._numbers
+
+    def _candidate_numbers(self) -> tuple[tuple[int, int], ...]:
         text, offsets = self.norm.text, self.norm.offsets
         spans: list[tuple[int, int]] = []
         for run in _NUMBER_RUN.finditer(text):
@@ -98,13 +121,13 @@ class TextView:
 
     def word_before(self, start: int, words: tuple[str, ...], window: int) -> bool:
         """Whether one of ``words`` ends within ``window`` normalized chars before ``start``."""
-        text = self.norm.text
-        for word in words:
-            # only the window is searched: rfind over the whole prefix is quadratic
-            at = text.rfind(word, max(0, start - window - len(word)), start)
-            if at >= 0:
-                return True
-        return False
+        ends = self._word_ends.get(words)
+        if ends is None:  # once per message and word list: one C-level search per word
+            text = self.norm.text
+            ends = sorted(m.end() for word in words for m in _literal(word).finditer(text))
+            self._word_ends[words] = ends
+        i = bisect.bisect_right(ends, start)
+        return i > 0 and ends[i - 1] >= start - window
 
 
 class Recognizer(ABC):
@@ -145,11 +168,11 @@ class NumberRecognizer(Recognizer):
         text = view.norm.text
         for start, end in view.numbers:
             value = text[start:end]
-            if self._ignored(view, start, end, value):
-                continue
             for pattern in self.PATTERNS:
                 if not pattern.regex.fullmatch(value):
                     continue
+                if self._ignored(view, start, end, value):
+                    break
                 verdict = self.validate(value)
                 if verdict is False:
                     break
@@ -304,7 +327,7 @@ class EmailRecognizer(Recognizer):
         # every run of address characters, by where it ends
         locals_ = {m.end(): m.start() for m in self.LOCAL.finditer(text)}
         hits = []
-        for sep in self.SEPARATOR.finditer(text):
+        for sep in itertools.islice(self.SEPARATOR.finditer(text), MAX_SEPARATORS):
             start = locals_.get(sep.start())
             if start is None:
                 continue
@@ -326,6 +349,8 @@ class EmailRecognizer(Recognizer):
 
 
 _MAY_BE_EMAIL = re.compile(r"@|at|艾特|#", re.IGNORECASE)
+MAX_SEPARATORS = 256  # per message chunk: each is looked at with bounded patterns
+MAX_CUES = 256  # contact cues per message chunk, likewise
 # a written-out separator between address characters (cheap test for the fast path)
 _SPELLED_EMAIL = re.compile(
     r"[A-Za-z0-9]\s*(?:[(\[（【]\s*at\s*[)\]）】]|\sat\s|艾特|[#＃])\s*[A-Za-z0-9]",
@@ -372,18 +397,18 @@ class WeChatIdRecognizer(Recognizer):
 
     def analyze(self, view: TextView) -> list[Hit]:
         hits = []
-        for context in self.CONTEXT.finditer(view.norm.text):
+        for context in itertools.islice(self.CONTEXT.finditer(view.norm.text), MAX_CUES):
             if view.norm.text.endswith("企业", 0, context.start()):
                 continue  # 企业微信号 is the WeCom account the chat is on
             after = view.norm.span(context.start(), context.end())[1]
             hits.extend(self._id_at(view, after, context.group()))
-        for cue in self.CUE.finditer(view.original):
+        for cue in itertools.islice(self.CUE.finditer(view.original), MAX_CUES):
             hits.extend(self._id_at(view, cue.end(), cue.group()))
         return hits
 
     def _id_at(self, view: TextView, after: int, cue: str) -> list[Hit]:
         found = self.ID.match(view.halfwidth, after)
-        if found and re.search(r"[0-9_-]", found.group(1)):
+        if found and _ID_CHAR.search(found.group(1)):
             return [Hit(found.start(1), found.end(1), 0.8, f"id after '{cue}'")]
         return []
 

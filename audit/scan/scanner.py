@@ -32,6 +32,7 @@ Every finding's ``technique`` says what led to it: the generator of the spelling
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import itertools
 import re
@@ -109,17 +110,18 @@ _SENTENCE_END = re.compile(r"[，。！？；,.!?;\n…]")
 CHUNK = 4096
 OVERLAP = 256
 MAX_PER_RULE = 50
+MAX_GAP_CANDIDATES = 64  # per chunk: each costs a look by jieba
+MAX_HALVES = 1024  # half-term matches per chunk looked at for gaps
 # payload flags
 _ALLOW = 1
 _TRIGGER = 2
+_REPEATS = 4
 
 # (term index, spelling as written or generated, kind: "" term, "variant", or a technique)
 _Spelling = tuple[int, str, str]
-# (pair id, side 0 left / 1 right)
-_Half = tuple[int, int]
-# (normalized length, spellings, flags, halves)
-_Payload = tuple[int, tuple[_Spelling, ...], int, tuple[_Half, ...]]
-# a pair: (the whole key's spellings, left length, right length)
+# (normalized length, spellings, flags, half id: -1 when the key is no term's half)
+_Payload = tuple[int, tuple[_Spelling, ...], int, int]
+# a term split in two: (the whole key's spellings, left length, right length)
 _Pair = tuple[tuple[_Spelling, ...], int, int]
 
 
@@ -130,7 +132,7 @@ class _Keys:
 
     values: tuple[_Payload, ...]
     keys: tuple[str, ...]
-    pairs: tuple[_Pair, ...]
+    pairs: dict[tuple[int, int], _Pair]  # (left half id, right half id) -> the term
     half_only: int
 
 
@@ -180,7 +182,17 @@ class Scanner:
         self._payloads: tuple[_Payload, ...] = compiled.values
         self._pairs = built.pairs
         self._half_only = built.half_only
+        # the values of keys that only say "repeats here" (微微微): normalization collapses them
+        self._repeats = frozenset(
+            v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
+        )
+        # the rules each automaton value can report, to skip the matches of a capped rule
+        self._rules = tuple(
+            frozenset(lists.terms[index].rule for index, _, _ in spellings)
+            for _, spellings, _, _ in self._payloads
+        )
         self._table = compiled.alphabet.table
+        self._fold_list = compiled.alphabet.folded_table()
         self._empty = not len(compiled.automaton)
 
     @classmethod
@@ -196,83 +208,125 @@ class Scanner:
         """Findings in ``text`` said by ``role`` (None: every rule applies), by start offset."""
         if role is not None and role not in ROLES:
             raise ValueError(f"unknown role {role!r} (expected staff, customer or None)")
+        per_rule: dict[str, int] = {}  # findings so far: a rule stops at MAX_PER_RULE
         if len(text) <= CHUNK:
-            findings = self._scan_chunk(text, role)
+            findings = self._scan_chunk(text, role, per_rule)
+            if len(findings) < 2:
+                return findings
         else:
             findings = []
             for start in range(0, len(text), CHUNK - OVERLAP):
                 last = start + CHUNK >= len(text)
-                # a finding is kept by the chunk it starts in before the next chunk's start
+                # a finding is kept by the chunk it starts in before the next chunk's start;
+                # the previous chunk saw past this one's start, so what overlaps its findings
+                # is a piece of them (我微信 of 加我微信 cut at the edge)
                 cut = len(text) if last else start + CHUNK - OVERLAP
+                before = [f for f in findings if f.end > start]
                 findings.extend(
-                    _shifted(f, start)
-                    for f in self._scan_chunk(text[start : start + CHUNK], role)
+                    shifted
+                    for f in self._scan_chunk(text[start : start + CHUNK], role, per_rule)
                     if f.start + start < cut
+                    for shifted in (_shifted(f, start),)
+                    if not any(shifted.start < b.end and b.start < shifted.end for b in before)
                 )
                 if last:
                     break
         findings = _capped(findings)
         return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
 
-    def _scan_chunk(self, text: str, role: str | None) -> list[Finding]:
+    def _scan_chunk(self, text: str, role: str | None, per_rule: dict[str, int]) -> list[Finding]:
         codes = text.translate(self._table)
         # a run of 5+ digits or an @: the only texts the number and e-mail recognizers can
         # match (separators and numerals are folded into the codes already)
         numbers = SLOW_MARK in codes and SLOW_PATTERN.search(codes) is not None
-        if not (numbers or self._worth_a_look(codes) or may_hold_contact(text)):
+        found = self._automaton.iter(codes) if not self._empty else None
+        matches = list(found) if found is not None else []
+        if not (numbers or self._worth_a_look(matches) or may_hold_contact(text)):
             return []
-        norm = normalize(text, self.collapse, self.fold)
-        findings = self._terms_in(text, norm, role) + self._recognized(text, norm, role, numbers)
-        return findings
+        if numbers or not self._repeats.isdisjoint(map(itemgetter(1), matches)):
+            # digit runs or repeats change the text: normalize and match it again
+            norm = normalize(text, self.collapse, self.fold, self._fold_list)
+            matches = self._matches(norm)
+        else:
+            # the folded text is the normalized text, and the matches on the original's
+            # codes are the matches on it (two code characters per kept character)
+            norm = Normalized(text.translate(self._fold_list), text, fold=self.fold)
+        return self._terms_in(text, norm, role, per_rule, matches) + self._recognized(
+            text, norm, role, per_rule, numbers
+        )
 
-    def _worth_a_look(self, codes: str) -> bool:
-        """Whether the encoded text holds a key that can make a finding, or two halves of a
-        term close enough to be joined. One C-level pass when it holds neither."""
-        if self._empty:
-            return False
-        found = list(self._automaton.iter(codes))
+    def _worth_a_look(self, found: list[tuple[int, int]]) -> bool:
+        """Whether the automaton found a key that can make a finding, or two halves of a
+        term close enough to be joined."""
         if not found:
             return False
         if min(map(itemgetter(1), found)) < self._half_only:
             return True
-        return bool(_joined_halves(self._halves(found, 2), self._pairs))
-
-    def _halves(self, found: list[tuple[int, int]], width: int) -> list[tuple[int, int, int]]:
-        """(pair, side, start or end) of the half keys among automaton matches; ``width``:
-        code characters per text character."""
+        if len(found) < 2:
+            return False  # one half alone is no term
         payloads = self._payloads
+        return bool(
+            self._joined([(end // 2 + 1, payloads[v][0], payloads[v][3]) for end, v in found])
+        )
+
+    def _joined(self, halves: list[tuple[int, int, int]]) -> list[tuple[_Pair, int, int]]:
+        """(term, left end, right start) for each half followed, 1..GAP_MAX characters
+        later, by the other half of the same term; ``halves``: (end, length, half id)."""
+        if len(halves) < 2:
+            return []
+        starting: dict[int, list[int]] = {}
+        for end, length, half in halves:
+            starting.setdefault(end - length, []).append(half)
+        pairs = self._pairs
         out = []
-        for end, value in found:
-            length, _, _, halves = payloads[value]
-            stop = end // width + 1
-            for pair, side in halves:
-                out.append((pair, side, stop if side == 0 else stop - length))
+        for end, _, left in halves:
+            for gap in range(1, GAP_MAX + 1):
+                for right in starting.get(end + gap, ()):
+                    pair = pairs.get((left, right))
+                    if pair is not None:
+                        out.append((pair, end, end + gap))
         return out
 
     # ------------------------------------------------------------------------- terms
 
     def _matches(self, norm: Normalized) -> list[tuple[int, int]]:
-        """(normalized end, value) of every key found."""
+        """(end in the encoded text, value) of every key found: two code characters per
+        normalized one, so the normalized end is ``end // 2 + 1``."""
         if self._empty:
             return []
-        codes = self._compiled.alphabet.encode(norm.text)
-        return [(end // 2 + 1, value) for end, value in self._automaton.iter(codes)]
+        return list(self._automaton.iter(self._compiled.alphabet.encode(norm.text)))
 
-    def _terms_in(self, text: str, norm: Normalized, role: str | None) -> list[Finding]:
-        matches = self._matches(norm)
+    def _terms_in(
+        self,
+        text: str,
+        norm: Normalized,
+        role: str | None,
+        per_rule: dict[str, int],
+        matches: list[tuple[int, int]],
+    ) -> list[Finding]:
         payloads = self._payloads
-        allowed = [(end - payloads[v][0], end) for end, v in matches if payloads[v][2] & _ALLOW]
+        allowed = _Spans()
+        capped = {rule for rule, count in per_rule.items() if count >= MAX_PER_RULE}
+        rules_of = self._rules
+        found: list[tuple[int, int, tuple[_Spelling, ...]]] = []  # (start, end, spellings)
+        halves: list[tuple[int, int, int]] = []
+        # one pass over every match: the work per match is kept to a few lookups, since a
+        # long message of the same words has more than one match per character
+        for code_end, value in matches:
+            length, spellings, flags, half = payloads[value]
+            end = code_end // 2 + 1
+            if spellings and not (capped and rules_of[value] <= capped):
+                found.append((end - length, end, spellings))
+            if flags & _ALLOW:
+                allowed.add(end - length, end)
+            if half >= 0 and len(halves) < MAX_HALVES:
+                halves.append((end, length, half))
         candidates: list[_Candidate] = []
-        for end, value in matches:
-            length, spellings, _, _ = payloads[value]
-            if spellings:
-                self._add_candidate(
-                    candidates, text, norm, role, allowed, end - length, end, spellings
-                )
+        for start, end, spellings in found:
+            self._add_candidate(candidates, text, norm, role, allowed, start, end, spellings)
         if self._pairs:
-            halves = self._halves([(2 * end - 1, v) for end, v in matches], 2)
-            for pair, left_end, right_start in _joined_halves(halves, self._pairs):
-                spellings, left, right = self._pairs[pair]
+            joined = self._joined(halves)[:MAX_GAP_CANDIDATES]  # jieba looks at each
+            for (spellings, left, right), left_end, right_start in joined:
                 start, end = left_end - left, right_start + right
                 if _fills_a_gap(text, norm, left_end, right_start):
                     self._add_candidate(
@@ -282,14 +336,23 @@ class Scanner:
         # leftmost-longest among the terms as spelled, then the gap matches that overlap none
         candidates.sort(key=lambda c: (c.skipped is not None, c.start, -c.end))
         chosen: list[_Candidate] = []
+        taken = _Spans()
         taken_until = 0
+        terms = self.lists.terms
         for candidate in candidates:
             if candidate.skipped is None:
-                if candidate.start >= taken_until:
-                    chosen.append(candidate)
-                    taken_until = candidate.end
-            elif all(candidate.end <= c.start or c.end <= candidate.start for c in chosen):
-                chosen.append(candidate)
+                if candidate.start < taken_until:
+                    continue
+                taken_until = candidate.end
+            elif taken.overlaps(candidate.start, candidate.end):
+                continue
+            taken.add(candidate.start, candidate.end)
+            rules = {terms[index].rule for index, _, _ in candidate.spellings}
+            if all(per_rule.get(rule, 0) >= MAX_PER_RULE for rule in rules):
+                continue  # the same words over and over: enough is reported
+            for rule in rules:
+                per_rule[rule] = per_rule.get(rule, 0) + 1
+            chosen.append(candidate)
         findings: list[Finding] = []
         for candidate in chosen:
             straddled = ""
@@ -308,13 +371,13 @@ class Scanner:
         text: str,
         norm: Normalized,
         role: str | None,
-        allowed: list[tuple[int, int]],
+        allowed: _Spans,
         start: int,
         end: int,
         spellings: tuple[_Spelling, ...],
         skipped: tuple[int, int] | None = None,
     ) -> None:
-        if any(a <= start and end <= b for a, b in allowed):
+        if allowed.covers(start, end):
             return
         if not _whole_ascii_words(text, norm, start, end, self.fold):
             return
@@ -367,7 +430,12 @@ class Scanner:
     # ------------------------------------------------------------------- recognizers
 
     def _recognized(
-        self, text: str, norm: Normalized, role: str | None, numbers: bool = True
+        self,
+        text: str,
+        norm: Normalized,
+        role: str | None,
+        per_rule: dict[str, int],
+        numbers: bool = True,
     ) -> list[Finding]:
         view = TextView(text, norm)
         hits: list[tuple[Recognizer, Hit]] = [
@@ -379,8 +447,13 @@ class Scanner:
         ]
         hits.sort(key=lambda rh: (rh[1].start - rh[1].end, -rh[0].PRIORITY, rh[1].start))
         kept: list[tuple[Recognizer, Hit]] = []
+        taken = _Spans()
         for recognizer, hit in hits:
-            if all(hit.end <= other.start or other.end <= hit.start for _, other in kept):
+            if per_rule.get(recognizer.RULE, 0) < MAX_PER_RULE and not taken.overlaps(
+                hit.start, hit.end
+            ):
+                taken.add(hit.start, hit.end)
+                per_rule[recognizer.RULE] = per_rule.get(recognizer.RULE, 0) + 1
                 kept.append((recognizer, hit))
         findings = []
         for recognizer, hit in kept:
@@ -410,6 +483,43 @@ class Scanner:
 _TRIGGER_WORDS = WeChatIdRecognizer.TRIGGERS
 
 
+_INFINITY = 1 << 62
+
+
+class _Spans:
+    """Spans added in any order, for "is this inside one" and "does this touch one" in
+    logarithmic time (a long message has thousands of matches)."""
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[int, int]] = []  # sorted by start
+        self._longest = 0
+
+    def add(self, start: int, end: int) -> None:
+        bisect.insort(self._spans, (start, end))
+        self._longest = max(self._longest, end - start)
+
+    def covers(self, start: int, end: int) -> bool:
+        """Whether one span holds all of [start, end)."""
+        spans = self._spans
+        i = bisect.bisect_right(spans, (start, _INFINITY))  # the spans starting by `start`
+        # only those starting within `longest` before `end` can reach it
+        while i > 0 and spans[i - 1][0] >= end - self._longest:
+            i -= 1
+            if spans[i][1] >= end:
+                return True
+        return False
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether a span shares a character with [start, end)."""
+        spans = self._spans
+        i = bisect.bisect_left(spans, (end, -1))  # the spans starting before `end`
+        while i > 0 and spans[i - 1][0] >= start - self._longest:
+            i -= 1
+            if spans[i][1] > start:
+                return True
+        return False
+
+
 def _shifted(finding: Finding, by: int) -> Finding:
     return dataclasses.replace(finding, start=finding.start + by, end=finding.end + by)
 
@@ -423,23 +533,6 @@ def _capped(findings: list[Finding]) -> list[Finding]:
         if counts[finding.rule] <= MAX_PER_RULE:
             kept.append(finding)
     return kept
-
-
-def _joined_halves(
-    halves: list[tuple[int, int, int]], pairs: Sequence[_Pair]
-) -> list[tuple[int, int, int]]:
-    """(pair, left end, right start) for a left half followed, 1..GAP_MAX later, by its right."""
-    if not halves:
-        return []
-    rights = {(pair, at) for pair, side, at in halves if side == 1}
-    out = []
-    for pair, side, left_end in halves:
-        if side == 0:
-            for gap in range(1, GAP_MAX + 1):
-                if (pair, left_end + gap) in rights:
-                    out.append((pair, left_end, left_end + gap))
-                    break
-    return out
 
 
 def _fills_a_gap(text: str, norm: Normalized, left_end: int, right_start: int) -> bool:
@@ -495,31 +588,29 @@ def _keys(lists: WordLists, collapse: int) -> _Keys:
     if collapse >= 2:  # a run normalization collapses sends the message to the full scan
         letters = {c for key in spellings for c in key if not c.isdigit()}
         for char in letters:
-            flags[char * collapse] = flags.get(char * collapse, 0) | _TRIGGER
+            flags[char * collapse] = flags.get(char * collapse, 0) | _TRIGGER | _REPEATS
     # halves of the listed spellings, for gap-tolerant matching
-    halves: dict[str, list[_Half]] = {}
-    pairs: list[_Pair] = []
+    half_ids: dict[str, int] = {}
+    pairs: dict[tuple[int, int], _Pair] = {}
     for key, found in listed.items():
         if len(key) < GAP_MIN_TERM or not all(map(_is_cjk, key)):
             continue
         for cut in range(GAP_MIN_HALF, len(key) - GAP_MIN_HALF + 1):
-            pair = len(pairs)
-            pairs.append((tuple(found), cut, len(key) - cut))
-            halves.setdefault(key[:cut], []).append((pair, 0))
-            halves.setdefault(key[cut:], []).append((pair, 1))
+            left = half_ids.setdefault(key[:cut], len(half_ids))
+            right = half_ids.setdefault(key[cut:], len(half_ids))
+            pairs.setdefault((left, right), (tuple(found), cut, len(key) - cut))
     whole = {
-        k: (len(k), tuple(v), flags.get(k, 0), tuple(halves.get(k, ())))
-        for k, v in spellings.items()
+        k: (len(k), tuple(v), flags.get(k, 0), half_ids.get(k, -1)) for k, v in spellings.items()
     }
     whole.update(
-        {k: (len(k), (), f, tuple(halves.get(k, ()))) for k, f in flags.items() if k not in whole}
+        {k: (len(k), (), f, half_ids.get(k, -1)) for k, f in flags.items() if k not in whole}
     )
-    half_only = {k: (len(k), (), 0, tuple(h)) for k, h in halves.items() if k not in whole}
+    half_only = {k: (len(k), (), 0, h) for k, h in half_ids.items() if k not in whole}
     ordered = [*whole.items(), *half_only.items()]
     return _Keys(
         values=tuple(v for _, v in ordered),
         keys=tuple(k for k, _ in ordered),
-        pairs=tuple(pairs),
+        pairs=pairs,
         half_only=len(whole),
     )
 

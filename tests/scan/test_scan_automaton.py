@@ -87,13 +87,17 @@ SCANNER = Scanner.from_directory(DEFAULT_LISTS)
 PIECES = [
     *("加我", "微", "信", "vx", "傻", "逼", "，", " ", "号", "138", "0013", "8000", "@"),
     *("你好", "a.b", "微微微", "一三八", "零零"),
+    *("➕", "🐶", "保证", "一定", "收益", "V：", "tony-811", " at ", "qq", "点", "com", "OO"),
 ]
 
 
 @given(st.lists(st.sampled_from(PIECES), max_size=10), st.sampled_from([None, "staff"]))
 def test_fast_path_never_hides_a_finding(parts: list[str], role: str | None) -> None:
     text = "".join(parts)
-    norm = normalize(text, SCANNER.collapse)
-    full = SCANNER._terms_in(text, norm, role) + SCANNER._recognized(text, norm, role)
+    norm = normalize(text, SCANNER.collapse, SCANNER.fold)
+    matches = SCANNER._matches(norm)
+    full = SCANNER._terms_in(text, norm, role, {}, matches) + SCANNER._recognized(
+        text, norm, role, {}
+    )
 
     assert SCANNER.scan(text, role) == sorted(full, key=lambda f: (f.start, f.end, f.rule))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pypinyin import Style, pinyin
 
 from audit.scan.scanner import Scanner
 from audit.scan.variants import (
@@ -198,3 +199,46 @@ def test_when_a_word_is_doubled_then_it_does_not_collapse(tmp_path: Path) -> Non
     write(tmp_path, {"abuse.txt": "他妈的\n"})
 
     assert Scanner.from_directory(tmp_path, categories=()).scan("他妈妈的手机") == []
+
+
+# ------------------------------------------------------------------ the shipped tables
+
+SHIPPED = load_wordlists(Path(__file__).resolve().parents[2] / "wordlists")
+# replacements written for how a character looks, not how it sounds
+LOOK_ALIKES = {("微", "徽")}
+
+
+def _readings(char: str) -> set[str]:
+    """Tone-less readings, with the sounds people do not tell apart merged."""
+    out = set()
+    for reading in pinyin(char, style=Style.NORMAL, heteronym=True)[0]:
+        for retroflex, plain in (("zh", "z"), ("ch", "c"), ("sh", "s")):
+            if reading.startswith(retroflex):
+                reading = plain + reading[2:]
+        if reading.startswith("l"):
+            reading = "n" + reading[1:]
+        for nasal, short in (("ing", "in"), ("eng", "en"), ("ang", "an")):
+            if reading.endswith(nasal):
+                reading = reading[: -len(nasal)] + short
+        out.add(reading)
+    return out
+
+
+def test_the_shipped_homophone_table_is_large_and_every_replacement_sounds_alike() -> None:
+    assert len(SHIPPED.homophones) >= 100
+    wrong = [
+        (h.char, other)
+        for h in SHIPPED.homophones
+        for other in h.chars
+        if (h.char, other) not in LOOK_ALIKES and not _readings(h.char) & _readings(other)
+    ]
+
+    assert wrong == []
+
+
+def test_the_shipped_split_characters_and_symbols_are_loaded() -> None:
+    splits = {s.parts: s.char for s in SHIPPED.split_chars}
+    symbols = {s.symbol: s.means for s in SHIPPED.symbols}
+
+    assert splits["弓长"] == "张" and splits["亻尔"] == "你" and splits["口十"] == "叶"
+    assert symbols["🐶"] == "狗" and symbols["➕"] == "加" and symbols["💰"] == "钱"

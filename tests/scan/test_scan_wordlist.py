@@ -341,3 +341,132 @@ def test_when_default_lists_load_then_every_category_has_entries() -> None:
     assert all(t.rule.isascii() for t in lists.terms)
     assert len({t.rule for t in lists.terms}) == len(lists.terms)
     assert "企业微信" in lists.allow
+
+
+# ------------------------------------------------------------- missing and unreadable files
+
+
+def test_when_a_category_has_no_list_file_then_loading_names_the_missing_file(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {"diversion.txt": "加我微信\n", "allow.txt": "企业微信\n"})
+
+    with pytest.raises(WordListError) as error:
+        load_wordlists(tmp_path)
+
+    missing = [e.split(":")[0] for e in error.value.errors]
+    assert missing == [str(tmp_path / f"{c}.txt") for c in CATEGORIES if c != "diversion"]
+    assert "word-list file not found: category privacy would be off" in error.value.errors[0]
+
+
+def test_when_a_category_file_is_empty_then_the_category_is_off_on_purpose(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {f"{c}.txt": "# nothing here yet\n" for c in CATEGORIES})
+    write(tmp_path, {"abuse.txt": "傻逼\n"})
+
+    assert [t.rule for t in load_wordlists(tmp_path).terms] == ["abuse.sha_bi"]
+
+
+def test_when_a_category_is_declared_in_another_file_then_it_is_not_missing(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {f"{c}.txt": "" for c in CATEGORIES if c != "fraud"})
+    write(tmp_path, {"cards.txt": "@category fraud\n养卡\n"})
+
+    assert [t.rule for t in load_wordlists(tmp_path).terms] == ["fraud.yang_ka"]
+
+
+def test_when_a_list_file_cannot_be_read_then_loading_names_it(tmp_path: Path) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n"})
+    (tmp_path / "fraud.txt").mkdir()  # a directory where the file should be
+
+    errors = load_errors(tmp_path)
+
+    assert len(errors) == 1
+    assert errors[0].startswith(f"{tmp_path / 'fraud.txt'}: cannot read word-list file: ")
+
+
+def test_when_a_list_is_not_utf8_then_loading_names_the_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n"})
+    (tmp_path / "fraud.txt").write_bytes("刷单\n养卡\n".encode() + "黑卡\n".encode("gbk"))
+
+    assert load_errors(tmp_path) == (
+        f"{tmp_path / 'fraud.txt'}:3: invalid UTF-8 (byte 0xba at column 1); save the file "
+        "as UTF-8",
+    )
+
+
+# ------------------------------------------------------------- symbols and split characters
+
+
+def test_when_symbols_and_split_characters_are_listed_then_they_are_loaded(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "abuse.txt": "狗东西\n",
+            "symbols.txt": "# emoji\n🐶 | 狗\n➕\ufe0f | 加\n",
+            "split_chars.txt": "弓长 | 张\n亻尔 | 你\n",
+        },
+    )
+
+    lists = load_wordlists(tmp_path, categories=())
+
+    assert [(s.symbol, s.means) for s in lists.symbols] == [("🐶", "狗"), ("➕", "加")]
+    assert [(s.parts, s.char) for s in lists.split_chars] == [("弓长", "张"), ("亻尔", "你")]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("🐶", "expected 'symbol | character'"),
+        ("🐶🐷 | 狗", "'🐶🐷' must be one symbol or emoji"),
+        ("a | 加", "'a' is a letter, digit or character"),
+        ("狗 | 犬", "'狗' is a letter, digit or character"),
+        ("🐶 | 狗东西", "'狗东西' must be one character"),
+    ],
+)
+def test_when_a_symbol_line_is_bad_then_loading_names_the_line(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n", "symbols.txt": f"# header\n{line}\n"})
+
+    errors = load_errors(tmp_path)
+
+    assert errors[0].startswith(f"{tmp_path / 'symbols.txt'}:2: {reason}")
+
+
+def test_when_a_symbol_is_listed_twice_then_loading_names_both_lines(tmp_path: Path) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n", "symbols.txt": "🐶 | 狗\n🐶 | 犬\n"})
+
+    assert load_errors(tmp_path) == (
+        f"{tmp_path / 'symbols.txt'}:2: duplicate symbol '🐶' (also {tmp_path / 'symbols.txt'}:1)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("弓长", "expected 'parts | character'"),
+        ("弓 | 张", "parts '弓' must be two or three characters"),
+        ("ab | 张", "parts 'ab' must be two or three characters"),
+        ("弓长 | 张三", "'张三' must be one Chinese character"),
+    ],
+)
+def test_when_a_split_character_line_is_bad_then_loading_names_the_line(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n", "split_chars.txt": f"{line}\n"})
+
+    errors = load_errors(tmp_path)
+
+    assert errors[0].startswith(f"{tmp_path / 'split_chars.txt'}:1: {reason}")
+
+
+def test_when_symbols_change_then_the_hash_changes(tmp_path: Path) -> None:
+    before = lists_from(tmp_path, "a", {"abuse.txt": "傻逼\n", "symbols.txt": "🐶 | 狗\n"})
+    after = lists_from(tmp_path, "b", {"abuse.txt": "傻逼\n", "symbols.txt": "🐶 | 猪\n"})
+
+    assert before.wordlist_hash != after.wordlist_hash
