@@ -184,6 +184,8 @@ class FoldTable(dict[int, str]):
     def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
         super().__init__()
         self.overrides = dict(overrides or {})
+        # ``kept`` as a list over every code point, when a caller has built one (faster)
+        self.kept_list: Sequence[str] | None = None
 
     def __missing__(self, key: int) -> str:
         char = chr(key)
@@ -282,7 +284,8 @@ def _origin(original: str, folded: str, fold: FoldTable = FOLD) -> list[int]:
     if len(folded) == len(original):
         return list(range(len(original)))
     # C-level: the indices whose folded character is not empty
-    kept = original.translate(fold.kept).encode("latin-1")
+    kept = original.translate(fold.kept if fold.kept_list is None else fold.kept_list)
+    kept = kept.encode("latin-1")
     return list(itertools.compress(range(len(original)), kept))
 
 

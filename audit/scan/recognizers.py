@@ -296,7 +296,7 @@ class EmailRecognizer(Recognizer):
     domain: "me at home" is not an address.
 
     Each separator is looked at once: the local part is the run of address characters
-    ending at it (one pass finds them all), the domain a bounded pattern after it.
+    ending at it (a bounded match on the text reversed), the domain a bounded pattern after it.
     """
 
     NAME = "email"
@@ -308,7 +308,7 @@ class EmailRecognizer(Recognizer):
     SEPARATOR = re.compile(
         r"\s{0,3}(?:(@)|[(\[（【]\s{0,2}at\s{0,2}[)\]）】]|\sat\s|艾特|#)\s{0,3}", re.IGNORECASE
     )
-    LOCAL = re.compile(r"[A-Za-z0-9._%+-]+")
+    LOCAL_BACKWARDS = re.compile(r"[A-Za-z0-9._%+-]{1,65}")
     _DOT = r"\s{0,2}(?:\.|dot|[(\[（【]\s{0,2}dot\s{0,2}[)\]）】]|点|。|#)\s{0,2}"
     TLDS = r"(?:com|cn|net|org|edu|gov|io|cc|me|hk|tw|top|vip|xyz|info|co)"
     DOMAIN = re.compile(
@@ -321,19 +321,19 @@ class EmailRecognizer(Recognizer):
     )
 
     def analyze(self, view: TextView) -> list[Hit]:
-        text = view.halfwidth
-        if not _MAY_BE_EMAIL.search(text):
+        if not _MAY_BE_EMAIL.search(view.original):
             return []
-        # every run of address characters, by where it ends
-        locals_ = {m.end(): m.start() for m in self.LOCAL.finditer(text)}
+        text = view.halfwidth
+        backwards = text[::-1]  # the local part is read backwards from its separator
         hits = []
         for sep in itertools.islice(self.SEPARATOR.finditer(text), MAX_SEPARATORS):
-            start = locals_.get(sep.start())
-            if start is None:
-                continue
+            local = self.LOCAL_BACKWARDS.match(backwards, len(text) - sep.start())
+            if local is None or local.end() - local.start() > 64:
+                continue  # no address characters before it, or more than an address holds
+            start = sep.start() - (local.end() - local.start())
             while start < sep.start() and not text[start].isalnum():
                 start += 1  # the local part starts with a letter or digit
-            if start == sep.start() or sep.start() - start > 64:
+            if start == sep.start():
                 continue
             spelled = sep.group(1) is None
             domain = (self.SPELLED_DOMAIN if spelled else self.DOMAIN).match(text, sep.end())
@@ -348,7 +348,7 @@ class EmailRecognizer(Recognizer):
         return hits
 
 
-_MAY_BE_EMAIL = re.compile(r"@|at|艾特|#", re.IGNORECASE)
+_MAY_BE_EMAIL = re.compile(r"[@＠#＃]|at|艾特", re.IGNORECASE)
 MAX_SEPARATORS = 256  # per message chunk: each is looked at with bounded patterns
 MAX_CUES = 256  # contact cues per message chunk, likewise
 # a written-out separator between address characters (cheap test for the fast path)
@@ -407,9 +407,11 @@ class WeChatIdRecognizer(Recognizer):
         return hits
 
     def _id_at(self, view: TextView, after: int, cue: str) -> list[Hit]:
-        found = self.ID.match(view.halfwidth, after)
+        # only what may follow the cue is made half-width: filler and an id fit in 40
+        found = self.ID.match(view.original[after : after + 40].translate(_HALFWIDTH))
         if found and _ID_CHAR.search(found.group(1)):
-            return [Hit(found.start(1), found.end(1), 0.8, f"id after '{cue}'")]
+            start, end = after + found.start(1), after + found.end(1)
+            return [Hit(start, end, 0.8, f"id after '{cue}'")]
         return []
 
 

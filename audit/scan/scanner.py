@@ -187,12 +187,18 @@ class Scanner:
             v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
         )
         # the rules each automaton value can report, to skip the matches of a capped rule
+        term_rules = [term.rule for term in lists.terms]
+        shared: dict[frozenset[str], frozenset[str]] = {}
         self._rules = tuple(
-            frozenset(lists.terms[index].rule for index, _, _ in spellings)
-            for _, spellings, _, _ in self._payloads
+            shared.setdefault(rules, rules)
+            for rules in (
+                frozenset([term_rules[index] for index, _, _ in spellings])
+                for _, spellings, _, _ in self._payloads
+            )
         )
         self._table = compiled.alphabet.table
         self._fold_list = compiled.alphabet.folded_table()
+        self.fold.kept_list = ["\x01" if f else "\x00" for f in self._fold_list]
         self._empty = not len(compiled.automaton)
 
     @classmethod
