@@ -284,8 +284,8 @@ def _origin(original: str, folded: str, fold: FoldTable = FOLD) -> list[int]:
     if len(folded) == len(original):
         return list(range(len(original)))
     # C-level: the indices whose folded character is not empty
-    kept = original.translate(fold.kept if fold.kept_list is None else fold.kept_list)
-    kept = kept.encode("latin-1")
+    table = fold.kept if fold.kept_list is None else fold.kept_list
+    kept = original.translate(table).encode("latin-1")
     return list(itertools.compress(range(len(original)), kept))
 
 
