@@ -22,6 +22,9 @@ Order of work, fixed:
 6. Run the recognizers, keeping the longest of overlapping hits; map everything back to the
    original text.
 
+``scan`` is ``_collect`` (all of the above) and a sort: whatever judges the findings as a
+whole (their context) goes between the two.
+
 A message longer than ``CHUNK`` characters is scanned in chunks that overlap by ``OVERLAP``
 (longer than any match), so the work per character is bounded and a term across a chunk
 edge is still found; a rule reports at most ``MAX_PER_RULE`` findings per message.
@@ -214,31 +217,35 @@ class Scanner:
         """Findings in ``text`` said by ``role`` (None: every rule applies), by start offset."""
         if role is not None and role not in ROLES:
             raise ValueError(f"unknown role {role!r} (expected staff, customer or None)")
+        findings = self._collect(text, role)
+        if len(findings) < 2:
+            return findings
+        return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
+
+    def _collect(self, text: str, role: str | None) -> list[Finding]:
+        """Every term and recognizer finding, in no particular order; a long text chunk by
+        chunk."""
         per_rule: dict[str, int] = {}  # findings so far: a rule stops at MAX_PER_RULE
         if len(text) <= CHUNK:
-            findings = self._scan_chunk(text, role, per_rule)
-            if len(findings) < 2:
-                return findings
-        else:
-            findings = []
-            for start in range(0, len(text), CHUNK - OVERLAP):
-                last = start + CHUNK >= len(text)
-                # a finding is kept by the chunk it starts in before the next chunk's start;
-                # the previous chunk saw past this one's start, so what overlaps its findings
-                # is a piece of them (我微信 of 加我微信 cut at the edge)
-                cut = len(text) if last else start + CHUNK - OVERLAP
-                before = [f for f in findings if f.end > start]
-                findings.extend(
-                    shifted
-                    for f in self._scan_chunk(text[start : start + CHUNK], role, per_rule)
-                    if f.start + start < cut
-                    for shifted in (_shifted(f, start),)
-                    if not any(shifted.start < b.end and b.start < shifted.end for b in before)
-                )
-                if last:
-                    break
-        findings = _capped(findings)
-        return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
+            return self._scan_chunk(text, role, per_rule)
+        findings: list[Finding] = []
+        for start in range(0, len(text), CHUNK - OVERLAP):
+            last = start + CHUNK >= len(text)
+            # a finding is kept by the chunk it starts in before the next chunk's start; the
+            # previous chunk saw past this one's start, so what overlaps its findings is a
+            # piece of them (我微信 of 加我微信 cut at the edge)
+            cut = len(text) if last else start + CHUNK - OVERLAP
+            before = [f for f in findings if f.end > start]
+            findings.extend(
+                shifted
+                for f in self._scan_chunk(text[start : start + CHUNK], role, per_rule)
+                if f.start + start < cut
+                for shifted in (_shifted(f, start),)
+                if not any(shifted.start < b.end and b.start < shifted.end for b in before)
+            )
+            if last:
+                break
+        return _capped(findings)
 
     def _scan_chunk(self, text: str, role: str | None, per_rule: dict[str, int]) -> list[Finding]:
         codes = text.translate(self._table)
