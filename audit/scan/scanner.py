@@ -185,6 +185,11 @@ class Scanner:
         self._payloads: tuple[_Payload, ...] = compiled.values
         self._pairs = built.pairs
         self._half_only = built.half_only
+        # the values of keys that are the left (right) half of some term
+        left_ids = {left for left, _ in self._pairs}
+        right_ids = {right for _, right in self._pairs}
+        self._lefts = frozenset(v for v, p in enumerate(self._payloads) if p[3] in left_ids)
+        self._rights = frozenset(v for v, p in enumerate(self._payloads) if p[3] in right_ids)
         # the values of keys that only say "repeats here" (微微微): normalization collapses them
         self._repeats = frozenset(
             v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
@@ -277,6 +282,9 @@ class Scanner:
             return True
         if len(found) < 2:
             return False  # one half alone is no term
+        values = set(map(itemgetter(1), found))
+        if self._lefts.isdisjoint(values) or self._rights.isdisjoint(values):
+            return False  # no half that starts a term, or none that ends one
         payloads = self._payloads
         return bool(
             self._joined([(end // 2 + 1, payloads[v][0], payloads[v][3]) for end, v in found])
