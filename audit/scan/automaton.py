@@ -12,9 +12,11 @@ with ``base`` about the square root of the alphabet's size. Every node then has 
 ``base`` children (tens, not thousands), at the price of twice the steps. HIGH and LOW come
 from disjoint ranges of the private use area, so a code can only match on a character
 boundary. Characters in no term share the code of index 0, which no term uses. Digits and
-Chinese digits are numbered 1..31 so they share ``HIGH[0]``, and ``@`` (which normalization
-drops) gets 32 in the table for original text, so ``SLOW_MARK in codes`` and ``SLOW_PATTERN``
-find a run of digits or an ``@`` in the encoded text without decoding it.
+Chinese digits are numbered 1..31, ``@`` (which normalization drops; only the table for
+original text has it) 32, and the letters written for digits (o, l, i, 丨) 33..36, so they
+all share ``HIGH[0]``: ``SLOW_MARK in codes`` and ``SLOW_PATTERN`` find a run of digits (letters
+for digits inside it) or an ``@`` in the encoded text without decoding it. Symbols a word
+list says stand for a character (``symbols.txt``) get that character's code.
 
 The encoding is applied by ``str.translate`` with a table from original characters straight
 to codes (normalization folded in), so a message is encoded in one C-level pass.
@@ -37,37 +39,42 @@ from typing import Any
 
 import ahocorasick
 
-from audit.scan.normalize import DIGIT_CHARS, fold_char
+from audit.scan.normalize import DIGIT_CHARS, LETTER_DIGIT_CHARS, NUMBER_MIN, fold_char
 
 HIGH0 = 0xE000
 LOW0 = 0xF000
-MIN_BASE = 33  # index 0 (other), the 31 digit characters and @ fit under HIGH[0]
+# index 0 (other), the 31 digit characters, @ and the 4 letters for digits fit under HIGH[0]
+MIN_BASE = 37
 AT_INDEX = 32
-NUMBER_MIN = 5  # the shortest number a recognizer looks at (a QQ number)
+_RESERVED = DIGIT_CHARS + "@" + LETTER_DIGIT_CHARS  # indices 1..36
 
 
 HIGH_OTHER = HIGH0 + 0xFFF  # "other" gets a HIGH of its own, so HIGH[0] means digits or @
 SLOW_MARK = chr(HIGH0)  # in encoded original text: a digit or an @ is there
-# five digits in a row, or an @
-_DIGIT = f"{chr(HIGH0)}[{chr(LOW0 + 1)}-{chr(LOW0 + 31)}]"
+# five digits in a row (letters for digits between the first and last), or an @
+_D = f"[{chr(LOW0 + 1)}-{chr(LOW0 + 31)}]"
+_DL = f"[{chr(LOW0 + 1)}-{chr(LOW0 + 31)}{chr(LOW0 + 33)}-{chr(LOW0 + 36)}]"
 _AT_OR_DIGITS = (
-    f"{chr(LOW0 + AT_INDEX)}|[{chr(LOW0 + 1)}-{chr(LOW0 + 31)}](?:{_DIGIT}){{{NUMBER_MIN - 1}}}"
+    f"{chr(LOW0 + AT_INDEX)}|{_D}(?:{chr(HIGH0)}{_DL}){{{NUMBER_MIN - 2}}}{chr(HIGH0)}{_D}"
 )
 # starts with a literal, so the regex engine skips ahead to HIGH[0] quickly
 SLOW_PATTERN = re.compile(f"{chr(HIGH0)}(?:{_AT_OR_DIGITS})")
-CACHE_FORMAT = 2  # bump with any change to the encoding
+CACHE_FORMAT = 3  # bump with any change to the encoding
 
 
 class Alphabet:
     """Numbers the characters of the terms and writes text as two-character codes."""
 
-    def __init__(self, chars: Iterable[str], base: int = 0) -> None:
-        ordered = list(DIGIT_CHARS) + sorted(set(chars) - set(DIGIT_CHARS))
+    def __init__(
+        self, chars: Iterable[str], base: int = 0, symbols: tuple[tuple[str, str], ...] = ()
+    ) -> None:
+        ordered = list(_RESERVED) + sorted(set(chars) - set(_RESERVED))
         self.chars = "".join(ordered)
         self.base = base or max(MIN_BASE, math.isqrt(len(ordered) + 1) + 1)
         self.codes: dict[str, str] = {c: self._code(i + 1) for i, c in enumerate(ordered)}
         self.other = chr(HIGH_OTHER) + chr(LOW0)
         self._at = self._code(AT_INDEX)
+        self.symbols = symbols  # (symbol, the character it stands for)
         # for normalized text: characters are already folded
         self.norm_table = _NormTable(self.codes, self.other)
 
@@ -83,13 +90,33 @@ class Alphabet:
         codes, other = self.codes, self.other
         head = [codes.get(f, other) if f else "" for f in fold_list()[:FOLDED_PLANES]]
         head[ord("@")] = head[ord("＠")] = self._at
+        for symbol, means in self.symbols:
+            if ord(symbol) < FOLDED_PLANES:  # emoji and signs all are
+                head[ord(symbol)] = codes.get(means, other)
         return head + [""] * (0x110000 - FOLDED_PLANES)
 
+    @cached_property
+    def norm_list(self) -> list[str]:
+        """``norm_table`` as a list over every code point (what normalized text holds)."""
+        table = [self.other] * 0x110000
+        for char, code in self.codes.items():
+            table[ord(char)] = code
+        return table
+
     def encode(self, normalized: str) -> str:
-        return normalized.translate(self.norm_table)
+        return normalized.translate(self.norm_list)
+
+    def folded_table(self) -> list[str]:
+        """Normalization's per-character fold as a list over every code point, with the
+        symbols that stand for a character."""
+        head = list(fold_list())
+        for symbol, means in self.symbols:
+            if ord(symbol) < FOLDED_PLANES:
+                head[ord(symbol)] = means
+        return head + [""] * (0x110000 - FOLDED_PLANES)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Alphabet, (self.chars, self.base))
+        return (Alphabet, (self.chars, self.base, self.symbols))
 
 
 # Planes 0-3 hold every character normalization keeps; beyond them is unassigned, private
@@ -136,9 +163,10 @@ class Compiled:
     values: tuple[Any, ...]
 
 
-def compile_keys(keys: dict[str, Any]) -> Compiled:
-    """An encoded automaton for normalized ``keys``, each key mapped to its payload."""
-    alphabet = Alphabet(c for key in keys for c in key)
+def compile_keys(keys: dict[str, Any], symbols: tuple[tuple[str, str], ...] = ()) -> Compiled:
+    """An encoded automaton for normalized ``keys``, each key mapped to its payload;
+    ``symbols``: (symbol, character) pairs the original text's table reads as that character."""
+    alphabet = Alphabet((c for key in keys for c in key), symbols=symbols)
     automaton = ahocorasick.Automaton()
     values: list[Any] = []
     for key, payload in keys.items():

@@ -61,10 +61,10 @@ from dataclasses import dataclass, replace
 from functools import cache, cached_property
 from typing import Any, Final, NamedTuple
 
+from audit.domain import Severity
 from audit.scan.finding import Finding
 from audit.scan.normalize import Normalized
 from audit.scan.recognizers import default_recognizers
-from audit.store.models import Severity
 
 NEGATION: Final = "negation"
 QUESTION: Final = "question"

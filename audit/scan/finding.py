@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from audit.store.models import Severity
+from audit.domain import Severity
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,10 @@ class Finding:
     explanation: str
     # why the words around the hit lowered it ("negated by 没", "question (吗)"), see context.py
     context: str = ""
+    # how the text got past the plain list, "+"-joined: exact, variant, pinyin, initials,
+    # homophone, polite, numerals, split_char, gap, traditional, fullwidth,
+    # letters_for_digits, emoji_symbol, separators, repeats, lookalike, pattern, spelled_out
+    technique: str = "exact"
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of ``audit inspect``; ``context`` only when there is one."""
@@ -33,6 +37,7 @@ class Finding:
             "matched": self.matched,
             "score": self.score,
             "explanation": self.explanation,
+            "technique": self.technique,
         }
         if self.context:
             shape["context"] = self.context
@@ -43,3 +48,33 @@ def after_normalization(steps: Iterable[str]) -> str:
     """The tail of an explanation: which normalization steps led to the match."""
     steps = list(steps)
     return f" after normalization: {', '.join(steps)}" if steps else ""
+
+
+# normalization steps that are a way of dodging a filter, by the technique they undo
+_STEP_TECHNIQUES = {
+    "traditional to simplified": "traditional",
+    "fullwidth": "fullwidth",
+    "circled digits": "numerals",
+    "numeral form": "numerals",
+    "chinese digits": "numerals",
+    "letters for digits": "letters_for_digits",
+    "emoji or symbol for a word": "emoji_symbol",
+    "look-alike letter": "lookalike",
+    "spacing removed": "separators",
+    "symbols removed": "separators",
+    "zero-width removed": "separators",
+    "repeats collapsed": "repeats",
+}
+
+
+def technique_of(first: str, steps: Iterable[str]) -> str:
+    """``first`` (the generator, or "exact"/"variant"/"pattern") and the techniques the
+    normalization ``steps`` undid, "+"-joined without repeats."""
+    found = [first] if first else []
+    for step in steps:
+        name = _STEP_TECHNIQUES.get(step)
+        if name and name not in found:
+            found.append(name)
+    if len(found) > 1 and found[0] in ("exact", "pattern"):
+        found.pop(0)  # a listed term spelled with separators is "separators"
+    return "+".join(found) or "exact"

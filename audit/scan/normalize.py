@@ -5,14 +5,19 @@ index in the original of normalized character ``i``) is all it takes to report a
 the original text: normalized ``[s, e)`` is original ``[offsets[s], offsets[e - 1] + 1)``.
 ``offsets`` ends with a sentinel, ``len(original)``.
 
-The steps, per character (``fold_char``): full-width and other compatibility forms to their
-plain form (NFKC, only when it yields exactly one character), lower case, traditional to
+The steps, per character (``fold_char``): any character Unicode gives a numeric value 0-9
+(⑴ ⒈ ㈠ ① ❶ Ⅴ ² ٣, by ``unicodedata.numeric``) to its ASCII digit, full-width and other
+compatibility forms to their plain form (NFKC; ⒜ and other parenthesized or dotted forms
+to what is inside), lower case, traditional to
 simplified (OpenCC ``t2s``, per character, which also undoes the ``s2t`` artefacts 髮 and 羣),
 zero-width/format characters dropped, whitespace, punctuation, symbols and emoji dropped (so
-微 信, 微.信 and 加*我*微*信 all read 微信), circled digits to digits, and a few symbols
-that stand for a letter (傻× reads 傻x). Then, on the folded
-text: Chinese and formal digits to ASCII inside a run of at least ``DIGIT_RUN_MIN`` digits
-(一三八零零一三八零零零 is a phone number; 一下 stays as it is), and, when ``collapse`` is
+微 信, 微.信 and 加*我*微*信 all read 微信), and a few symbols that stand for a letter
+(傻× reads 傻x). A ``Folding`` may add symbols that stand for a character (``symbols.txt``
+of the word lists: 🐶 reads 狗, ➕ reads 加); the default folding has none. Then, on the
+folded text: Chinese and formal digits to ASCII inside a run of at least ``DIGIT_RUN_MIN``
+digits (一三八零零一三八零零零 is a phone number; 一下 stays as it is), letters written for
+digits (o for 0, l and i for 1) where they sit between digits of such a run
+(138OO138OOO reads 13800138000; hello and iphone13 stay as they are), and, when ``collapse`` is
 set, a run of ``collapse`` or more of the same letter or character to one (微微微信 reads
 微信). Digits never collapse: 13800000000 is a number.
 
@@ -24,8 +29,10 @@ worked out only when a finding asks for it (``steps_between``).
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 import unicodedata
+from collections.abc import Mapping, Sequence
 from functools import cached_property, lru_cache
 
 from opencc import OpenCC
@@ -34,18 +41,23 @@ from opencc import OpenCC
 FULLWIDTH = "fullwidth"
 COMPATIBILITY = "compatibility form"
 CIRCLED_DIGITS = "circled digits"
+NUMERAL_FORM = "numeral form"
 LOWERCASE = "lowercase"
 TRADITIONAL = "traditional to simplified"
 ZERO_WIDTH = "zero-width removed"
 SPACING = "spacing removed"
 SYMBOLS = "symbols removed"
 CHINESE_DIGITS = "chinese digits"
+LETTER_DIGITS = "letters for digits"
+EMOJI_SYMBOL = "emoji or symbol for a word"
 REPEATS = "repeats collapsed"
 LOOKALIKE = "look-alike letter"
 STEPS = (
     FULLWIDTH,
     COMPATIBILITY,
     CIRCLED_DIGITS,
+    NUMERAL_FORM,
+    EMOJI_SYMBOL,
     LOOKALIKE,
     LOWERCASE,
     TRADITIONAL,
@@ -53,11 +65,13 @@ STEPS = (
     SPACING,
     SYMBOLS,
     CHINESE_DIGITS,
+    LETTER_DIGITS,
     REPEATS,
 )
 
 # A run of at least this many (Chinese or ASCII) digits is read as a number.
 DIGIT_RUN_MIN = 7
+NUMBER_MIN = 5  # the shortest number a recognizer looks at (a QQ number)
 # Runs of this many identical characters collapse to one. Not 2: 妈妈的 must not read 妈的.
 DEFAULT_COLLAPSE = 3
 
@@ -67,16 +81,22 @@ CHINESE_DIGIT_VALUES: dict[str, str] = {
     "幺": "1",  # read "yao" when people say phone numbers aloud
 }
 DIGIT_CHARS = "0123456789" + "".join(CHINESE_DIGIT_VALUES)
-_DIGIT_RUN = re.compile(f"[{DIGIT_CHARS}]{{{DIGIT_RUN_MIN},}}")
-_TO_ASCII_DIGITS = str.maketrans(CHINESE_DIGIT_VALUES)
-
-# Circled digits NFKC leaves alone (dingbats, double circled); ① ⓪ etc. go through NFKC.
-_CIRCLED: dict[str, str] = {
-    **{chr(0x2776 + i): str(i + 1) for i in range(9)},  # ❶..❾
-    **{chr(0x2780 + i): str(i + 1) for i in range(9)},  # ➀..➈
-    **{chr(0x278A + i): str(i + 1) for i in range(9)},  # ➊..➒
-    **{chr(0x24F5 + i): str(i + 1) for i in range(9)},  # ⓵..⓽
-}
+# Letters written for digits inside a number (after lower-casing): 138OO138OOO, 1З8...
+LETTER_DIGIT_VALUES: dict[str, str] = {"o": "0", "l": "1", "i": "1", "丨": "1"}
+LETTER_DIGIT_CHARS = "".join(LETTER_DIGIT_VALUES)
+# A digit run: starts with a digit (or an l for 1); letters for digits may sit between
+# digits, and up to three o at its end when no letter follows (138OO138OOO). ``[..]*[D]``
+# backtracks only to the last digit of the run it has eaten, and the next search starts
+# after it: linear in the text.
+_DIGIT_RUN = re.compile(
+    f"(?:(?<![a-z])[li丨](?=[0-9]))?[{DIGIT_CHARS}](?:[{DIGIT_CHARS}{LETTER_DIGIT_CHARS}]*[{DIGIT_CHARS}])?"
+    "(?:o{1,3}(?![a-z]))?"
+)
+# the cheap test whether a text may hold a digit run at all
+_LONG_RUN = re.compile(
+    f"[{DIGIT_CHARS}{LETTER_DIGIT_CHARS}][{DIGIT_CHARS}{LETTER_DIGIT_CHARS}]{{{DIGIT_RUN_MIN - 1}}}"
+)
+_TO_ASCII_DIGITS = str.maketrans({**CHINESE_DIGIT_VALUES, **LETTER_DIGIT_VALUES})
 
 
 # Symbols written for a letter (傻×, 傻✗): without this they would be dropped as symbols.
@@ -103,11 +123,19 @@ def fold_char(char: str) -> tuple[str, tuple[str, ...]]:
     if category == "Cf":
         return "", (ZERO_WIDTH,)
     steps: list[str] = []
-    if char in _CIRCLED:
-        return _CIRCLED[char], (CIRCLED_DIGITS,)
     if char in _LOOKALIKES:
         return _LOOKALIKES[char], (LOOKALIKE,)
+    digit = _numeral(char, category)
+    if digit is not None:
+        if "0" <= char <= "9":
+            return char, ()
+        if 0xFF10 <= ord(char) <= 0xFF19:
+            return digit, (FULLWIDTH,)
+        return digit, (CIRCLED_DIGITS if "CIRCLED" in unicodedata.name(char, "") else NUMERAL_FORM,)
     compat = unicodedata.normalize("NFKC", char)
+    if len(compat) > 1:  # ⒜ -> (a): keep what is inside the brackets or before the dot
+        inner = compat.strip("().［］ ")
+        compat = inner if len(inner) == 1 and inner.isalnum() else compat
     if len(compat) == 1 and compat != char:
         if 0xFF01 <= ord(char) <= 0xFF5E or char == "\u3000":
             steps.append(FULLWIDTH)
@@ -133,14 +161,55 @@ def fold_char(char: str) -> tuple[str, tuple[str, ...]]:
     return char, tuple(steps)
 
 
+def _numeral(char: str, category: str) -> str | None:
+    """The ASCII digit of a character Unicode gives the value 0-9 (not 一..九: they are
+    words as often as numbers, see the digit runs)."""
+    if category[0] != "N" and category != "So":
+        return None
+    value = unicodedata.numeric(char, None)
+    if value is None or value != int(value) or not 0 <= value <= 9:
+        return None
+    if char in CHINESE_DIGIT_VALUES:
+        return None
+    return str(int(value))
+
+
 class FoldTable(dict[int, str]):
     """``str.translate`` table: code point -> folded character, "" for dropped ones.
 
-    Filled on first sight of each character, so it costs nothing to create.
+    Filled on first sight of each character, so it costs nothing to create. ``overrides``
+    (symbol -> one character) come first: the symbols a word list says stand for a word.
     """
 
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        super().__init__()
+        self.overrides = dict(overrides or {})
+        # ``kept`` as a list over every code point, when a caller has built one (faster)
+        self.kept_list: Sequence[str] | None = None
+
     def __missing__(self, key: int) -> str:
-        value = fold_char(chr(key))[0]
+        char = chr(key)
+        value = self.overrides[char] if char in self.overrides else fold_char(char)[0]
+        self[key] = value
+        return value
+
+    def steps(self, char: str) -> tuple[str, ...]:
+        """The steps that changed ``char``."""
+        return (EMOJI_SYMBOL,) if char in self.overrides else fold_char(char)[1]
+
+    @cached_property
+    def kept(self) -> _KeptTable:
+        """``str.translate`` table: "\x01" for a character folding keeps, "\x00" if not."""
+        return _KeptTable(self)
+
+
+class _KeptTable(dict[int, str]):
+    def __init__(self, fold: FoldTable) -> None:
+        super().__init__()
+        self.fold = fold
+
+    def __missing__(self, key: int) -> str:
+        value = "\x01" if self.fold[key] else "\x00"
         self[key] = value
         return value
 
@@ -162,27 +231,34 @@ class Normalized:
         original: str,
         origin: list[int] | None = None,
         context_events: tuple[tuple[int, str], ...] = (),
+        fold: FoldTable = FOLD,
     ) -> None:
         self.text = text
         self.original = original
+        self.fold = fold
         self._origin = origin
+        self._offsets: tuple[int, ...] | None = None
         # (original index, step) for the steps that depend on neighbours (digits, repeats)
         self.context_events = context_events
 
     def __repr__(self) -> str:
         return f"Normalized({self.text!r}, original={self.original!r})"
 
-    @cached_property
+    @property
     def offsets(self) -> tuple[int, ...]:
         """Original index of each normalized character, then ``len(original)``."""
-        if self._origin is None:
-            self._origin = _origin(self.original, self.text)
-        return (*self._origin, len(self.original))
+        # worked out once, by hand: functools.cached_property takes a lock on every call
+        if self._offsets is None:
+            if self._origin is None:
+                self._origin = _origin(self.original, self.text, self.fold)
+            self._offsets = (*self._origin, len(self.original))
+        return self._offsets
 
     @cached_property
     def events(self) -> tuple[tuple[int, str], ...]:
         """(original index, step) for every change, by original index."""
-        found = [(i, step) for i, char in enumerate(self.original) for step in fold_char(char)[1]]
+        steps = self.fold.steps
+        found = [(i, step) for i, char in enumerate(self.original) for step in steps(char)]
         return tuple(sorted(found + list(self.context_events)))
 
     @property
@@ -196,18 +272,21 @@ class Normalized:
 
     def steps_between(self, start: int, end: int) -> tuple[str, ...]:
         """The steps applied to original characters in ``[start, end)``, in STEPS order."""
-        found = {step for char in self.original[start:end] for step in fold_char(char)[1]}
+        steps = self.fold.steps
+        found = {step for char in self.original[start:end] for step in steps(char)}
         lo = bisect.bisect_left(self.context_events, (start, ""))
         hi = bisect.bisect_left(self.context_events, (end, ""))
         found.update(step for _, step in self.context_events[lo:hi])
         return tuple(step for step in STEPS if step in found)
 
 
-def _origin(original: str, folded: str) -> list[int]:
+def _origin(original: str, folded: str, fold: FoldTable = FOLD) -> list[int]:
     if len(folded) == len(original):
         return list(range(len(original)))
-    fold = FOLD
-    return [i for i, char in enumerate(original) if fold[ord(char)]]
+    # C-level: the indices whose folded character is not empty
+    table = fold.kept if fold.kept_list is None else fold.kept_list
+    kept = original.translate(table).encode("latin-1")
+    return list(itertools.compress(range(len(original)), kept))
 
 
 @lru_cache(maxsize=8)
@@ -215,19 +294,32 @@ def _repeat_pattern(collapse: int) -> re.Pattern[str]:
     return re.compile(rf"([^0-9])\1{{{collapse - 1},}}")
 
 
-def normalize(text: str, collapse: int = DEFAULT_COLLAPSE) -> Normalized:
-    """``text`` normalized; ``collapse`` 0 keeps repeated characters as they are."""
-    folded = text.translate(FOLD)
+def normalize(
+    text: str,
+    collapse: int = DEFAULT_COLLAPSE,
+    fold: FoldTable = FOLD,
+    table: Sequence[str] | None = None,
+) -> Normalized:
+    """``text`` normalized; ``collapse`` 0 keeps repeated characters as they are. ``table``:
+    ``fold`` as a list over every code point, when the caller has one (translate indexes a
+    list without hashing: several times faster on long text)."""
+    folded = text.translate(fold if table is None else table)
     origin: list[int] | None = None
     events: list[tuple[int, str]] = []
-    if _DIGIT_RUN.search(folded):
-        origin = _origin(text, folded)
+    if _LONG_RUN.search(folded):
+        origin = _origin(text, folded, fold)
         folded = _convert_digit_runs(folded, origin, events)
     if collapse >= 2 and _repeat_pattern(collapse).search(folded):
-        origin = _origin(text, folded) if origin is None else origin
+        origin = _origin(text, folded, fold) if origin is None else origin
         folded, origin = _collapse(folded, origin, events, _repeat_pattern(collapse))
     events.sort()
-    return Normalized(folded, text, origin, tuple(events))
+    return Normalized(folded, text, origin, tuple(events), fold)
+
+
+def _is_number(run: str) -> bool:
+    """Long enough, and at least a third of it real digits."""
+    letters = sum(map(run.count, LETTER_DIGIT_CHARS))
+    return len(run) >= DIGIT_RUN_MIN and letters * 3 <= len(run) * 2
 
 
 def _convert_digit_runs(folded: str, origin: list[int], events: list[tuple[int, str]]) -> str:
@@ -236,14 +328,18 @@ def _convert_digit_runs(folded: str, origin: list[int], events: list[tuple[int, 
     last = 0
     for run in _DIGIT_RUN.finditer(folded):
         start, end = run.span()
+        if not _is_number(run.group()):
+            continue
         parts.append(folded[last:start])
         parts.append(run.group().translate(_TO_ASCII_DIGITS))
-        events.extend(
-            (origin[k], CHINESE_DIGITS)
-            for k in range(start, end)
-            if folded[k] in CHINESE_DIGIT_VALUES
-        )
         last = end
+        if run.group().isascii() and run.group().isdigit():
+            continue  # nothing converted
+        events.extend(
+            (origin[k], CHINESE_DIGITS if folded[k] in CHINESE_DIGIT_VALUES else LETTER_DIGITS)
+            for k in range(start, end)
+            if not "0" <= folded[k] <= "9"
+        )
     parts.append(folded[last:])
     return "".join(parts)
 
@@ -251,10 +347,17 @@ def _convert_digit_runs(folded: str, origin: list[int], events: list[tuple[int, 
 def _collapse(
     folded: str, origin: list[int], events: list[tuple[int, str]], pattern: re.Pattern[str]
 ) -> tuple[str, list[int]]:
-    drop: set[int] = set()
+    """Each run to its first character; work per run, not per character."""
+    parts: list[str] = []
+    kept: list[int] = []
+    last = 0
     for run in pattern.finditer(folded):
         start, end = run.span()
-        drop.update(range(start + 1, end))
-        events.extend((origin[k], REPEATS) for k in range(start, end))
-    text = "".join(c for i, c in enumerate(folded) if i not in drop)
-    return text, [o for i, o in enumerate(origin) if i not in drop]
+        parts.append(folded[last : start + 1])
+        kept.extend(origin[last : start + 1])
+        # the kept character is the run's first: a finding holding it starts there or before
+        events.append((origin[start], REPEATS))
+        last = end
+    parts.append(folded[last:])
+    kept.extend(origin[last:])
+    return "".join(parts), kept

@@ -13,19 +13,26 @@ of its run: the run's edges, or a place where the original had something between
 
 Not findings: hotlines and service numbers (10086, 12315, 95xxx, 400/800), numbers after
 订单/单号/尾号/验证码 and the like, and numbers followed by a unit (元, 块, 年, ...).
+
+Work is linear in the text: context words are looked for only within their window, a
+message yields at most ``TextView.MAX_SPANS`` candidate numbers (a run of digits with a
+separator after every digit would otherwise give 21 per digit), and the e-mail recognizer
+looks at each separator (@, at, 艾特, #) once, with bounded patterns on either side.
 """
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 from typing import ClassVar
 
-from audit.scan.normalize import Normalized
+from audit.domain import Severity
+from audit.scan.normalize import NUMBER_MIN, Normalized
 from audit.scan.wordlist import ROLE_SETS
-from audit.store.models import Severity
 
 
 @dataclass(frozen=True)
@@ -42,36 +49,60 @@ class Hit:
     end: int
     score: float
     detail: str  # for the explanation: the pattern, and whether a checksum held
+    technique: str = "pattern"  # or "spelled_out" (tony at qq dot com), see Finding
 
 
 _HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+_NUMBER_RUN = re.compile(r"[0-9]+x?")
+_FIVE_DIGITS = re.compile(r"[0-9]{5}")
+_ID_CHAR = re.compile(r"[0-9_-]")
+
+
+@lru_cache(maxsize=256)
+def _literal(word: str) -> re.Pattern[str]:
+    return re.compile(re.escape(word))
 
 
 class TextView:
     """One message as recognizers see it: original, normalized, and candidate numbers."""
 
     MAX_NUMBER = 21  # +86 and a 19-digit card leave room; longer runs are split on breaks
+    MAX_SPANS = 256  # candidate numbers per message chunk: no real message has this many
 
     def __init__(self, original: str, norm: Normalized) -> None:
         self.original = original
         self.norm = norm
+        self._word_ends: dict[tuple[str, ...], list[int]] = {}
+        # worked out on first use (functools.cached_property takes a lock on every call)
+        self._halfwidth: str | None = None
+        self._has_number: bool | None = None
+        self._numbers: tuple[tuple[int, int], ...] | None = None
 
-    @cached_property
+    @property
     def halfwidth(self) -> str:
         """The original with full-width ASCII made half-width: same length, same offsets."""
-        return self.original.translate(_HALFWIDTH)
+        if self._halfwidth is None:
+            self._halfwidth = self.original.translate(_HALFWIDTH)
+        return self._halfwidth
 
-    @cached_property
+    @property
     def has_number(self) -> bool:
         """Whether any recognizer of numbers can find something (five digits in a row)."""
-        return re.search(r"[0-9]{5}", self.norm.text) is not None
+        if self._has_number is None:
+            self._has_number = _FIVE_DIGITS.search(self.norm.text) is not None
+        return self._has_number
 
-    @cached_property
+    @property
     def numbers(self) -> tuple[tuple[int, int], ...]:
         """Normalized spans of digits (an ID's final x included) that start and end on breaks."""
+        if self._numbers is None:
+            self._numbers = self._candidate_numbers()
+        return self._numbers
+
+    def _candidate_numbers(self) -> tuple[tuple[int, int], ...]:
         text, offsets = self.norm.text, self.norm.offsets
         spans: list[tuple[int, int]] = []
-        for run in re.finditer(r"[0-9]+x?", text):
+        for run in _NUMBER_RUN.finditer(text):
             start, end = run.span()
             breaks = {start, end}
             breaks.update(i for i in range(start + 1, end) if offsets[i] - offsets[i - 1] > 1)
@@ -79,19 +110,24 @@ class TextView:
                 breaks.add(end - 1)  # only a resident ID takes the x
             ordered = sorted(breaks)
             for i, left in enumerate(ordered):
-                for right in ordered[i + 1 :]:
+                for right in ordered[i + 1 : i + 1 + self.MAX_NUMBER]:
                     if right - left > self.MAX_NUMBER:
                         break
-                    spans.append((left, right))
+                    if right - left >= NUMBER_MIN:
+                        spans.append((left, right))
+                if len(spans) >= self.MAX_SPANS:
+                    return tuple(spans[: self.MAX_SPANS])
         return tuple(spans)
 
     def word_before(self, start: int, words: tuple[str, ...], window: int) -> bool:
         """Whether one of ``words`` ends within ``window`` normalized chars before ``start``."""
-        for word in words:
-            at = self.norm.text.rfind(word, 0, start)
-            if at >= 0 and at + len(word) >= start - window:
-                return True
-        return False
+        ends = self._word_ends.get(words)
+        if ends is None:  # once per message and word list: one C-level search per word
+            text = self.norm.text
+            ends = sorted(m.end() for word in words for m in _literal(word).finditer(text))
+            self._word_ends[words] = ends
+        i = bisect.bisect_right(ends, start)
+        return i > 0 and ends[i - 1] >= start - window
 
 
 class Recognizer(ABC):
@@ -132,11 +168,11 @@ class NumberRecognizer(Recognizer):
         text = view.norm.text
         for start, end in view.numbers:
             value = text[start:end]
-            if self._ignored(view, start, end, value):
-                continue
             for pattern in self.PATTERNS:
                 if not pattern.regex.fullmatch(value):
                     continue
+                if self._ignored(view, start, end, value):
+                    break
                 verdict = self.validate(value)
                 if verdict is False:
                     break
@@ -160,7 +196,11 @@ class NumberRecognizer(Recognizer):
             return True
         if view.word_before(start, self.NOT_AFTER, 4):
             return True
-        return bool(self.CONTEXT) and not view.word_before(start, self.CONTEXT, self.CONTEXT_WINDOW)
+        return not self.has_context(view, start, end)
+
+    def has_context(self, view: TextView, start: int, end: int) -> bool:
+        """Whether a context word the recognizer needs precedes the number (when it needs one)."""
+        return not self.CONTEXT or view.word_before(start, self.CONTEXT, self.CONTEXT_WINDOW)
 
 
 class MobilePhoneRecognizer(NumberRecognizer):
@@ -237,12 +277,27 @@ class QqNumberRecognizer(NumberRecognizer):
     RULE = "diversion.contact_id"
     SEVERITY = Severity.HIGH
     PRIORITY = 2
-    CONTEXT = ("qq", "扣扣", "企鹅", "q号")
+    CONTEXT = ("qq", "扣扣", "企鹅", "q号", "球球")
     PATTERNS = (Pattern("qq_with_context", re.compile(r"[1-9][0-9]{4,10}"), 0.8),)
+    # a bare Q with a colon just before the number, in the original: Q：2839105566
+    CUE = re.compile(r"(?<![A-Za-z0-9])[qQＱｑ]\s{0,2}[:：]\s{0,2}$")
+
+    def has_context(self, view: TextView, start: int, end: int) -> bool:
+        if super().has_context(view, start, end):
+            return True
+        o_start = view.norm.span(start, end)[0]
+        return self.CUE.search(view.original, max(0, o_start - 6), o_start) is not None
 
 
 class EmailRecognizer(Recognizer):
-    """On the original text: normalization drops the @ and the dots."""
+    """On the original text made half-width (normalization drops the @ and the dots), so
+    ``tony＠qq.com`` counts; also written out: ``tony at qq dot com``, ``tony(at)qq.com``,
+    ``tony#qq.com``, ``tony艾特qq点com``. A written-out address must end in a known top-level
+    domain: "me at home" is not an address.
+
+    Each separator is looked at once: the local part is the run of address characters
+    ending at it (a bounded match on the text reversed), the domain a bounded pattern after it.
+    """
 
     NAME = "email"
     LABEL = "email address"
@@ -250,19 +305,67 @@ class EmailRecognizer(Recognizer):
     RULE = "privacy.email"
     SEVERITY = Severity.MEDIUM
     NORMALIZED = False
-    PATTERN = re.compile(
-        r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
-        r"\.[A-Za-z]{2,}(?![A-Za-z0-9])",
+    SEPARATOR = re.compile(
+        r"\s{0,3}(?:(@)|[(\[（【]\s{0,2}at\s{0,2}[)\]）】]|\sat\s|艾特|#)\s{0,3}", re.IGNORECASE
+    )
+    LOCAL_BACKWARDS = re.compile(r"[A-Za-z0-9._%+-]{1,65}")
+    _DOT = r"\s{0,2}(?:\.|dot|[(\[（【]\s{0,2}dot\s{0,2}[)\]）】]|点|。|#)\s{0,2}"
+    TLDS = r"(?:com|cn|net|org|edu|gov|io|cc|me|hk|tw|top|vip|xyz|info|co)"
+    DOMAIN = re.compile(
+        r"[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,3}\.[A-Za-z]{2,24}(?![A-Za-z0-9])",
         re.ASCII,
+    )
+    SPELLED_DOMAIN = re.compile(
+        rf"[A-Za-z0-9-]{{1,63}}(?:{_DOT}[A-Za-z0-9-]{{1,63}}){{0,2}}{_DOT}{TLDS}(?![A-Za-z0-9])",
+        re.ASCII | re.IGNORECASE,
     )
 
     def analyze(self, view: TextView) -> list[Hit]:
-        if "@" not in view.original:
+        if not _MAY_BE_EMAIL.search(view.original):
             return []
-        return [
-            Hit(m.start(), m.end(), 0.95, "pattern email")
-            for m in self.PATTERN.finditer(view.original)
-        ]
+        text = view.halfwidth
+        backwards = text[::-1]  # the local part is read backwards from its separator
+        hits = []
+        for sep in itertools.islice(self.SEPARATOR.finditer(text), MAX_SEPARATORS):
+            local = self.LOCAL_BACKWARDS.match(backwards, len(text) - sep.start())
+            if local is None or local.end() - local.start() > 64:
+                continue  # no address characters before it, or more than an address holds
+            start = sep.start() - (local.end() - local.start())
+            while start < sep.start() and not text[start].isalnum():
+                start += 1  # the local part starts with a letter or digit
+            if start == sep.start():
+                continue
+            spelled = sep.group(1) is None
+            domain = (self.SPELLED_DOMAIN if spelled else self.DOMAIN).match(text, sep.end())
+            if domain is None and not spelled:
+                domain = self.SPELLED_DOMAIN.match(text, sep.end())
+                spelled = domain is not None
+            if domain is None:
+                continue
+            detail = "written out" if spelled else "pattern email"
+            technique = "spelled_out" if spelled else "pattern"
+            hits.append(Hit(start, domain.end(), 0.9 if spelled else 0.95, detail, technique))
+        return hits
+
+
+_MAY_BE_EMAIL = re.compile(r"[@＠#＃]|at|艾特", re.IGNORECASE)
+MAX_SEPARATORS = 256  # per message chunk: each is looked at with bounded patterns
+MAX_CUES = 256  # contact cues per message chunk, likewise
+# a written-out separator between address characters (cheap test for the fast path)
+_SPELLED_EMAIL = re.compile(
+    r"[A-Za-z0-9]\s*(?:[(\[（【]\s*at\s*[)\]）】]|\sat\s|艾特|[#＃])\s*[A-Za-z0-9]",
+    re.IGNORECASE,
+)
+
+
+def may_hold_contact(text: str) -> bool:
+    """Whether ``text`` may hold what only the recognizers see and the automaton cannot:
+    a contact cue with a colon (V：tony-811) or an e-mail written out (tony(at)qq点com).
+    Substring tests first: most messages have no colon, #, 艾特 or 'at'."""
+    if (":" in text or "：" in text) and WeChatIdRecognizer.CUE.search(text):
+        return True
+    hint = "#" in text or "＃" in text or "艾特" in text or "at" in text or "AT" in text
+    return hint and _SPELLED_EMAIL.search(text) is not None
 
 
 class WeChatIdRecognizer(Recognizer):
@@ -282,22 +385,34 @@ class WeChatIdRecognizer(Recognizer):
     PRIORITY = 2
     NORMALIZED = False
     TRIGGERS: ClassVar[tuple[str, ...]] = (
-        "微信", "威信", "薇信", "徽信", "维信", "v信", "vx", "wx", "weixin", "wechat",
+        "微信", "威信", "薇信", "徽信", "维信", "v信", "vx", "wx", "weixin", "wechat", "绿泡泡",
     )  # fmt: skip
-    CONTEXT = re.compile(r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat)(?:号|hao|id)?")
+    CONTEXT = re.compile(
+        r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|绿泡泡)(?:号|hao|id)?"
+    )
+    # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：
+    CUE = re.compile(r"(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)\s{0,2}[:：=＝]")
     FILLER = r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’]|是|为|號|号|码|id|ID){0,6}"
     ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
 
     def analyze(self, view: TextView) -> list[Hit]:
         hits = []
-        for context in self.CONTEXT.finditer(view.norm.text):
+        for context in itertools.islice(self.CONTEXT.finditer(view.norm.text), MAX_CUES):
             if view.norm.text.endswith("企业", 0, context.start()):
                 continue  # 企业微信号 is the WeCom account the chat is on
             after = view.norm.span(context.start(), context.end())[1]
-            found = self.ID.match(view.halfwidth, after)
-            if found and re.search(r"[0-9_-]", found.group(1)):
-                hits.append(Hit(found.start(1), found.end(1), 0.8, f"id after '{context.group()}'"))
+            hits.extend(self._id_at(view, after, context.group()))
+        for cue in itertools.islice(self.CUE.finditer(view.original), MAX_CUES):
+            hits.extend(self._id_at(view, cue.end(), cue.group()))
         return hits
+
+    def _id_at(self, view: TextView, after: int, cue: str) -> list[Hit]:
+        # only what may follow the cue is made half-width: filler and an id fit in 40
+        found = self.ID.match(view.original[after : after + 40].translate(_HALFWIDTH))
+        if found and _ID_CHAR.search(found.group(1)):
+            start, end = after + found.start(1), after + found.end(1)
+            return [Hit(start, end, 0.8, f"id after '{cue}'")]
+        return []
 
 
 def default_recognizers() -> tuple[Recognizer, ...]:

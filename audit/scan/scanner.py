@@ -16,19 +16,37 @@ Order of work, fixed:
 4. Downgrade a short match (up to ``STRADDLE_MAX_LEN`` characters) whose edge falls inside a
    word as jieba segments the message (口交 in 路口|交通): one severity lower and a lower
    score, and the explanation says so. It stays a finding: a supervisor can still see it.
-5. Run the recognizers, keeping the longest of overlapping hits; map everything back to the
+5. Join the halves of a term that a few filler characters separate (保证**一定**收益: the
+   automaton holds each term's halves too), when nothing in between negates it or ends a
+   sentence and jieba sees the halves as whole words; the more it skips, the lower the score.
+6. Run the recognizers, keeping the longest of overlapping hits; map everything back to the
    original text.
+
+``scan`` is ``_collect`` (all of the above) and a sort: whatever judges the findings as a
+whole (their context) goes between the two.
+
+A message longer than ``CHUNK`` characters is scanned in chunks that overlap by ``OVERLAP``
+(longer than any match), so the work per character is bounded and a term across a chunk
+edge is still found; a rule reports at most ``MAX_PER_RULE`` findings per message.
+
+Every finding's ``technique`` says what led to it: the generator of the spelling
+(``variants.py``), a gap, and the normalization steps that undid a disguise.
 """
 
 from __future__ import annotations
 
+import bisect
+import dataclasses
 import itertools
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, ClassVar
 
+from audit.domain import Severity
 from audit.scan.automaton import (
     SLOW_MARK,
     SLOW_PATTERN,
@@ -40,27 +58,34 @@ from audit.scan.automaton import (
     store_cached,
 )
 from audit.scan.context import judge as judge_context
-from audit.scan.finding import Finding, after_normalization
-from audit.scan.normalize import DEFAULT_COLLAPSE, Normalized, fold_char, normalize
+from audit.scan.finding import Finding, after_normalization, technique_of
+from audit.scan.normalize import (
+    DEFAULT_COLLAPSE,
+    EMOJI_SYMBOL,
+    SPACING,
+    SYMBOLS,
+    FoldTable,
+    Normalized,
+    normalize,
+)
 from audit.scan.recognizers import (
-    EmailRecognizer,
     Hit,
     NumberRecognizer,
     Recognizer,
     TextView,
     WeChatIdRecognizer,
     default_recognizers,
+    may_hold_contact,
 )
-from audit.scan.variants import generate_variants
-from audit.scan.wordlist import Term, WordLists, load_wordlists
-from audit.store.models import Severity
+from audit.scan.variants import SPLIT_CHAR, Tables, generate_variants, plausible
+from audit.scan.wordlist import CATEGORIES, Term, WordLists, load_wordlists
 
 __all__ = ["SCANNER_VERSION", "Finding", "Scanner"]
 
 # Bump when a change to normalization, matching or recognizers can change findings.
-SCANNER_VERSION = "0.2"
+SCANNER_VERSION = "0.3"
 ROLES = ("staff", "customer")
-NUMBERS_OR_EMAIL = (NumberRecognizer, EmailRecognizer)
+NUMBERS = (NumberRecognizer,)
 TERM_SCORE = 1.0
 VARIANT_SCORE = 0.9
 GENERATED_SCORE = 0.8
@@ -75,14 +100,44 @@ _LOWER = {
     Severity.MEDIUM: Severity.LOW,
     Severity.LOW: Severity.LOW,
 }
+# Gap-tolerant matching: a term of at least GAP_MIN_TERM characters may have up to GAP_MAX
+# filler characters between two halves of at least GAP_MIN_HALF characters each.
+GAP_MIN_TERM = 4
+GAP_MIN_HALF = 2
+GAP_MAX = 3
+GAP_SCORES = {1: 0.75, 2: 0.65, 3: 0.55}
+# filler that turns the phrase around (保证不了收益) or ends a sentence is no filler
+GAP_STOP = frozenset("不没别无未非莫勿甭")
+_SENTENCE_END = re.compile(r"[，。！？；,.!?;\n…]")
+# Long messages: scanned CHUNK characters at a time, each chunk overlapping the next by
+# OVERLAP (more than any term, gap or number with its separators).
+CHUNK = 4096
+OVERLAP = 256
+MAX_PER_RULE = 50
+MAX_GAP_CANDIDATES = 64  # per chunk: each costs a look by jieba
+MAX_HALVES = 1024  # half-term matches per chunk looked at for gaps
 # payload flags
 _ALLOW = 1
 _TRIGGER = 2
+_REPEATS = 4
 
-# (term index, spelling as written or generated, kind: "" term, "variant", or a generator)
+# (term index, spelling as written or generated, kind: "" term, "variant", or a technique)
 _Spelling = tuple[int, str, str]
-# (normalized length, spellings, flags)
-_Payload = tuple[int, tuple[_Spelling, ...], int]
+# (normalized length, spellings, flags, half id: -1 when the key is no term's half)
+_Payload = tuple[int, tuple[_Spelling, ...], int, int]
+# a term split in two: (the whole key's spellings, left length, right length)
+_Pair = tuple[tuple[_Spelling, ...], int, int]
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """Everything the automaton is built from; ``values`` ids below ``half_only`` are keys
+    that can make a finding by themselves."""
+
+    values: tuple[_Payload, ...]
+    keys: tuple[str, ...]
+    pairs: dict[tuple[int, int], _Pair]  # (left half id, right half id) -> the term
+    half_only: int
 
 
 @dataclass(frozen=True)
@@ -90,6 +145,7 @@ class _Candidate:
     start: int  # normalized offsets
     end: int
     spellings: tuple[_Spelling, ...]
+    skipped: tuple[int, int] | None = None  # a gap: the normalized span skipped
 
 
 class Scanner:
@@ -110,23 +166,54 @@ class Scanner:
         self.lists = lists
         self.recognizers = tuple(default_recognizers() if recognizers is None else recognizers)
         self.collapse = collapse
+        symbols = tuple((s.symbol, s.means) for s in lists.symbols)
+        self.fold = FoldTable(dict(symbols))
         directory = (cache_path or cache_dir()) if use_cache else None
         key = cache_key(
             lists.wordlist_hash, SCANNER_VERSION, str(collapse), ",".join(_TRIGGER_WORDS)
         )
-        compiled = load_cached(directory, key)
-        if not isinstance(compiled, Compiled):
-            compiled = compile_keys(_keys(lists, collapse))
-            store_cached(directory, key, compiled)
-        self._compiled = compiled
+        cached = load_cached(directory, key)
+        if not (isinstance(cached, tuple) and len(cached) == 2):
+            built = _keys(lists, collapse)
+            cached = (
+                compile_keys(dict(zip(built.keys, built.values, strict=True)), symbols),
+                built,
+            )
+            store_cached(directory, key, cached)
+        compiled, built = cached
+        self._compiled: Compiled = compiled
         self._automaton = compiled.automaton
         self._payloads: tuple[_Payload, ...] = compiled.values
+        self._pairs = built.pairs
+        self._half_only = built.half_only
+        # the values of keys that are the left (right) half of some term
+        left_ids = {left for left, _ in self._pairs}
+        right_ids = {right for _, right in self._pairs}
+        self._lefts = frozenset(v for v, p in enumerate(self._payloads) if p[3] in left_ids)
+        self._rights = frozenset(v for v, p in enumerate(self._payloads) if p[3] in right_ids)
+        # the values of keys that only say "repeats here" (微微微): normalization collapses them
+        self._repeats = frozenset(
+            v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
+        )
+        # the rules each automaton value can report, to skip the matches of a capped rule
+        term_rules = [term.rule for term in lists.terms]
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        self._rules = tuple(
+            shared.setdefault(rules, rules)
+            for rules in (
+                frozenset([term_rules[index] for index, _, _ in spellings])
+                for _, spellings, _, _ in self._payloads
+            )
+        )
         self._table = compiled.alphabet.table
+        self._fold_list = compiled.alphabet.folded_table()
+        self.fold.kept_list = ["\x01" if f else "\x00" for f in self._fold_list]
         self._empty = not len(compiled.automaton)
 
     @classmethod
-    def from_directory(cls, path: Path) -> Scanner:
-        return cls(load_wordlists(path))
+    def from_directory(cls, path: Path, categories: Iterable[str] = CATEGORIES) -> Scanner:
+        """A scanner for the lists in ``path``; each of ``categories`` must have its list."""
+        return cls(load_wordlists(path, categories))
 
     @property
     def wordlist_hash(self) -> str:
@@ -136,63 +223,202 @@ class Scanner:
         """Findings in ``text`` said by ``role`` (None: every rule applies), by start offset."""
         if role is not None and role not in ROLES:
             raise ValueError(f"unknown role {role!r} (expected staff, customer or None)")
+        findings = self._collect(text, role)
+        if len(findings) < 2:
+            return findings
+        return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
+
+    def _collect(self, text: str, role: str | None) -> list[Finding]:
+        """Every term and recognizer finding, in no particular order; a long text chunk by
+        chunk."""
+        per_rule: dict[str, int] = {}  # findings so far: a rule stops at MAX_PER_RULE
+        if len(text) <= CHUNK:
+            return self._scan_chunk(text, role, per_rule)
+        findings: list[Finding] = []
+        for start in range(0, len(text), CHUNK - OVERLAP):
+            last = start + CHUNK >= len(text)
+            # a finding is kept by the chunk it starts in before the next chunk's start; the
+            # previous chunk saw past this one's start, so what overlaps its findings is a
+            # piece of them (我微信 of 加我微信 cut at the edge)
+            cut = len(text) if last else start + CHUNK - OVERLAP
+            before = [f for f in findings if f.end > start]
+            findings.extend(
+                shifted
+                for f in self._scan_chunk(text[start : start + CHUNK], role, per_rule)
+                if f.start + start < cut
+                for shifted in (_shifted(f, start),)
+                if not any(shifted.start < b.end and b.start < shifted.end for b in before)
+            )
+            if last:
+                break
+        return _capped(findings)
+
+    def _scan_chunk(self, text: str, role: str | None, per_rule: dict[str, int]) -> list[Finding]:
         codes = text.translate(self._table)
         # a run of 5+ digits or an @: the only texts the number and e-mail recognizers can
         # match (separators and numerals are folded into the codes already)
         numbers = SLOW_MARK in codes and SLOW_PATTERN.search(codes) is not None
-        if not numbers and (self._empty or next(self._automaton.iter(codes), None) is None):
+        found = self._automaton.iter(codes) if not self._empty else None
+        matches = list(found) if found is not None else []
+        if not (numbers or self._worth_a_look(matches) or may_hold_contact(text)):
             return []
-        norm = normalize(text, self.collapse)
-        findings = self._terms_in(text, norm, role) + self._recognized(text, norm, role, numbers)
-        findings = judge_context(text, norm, role, findings)  # negated, asked, quoted ...
-        return sorted(findings, key=lambda f: (f.start, f.end, f.rule))
+        if numbers or not self._repeats.isdisjoint(map(itemgetter(1), matches)):
+            # digit runs or repeats change the text: normalize and match it again
+            norm = normalize(text, self.collapse, self.fold, self._fold_list)
+            matches = self._matches(norm)
+        else:
+            # the folded text is the normalized text, and the matches on the original's
+            # codes are the matches on it (two code characters per kept character)
+            norm = Normalized(text.translate(self._fold_list), text, fold=self.fold)
+        findings = self._terms_in(text, norm, role, per_rule, matches) + self._recognized(
+            text, norm, role, per_rule, numbers
+        )
+        return judge_context(text, norm, role, findings)  # negated, asked, quoted ...
+
+    def _worth_a_look(self, found: list[tuple[int, int]]) -> bool:
+        """Whether the automaton found a key that can make a finding, or two halves of a
+        term close enough to be joined."""
+        if not found:
+            return False
+        if min(map(itemgetter(1), found)) < self._half_only:
+            return True
+        if len(found) < 2:
+            return False  # one half alone is no term
+        values = set(map(itemgetter(1), found))
+        if self._lefts.isdisjoint(values) or self._rights.isdisjoint(values):
+            return False  # no half that starts a term, or none that ends one
+        payloads = self._payloads
+        return bool(
+            self._joined([(end // 2 + 1, payloads[v][0], payloads[v][3]) for end, v in found])
+        )
+
+    def _joined(self, halves: list[tuple[int, int, int]]) -> list[tuple[_Pair, int, int]]:
+        """(term, left end, right start) for each half followed, 1..GAP_MAX characters
+        later, by the other half of the same term; ``halves``: (end, length, half id)."""
+        if len(halves) < 2:
+            return []
+        starting: dict[int, list[int]] = {}
+        for end, length, half in halves:
+            starting.setdefault(end - length, []).append(half)
+        pairs = self._pairs
+        out = []
+        for end, _, left in halves:
+            for gap in range(1, GAP_MAX + 1):
+                for right in starting.get(end + gap, ()):
+                    pair = pairs.get((left, right))
+                    if pair is not None:
+                        out.append((pair, end, end + gap))
+        return out
 
     # ------------------------------------------------------------------------- terms
 
-    def _matches(self, norm: Normalized) -> list[tuple[int, _Payload]]:
-        """(normalized end, payload) of every key found."""
+    def _matches(self, norm: Normalized) -> list[tuple[int, int]]:
+        """(end in the encoded text, value) of every key found: two code characters per
+        normalized one, so the normalized end is ``end // 2 + 1``."""
         if self._empty:
             return []
-        codes = self._compiled.alphabet.encode(norm.text)
-        payloads = self._payloads
-        return [(end // 2 + 1, payloads[value]) for end, value in self._automaton.iter(codes)]
+        return list(self._automaton.iter(self._compiled.alphabet.encode(norm.text)))
 
-    def _terms_in(self, text: str, norm: Normalized, role: str | None) -> list[Finding]:
-        matches = self._matches(norm)
-        allowed = [(end - n, end) for end, (n, _, flags) in matches if flags & _ALLOW]
-        terms = self.lists.terms
+    def _terms_in(
+        self,
+        text: str,
+        norm: Normalized,
+        role: str | None,
+        per_rule: dict[str, int],
+        matches: list[tuple[int, int]],
+    ) -> list[Finding]:
+        payloads = self._payloads
+        allowed = _Spans()
+        capped = {rule for rule, count in per_rule.items() if count >= MAX_PER_RULE}
+        rules_of = self._rules
+        found: list[tuple[int, int, tuple[_Spelling, ...]]] = []  # (start, end, spellings)
+        halves: list[tuple[int, int, int]] = []
+        # one pass over every match: the work per match is kept to a few lookups, since a
+        # long message of the same words has more than one match per character
+        for code_end, value in matches:
+            length, spellings, flags, half = payloads[value]
+            end = code_end // 2 + 1
+            if spellings and not (capped and rules_of[value] <= capped):
+                found.append((end - length, end, spellings))
+            if flags & _ALLOW:
+                allowed.add(end - length, end)
+            if half >= 0 and len(halves) < MAX_HALVES:
+                halves.append((end, length, half))
         candidates: list[_Candidate] = []
-        for end, (length, spellings, _) in matches:
-            if not spellings:
-                continue
-            start = end - length
-            if any(a <= start and end <= b for a, b in allowed):
-                continue
-            if not _whole_ascii_words(text, norm, start, end):
-                continue
-            fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
-            if fitting:
-                candidates.append(_Candidate(start, end, fitting))
-        candidates.sort(key=lambda c: (c.start, -c.end))
-        findings: list[Finding] = []
+        for start, end, spellings in found:
+            self._add_candidate(candidates, text, norm, role, allowed, start, end, spellings)
+        if self._pairs:
+            joined = self._joined(halves)[:MAX_GAP_CANDIDATES]  # jieba looks at each
+            for (spellings, left, right), left_end, right_start in joined:
+                start, end = left_end - left, right_start + right
+                if _fills_a_gap(text, norm, left_end, right_start):
+                    self._add_candidate(
+                        candidates, text, norm, role, allowed, start, end, spellings,
+                        (left_end, right_start),
+                    )  # fmt: skip
+        # leftmost-longest among the terms as spelled, then the gap matches that overlap none
+        candidates.sort(key=lambda c: (c.skipped is not None, c.start, -c.end))
+        chosen: list[_Candidate] = []
+        taken = _Spans()
         taken_until = 0
+        terms = self.lists.terms
         for candidate in candidates:
-            if candidate.start < taken_until:
+            if candidate.skipped is None:
+                if candidate.start < taken_until:
+                    continue
+                taken_until = candidate.end
+            elif taken.overlaps(candidate.start, candidate.end):
                 continue
-            taken_until = candidate.end
+            taken.add(candidate.start, candidate.end)
+            rules = {terms[index].rule for index, _, _ in candidate.spellings}
+            if all(per_rule.get(rule, 0) >= MAX_PER_RULE for rule in rules):
+                continue  # the same words over and over: enough is reported
+            for rule in rules:
+                per_rule[rule] = per_rule.get(rule, 0) + 1
+            chosen.append(candidate)
+        findings: list[Finding] = []
+        for candidate in chosen:
             straddled = ""
-            if candidate.end - candidate.start <= STRADDLE_MAX_LEN and _cjk_edge(
-                norm.text, candidate.start, candidate.end
-            ):
-                straddled = _straddled(norm.text, candidate.start, candidate.end)
+            if (
+                candidate.end - candidate.start <= STRADDLE_MAX_LEN
+                and _cjk_edge(norm.text, candidate.start, candidate.end)
+                and not any(kind == SPLIT_CHAR for _, _, kind in candidate.spellings)
+            ):  # a character written as its parts is no word of its own to cut
+                straddled = _straddled(norm, candidate.start, candidate.end)
             findings.extend(self._term_findings(text, norm, candidate, straddled))
         return findings
+
+    def _add_candidate(
+        self,
+        candidates: list[_Candidate],
+        text: str,
+        norm: Normalized,
+        role: str | None,
+        allowed: _Spans,
+        start: int,
+        end: int,
+        spellings: tuple[_Spelling, ...],
+        skipped: tuple[int, int] | None = None,
+    ) -> None:
+        if allowed.covers(start, end):
+            return
+        if not _whole_ascii_words(text, norm, start, end, self.fold):
+            return
+        terms = self.lists.terms
+        fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
+        if fitting:
+            candidates.append(_Candidate(start, end, fitting, skipped))
 
     def _term_findings(
         self, text: str, norm: Normalized, candidate: _Candidate, straddled: str
     ) -> list[Finding]:
         o_start, o_end = norm.span(candidate.start, candidate.end)
-        steps = after_normalization(norm.steps_between(o_start, o_end))
+        steps = norm.steps_between(o_start, o_end)
+        gap = ""
+        if candidate.skipped:
+            left_end, right_start = candidate.skipped
+            filler = text[norm.span(left_end, right_start)[0] : norm.offsets[right_start]]
+            gap = f"; gap: {right_start - left_end} skipped ({filler})"
         out = []
         for index, written, kind in candidate.spellings:
             term: Term = self.lists.terms[index]
@@ -200,6 +426,11 @@ class Scanner:
             severity = term.severity
             note = f" (variant {written})" if kind == "variant" else ""
             note = f" ({kind} variant {written})" if kind not in ("", "variant") else note
+            technique = technique_of(kind or "exact", steps)
+            if candidate.skipped:
+                skipped = candidate.skipped[1] - candidate.skipped[0]
+                score = min(score, GAP_SCORES[skipped])
+                technique = "+".join(("gap", *(t for t in technique.split("+") if t != "exact")))
             tail = ""
             if straddled:
                 severity, score = _LOWER[severity], round(score * DOWNGRADE_FACTOR, 3)
@@ -213,7 +444,8 @@ class Scanner:
                     start=o_start,
                     end=o_end,
                     matched=text[o_start:o_end],
-                    explanation=f"term {term.term}{note}{steps}{tail}",
+                    explanation=f"term {term.term}{note}{after_normalization(steps)}{gap}{tail}",
+                    technique=technique,
                 )
             )
         return out
@@ -221,39 +453,52 @@ class Scanner:
     # ------------------------------------------------------------------- recognizers
 
     def _recognized(
-        self, text: str, norm: Normalized, role: str | None, numbers: bool = True
+        self,
+        text: str,
+        norm: Normalized,
+        role: str | None,
+        per_rule: dict[str, int],
+        numbers: bool = True,
     ) -> list[Finding]:
         view = TextView(text, norm)
         hits: list[tuple[Recognizer, Hit]] = [
             (recognizer, hit)
             for recognizer in self.recognizers
             if (role is None or role in recognizer.ROLES)
-            and (numbers or not isinstance(recognizer, NUMBERS_OR_EMAIL))
+            and (numbers or not isinstance(recognizer, NUMBERS))
             for hit in recognizer.analyze(view)
         ]
         hits.sort(key=lambda rh: (rh[1].start - rh[1].end, -rh[0].PRIORITY, rh[1].start))
         kept: list[tuple[Recognizer, Hit]] = []
+        taken = _Spans()
         for recognizer, hit in hits:
-            if all(hit.end <= other.start or other.end <= hit.start for _, other in kept):
+            if per_rule.get(recognizer.RULE, 0) < MAX_PER_RULE and not taken.overlaps(
+                hit.start, hit.end
+            ):
+                taken.add(hit.start, hit.end)
+                per_rule[recognizer.RULE] = per_rule.get(recognizer.RULE, 0) + 1
                 kept.append((recognizer, hit))
-        return [
-            Finding(
-                category=recognizer.CATEGORY,
-                rule=recognizer.RULE,
-                severity=recognizer.SEVERITY,
-                score=hit.score,
-                start=hit.start,
-                end=hit.end,
-                matched=text[hit.start : hit.end],
-                explanation=f"{recognizer.LABEL} ({hit.detail})"
-                + (
-                    after_normalization(norm.steps_between(hit.start, hit.end))
-                    if recognizer.NORMALIZED
-                    else ""
-                ),
+        findings = []
+        for recognizer, hit in kept:
+            steps = norm.steps_between(hit.start, hit.end)
+            # a symbol read as a word (+ as 加) means nothing inside a number or address, and
+            # the @ and dots of an address read in the original are no disguise
+            ignored = (EMOJI_SYMBOL,) if recognizer.NORMALIZED else (EMOJI_SYMBOL, SPACING, SYMBOLS)
+            steps = tuple(s for s in steps if s not in ignored)
+            findings.append(
+                Finding(
+                    category=recognizer.CATEGORY,
+                    rule=recognizer.RULE,
+                    severity=recognizer.SEVERITY,
+                    score=hit.score,
+                    start=hit.start,
+                    end=hit.end,
+                    matched=text[hit.start : hit.end],
+                    explanation=f"{recognizer.LABEL} ({hit.detail})" + after_normalization(steps),
+                    technique=technique_of(hit.technique, steps),
+                )
             )
-            for recognizer, hit in kept
-        ]
+        return findings
 
 
 # Words that send a message down the slow path although no rule is a match: the context
@@ -261,9 +506,80 @@ class Scanner:
 _TRIGGER_WORDS = WeChatIdRecognizer.TRIGGERS
 
 
-def _keys(lists: WordLists, collapse: int) -> dict[str, _Payload]:
-    """Every normalized spelling -> (length, spellings, flags); explicit spellings first."""
-    homophones = {h.char: h for h in lists.homophones}
+_INFINITY = 1 << 62
+
+
+class _Spans:
+    """Spans added in any order, for "is this inside one" and "does this touch one" in
+    logarithmic time (a long message has thousands of matches)."""
+
+    def __init__(self) -> None:
+        self._spans: list[tuple[int, int]] = []  # sorted by start
+        self._longest = 0
+
+    def add(self, start: int, end: int) -> None:
+        bisect.insort(self._spans, (start, end))
+        self._longest = max(self._longest, end - start)
+
+    def covers(self, start: int, end: int) -> bool:
+        """Whether one span holds all of [start, end)."""
+        spans = self._spans
+        i = bisect.bisect_right(spans, (start, _INFINITY))  # the spans starting by `start`
+        # only those starting within `longest` before `end` can reach it
+        while i > 0 and spans[i - 1][0] >= end - self._longest:
+            i -= 1
+            if spans[i][1] >= end:
+                return True
+        return False
+
+    def overlaps(self, start: int, end: int) -> bool:
+        """Whether a span shares a character with [start, end)."""
+        spans = self._spans
+        i = bisect.bisect_left(spans, (end, -1))  # the spans starting before `end`
+        while i > 0 and spans[i - 1][0] >= start - self._longest:
+            i -= 1
+            if spans[i][1] > start:
+                return True
+        return False
+
+
+def _shifted(finding: Finding, by: int) -> Finding:
+    return dataclasses.replace(finding, start=finding.start + by, end=finding.end + by)
+
+
+def _capped(findings: list[Finding]) -> list[Finding]:
+    """At most MAX_PER_RULE findings of a rule (a message of the same word repeated)."""
+    counts: dict[str, int] = {}
+    kept = []
+    for finding in sorted(findings, key=lambda f: f.start):
+        counts[finding.rule] = counts.get(finding.rule, 0) + 1
+        if counts[finding.rule] <= MAX_PER_RULE:
+            kept.append(finding)
+    return kept
+
+
+def _fills_a_gap(text: str, norm: Normalized, left_end: int, right_start: int) -> bool:
+    """Whether the characters between two halves are filler: no negation, no sentence end
+    in the original, and the halves are whole words for jieba (参加|我们|的|微信 is not
+    加我…微信)."""
+    if GAP_STOP.intersection(norm.text[left_end:right_start]):
+        return False
+    between = text[norm.offsets[left_end - 1] + 1 : norm.offsets[right_start]]
+    if _SENTENCE_END.search(between):
+        return False
+    left = max(0, left_end - GAP_MAX - STRADDLE_WINDOW)
+    window = norm.text[left : right_start + GAP_MAX + STRADDLE_WINDOW]
+    boundaries = word_boundaries(window)
+    return left_end - left in boundaries and right_start - left in boundaries
+
+
+def _keys(lists: WordLists, collapse: int) -> _Keys:
+    """Every normalized spelling -> (length, spellings, flags, halves); explicit first."""
+    tables = Tables(
+        homophones={h.char: h for h in lists.homophones},
+        split_chars=_split_table(lists),
+        common_word=_common_word,
+    )
     spellings: dict[str, list[_Spelling]] = {}
     seen: set[tuple[str, str]] = set()  # (category, key): a generated duplicate is dropped
 
@@ -277,11 +593,14 @@ def _keys(lists: WordLists, collapse: int) -> dict[str, _Payload]:
         add(normalize(term.term, collapse).text, index, term.term, "")
         for variant in term.variants:
             add(normalize(variant, collapse).text, index, variant, "variant")
+    listed = dict(spellings)
     for index, term in enumerate(lists.terms):
         for written in (term.term, *term.variants) if term.generate else ():
             base = normalize(written, collapse).text
-            for generated in generate_variants(base, term.generate, homophones):
-                add(normalize(generated, collapse).text, index, generated, "generated")
+            for generated, technique in generate_variants(base, term.generate, tables):
+                key = normalize(generated, collapse).text  # abbb collapses to ab: check again
+                if plausible(key, technique, tables):
+                    add(key, index, generated, technique)
     flags: dict[str, int] = {}
     for phrase in lists.allow:
         key = normalize(phrase, collapse).text
@@ -292,10 +611,46 @@ def _keys(lists: WordLists, collapse: int) -> dict[str, _Payload]:
     if collapse >= 2:  # a run normalization collapses sends the message to the full scan
         letters = {c for key in spellings for c in key if not c.isdigit()}
         for char in letters:
-            flags[char * collapse] = flags.get(char * collapse, 0) | _TRIGGER
-    keys = {k: (len(k), tuple(v), flags.pop(k, 0)) for k, v in spellings.items()}
-    keys.update({k: (len(k), (), f) for k, f in flags.items()})
-    return keys
+            flags[char * collapse] = flags.get(char * collapse, 0) | _TRIGGER | _REPEATS
+    # halves of the listed spellings, for gap-tolerant matching
+    half_ids: dict[str, int] = {}
+    pairs: dict[tuple[int, int], _Pair] = {}
+    for key, found in listed.items():
+        if len(key) < GAP_MIN_TERM or not all(map(_is_cjk, key)):
+            continue
+        for cut in range(GAP_MIN_HALF, len(key) - GAP_MIN_HALF + 1):
+            left = half_ids.setdefault(key[:cut], len(half_ids))
+            right = half_ids.setdefault(key[cut:], len(half_ids))
+            pairs.setdefault((left, right), (tuple(found), cut, len(key) - cut))
+    whole = {
+        k: (len(k), tuple(v), flags.get(k, 0), half_ids.get(k, -1)) for k, v in spellings.items()
+    }
+    whole.update(
+        {k: (len(k), (), f, half_ids.get(k, -1)) for k, f in flags.items() if k not in whole}
+    )
+    half_only = {k: (len(k), (), 0, h) for k, h in half_ids.items() if k not in whole}
+    ordered = [*whole.items(), *half_only.items()]
+    return _Keys(
+        values=tuple(v for _, v in ordered),
+        keys=tuple(k for k, _ in ordered),
+        pairs=pairs,
+        half_only=len(whole),
+    )
+
+
+def _split_table(lists: WordLists) -> dict[str, tuple[str, ...]]:
+    table: dict[str, list[str]] = {}
+    for split in lists.split_chars:
+        table.setdefault(split.char, []).append(split.parts)
+    return {char: tuple(parts) for char, parts in table.items()}
+
+
+# a generated spelling that jieba's dictionary knows this well is an ordinary word
+COMMON_WORD_FREQ = 100
+
+
+def _common_word(key: str) -> bool:
+    return _jieba().FREQ.get(key, 0) >= COMMON_WORD_FREQ
 
 
 @cache
@@ -327,23 +682,41 @@ def _cjk_edge(text: str, start: int, end: int) -> bool:
     return _is_cjk(text[start]) or _is_cjk(text[end - 1])
 
 
-def _straddled(text: str, start: int, end: int) -> str:
+def _straddled(norm: Normalized, start: int, end: int) -> str:
     """ "" when the match starts and ends on word boundaries, else the words it cuts.
 
-    jieba sees only a window around the match: its cost grows with the text, and words
-    further away do not move these two boundaries in practice.
+    jieba sees only a window around the match, which stops where the original had a space or
+    punctuation (兼职刷单，一单 is not 刷|单一): its cost grows with the text, and words
+    further away do not move these two boundaries in practice. A word cuts an edge when one
+    of its characters is inside the match (路口|交通 for 口交) or it holds the whole match;
+    a word with two or more characters inside is part of a compound (伪|基站设备 for 伪基站).
     """
+    text, offsets = norm.text, norm.offsets
     left = max(0, start - STRADDLE_WINDOW)
-    window = text[left : end + STRADDLE_WINDOW]
+    for at in range(start, left, -1):
+        if offsets[at] - offsets[at - 1] > 1:  # something dropped: a space or punctuation
+            left = at
+            break
+    right = min(len(text), end + STRADDLE_WINDOW)
+    for at in range(end, right):
+        if offsets[at] - offsets[at - 1] > 1:
+            right = at
+            break
+    window = text[left:right]
     boundaries = word_boundaries(window)
     start, end = start - left, end - left
-    cut_start = _is_cjk(window[start]) and start not in boundaries
-    cut_end = _is_cjk(window[end - 1]) and end not in boundaries
-    if not (cut_start or cut_end):
-        return ""
     ordered = sorted(boundaries | {len(window)})
     first = max(b for b in ordered if b <= start)
     last = min(b for b in ordered if b >= end)
+    cut_start = cut_end = False
+    if _is_cjk(window[start]) and start not in boundaries:
+        word_end = min(b for b in ordered if b > start)
+        cut_start = word_end > end or word_end - start == 1
+    if _is_cjk(window[end - 1]) and end not in boundaries:
+        word_start = max(b for b in ordered if b < end)
+        cut_end = word_start < start or end - word_start == 1
+    if not (cut_start or cut_end):
+        return ""
     words = [window[a:b] for a, b in itertools.pairwise(ordered) if first <= a < last]
     return "|".join(words)
 
@@ -356,10 +729,10 @@ def _kind(char: str) -> str | None:
     return None
 
 
-def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int) -> bool:
+def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int, fold: FoldTable) -> bool:
     """False when an ASCII edge of the match continues, in the original, with the same kind."""
     o_start, o_end = norm.span(start, end)
     first, last = _kind(norm.text[start]), _kind(norm.text[end - 1])
-    if first and o_start > 0 and _kind(fold_char(text[o_start - 1])[0]) == first:
+    if first and o_start > 0 and _kind(fold[ord(text[o_start - 1])]) == first:
         return False
-    return not (last and o_end < len(text) and _kind(fold_char(text[o_end])[0]) == last)
+    return not (last and o_end < len(text) and _kind(fold[ord(text[o_end])]) == last)

@@ -1,31 +1,70 @@
-"""Variants generated from a term: pinyin, initials and homophones (``gen=`` in a list).
+"""Spellings generated from every term: how people write a phrase to slip past a filter.
 
-People dodge a filter by writing part of a phrase in pinyin (加我wei xin), in initials
-(加我wx, 转我zfb) or with a character that sounds the same (加我威信). Listing every such
-spelling by hand is tedious and always incomplete, so a term marked ``gen=...`` gets them
-generated, on the normalized term:
+Listing every spelling by hand is tedious and always incomplete, so for each term and each
+listed variant (normalized) the scanner generates, and tags each spelling with the
+technique that made it (the finding's explanation names it):
 
-- ``pinyin``: each contiguous run of its Chinese characters written in tone-less pinyin
+- ``pinyin``: each contiguous part of a run of Chinese characters in tone-less pinyin
   (spaces are gone after normalization, so 加我wei xin is 加我weixin);
-- ``initials``: each contiguous run of at least two characters written as initials, with
-  the extra letters of ``homophones.txt`` (微 -> v, so 加我vx);
-- ``homophones``: one character replaced by one of its homophones from ``homophones.txt``.
+- ``initials``: each contiguous part of at least two characters as initials, with the
+  extra letters of ``homophones.txt`` (微 -> v, so 加我vx);
+- ``homophone``: one character replaced by one of its homophones from ``homophones.txt``;
+- ``polite``: 你 and 您 swapped (加您微信 for 加你微信), 我 as 俺;
+- ``numerals``: a number of three or more digits in Chinese digits (12315: 一二三一五,
+  幺二三幺五) or with letters for digits (l23l5); the other numeral forms (⑴ ① Ⅰ ...) are
+  normalization's work;
+- ``split_char``: one character written as its parts from ``split_chars.txt`` (弓长 for
+  张), or every such character of the term at once (亻尔女马 for 你妈).
 
-A variant must keep a Chinese character or have at least three letters: two bare letters
-(sd for 刷单, hk for 黑卡) are too often something else. Pinyin is read for the whole term,
-so a polyphonic character gets the reading it has there.
+A homophone may also replace a character of a polite spelling (包您满以 for 包你满意).
+
+Precision guards, because a spelling that reads as ordinary talk is a false alarm:
+a spelling must keep a Chinese character or have at least three letters (two bare letters,
+sd for 刷单, are too often something else); a spelling of only initials needs four letters
+unless the term is one a supervisor would always want caught; a short generated spelling
+that is itself a common word (jieba's dictionary) is dropped. Pinyin is read for the whole
+term, so a polyphonic character gets the reading it has there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pypinyin import Style, lazy_pinyin
 
 from audit.scan.wordlist import Homophone
 
-MAX_PER_TERM = 80
+MAX_PER_TERM = 160
+GENERATORS = ("pinyin", "initials", "homophones", "polite", "numerals", "split_chars")
+# technique names, as findings report them
+PINYIN = "pinyin"
+INITIALS = "initials"
+HOMOPHONE = "homophone"
+POLITE = "polite"
+NUMERALS = "numerals"
+SPLIT_CHAR = "split_char"
+# polite and plain forms people swap; one character at a time
+POLITE_SWAPS: Mapping[str, tuple[str, ...]] = {"你": ("您",), "您": ("你",), "我": ("俺",)}
+# Chinese digits people write a number in (1 is also said yao, 0 also written 〇)
+_CHINESE_DIGITS: tuple[Mapping[str, str], ...] = (
+    dict(zip("0123456789", "零一二三四五六七八九", strict=True)),
+    dict(zip("0123456789", "〇幺二三四五六七八九", strict=True)),
+    dict(zip("0123456789", "零壹贰叁肆伍陆柒捌玖", strict=True)),
+)
+_LETTERS_FOR_DIGITS = {"0": "o", "1": "l"}
+MIN_INITIALS_ONLY = 4  # a spelling of nothing but initials: shorter ones are words (wtf, cnm)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The word lists' tables the generators draw on."""
+
+    homophones: Mapping[str, Homophone] = field(default_factory=dict)
+    split_chars: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # char -> parts
+    # True for a common word: a generated spelling that is one is ordinary talk
+    common_word: Callable[[str], bool] = field(default=lambda key: False)
 
 
 def _is_cjk(char: str) -> bool:
@@ -33,35 +72,84 @@ def _is_cjk(char: str) -> bool:
 
 
 def generate_variants(
-    term: str, kinds: frozenset[str], homophones: Mapping[str, Homophone]
-) -> list[str]:
-    """Generated spellings of the normalized ``term``, in a stable order, without it."""
+    term: str, kinds: frozenset[str] | tuple[str, ...], tables: Tables
+) -> list[tuple[str, str]]:
+    """(spelling, technique) generated from the normalized ``term``, stable order, without it."""
     if not kinds or not term:
         return []
+    homophones = tables.homophones
+    found: dict[str, str] = {}
+
+    def add(spelling: str, technique: str) -> None:
+        found.setdefault(spelling, technique)
+
+    polite = _swaps(term, POLITE_SWAPS) if "polite" in kinds else []
+    for spelling in polite:
+        add(spelling, POLITE)
+    if "homophones" in kinds:
+        chars = {c: h.chars for c, h in homophones.items()}
+        for base in (term, *polite):  # 包您满以: polite, then a homophone
+            for spelling in _swaps(base, chars):
+                add(spelling, HOMOPHONE)
+    if "split_chars" in kinds:
+        for spelling in _swaps(term, tables.split_chars):
+            add(spelling, SPLIT_CHAR)
+        if sum(c in tables.split_chars for c in term) > 1:  # 亻尔女马的: every one split
+            add("".join(tables.split_chars.get(c, (c,))[0] for c in term), SPLIT_CHAR)
+    if "numerals" in kinds:
+        for spelling in _numerals(term):
+            add(spelling, NUMERALS)
     syllables = lazy_pinyin(term, errors=_one_per_char)
     initials = lazy_pinyin(term, style=Style.FIRST_LETTER, errors=_one_per_char)
-    if len(syllables) != len(term) or len(initials) != len(term):
-        return []  # pypinyin did not keep one item per character; generate nothing
-    runs = _cjk_runs(term)
-    found: dict[str, None] = {}
-    if "pinyin" in kinds:
-        for start, end in _spans(runs, 1):
-            found[term[:start] + "".join(syllables[start:end]) + term[end:]] = None
-    if "initials" in kinds:
-        for start, end in _spans(runs, 2):
-            options = [
-                (initials[i], *(homophones[c].letters if c in homophones else ()))
-                for i, c in enumerate(term[start:end], start)
-            ]
-            for letters in _product(options):
-                found[term[:start] + letters + term[end:]] = None
-    if "homophones" in kinds:
-        for i, char in enumerate(term):
-            for other in homophones[char].chars if char in homophones else ():
-                found[term[:i] + other + term[i + 1 :]] = None
+    if len(syllables) == len(term) and len(initials) == len(term):
+        runs = _cjk_runs(term)
+        if "pinyin" in kinds:
+            for start, end in _spans(runs, 1):
+                add(term[:start] + "".join(syllables[start:end]) + term[end:], PINYIN)
+        if "initials" in kinds:
+            for start, end in _spans(runs, 2):
+                options = [
+                    (initials[i], *(homophones[c].letters if c in homophones else ()))
+                    for i, c in enumerate(term[start:end], start)
+                ]
+                for letters in _product(options):
+                    add(term[:start] + letters + term[end:], INITIALS)
     found.pop(term, None)
-    kept = [v for v in found if any(_is_cjk(c) for c in v) or sum(c.isalpha() for c in v) >= 3]
+    kept = [(s, t) for s, t in found.items() if plausible(s, t, tables)]
     return kept[:MAX_PER_TERM]
+
+
+def plausible(spelling: str, technique: str, tables: Tables) -> bool:
+    """Whether a generated (normalized) spelling is safe to look for: see the module doc."""
+    cjk = sum(map(_is_cjk, spelling))
+    letters = sum(c.isascii() and c.isalpha() for c in spelling)
+    if technique == NUMERALS:
+        return True  # a number spelled another way: whole-number matching keeps it apart
+    if not cjk:
+        if letters < 3:
+            return False  # two bare letters: sd for 刷单
+        if technique == INITIALS and letters < MIN_INITIALS_ONLY:
+            return False
+    return not (cjk == len(spelling) and len(spelling) <= 4 and tables.common_word(spelling))
+
+
+def _swaps(term: str, table: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """The term with one character replaced by each of its entries in ``table``."""
+    return [
+        term[:i] + other + term[i + 1 :]
+        for i, char in enumerate(term)
+        for other in table.get(char, ())
+    ]
+
+
+def _numerals(term: str) -> list[str]:
+    """A term with 3+ ASCII digits written in Chinese digits, and with letters for its
+    digits (12300: l23oo); a short number is too short a run for normalization to undo."""
+    if sum("0" <= c <= "9" for c in term) < 3:
+        return []
+    out = ["".join(table.get(c, c) for c in term) for table in _CHINESE_DIGITS]
+    out.append("".join(_LETTERS_FOR_DIGITS.get(c, c) for c in term))
+    return out
 
 
 def _one_per_char(text: str) -> Any:
@@ -93,5 +181,5 @@ def _spans(runs: list[tuple[int, int]], shortest: int) -> list[tuple[int, int]]:
 def _product(options: list[tuple[str, ...]]) -> list[str]:
     out = [""]
     for choice in options:
-        out = [prefix + letter for prefix in out for letter in choice]
+        out = [prefix + letter for prefix in out for letter in choice][:MAX_PER_TERM]
     return out

@@ -13,11 +13,17 @@ Fields after the term are optional: ``severity`` (low, medium, high, critical), 
 (staff, customer, both) and ``variants`` (other spellings, separated by , or ，), in that
 order, empty for the default; an ``id=<slug>`` field may come anywhere after the term. The
 rule id is ``<category>.<slug>``; without ``id=`` the slug is the pinyin of the normalized
-term (加我微信 -> ``jia_wo_wei_xin``). A ``gen=<kinds>`` field (``pinyin``, ``initials``,
-``homophones``, comma separated, or ``all``) asks the scanner to generate further variants
-(see ``variants.py``). ``allow.txt`` holds one innocent phrase per line (企业微信, 傻瓜相机):
-a term found inside one of them is not a finding. ``homophones.txt`` lists, per character,
-the characters and letters people write instead of it (``微 | 威, 薇, 维 | v``).
+term (加我微信 -> ``jia_wo_wei_xin``). The scanner generates further spellings of every
+term (see ``variants.py``); a ``gen=<kinds>`` field narrows that to some of ``GENERATORS``
+(comma separated), or ``none``; ``all`` is the default. ``allow.txt`` holds one innocent
+phrase per line (企业微信, 傻瓜相机): a term found inside one of them is not a finding.
+``homophones.txt`` lists, per character,
+the characters and letters people write instead of it (``微 | 威, 薇, 维 | v``);
+``symbols.txt`` the emoji and symbols that stand for a character (``🐶 | 狗``, ``➕ | 加``);
+``split_chars.txt`` the characters people write split into parts (``弓长 | 张``).
+
+Every category needs its file: a missing or unreadable one is an error naming it (an empty
+file turns a category off on purpose). The special files are optional.
 
 Terms and variants are compared after normalization, so ``微 信`` and ``微信`` are duplicates.
 Every bad line is reported as ``<file>:<line>: <reason>``, all of them in one
@@ -35,10 +41,9 @@ from pathlib import Path
 
 from pypinyin import lazy_pinyin
 
+from audit.domain import CATEGORIES, Severity
 from audit.scan.normalize import normalize
-from audit.store.models import Severity
 
-CATEGORIES = ("privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal")
 ROLE_SETS: dict[str, frozenset[str]] = {
     "staff": frozenset({"staff"}),
     "customer": frozenset({"customer"}),
@@ -46,8 +51,11 @@ ROLE_SETS: dict[str, frozenset[str]] = {
 }
 ALLOW_FILE = "allow.txt"
 HOMOPHONE_FILE = "homophones.txt"
-SPECIAL_FILES = (ALLOW_FILE, HOMOPHONE_FILE)
-GENERATORS = ("pinyin", "initials", "homophones")
+SYMBOL_FILE = "symbols.txt"
+SPLIT_FILE = "split_chars.txt"
+SPECIAL_FILES = (ALLOW_FILE, HOMOPHONE_FILE, SYMBOL_FILE, SPLIT_FILE)
+# what the scanner generates for every term (see variants.py); gen= narrows it per term
+GENERATORS = ("pinyin", "initials", "homophones", "polite", "numerals", "split_chars")
 DEFAULT_SEVERITY = Severity.MEDIUM
 DEFAULT_ROLES = "both"
 
@@ -73,7 +81,7 @@ class Term:
     roles: frozenset[str]
     variants: tuple[str, ...]
     source: str  # "<file>:<line>"
-    generate: frozenset[str] = frozenset()  # which GENERATORS apply
+    generate: frozenset[str] = frozenset(GENERATORS)  # which GENERATORS apply
 
     @property
     def rule(self) -> str:
@@ -91,11 +99,25 @@ class Homophone:
 
 
 @dataclass(frozen=True)
+class Symbol:
+    symbol: str  # one code point, as written (normalization would drop it)
+    means: str  # the one normalized character it stands for
+
+
+@dataclass(frozen=True)
+class SplitChar:
+    parts: str  # normalized, what is written (弓长)
+    char: str  # the character meant (张)
+
+
+@dataclass(frozen=True)
 class WordLists:
     terms: tuple[Term, ...]
     allow: tuple[str, ...]
     wordlist_hash: str
     homophones: tuple[Homophone, ...] = ()
+    symbols: tuple[Symbol, ...] = ()
+    split_chars: tuple[SplitChar, ...] = ()
 
 
 def slugify(term: str) -> str:
@@ -104,8 +126,12 @@ def slugify(term: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", "_".join(syllables).lower()).strip("_")
 
 
-def load_wordlists(directory: Path) -> WordLists:
-    """Every ``*.txt`` in ``directory``; raises WordListError listing all bad lines."""
+def load_wordlists(directory: Path, categories: Iterable[str] = CATEGORIES) -> WordLists:
+    """Every ``*.txt`` in ``directory``; raises WordListError listing all bad lines.
+
+    Each of ``categories`` must have its list (``<category>.txt`` or a file declaring it):
+    a category without one would be silently off.
+    """
     if not directory.is_dir():
         raise WordListError([f"{directory}: word-list directory not found"])
     files = sorted(directory.glob("*.txt"), key=lambda p: p.name)
@@ -113,17 +139,55 @@ def load_wordlists(directory: Path) -> WordLists:
         raise WordListError([f"{directory}: no word lists (*.txt) found"])
     state = _Loader()
     for path in files:
-        text = path.read_text(encoding="utf-8-sig")
+        text = _read(path, state.errors)
+        if text is None:
+            continue
         if path.name == ALLOW_FILE:
             state.read_allow(text, str(path))
         elif path.name == HOMOPHONE_FILE:
             state.read_homophones(text, str(path))
+        elif path.name == SYMBOL_FILE:
+            state.read_symbols(text, str(path))
+        elif path.name == SPLIT_FILE:
+            state.read_split_chars(text, str(path))
         else:
             state.read_terms(text, str(path), path.stem)
+    state.errors.extend(
+        f"{directory / (category + '.txt')}: word-list file not found: category {category} "
+        "would be off (an empty file turns it off on purpose)"
+        for category in categories
+        if category not in state.categories
+    )
     if state.errors:
         raise WordListError(state.errors)
     digest = hashlib.sha256("".join(state.canonical).encode("utf-8")).hexdigest()
-    return WordLists(tuple(state.terms), tuple(state.allow), digest, tuple(state.homophones))
+    return WordLists(
+        tuple(state.terms),
+        tuple(state.allow),
+        digest,
+        tuple(state.homophones),
+        tuple(state.symbols),
+        tuple(state.split_chars),
+    )
+
+
+def _read(path: Path, errors: list[str]) -> str | None:
+    """The file's text, or None with the reason in ``errors`` (unreadable, not UTF-8)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        errors.append(f"{path}: cannot read word-list file: {exc.strerror or exc}")
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        errors.append(
+            f"{path}:{line}: invalid UTF-8 (byte 0x{data[exc.start]:02x} at column {column}); "
+            "save the file as UTF-8"
+        )
+        return None
 
 
 class _Loader:
@@ -133,6 +197,9 @@ class _Loader:
         self.terms: list[Term] = []
         self.allow: list[str] = []
         self.homophones: list[Homophone] = []
+        self.symbols: list[Symbol] = []
+        self.split_chars: list[SplitChar] = []
+        self.categories: set[str] = set()  # those with a list, even an empty one
         self.errors: list[str] = []
         self.canonical: list[str] = []
         # per category: normalized spelling -> where it was first seen; slug -> where
@@ -145,12 +212,15 @@ class _Loader:
         category: str | None = None
         declared = False
         entries = 0
+        if default_category in CATEGORIES:
+            self.categories.add(default_category)
         for number, line in _lines(text):
             where = f"{file}:{number}"
             if line.startswith("@"):
                 found = self._directive(line, where, declared, entries > 0)
                 if found is not None:
                     category, declared = found, True
+                    self.categories.add(found)
                 continue
             entries += 1
             if category is None:
@@ -233,6 +303,58 @@ class _Loader:
             self.homophones.append(Homophone(key, chars, letters))
             self.canonical.append(f"homophone|{key}|{','.join(chars)}|{','.join(letters)}\n")
 
+    def read_symbols(self, text: str, file: str) -> None:
+        """``symbol | character``: an emoji or sign that stands for one character."""
+        self.canonical.append(f"== {Path(file).name}\n")
+        seen: dict[str, str] = {}
+        for number, line in _lines(text):
+            where = f"{file}:{number}"
+            fields = [field.strip() for field in line.split("|")]
+            if len(fields) != 2:
+                self.errors.append(f"{where}: expected 'symbol | character', got '{line}'")
+                continue
+            symbol = fields[0].replace("\ufe0f", "").replace("\ufe0e", "")  # emoji styles
+            means = normalize(fields[1]).text
+            if len(symbol) != 1:
+                self.errors.append(f"{where}: '{fields[0]}' must be one symbol or emoji")
+            elif normalize(symbol).text:
+                self.errors.append(
+                    f"{where}: '{symbol}' is a letter, digit or character; only a symbol or "
+                    "emoji (which normalization would drop) can stand for a word"
+                )
+            elif len(means) != 1:
+                self.errors.append(
+                    f"{where}: '{fields[1]}' must be one character (what '{symbol}' stands for)"
+                )
+            elif symbol in seen:
+                self.errors.append(f"{where}: duplicate symbol '{symbol}' (also {seen[symbol]})")
+            else:
+                seen[symbol] = where
+                self.symbols.append(Symbol(symbol, means))
+                self.canonical.append(f"symbol|{symbol}|{means}\n")
+
+    def read_split_chars(self, text: str, file: str) -> None:
+        """``parts | character``: a character written as its components."""
+        self.canonical.append(f"== {Path(file).name}\n")
+        seen: dict[str, str] = {}
+        for number, line in _lines(text):
+            where = f"{file}:{number}"
+            fields = [normalize(field).text for field in line.split("|")]
+            if len(fields) != 2:
+                self.errors.append(f"{where}: expected 'parts | character', got '{line}'")
+                continue
+            parts, char = fields
+            if not 2 <= len(parts) <= 3 or not all(_is_cjk(c) for c in parts):
+                self.errors.append(f"{where}: parts '{parts}' must be two or three characters")
+            elif len(char) != 1 or not _is_cjk(char):
+                self.errors.append(f"{where}: '{char}' must be one Chinese character")
+            elif parts in seen:
+                self.errors.append(f"{where}: duplicate parts '{parts}' (also {seen[parts]})")
+            else:
+                seen[parts] = where
+                self.split_chars.append(SplitChar(parts, char))
+                self.canonical.append(f"split|{parts}|{char}\n")
+
     def _directive(self, line: str, where: str, repeated: bool, late: bool) -> str | None:
         name, *arguments = line[1:].split() or [""]
         argument = arguments[0] if len(arguments) == 1 else ""
@@ -257,17 +379,18 @@ class _Loader:
         errors_before = len(self.errors)
         term, *rest = (field.strip() for field in line.split("|"))
         slug: str | None = None
-        generate: frozenset[str] = frozenset()
+        generate: frozenset[str] = frozenset(GENERATORS)
         positional: list[str] = []
         for field in rest:
             if field.startswith("gen="):
                 kinds = {k.strip() for k in re.split(r"[,，]", field[4:]) if k.strip()}
                 kinds = set(GENERATORS) if kinds == {"all"} else kinds
+                kinds = set() if kinds == {"none"} else kinds
                 unknown = sorted(kinds - set(GENERATORS))
-                if unknown or not kinds:
+                if unknown or not field[4:].strip():
                     self.errors.append(
                         f"{where}: bad gen= '{field[4:]}' "
-                        f"(expected all or some of {', '.join(GENERATORS)})"
+                        f"(expected all, none or some of {', '.join(GENERATORS)})"
                     )
                 generate = frozenset(kinds) & frozenset(GENERATORS)
             elif field.startswith("id="):
@@ -349,3 +472,7 @@ def _lines(text: str) -> Iterable[tuple[int, str]]:
         line = _COMMENT.sub("", raw).strip()
         if line:
             yield number, line
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u3400" <= char <= "\u9fff"

@@ -42,6 +42,7 @@ def test_when_lines_are_good_then_each_gets_its_findings_in_order() -> None:
                     "matched": "加我vx",
                     "score": 0.9,
                     "explanation": "term 加我微信 (variant 加我vx)",
+                    "technique": "variant",
                 }
             ],
             "scores": {},
@@ -58,6 +59,7 @@ def test_when_lines_are_good_then_each_gets_its_findings_in_order() -> None:
                     "matched": "打12315",
                     "score": 0.9,
                     "explanation": "term 12315 (variant 打12315)",
+                    "technique": "variant",
                 },
                 {
                     "category": "complaint",
@@ -68,6 +70,7 @@ def test_when_lines_are_good_then_each_gets_its_findings_in_order() -> None:
                     "matched": "投诉",
                     "score": 1.0,
                     "explanation": "term 投诉",
+                    "technique": "exact",
                 },
             ],
             "scores": {},
@@ -118,6 +121,7 @@ def test_when_lines_are_bad_then_each_gets_an_error_and_the_rest_go_on() -> None
                     "matched": "傻逼",
                     "score": 1.0,
                     "explanation": "term 傻逼",
+                    "technique": "exact",
                 }
             ],
             "scores": {},

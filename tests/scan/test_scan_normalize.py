@@ -10,14 +10,19 @@ from audit.scan.normalize import (
     CHINESE_DIGIT_VALUES,
     CHINESE_DIGITS,
     CIRCLED_DIGITS,
+    COMPATIBILITY,
+    EMOJI_SYMBOL,
     FULLWIDTH,
+    LETTER_DIGITS,
     LOOKALIKE,
     LOWERCASE,
+    NUMERAL_FORM,
     REPEATS,
     SPACING,
     SYMBOLS,
     TRADITIONAL,
     ZERO_WIDTH,
+    FoldTable,
     fold_char,
     normalize,
 )
@@ -180,3 +185,76 @@ def test_when_text_has_s2t_artefacts_then_it_still_simplifies(original: str, tex
 
 def test_when_emoji_and_variation_selectors_are_inserted_then_they_are_dropped() -> None:
     assert normalize("微😀信\ufe0f号").text == "微信号"
+
+
+@pytest.mark.parametrize(
+    ("original", "text", "applied"),
+    [
+        ("⑴⑶⑻", "138", {NUMERAL_FORM}),
+        ("⒈⒊⒏", "138", {NUMERAL_FORM}),
+        ("㈠㈢㈧", "138", {NUMERAL_FORM}),
+        ("ⅠⅢⅧ", "138", {NUMERAL_FORM}),
+        ("¹³⁸", "138", {NUMERAL_FORM}),
+        ("١٣٨", "138", {NUMERAL_FORM}),
+        ("①③⑧", "138", {CIRCLED_DIGITS}),
+        ("⒜⒝", "ab", {COMPATIBILITY}),
+    ],
+)
+def test_when_a_numeral_is_written_in_another_unicode_form_then_it_reads_as_a_digit(
+    original: str, text: str, applied: set[str]
+) -> None:
+    norm = normalize(original)
+
+    assert (norm.text, norm.applied) == (text, applied)
+
+
+def test_every_unicode_character_with_a_digit_value_folds_to_that_digit() -> None:
+    import sys
+    import unicodedata
+
+    for code in range(sys.maxunicode + 1):
+        char = chr(code)
+        value = unicodedata.numeric(char, None)
+        numeral = unicodedata.category(char)[0] == "N"  # not 五 (Lo): a word as often
+        if (
+            value is not None
+            and value in range(10)
+            and numeral
+            and char not in CHINESE_DIGIT_VALUES
+        ):
+            assert fold_char(char)[0] == str(int(value)), (hex(code), unicodedata.name(char))
+
+
+@pytest.mark.parametrize(
+    ("original", "text"),
+    [
+        ("电话138OO138OOO", "电话13800138000"),
+        ("l38 OOl3 8OOO", "13800138000"),
+        ("1380O13800O吧", "13800138000吧"),
+    ],
+)
+def test_when_letters_stand_for_digits_inside_a_number_then_they_read_as_digits(
+    original: str, text: str
+) -> None:
+    norm = normalize(original)
+
+    assert norm.text == text
+    assert LETTER_DIGITS in norm.applied
+
+
+@pytest.mark.parametrize(
+    "original", ["hello1234567", "iphone13pro", "google", "2021lol", "1381234567lol", "x1o2"]
+)
+def test_when_letters_are_words_then_they_stay_letters(original: str) -> None:
+    assert normalize(original).text == original.lower()
+
+
+def test_when_a_folding_has_symbols_for_words_then_they_read_as_those_characters() -> None:
+    fold = FoldTable({"🐶": "狗", "➕": "加"})
+
+    norm = normalize("你个🐶，➕我", fold=fold)
+
+    assert norm.text == "你个狗加我"
+    assert norm.offsets == (0, 1, 2, 4, 5, 6)
+    assert norm.steps_between(2, 3) == (EMOJI_SYMBOL,)
+    assert normalize("你个🐶").text == "你个"  # the default folding drops emoji

@@ -54,6 +54,7 @@ def test_when_phone_is_found_then_finding_explains_itself() -> None:
             matched="+86 138-0013-8000",
             explanation="mainland mobile number (pattern mobile_cn_86) after normalization: "
             "spacing removed, symbols removed",
+            technique="separators",
         )
     ]
 
@@ -164,6 +165,7 @@ def test_when_email_is_written_then_original_span_is_found() -> None:
             end=33,
             matched="zhang.san+vip@mail.example.com",
             explanation="email address (pattern email)",
+            technique="pattern",
         )
     ]
 

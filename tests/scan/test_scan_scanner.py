@@ -23,40 +23,63 @@ def rules(text: str, role: str | None = None) -> list[tuple[str, int, int, str]]
 def scanner_for(tmp_path: Path, files: dict[str, str]) -> Scanner:
     for name, text in files.items():
         (tmp_path / name).write_text(text, encoding="utf-8")
-    return Scanner.from_directory(tmp_path)
+    return Scanner.from_directory(tmp_path, categories=())
 
 
 # ------------------------------------------------------------------------- evasions
 
 
 @pytest.mark.parametrize(
-    ("text", "matched", "explanation"),
+    ("text", "matched", "explanation", "technique"),
     [
-        ("加我微 信吧", "加我微 信", "term 加我微信 after normalization: spacing removed"),
-        ("加我V信", "加我V信", "term 加我微信 (variant 加我v信) after normalization: lowercase"),
-        ("加我vx", "加我vx", "term 加我微信 (variant 加我vx)"),
+        (
+            "加我微 信吧",
+            "加我微 信",
+            "term 加我微信 after normalization: spacing removed",
+            "separators",
+        ),
+        (
+            "加我V信",
+            "加我V信",
+            "term 加我微信 (variant 加我v信) after normalization: lowercase",
+            "variant",
+        ),
+        ("加我vx", "加我vx", "term 加我微信 (variant 加我vx)", "variant"),
         (
             "那你加我ｖｘ",
             "加我ｖｘ",
             "term 加我微信 (variant 加我vx) after normalization: fullwidth",
+            "variant+fullwidth",
         ),
-        ("加我威信", "加我威信", "term 加我微信 (variant 加我威信)"),
+        ("加我威信", "加我威信", "term 加我微信 (variant 加我威信)", "variant"),
         (
             "加我wei xin",
             "加我wei xin",
             "term 加我微信 (variant 加我weixin) after normalization: spacing removed",
+            "variant+separators",
         ),
-        ("加我微.信.号", "加我微.信", "term 加我微信 after normalization: symbols removed"),
-        ("加*我*微*信", "加*我*微*信", "term 加我微信 after normalization: symbols removed"),
+        (
+            "加我微.信.号",
+            "加我微.信",
+            "term 加我微信 after normalization: symbols removed",
+            "separators",
+        ),
+        (
+            "加*我*微*信",
+            "加*我*微*信",
+            "term 加我微信 after normalization: symbols removed",
+            "separators",
+        ),
         (
             "加我\u200b微信",
             "加我\u200b微信",
             "term 加我微信 after normalization: zero-width removed",
+            "separators",
         ),
     ],
 )
 def test_when_staff_asks_to_add_wechat_in_disguise_then_diversion_is_found(
-    text: str, matched: str, explanation: str
+    text: str, matched: str, explanation: str, technique: str
 ) -> None:
     start = text.index(matched)
 
@@ -70,6 +93,7 @@ def test_when_staff_asks_to_add_wechat_in_disguise_then_diversion_is_found(
             end=start + len(matched),
             matched=matched,
             explanation=explanation,
+            technique=technique,
         )
     ]
 
@@ -259,7 +283,7 @@ def test_when_number_term_is_inside_a_longer_number_then_it_is_not_found() -> No
 
 
 def test_when_built_then_version_and_hash_are_recorded() -> None:
-    assert SCANNER.version == SCANNER_VERSION == "0.2"
+    assert SCANNER.version == SCANNER_VERSION == "0.3"
     assert SCANNER.wordlist_hash == load_wordlists(DEFAULT_LISTS).wordlist_hash
 
 

@@ -1,36 +1,105 @@
-"""Generated variants (gen=) and the homophone table."""
+"""Generated spellings of every term, the homophone table and its validation."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pypinyin import Style, pinyin
 
 from audit.scan.scanner import Scanner
-from audit.scan.variants import generate_variants
-from audit.scan.wordlist import Homophone, WordListError, load_wordlists
+from audit.scan.variants import (
+    HOMOPHONE,
+    INITIALS,
+    NUMERALS,
+    PINYIN,
+    POLITE,
+    SPLIT_CHAR,
+    Tables,
+    generate_variants,
+)
+from audit.scan.wordlist import GENERATORS, Homophone, WordListError, load_wordlists
 
-WEI = {"微": Homophone("微", ("威", "薇"), ("v",))}
+WEI = Tables(homophones={"微": Homophone("微", ("威", "薇"), ("v",))})
+EVERY = frozenset(GENERATORS)
+
+
+def spellings(term: str, kinds: frozenset[str] = EVERY, tables: Tables = WEI) -> dict[str, str]:
+    return dict(generate_variants(term, kinds, tables))
 
 
 def test_when_pinyin_is_asked_then_each_run_of_characters_is_spelled_out() -> None:
-    variants = generate_variants("加我微信", frozenset({"pinyin"}), {})
+    variants = spellings("加我微信", frozenset({"pinyin"}), Tables())
 
     assert {"加我weixin", "jiawoweixin", "加我微xin"} <= set(variants)
+    assert set(variants.values()) == {PINYIN}
 
 
 def test_when_initials_are_asked_then_homophone_letters_join_them() -> None:
-    variants = generate_variants("加我微信", frozenset({"initials"}), WEI)
+    variants = spellings("加我微信", frozenset({"initials"}))
 
-    assert {"加我wx", "加我vx", "jwwx"} <= set(variants)
+    assert {"加我wx", "加我vx", "jwwx", "jwvx"} <= set(variants)
+    assert set(variants.values()) == {INITIALS}
 
 
 def test_when_homophones_are_asked_then_one_character_is_replaced_at_a_time() -> None:
-    assert generate_variants("加我微信", frozenset({"homophones"}), WEI) == ["加我威信", "加我薇信"]
+    assert generate_variants("加我微信", frozenset({"homophones"}), WEI) == [
+        ("加我威信", HOMOPHONE),
+        ("加我薇信", HOMOPHONE),
+    ]
+
+
+def test_when_a_term_says_you_then_the_polite_form_is_generated_and_a_homophone_on_it() -> None:
+    tables = Tables(homophones={"意": Homophone("意", ("以",), ())})
+
+    variants = spellings("包你满意", frozenset({"polite", "homophones"}), tables)
+
+    assert variants == {
+        "包您满意": POLITE,
+        "包你满以": HOMOPHONE,
+        "包您满以": HOMOPHONE,
+    }
+
+
+def test_when_a_term_holds_a_number_then_chinese_digits_and_letters_for_digits_are_generated() -> (
+    None
+):
+    variants = spellings("打12300", frozenset({"numerals"}), Tables())
+
+    assert variants == {
+        "打一二三零零": NUMERALS,
+        "打幺二三〇〇": NUMERALS,
+        "打壹贰叁零零": NUMERALS,
+        "打l23oo": NUMERALS,
+    }
+
+
+def test_when_characters_have_parts_then_each_and_all_of_them_are_split() -> None:
+    tables = Tables(split_chars={"你": ("亻尔",), "妈": ("女马",)})
+
+    variants = spellings("你妈的", frozenset({"split_chars"}), tables)
+
+    assert variants == {"亻尔妈的": SPLIT_CHAR, "你女马的": SPLIT_CHAR, "亻尔女马的": SPLIT_CHAR}
 
 
 def test_when_a_variant_would_be_two_bare_letters_then_it_is_not_generated() -> None:
-    assert "sd" not in generate_variants("刷单", frozenset({"initials"}), {})
+    assert "sd" not in spellings("刷单", tables=Tables())
+
+
+def test_when_a_variant_is_only_three_initials_then_it_is_not_generated() -> None:
+    variants = spellings("保证收益", tables=Tables())
+
+    assert "bzsy" in variants  # four initials: unlikely to be anything else
+    assert not [v for v in spellings("加微信", tables=Tables()) if v.isascii() and len(v) < 4]
+
+
+def test_when_a_generated_spelling_is_a_common_word_then_it_is_dropped() -> None:
+    tables = Tables(
+        homophones={"妈": Homophone("妈", ("马",), ())}, common_word=lambda key: key == "马的"
+    )
+
+    assert "马的" not in spellings("妈的", frozenset({"homophones"}), tables)
+    assert "马的" in spellings("妈的", frozenset({"homophones"}), Tables(tables.homophones))
 
 
 def write(tmp_path: Path, files: dict[str, str]) -> None:
@@ -38,28 +107,42 @@ def write(tmp_path: Path, files: dict[str, str]) -> None:
         (tmp_path / name).write_text(text, encoding="utf-8")
 
 
-def test_when_a_term_is_marked_gen_then_its_generated_spellings_are_found(tmp_path: Path) -> None:
+def test_every_term_gets_its_generated_spellings_without_asking(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
-            "diversion.txt": "加我微信 | high | staff | | gen=all\n",
+            "diversion.txt": "加我微信 | high | staff\n",
             "homophones.txt": "微 | 威, 薇 | v\n",
         },
     )
-    scanner = Scanner.from_directory(tmp_path)
+    scanner = Scanner.from_directory(tmp_path, categories=())
 
-    for text in ("加我vx", "加我威信", "加我wei xin", "加我weixin"):
+    for text, technique in (
+        ("加我vx", "initials"),
+        ("加我威信", "homophone"),
+        ("加我wei xin", "pinyin+separators"),
+        ("加我weixin", "pinyin"),
+    ):
         [finding] = scanner.scan(text, "staff")
         assert finding.rule == "diversion.jia_wo_wei_xin"
-        assert "generated variant" in finding.explanation
+        assert f"{technique.split('+')[0]} variant" in finding.explanation
+        assert finding.technique == technique
         assert finding.score == 0.8
+
+
+def test_when_a_term_says_gen_none_then_only_its_listed_spellings_match(tmp_path: Path) -> None:
+    write(tmp_path, {"diversion.txt": "加我微信 | high | staff | 加我vx | gen=none\n"})
+    scanner = Scanner.from_directory(tmp_path, categories=())
+
+    assert [f.matched for f in scanner.scan("加我vx", "staff")] == ["加我vx"]
+    assert scanner.scan("加我weixin", "staff") == []
 
 
 def test_when_gen_kind_is_unknown_then_loading_fails_with_the_line(tmp_path: Path) -> None:
     write(tmp_path, {"diversion.txt": "\n加我微信 | high | staff | | gen=morse\n"})
 
     with pytest.raises(WordListError) as error:
-        load_wordlists(tmp_path)
+        load_wordlists(tmp_path, categories=())
 
     assert error.value.errors[0].startswith(f"{tmp_path / 'diversion.txt'}:2: bad gen= 'morse'")
 
@@ -79,22 +162,22 @@ def test_when_a_homophone_line_is_bad_then_loading_fails_with_the_line(
     write(tmp_path, {"abuse.txt": "傻逼\n", "homophones.txt": f"# header\n{line}\n"})
 
     with pytest.raises(WordListError) as error:
-        load_wordlists(tmp_path)
+        load_wordlists(tmp_path, categories=())
 
     assert error.value.errors[0].startswith(f"{tmp_path / 'homophones.txt'}:2: {reason}")
 
 
 def test_when_the_homophone_table_changes_then_the_hash_changes(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "傻逼\n", "homophones.txt": "傻 | 沙\n"})
-    before = load_wordlists(tmp_path).wordlist_hash
+    before = load_wordlists(tmp_path, categories=()).wordlist_hash
     write(tmp_path, {"homophones.txt": "傻 | 沙, 煞\n"})
 
-    assert load_wordlists(tmp_path).wordlist_hash != before
+    assert load_wordlists(tmp_path, categories=()).wordlist_hash != before
 
 
 def test_when_repeats_collapse_then_the_explanation_says_so(tmp_path: Path) -> None:
     write(tmp_path, {"diversion.txt": "加我微信\n"})
-    scanner = Scanner.from_directory(tmp_path)
+    scanner = Scanner.from_directory(tmp_path, categories=())
 
     [finding] = scanner.scan("加我微微微信")
 
@@ -105,10 +188,57 @@ def test_when_repeats_collapse_then_the_explanation_says_so(tmp_path: Path) -> N
 def test_when_collapse_is_off_then_repeats_are_kept(tmp_path: Path) -> None:
     write(tmp_path, {"diversion.txt": "加我微信\n"})
 
-    assert Scanner(load_wordlists(tmp_path), collapse=0).scan("加我微微微信") == []
+    [finding] = Scanner(load_wordlists(tmp_path, categories=()), collapse=0).scan("加我微微微信")
+
+    # the repeats are not read as one 微: only the gap between the halves lets it through
+    assert finding.technique == "gap"
+    assert finding.explanation == "term 加我微信; gap: 2 skipped (微微)"
 
 
 def test_when_a_word_is_doubled_then_it_does_not_collapse(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "他妈的\n"})
 
-    assert Scanner.from_directory(tmp_path).scan("他妈妈的手机") == []
+    assert Scanner.from_directory(tmp_path, categories=()).scan("他妈妈的手机") == []
+
+
+# ------------------------------------------------------------------ the shipped tables
+
+SHIPPED = load_wordlists(Path(__file__).resolve().parents[2] / "wordlists")
+# replacements written for how a character looks, not how it sounds
+LOOK_ALIKES = {("微", "徽")}
+
+
+def _readings(char: str) -> set[str]:
+    """Tone-less readings, with the sounds people do not tell apart merged."""
+    out = set()
+    for reading in pinyin(char, style=Style.NORMAL, heteronym=True)[0]:
+        for retroflex, plain in (("zh", "z"), ("ch", "c"), ("sh", "s")):
+            if reading.startswith(retroflex):
+                reading = plain + reading[2:]
+        if reading.startswith("l"):
+            reading = "n" + reading[1:]
+        for nasal, short in (("ing", "in"), ("eng", "en"), ("ang", "an")):
+            if reading.endswith(nasal):
+                reading = reading[: -len(nasal)] + short
+        out.add(reading)
+    return out
+
+
+def test_the_shipped_homophone_table_is_large_and_every_replacement_sounds_alike() -> None:
+    assert len(SHIPPED.homophones) >= 100
+    wrong = [
+        (h.char, other)
+        for h in SHIPPED.homophones
+        for other in h.chars
+        if (h.char, other) not in LOOK_ALIKES and not _readings(h.char) & _readings(other)
+    ]
+
+    assert wrong == []
+
+
+def test_the_shipped_split_characters_and_symbols_are_loaded() -> None:
+    splits = {s.parts: s.char for s in SHIPPED.split_chars}
+    symbols = {s.symbol: s.means for s in SHIPPED.symbols}
+
+    assert splits["弓长"] == "张" and splits["亻尔"] == "你" and splits["口十"] == "叶"
+    assert symbols["🐶"] == "狗" and symbols["➕"] == "加" and symbols["💰"] == "钱"

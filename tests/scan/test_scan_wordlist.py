@@ -28,14 +28,14 @@ def write(directory: Path, files: dict[str, str]) -> Path:
 
 def load_errors(directory: Path) -> tuple[str, ...]:
     with pytest.raises(WordListError) as info:
-        load_wordlists(directory)
+        load_wordlists(directory, categories=())
     return info.value.errors
 
 
 def test_when_entry_has_all_fields_then_term_holds_them(tmp_path: Path) -> None:
     write(tmp_path, {"diversion.txt": "加我微信 | high | staff | 加我v信, 加我wei xin\n"})
 
-    lists = load_wordlists(tmp_path)
+    lists = load_wordlists(tmp_path, categories=())
 
     assert lists.terms == (
         Term(
@@ -55,7 +55,7 @@ def test_when_entry_has_all_fields_then_term_holds_them(tmp_path: Path) -> None:
 def test_when_fields_are_left_out_then_defaults_apply(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "废物\n神经病 | | | 蛇精病\n白痴 | low\n"})
 
-    terms = load_wordlists(tmp_path).terms
+    terms = load_wordlists(tmp_path, categories=()).terms
 
     assert [(t.term, t.severity, t.roles, t.variants) for t in terms] == [
         ("废物", Severity.MEDIUM, frozenset({"staff", "customer"}), ()),
@@ -77,7 +77,7 @@ def test_when_file_has_comments_blank_lines_and_directive_then_they_are_not_entr
     )
     write(tmp_path, {"private.txt": text})
 
-    terms = load_wordlists(tmp_path).terms
+    terms = load_wordlists(tmp_path, categories=()).terms
 
     assert [(t.rule, t.source) for t in terms] == [
         ("diversion.si_xia_zhuan_zhang", f"{tmp_path / 'private.txt'}:5")
@@ -87,13 +87,13 @@ def test_when_file_has_comments_blank_lines_and_directive_then_they_are_not_entr
 def test_when_id_is_given_then_it_is_the_slug(tmp_path: Path) -> None:
     write(tmp_path, {"fraud.txt": "不用实名 | critical | staff | 免实名 | id=no_real_name\n"})
 
-    assert load_wordlists(tmp_path).terms[0].rule == "fraud.no_real_name"
+    assert load_wordlists(tmp_path, categories=()).terms[0].rule == "fraud.no_real_name"
 
 
 def test_when_id_comes_before_other_fields_then_they_still_count(tmp_path: Path) -> None:
     write(tmp_path, {"fraud.txt": "不用实名 | id=no_real_name | critical | staff\n"})
 
-    term = load_wordlists(tmp_path).terms[0]
+    term = load_wordlists(tmp_path, categories=()).terms[0]
 
     assert (term.slug, term.severity, term.roles) == (
         "no_real_name",
@@ -120,7 +120,7 @@ def test_when_no_id_then_slug_is_pinyin_of_normalized_term(term: str, slug: str)
 def test_when_variants_use_fullwidth_comma_then_they_split(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "傻逼 | high | both | 傻b，煞笔, sb\n"})
 
-    assert load_wordlists(tmp_path).terms[0].variants == ("傻b", "煞笔", "sb")
+    assert load_wordlists(tmp_path, categories=()).terms[0].variants == ("傻b", "煞笔", "sb")
 
 
 def test_when_allow_list_present_then_phrases_load(tmp_path: Path) -> None:
@@ -129,12 +129,12 @@ def test_when_allow_list_present_then_phrases_load(tmp_path: Path) -> None:
         {"abuse.txt": "傻瓜\n", "allow.txt": "# innocent\n傻瓜相机\n\n企业微信  # WeCom\n"},
     )
 
-    assert load_wordlists(tmp_path).allow == ("傻瓜相机", "企业微信")
+    assert load_wordlists(tmp_path, categories=()).allow == ("傻瓜相机", "企业微信")
 
 
 def test_when_values_are_loaded_then_they_are_frozen(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "傻瓜\n"})
-    lists = load_wordlists(tmp_path)
+    lists = load_wordlists(tmp_path, categories=())
 
     with pytest.raises(dataclasses.FrozenInstanceError):
         lists.terms[0].term = "x"  # type: ignore[misc]
@@ -190,7 +190,7 @@ def test_when_variant_repeats_a_term_then_duplicate_is_reported(tmp_path: Path) 
 def test_when_same_term_is_in_two_categories_then_both_load(tmp_path: Path) -> None:
     write(tmp_path, {"abuse.txt": "骗子\n", "complaint.txt": "骗子 | low | customer\n"})
 
-    assert [t.rule for t in load_wordlists(tmp_path).terms] == [
+    assert [t.rule for t in load_wordlists(tmp_path, categories=()).terms] == [
         "abuse.pian_zi",
         "complaint.pian_zi",
     ]
@@ -245,7 +245,7 @@ def test_when_file_has_several_bad_lines_then_all_are_reported_together(tmp_path
     abuse, promise = tmp_path / "abuse.txt", tmp_path / "promise.txt"
 
     with pytest.raises(WordListError) as info:
-        load_wordlists(tmp_path)
+        load_wordlists(tmp_path, categories=())
 
     assert str(info.value) == (
         f"{abuse}:1: unknown severity 'hgih' (expected low, medium, high or critical)\n"
@@ -286,7 +286,7 @@ def test_when_file_uses_crlf_and_bom_then_lines_number_the_same(tmp_path: Path) 
 def lists_from(tmp_path: Path, name: str, files: dict[str, str]) -> WordLists:
     directory = tmp_path / name
     directory.mkdir()
-    return load_wordlists(write(directory, files))
+    return load_wordlists(write(directory, files), categories=())
 
 
 def test_when_only_comments_spacing_or_spelled_defaults_change_then_hash_is_stable(
@@ -341,3 +341,132 @@ def test_when_default_lists_load_then_every_category_has_entries() -> None:
     assert all(t.rule.isascii() for t in lists.terms)
     assert len({t.rule for t in lists.terms}) == len(lists.terms)
     assert "企业微信" in lists.allow
+
+
+# ------------------------------------------------------------- missing and unreadable files
+
+
+def test_when_a_category_has_no_list_file_then_loading_names_the_missing_file(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {"diversion.txt": "加我微信\n", "allow.txt": "企业微信\n"})
+
+    with pytest.raises(WordListError) as error:
+        load_wordlists(tmp_path)
+
+    missing = [e.split(":")[0] for e in error.value.errors]
+    assert missing == [str(tmp_path / f"{c}.txt") for c in CATEGORIES if c != "diversion"]
+    assert "word-list file not found: category privacy would be off" in error.value.errors[0]
+
+
+def test_when_a_category_file_is_empty_then_the_category_is_off_on_purpose(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {f"{c}.txt": "# nothing here yet\n" for c in CATEGORIES})
+    write(tmp_path, {"abuse.txt": "傻逼\n"})
+
+    assert [t.rule for t in load_wordlists(tmp_path).terms] == ["abuse.sha_bi"]
+
+
+def test_when_a_category_is_declared_in_another_file_then_it_is_not_missing(
+    tmp_path: Path,
+) -> None:
+    write(tmp_path, {f"{c}.txt": "" for c in CATEGORIES if c != "fraud"})
+    write(tmp_path, {"cards.txt": "@category fraud\n养卡\n"})
+
+    assert [t.rule for t in load_wordlists(tmp_path).terms] == ["fraud.yang_ka"]
+
+
+def test_when_a_list_file_cannot_be_read_then_loading_names_it(tmp_path: Path) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n"})
+    (tmp_path / "fraud.txt").mkdir()  # a directory where the file should be
+
+    errors = load_errors(tmp_path)
+
+    assert len(errors) == 1
+    assert errors[0].startswith(f"{tmp_path / 'fraud.txt'}: cannot read word-list file: ")
+
+
+def test_when_a_list_is_not_utf8_then_loading_names_the_file_and_line(tmp_path: Path) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n"})
+    (tmp_path / "fraud.txt").write_bytes("刷单\n养卡\n".encode() + "黑卡\n".encode("gbk"))
+
+    assert load_errors(tmp_path) == (
+        f"{tmp_path / 'fraud.txt'}:3: invalid UTF-8 (byte 0xba at column 1); save the file "
+        "as UTF-8",
+    )
+
+
+# ------------------------------------------------------------- symbols and split characters
+
+
+def test_when_symbols_and_split_characters_are_listed_then_they_are_loaded(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "abuse.txt": "狗东西\n",
+            "symbols.txt": "# emoji\n🐶 | 狗\n➕\ufe0f | 加\n",
+            "split_chars.txt": "弓长 | 张\n亻尔 | 你\n",
+        },
+    )
+
+    lists = load_wordlists(tmp_path, categories=())
+
+    assert [(s.symbol, s.means) for s in lists.symbols] == [("🐶", "狗"), ("➕", "加")]
+    assert [(s.parts, s.char) for s in lists.split_chars] == [("弓长", "张"), ("亻尔", "你")]
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("🐶", "expected 'symbol | character'"),
+        ("🐶🐷 | 狗", "'🐶🐷' must be one symbol or emoji"),
+        ("a | 加", "'a' is a letter, digit or character"),
+        ("狗 | 犬", "'狗' is a letter, digit or character"),
+        ("🐶 | 狗东西", "'狗东西' must be one character"),
+    ],
+)
+def test_when_a_symbol_line_is_bad_then_loading_names_the_line(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n", "symbols.txt": f"# header\n{line}\n"})
+
+    errors = load_errors(tmp_path)
+
+    assert errors[0].startswith(f"{tmp_path / 'symbols.txt'}:2: {reason}")
+
+
+def test_when_a_symbol_is_listed_twice_then_loading_names_both_lines(tmp_path: Path) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n", "symbols.txt": "🐶 | 狗\n🐶 | 犬\n"})
+
+    assert load_errors(tmp_path) == (
+        f"{tmp_path / 'symbols.txt'}:2: duplicate symbol '🐶' (also {tmp_path / 'symbols.txt'}:1)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        ("弓长", "expected 'parts | character'"),
+        ("弓 | 张", "parts '弓' must be two or three characters"),
+        ("ab | 张", "parts 'ab' must be two or three characters"),
+        ("弓长 | 张三", "'张三' must be one Chinese character"),
+    ],
+)
+def test_when_a_split_character_line_is_bad_then_loading_names_the_line(
+    tmp_path: Path, line: str, reason: str
+) -> None:
+    write(tmp_path, {"abuse.txt": "傻逼\n", "split_chars.txt": f"{line}\n"})
+
+    errors = load_errors(tmp_path)
+
+    assert errors[0].startswith(f"{tmp_path / 'split_chars.txt'}:1: {reason}")
+
+
+def test_when_symbols_change_then_the_hash_changes(tmp_path: Path) -> None:
+    before = lists_from(tmp_path, "a", {"abuse.txt": "傻逼\n", "symbols.txt": "🐶 | 狗\n"})
+    after = lists_from(tmp_path, "b", {"abuse.txt": "傻逼\n", "symbols.txt": "🐶 | 猪\n"})
+
+    assert before.wordlist_hash != after.wordlist_hash
