@@ -491,6 +491,10 @@ def _print_status(engine: Any, as_json: bool = False) -> None:
         f"envelopes   {env['total']} (decrypted {env['decrypted']}, failed {env['failed']}, "
         f"pending {env['pending']})"
     )
+    if data["conflicts"]:
+        click.echo(f"conflicts   {data['conflicts']} msgid(s) delivered again, other content")
+    for stage, n in data["stage_failures"].items():
+        click.echo(f"set aside   {n} by {stage} (audit failures)")
     top = sorted(data["messages"]["by_type"].items(), key=lambda kv: -kv[1])[:6]
     click.echo(
         f"messages    {data['messages']['total']} ("

@@ -253,6 +253,8 @@ def test_audit_failures_lists_what_a_stage_set_aside(
     assert lines[0] == "0 failed envelope(s)"
     assert lines[1] == "1 item(s) set aside by later stages"
     assert lines[2].startswith(f"scores x1 {conv}: ") and "poison item" in lines[2]
+    result = runner.invoke(cli, ["--db", db_url, "status"])
+    assert "\nset aside   1 by scores (audit failures)\n" in result.output
     with engine.begin() as conn:
         _accept(conn, table)
     result = runner.invoke(

@@ -168,8 +168,12 @@ CONFLICT = "conflict"
 
 
 def _content(item: dict[str, Any]) -> str:
-    """What must match for a re-delivery to be a plain duplicate: all but the seq."""
-    return _dumps({k: v for k, v in sorted(item.items()) if k != "seq"})
+    """What must match for a re-delivery to be a plain duplicate: all but the seq.
+
+    Keys sorted at every level: PostgreSQL's jsonb gives stored objects back in its own order.
+    """
+    rest = {k: v for k, v in item.items() if k != "seq"}
+    return json.dumps(rest, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 def _conflict(item: ChatData, first_seq: int, first_source: str) -> ChatData:
@@ -218,10 +222,12 @@ def store_page(
     With ``jobs``, the newly stored envelopes that can be decrypted are appended to it.
     """
     candidates = _deliveries(session, source, page.items)
-    existing = set(
-        session.scalars(
-            select(Envelope.msgid).where(Envelope.msgid.in_([i.msgid for i in candidates]))
-        ).all()
+    # first deliveries are new by construction; a conflict may have been stored before
+    conflicting = [i.msgid for i in candidates if _is_conflict(i)]
+    existing = (
+        set(session.scalars(select(Envelope.msgid).where(Envelope.msgid.in_(conflicting))))
+        if conflicting
+        else set()
     )
     unique: dict[str, ChatData] = {}
     for item in candidates:

@@ -403,3 +403,21 @@ def test_failed_envelopes_are_listed_by_audit_failures(db_url: str, tmp_path: Pa
     assert result.output.startswith("2 failed envelope(s)\n")
     assert "seq 18446744073709551616 is out of range" in result.output
     assert "conflict: msgid 'm1' delivered again with different content" in result.output
+    result = runner.invoke(cli, ["--db", db_url, "status"])
+    assert result.output.splitlines()[:2] == [
+        "envelopes   3 (decrypted 1, failed 2, pending 0)",
+        "conflicts   1 msgid(s) delivered again, other content",
+    ]
+
+
+def test_redelivery_with_extra_fields_in_another_key_order_is_a_duplicate(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """PostgreSQL's jsonb hands objects back in its own key order: still the same content."""
+    rng = random.Random(14)
+    first = {**text_item(1, "m1", rng, content="好 m1"), "zz": {"long key": 1, "b": [2]}}
+    _pull(engine, _archive(tmp_path, line(first)))
+    later = tmp_path / "later.jsonl"
+    later.write_bytes(line({**first, "seq": 2, "zz": {"b": [2], "long key": 1}}))
+    stats = _pull(engine, later)
+    assert stats.duplicates == 1 and stats.conflicts == 0 and stats.stored == 0
