@@ -41,7 +41,13 @@ from audit.archive.messages import (
     sender_kind,
 )
 from audit.archive.sources import ArchiveSource, ChatData, Page, unreadable
-from audit.archive.values import repair_json, repair_text, text_problem, timestamp
+from audit.archive.values import (
+    json_problem,
+    repair_json,
+    repair_text,
+    text_problem,
+    timestamp,
+)
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
 from audit.store.quarantine import CONFLICT_PREFIX, describe, isolate, reason
@@ -381,7 +387,10 @@ def _decrypt_one(keys: KeyRing, job: Job, decrypt: Callable[[str, str], bytes]) 
         plaintext = decrypt(random_key, ecm)
         parsed = parse_plaintext(plaintext)
         msgtime = timestamp(parsed.msgtime_ms)
-        raw, raw_repairs = repair_json(parsed.raw)
+        # the walk that rebuilds the JSON only when a check finds something to repair
+        raw, raw_repairs = (
+            (parsed.raw, 0) if json_problem(parsed.raw) is None else repair_json(parsed.raw)
+        )
     except DecryptError as exc:
         return env_id, None, reason(str(exc))
     except (MessageFormatError, ValueError) as exc:

@@ -131,13 +131,15 @@ def chatdata_from_item(item: Any, where: str, fallback_seq: int) -> ChatData:
     if not isinstance(ecm, str) or not ecm:
         problems.append("encrypt_chat_msg missing")
         ecm = ""
+    raw = item
     if json_problem(item):
         # not storable as it is: kept as bytes, and no column may hold a part of it
         erk = ecm = ""
+        raw = storable(item)
         if unsafe := json_problem({k: v for k, v in item.items() if k != "msgid"}):
             problems.append(f"item cannot be stored as JSON ({unsafe})")
     problem = f"{where}: " + "; ".join(problems) if problems else None
-    return ChatData(seq, msgid, ver, erk, ecm, storable(item), problem)
+    return ChatData(seq, msgid, ver, erk, ecm, raw, problem)
 
 
 def items_from_line(line: str, where: str, fallback_seq: int) -> list[ChatData]:
