@@ -257,6 +257,9 @@ def pull_cmd(
 def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
     """List envelopes that failed, with the reason, so they can be fixed and retried.
 
+    Also the items a later stage set aside (conversations, scan, scores, alerts), and the
+    msgids delivered twice with different content (conflicts, reason "conflict: ...").
+
     \b
     Example:
       audit failures --limit 20
@@ -266,7 +269,7 @@ def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
 
     from audit.pipeline import open_engine
     from audit.store.db import session_scope
-    from audit.store.models import Envelope, EnvelopeState
+    from audit.store.models import Envelope, EnvelopeState, StageFailure
 
     engine = open_engine(_settings(ctx))
     with session_scope(engine) as session:
@@ -288,9 +291,16 @@ def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
         reasons = session.execute(
             select(Envelope.error, func.count()).where(failed).group_by(Envelope.error)
         ).all()
+        set_aside = session.execute(
+            select(StageFailure.stage, StageFailure.item, StageFailure.attempts,
+                   StageFailure.error).order_by(StageFailure.id).limit(limit)
+        ).all()  # fmt: skip
+        set_aside_total = session.scalar(select(func.count()).select_from(StageFailure)) or 0
     if as_json:
         for r in rows:
             click.echo(json.dumps(r._asdict(), ensure_ascii=False))
+        for f in set_aside:
+            click.echo(json.dumps(f._asdict(), ensure_ascii=False))
         return
     click.echo(f"{total} failed envelope(s)")
     for r in rows:
@@ -303,6 +313,10 @@ def failures(ctx: click.Context, limit: int, as_json: bool) -> None:
         click.echo("by reason:")
         for error, n in sorted(reasons, key=lambda kv: -kv[1])[:10]:
             click.echo(f"  {n:>6}  {(error or '')[:120]}")
+    if set_aside_total:
+        click.echo(f"{set_aside_total} item(s) set aside by later stages")
+        for f in set_aside:
+            click.echo(f"{f.stage} x{f.attempts} {f.item}: {f.error}")
 
 
 @cli.command(name="retry-failed")
@@ -313,14 +327,21 @@ def retry_failed_cmd(
 ) -> None:
     """Decrypt failed envelopes again (e.g. after adding a missing key), then analyse."""
     from audit.archive.ingest import decrypt_pending, retry_failed
+    from audit.isolation import release as release_stage_failures
     from audit.pipeline import analyse, load_scanner, make_decryptor
 
     settings, engine, _src, keyring = _prepare(ctx, source, path, keys)
     n = retry_failed(engine)
     with _bar("decrypt", n) as advance, make_decryptor(settings, keyring) as dec:
         stats = decrypt_pending(engine, dec, progress=advance)
-    analyse(settings, engine, load_scanner(settings), _bar)
+    released = release_stage_failures(engine)
+    report = analyse(settings, engine, load_scanner(settings), _bar)
     click.echo(f"retried {n}: decrypted {stats.decrypted}, still failed {stats.failed}")
+    if released:
+        click.echo(
+            f"retried {released} item(s) set aside by later stages: "
+            f"{sum(report.set_aside.values())} still failed"
+        )
 
 
 @cli.command(name="run")
@@ -475,6 +496,10 @@ def _print_status(engine: Any, as_json: bool = False) -> None:
         f"envelopes   {env['total']} (decrypted {env['decrypted']}, failed {env['failed']}, "
         f"pending {env['pending']})"
     )
+    if data["conflicts"]:
+        click.echo(f"conflicts   {data['conflicts']} msgid(s) delivered again, other content")
+    for stage, n in data["stage_failures"].items():
+        click.echo(f"set aside   {n} by {stage} (audit failures)")
     top = sorted(data["messages"]["by_type"].items(), key=lambda kv: -kv[1])[:6]
     click.echo(
         f"messages    {data['messages']['total']} ("

@@ -3,6 +3,8 @@
 
 This module wires configuration to the stages; the stages themselves live with their concern
 (``archive``, ``quality``, ``scan``) and know nothing about configuration or the terminal.
+The stages after decryption run under :func:`audit.isolation.run_isolated`: an item that
+breaks one is set aside with the reason, and the stage goes on.
 """
 
 from __future__ import annotations
@@ -31,6 +33,13 @@ from audit.archive.ingest import (
 from audit.archive.keys import KeyRing
 from audit.archive.sources import ArchiveSource, FileSource, SimulatedServer, SourceError
 from audit.config import ConfigError, Settings
+from audit.isolation import (
+    alerts_guard,
+    conversations_guard,
+    quality_alerts_guard,
+    run_isolated,
+    scan_guard,
+)
 from audit.progress import ProgressFactory, no_progress
 from audit.quality.classifiers import Scorers, ScorersUnavailable, load_scorers
 from audit.quality.conversations import ConversationStats, build_conversations
@@ -136,6 +145,7 @@ class RunReport:
     alerts: AlertStats | None = None
     daily: DailyStats | None = None
     seconds: dict[str, float] = field(default_factory=dict)
+    set_aside: dict[str, int] = field(default_factory=dict)  # items per stage, this run
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -154,6 +164,7 @@ class RunReport:
             if value is not None:
                 out[name] = asdict(value)
         out["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
+        out["set_aside"] = dict(self.set_aside)
         return out
 
 
@@ -228,29 +239,59 @@ def analyse(
 ) -> RunReport:
     """The stages after decryption: conversations, scan, alerts."""
     report = report or RunReport()
+    aside = report.set_aside
     gap = dt.timedelta(minutes=settings.conversations.idle_gap_minutes)
     with _Timer(report, "conversations"), progress("conversations", None) as advance:
-        report.conversations = build_conversations(engine, gap, progress=advance)
+        report.conversations = run_isolated(
+            engine,
+            conversations_guard(),
+            lambda size: build_conversations(engine, gap, batch_size=size, progress=advance),
+            20_000,
+            aside,
+        )
     with _Timer(report, "consent"):
         report.consent = apply_consent(engine)
     card = load_card(settings)
+    skip_withheld = settings.archive.consent_mode == "skip_scan"
+    scorers = load_classifiers(settings)
     with _Timer(report, "scan"), progress("scan", None) as advance:
-        report.scan = scan_messages(
+        report.scan = run_isolated(
             engine,
-            scanner,
-            full=full_scan,
-            batch_size=settings.scan.batch_size,
-            progress=advance,
-            skip_withheld=settings.archive.consent_mode == "skip_scan",
-            scorers=load_classifiers(settings),
-            scorecard_version=card.version,
+            scan_guard(full_scan, skip_withheld),
+            lambda size: scan_messages(
+                engine,
+                scanner,
+                full=full_scan,
+                batch_size=size,
+                progress=advance,
+                skip_withheld=skip_withheld,
+                scorers=scorers,
+                scorecard_version=card.version,
+            ),
+            settings.scan.batch_size,
+            aside,
         )
     with _Timer(report, "scores"), progress("scores", None) as advance:
         report.scores = score_conversations(engine, card, settings.quality, progress=advance)
+        if report.scores.set_aside:
+            aside["scores"] = aside.get("scores", 0) + report.scores.set_aside
     with _Timer(report, "alerts"):
-        report.alerts = raise_finding_alerts(engine, Severity(settings.alerts.min_severity))
-        quality = raise_quality_alerts(
-            engine, settings.alerts.low_score, settings.alerts.sla_streak
+        min_severity = Severity(settings.alerts.min_severity)
+        report.alerts = run_isolated(
+            engine,
+            alerts_guard(),
+            lambda size: raise_finding_alerts(engine, min_severity, batch_size=size),
+            5000,
+            aside,
+        )
+        quality = run_isolated(
+            engine,
+            quality_alerts_guard(),
+            lambda size: raise_quality_alerts(
+                engine, settings.alerts.low_score, settings.alerts.sla_streak, batch_size=size
+            ),
+            5000,
+            aside,
         )
         report.alerts.considered += quality.considered
         report.alerts.raised += quality.raised

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from simfixtures import SimArchive
 
+from audit.archive.sources import file_source_name
 from audit.cli import cli
 
 STATUS_KEYS = {"envelopes", "messages", "conversations", "findings", "alerts", "checkpoints"}
@@ -129,7 +130,11 @@ def test_simulate_then_pull_file_archive_with_keys(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "decrypted 300, failed 0" in result.output
     data = json.loads(invoke("--db", db, "status", "--json").output)
-    assert data["checkpoints"]["file"] > 0 and data["messages"]["total"] == 300
+    # one checkpoint per archive file, named after the file and a hash of its first line
+    (name,) = data["checkpoints"]
+    assert name == file_source_name(sim / "archive.jsonl")
+    assert name.startswith("file:archive.jsonl:")
+    assert data["checkpoints"][name] > 0 and data["messages"]["total"] == 300
 
 
 def test_pull_without_key_keeps_failed_and_retry_recovers(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, and_, or_, select, update
 
+from audit.archive.values import timestamp
 from audit.store.db import session_scope
 from audit.store.models import Conversation, Customer, Message
 
@@ -33,7 +34,10 @@ def _event_time(raw: dict[str, object], kind: str, fallback: dt.datetime) -> dt.
     payload = raw.get(kind)
     ms = payload.get(f"{kind}_time") if isinstance(payload, dict) else None
     if isinstance(ms, int) and ms > 0:
-        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+        try:
+            return timestamp(ms)
+        except ValueError:  # a time no datetime holds: the message's own time instead
+            return fallback
     return fallback
 
 

@@ -8,6 +8,12 @@ Two stages, each idempotent:
   fetches again; msgids already stored are skipped, so nothing is stored twice.
 * :func:`decrypt_pending` turns pending envelopes into messages, or marks them ``failed`` with
   the reason. Failed envelopes stay and are retried by :func:`retry_failed`.
+
+Neither stage lets one item stop the others: values are checked before they reach the database
+(:mod:`audit.archive.values`), and a batch the database still refuses is bisected until the
+item at fault is alone (:func:`audit.store.quarantine.isolate`); that item is marked failed
+with the reason. A msgid delivered again with other content is kept as a failed *conflict*
+envelope next to the first version, never dropped as a duplicate.
 """
 
 from __future__ import annotations
@@ -28,10 +34,23 @@ from sqlalchemy.orm import Session
 
 from audit.archive.crypto import DecryptError, decrypt_data
 from audit.archive.keys import KeyRing
-from audit.archive.messages import MessageFormatError, parse_plaintext, sender_kind
-from audit.archive.sources import ArchiveSource, ChatData, Page
+from audit.archive.messages import (
+    MessageFormatError,
+    ParsedMessage,
+    parse_plaintext,
+    sender_kind,
+)
+from audit.archive.sources import ArchiveSource, ChatData, Page, unreadable
+from audit.archive.values import (
+    json_problem,
+    repair_json,
+    repair_text,
+    text_problem,
+    timestamp,
+)
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
+from audit.store.quarantine import CONFLICT_PREFIX, describe, isolate, reason
 from audit.store.types import utcnow
 
 Progress = Callable[[int], None]
@@ -47,6 +66,7 @@ class PullStats:
     stored: int = 0
     duplicates: int = 0
     problems: int = 0
+    conflicts: int = 0  # msgids delivered again with other content (stored, failed)
     checkpoint: int = 0
 
 
@@ -88,7 +108,7 @@ def _envelope_row(item: ChatData, source: str) -> dict[str, Any]:
         "encrypt_chat_msg": item.encrypt_chat_msg,
         "raw": raw,
         "state": EnvelopeState.FAILED if item.problem else EnvelopeState.PENDING,
-        "error": item.problem,
+        "error": reason(item.problem) if item.problem else None,
         "attempts": 0,
         "received_at": utcnow(),
     }
@@ -149,25 +169,83 @@ def envelope_item(envelope: Envelope) -> dict[str, Any]:
     }
 
 
+# the ``where`` of conflict envelopes, whose synthetic msgids start with CONFLICT_PREFIX
+CONFLICT = "conflict"
+
+
+def _content(item: dict[str, Any]) -> str:
+    """What must match for a re-delivery to be a plain duplicate: all but the seq.
+
+    Keys sorted at every level: PostgreSQL's jsonb gives stored objects back in its own order.
+    """
+    rest = {k: v for k, v in item.items() if k != "seq"}
+    return json.dumps(rest, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _conflict(item: ChatData, first_seq: int, first_source: str) -> ChatData:
+    """A second version of a msgid, kept as a failed envelope next to the first."""
+    why = (
+        f"msgid {item.msgid!r} delivered again with different content "
+        f"(first version: {first_source} seq {first_seq}; this one: seq {item.seq})"
+    )
+    payload = f"{item.msgid}\n{_content(item.raw)}"
+    return unreadable(item.seq, CONFLICT, payload, item.raw, why)
+
+
+def _deliveries(session: Session, source: str, items: Sequence[ChatData]) -> list[ChatData]:
+    """The page's items worth storing: first deliveries of a msgid, and conflicts.
+
+    Each delivery is compared with the version stored first: in the database, or earlier in
+    this page.
+    """
+    first: dict[str, tuple[str, int, str]] = {
+        e.msgid: (_content(envelope_item(e)), e.seq, e.source)
+        for e in session.scalars(
+            select(Envelope).where(Envelope.msgid.in_(list({i.msgid for i in items})))
+        )
+    }
+    kept: list[ChatData] = []
+    for item in items:
+        seen = first.get(item.msgid)
+        if seen is None:
+            first[item.msgid] = (_content(item.raw), item.seq, source)
+            kept.append(item)
+        elif seen[0] != _content(item.raw):
+            kept.append(_conflict(item, seen[1], seen[2]))
+    return kept
+
+
+def _is_conflict(item: ChatData) -> bool:
+    return item.msgid.startswith(CONFLICT_PREFIX)
+
+
 def store_page(
     session: Session, source: str, page: Page, jobs: list[Job] | None = None
-) -> tuple[int, int, int]:
-    """Store a page and advance the checkpoint; returns (stored, duplicates, problems).
+) -> tuple[int, int, int, int]:
+    """Store a page and advance the checkpoint; returns (stored, duplicates, problems,
+    conflicts).
 
     With ``jobs``, the newly stored envelopes that can be decrypted are appended to it.
     """
-    unique: dict[str, ChatData] = {}
-    for item in page.items:
-        unique.setdefault(item.msgid, item)
-    existing = set(
-        session.scalars(select(Envelope.msgid).where(Envelope.msgid.in_(list(unique)))).all()
+    candidates = _deliveries(session, source, page.items)
+    # first deliveries are new by construction; a conflict may have been stored before
+    conflicting = [i.msgid for i in candidates if _is_conflict(i)]
+    existing = (
+        set(session.scalars(select(Envelope.msgid).where(Envelope.msgid.in_(conflicting))))
+        if conflicting
+        else set()
     )
-    fresh = [item for msgid, item in unique.items() if msgid not in existing]
+    unique: dict[str, ChatData] = {}
+    for item in candidates:
+        if item.msgid not in existing:
+            unique.setdefault(item.msgid, item)  # the same conflict twice in one page
+    fresh = list(unique.values())
     _insert_envelopes(session, [_envelope_row(i, source) for i in fresh])
     good_seqs = [i.seq for i in page.items]
     if good_seqs:
         _advance_checkpoint(session, source, max(good_seqs))
-    problems = sum(1 for i in fresh if i.problem)
+    conflicts = sum(1 for i in fresh if _is_conflict(i))
+    problems = sum(1 for i in fresh if i.problem) - conflicts
     if jobs is not None:
         ready = {i.msgid: i for i in fresh if not i.problem}
         if ready:
@@ -188,7 +266,7 @@ def store_page(
                         i.encrypt_chat_msg,
                     )
                 )
-    return len(fresh), len(page.items) - len(fresh), problems
+    return len(fresh), len(page.items) - len(fresh), problems, conflicts
 
 
 def pull(
@@ -212,7 +290,7 @@ def pull(
     for page in source.pages(start, limit):
         jobs: list[Job] | None = [] if on_stored else None
         with session_scope(engine) as session:
-            stored, dups, problems = store_page(session, source.name, page, jobs)
+            stored, dups, problems, conflicts = store_page(session, source.name, page, jobs)
             stats.checkpoint = get_checkpoint(session, source.name)
         if on_stored and jobs:
             on_stored(jobs)
@@ -221,6 +299,7 @@ def pull(
         stats.stored += stored
         stats.duplicates += dups
         stats.problems += problems
+        stats.conflicts += conflicts
         if progress:
             progress(len(page.items))
         if max_pages is not None and stats.pages >= max_pages:
@@ -269,19 +348,66 @@ def decrypt_one(
     """Decrypt and parse one envelope into a ``messages`` row, or say why not.
 
     ``decrypt`` is DecryptData: ours by default, the official SDK's for the sdk decryptor.
+    Never raises: whatever goes wrong with one envelope is its own failure.
     """
+    try:
+        return _decrypt_one(keys, job, decrypt)
+    except Exception as exc:  # an unforeseen poison item must not take its batch along
+        return job[0], None, reason(f"decrypt stage failed on this message: {describe(exc)}")
+
+
+# Columns a decrypted message fills, with their VARCHAR lengths.
+_FIELD_LIMITS = {"from": 128, "roomid": 128, "msgtype": 64, "revoke.pre_msgid": 255}
+
+
+def _field_problem(parsed: ParsedMessage) -> str | None:
+    """Why an identifier of the message cannot be stored (None when all can)."""
+    values = {
+        "from": parsed.sender,
+        "roomid": parsed.roomid,
+        "msgtype": parsed.msgtype,
+        "revoke.pre_msgid": parsed.recall_of or "",
+    }
+    for name, value in values.items():
+        why = text_problem(value, _FIELD_LIMITS[name])
+        if why:
+            return f"field {name!r} {why}"
+    for i, userid in enumerate(parsed.tolist):
+        # tolist entries name conversation threads, which are VARCHAR(300) of two userids
+        why = text_problem(userid, 128)
+        if why:
+            return f"field 'tolist'[{i}] {why}"
+    return None
+
+
+def _decrypt_one(keys: KeyRing, job: Job, decrypt: Callable[[str, str], bytes]) -> Outcome:
     env_id, msgid, seq, ver, erk, ecm = job
     try:
         random_key = keys.random_key(ver, erk)
         plaintext = decrypt(random_key, ecm)
         parsed = parse_plaintext(plaintext)
+        msgtime = timestamp(parsed.msgtime_ms)
+        # the walk that rebuilds the JSON only when a check finds something to repair
+        raw, raw_repairs = (
+            (parsed.raw, 0) if json_problem(parsed.raw) is None else repair_json(parsed.raw)
+        )
     except DecryptError as exc:
-        return env_id, None, str(exc)
-    except MessageFormatError as exc:
-        return env_id, None, f"decrypted data is not a valid message: {exc}"
+        return env_id, None, reason(str(exc))
+    except (MessageFormatError, ValueError) as exc:
+        return env_id, None, reason(f"decrypted data is not a valid message: {exc}")
     if parsed.msgid != msgid:
         return env_id, None, f"decrypted msgid {parsed.msgid!r} does not match the envelope's"
-    text = plaintext.decode("utf-8")
+    bad_field = _field_problem(parsed)
+    if bad_field:
+        return env_id, None, f"decrypted message cannot be stored: {bad_field}"
+    # Customers type the text: NUL or a lone surrogate is kept as U+FFFD, and said so.
+    text, text_repairs = repair_text(parsed.text)
+    repairs = []
+    if text_repairs:
+        repairs.append(f"text: {text_repairs} NUL/lone surrogate -> U+FFFD")
+    if raw_repairs:
+        repairs.append(f"raw: {raw_repairs} NUL/lone surrogate -> U+FFFD, NaN/Infinity -> text")
+    plain = plaintext.decode("utf-8")
     row = {
         "envelope_id": env_id,
         "msgid": parsed.msgid,
@@ -291,15 +417,16 @@ def decrypt_one(
         "sender": parsed.sender,
         "sender_kind": sender_kind(parsed.sender),
         "roomid": parsed.roomid,
-        "msgtime": dt.datetime.fromtimestamp(parsed.msgtime_ms / 1000, dt.UTC),
-        "text": parsed.text,
+        "msgtime": msgtime,
+        "text": text,
         "recalled": False,
         "recall_of": parsed.recall_of,
         # JSON serialized here, in the worker, so the writer neither unpickles nor encodes
         # nested objects: the plaintext is the message's JSON already, unless it holds raw
-        # control characters
-        "raw_json": text if not _CONTROL.search(text) else _dumps(parsed.raw),
+        # control characters or had to be repaired
+        "raw_json": plain if not raw_repairs and not _CONTROL.search(plain) else _dumps(raw),
         "tolist_json": _dumps(list(parsed.tolist)),
+        "repairs": "; ".join(repairs) or None,
     }
     return env_id, row, None
 
@@ -313,7 +440,7 @@ def _dumps(value: Any) -> str:
 
 _MESSAGE_COLUMNS = (
     "envelope_id", "msgid", "seq", "action", "msgtype", "sender", "sender_kind", "tolist",
-    "roomid", "msgtime", "text", "raw", "recalled", "recall_of", "consent_withheld",
+    "roomid", "msgtime", "text", "raw", "recalled", "recall_of", "consent_withheld", "repairs",
 )  # fmt: skip
 
 
@@ -343,7 +470,7 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
             r["envelope_id"], r["msgid"], r["seq"], r["action"], r["msgtype"], r["sender"],
             str(r["sender_kind"]), r["tolist_json"], r["roomid"], _when(dialect, r["msgtime"]),
             r["text"],
-            r["raw_json"], false, r["recall_of"], false,
+            r["raw_json"], false, r["recall_of"], false, r.get("repairs"),
         )
         for r in rows
     ]  # fmt: skip
@@ -489,14 +616,25 @@ def decrypt_pending(
 
 
 def write_outcomes(engine: Engine, outcomes: Sequence[Outcome], stats: DecryptStats) -> None:
-    """Messages in, envelopes marked, recalls linked: one transaction per batch."""
-    with session_scope(engine) as session:
-        rows = [row for _, row, _ in outcomes if row is not None]
-        insert_messages(session, rows)
-        _mark_envelopes(session, outcomes)
-        stats.recalls_linked += _link_recalls(session, rows)
-    stats.decrypted += len(rows)
-    stats.failed += len(outcomes) - len(rows)
+    """Messages in, envelopes marked, recalls linked: one transaction per batch.
+
+    A batch the database refuses is bisected; an envelope whose message cannot be stored on
+    its own is marked failed with the database's reason, and the rest are written.
+    """
+
+    def attempt(part: Sequence[Outcome]) -> None:
+        with session_scope(engine) as session:
+            rows = [row for _, row, _ in part if row is not None]
+            insert_messages(session, rows)
+            _mark_envelopes(session, part)
+            linked = _link_recalls(session, rows)
+        stats.recalls_linked += linked
+        stats.decrypted += len(rows)
+        stats.failed += len(part) - len(rows)
+
+    refused = isolate(outcomes, attempt)
+    if refused:
+        attempt([(o[0], None, f"message cannot be stored: {why}") for o, why in refused])
 
 
 class DecryptStream:
@@ -553,7 +691,11 @@ def _mark_envelopes(session: Session, outcomes: Sequence[Outcome]) -> None:
             session.execute(
                 update(Envelope)
                 .where(Envelope.id == env_id)
-                .values(state=EnvelopeState.FAILED, error=error, attempts=Envelope.attempts + 1)
+                .values(
+                    state=EnvelopeState.FAILED,
+                    error=reason(error or "failed"),
+                    attempts=Envelope.attempts + 1,
+                )
             )
 
 

@@ -3,9 +3,10 @@
 Every source answers one question with GetChatData's semantics: "the envelopes after ``seq``,
 at most ``limit`` of them". The puller passes the largest seq it has stored, unchanged.
 
-Items that cannot be read as an envelope (a line that is not JSON, an item without ``msgid``)
-are not dropped: they come back as :class:`ChatData` with ``problem`` set and a synthetic,
-content-derived msgid, so they are stored as failed envelopes and reported.
+Items that cannot be read as an envelope (a line that is not JSON, an item without ``msgid``,
+a value the database cannot hold: see :mod:`audit.archive.values`) are not dropped: they come
+back as :class:`ChatData` with ``problem`` set and a synthetic, content-derived msgid, so they
+are stored as failed envelopes and reported, with their bytes in base64 when they are not text.
 """
 
 from __future__ import annotations
@@ -13,10 +14,22 @@ from __future__ import annotations
 import bisect
 import hashlib
 import json
+from base64 import b64encode
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
+
+from audit.archive.values import (
+    BIGINT_MAX,
+    INT_MAX,
+    int_problem,
+    json_problem,
+    original_bytes,
+    repair_text,
+    storable,
+    text_problem,
+)
 
 ARCHIVE_FILE = "archive.jsonl"
 
@@ -57,37 +70,58 @@ class ArchiveSource(Protocol):
 
 def _synthetic_msgid(where: str, payload: str) -> str:
     digest = hashlib.sha256(payload.encode("utf-8", "surrogatepass")).hexdigest()[:24]
-    return f"!bad:{where}:{digest}"
+    # ``where`` names the file: any characters, any length, but the msgid must fit its column
+    return f"!bad:{repair_text(where)[0][:200]}:{digest}"
 
 
-def _unreadable(
+def _canonical(item: Any) -> str:
+    try:
+        return json.dumps(item, sort_keys=True, ensure_ascii=False)
+    except (ValueError, RecursionError):
+        return repr(item)
+
+
+def unreadable(
     fallback_seq: int, where: str, payload: str, raw: dict[str, Any], why: str
 ) -> ChatData:
     """What is left of an item that cannot be read: kept, with a content-derived msgid."""
     return ChatData(
-        fallback_seq, _synthetic_msgid(where, payload), 0, "", "", raw, problem=f"{where}: {why}"
+        fallback_seq,
+        _synthetic_msgid(where, payload),
+        0,
+        "",
+        "",
+        storable(raw),
+        problem=f"{where}: {why}",
     )
+
+
+# The columns an envelope keeps, with their limits (``envelopes.msgid`` is VARCHAR(255)).
+MSGID_MAX = 255
 
 
 def chatdata_from_item(item: Any, where: str, fallback_seq: int) -> ChatData:
     """Validate one chatdata item; never raises."""
     if not isinstance(item, dict):
-        text = json.dumps(item, ensure_ascii=False)
-        return _unreadable(
+        text = _canonical(item)
+        return unreadable(
             fallback_seq, where, text, {"item": item}, "chatdata item is not an object"
         )
     problems = []
-    seq = item.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
-        problems.append(f"seq {seq!r} is not a non-negative integer")
+    seq: int = item.get("seq")  # type: ignore[assignment]  # checked just below
+    if why := int_problem(seq, BIGINT_MAX):
+        problems.append(f"seq {why}")
         seq = fallback_seq
     msgid = item.get("msgid")
     if not isinstance(msgid, str) or not msgid:
         problems.append("msgid missing")
-        msgid = _synthetic_msgid(where, json.dumps(item, sort_keys=True, ensure_ascii=False))
-    ver = item.get("publickey_ver", 0)
-    if not isinstance(ver, int) or isinstance(ver, bool):
-        problems.append(f"publickey_ver {ver!r} is not an integer")
+        msgid = _synthetic_msgid(where, _canonical(item))
+    elif why := text_problem(msgid, MSGID_MAX):
+        problems.append(f"msgid {why}")
+        msgid = _synthetic_msgid(where, _canonical(item))
+    ver: int = item.get("publickey_ver", 0)
+    if why := int_problem(ver, INT_MAX):
+        problems.append(f"publickey_ver {why}")
         ver = 0
     erk = item.get("encrypt_random_key")
     ecm = item.get("encrypt_chat_msg")
@@ -97,25 +131,38 @@ def chatdata_from_item(item: Any, where: str, fallback_seq: int) -> ChatData:
     if not isinstance(ecm, str) or not ecm:
         problems.append("encrypt_chat_msg missing")
         ecm = ""
+    raw = item
+    if json_problem(item):
+        # not storable as it is: kept as bytes, and no column may hold a part of it
+        erk = ecm = ""
+        raw = storable(item)
+        if unsafe := json_problem({k: v for k, v in item.items() if k != "msgid"}):
+            problems.append(f"item cannot be stored as JSON ({unsafe})")
     problem = f"{where}: " + "; ".join(problems) if problems else None
-    return ChatData(seq, msgid, ver, erk, ecm, item, problem)
+    return ChatData(seq, msgid, ver, erk, ecm, raw, problem)
 
 
 def items_from_line(line: str, where: str, fallback_seq: int) -> list[ChatData]:
     """A JSON line holding a GetChatData response page or one chatdata item."""
     try:
         doc = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raw = {"line": line[:100_000]}
-        return [_unreadable(fallback_seq, where, line, raw, f"not JSON ({exc.msg})")]
+    except (ValueError, RecursionError) as exc:  # also: too deep, an integer of 5,000 digits
+        # a line that is not text (undecodable bytes, NUL) is kept as its bytes
+        raw = (
+            {"line": line[:100_000]}
+            if text_problem(line) is None
+            else {"encoding": "base64", "line_base64": b64encode(original_bytes(line)).decode()}
+        )
+        why = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc) or type(exc).__name__
+        return [unreadable(fallback_seq, where, line, raw, f"not JSON ({why})")]
     if isinstance(doc, dict) and "chatdata" in doc:
         errcode = doc.get("errcode", 0)
         if errcode not in (0, None):
             why = f"page has errcode {errcode} ({doc.get('errmsg', '')})"
-            return [_unreadable(fallback_seq, where, line, doc, why)]
+            return [unreadable(fallback_seq, where, line, doc, why)]
         chatdata = doc["chatdata"]
         if not isinstance(chatdata, list):
-            return [_unreadable(fallback_seq, where, line, doc, "chatdata is not a list")]
+            return [unreadable(fallback_seq, where, line, doc, "chatdata is not a list")]
         out = []
         for i, item in enumerate(chatdata):
             cd = chatdata_from_item(item, f"{where} item {i}", fallback_seq)
@@ -125,14 +172,28 @@ def items_from_line(line: str, where: str, fallback_seq: int) -> list[ChatData]:
     return [chatdata_from_item(doc, where, fallback_seq)]
 
 
+def file_source_name(path: Path) -> str:
+    """The checkpoint key of an archive file: its name and a hash of its first line.
+
+    Each file has a checkpoint of its own (seqs of two exports may overlap), and the key
+    survives appending to the file or moving it. A file whose first line changed is another
+    file: it is read again from its start, and msgids already stored are skipped.
+    """
+    with path.open("rb") as fh:
+        head = fh.readline(1 << 20)
+    digest = hashlib.sha256(head).hexdigest()[:12]
+    label = repair_text(path.name.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))[0]
+    return f"file:{label[:45]}:{digest}"  # checkpoints.source is VARCHAR(64)
+
+
 class FileSource:
     """JSON lines of pages or items (ARCHITECTURE.md), in seq order as the archive gave them."""
 
-    def __init__(self, path: Path, name: str = "file") -> None:
+    def __init__(self, path: Path, name: str | None = None) -> None:
         if not path.is_file():
             raise SourceError(f"archive file not found: {path}")
         self.path = path
-        self.name = name
+        self.name = name or file_source_name(path)
 
     def iter_items(self) -> Iterator[ChatData]:
         last_seq = 0

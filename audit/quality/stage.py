@@ -4,6 +4,8 @@ Incremental: a conversation is scored again when a message joined it since the l
 (high-water mark ``stage:quality`` over message ids), and every conversation without a score
 for the current scorecard version is scored, so editing the scorecard rescores everything
 on the next run. One row per (conversation, scorecard version); earlier versions are kept.
+A conversation that cannot be scored is set aside (stage ``scores``, item: its id) and the
+rest of its batch is scored.
 """
 
 from __future__ import annotations
@@ -13,17 +15,19 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from audit.config import QualityConfig
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
-from audit.quality.scorecard import FindingRef, Scorecard, evaluate, score_values
+from audit.quality.scorecard import FindingRef, Scorecard, ScoreResult, evaluate, score_values
 from audit.store.db import session_scope, stage_mark
 from audit.store.models import Conversation, ConversationKind, Finding, Message, Score
+from audit.store.quarantine import is_set_aside, isolate, record_failure
 from audit.store.types import utcnow
 
 STAGE = "stage:quality"
+SCORES_STAGE = "scores"  # its name in stage_failures
 _KIND_NAMES: dict[ConversationKind, Literal["single", "room", "internal"]] = {
     ConversationKind.SINGLE: "single",
     ConversationKind.ROOM: "room",
@@ -36,6 +40,7 @@ class ScoreStats:
     conversations: int = 0
     fatal: int = 0
     mean_score: float | None = None
+    set_aside: int = 0  # conversations that could not be scored (stage_failures)
 
 
 def _due(session: Session, card: Scorecard, after_message_id: int, limit: int) -> list[int]:
@@ -48,7 +53,12 @@ def _due(session: Session, card: Scorecard, after_message_id: int, limit: int) -
         .exists()
     )
     ids = set(session.scalars(touched.distinct())) | set(session.scalars(unscored.limit(limit)))
-    return sorted(i for i in ids if i is not None)
+    aside = set(
+        session.scalars(
+            select(Conversation.id).where(is_set_aside(SCORES_STAGE, cast(Conversation.id, String)))
+        )
+    )
+    return sorted(i for i in ids if i is not None and i not in aside)
 
 
 def _messages(session: Session, conversation_ids: Sequence[int]) -> dict[int, list[Msg]]:
@@ -111,6 +121,47 @@ def _findings(session: Session, conversation_ids: Sequence[int]) -> dict[int, li
     return out
 
 
+def _score_batch(
+    session: Session,
+    card: Scorecard,
+    quality: QualityConfig,
+    clock: BusinessClock,
+    ids: Sequence[int],
+) -> list[ScoreResult]:
+    kinds = dict(
+        session.execute(
+            select(Conversation.id, Conversation.kind).where(Conversation.id.in_(ids))
+        ).all()
+    )
+    messages = _messages(session, ids)
+    findings = _findings(session, ids)
+    session.execute(
+        delete(Score).where(Score.conversation_id.in_(ids), Score.scorecard_version == card.version)
+    )
+    now = utcnow()
+    results = []
+    for conv_id in ids:
+        kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
+        metrics = compute_metrics(
+            messages.get(conv_id, []),
+            clock,
+            quality.sla_minutes,
+            kind,
+            greeting_words=card.greetings,
+        )
+        result = evaluate(card, metrics, findings.get(conv_id, []))
+        session.add(
+            Score(
+                conversation_id=conv_id,
+                scorecard_version=card.version,
+                created_at=now,
+                **score_values(result, metrics),
+            )
+        )
+        results.append(result)
+    return results
+
+
 def score_conversations(
     engine: Engine,
     card: Scorecard,
@@ -126,43 +177,24 @@ def score_conversations(
         since = mark.seq
         newest = session.scalar(select(func.max(Message.id))) or since
         due = _due(session, card, since, limit=10**9)
+
+    def attempt(ids: Sequence[int]) -> None:
+        nonlocal total
+        with session_scope(engine) as session:
+            results = _score_batch(session, card, quality, clock, ids)
+        for result in results:
+            stats.conversations += 1
+            stats.fatal += int(result.fatal)
+            total += result.score
+
     for start in range(0, len(due), batch_size):
         ids = due[start : start + batch_size]
-        with session_scope(engine) as session:
-            kinds = dict(
-                session.execute(
-                    select(Conversation.id, Conversation.kind).where(Conversation.id.in_(ids))
-                ).all()
-            )
-            messages = _messages(session, ids)
-            findings = _findings(session, ids)
-            session.execute(
-                delete(Score).where(
-                    Score.conversation_id.in_(ids), Score.scorecard_version == card.version
-                )
-            )
-            now = utcnow()
-            for conv_id in ids:
-                kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
-                metrics = compute_metrics(
-                    messages.get(conv_id, []),
-                    clock,
-                    quality.sla_minutes,
-                    kind,
-                    greeting_words=card.greetings,
-                )
-                result = evaluate(card, metrics, findings.get(conv_id, []))
-                session.add(
-                    Score(
-                        conversation_id=conv_id,
-                        scorecard_version=card.version,
-                        created_at=now,
-                        **score_values(result, metrics),
-                    )
-                )
-                stats.conversations += 1
-                stats.fatal += int(result.fatal)
-                total += result.score
+        refused = isolate(ids, attempt)
+        if refused:
+            with session_scope(engine) as session:
+                for conv_id, why in refused:
+                    record_failure(session, SCORES_STAGE, str(conv_id), why)
+            stats.set_aside += len(refused)
         if progress:
             progress(len(ids))
     with session_scope(engine) as session:

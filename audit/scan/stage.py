@@ -20,7 +20,10 @@ from audit.quality.classifiers import Scorers
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Alert, AlertState, Finding, Message, ScanRun, SenderKind
+from audit.store.quarantine import is_set_aside
 from audit.store.types import JSONType, utcnow
+
+SCAN_STAGE = "scan"  # its name in stage_failures (items: msgids), see audit.isolation
 
 _ROLES = {SenderKind.STAFF: "staff", SenderKind.CUSTOMER: "customer"}
 
@@ -61,7 +64,11 @@ def scan_messages(
         with session_scope(engine) as session:
             query = (
                 select(Message.id, Message.text, Message.sender_kind, Message.conversation_id)
-                .where(Message.id > last_id, Message.text != "")
+                .where(
+                    Message.id > last_id,
+                    Message.text != "",
+                    ~is_set_aside(SCAN_STAGE, Message.msgid),
+                )
                 .order_by(Message.id)
                 .limit(batch_size)
             )

@@ -216,6 +216,24 @@ class Envelope(Base):
     decrypted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
 
 
+class StageFailure(Base):
+    """An item a stage after decryption could not process, set aside with the reason.
+
+    ``item`` names it: a message's msgid, or ``conversation:<id>`` / ``finding:<id>`` for the
+    stages that work on those. ``audit retry-failed`` deletes the rows and runs the stages again.
+    """
+
+    __tablename__ = "stage_failures"
+    __table_args__ = (UniqueConstraint("stage", "item"),)
+
+    id: Mapped[bigpk]
+    stage: Mapped[str] = mapped_column(String(32), index=True)
+    item: Mapped[str255]
+    error: Mapped[str] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    failed_at: Mapped[created_at]
+
+
 class Conversation(Base):
     __tablename__ = "conversations"
 
@@ -268,6 +286,8 @@ class Message(Base):
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     # the customer had refused archiving when this was sent: kept, flagged, never exported
     consent_withheld: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # what was replaced to make the decrypted text storable ("text: 1 NUL -> U+FFFD"), if any
+    repairs: Mapped[str | None] = mapped_column(String(255))
 
 
 class MediaFile(Base):

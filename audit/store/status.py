@@ -17,6 +17,7 @@ from audit.store.models import (
     Finding,
     Message,
 )
+from audit.store.quarantine import CONFLICT_PREFIX, failure_counts
 
 # Stages keep their own high-water marks in the checkpoints table under "stage:<name>".
 STAGE_PREFIX = "stage:"
@@ -42,9 +43,18 @@ def status(session: Session) -> dict[str, Any]:
         for source, seq in session.execute(select(Checkpoint.source, Checkpoint.seq))
         if not source.startswith(STAGE_PREFIX)
     }
+    conflicts = session.scalar(
+        select(func.count()).where(Envelope.msgid.startswith(CONFLICT_PREFIX, autoescape=True))
+    )
+    repaired = session.scalar(select(func.count()).where(Message.repairs.is_not(None)))
     return {
         "envelopes": {"total": sum(envelopes.values()), **envelopes},
         "messages": {"total": sum(by_type.values()), "by_type": by_type},
+        # added keys: second versions of a msgid (counted in failed), texts made storable,
+        # and the items each later stage set aside
+        "conflicts": int(conflicts or 0),
+        "repaired_messages": int(repaired or 0),
+        "stage_failures": failure_counts(session),
         "conversations": int(session.scalar(select(func.count()).select_from(Conversation)) or 0),
         "findings": {"total": sum(by_category.values()), "by_category": by_category},
         "alerts": {"total": sum(alerts_by_state.values()), "by_state": alerts_by_state},

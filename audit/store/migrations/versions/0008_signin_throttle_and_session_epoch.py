@@ -1,7 +1,7 @@
 """sign-in throttling and session revocation: signin_failures, users.session_epoch
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0006
 Create Date: 2026-12-07
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008"
-down_revision: str | None = "0004"
+down_revision: str | None = "0006"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,267 @@
+"""A message that breaks a stage after decryption is set aside for that stage, with the reason;
+the stage goes on with the others, ``audit failures`` lists it, ``audit retry-failed`` tries
+it again.
+
+The poison is real: the database refuses one item's write (a trigger raising an error), which
+is what a value no check foresaw looks like to a stage.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from archive_items import MSGTIME, keyring, line, plaintext, write_key
+from archive_items import item as encrypted_item
+from click.testing import CliRunner
+from sqlalchemy import Engine, select, text
+
+from audit.archive.sources import FileSource
+from audit.cli import cli
+from audit.config import load_settings
+from audit.isolation import release
+from audit.pipeline import analyse, ingest, load_scanner
+from audit.scan.scanner import Scanner
+from audit.store.db import session_scope
+from audit.store.models import Alert, Finding, Message, Score, StageFailure
+
+MINUTE = 60_000
+# (msgid, from, to, text, minute): two one-to-one conversations, with findings and alerts
+CHAT = [
+    ("m1", "li.s001", "wmA", "您好，请问有什么可以帮您", 0),
+    ("m2", "wmA", "li.s001", "我要去12315投诉你们", 1),
+    ("m3", "li.s001", "wmA", "加我微信 wx123456 私下转账给我", 2),
+    ("m4", "li.s002", "wmB", "您好", 0),
+    ("m5", "wmB", "li.s002", "我要去12315投诉你们", 1),
+]
+
+
+def _archive(tmp_path: Path) -> Path:
+    rng = random.Random(21)
+    path = tmp_path / "chat.jsonl"
+    path.write_bytes(
+        b"".join(
+            line(
+                encrypted_item(
+                    seq,
+                    msgid,
+                    plaintext(
+                        msgid,
+                        content=body,
+                        **{"from": sender, "tolist": [to], "msgtime": MSGTIME + k * MINUTE},
+                    ),
+                    rng,
+                )
+            )
+            for seq, (msgid, sender, to, body, k) in enumerate(CHAT, 1)
+        )
+    )
+    return path
+
+
+@pytest.fixture(scope="module")
+def scanner() -> Scanner:
+    return load_scanner(load_settings(None, environ={}, overrides={}))
+
+
+def _settings() -> Any:
+    return load_settings(None, environ={}, overrides={"archive": {"workers": 1}})
+
+
+def _refuse(conn: Any, event: str, condition: str) -> None:
+    """Make the database refuse a write matching ``condition`` (SQL over ``NEW``)."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER poison {event} WHEN {condition} "
+            "BEGIN SELECT RAISE(ABORT, 'poison item'); END"
+        )
+        return
+    conn.exec_driver_sql(
+        "CREATE OR REPLACE FUNCTION poison() RETURNS trigger AS $$ BEGIN "
+        f"IF {condition.replace('%', '%%')} THEN RAISE EXCEPTION 'poison item'; END IF; "
+        "RETURN NEW; END $$ LANGUAGE plpgsql"
+    )
+    conn.exec_driver_sql(f"CREATE TRIGGER poison {event} FOR EACH ROW EXECUTE FUNCTION poison()")
+
+
+def _accept(conn: Any, table: str) -> None:
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("DROP TRIGGER IF EXISTS poison")
+    else:
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS poison ON {table}")
+        conn.exec_driver_sql("DROP FUNCTION IF EXISTS poison()")
+
+
+@pytest.fixture
+def refusal(engine: Engine) -> Iterator[Callable[[str, str, str], None]]:
+    """``refuse(table, event, condition)``; the trigger never outlives the test (the
+    PostgreSQL database is shared by the session's tests)."""
+    tables: list[str] = []
+
+    def refuse(table: str, event: str, condition: str) -> None:
+        tables.append(table)
+        with engine.begin() as conn:
+            _refuse(conn, event, condition)
+
+    yield refuse
+    with engine.begin() as conn:
+        for table in tables:
+            _accept(conn, table)
+
+
+def _scalar(engine: Engine, sql: str) -> Any:
+    with engine.connect() as conn:
+        return conn.execute(text(sql)).scalar()
+
+
+def _failures(engine: Engine) -> list[tuple[str, str, str]]:
+    with session_scope(engine) as session:
+        return [
+            (f.stage, f.item, f.error)
+            for f in session.scalars(select(StageFailure).order_by(StageFailure.id))
+        ]
+
+
+def _alert_keys(engine: Engine) -> set[str]:
+    with session_scope(engine) as session:
+        return set(session.scalars(select(Alert.dedupe_key)))
+
+
+# stage: (table, trigger event, condition, the item's name as SQL)
+CASES: dict[str, tuple[str, str, str, str]] = {
+    "conversations": (
+        "messages",
+        "BEFORE UPDATE OF conversation_id ON messages",
+        "NEW.msgid = 'm3' AND NEW.conversation_id IS NOT NULL",
+        "SELECT 'm3'",
+    ),
+    "scan": (
+        "messages",
+        "BEFORE UPDATE OF scanned_run_id ON messages",
+        "NEW.msgid = 'm3' AND NEW.scanned_run_id IS NOT NULL",
+        "SELECT 'm3'",
+    ),
+    "scores": (
+        "scores",
+        "BEFORE INSERT ON scores",
+        "NEW.conversation_id = (SELECT conversation_id FROM messages WHERE msgid = 'm5')",
+        "SELECT conversation_id FROM messages WHERE msgid = 'm5'",
+    ),
+    "alerts": (
+        "alerts",
+        "BEFORE INSERT ON alerts",
+        "NEW.dedupe_key LIKE 'finding:m3:diversion.si_xia_zhuan_zhang:%'",
+        "SELECT f.id FROM findings f JOIN messages m ON m.id = f.message_id "
+        "WHERE m.msgid = 'm3' AND f.rule = 'diversion.si_xia_zhuan_zhang'",
+    ),
+    "quality_alerts": (
+        "alerts",
+        "BEFORE INSERT ON alerts",
+        "NEW.dedupe_key LIKE 'quality:negative:%'",
+        "SELECT s.id FROM scores s JOIN messages m ON m.conversation_id = s.conversation_id "
+        "WHERE m.msgid = 'm5'",
+    ),
+}
+
+
+def _effect(engine: Engine, stage: str) -> bool:
+    """Whether the poison item's work of ``stage`` is in the database."""
+    with session_scope(engine) as session:
+        m3 = session.scalars(select(Message).where(Message.msgid == "m3")).one()
+        m5 = session.scalars(select(Message).where(Message.msgid == "m5")).one()
+        if stage == "conversations":
+            return m3.conversation_id is not None
+        if stage == "scan":
+            return m3.scanned_run_id is not None and bool(
+                session.scalars(select(Finding.id).where(Finding.message_id == m3.id)).all()
+            )
+        if stage == "scores":
+            return bool(
+                session.scalars(
+                    select(Score.id).where(Score.conversation_id == m5.conversation_id)
+                ).all()
+            )
+    keys = _alert_keys(engine)
+    if stage == "alerts":
+        return any(k.startswith("finding:m3:diversion.si_xia_zhuan_zhang:") for k in keys)
+    return any(k.startswith("quality:negative:") for k in keys)
+
+
+# the work that needs the poison item's: no alert for a message not scanned, and so on
+DEPENDS = {"scan": {"alerts"}, "scores": {"quality_alerts"}}
+
+
+@pytest.mark.parametrize("stage", list(CASES))
+def test_poison_item_is_set_aside_and_the_stage_goes_on(
+    engine: Engine,
+    tmp_path: Path,
+    scanner: Scanner,
+    refusal: Callable[[str, str, str], None],
+    stage: str,
+) -> None:
+    table, event, condition, item_sql = CASES[stage]
+    settings = _settings()
+    refusal(table, event, condition)
+    report = ingest(settings, engine, FileSource(_archive(tmp_path)), keyring())
+    analyse(settings, engine, scanner, report=report)  # no exception escapes
+    assert report.set_aside == {stage: 1}
+    item = str(_scalar(engine, item_sql))
+    ((failed_stage, failed_item, error),) = _failures(engine)
+    assert (failed_stage, failed_item) == (stage, item)
+    assert "poison item" in error
+    assert not _effect(engine, stage)
+    # the others went on: every other stage did its work, and the sibling items theirs
+    for other in set(CASES) - {stage} - DEPENDS.get(stage, set()):
+        assert _effect(engine, other), other
+    assert "finding:m5:complaint.12315:3" in _alert_keys(engine)
+
+    # the database takes it now: retry-failed tries it again
+    with engine.begin() as conn:
+        _accept(conn, table)
+    released = release(engine)
+    again = analyse(settings, engine, scanner)
+    if stage == "conversations":
+        # placing a message twice would count it twice: listed, never released
+        assert released == 0 and _failures(engine)[0][:2] == (stage, item)
+        assert not _effect(engine, stage)
+        return
+    assert released == 1 and again.set_aside == {}
+    assert _failures(engine) == []
+    assert _effect(engine, stage)
+
+
+def test_audit_failures_lists_what_a_stage_set_aside(
+    engine: Engine, db_url: str, tmp_path: Path, refusal: Callable[[str, str, str], None]
+) -> None:
+    table, event, condition, _ = CASES["scores"]
+    refusal(table, event, condition)
+    key = write_key(tmp_path / "v1.pem")
+    runner = CliRunner()
+    path = _archive(tmp_path)
+    result = runner.invoke(
+        cli,
+        ["--db", db_url, "run", "--source", "file", "--path", str(path), "--key", f"1={key}"],
+    )
+    assert result.exit_code == 0, result.output
+    conv = _scalar(engine, "SELECT conversation_id FROM messages WHERE msgid = 'm5'")
+    result = runner.invoke(cli, ["--db", db_url, "failures"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "0 failed envelope(s)"
+    assert lines[1] == "1 item(s) set aside by later stages"
+    assert lines[2].startswith(f"scores x1 {conv}: ") and "poison item" in lines[2]
+    result = runner.invoke(cli, ["--db", db_url, "status"])
+    assert "\nset aside   1 by scores (audit failures)\n" in result.output
+    with engine.begin() as conn:
+        _accept(conn, table)
+    result = runner.invoke(
+        cli,
+        ["--db", db_url, "retry-failed", "--source", "file", "--path", str(path), "--key",
+         f"1={key}"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "retried 1 item(s) set aside by later stages: 0 still failed" in result.output
+    assert _failures(engine) == []
