@@ -20,10 +20,19 @@ from audit.config import QualityConfig
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import FindingRef, Scorecard, evaluate, score_values
 from audit.store.db import session_scope, stage_mark
-from audit.store.models import Conversation, ConversationKind, Finding, Message, Score
+from audit.store.models import (
+    Checkpoint,
+    Conversation,
+    ConversationKind,
+    Finding,
+    Message,
+    Score,
+)
 from audit.store.types import utcnow
 
 STAGE = "stage:quality"
+# the quality-alert stage's mark over score ids (audit.alerts.QUALITY_STAGE)
+QUALITY_ALERTS_STAGE = "stage:quality_alerts"
 _KIND_NAMES: dict[ConversationKind, Literal["single", "room", "internal"]] = {
     ConversationKind.SINGLE: "single",
     ConversationKind.ROOM: "room",
@@ -109,6 +118,18 @@ def _findings(session: Session, conversation_ids: Sequence[int]) -> dict[int, li
     return out
 
 
+def _rewind_alerts(session: Session, first_new: int | None) -> None:
+    """SQLite hands the largest id of a deleted row out again, so a rescored conversation's
+    new score can get an id the quality-alert stage has passed already; that stage then goes
+    back to it (its alerts follow the score idempotently: audit.quality.alert_sync), in the
+    transaction that wrote the score."""
+    if first_new is None:
+        return
+    mark = session.get(Checkpoint, QUALITY_ALERTS_STAGE, with_for_update=True)
+    if mark is not None and mark.seq >= first_new:
+        mark.seq = first_new - 1
+
+
 def score_conversations(
     engine: Engine,
     card: Scorecard,
@@ -140,13 +161,14 @@ def score_conversations(
                 )
             )
             now = utcnow()
+            added: list[Score] = []
             for conv_id in ids:
                 kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
                 metrics = compute_metrics(
                     messages.get(conv_id, []), clock, quality.sla_minutes, kind
                 )
                 result = evaluate(card, metrics, findings.get(conv_id, []))
-                session.add(
+                added.append(
                     Score(
                         conversation_id=conv_id,
                         scorecard_version=card.version,
@@ -157,6 +179,9 @@ def score_conversations(
                 stats.conversations += 1
                 stats.fatal += int(result.fatal)
                 total += result.score
+            session.add_all(added)
+            session.flush()
+            _rewind_alerts(session, min((a.id for a in added), default=None))
         if progress:
             progress(len(ids))
     with session_scope(engine) as session:
