@@ -5,7 +5,6 @@ crash tests and by bench/arrival.py."""
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 import json
 import random
 from dataclasses import dataclass
@@ -51,15 +50,16 @@ def late_messages(engine: Engine, gap: dt.timedelta = GAP) -> Late:
 def deliveries(
     items: list[dict[str, Any]], late: Late, pulls: int, seed: int, held: int = 40
 ) -> list[list[dict[str, Any]]]:
-    """The archive in ``pulls`` shuffled parts of seeded sizes; ``held`` bridging and ``held``
-    opening messages (where there are that many) come in the last part."""
+    """The archive shuffled (seeded) in ``pulls`` parts, all but the last of equal size;
+    ``held`` bridging and ``held`` opening messages (where there are that many) make the
+    last part."""
     rng = random.Random(seed)
     last = set(rng.sample(late.bridging, min(held, len(late.bridging))))
     last |= set(rng.sample(late.opening, min(held, len(late.opening))))
     rest = [i for i in items if i["msgid"] not in last]
     rng.shuffle(rest)
-    cuts = sorted(rng.sample(range(1, len(rest)), pulls - 2)) if pulls > 2 else []
-    parts = [rest[a:b] for a, b in itertools.pairwise([0, *cuts, len(rest)])]
+    size = -(-len(rest) // (pulls - 1))
+    parts = [rest[i : i + size] for i in range(0, len(rest), size)]
     tail = [i for i in items if i["msgid"] in last]
     rng.shuffle(tail)
     return [*parts, tail]

@@ -4,11 +4,14 @@ gives the same conversations, findings, scores and alerts as a clean run, row fo
 
 from __future__ import annotations
 
+import os
+import random
 import shutil
 from pathlib import Path
 
 import pytest
 from arrival import Late, append_items, deliveries, late_messages
+from crashpoint import STAGE_TABLES, run_killed
 from simfixtures import SimArchive
 from sqlalchemy import Engine, func, select
 
@@ -65,8 +68,7 @@ def test_shuffled_arrival_gives_the_clean_results(
         # the rotated key is missing until the end: its messages fail and wait
         report = run(settings, engine, FileSource(archive), first_key, scanner)
         assert report.conversations is not None
-        assert report.conversations is not None
-    merged += report.conversations.merged
+        merged += report.conversations.merged
     with session_scope(engine) as session:
         waiting = session.scalar(select(func.count()).where(Envelope.state == EnvelopeState.FAILED))
     assert waiting and waiting > 100
@@ -81,4 +83,63 @@ def test_shuffled_arrival_gives_the_clean_results(
     # late messages merged conversations, and the trail says which into which
     with session_scope(engine) as session:
         trail = session.scalars(select(AuditLog.detail).where(AuditLog.action == ACTION)).all()
-    assert merged >= 10 and sum(len(d["merged"]) for d in trail) == merged
+    assert merged >= 12 and sum(len(d["merged"]) for d in trail) == merged
+
+
+@pytest.mark.slow
+def test_kills_in_every_stage_and_shuffled_arrival_give_the_clean_results(
+    db_url: str,
+    sim_archive: SimArchive,
+    clean: tuple[ResultRows, Late],
+    tmp_path: Path,
+) -> None:
+    """SIGKILL at seeded points (counted in writes, not time) of every stage, while the
+    archive arrives shuffled in three pulls with bridging and opening messages last and the
+    rotated key added at the end; then the runs finish: the clean run's rows, row for row."""
+    expected, late = clean
+    rng = random.Random(int(os.environ.get("AUDIT_KILL_SEED", "5")))
+    files = simulator.key_files(sim_archive.directory)
+    first_key = KeyRing.from_files({min(files): files[min(files)]})
+    engine = make_engine(db_url)
+    sync_simulated_directory(engine, SimulatedServer(sim_archive.directory))
+    engine.dispose()  # the forked runs open their own connections
+    parts = deliveries(sim_archive.items(), late, pulls=3, seed=rng.randrange(1000), held=24)
+    # every stage dies once in the first two pulls, and the stages that merge conversations
+    # and follow them up die again while the held-back messages arrive
+    stages = list(STAGE_TABLES)
+    rng.shuffle(stages)
+    order = list(STAGE_TABLES).index  # a run that died in a stage did none of the later ones
+    plans = [sorted(stages[:4], key=order), sorted(stages[4:], key=order)]
+    plans.append(["conversations", "scores", "alerts"])
+    archive = tmp_path / "archive.jsonl"
+    killed: list[str] = []
+    for part, plan in zip(parts, plans, strict=True):
+        append_items(archive, part)
+        for stage in plan:
+            n = rng.randint(1, _KILL_RANGE[stage])
+            if run_killed(db_url, (stage, n), archive, first_key):
+                killed.append(stage)
+        assert not run_killed(db_url, None, archive, first_key)
+    # the rotated key arrives: the failed messages are retried (and the decrypt dies once)
+    if run_killed(db_url, ("decrypt", rng.randint(1, 3)), archive, KeyRing.from_files(files)):
+        killed.append("decrypt")
+    assert not run_killed(db_url, None, archive, KeyRing.from_files(files))
+
+    assert sorted(set(killed)) == sorted(STAGE_TABLES) and len(killed) == 11, killed
+    got = result_rows(engine)
+    engine.dispose()
+    assert got.differences(expected) == dict.fromkeys(expected.counts(), 0)
+    assert got == expected
+
+
+# the n-th write of a stage's table to die at is drawn from 1..this: within what one pull of
+# a part of this archive writes, on both backends (PostgreSQL batches more rows per statement)
+_KILL_RANGE = {
+    "pull": 200,
+    "decrypt": 6,
+    "conversations": 1,
+    "scan": 1,
+    "scores": 1,
+    "alerts": 1,
+    "daily": 1,
+}
