@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from audit.quality.merge import carry_over, follow_messages
 from audit.store.db import session_scope, stage_mark
 from audit.store.models import (
+    Checkpoint,
     Conversation,
     ConversationKind,
     Customer,
@@ -35,6 +36,8 @@ from audit.store.models import (
 )
 
 STAGE = "stage:conversations"
+# set once the stored conversations follow the idle-gap rule exactly (see _canonicalize)
+CANONICAL = "stage:conversations:canonical"
 _CHUNK = 500  # threads per candidate query
 
 _T = TypeVar("_T")
@@ -124,6 +127,9 @@ def build_conversations(
 ) -> ConversationStats:
     stats = ConversationStats()
     directory: _Directory | None = None  # read once per run, on the first batch with work
+    with session_scope(engine) as session:
+        if session.get(Checkpoint, CANONICAL) is None:
+            _canonicalize(session, idle_gap, stats)
     while True:
         with session_scope(engine) as session:
             done, directory = _run_batch(session, idle_gap, batch_size, stats, directory)
@@ -222,6 +228,32 @@ def _run_batch(
     _settle_internal_starters(session, internal, directory)
     mark.seq = max(r.id for r in rows)
     return len(rows), directory
+
+
+def _canonicalize(session: Session, gap: dt.timedelta, stats: ConversationStats) -> None:
+    """Once per store: bring conversations written by earlier versions, which joined a late
+    message to one conversation without merging the ones it bridged and kept the key of the
+    first message to arrive, to the idle-gap rule (merges, keys, internal starters)."""
+    directory = _Directory(session)
+    threads = sorted(session.scalars(select(Conversation.thread).distinct()))
+    for i in range(0, len(threads), _CHUNK):
+        convs: dict[str, list[Conversation]] = {}
+        for conv in session.scalars(
+            select(Conversation).where(Conversation.thread.in_(threads[i : i + _CHUNK]))
+        ):
+            convs.setdefault(conv.thread, []).append(conv)
+        changed: list[Conversation] = []
+        for key, group_convs in convs.items():
+            first = group_convs[0]
+            thread = Thread(key, first.kind, None, None, first.roomid)
+            spans = [(c.started_at, c.ended_at, c) for c in group_convs]
+            for group in runs(spans, gap):
+                if len(group) > 1 or group[0].key != conversation_key(key, group[0].started_at):
+                    changed.append(_settle(session, thread, group, [], directory, stats))
+        session.flush()
+        internal = [c for c in changed if c.kind == ConversationKind.INTERNAL]
+        _settle_internal_starters(session, internal, directory)
+    session.add(Checkpoint(source=CANONICAL, seq=1))
 
 
 def _settle(

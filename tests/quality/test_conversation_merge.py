@@ -11,13 +11,13 @@ from typing import Any
 
 from arrival import append_items
 from simfixtures import chat, write_file_archive
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select, update
 
 from audit.archive.keys import KeyRing, load_private_key
 from audit.archive.sources import FileSource
 from audit.config import load_settings
-from audit.pipeline import RunReport, load_scanner, run
-from audit.quality.conversations import runs
+from audit.pipeline import RunReport, analyse, load_scanner, run
+from audit.quality.conversations import CANONICAL, runs
 from audit.quality.merge import ACTION, rekeyed
 from audit.store.access import system_principal
 from audit.store.db import session_scope
@@ -25,12 +25,14 @@ from audit.store.models import (
     Alert,
     AlertState,
     AuditLog,
+    Checkpoint,
     Conversation,
     Finding,
     Message,
     Review,
     Score,
 )
+from audit.store.results import result_rows
 from audit.store.reviews import review_alerts
 
 STAFF, OTHER, CUSTOMER = "li.s001", "wang.s002", "wmCUSTOMERxyz"
@@ -198,3 +200,63 @@ def test_internal_conversation_belongs_to_who_wrote_first(engine: Engine, tmp_pa
     _deliver(tmp_path, engine, [chat("i1", OTHER, STAFF, 0, "今天的报表发一下")])
     with session_scope(engine) as session:
         assert session.scalars(select(Conversation.staff_id)).all() == [ids[OTHER]]
+
+
+def test_conversations_left_unmerged_by_an_earlier_version_are_merged_once(
+    engine: Engine, tmp_path: Path
+) -> None:
+    plains = [
+        chat("a1", CUSTOMER, STAFF, 0, "你好，请问套餐怎么改"),
+        chat("a2", STAFF, CUSTOMER, 10, "您好，可以的"),
+        chat("x", CUSTOMER, STAFF, 30, "在吗"),
+        chat("b1", CUSTOMER, STAFF, 50, "还有一个问题"),
+        chat("b2", STAFF, CUSTOMER, 60, PHONE),
+    ]
+    _deliver(tmp_path, engine, plains)
+    expected = result_rows(engine)
+    # what an earlier version left when "x" came late: it joined the first conversation,
+    # which kept the key of its first message to arrive, and the second stayed apart
+    thread = f"single:{STAFF}:{CUSTOMER}"
+    with session_scope(engine) as session:
+        first = session.scalars(select(Conversation)).one()
+        second = Conversation(
+            key=f"{thread}:{BASE_MS + 55 * 60_000}",
+            thread=thread,
+            kind=first.kind,
+            roomid=None,
+            started_at=first.ended_at - dt.timedelta(minutes=10),
+            ended_at=first.ended_at,
+            message_count=2,
+            staff_messages=1,
+            customer_messages=1,
+        )
+        session.add(second)
+        session.flush()
+        for table in (Message, Finding, Alert):
+            session.execute(
+                update(table)
+                .where(table.conversation_id == first.id, table.id.in_(_ids_of(session, table)))
+                .values(conversation_id=second.id)
+            )
+        first.key = f"{thread}:{BASE_MS + 10 * 60_000}"
+        first.ended_at = second.started_at - dt.timedelta(minutes=20)
+        first.message_count, first.staff_messages, first.customer_messages = 3, 1, 2
+        session.execute(delete(Score))
+        session.execute(delete(Checkpoint).where(Checkpoint.source == CANONICAL))
+    settings = load_settings(None, environ={}, overrides={"archive": {"workers": 1}})
+    report = analyse(settings, engine, load_scanner(settings))
+    assert report.conversations is not None and report.conversations.merged == 1
+    assert result_rows(engine) == expected
+    again = analyse(settings, engine, load_scanner(settings))  # once: nothing more to do
+    assert again.conversations is not None and again.conversations.merged == 0
+
+
+def _ids_of(session: Any, table: Any) -> list[int]:
+    """Ids of the rows of ``table`` that belong to the messages b1 and b2."""
+    message_ids = select(Message.id).where(Message.msgid.in_(["b1", "b2"]))
+    if table is Message:
+        return list(session.scalars(message_ids))
+    if table is Finding:
+        return list(session.scalars(select(Finding.id).where(Finding.message_id.in_(message_ids))))
+    findings = select(Finding.id).where(Finding.message_id.in_(message_ids))
+    return list(session.scalars(select(Alert.id).where(Alert.finding_id.in_(findings))))
