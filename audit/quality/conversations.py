@@ -280,7 +280,7 @@ def _settle(
         conv, victims = convs[0], convs[1:]
         if victims:
             # before the survivor changes: its new key must not meet theirs in a flush
-            carry_over(session, conv.id, [v.id for v in victims])
+            carry_over(session, conv.id, {v.id: v.key for v in victims})
             for victim in victims:
                 session.expunge(victim)
             stats.merged += len(victims)

@@ -11,7 +11,7 @@ whoever reads a trail entry about a merged conversation can follow it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
@@ -31,9 +31,10 @@ ACTOR = "sessionizer"
 ACTION = "conversation.merge"
 
 
-def carry_over(session: Session, survivor: int, merged: Sequence[int]) -> None:
-    """Move everything of the conversations ``merged`` to ``survivor`` and delete them."""
-    victims = list(merged)
+def carry_over(session: Session, survivor: int, merged: Mapping[int, str]) -> None:
+    """Move everything of the conversations ``merged`` (id: key) to ``survivor`` and delete
+    them."""
+    victims = sorted(merged)
     session.execute(
         update(Message)
         .where(Message.conversation_id.in_(victims))
@@ -58,7 +59,8 @@ def carry_over(session: Session, survivor: int, merged: Sequence[int]) -> None:
             action=ACTION,
             target_type="conversation",
             target_id=str(survivor),
-            detail={"merged": victims},
+            # the keys too: SQLite may give a merged conversation's id to a new one later
+            detail={"merged": victims, "keys": [merged[v] for v in victims]},
         )
     )
     session.execute(

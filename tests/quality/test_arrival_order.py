@@ -135,7 +135,7 @@ def test_kills_in_every_stage_and_shuffled_arrival_give_the_clean_results(
 # the n-th write of a stage's table to die at is drawn from 1..this: within what one pull of
 # a part of this archive writes, on both backends (PostgreSQL batches more rows per statement)
 _KILL_RANGE = {
-    "pull": 200,
+    "pull": 12,  # a page of 97 envelopes per INSERT: 13 pages in a pull
     "decrypt": 6,
     "conversations": 1,
     "scan": 1,

@@ -140,7 +140,10 @@ def test_bridging_message_merges_with_findings_alerts_and_reviews(
         scores = session.scalars(select(Score.conversation_id)).all()
         assert scores == [first_id]  # the whole scored once, the merged one's score gone
         trail = session.scalars(select(AuditLog).where(AuditLog.action == ACTION)).all()
-        assert [(t.target_id, t.detail) for t in trail] == [(str(first_id), {"merged": [later_id]})]
+        later_key = f"{thread}:{BASE_MS + 50 * 60_000}"
+        assert [(t.target_id, t.detail) for t in trail] == [
+            (str(first_id), {"merged": [later_id], "keys": [later_key]})
+        ]
 
 
 def test_quality_alerts_of_merged_conversations_do_not_duplicate(
