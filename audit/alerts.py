@@ -21,10 +21,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, false, func, or_, select
 from sqlalchemy.orm import Session
 
 from audit.export.masking import stored_masker
+from audit.quality.alert_sync import sync_alerts
 from audit.store.db import insert_ignore, session_scope, stage_mark
 from audit.store.models import (
     Alert,
@@ -293,7 +294,13 @@ def raise_quality_alerts(
                     )
             staff = {r.staff_id for r in rows if r.staff_id}
             new += _sla_streaks(session, staff, streak, rows[-1].scorecard_version, now)
-            raised = _insert_alerts(session, new)
+            # a rescored conversation's alerts follow its new score (audit.quality.alert_sync)
+            convs = [r.conversation_id for r in rows]
+            scope = (Alert.kind == "quality") & (
+                (Alert.conversation_id.in_(convs) & ~Alert.dedupe_key.like(_STREAK + "%"))
+                | or_(false(), *[Alert.dedupe_key.like(f"{_STREAK}{s}:%") for s in sorted(staff)])
+            )
+            raised = sync_alerts(session, new, scope)
             mark.seq = rows[-1].id
             stats.considered += len(rows)
             stats.raised += raised
@@ -344,37 +351,57 @@ def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> int:
     return len(fresh)
 
 
+_STREAK = "quality:sla_streak:"
+
+
 def _sla_streaks(
     session: Any, staff_ids: set[int], streak: int, version: str, now: dt.datetime
 ) -> list[dict[str, Any]]:
-    """A staff member whose last ``streak`` conversations (scored with scorecard ``version``)
-    all missed the SLA."""
+    """One alert per run of at least ``streak`` consecutive conversations of a staff member
+    (scored with scorecard ``version``, in order of their start) that all missed the SLA,
+    keyed by the run's first conversation: every such run, whenever its conversations came
+    in, so that the alerts are the same whatever order the messages arrived in."""
     out: list[dict[str, Any]] = []
     if streak <= 0:
         return out
     for staff_id in sorted(staff_ids):
-        last = session.execute(
+        convs = session.execute(
             select(Conversation.id, Conversation.org_unit_id, Score.metrics)
             .join(Score, Score.conversation_id == Conversation.id)
             .where(Conversation.staff_id == staff_id, Score.scorecard_version == version)
-            .order_by(Conversation.started_at.desc())
-            .limit(streak)
+            .order_by(Conversation.started_at, Conversation.key)
         ).all()
-        if len(last) == streak and all((m or {}).get("sla_breaches", 0) > 0 for _, _, m in last):
-            first = last[-1]
+        missed = [(m or {}).get("sla_breaches", 0) > 0 for _, _, m in convs]
+        for run in _runs_of_true(missed):
+            if len(run) < streak:
+                continue
+            first, last = convs[run[0]], convs[run[-1]]
             out.append(
                 _alert_row(
-                    f"quality:sla_streak:{staff_id}:{first.id}",
+                    f"{_STREAK}{staff_id}:{first.id}",
                     "quality",
                     Severity.MEDIUM,
-                    f"服务质量：连续 {streak} 个会话回复超时",
+                    f"服务质量：连续 {len(run)} 个会话回复超时",
                     now,
-                    conversation_id=last[0].id,
+                    conversation_id=last.id,
                     org_unit_id=first.org_unit_id,
                     staff_id=staff_id,
                 )
             )
     return out
+
+
+def _runs_of_true(flags: list[bool]) -> list[list[int]]:
+    """The index runs of consecutive true flags."""
+    runs: list[list[int]] = []
+    for i, flag in enumerate(flags):
+        if not flag:
+            continue
+        if runs and runs[-1][-1] == i - 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 def _attach_fatal(session: Session, row: Any, now: dt.datetime) -> tuple[bool, int]:

@@ -1,24 +1,31 @@
 """Sessionizing messages into conversations.
 
-A conversation is the run of messages of one staff member and one customer (one-to-one) or of
-one room, until nobody speaks for the idle gap. The stage is incremental: it keeps a
-high-water mark of the message ids it has placed (checkpoint ``stage:conversations``), and a
-message that arrives late (e.g. decrypted after a key was added) joins the conversation whose
-time span it falls into, or starts one of its own.
+A conversation is a run of messages of one staff member and one customer (one-to-one), of one
+room, or of two staff members, in which no two consecutive messages are more than the idle gap
+apart. That is a function of the set of messages, not of the order they arrive in: the stage
+places the messages it has not placed yet (high-water mark ``stage:conversations`` over message
+ids), and a message that arrives late (e.g. decrypted after a key was added) extends the
+conversation it falls into, moves its start (and key) when it comes first, or merges the
+conversations it bridges. Adding messages can only join runs, never split them. The merged
+conversations hand everything over to the one that started first
+(:func:`audit.quality.merge.carry_over`), and lose their scores, so the scoring and alert
+stages recompute them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
+from audit.quality.merge import carry_over, follow_messages
 from audit.store.db import session_scope, stage_mark
 from audit.store.models import (
+    Checkpoint,
     Conversation,
     ConversationKind,
     Customer,
@@ -29,6 +36,11 @@ from audit.store.models import (
 )
 
 STAGE = "stage:conversations"
+# set once the stored conversations follow the idle-gap rule exactly (see _canonicalize)
+CANONICAL = "stage:conversations:canonical"
+_CHUNK = 500  # threads per candidate query
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -61,11 +73,32 @@ def thread_of(sender: str, tolist: list[str], roomid: str) -> Thread | None:
     return None
 
 
+def conversation_key(thread: str, started_at: dt.datetime) -> str:
+    """The thread plus the first message's time in ms: the same for the same messages."""
+    return f"{thread}:{int(started_at.timestamp() * 1000)}"
+
+
+def runs(spans: Sequence[tuple[dt.datetime, dt.datetime, _T]], gap: dt.timedelta) -> list[list[_T]]:
+    """Group time spans (start, end, item) into runs whose consecutive spans are at most
+    ``gap`` apart: the idle-gap rule, for messages (points) and conversations (spans) alike."""
+    out: list[list[_T]] = []
+    end: dt.datetime | None = None
+    for start, stop, item in sorted(spans, key=lambda s: (s[0], s[1])):
+        if end is None or start - end > gap:
+            out.append([item])
+            end = stop
+        else:
+            out[-1].append(item)
+            end = max(end, stop)
+    return out
+
+
 @dataclass
 class ConversationStats:
     messages: int = 0
     created: int = 0
     extended: int = 0
+    merged: int = 0  # conversations merged into another by a message that bridged them
 
 
 class _Directory:
@@ -81,26 +114,9 @@ class _Directory:
         )
         self.rooms = {r: o for r, o in session.execute(select(Room.roomid, Room.org_unit_id))}
 
-
-def _candidates(session: Session, since: dt.datetime) -> dict[str, list[Conversation]]:
-    """Every conversation a batch starting at ``since`` (minus the gap) could join, by thread.
-
-    A message at time t can only join a conversation that ended at or after t - gap, and no
-    message of the batch is older than its oldest, so one query covers the whole batch.
-    """
-    out: dict[str, list[Conversation]] = {}
-    for conv in session.scalars(
-        select(Conversation).where(Conversation.ended_at >= since).order_by(Conversation.started_at)
-    ):
-        out.setdefault(conv.thread, []).append(conv)
-    return out
-
-
-def _joinable(convs: list[Conversation], at: dt.datetime, gap: dt.timedelta) -> Conversation | None:
-    for conv in convs:
-        if conv.started_at - gap <= at <= conv.ended_at + gap:
-            return conv
-    return None
+    def staff_id(self, sender: str, kind: SenderKind) -> int | None:
+        staff = self.staff.get(sender) if kind == SenderKind.STAFF else None
+        return staff[0] if staff else None
 
 
 def build_conversations(
@@ -111,6 +127,9 @@ def build_conversations(
 ) -> ConversationStats:
     stats = ConversationStats()
     directory: _Directory | None = None  # read once per run, on the first batch with work
+    with session_scope(engine) as session:
+        if session.get(Checkpoint, CANONICAL) is None:
+            _canonicalize(session, idle_gap, stats)
     while True:
         with session_scope(engine) as session:
             done, directory = _run_batch(session, idle_gap, batch_size, stats, directory)
@@ -118,6 +137,23 @@ def build_conversations(
             progress(done)
         if done < batch_size:
             return stats
+
+
+def _candidates(
+    session: Session, threads: Sequence[str], lo: dt.datetime, hi: dt.datetime
+) -> dict[str, list[Conversation]]:
+    """The conversations of ``threads`` that a message between ``lo`` and ``hi`` can touch."""
+    out: dict[str, list[Conversation]] = {}
+    for i in range(0, len(threads), _CHUNK):
+        for conv in session.scalars(
+            select(Conversation).where(
+                Conversation.thread.in_(threads[i : i + _CHUNK]),
+                Conversation.ended_at >= lo,
+                Conversation.started_at <= hi,
+            )
+        ):
+            out.setdefault(conv.thread, []).append(conv)
+    return out
 
 
 def _run_batch(
@@ -131,11 +167,13 @@ def _run_batch(
     rows = session.execute(
         select(
             Message.id,
+            Message.msgid,
             Message.msgtime,
             Message.sender,
             Message.sender_kind,
             Message.tolist,
             Message.roomid,
+            Message.scanned_run_id,
         )
         .where(Message.id > mark.seq)
         .order_by(Message.id)
@@ -144,52 +182,149 @@ def _run_batch(
     if not rows:
         return 0, directory
     directory = directory or _Directory(session)
-    rows = sorted(rows, key=lambda r: (r.msgtime, r.id))
-    by_thread = _candidates(session, rows[0].msgtime - gap)
-    placed: list[tuple[int, Conversation, int | None, int | None]] = []
     updates: list[dict[str, Any]] = []
+    threads: dict[str, tuple[Thread, list[Any]]] = {}
     for row in rows:
         thread = thread_of(row.sender, list(row.tolist or []), row.roomid)
         if thread is None or row.sender_kind == SenderKind.SYSTEM:
-            staff = directory.staff.get(row.sender)
-            if staff:  # no conversation, but still attributable to its sender
-                updates.append({"id": row.id, "staff_id": staff[0]})
+            staff_id = directory.staff_id(row.sender, SenderKind.STAFF)
+            if staff_id:  # no conversation, but still attributable to its sender
+                updates.append({"id": row.id, "staff_id": staff_id})
             continue
-        convs = by_thread.setdefault(thread.key, [])
-        conv = _joinable(convs, row.msgtime, gap)
-        if conv is None:
-            conv = _new_conversation(thread, row.msgtime, directory)
-            session.add(conv)
-            convs.append(conv)
-            stats.created += 1
-        else:
-            stats.extended += 1
-        conv.started_at = min(conv.started_at, row.msgtime)
-        conv.ended_at = max(conv.ended_at, row.msgtime)
-        conv.message_count += 1
-        if row.sender_kind == SenderKind.STAFF:
-            conv.staff_messages += 1
-        elif row.sender_kind == SenderKind.CUSTOMER:
-            conv.customer_messages += 1
-        staff = directory.staff.get(row.sender) if row.sender_kind == SenderKind.STAFF else None
-        placed.append(
-            (row.id, conv, staff[0] if staff else None, directory.customers.get(row.sender))
-        )
-        stats.messages += 1
+        threads.setdefault(thread.key, (thread, []))[1].append(row)
+    placed: list[tuple[Any, Conversation]] = []
+    changed: list[Conversation] = []
+    if threads:
+        times = [r.msgtime for _, msgs in threads.values() for r in msgs]
+        existing = _candidates(session, sorted(threads), min(times) - gap, max(times) + gap)
+        for key, (thread, msgs) in threads.items():
+            spans: list[tuple[dt.datetime, dt.datetime, Conversation | Any]] = [
+                (c.started_at, c.ended_at, c) for c in existing.get(key, [])
+            ]
+            spans += [(r.msgtime, r.msgtime, r) for r in msgs]
+            for group in runs(spans, gap):
+                convs = [x for x in group if isinstance(x, Conversation)]
+                points = [x for x in group if not isinstance(x, Conversation)]
+                if not points and len(convs) <= 1:
+                    continue  # nothing new reached it
+                conv = _settle(session, thread, convs, points, directory, stats)
+                placed += [(r, conv) for r in points]
+                changed.append(conv)
     session.flush()  # one round of INSERTs gives every new conversation its id
-    for msg_id, conv, staff_id, customer_id in placed:
+    for row, conv in placed:
         updates.append(
             {
-                "id": msg_id,
+                "id": row.id,
                 "conversation_id": conv.id,
-                "staff_id": staff_id or conv.staff_id,
-                "customer_id": customer_id or conv.customer_id,
+                "staff_id": directory.staff_id(row.sender, row.sender_kind) or conv.staff_id,
+                "customer_id": directory.customers.get(row.sender) or conv.customer_id,
             }
         )
     if updates:
         session.execute(update(Message), updates)
+    # messages scanned before they were placed (a stage run out of order): findings follow
+    follow_messages(session, [(r.id, c.id) for r, c in placed if r.scanned_run_id is not None])
+    internal = [c for c in changed if c.kind == ConversationKind.INTERNAL]
+    _settle_internal_starters(session, internal, directory)
     mark.seq = max(r.id for r in rows)
     return len(rows), directory
+
+
+def _canonicalize(session: Session, gap: dt.timedelta, stats: ConversationStats) -> None:
+    """Once per store: bring conversations written by earlier versions, which joined a late
+    message to one conversation without merging the ones it bridged and kept the key of the
+    first message to arrive, to the idle-gap rule (merges, keys, internal starters)."""
+    directory = _Directory(session)
+    threads = sorted(session.scalars(select(Conversation.thread).distinct()))
+    for i in range(0, len(threads), _CHUNK):
+        convs: dict[str, list[Conversation]] = {}
+        for conv in session.scalars(
+            select(Conversation).where(Conversation.thread.in_(threads[i : i + _CHUNK]))
+        ):
+            convs.setdefault(conv.thread, []).append(conv)
+        changed: list[Conversation] = []
+        for key, group_convs in convs.items():
+            first = group_convs[0]
+            thread = Thread(key, first.kind, None, None, first.roomid)
+            spans = [(c.started_at, c.ended_at, c) for c in group_convs]
+            for group in runs(spans, gap):
+                if len(group) > 1 or group[0].key != conversation_key(key, group[0].started_at):
+                    changed.append(_settle(session, thread, group, [], directory, stats))
+        session.flush()
+        internal = [c for c in changed if c.kind == ConversationKind.INTERNAL]
+        _settle_internal_starters(session, internal, directory)
+    session.add(Checkpoint(source=CANONICAL, seq=1))
+
+
+def _settle(
+    session: Session,
+    thread: Thread,
+    convs: list[Conversation],
+    points: list[Any],
+    directory: _Directory,
+    stats: ConversationStats,
+) -> Conversation:
+    """One run of the thread: the conversations it covers become one (the earliest started
+    survives), with the new messages ``points`` counted in."""
+    convs.sort(key=lambda c: (c.started_at, c.id))
+    starts = [c.started_at for c in convs] + [r.msgtime for r in points]
+    ends = [c.ended_at for c in convs] + [r.msgtime for r in points]
+    counts = [
+        sum(c.message_count for c in convs) + len(points),
+        sum(c.staff_messages for c in convs)
+        + sum(r.sender_kind == SenderKind.STAFF for r in points),
+        sum(c.customer_messages for c in convs)
+        + sum(r.sender_kind == SenderKind.CUSTOMER for r in points),
+    ]
+    if convs:
+        conv, victims = convs[0], convs[1:]
+        if victims:
+            # before the survivor changes: its new key must not meet theirs in a flush
+            carry_over(session, conv.id, {v.id: v.key for v in victims})
+            for victim in victims:
+                session.expunge(victim)
+            stats.merged += len(victims)
+        stats.extended += len(points)
+    else:
+        conv = _new_conversation(thread, min(starts), directory)
+        session.add(conv)
+        stats.created += 1
+    conv.started_at, conv.ended_at = min(starts), max(ends)
+    conv.key = conversation_key(thread.key, conv.started_at)
+    conv.message_count, conv.staff_messages, conv.customer_messages = counts
+    stats.messages += len(points)
+    return conv
+
+
+def _settle_internal_starters(
+    session: Session, convs: list[Conversation], directory: _Directory
+) -> None:
+    """A conversation between two staff members belongs to the one who wrote first (by time,
+    then msgid), which a late message can change; messages without a staff sender of their
+    own take it from the conversation."""
+    for conv in convs:
+        first = session.scalar(
+            select(Message.sender)
+            .where(Message.conversation_id == conv.id)
+            .order_by(Message.msgtime, Message.msgid)
+            .limit(1)
+        )
+        staff = directory.staff.get(first or "")
+        staff_id, org_unit = (staff[0], staff[1]) if staff else (None, None)
+        if (conv.staff_id, conv.org_unit_id) == (staff_id, org_unit):
+            continue
+        conv.staff_id, conv.org_unit_id = staff_id, org_unit
+        fixes = [
+            {"id": i, "staff_id": staff_id}
+            for i, sender, kind, current in session.execute(
+                select(Message.id, Message.sender, Message.sender_kind, Message.staff_id).where(
+                    Message.conversation_id == conv.id
+                )
+            )
+            if directory.staff_id(sender, kind) is None and current != staff_id
+        ]
+        if fixes:
+            session.execute(update(Message), fixes)
 
 
 def _new_conversation(thread: Thread, at: dt.datetime, directory: _Directory) -> Conversation:
@@ -198,7 +333,7 @@ def _new_conversation(thread: Thread, at: dt.datetime, directory: _Directory) ->
     if thread.roomid:
         org_unit = directory.rooms.get(thread.roomid)
     conv = Conversation(
-        key=f"{thread.key}:{int(at.timestamp() * 1000)}",
+        key=conversation_key(thread.key, at),
         thread=thread.key,
         kind=thread.kind,
         staff_id=staff[0] if staff else None,

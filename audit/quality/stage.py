@@ -22,12 +22,21 @@ from audit.config import QualityConfig
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import FindingRef, Scorecard, ScoreResult, evaluate, score_values
 from audit.store.db import session_scope, stage_mark
-from audit.store.models import Conversation, ConversationKind, Finding, Message, Score
+from audit.store.models import (
+    Checkpoint,
+    Conversation,
+    ConversationKind,
+    Finding,
+    Message,
+    Score,
+)
 from audit.store.quarantine import is_set_aside, isolate, record_failure
 from audit.store.types import utcnow
 
 STAGE = "stage:quality"
 SCORES_STAGE = "scores"  # its name in stage_failures
+# the quality-alert stage's mark over score ids (audit.alerts.QUALITY_STAGE)
+QUALITY_ALERTS_STAGE = "stage:quality_alerts"
 _KIND_NAMES: dict[ConversationKind, Literal["single", "room", "internal"]] = {
     ConversationKind.SINGLE: "single",
     ConversationKind.ROOM: "room",
@@ -121,6 +130,18 @@ def _findings(session: Session, conversation_ids: Sequence[int]) -> dict[int, li
     return out
 
 
+def _rewind_alerts(session: Session, first_new: int | None) -> None:
+    """SQLite hands the largest id of a deleted row out again, so a rescored conversation's
+    new score can get an id the quality-alert stage has passed already; that stage then goes
+    back to it (its alerts follow the score idempotently: audit.quality.alert_sync), in the
+    transaction that wrote the score."""
+    if first_new is None:
+        return
+    mark = session.get(Checkpoint, QUALITY_ALERTS_STAGE, with_for_update=True)
+    if mark is not None and mark.seq >= first_new:
+        mark.seq = first_new - 1
+
+
 def _score_batch(
     session: Session,
     card: Scorecard,
@@ -140,6 +161,7 @@ def _score_batch(
     )
     now = utcnow()
     results = []
+    added: list[Score] = []
     for conv_id in ids:
         kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
         metrics = compute_metrics(
@@ -150,7 +172,7 @@ def _score_batch(
             greeting_words=card.greetings,
         )
         result = evaluate(card, metrics, findings.get(conv_id, []))
-        session.add(
+        added.append(
             Score(
                 conversation_id=conv_id,
                 scorecard_version=card.version,
@@ -159,6 +181,9 @@ def _score_batch(
             )
         )
         results.append(result)
+    session.add_all(added)
+    session.flush()
+    _rewind_alerts(session, min((a.id for a in added), default=None))
     return results
 
 

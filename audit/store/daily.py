@@ -263,6 +263,10 @@ def _touched(conn: Connection, old: Sources, now: Sources) -> tuple[list[int], s
         select(Conversation.id).where(Conversation.id > old.conversations),
         select(Finding.conversation_id).where(Finding.id > old.findings),
         select(Score.conversation_id).where(Score.id > old.scores),
+        # conversations merged into another since (audit.quality.merge): their facts go
+        select(ConversationFact.conversation_id).where(
+            ~exists().where(Conversation.id == ConversationFact.conversation_id)
+        ),
     ):
         convs.update(i for i in conn.scalars(query.distinct()) if i is not None)
     days: set[dt.date] = set()

@@ -1,0 +1,146 @@
+"""Carrying a merged conversation's rows over to the conversation it was merged into.
+
+A late message that bridges two conversations of a thread makes them one; the one that started
+first keeps its id (so the trail's references to it stay good) and takes over the others'
+messages, findings and alerts. Their scores are dropped, with the survivor's, so that the
+scoring stage scores the whole and the quality-alert stage brings its alerts in line. Reviews
+hang on alerts, which survive; the audit log is append-only, so a row records the merge and
+whoever reads a trail entry about a merged conversation can follow it.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy.orm import Session
+
+from audit.quality.alert_sync import untouched
+from audit.store.models import (
+    Alert,
+    AuditLog,
+    Conversation,
+    Finding,
+    Message,
+    Review,
+    Score,
+)
+
+ACTOR = "sessionizer"
+ACTION = "conversation.merge"
+
+
+def carry_over(session: Session, survivor: int, merged: Mapping[int, str]) -> None:
+    """Move everything of the conversations ``merged`` (id: key) to ``survivor`` and delete
+    them."""
+    victims = sorted(merged)
+    session.execute(
+        update(Message)
+        .where(Message.conversation_id.in_(victims))
+        .values(conversation_id=survivor)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Finding)
+        .where(Finding.conversation_id.in_(victims))
+        .values(conversation_id=survivor)
+        .execution_options(synchronize_session=False)
+    )
+    _carry_alerts(session, survivor, victims)
+    session.execute(
+        delete(Score)
+        .where(Score.conversation_id.in_([survivor, *victims]))
+        .execution_options(synchronize_session=False)
+    )
+    session.add(
+        AuditLog(
+            actor=ACTOR,
+            action=ACTION,
+            target_type="conversation",
+            target_id=str(survivor),
+            # the keys too: SQLite may give a merged conversation's id to a new one later
+            detail={"merged": victims, "keys": [merged[v] for v in victims]},
+        )
+    )
+    session.execute(
+        delete(Conversation)
+        .where(Conversation.id.in_(victims))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def rekeyed(dedupe_key: str, moves: Mapping[int, object]) -> str:
+    """An alert's dedupe key with a merged conversation's id replaced by the survivor's.
+
+    Quality alerts end in the id of their conversation ("quality:low_score:<id>",
+    "quality:sla_streak:<staff>:<first id>"); finding alerts name no conversation."""
+    head, _, last = dedupe_key.rpartition(":")
+    if dedupe_key.startswith("quality:") and last.isdigit() and int(last) in moves:
+        return f"{head}:{moves[int(last)]}"
+    return dedupe_key
+
+
+def _carry_alerts(session: Session, survivor: int, victims: list[int]) -> None:
+    moves = dict.fromkeys(victims, survivor)
+    reviewed = exists().where(Review.alert_id == Alert.id)
+    named = [Alert.dedupe_key.like(f"quality:%:{v}") for v in victims]
+    rows = session.execute(
+        select(
+            Alert.id,
+            Alert.dedupe_key,
+            Alert.state,
+            Alert.assignee_id,
+            Alert.conversation_id,
+            reviewed,
+        )
+        .where(or_(Alert.conversation_id.in_(victims), *named))
+        .order_by(Alert.id)
+    ).all()
+    wanted = {rekeyed(r.dedupe_key, moves) for r in rows}
+    taken = set(session.scalars(select(Alert.dedupe_key).where(Alert.dedupe_key.in_(wanted))))
+    drop: list[int] = []
+    for alert_id, key, state, assignee, conv_id, was_reviewed in rows:
+        new_key = rekeyed(key, moves)
+        if new_key != key and new_key in taken:
+            if untouched(state, assignee, was_reviewed):
+                drop.append(alert_id)  # the survivor has the same open cause: one is enough
+                continue
+            # both handled: neither judgement may be lost, so both stay, told apart
+            new_key = f"{new_key}:merged:{key.rpartition(':')[2]}"
+        taken.add(new_key)
+        session.execute(
+            update(Alert)
+            .where(Alert.id == alert_id)
+            .values(
+                dedupe_key=new_key,
+                conversation_id=survivor if conv_id in moves else conv_id,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    if drop:
+        session.execute(
+            delete(Alert).where(Alert.id.in_(drop)).execution_options(synchronize_session=False)
+        )
+
+
+def follow_messages(session: Session, placed: Iterable[tuple[int, int]]) -> None:
+    """Findings (and their alerts) of messages that were scanned before they were placed take
+    the conversation the message was placed in."""
+    by_conv: dict[int, list[int]] = defaultdict(list)
+    for message_id, conv_id in placed:
+        by_conv[conv_id].append(message_id)
+    for conv_id, message_ids in by_conv.items():
+        findings = select(Finding.id).where(Finding.message_id.in_(message_ids))
+        session.execute(
+            update(Alert)
+            .where(Alert.finding_id.in_(findings))
+            .values(conversation_id=conv_id)
+            .execution_options(synchronize_session=False)
+        )
+        session.execute(
+            update(Finding)
+            .where(Finding.message_id.in_(message_ids))
+            .values(conversation_id=conv_id)
+            .execution_options(synchronize_session=False)
+        )
