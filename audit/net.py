@@ -11,7 +11,9 @@
   and sleeps through the injected ``sleep`` so tests record the waits instead of waiting.
 
 The WeCom API client, the digest channels (robot webhook, WeCom application, SMTP) and the
-archive SDK binding all retry through here.
+archive SDK binding all retry through here. httpx is imported when a client is made: the SDK's
+child processes, which only retry, load the native binary with as few libraries around it as
+possible.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import httpx
 import tenacity
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -206,8 +210,10 @@ class HttpClient:
         proxy: str | None = None,
         now: Callable[[], float] = time.time,
     ) -> None:
+        import httpx
+
         self._now = now
-        self._client = httpx.Client(
+        self._client: httpx.Client = httpx.Client(
             timeout=httpx.Timeout(timeout),
             proxy=proxy or None,
             trust_env=proxy is None,
@@ -232,6 +238,8 @@ class HttpClient:
         headers: Mapping[str, str] | None = None,
     ) -> bytes:
         """The body of a 2xx/3xx answer; :class:`NetError` otherwise."""
+        import httpx
+
         try:
             response = self._client.request(method, url, content=content, headers=headers)
         except httpx.UnsupportedProtocol as exc:
