@@ -772,17 +772,7 @@ def _wecom_clients(settings: Settings) -> tuple[Any, Any]:
         )
 
     def client(secret: Any) -> Any:
-        return WeComClient(
-            base_url=w.base_url,
-            corpid=corpid,
-            secret=secret,
-            timeout=w.timeout,
-            requests_per_second=w.requests_per_second,
-            max_retries=w.max_retries,
-            backoff=w.backoff_seconds,
-            backoff_max=w.backoff_max_seconds,
-            proxy=w.proxy,
-        )
+        return WeComClient.from_settings(settings, secret)
 
     contacts = client(w.contact_secret)
     archive_secret = w.archive_secret or settings.archive.secret

@@ -3,7 +3,7 @@
 What lives here (see ``wecom-archive-format.md`` §1-3):
 
 * :class:`SdkError`: every return code (10000-10011) and in-JSON ``errcode`` with a clear
-  message and whether it is ``transient`` (retried with exponential backoff, :class:`RetryPolicy`).
+  message and whether it is ``transient`` (retried with exponential backoff, :data:`SDK_RETRY`).
 * :func:`find_sdk_library`: the binary from config, else from the optional ``pywecomarchive``
   wheel (``pip install 'wecom-audit[sdk]'``). The binary is never vendored into this repository.
 * :class:`WeWorkFinanceSdk`: NewSdk/Init/GetChatData/GetMediaData/DestroySdk, one instance per
@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
@@ -61,6 +61,7 @@ from audit.archive.crypto import (
     decrypt_data,
 )
 from audit.archive.keys import KeyRing
+from audit.net import RetryPolicy, call_with_retries
 
 if TYPE_CHECKING:
     from audit.archive.ingest import Job, Outcome
@@ -168,30 +169,7 @@ def check_response(doc: Any, operation: str) -> dict[str, Any]:
     return doc
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff for transient errors: ``base_delay * 2**n``, capped."""
-
-    attempts: int = 4
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-
-    def delay(self, failures: int) -> float:
-        return float(min(self.max_delay, self.base_delay * 2**failures))
-
-    def call(self, fn: Callable[[], T]) -> T:
-        failures = 0
-        while True:
-            try:
-                return fn()
-            except SdkError as exc:
-                failures += 1
-                if not exc.transient or failures >= self.attempts:
-                    raise
-                delay = self.delay(failures - 1)
-                log.warning("%s; retry %d/%d in %.1fs", exc, failures, self.attempts - 1, delay)
-                self.sleep(delay)
+SDK_RETRY = RetryPolicy(attempts=4, backoff=0.5, backoff_max=30.0)  # the SDK's own default
 
 
 # --------------------------------------------------------------------------- the binary
@@ -480,12 +458,13 @@ class WeWorkFinanceSdk:
         proxy: str = "",
         passwd: str = "",
         timeout: int = 10,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy = SDK_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.library = SdkLibrary.load(lib_path)
         self._lib = self.library.lib
         self.proxy, self.passwd, self.timeout = proxy, passwd, timeout
-        self.retry = retry or RetryPolicy()
+        self.retry, self.sleep = retry, sleep
         self._owner = threading.get_ident()
         handle = self._lib.NewSdk()
         if not handle:
@@ -566,7 +545,7 @@ class WeWorkFinanceSdk:
                 raise SdkError(10002, "GetChatData", f"response is not JSON ({exc})") from None
             return check_response(doc, "GetChatData")
 
-        return self.retry.call(once)
+        return call_with_retries(once, self.retry, sleep=self.sleep, reraise=True)
 
     def get_media_data(
         self,
@@ -599,7 +578,7 @@ class WeWorkFinanceSdk:
                 lib.FreeMediaData(media)
             return data, out_index.decode("utf-8", "surrogateescape"), finished
 
-        return self.retry.call(once)
+        return call_with_retries(once, self.retry, sleep=self.sleep, reraise=True)
 
     def iter_media(
         self,

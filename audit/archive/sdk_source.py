@@ -12,19 +12,21 @@ stored page.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
 from audit.archive.sdk import (
     ERRCODE_TOO_LARGE,
     MAX_LIMIT,
-    RetryPolicy,
+    SDK_RETRY,
     SdkError,
     WeWorkFinanceSdk,
     check_response,
 )
 from audit.archive.sources import ChatData, Page, SourceError, chatdata_from_item
+from audit.net import RetryPolicy, call_with_retries
 
 log = logging.getLogger(__name__)
 
@@ -48,11 +50,12 @@ class SdkSource:
         self,
         client: ChatDataClient,
         *,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy = SDK_RETRY,
+        sleep: Callable[[float], None] = time.sleep,
         name: str = "sdk",
     ) -> None:
         self.client = client
-        self.retry = retry or RetryPolicy()
+        self.retry, self.sleep = retry, sleep
         self.name = name
         self.limit = MAX_LIMIT  # the limit in use; lowered by errcode 301058
 
@@ -69,32 +72,36 @@ class SdkSource:
 
     def fetch(self, seq: int) -> dict[str, Any]:
         """One page after ``seq`` (a checked response object), with retries and halving."""
-        failures = 0
-        while True:
-            try:
-                return check_response(self.client.get_chat_data(seq, self.limit), "GetChatData")
-            except SdkError as exc:
-                if exc.in_json and exc.code == ERRCODE_TOO_LARGE and self.limit > 1:
-                    self.limit = max(1, self.limit // 2)
-                    log.warning("GetChatData after seq %d: %s; limit now %d", seq, exc, self.limit)
-                    continue
-                failures += 1
-                if exc.transient and failures < self.retry.attempts:
-                    delay = self.retry.delay(failures - 1)
-                    log.warning(
-                        "GetChatData after seq %d: %s; retry %d/%d in %.1fs",
-                        seq,
-                        exc,
-                        failures,
-                        self.retry.attempts - 1,
-                        delay,
-                    )
-                    self.retry.sleep(delay)
-                    continue
-                tried = f" (after {failures} attempts)" if failures > 1 else ""
-                raise SdkSourceError(
-                    f"archive pull stopped after seq {seq}{tried}: {exc}", exc.code
-                ) from exc
+        tries = 0
+
+        def once() -> dict[str, Any]:
+            nonlocal tries
+            tries += 1
+            while True:
+                try:
+                    return check_response(self.client.get_chat_data(seq, self.limit), "GetChatData")
+                except SdkError as exc:  # halving the page is not a failed try
+                    if exc.in_json and exc.code == ERRCODE_TOO_LARGE and self.limit > 1:
+                        self.limit = max(1, self.limit // 2)
+                        log.warning(
+                            "GetChatData after seq %d: %s; limit now %d", seq, exc, self.limit
+                        )
+                        continue
+                    raise
+
+        try:
+            return call_with_retries(
+                once,
+                self.retry,
+                sleep=self.sleep,
+                what=f"GetChatData after seq {seq}",
+                reraise=True,
+            )
+        except SdkError as exc:
+            tried = f" (after {tries} attempts)" if tries > 1 else ""
+            raise SdkSourceError(
+                f"archive pull stopped after seq {seq}{tried}: {exc}", exc.code
+            ) from exc
 
     def pages(self, after_seq: int, limit: int) -> Iterator[Page]:
         """Pages after ``after_seq`` until the archive returns an empty page."""
@@ -137,7 +144,7 @@ def open_sdk_source(
     proxy: str = "",
     passwd: str = "",
     timeout: int = 10,
-    retry: RetryPolicy | None = None,
+    retry: RetryPolicy = SDK_RETRY,
 ) -> SdkSource:
     """An initialised SDK instance (owned by the calling thread) wrapped as the ``sdk`` source.
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from audit.archive.sdk import SdkError, find_sdk_library
+from audit.net import RetryPolicy
 
 CRASHED = 10003  # "system failure": reported when the child process dies
 
@@ -39,10 +40,8 @@ def _serve(stdin: IO[str], stdout: IO[str], lib_path: str) -> None:
                     proxy=req.get("proxy", ""),
                     passwd=req.get("passwd", ""),
                     timeout=int(req.get("timeout", 10)),
+                    retry=RetryPolicy(attempts=1),  # the caller retries
                 )
-                from audit.archive.sdk import RetryPolicy
-
-                sdk.retry = RetryPolicy(attempts=1)  # the caller retries
                 sdk.init(req["corpid"], req["secret"])
                 reply: dict[str, Any] = {"ok": True}
             elif sdk is None:

@@ -1,6 +1,6 @@
 """A small client for the WeCom HTTP APIs used beside the archive (``/cgi-bin/...``).
 
-Only the standard library: ``urllib.request`` and JSON. What it takes care of:
+HTTP and retries go through :mod:`audit.net`. What this client adds:
 
 - **Access token**: fetched with ``gettoken``, cached until ``expires_in`` minus a margin, and
   fetched again (once per call) when an API answers 40014 / 42001 / 40001.
@@ -8,10 +8,10 @@ Only the standard library: ``urllib.request`` and JSON. What it takes care of:
   code, WeCom's message and, for the common codes, what to do about it.
 - **Rate limits**: a client-side limiter spaces requests; ``45009`` / ``45033`` (frequency and
   concurrency limits), ``-1`` (system busy), HTTP 429 / 5xx and network errors are retried with
-  exponential backoff (``Retry-After`` honoured).
+  exponential backoff (``Retry-After`` honoured); other HTTP 4xx fail at once.
 - **Secrets**: the corp secret and the access token never appear in a repr, a log line or an
-  exception; URLs are redacted before any message is built, and urllib's own exceptions (which
-  hold the full URL) are not chained.
+  exception; URLs are redacted before any message is built, and the HTTP library's own
+  exceptions (which hold the full URL) are not chained.
 
 Which secret: ``externalcontact/*`` needs the customer-contact (客户联系) secret or an app with
 that permission; ``msgaudit/*`` needs the archive (会话内容存档) secret. Use one client per secret.
@@ -21,17 +21,19 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import SecretStr
+
+from audit.net import HttpClient, NetError, RetryPolicy, call_with_retries, redact
+
+if TYPE_CHECKING:
+    from audit.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -67,22 +69,29 @@ HINTS: dict[int, str] = {
     301060: "too many ids in one call (at most 100)",
 }
 
-_SECRET_QUERY = re.compile(r"((?:access_token|corpsecret)=)[^&\s'\"]*")
-
-
-def redact(text: str) -> str:
-    """``access_token=...`` and ``corpsecret=...`` query values replaced by ``***``."""
-    return _SECRET_QUERY.sub(r"\1***", text)
-
 
 class WeComApiError(Exception):
-    """A WeCom API call failed. ``errcode`` is WeCom's (``-1`` also for network/HTTP failures)."""
+    """A WeCom API call failed. ``errcode`` is WeCom's (``-1`` also for network/HTTP failures).
 
-    def __init__(self, errcode: int, errmsg: str, api: str) -> None:
+    ``transient``: retried inside the client (the retry errcodes unless said otherwise: an
+    HTTP 4xx or a non-JSON answer is also ``-1`` but not worth another try).
+    """
+
+    def __init__(
+        self,
+        errcode: int,
+        errmsg: str,
+        api: str,
+        *,
+        transient: bool | None = None,
+        retry_after: float | None = None,
+    ) -> None:
         self.errcode = errcode
         self.errmsg = redact(errmsg)
         self.api = api
         self.hint = HINTS.get(errcode, "")
+        self.transient = errcode in RETRY_ERRCODES if transient is None else transient
+        self.retry_after = retry_after
         text = f"WeCom {api}: errcode {errcode} ({self.errmsg})"
         super().__init__(f"{text}: {self.hint}" if self.hint else text)
 
@@ -287,28 +296,51 @@ class WeComClient:
         self.timeout = timeout
         self._clock, self._sleep = clock, sleep
         self.max_retries, self.backoff, self.backoff_max = max_retries, backoff, backoff_max
+        self._retry = RetryPolicy(max_retries + 1, backoff, backoff_max)
         self.token_margin = token_margin
         self._limiter = RateLimiter(requests_per_second, clock, sleep)
         self._token = SecretStr("")
         self._token_expires = 0.0
         self._token_lock = threading.Lock()
         # proxy: None = the environment's (http_proxy, no_proxy), "" = none, else that URL
-        handlers: list[urllib.request.BaseHandler] = []
-        if proxy is not None:
-            handlers.append(
-                urllib.request.ProxyHandler({"http": proxy, "https": proxy} if proxy else {})
-            )
-        self._opener = urllib.request.build_opener(*handlers)
+        self._transport = HttpClient(timeout=timeout, proxy=proxy)
+
+    @classmethod
+    def from_settings(cls, settings: Settings, secret: str | SecretStr) -> WeComClient:
+        """The client for one secret as ``[wecom]`` configures it (rate, retries, proxy)."""
+        w = settings.wecom
+        return cls(
+            base_url=w.base_url,
+            corpid=w.corpid or settings.archive.corpid,
+            secret=secret,
+            timeout=w.timeout,
+            requests_per_second=w.requests_per_second,
+            max_retries=w.max_retries,
+            backoff=w.backoff_seconds,
+            backoff_max=w.backoff_max_seconds,
+            proxy=w.proxy,
+        )
+
+    def close(self) -> None:
+        self._transport.close()
 
     def __repr__(self) -> str:
         return f"WeComClient(base_url={self.base_url!r}, corpid={self.corpid!r}, secret='***')"
 
-    def _error(self, errcode: int, errmsg: str, api: str) -> WeComApiError:
+    def _error(
+        self,
+        errcode: int,
+        errmsg: str,
+        api: str,
+        *,
+        transient: bool | None = None,
+        retry_after: float | None = None,
+    ) -> WeComApiError:
         """The error, with the secret and the token scrubbed even if WeCom echoed them."""
         for value in (self._secret.get_secret_value(), self._token.get_secret_value()):
             if value:
                 errmsg = errmsg.replace(value, "***")
-        return WeComApiError(errcode, errmsg, api)
+        return WeComApiError(errcode, errmsg, api, transient=transient, retry_after=retry_after)
 
     # ----------------------------------------------------------------- transport
 
@@ -318,43 +350,28 @@ class WeComClient:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = None if body is None else json.dumps(body, ensure_ascii=False).encode("utf-8")
-        for attempt in range(self.max_retries + 1):
+        headers = None if data is None else {"Content-Type": "application/json; charset=utf-8"}
+
+        def once() -> dict[str, Any]:
             self._limiter.acquire()
-            retry_after: float | None = None
-            request = urllib.request.Request(url, data=data, method=method)
-            if data is not None:
-                request.add_header("Content-Type", "application/json; charset=utf-8")
             try:
-                with self._opener.open(request, timeout=self.timeout) as response:
-                    raw = response.read()
-            except urllib.error.HTTPError as exc:
-                err = self._error(-1, f"HTTP {exc.code} {exc.reason}", api)
-                if exc.code != 429 and exc.code < 500:
-                    raise err from None
-                header = exc.headers.get("Retry-After") if exc.headers else None
-                retry_after = float(header) if header and header.isdigit() else None
-            except (urllib.error.URLError, OSError) as exc:  # refused, reset, timeout
-                reason = getattr(exc, "reason", exc)
-                err = self._error(-1, f"network: {type(exc).__name__}: {reason}", api)
-            else:
-                try:
-                    payload = json.loads(raw.decode("utf-8"))
-                except (UnicodeDecodeError, ValueError):
-                    raise WeComApiError(-1, "response is not JSON", api) from None
-                if not isinstance(payload, dict):
-                    raise WeComApiError(-1, "response is not a JSON object", api)
-                code = _int(payload.get("errcode"))
-                if code not in RETRY_ERRCODES:
-                    return payload
-                err = self._error(code, str(payload.get("errmsg", "")), api)
-            if attempt == self.max_retries:
-                raise err
-            delay = min(self.backoff_max, self.backoff * 2**attempt)
-            if retry_after is not None:
-                delay = min(self.backoff_max, max(delay, retry_after))
-            log.warning("%s; retry %d/%d in %.1fs", err, attempt + 1, self.max_retries, delay)
-            self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+                raw = self._transport.request(method, url, content=data, headers=headers)
+            except NetError as exc:
+                raise self._error(
+                    -1, str(exc), api, transient=exc.transient, retry_after=exc.retry_after
+                ) from None
+            try:
+                payload = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                raise WeComApiError(-1, "response is not JSON", api, transient=False) from None
+            if not isinstance(payload, dict):
+                raise WeComApiError(-1, "response is not a JSON object", api, transient=False)
+            code = _int(payload.get("errcode"))
+            if code in RETRY_ERRCODES:
+                raise self._error(code, str(payload.get("errmsg", "")), api)
+            return payload
+
+        return call_with_retries(once, self._retry, sleep=self._sleep, reraise=True)
 
     def _fetch_token(self) -> None:
         payload = self._http(

@@ -85,13 +85,6 @@ def configured_channels(settings: Settings) -> dict[str, Channel]:
         from audit.archive.wecom_api import WeComClient
         from audit.digest.wecom_app import WeComAppChannel
 
-        client = WeComClient(
-            settings.wecom.base_url,
-            settings.wecom.corpid or settings.archive.corpid,
-            _secret(_get(settings, "app_secret", "")),
-            settings.wecom.timeout,
-            max_retries=settings.wecom.max_retries,
-            proxy=settings.wecom.proxy,
-        )
+        client = WeComClient.from_settings(settings, _secret(_get(settings, "app_secret", "")))
         channels["wecom_app"] = WeComAppChannel(client, int(agentid))
     return channels

@@ -20,12 +20,12 @@ from pydantic import SecretStr
 from audit.digest.channel import (
     DEFAULT_RETRY,
     DeliveryError,
-    RetryPolicy,
     TransientError,
-    with_retries,
+    deliver_with_retries,
 )
 from audit.digest.recipients import Recipient
 from audit.digest.render import RenderedDigest
+from audit.net import RetryPolicy
 
 Security = Literal["none", "starttls", "tls"]
 
@@ -71,7 +71,9 @@ class SmtpChannel:
 
     def send(self, recipient: Recipient, digest: RenderedDigest) -> int:
         msg = self.message(recipient, digest)
-        with_retries(lambda: self._send_once(msg), self.retry, self.sleep, f"smtp {self.host}")
+        deliver_with_retries(
+            lambda: self._send_once(msg), self.retry, self.sleep, f"smtp {self.host}"
+        )
         return 1
 
     def _connect(self) -> smtplib.SMTP:

@@ -18,21 +18,19 @@ import collections
 import functools
 import json
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
 from audit.digest.channel import (
     DEFAULT_RETRY,
     DeliveryError,
-    RetryPolicy,
     TransientError,
-    with_retries,
+    deliver_with_retries,
 )
 from audit.digest.recipients import Recipient
 from audit.digest.render import RenderedDigest
+from audit.net import HttpClient, NetError, RetryPolicy
 
 MARKDOWN_LIMIT = 4096
 TEXT_LIMIT = 2048
@@ -140,6 +138,7 @@ class RobotWebhookChannel:
         self.clock, self.sleep = clock, sleep
         self.limit_bytes, self.per_minute = limit_bytes, per_minute
         self._windows: dict[str, SlidingWindow] = {}  # one rate limit per robot
+        self._http = HttpClient(timeout=timeout)  # the environment's proxy, like a browser
 
     def _window(self, url: str) -> SlidingWindow:
         if url not in self._windows:
@@ -150,7 +149,7 @@ class RobotWebhookChannel:
         parts = split_markdown(digest.markdown, self.limit_bytes)
         for part in parts:
             body = {"msgtype": "markdown", "markdown": {"content": part}}
-            with_retries(
+            deliver_with_retries(
                 functools.partial(self._post, recipient.address, body),
                 self.retry,
                 self.sleep,
@@ -162,20 +161,13 @@ class RobotWebhookChannel:
         window = self._window(url)
         window.acquire()
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        request = urllib.request.Request(url, data=data, method="POST")
-        request.add_header("Content-Type", "application/json; charset=utf-8")
+        headers = {"Content-Type": "application/json; charset=utf-8"}
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                raw = response.read()
-        except urllib.error.HTTPError as exc:
-            header = exc.headers.get("Retry-After") if exc.headers else None
-            retry_after = float(header) if header and header.isdigit() else None
-            if exc.code == 429 or exc.code >= 500:
-                raise TransientError(f"HTTP {exc.code}", retry_after) from None
-            raise DeliveryError(f"HTTP {exc.code} {exc.reason}") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise TransientError(f"network: {type(exc).__name__}: {reason}") from None
+            raw = self._http.request("POST", url, content=data, headers=headers)
+        except NetError as exc:  # its message never holds the URL (and so the key)
+            if exc.transient:
+                raise TransientError(str(exc), exc.retry_after) from None
+            raise DeliveryError(str(exc)) from None
         try:
             payload = json.loads(raw.decode("utf-8"))
             code = int(payload.get("errcode", -1))

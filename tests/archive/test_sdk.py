@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,9 @@ from audit.archive.keys import KeyRing
 from audit.archive.sdk import (
     ERRCODES,
     RETURN_CODES,
+    SDK_RETRY,
     IsolatedSdkDecryptor,
     MediaError,
-    RetryPolicy,
     SdkDecryptor,
     SdkError,
     SdkLibrary,
@@ -56,6 +57,7 @@ from audit.archive.simulator.chats import KNOWN_MSGTYPES, UNKNOWN_MSGTYPES, gene
 from audit.archive.simulator.wire import PublicKey, encrypt_item, seeded_rsa_key
 from audit.archive.simulator.world import build_world
 from audit.config import SimulatorConfig
+from audit.net import RetryPolicy, call_with_retries
 from audit.store.db import make_engine, session_scope
 from audit.store.models import Envelope
 
@@ -176,10 +178,16 @@ def test_retry_policy_backs_off_exponentially_on_transient_errors_only() -> None
             raise SdkError(10001, "GetChatData")
         return "ok"
 
-    policy = RetryPolicy(attempts=4, base_delay=0.5, sleep=slept.append)
-    assert policy.call(flaky) == "ok" and slept == [0.5, 1.0]
+    policy = RetryPolicy(attempts=4, backoff=0.5)
+    assert call_with_retries(flaky, policy, sleep=slept.append, reraise=True) == "ok"
+    assert slept == [0.5, 1.0]
     with pytest.raises(SdkError):
-        policy.call(lambda: (_ for _ in ()).throw(SdkError(10009, "GetChatData")))
+        call_with_retries(
+            lambda: (_ for _ in ()).throw(SdkError(10009, "GetChatData")),
+            policy,
+            sleep=slept.append,
+            reraise=True,
+        )
     assert slept == [0.5, 1.0]  # not transient: no retry
 
 
@@ -538,7 +546,8 @@ def test_sdk_instance_calls_on_the_real_binary_without_network(lib_path: Path) -
         lib_path,
         """
         import socket, time
-        from audit.archive.sdk import RetryPolicy, SdkClosedError, SdkError, WeWorkFinanceSdk
+        from audit.archive.sdk import SdkClosedError, SdkError, WeWorkFinanceSdk
+        from audit.net import RetryPolicy
 
         def code(fn):
             try:
@@ -551,9 +560,11 @@ def test_sdk_instance_calls_on_the_real_binary_without_network(lib_path: Path) -
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         slept = []
-        retry = RetryPolicy(attempts=3, sleep=slept.append)
+        retry = RetryPolicy(attempts=3, backoff=0.5, backoff_max=30.0)
         t0 = time.monotonic()
-        with WeWorkFinanceSdk(LIB, proxy=f"http://127.0.0.1:{port}", timeout=1, retry=retry) as sdk:
+        with WeWorkFinanceSdk(
+            LIB, proxy=f"http://127.0.0.1:{port}", timeout=1, retry=retry, sleep=slept.append
+        ) as sdk:
             out["init_empty"] = code(lambda: sdk.init("", ""))
             out["init"] = code(lambda: sdk.init("wwtestcorp0000001", "archive-secret"))
             out["chat"] = code(lambda: sdk.get_chat_data(0, 100))
@@ -591,7 +602,8 @@ def test_one_instance_per_thread_is_enforced(lib_path: Path) -> None:
         lib_path,
         """
         import threading
-        from audit.archive.sdk import RetryPolicy, SdkThreadError, WeWorkFinanceSdk
+        from audit.archive.sdk import SdkThreadError, WeWorkFinanceSdk
+        from audit.net import RetryPolicy
 
         errors = []
 
@@ -667,8 +679,8 @@ def archive_items(items: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def _no_sleep() -> RetryPolicy:
-    return RetryPolicy(attempts=4, sleep=lambda _s: None)
+def _no_sleep(_seconds: float) -> None:
+    """The sleep of sources whose waits these tests do not look at."""
 
 
 def test_sdk_source_pages_with_the_stored_seq_unchanged(
@@ -676,7 +688,7 @@ def test_sdk_source_pages_with_the_stored_seq_unchanged(
 ) -> None:
     server = StandInArchive(archive_items)
     start = archive_items[9]["seq"]
-    pages = list(SdkSource(server, retry=_no_sleep()).pages(start, 5))
+    pages = list(SdkSource(server, sleep=_no_sleep).pages(start, 5))
     got = [item.msgid for page in pages for item in page.items]
     assert got == [i["msgid"] for i in archive_items[10:]]  # the one right after start included
     assert all(len(p.items) <= 5 and not any(i.problem for i in p.items) for p in pages)
@@ -689,7 +701,7 @@ def test_sdk_source_halves_the_limit_on_response_too_large(
     archive_items: list[dict[str, Any]],
 ) -> None:
     server = StandInArchive(archive_items, too_large_above=7)
-    source = SdkSource(server, retry=_no_sleep())
+    source = SdkSource(server, sleep=_no_sleep)
     pages = list(source.pages(0, 2000))
     assert [limit for _, limit in server.calls[:4]] == [1000, 500, 250, 125]
     assert source.limit == 7 and {limit for _, limit in server.calls[-3:]} == {7}
@@ -701,13 +713,17 @@ def test_sdk_source_retries_transient_errors_with_backoff(
 ) -> None:
     slept: list[float] = []
     server = StandInArchive(archive_items, transient=2)
-    pages = list(SdkSource(server, retry=RetryPolicy(attempts=3, sleep=slept.append)).pages(0, 50))
+    pages = list(
+        SdkSource(server, retry=replace(SDK_RETRY, attempts=3), sleep=slept.append).pages(0, 50)
+    )
     assert slept == [0.5, 1.0] and sum(len(p.items) for p in pages) == len(archive_items)
     assert server.calls[:3] == [(0, 50)] * 3
 
     server = StandInArchive(archive_items, transient=10)
     with pytest.raises(SdkSourceError) as exc:
-        list(SdkSource(server, retry=RetryPolicy(attempts=3, sleep=slept.append)).pages(0, 50))
+        list(
+            SdkSource(server, retry=replace(SDK_RETRY, attempts=3), sleep=slept.append).pages(0, 50)
+        )
     assert exc.value.code == 10001 and "after 3 attempts" in str(exc.value)
 
 
@@ -719,14 +735,14 @@ def test_sdk_source_error_page_stops_the_pull_at_the_last_stored_page(
     engine = make_engine(sqlite_url)
     try:
         with pytest.raises(SdkSourceError) as exc:
-            pull(engine, SdkSource(server, retry=_no_sleep()), limit=6)
+            pull(engine, SdkSource(server, sleep=_no_sleep), limit=6)
         assert exc.value.code == 301052 and "expired" in str(exc.value)
         assert isinstance(exc.value.__cause__, SdkError) and exc.value.__cause__.in_json
         with session_scope(engine) as session:
             assert get_checkpoint(session, "sdk") == cut
             assert session.scalar(select(func.count()).select_from(Envelope)) == 12
         server.error_after = None  # fixed: the next pull goes on from the checkpoint
-        stats = pull(engine, SdkSource(server, retry=_no_sleep()), limit=6)
+        stats = pull(engine, SdkSource(server, sleep=_no_sleep), limit=6)
         assert stats.stored == len(archive_items) - 12 and stats.duplicates == 0
     finally:
         engine.dispose()
@@ -734,7 +750,7 @@ def test_sdk_source_error_page_stops_the_pull_at_the_last_stored_page(
 
 def test_sdk_source_keeps_unreadable_items_as_problems(archive_items: list[dict[str, Any]]) -> None:
     broken = [*archive_items[:3], {"seq": 999_999, "msgid": ""}]
-    pages = list(SdkSource(StandInArchive(broken), retry=_no_sleep()).pages(0, 10))
+    pages = list(SdkSource(StandInArchive(broken), sleep=_no_sleep).pages(0, 10))
     (page,) = pages
     assert page.items[-1].problem and "msgid missing" in page.items[-1].problem
 

@@ -322,3 +322,41 @@ def test_when_group_is_internal_or_customer_then_right_endpoint(wecom: FakeWeCom
         client.groupchat_get("wrOUT", kind="internal")
     assert err.value.api == "msgaudit/groupchat/get"
     assert client.groupchat_get("wrOUT", kind="customer").name == "福利群"
+
+
+def test_sync_contacts_and_the_digest_build_the_client_from_the_same_settings(
+    wecom: FakeWeCom,
+) -> None:
+    from audit.cli import _wecom_clients
+    from audit.config import Settings
+    from audit.digest.configured import configured_channels
+    from audit.digest.wecom_app import WeComAppChannel
+    from audit.net import RetryPolicy
+
+    settings = Settings.model_validate(
+        {
+            "wecom": {
+                "base_url": wecom.base_url,
+                "corpid": CORPID,
+                "contact_secret": SECRET,
+                "timeout": 7.5,
+                "requests_per_second": 4.0,
+                "max_retries": 2,
+                "backoff_seconds": 0.25,
+                "backoff_max_seconds": 9.0,
+                "proxy": "",
+            },
+            "digest": {"app_agentid": 1000002, "app_secret": SECRET},
+        }
+    )
+    wecom.permit = {1: ["zhangsan"], 2: ["lisi"]}
+    contacts, _ = _wecom_clients(settings)
+    channel = configured_channels(settings)["wecom_app"]
+    assert isinstance(channel, WeComAppChannel)
+    for client in (contacts, channel.client):
+        assert (client.base_url, client.corpid, client.timeout) == (wecom.base_url, CORPID, 7.5)
+        assert client._retry == RetryPolicy(attempts=3, backoff=0.25, backoff_max=9.0)
+        assert client._limiter.interval == 0.25
+    assert channel.client.get_permit_user_list() == ["zhangsan", "lisi"]
+    assert contacts.get_permit_user_list() == ["zhangsan", "lisi"]
+    assert len(wecom.calls("gettoken")) == 2  # one token per client, both from the fake

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 from servers import FakeTime, robot_server
 
-from audit.digest.channel import DeliveryError, RetryPolicy
+from audit.digest.channel import DeliveryError
 from audit.digest.recipients import Recipient
 from audit.digest.render import RenderedDigest
 from audit.digest.webhook import RobotWebhookChannel, SlidingWindow, split_markdown
+from audit.net import RetryPolicy
 
 
 def _digest(markdown: str) -> RenderedDigest:
