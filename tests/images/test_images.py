@@ -203,6 +203,11 @@ def test_stage_records_findings_with_boxes(engine: Engine, archive: Path, tmp_pa
         "findings": expected_findings,
         "backlog": 0,
     }
+    # a full rescan of the text leaves the pictures' findings alone
+    analyse(settings, engine, load_scanner(settings), full_scan=True)
+    with session_scope(engine) as session:
+        kept = session.scalars(select(Finding.id).where(Finding.detail.is_not(None))).all()
+    assert sorted(kept) == sorted(f.id for f in found)
     # a second run reads nothing again
     again = read_images(
         engine,

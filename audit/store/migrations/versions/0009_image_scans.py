@@ -56,7 +56,7 @@ def upgrade() -> None:
             ["message_id"], ["messages.id"], name=op.f("fk_message_images_message_id_messages")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_message_images")),
-        sa.UniqueConstraint("message_id", "item", name=op.f("uq_message_images_message_id")),
+        sa.UniqueConstraint("message_id", "item", name=op.f("uq_message_images_message_id_item")),
     )
     with op.batch_alter_table("message_images", schema=None) as batch_op:
         batch_op.create_index(
