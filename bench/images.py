@@ -19,6 +19,7 @@ would see it) and per distinct content.
     python bench/images.py                          # 40,000 messages (the demo), seed 11
     python bench/images.py --messages 8000 --pipeline
     python bench/images.py --sim data/sim           # an archive made before
+    python bench/images.py --sim data/sim --pipeline --ocr flagged
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=40_000)
     ap.add_argument("--seed", type=int, default=11)
     ap.add_argument("--pipeline", action="store_true", help="Also time audit run on it.")
+    ap.add_argument("--ocr", default="all", help="[images] ocr for --pipeline: all|flagged|off")
     ap.add_argument("--out", type=Path, help="Write the figures as JSON here.")
     args = ap.parse_args()
     cv2.setNumThreads(1)
@@ -132,7 +134,7 @@ def main() -> None:
             "ordinary_false_alarm_rate": _ratio(hit["ordinary"], total["ordinary"]),
         }
     if args.pipeline:
-        figures["pipeline"] = _pipeline(sim, tmp)
+        figures["pipeline"] = _pipeline(sim, tmp, args.ocr)
     figures["machine"] = f"{platform.machine()}, {os.cpu_count()} cores (timed on one)"
     print(json.dumps(figures, ensure_ascii=False, indent=2))
     if args.out:
@@ -150,7 +152,7 @@ def _ratio(hit: int, total: int) -> str:
     return f"{hit}/{total} = {hit / total:.3f}" if total else "0/0"
 
 
-def _pipeline(sim: Path, tmp: Path) -> dict[str, Any]:
+def _pipeline(sim: Path, tmp: Path, ocr: str) -> dict[str, Any]:
     from audit.archive.sources import SimulatedServer
     from audit.pipeline import key_files, load_keys, open_engine, run
     from audit.store.db import migrate
@@ -162,7 +164,7 @@ def _pipeline(sim: Path, tmp: Path) -> dict[str, Any]:
             "database": {"url": f"sqlite:///{tmp / 'bench.db'}"},
             "archive": {"simulator_dir": str(sim)},
             "media": {"directory": str(tmp / "media")},
-            "images": {"workers": 1},
+            "images": {"workers": 1, "ocr": ocr},
         },
     )
     engine = open_engine(settings, check_schema=False)
@@ -172,6 +174,7 @@ def _pipeline(sim: Path, tmp: Path) -> dict[str, Any]:
     report = run(settings, engine, source, keys, load_scanner(settings))
     total = sum(report.seconds.values())
     return {
+        "ocr": ocr,
         "seconds": {k: round(v, 1) for k, v in report.seconds.items()},
         "images_share": round(report.seconds.get("images", 0.0) / total, 3),
         "images": report.as_dict().get("images"),
