@@ -484,6 +484,11 @@ def _print_status(engine: Any, as_json: bool = False) -> None:
     click.echo(f"findings    {data['findings']['total']} ({cats})")
     states = ", ".join(f"{k} {v}" for k, v in data["alerts"]["by_state"].items() if v)
     click.echo(f"alerts      {data['alerts']['total']} ({states})")
+    img = data["images"]
+    click.echo(
+        f"images      {img['total']} (QR {img['qr_decoded']}, OCR {img['ocr_read']}, "
+        f"findings {img['findings']}, backlog {img['backlog']})"
+    )
     for source, seq in data["checkpoints"].items():
         click.echo(f"checkpoint  {source} = {seq}")
 
