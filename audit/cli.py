@@ -112,6 +112,7 @@ def init(ctx: click.Context) -> None:
 @click.option("--messages", type=int, help="About how many messages.")
 @click.option("--stores", type=int, help="Number of stores.")
 @click.option("--days", type=int, help="Days of business.")
+@click.option("--no-images", is_flag=True, help="No picture files for image messages.")
 @click.pass_context
 def simulate(
     ctx: click.Context,
@@ -120,11 +121,13 @@ def simulate(
     messages: int | None,
     stores: int | None,
     days: int | None,
+    no_images: bool,
 ) -> None:
     """Generate a simulated archive of a telecom retail chain, in the real wire format.
 
     Writes archive.jsonl (GetChatData items), keys/v*.pem, directory.json (org, staff,
-    customers, tags), ground_truth.jsonl (injected violations) and manifest.json.
+    customers, tags), ground_truth.jsonl (injected violations), media/ with
+    image_truth.jsonl (the pictures, unless --no-images) and manifest.json.
 
     \b
     Example:
@@ -134,6 +137,8 @@ def simulate(
 
     settings = _settings(ctx)
     given = {"seed": seed, "messages": messages, "stores": stores, "days": days}
+    if no_images:
+        given["images"] = False
     cfg = settings.simulator.model_copy(update={k: v for k, v in given.items() if v is not None})
     out = out or settings.archive.simulator_dir
     with _bar("simulate", cfg.messages) as advance:
@@ -170,6 +175,10 @@ def _prepare(
     from audit.pipeline import key_files, load_keys, make_source, open_engine
 
     settings = _settings(ctx)
+    if path is not None and (source or settings.archive.source) == "simulator":
+        # the image stage reads the pictures from the simulated archive given here
+        arc = settings.archive.model_copy(update={"simulator_dir": path, "source": "simulator"})
+        settings = settings.model_copy(update={"archive": arc})
     engine = open_engine(settings)
     src = make_source(settings, source, path)
     extra = dict(parse_key_spec(k) for k in keys)
@@ -220,6 +229,12 @@ def _report(report: Any) -> None:
         )
     if report.alerts:
         lines.append(f"alerts        {report.alerts.raised} raised ({sec['alerts']:.1f}s)")
+    if report.images:
+        i = report.images
+        lines.append(
+            f"images        {i.images} read ({i.contents} new contents, {i.qr_decoded} with QR, "
+            f"{i.ocr_read} OCR), {i.findings} findings, backlog {i.backlog} ({sec['images']:.1f}s)"
+        )
     for line in lines:
         click.echo(line, err=True)
 
@@ -512,6 +527,11 @@ def _print_status(engine: Any, as_json: bool = False) -> None:
     click.echo(f"findings    {data['findings']['total']} ({cats})")
     states = ", ".join(f"{k} {v}" for k, v in data["alerts"]["by_state"].items() if v)
     click.echo(f"alerts      {data['alerts']['total']} ({states})")
+    img = data["images"]
+    click.echo(
+        f"images      {img['total']} (QR {img['qr_decoded']}, OCR {img['ocr_read']}, "
+        f"findings {img['findings']}, backlog {img['backlog']})"
+    )
     for source, seq in data["checkpoints"].items():
         click.echo(f"checkpoint  {source} = {seq}")
 
@@ -548,7 +568,11 @@ def inspect(ctx: click.Context, input_file: Any) -> None:
     settings = _settings(ctx)
     scorers = load_classifiers(settings)
     stats = inspect_stream(
-        input_file, sys.stdout, load_scanner(settings), classify=scorers.score if scorers else None
+        input_file,
+        sys.stdout,
+        load_scanner(settings),
+        classify=scorers.score if scorers else None,
+        image_allow=settings.images.allow_payloads,
     )
     if getattr(stats, "errors", 0):
         click.echo(f"{stats.errors} input line(s) could not be read", err=True)

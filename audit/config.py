@@ -122,6 +122,23 @@ class MediaConfig(_Section):
     max_attempts: int = Field(default=3, ge=1)
 
 
+class ImagesConfig(_Section):
+    # read the pictures of conversations after the pull: QR codes, then text by OCR
+    enabled: bool = True
+    ocr: Literal["all", "flagged", "off"] = "all"
+    # QR payload prefixes that are never findings: the corp's own official account and WeCom
+    # contact codes (these are the simulated operator's; list your own)
+    allow_payloads: list[str] = Field(
+        default_factory=lambda: [
+            "http://weixin.qq.com/q/02LxTxOfficial",
+            "https://work.weixin.qq.com/ca/cawcde-lxtx",
+        ]
+    )
+    workers: int = Field(default=0, ge=0)  # reading processes; 0: one per core
+    batch_size: int = Field(default=200, ge=1)
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+
+
 class SimulatorConfig(_Section):
     seed: int = 7
     regions: int = Field(default=2, ge=1)
@@ -135,6 +152,7 @@ class SimulatorConfig(_Section):
     traditional_share: float = Field(default=0.12, ge=0, le=1)
     violation_rate: float = Field(default=0.06, ge=0, le=1)
     key_bits: int = Field(default=2048, ge=1024)
+    images: bool = True  # real picture files for image messages (audit.archive.simulator.pictures)
 
 
 class ScanConfig(_Section):
@@ -240,6 +258,7 @@ class Settings(BaseModel):
     database: DatabaseConfig = DatabaseConfig()
     archive: ArchiveConfig = ArchiveConfig()
     media: MediaConfig = MediaConfig()
+    images: ImagesConfig = ImagesConfig()
     wecom: WeComConfig = WeComConfig()
     simulator: SimulatorConfig = SimulatorConfig()
     scan: ScanConfig = ScanConfig()

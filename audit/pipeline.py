@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -144,6 +145,7 @@ class RunReport:
     scores: ScoreStats | None = None
     alerts: AlertStats | None = None
     daily: DailyStats | None = None
+    images: Any = None  # audit.images.stage.ImageStats, when the image stage ran
     seconds: dict[str, float] = field(default_factory=dict)
     set_aside: dict[str, int] = field(default_factory=dict)  # items per stage, this run
 
@@ -159,6 +161,7 @@ class RunReport:
             "scores",
             "alerts",
             "daily",
+            "images",
         ):
             value = getattr(self, name)
             if value is not None:
@@ -271,6 +274,8 @@ def analyse(
             settings.scan.batch_size,
             aside,
         )
+    with _Timer(report, "images"), progress("images", None) as advance:
+        report.images = read_pictures(settings, engine, scanner, advance)
     with _Timer(report, "scores"), progress("scores", None) as advance:
         report.scores = score_conversations(engine, card, settings.quality, progress=advance)
         if report.scores.set_aside:
@@ -298,6 +303,40 @@ def analyse(
     with _Timer(report, "daily"):  # the dashboard's pre-aggregated store-day tables
         report.daily = refresh_daily(engine)
     return report
+
+
+def read_pictures(
+    settings: Settings,
+    engine: Engine,
+    scanner: Scanner,
+    progress: Callable[[int], None] | None = None,
+) -> Any:
+    """The image stage (:mod:`audit.images.stage`), where the source serves media; None when
+    it is off, cannot fetch media, or the ``images`` extra is not installed."""
+    cfg = settings.images
+    if not cfg.enabled or settings.archive.source != "simulator":
+        return None  # the SDK's media go through ``audit media``; files carry none
+    try:
+        from audit.archive.media import MediaError
+        from audit.archive.simulator.pictures import SimulatedMediaFetcher
+        from audit.images.stage import ImagePolicy, read_images
+
+        fetcher = SimulatedMediaFetcher(settings.archive.simulator_dir)
+    except ImportError as exc:
+        log.warning("images not read: %s (pip install 'wecom-audit[images]')", exc)
+        return None
+    except MediaError as exc:
+        log.warning("images not read: %s", exc)
+        return None
+    policy = ImagePolicy(
+        directory=settings.media.directory,
+        ocr=cfg.ocr,
+        allow=tuple(cfg.allow_payloads),
+        max_bytes=cfg.max_bytes,
+        workers=cfg.workers or (os.cpu_count() or 1),
+        batch_size=cfg.batch_size,
+    )
+    return read_images(engine, fetcher, scanner, policy, progress)
 
 
 def load_card(settings: Settings) -> Scorecard:

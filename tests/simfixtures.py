@@ -21,6 +21,7 @@ SMALL = SimulatorConfig(
     days=2,
     messages=2500,
     key_bits=1024,
+    images=False,  # the pictures have their own tests (tests/images); OCR is slow
 )
 
 

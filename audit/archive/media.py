@@ -116,7 +116,7 @@ def download_media(
             )
         refs = [r for r in (media_ref(i, t, raw) for i, t, raw in session.execute(query)) if r]
     for ref in refs:
-        state, sha, path, size, error = _fetch_one(fetcher, ref, directory, max_bytes)
+        state, sha, path, size, error = fetch_one(fetcher, ref, directory, max_bytes)
         with session_scope(engine) as session:
             row = session.scalars(
                 select(MediaFile).where(MediaFile.message_id == ref.message_id)
@@ -142,7 +142,7 @@ def download_media(
     return stats
 
 
-def _fetch_one(
+def fetch_one(
     fetcher: MediaFetcher, ref: MediaRef, directory: Path, max_bytes: int
 ) -> tuple[str, str | None, Path | None, int, str | None]:
     if ref.declared_size > max_bytes:

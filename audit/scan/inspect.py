@@ -1,15 +1,17 @@
 """``audit inspect``: the scanner and classifiers as a JSON-lines filter.
 
-Each input line is ``{"id": ..., "text": ..., "role": "staff"|"customer"}`` (role optional);
-each output line has the same ``id``, its ``findings`` and ``scores``. A line that cannot be
-read gives ``{"id": <id or null>, "error": "line N: <reason>"}`` and the stream goes on, so
-output and input stay one to one (blank lines aside).
+Each input line is ``{"id": ..., "text": ..., "role": "staff"|"customer"}`` (role optional),
+or ``{"id": ..., "image": PATH, "role": ...}`` for a picture (its QR codes and OCR text, see
+:mod:`audit.images.read`); each output line has the same ``id``, its ``findings`` and
+``scores`` (an image's findings also carry ``box``, ``source`` and ``payload`` or ``text``).
+A line that cannot be read gives ``{"id": <id or null>, "error": "line N: <reason>"}`` and the
+stream goes on, so output and input stay one to one (blank lines aside).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
@@ -38,6 +40,7 @@ def inspect_stream(
     scanner: Scanner,
     scorers: Mapping[str, Scorer] | None = None,
     classify: Callable[[str, str | None], Mapping[str, float]] | None = None,
+    image_allow: Sequence[str] = (),
 ) -> InspectStats:
     """``scorers``: one function per score name; ``classify``: all of a role's scores at once
     (the classifiers' ``Scorers.score``). Both fill the output's ``scores``."""
@@ -47,8 +50,14 @@ def inspect_stream(
             continue
         try:
             ident, text, role = _parse(line)
+            if text is None:  # an image line
+                record: dict[str, Any] = {"id": ident, **_image(line, scanner, image_allow)}
+                ok += 1
+                findings += len(record["findings"])
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+                continue
         except _BadLine as bad:
-            record: dict[str, Any] = {"id": bad.ident, "error": f"line {number}: {bad.reason}"}
+            record = {"id": bad.ident, "error": f"line {number}: {bad.reason}"}
             errors += 1
         else:
             found = scanner.scan(text, role)
@@ -67,7 +76,17 @@ def inspect_stream(
     return InspectStats(ok=ok, errors=errors, findings=findings)
 
 
-def _parse(line: str) -> tuple[Any, str, str | None]:
+def _image(line: str, scanner: Scanner, allow: Sequence[str]) -> dict[str, Any]:
+    from audit.images.read import ImageUnreadable, inspect_image
+
+    data = json.loads(line)
+    try:
+        return inspect_image(data["image"], data.get("role"), scanner, allow)
+    except (OSError, ImageUnreadable) as exc:
+        raise _BadLine(data.get("id"), f"image {data['image']}: {exc}") from None
+
+
+def _parse(line: str) -> tuple[Any, str | None, str | None]:
     try:
         data = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -76,7 +95,10 @@ def _parse(line: str) -> tuple[Any, str, str | None]:
         raise _BadLine(None, "expected a JSON object")
     ident = data.get("id")
     text = data.get("text")
-    if text is None:
+    if text is None and "image" in data:
+        if not isinstance(data["image"], str) or not data["image"]:
+            raise _BadLine(ident, "'image' must be a file path")
+    elif text is None:
         raise _BadLine(ident, "missing 'text'")
     if not isinstance(text, str):
         raise _BadLine(ident, "'text' must be a string")

@@ -154,7 +154,8 @@ def _drop_stale(session: Session, message_ids: list[int], new_rows: list[dict[st
     keep = {(r["message_id"], r["rule"], r["start"], r["end"]) for r in new_rows}
     existing = session.execute(
         select(Finding.id, Finding.message_id, Finding.rule, Finding.start, Finding.end).where(
-            Finding.message_id.in_(message_ids)
+            Finding.message_id.in_(message_ids),
+            Finding.detail.is_(None),  # findings on a message's pictures are the image stage's
         )
     ).all()
     stale = [f.id for f in existing if (f.message_id, f.rule, f.start, f.end) not in keep]

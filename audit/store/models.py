@@ -342,7 +342,40 @@ class Finding(Base):
     end: Mapped[int] = mapped_column(Integer)
     matched: Mapped[str] = mapped_column(String(255))
     explanation: Mapped[str] = mapped_column(Text, default="")
+    # where on an image the finding is (box, decoded payload or recognized text); None for text
+    detail: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[created_at]
+
+
+class ImageScan(Base):
+    """One image's content, read once however many messages carry it (keyed by sha256)."""
+
+    __tablename__ = "image_scans"
+
+    id: Mapped[bigpk]
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    qr: Mapped[json_list]  # [{"payload", "kind", "box"}]
+    ocr_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    ocr_lines: Mapped[json_list]  # [{"text", "box", "score"}]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[created_at]
+
+
+class MessageImage(Base):
+    """An image of a message (``item``: its place among a ``mixed`` message's items)."""
+
+    __tablename__ = "message_images"
+    __table_args__ = (UniqueConstraint("message_id", "item"),)
+
+    id: Mapped[bigpk]
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    item: Mapped[int] = mapped_column(Integer, default=0)
+    state: Mapped[str] = mapped_column(String(16))  # read | failed | skipped | none
+    sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[created_at]
 
 
 class Score(Base):

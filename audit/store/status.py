@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from audit.images.status import image_status
 from audit.store.models import (
     Alert,
     AlertState,
@@ -59,4 +60,5 @@ def status(session: Session) -> dict[str, Any]:
         "findings": {"total": sum(by_category.values()), "by_category": by_category},
         "alerts": {"total": sum(alerts_by_state.values()), "by_state": alerts_by_state},
         "checkpoints": checkpoints,
+        "images": image_status(session),
     }

@@ -7,6 +7,8 @@ Output directory:
 * ``keys/v<N>.pem``: the private key of each ``publickey_ver`` (the key rotates mid-archive);
 * ``directory.json``: the org tree, staff, customers, follow relations, tags and rooms;
 * ``ground_truth.jsonl``: the violations injected, per msgid, with exact text offsets;
+* ``media/`` and ``image_truth.jsonl``: the pictures of image messages, and what each shows
+  (unless ``images`` is off; see :mod:`audit.archive.simulator.pictures`);
 * ``manifest.json``: what was generated, from which settings.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 import random
 from collections import Counter, deque
@@ -31,6 +34,8 @@ from audit.archive.simulator.world import World, build_world
 from audit.archive.sources import ARCHIVE_FILE
 from audit.config import SimulatorConfig
 
+log = logging.getLogger(__name__)
+
 DIRECTORY_FILE = "directory.json"
 GROUND_TRUTH_FILE = "ground_truth.jsonl"
 MANIFEST_FILE = "manifest.json"
@@ -45,6 +50,7 @@ class SimulationResult:
     items: int = 0
     duplicates: int = 0
     violations: int = 0
+    pictures: int = 0
     first_seq: int = 0
     last_seq: int = 0
     by_type: Counter[str] = field(default_factory=Counter)
@@ -163,6 +169,15 @@ def simulate(
     seq = 1000 + rng.randrange(1000)
     result.first_seq = seq + 1
     chunk: list[Pending] = []
+    pictures = None
+    if cfg.images:
+        from audit.archive.simulator.pictures import PictureMaker, unavailable
+
+        reason = unavailable()
+        if reason is None:
+            pictures = PictureMaker(cfg.seed, out)
+        else:  # the archive is still whole; its image messages just have no files
+            log.warning("simulated without pictures: %s", reason)
     with (
         (out / ARCHIVE_FILE).open("w", encoding="utf-8") as archive,
         (out / GROUND_TRUTH_FILE).open("w", encoding="utf-8") as truth,
@@ -177,6 +192,8 @@ def simulate(
 
         for sim in generate_messages(world, cfg, rng):
             plain = sim.plain
+            if pictures is not None:
+                result.pictures += len(pictures.attach(plain))
             seq += 1 if gap_rng.random() > 0.01 else gap_rng.randint(2, 5)  # seqs have gaps
             msgtime = plain.get("msgtime", plain.get("time", 0))
             ver = KEY_VERSIONS[0] if msgtime < rotate_ms else KEY_VERSIONS[-1]
@@ -207,6 +224,8 @@ def simulate(
         if chunk:
             flush(encryptor.submit(chunk))
         flush(encryptor.drain())
+    if pictures is not None:
+        pictures.close()
     result.items = result.messages + result.duplicates
     result.last_seq = seq
     _write_manifest(cfg, result)
@@ -229,6 +248,7 @@ def _write_manifest(cfg: SimulatorConfig, result: SimulationResult) -> None:
         "by_type": dict(sorted(result.by_type.items())),
         "violations": result.violations,
         "violations_by_category": dict(sorted(result.by_category.items())),
+        "pictures": result.pictures,
         "archive_sha256": digest.hexdigest(),
     }
     (result.directory / MANIFEST_FILE).write_text(

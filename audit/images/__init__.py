@@ -1,0 +1,5 @@
+"""Reading the pictures: QR codes decoded and classified, text read by OCR and scanned.
+
+``qr`` decodes and classifies QR payloads, ``ocr`` reads text lines, ``read`` turns one image
+into findings, ``stage`` runs that over the archive's images after the pull.
+"""

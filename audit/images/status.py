@@ -1,0 +1,65 @@
+"""What the image stage has left to do and has done, for ``audit status`` (no OpenCV needed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import exists, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from audit.store.models import Finding, ImageScan, Message, MessageImage
+
+IMAGE_TYPES = ("image", "mixed")
+QR_RULE = "qr."  # prefixes of the rules of image findings, so they are told from text ones
+OCR_RULE = "ocr."
+
+
+def pending_images(max_attempts: int) -> Any:
+    """Image messages in conversations with a picture not read yet (or a download to retry)."""
+    done = exists().where(
+        MessageImage.message_id == Message.id,
+        or_(MessageImage.state != "failed", MessageImage.attempts >= max_attempts),
+    )
+    retry = exists().where(
+        MessageImage.message_id == Message.id,
+        MessageImage.state == "failed",
+        MessageImage.attempts < max_attempts,
+    )
+    return select(
+        Message.id, Message.msgtype, Message.raw, Message.sender_kind, Message.conversation_id
+    ).where(
+        Message.msgtype.in_(IMAGE_TYPES),
+        Message.conversation_id.is_not(None),
+        Message.consent_withheld.is_(False),
+        or_(not_(done), retry),
+    )
+
+
+def image_status(session: Session, max_attempts: int = 3) -> dict[str, int]:
+    """``audit status``'s ``images``: pictures read, with QR codes, with text, findings,
+    and the backlog (image messages in conversations not read yet)."""
+    read = (
+        select(MessageImage.id, ImageScan.qr, ImageScan.ocr_read)
+        .join(ImageScan, ImageScan.sha256 == MessageImage.sha256)
+        .where(MessageImage.state == "read")
+    )
+    total = qr = ocr = 0
+    for _id, codes, ocr_read in session.execute(read):
+        total += 1
+        qr += bool(codes)
+        ocr += bool(ocr_read)
+    findings = session.scalar(
+        select(func.count())
+        .select_from(Finding)
+        .where(or_(Finding.rule.startswith(QR_RULE), Finding.rule.startswith(OCR_RULE)))
+    )
+    backlog = session.scalar(
+        select(func.count()).select_from(pending_images(max_attempts).subquery())
+    )
+    return {
+        "total": total,
+        "qr_decoded": qr,
+        "ocr_read": ocr,
+        "findings": int(findings or 0),
+        "backlog": int(backlog or 0),
+    }
