@@ -77,7 +77,6 @@ def test_mask_name() -> None:
 # --------------------------------------------------------------------------- forms people type
 
 
-
 @pytest.mark.parametrize(
     ("text", "raw"),
     [
