@@ -100,7 +100,7 @@ def _parse(line: str) -> tuple[Any, str | None, str | None]:
             raise _BadLine(ident, "'image' must be a file path")
     elif text is None:
         raise _BadLine(ident, "missing 'text'")
-    if not isinstance(text, str):
+    elif not isinstance(text, str):
         raise _BadLine(ident, "'text' must be a string")
     role = data.get("role")
     if role is not None and role not in ROLES:

@@ -129,8 +129,8 @@ def result_rows(engine: Engine) -> ResultRows:
                  f.matched, f.explanation)
             )  # fmt: skip
         scores = [
-            (key(s.conversation_id), s.scorecard_version, s.score, _json(s.deductions),
-             _json(s.metrics))
+            (key(s.conversation_id), s.scorecard_version, s.score,
+             _json(_named_deductions(s.deductions, findings)), _json(s.metrics))
             for s in session.scalars(select(Score))
         ]  # fmt: skip
         by_id = {i: c.key for i, c in convs.items()}
@@ -153,6 +153,16 @@ def result_rows(engine: Engine) -> ResultRows:
         *(tuple(sorted(rows, key=repr)) for rows in
           (conversations, messages, finding_rows, scores, alerts))
     )  # fmt: skip
+
+
+def _named_deductions(deductions: Any, findings: dict[int, Any]) -> Any:
+    """Deductions with the ids of the findings that caused them spelled as those findings."""
+    return [
+        {**d, "findings": sorted(repr(findings.get(int(i))) for i in d["findings"])}
+        if isinstance(d, dict) and d.get("findings")
+        else d
+        for d in deductions or []
+    ]
 
 
 def _named_key(dedupe_key: str, keys: dict[int, str]) -> str:

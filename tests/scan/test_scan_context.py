@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from wordlist_dirs import write_lists
 
 from audit.scan.context import (
     LOWERED_SCORE,
@@ -36,10 +37,7 @@ LISTS = {
 
 @pytest.fixture(scope="module")
 def scanner(tmp_path_factory: pytest.TempPathFactory) -> Scanner:
-    directory = tmp_path_factory.mktemp("lists")
-    for name, text in LISTS.items():
-        (directory / name).write_text(text, encoding="utf-8")
-    return Scanner.from_directory(directory)
+    return Scanner.from_directory(write_lists(tmp_path_factory.mktemp("lists"), LISTS))
 
 
 def found(scanner: Scanner, text: str, role: str | None) -> list[tuple[str, str]]:

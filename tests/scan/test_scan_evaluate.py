@@ -12,6 +12,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from wordlist_dirs import write_lists
 
 from audit.scan.evaluate import (
     CLEAN_TAGS,
@@ -143,9 +144,7 @@ def test_when_a_label_is_outside_the_text_then_loading_names_the_line(tmp_path: 
 
 
 def test_when_a_downgraded_hit_is_all_there_is_then_it_does_not_count(tmp_path: Path) -> None:
-    lists = tmp_path / "lists"
-    lists.mkdir()
-    (lists / "illegal.txt").write_text("口交\n", encoding="utf-8")
+    lists = write_lists(tmp_path / "lists", {"illegal.txt": "口交\n"})
     path = tmp_path / "set.jsonl"
     path.write_text(
         '{"id": "a", "text": "路口交通", "role": "customer", "labels": []}\n', encoding="utf-8"
@@ -314,9 +313,9 @@ TINY = [
 
 @pytest.fixture(scope="module")
 def tiny_scanner(tmp_path_factory: pytest.TempPathFactory) -> _WithModel:
-    lists = tmp_path_factory.mktemp("lists")
-    (lists / "diversion.txt").write_text("加我微信\n", encoding="utf-8")
-    (lists / "complaint.txt").write_text("表扬\n", encoding="utf-8")
+    lists = write_lists(
+        tmp_path_factory.mktemp("lists"), {"diversion.txt": "加我微信\n", "complaint.txt": "表扬\n"}
+    )
     return _WithModel(Scanner.from_directory(lists))
 
 
