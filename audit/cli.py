@@ -518,7 +518,11 @@ def inspect(ctx: click.Context, input_file: Any) -> None:
     settings = _settings(ctx)
     scorers = load_classifiers(settings)
     stats = inspect_stream(
-        input_file, sys.stdout, load_scanner(settings), classify=scorers.score if scorers else None
+        input_file,
+        sys.stdout,
+        load_scanner(settings),
+        classify=scorers.score if scorers else None,
+        detect=scorers.detect_many if scorers else None,
     )
     if getattr(stats, "errors", 0):
         click.echo(f"{stats.errors} input line(s) could not be read", err=True)
