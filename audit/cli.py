@@ -569,27 +569,56 @@ def train(ctx: click.Context, data: Path, with_reviews: Path | None, seed: int) 
 @cli.command(name="eval")
 @click.option(
     "--data",
+    multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Labelled JSON lines (default: tests/data/eval/messages.jsonl).",
+    help="Labelled JSON lines, repeatable (default: both halves of tests/data/eval/v2).",
 )
+@click.option(
+    "--simulated",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Simulated archive directory: judge the database's alerts by its ground truth.",
+)
+@click.option("--misses", default=20, show_default=True, help="Errors listed per set.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
-def eval_cmd(ctx: click.Context, data: Path | None, as_json: bool) -> None:
-    """Precision and recall of the scanner per category on a labelled set.
+def eval_cmd(
+    ctx: click.Context, data: tuple[Path, ...], simulated: Path | None, misses: int, as_json: bool
+) -> None:
+    """Precision and recall per category and technique, false alarms on clean messages.
+
+    The errors of a test half (test.jsonl) are never shown: tune against the tuning half.
+    With one --data, --json prints that set's report; otherwise {"sets": [...],
+    "simulated": {...}}.
 
     \b
     Example:
-      audit eval --data tests/data/eval/messages.jsonl
+      audit eval
+      audit eval --data tests/data/eval/v2/tuning.jsonl --misses 50
+      audit eval --simulated data/sim      # after `audit run` on that archive
     """
-    from audit.pipeline import load_scanner
-    from audit.scan.evaluate import DEFAULT_EVAL_SET, EvalSetError, evaluate
+    from audit.alert_precision import GroundTruthError, alert_precision
+    from audit.pipeline import load_scanner, open_engine
+    from audit.scan.evaluate import V2_HALVES, EvalSetError, evaluate
 
-    scanner = load_scanner(_settings(ctx))
+    paths = data or (() if simulated else V2_HALVES)
     try:
-        report = evaluate(scanner, data or DEFAULT_EVAL_SET)
-    except EvalSetError as exc:
+        reports = []
+        if paths:
+            scanner = load_scanner(_settings(ctx))
+            reports = [evaluate(scanner, path) for path in paths]
+        truth = alert_precision(open_engine(_settings(ctx)), simulated) if simulated else None
+    except (EvalSetError, GroundTruthError) as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(json.dumps(report.as_dict(), ensure_ascii=False) if as_json else report.format())
+    if as_json:
+        if len(reports) == 1 and truth is None:
+            click.echo(json.dumps(reports[0].as_dict(), ensure_ascii=False))
+            return
+        out: dict[str, Any] = {"sets": [r.as_dict() for r in reports]}
+        out["simulated"] = truth.as_dict() if truth else None
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    texts = [r.format(misses) for r in reports] + ([truth.format()] if truth else [])
+    click.echo("\n\n".join(texts))
 
 
 def _dashboard_command(settings: Settings, port: int | None) -> list[str]:

@@ -12,23 +12,81 @@ category overlaps it. Precision is per finding (same category and span counted o
 recall per label.
 
 The labelled set is written by hand in ``tests/data/eval/messages.txt`` with inline marks,
-``[[diversion|加我vx]]``; ``parse_marked`` reads that form.
+``[[diversion|加我vx]]``; ``parse_marked`` reads that form. The second set,
+``tests/data/eval/v2``, adds a column of technique tags per message (how a violation is
+written, or what kind of clean message it is) and is split once into a tuning half and a test
+half. For a tagged set the report adds recall per violation technique (over the labels of the
+messages carrying the tag) and false alarms per clean tag: the share of clean messages with at
+least one counted finding, of any category. The errors of a test half are never kept.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from audit.scan.scanner import ROLES, Scanner
+from audit.scan.finding import Finding
+from audit.scan.scanner import ROLES
 from audit.scan.wordlist import CATEGORIES
 
 DEFAULT_EVAL_SET = Path("tests/data/eval/messages.jsonl")
+V2_DIR = Path("tests/data/eval/v2")
+TEST_HALF = "test.jsonl"
+V2_HALVES = (V2_DIR / "tuning.jsonl", V2_DIR / TEST_HALF)
 DEFAULT_MIN_SCORE = 0.5
+# Findings of a message-level detector carry this rule prefix ("model.diversion"): they judge
+# the message as a whole, so they overlap every label of their category in it.
+MODEL_RULE_PREFIX = "model."
 _MARK = re.compile(r"\[\[([a-z]+)\|(.+?)\]\]")
+
+# How a violation is written (tags of a message with labels) ...
+VIOLATION_TECHNIQUES = (
+    "plain",
+    "pinyin",
+    "initials",
+    "homophone",
+    "polite",
+    "traditional",
+    "numerals",
+    "letters_for_digits",
+    "emoji_symbol",
+    "split_char",
+    "gap",
+    "spelled_email",
+    "slang_app",
+    "spacing",
+    "fullwidth",
+    "paraphrase",
+    "wechat_id",
+)
+# ... and what makes a clean message a test of false alarms (tags of a message without).
+CLEAN_TAGS = (
+    "ordinary",
+    "lookalike",
+    "number",
+    "negation",
+    "question",
+    "past",
+    "conditional",
+    "quotation",
+    "self_directed",
+    "rights_notice",
+)
+
+
+class MessageScanner(Protocol):
+    """What evaluate() scans with: the Scanner, or the Scanner joined with a message model."""
+
+    @property
+    def version(self) -> str: ...
+
+    @property
+    def wordlist_hash(self) -> str: ...
+
+    def scan(self, text: str, role: str | None = None) -> list[Finding]: ...
 
 
 class EvalSetError(ValueError):
@@ -48,9 +106,10 @@ class EvalMessage:
     text: str
     role: str | None
     labels: tuple[Label, ...]
+    techniques: tuple[str, ...] = ()  # from VIOLATION_TECHNIQUES or CLEAN_TAGS; () if untagged
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "id": self.id,
             "text": self.text,
             "role": self.role,
@@ -58,6 +117,9 @@ class EvalMessage:
                 {"category": x.category, "start": x.start, "end": x.end} for x in self.labels
             ],
         }
+        if self.techniques:  # the first set has none; its JSON lines stay as they were
+            data["techniques"] = list(self.techniques)
+        return data
 
 
 @dataclass(frozen=True)
@@ -102,6 +164,50 @@ class Miss:
 
 
 @dataclass(frozen=True)
+class TechniqueScore:
+    """Recall over the labels of the messages carrying one violation technique tag."""
+
+    technique: str
+    messages: int
+    labels: int
+    found: int
+
+    @property
+    def recall(self) -> float:
+        return self.found / self.labels if self.labels else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "technique": self.technique,
+            "messages": self.messages,
+            "labels": self.labels,
+            "found": self.found,
+            "recall": round(self.recall, 4),
+        }
+
+
+@dataclass(frozen=True)
+class FalseAlarms:
+    """Clean messages (of one tag, or all of them) and how many raised a counted finding."""
+
+    tag: str
+    messages: int
+    alarmed: int
+
+    @property
+    def rate(self) -> float:
+        return self.alarmed / self.messages if self.messages else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "tag": self.tag,
+            "messages": self.messages,
+            "alarmed": self.alarmed,
+            "rate": round(self.rate, 4),
+        }
+
+
+@dataclass(frozen=True)
 class EvalReport:
     path: str
     messages: int
@@ -111,12 +217,22 @@ class EvalReport:
     categories: tuple[Score, ...]
     overall: Score
     misses: tuple[Miss, ...] = field(default=())
+    techniques: tuple[TechniqueScore, ...] = field(default=())  # tagged sets only
+    clean_tags: tuple[FalseAlarms, ...] = field(default=())  # tagged sets only
+    clean: FalseAlarms = FalseAlarms("clean", 0, 0)  # every message without a label
+    misses_withheld: bool = False  # a test half: its errors are not for reading
 
     def category(self, name: str) -> Score:
         return next(s for s in self.categories if s.category == name)
 
+    def technique(self, name: str) -> TechniqueScore:
+        return next(s for s in self.techniques if s.technique == name)
+
+    def clean_tag(self, name: str) -> FalseAlarms:
+        return next(s for s in self.clean_tags if s.tag == name)
+
     def format(self, show_misses: int = 20) -> str:
-        """A table for the terminal, then the first ``show_misses`` errors."""
+        """Tables for the terminal, then the first ``show_misses`` errors."""
         lines = [
             f"{self.messages} messages from {self.path} "
             f"(scanner {self.scanner_version}, lists {self.wordlist_hash[:12]}, "
@@ -129,7 +245,19 @@ class EvalReport:
                 f"{score.category:<10} {score.labels:>6} {score.findings:>8} "
                 f"{score.precision:>9.3f} {score.recall:>7.3f}"
             )
-        if self.misses and show_misses:
+        if self.techniques:
+            lines += ["", f"{'technique':<18} {'messages':>8} {'labels':>6} {'recall':>7}"]
+            for tech in self.techniques:
+                lines.append(
+                    f"{tech.technique:<18} {tech.messages:>8} {tech.labels:>6} {tech.recall:>7.3f}"
+                )
+        lines += ["", f"{'clean messages':<18} {'messages':>8} {'alarmed':>7} {'rate':>7}"]
+        for alarms in (*self.clean_tags, self.clean):
+            name = "all clean" if alarms is self.clean else alarms.tag
+            lines.append(f"{name:<18} {alarms.messages:>8} {alarms.alarmed:>7} {alarms.rate:>7.3f}")
+        if self.misses_withheld:
+            lines += ["", "errors withheld: this is a test half (tune against the tuning half)"]
+        elif self.misses and show_misses:
             lines += ["", f"errors ({len(self.misses)}):"]
             for miss in self.misses[:show_misses]:
                 lines.append(
@@ -146,15 +274,30 @@ class EvalReport:
             "scanner_version": self.scanner_version,
             "categories": {s.category: s.as_dict() for s in self.categories},
             "overall": self.overall.as_dict(),
+            "techniques": {s.technique: s.as_dict() for s in self.techniques},
+            "clean_tags": {s.tag: s.as_dict() for s in self.clean_tags},
+            "clean": self.clean.as_dict(),
+            "misses_withheld": self.misses_withheld,
             "misses": [vars(m) for m in self.misses],
         }
 
 
-def parse_marked(line: str, ident: str) -> EvalMessage:
-    """``<role>\\t<text with [[category|words]] marks>`` -> a message with its labels."""
+def parse_marked(line: str, ident: str, tagged: bool = False) -> EvalMessage:
+    """``<role>\\t<text with [[category|words]] marks>`` -> a message with its labels.
+
+    ``tagged`` lines carry a column of comma-separated technique tags between role and text,
+    ``<role>\\t<tag,tag>\\t<text>``.
+    """
     role, sep, marked = line.partition("\t")
     if not sep or role not in ROLES:
-        raise EvalSetError(f"{ident}: expected '<staff|customer><TAB><text>'")
+        form = "<staff|customer><TAB><tags><TAB><text>" if tagged else "<staff|customer><TAB><text>"
+        raise EvalSetError(f"{ident}: expected '{form}'")
+    tags: tuple[str, ...] = ()
+    if tagged:
+        column, sep, marked = marked.partition("\t")
+        if not sep:
+            raise EvalSetError(f"{ident}: expected '<staff|customer><TAB><tags><TAB><text>'")
+        tags = tuple(x.strip() for x in column.split(","))
     text: list[str] = []
     labels: list[Label] = []
     last = 0
@@ -174,13 +317,44 @@ def parse_marked(line: str, ident: str) -> EvalMessage:
     joined = "".join(text)
     if "[[" in joined or "]]" in joined:
         raise EvalSetError(f"{ident}: unbalanced [[category|words]] mark")
-    return EvalMessage(ident, joined, role, tuple(labels))
+    if tagged:
+        _check_tags(tags, bool(labels), ident)
+    return EvalMessage(ident, joined, role, tuple(labels), tags)
+
+
+def read_marked(source: Path, ident: str = "m{:04d}", tagged: bool = False) -> list[EvalMessage]:
+    """Every message of a hand-marked file; ``#`` lines are comments.
+
+    A message's id is ``ident`` formatted with its line number, so it names where to look.
+    """
+    messages = []
+    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip() and not line.startswith("#"):
+            messages.append(parse_marked(line, ident.format(number), tagged))
+    return messages
+
+
+def _check_tags(tags: tuple[str, ...], violation: bool, where: str) -> None:
+    """A violation is tagged by how it is written, a clean message by what it tests."""
+    allowed, kind = (VIOLATION_TECHNIQUES, "violation") if violation else (CLEAN_TAGS, "clean")
+    if not tags or any(x not in allowed for x in tags):
+        raise EvalSetError(
+            f"{where}: tags {','.join(tags) or '(none)'} are not all {kind} tags "
+            f"({' '.join(allowed)})"
+        )
 
 
 def load_eval_set(path: Path) -> list[EvalMessage]:
     """The JSON-lines evaluation set; raises EvalSetError naming the bad line."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalSetError(
+            f"{path}: cannot read the set ({exc.strerror}); the default sets live in a source "
+            "checkout's tests/data/eval, or pass --data"
+        ) from None
     messages = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{path}:{number}"
@@ -191,6 +365,7 @@ def load_eval_set(path: Path) -> list[EvalMessage]:
                 Label(x["category"], int(x["start"]), int(x["end"])) for x in data["labels"]
             )
             ident = str(data.get("id", number))
+            techniques = tuple(str(x) for x in data.get("techniques", ()))
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise EvalSetError(f"{where}: bad line ({exc})") from None
         if role is not None and role not in ROLES:
@@ -200,23 +375,42 @@ def load_eval_set(path: Path) -> list[EvalMessage]:
                 raise EvalSetError(f"{where}: unknown category '{label.category}'")
             if not 0 <= label.start < label.end <= len(text):
                 raise EvalSetError(f"{where}: label {label} is outside the text")
-        messages.append(EvalMessage(ident, text, role, labels))
+        if techniques:
+            _check_tags(techniques, bool(labels), where)
+        messages.append(EvalMessage(ident, text, role, labels, techniques))
     return messages
 
 
 def evaluate(
-    scanner: Scanner, path: Path = DEFAULT_EVAL_SET, min_score: float = DEFAULT_MIN_SCORE
+    scanner: MessageScanner, path: Path = DEFAULT_EVAL_SET, min_score: float = DEFAULT_MIN_SCORE
 ) -> EvalReport:
-    """Scan every message of the set at ``path`` and score the findings per category."""
-    messages = load_eval_set(path)
+    """Scan every message of the set at ``path`` and score the findings.
+
+    The errors of a test half (a file named ``test.jsonl``) are never kept: they are what one
+    must not look at while tuning.
+    """
+    withheld = path.name == TEST_HALF
+    report = score_messages(scanner, load_eval_set(path), str(path), min_score, not withheld)
+    return replace(report, misses_withheld=withheld)
+
+
+def score_messages(
+    scanner: MessageScanner,
+    messages: list[EvalMessage],
+    path: str,
+    min_score: float = DEFAULT_MIN_SCORE,
+    keep_misses: bool = True,
+) -> EvalReport:
+    """Per category precision and recall, per technique recall, false alarms on clean ones."""
     counts = {c: [0, 0, 0, 0] for c in CATEGORIES}  # labels, found, findings, correct
+    by_technique = {t: [0, 0, 0] for t in VIOLATION_TECHNIQUES}  # messages, labels, found
+    by_clean_tag = {t: [0, 0] for t in CLEAN_TAGS}  # messages, alarmed
+    clean = [0, 0]
     misses: list[Miss] = []
     for message in messages:
         text = message.text
         predicted = {
-            (f.category, f.start, f.end)
-            for f in scanner.scan(message.text, message.role)
-            if f.score >= min_score
+            _span(f, len(text)) for f in scanner.scan(text, message.role) if f.score >= min_score
         }
         for category, start, end in sorted(predicted):
             hit = any(
@@ -224,28 +418,47 @@ def evaluate(
             )
             counts[category][2] += 1
             counts[category][3] += hit
-            if not hit:
-                misses.append(
-                    Miss("false positive", message.id, category, message.text, text[start:end])
-                )
+            if not hit and keep_misses:
+                misses.append(Miss("false positive", message.id, category, text, text[start:end]))
+        found = 0
         for label in message.labels:
-            found = any(
+            hit = any(
                 c == label.category and s < label.end and label.start < e for c, s, e in predicted
             )
+            found += hit
             counts[label.category][0] += 1
-            counts[label.category][1] += found
-            if not found:
-                span = message.text[label.start : label.end]
-                misses.append(Miss("missed", message.id, label.category, message.text, span))
-    scores = tuple(Score(c, *counts[c]) for c in CATEGORIES)
-    overall = Score("overall", *(sum(counts[c][i] for c in CATEGORIES) for i in range(4)))
+            counts[label.category][1] += hit
+            if not hit and keep_misses:
+                span = text[label.start : label.end]
+                misses.append(Miss("missed", message.id, label.category, text, span))
+        if message.labels:
+            for tag in message.techniques:
+                by_technique[tag][0] += 1
+                by_technique[tag][1] += len(message.labels)
+                by_technique[tag][2] += found
+        else:
+            clean[0] += 1
+            clean[1] += bool(predicted)
+            for tag in message.techniques:
+                by_clean_tag[tag][0] += 1
+                by_clean_tag[tag][1] += bool(predicted)
     return EvalReport(
-        path=str(path),
+        path=path,
         messages=len(messages),
         min_score=min_score,
         wordlist_hash=scanner.wordlist_hash,
         scanner_version=scanner.version,
-        categories=scores,
-        overall=overall,
+        categories=tuple(Score(c, *counts[c]) for c in CATEGORIES),
+        overall=Score("overall", *(sum(counts[c][i] for c in CATEGORIES) for i in range(4))),
         misses=tuple(misses),
+        techniques=tuple(TechniqueScore(t, *n) for t, n in by_technique.items() if n[0]),
+        clean_tags=tuple(FalseAlarms(t, *n) for t, n in by_clean_tag.items() if n[0]),
+        clean=FalseAlarms("clean", *clean),
     )
+
+
+def _span(finding: Finding, length: int) -> tuple[str, int, int]:
+    """A finding's category and span; a message-level detector's finding covers the message."""
+    if finding.rule.startswith(MODEL_RULE_PREFIX):
+        return finding.category, 0, length
+    return finding.category, finding.start, finding.end

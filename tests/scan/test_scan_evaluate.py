@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
+import re
+import unicodedata
+from collections import Counter
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
-from audit.scan.evaluate import EvalSetError, evaluate, load_eval_set, parse_marked
+from audit.scan.evaluate import (
+    CLEAN_TAGS,
+    VIOLATION_TECHNIQUES,
+    EvalMessage,
+    EvalSetError,
+    evaluate,
+    load_eval_set,
+    parse_marked,
+    score_messages,
+)
+from audit.scan.finding import Finding
 from audit.scan.scanner import Scanner
 from audit.scan.wordlist import CATEGORIES
+from audit.store.models import Severity
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL_DIR = ROOT / "tests" / "data" / "eval"
 EVAL_SET = EVAL_DIR / "messages.jsonl"
+V2_DIR = EVAL_DIR / "v2"
 SCANNER = Scanner.from_directory(ROOT / "wordlists")
 
 # Set a little below what the lists reached when they were last tuned (see report.format()).
@@ -43,13 +61,16 @@ def test_the_set_is_big_enough_and_covers_every_category() -> None:
     assert sum(not m.labels for m in messages) >= 100  # clean messages and look-alikes
 
 
-def test_the_jsonl_is_built_from_the_hand_written_source() -> None:
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("eval_build", EVAL_DIR / "build.py")
+def _load_build(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"eval_build_{path.parent.name}", path)
     assert spec and spec.loader
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
+    return build
+
+
+def test_the_jsonl_is_built_from_the_hand_written_source() -> None:
+    build = _load_build(EVAL_DIR / "build.py")
 
     assert EVAL_SET.read_text(encoding="utf-8") == build.render(build.build()), (
         "messages.jsonl is stale: run python tests/data/eval/build.py"
@@ -123,3 +144,234 @@ def test_when_a_downgraded_hit_is_all_there_is_then_it_does_not_count(tmp_path: 
     result = evaluate(Scanner.from_directory(lists), path)
 
     assert result.category("illegal").findings == 0
+
+
+# --------------------------------------------------------------------------- set v2
+
+V2_BUILD = _load_build(V2_DIR / "build.py")
+V2 = V2_BUILD.build()
+
+
+def test_v2_halves_are_exactly_what_build_py_produces() -> None:
+    for name, text in V2_BUILD.outputs().items():
+        assert (V2_DIR / name).read_text(encoding="utf-8") == text, (
+            f"{name} differs from build.py's output: the split is made once and never changes"
+        )
+    manifest = json.loads((V2_DIR / "manifest.json").read_text(encoding="utf-8"))
+    for half, entry in manifest["halves"].items():
+        data = (V2_DIR / f"{half}.jsonl").read_bytes()
+        assert hashlib.sha256(data).hexdigest() == entry["sha256"]
+
+
+def test_v2_split_is_seeded_disjoint_complete_and_stratified() -> None:
+    halves = V2_BUILD.split(V2)
+    tuning = [m.id for m in halves["tuning"]]
+    test = [m.id for m in halves["test"]]
+
+    assert V2_BUILD.split(V2) == halves  # the same seed gives the same halves
+    assert V2_BUILD.split(V2, seed=1) != halves  # and the seed is what decides them
+    assert not set(tuning) & set(test)
+    assert sorted(tuning + test) == sorted(m.id for m in V2)
+    assert abs(len(tuning) - len(test)) <= 1
+    per_half = {h: Counter(V2_BUILD.stratum(m) for m in halves[h]) for h in halves}
+    for key in per_half["tuning"] | per_half["test"]:
+        assert abs(per_half["tuning"][key] - per_half["test"][key]) <= 1, key
+    loaded = [*load_eval_set(V2_DIR / "tuning.jsonl"), *load_eval_set(V2_DIR / "test.jsonl")]
+    assert sorted(loaded, key=lambda m: m.id) == sorted(V2, key=lambda m: m.id)
+
+
+def test_v2_covers_every_category_technique_and_clean_tag() -> None:
+    violations = [m for m in V2 if m.labels]
+    clean = [m for m in V2 if not m.labels]
+    first = Counter(m.labels[0].category for m in violations)
+    techniques = Counter(t for m in violations for t in m.techniques)
+    clean_tags = Counter(t for m in clean for t in m.techniques)
+
+    assert len(V2) >= 650 and len(violations) >= 400 and len(clean) >= 220
+    assert all(first[c] >= 45 for c in CATEGORIES), first
+    assert all(techniques[t] >= 12 for t in VIOLATION_TECHNIQUES), techniques
+    assert techniques["plain"] <= 0.25 * len(violations)
+    assert all(clean_tags[t] >= 15 for t in CLEAN_TAGS), clean_tags
+    assert {m.role for m in V2} == {"staff", "customer"}
+
+
+def test_v2_labels_sit_on_the_marked_words() -> None:
+    by_id = {m.id: m for m in V2}
+    source = (V2_DIR / "messages.txt").read_text(encoding="utf-8").splitlines()
+    checked = 0
+    for number, line in enumerate(source, start=1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        message = by_id[f"v2-{number:04d}"]
+        marked = re.findall(r"\[\[([a-z]+)\|(.+?)\]\]", line)
+        spans = [(x.category, message.text[x.start : x.end]) for x in message.labels]
+        assert spans == marked, line
+        assert "[[" not in message.text
+        checked += len(marked)
+    assert checked == sum(len(m.labels) for m in V2)
+
+
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _valid_number(digits: str) -> bool:
+    """A mainland mobile, a GB 11643 resident ID or a Luhn-valid card number."""
+    if len(digits) == 11:
+        return re.fullmatch(r"1[3-9]\d{9}", digits) is not None
+    if len(digits) == 18:
+        total = sum(int(d) * w for d, w in zip(digits[:17], _ID_WEIGHTS, strict=True))
+        return "10X98765432"[total % 11] == digits[17].upper()
+    if len(digits) in (16, 19):
+        total = 0
+        for i, ch in enumerate(reversed(digits)):
+            d = int(ch) * (2 if i % 2 else 1)
+            total += d - 9 if d > 9 else d
+        return total % 10 == 0
+    return False
+
+
+_LOOKALIKE_DIGITS = str.maketrans("Oo〇lI|幺", "0001111")
+
+
+def _digits(words: str) -> str:
+    """The digits a reader sees in a written-out number: ①, ⒈, ㈠, 一, full-width, O for 0."""
+    out = []
+    for ch in unicodedata.normalize("NFKC", words).translate(_LOOKALIKE_DIGITS):
+        if ch in " -.()":
+            continue
+        value = unicodedata.numeric(ch, -1)
+        out.append(str(int(value)) if 0 <= value <= 9 and value == int(value) else ch)
+    return "".join(out)
+
+
+def test_v2_personal_numbers_are_valid_looking() -> None:
+    """Every phone, ID and card number shown in a privacy mark, however it is written."""
+    checked = []
+    for message in V2:
+        for label in message.labels:
+            number = re.search(r"\d{10,18}[\dX]", _digits(message.text[label.start : label.end]))
+            if label.category == "privacy" and number:
+                assert _valid_number(number.group()), (message.id, number.group())
+                checked.append(number.group())
+    assert len(checked) == 43  # every privacy mark holding a number
+    assert {len(d) for d in checked} == {11, 16, 18, 19}
+    assert not _valid_number("6225887123991528")  # the checks can fail: a wrong Luhn digit
+    assert not _valid_number("420102200002071296")  # and a wrong ID check digit
+
+
+def test_when_a_line_is_tagged_then_tags_are_read_and_checked() -> None:
+    message = parse_marked("staff\tinitials,spacing\t[[diversion|加 v x]]吧", "t1", tagged=True)
+
+    assert message.techniques == ("initials", "spacing")
+    assert message.as_dict()["techniques"] == ["initials", "spacing"]
+    with pytest.raises(EvalSetError, match="t1: tags ordinary are not all violation tags"):
+        parse_marked("staff\tordinary\t[[diversion|加v]]", "t1", tagged=True)
+    with pytest.raises(EvalSetError, match="t1: tags pinyin are not all clean tags"):
+        parse_marked("staff\tpinyin\t你好", "t1", tagged=True)
+    with pytest.raises(EvalSetError, match="<tags><TAB><text>"):
+        parse_marked("staff\t你好", "t1", tagged=True)
+
+
+# --------------------------------------------------------------------------- the computations
+
+
+class _WithModel:
+    """The scanner joined with a stand-in message-level detector: a promise model that fires
+    on 补给 without saying where (its span is empty, as a message-level finding may be)."""
+
+    def __init__(self, scanner: Scanner) -> None:
+        self.scanner = scanner
+        self.version = scanner.version
+        self.wordlist_hash = scanner.wordlist_hash
+
+    def scan(self, text: str, role: str | None = None) -> list[Finding]:
+        found = self.scanner.scan(text, role)
+        if "补给" in text:
+            found.append(Finding("promise", "model.promise", Severity.HIGH, 0.9, 0, 0, "", "model"))
+        return found
+
+
+TINY = [
+    "staff\tplain\t[[diversion|加我微信]]",
+    "staff\tparaphrase\t[[diversion|私下找我]]",
+    "staff\tplain,paraphrase\t[[diversion|加我微信]]吧，[[diversion|私下找我]]",
+    "customer\tlookalike\t想表扬师傅",
+    "customer\tnumber,question\t订单123到了吗",
+    "customer\tquestion\t要加我微信吗",
+    "staff\tparaphrase\t您放心，[[promise|到时候我自己补给您]]",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_scanner(tmp_path_factory: pytest.TempPathFactory) -> _WithModel:
+    lists = tmp_path_factory.mktemp("lists")
+    (lists / "diversion.txt").write_text("加我微信\n", encoding="utf-8")
+    (lists / "complaint.txt").write_text("表扬\n", encoding="utf-8")
+    return _WithModel(Scanner.from_directory(lists))
+
+
+def _tiny() -> list[EvalMessage]:
+    return [parse_marked(line, f"t{n}", tagged=True) for n, line in enumerate(TINY, start=1)]
+
+
+def test_per_technique_recall_and_false_alarms_on_a_tiny_set(tiny_scanner: _WithModel) -> None:
+    report = score_messages(tiny_scanner, _tiny(), "tiny")
+
+    assert report.technique("plain").as_dict() == {
+        "technique": "plain", "messages": 2, "labels": 3, "found": 2, "recall": 0.6667
+    }  # fmt: skip
+    assert report.technique("paraphrase").as_dict() == {
+        "technique": "paraphrase", "messages": 3, "labels": 4, "found": 2, "recall": 0.5
+    }  # fmt: skip
+    assert [t.technique for t in report.techniques] == ["plain", "paraphrase"]
+    assert [(a.tag, a.messages, a.alarmed) for a in report.clean_tags] == [
+        ("lookalike", 1, 1),
+        ("number", 1, 0),
+        ("question", 2, 1),
+    ]
+    assert (report.clean.messages, report.clean.alarmed) == (3, 2)
+    assert report.clean.rate == pytest.approx(2 / 3)
+    diversion = report.category("diversion")
+    assert (diversion.labels, diversion.found, diversion.findings, diversion.correct) == (
+        4,
+        2,
+        3,
+        2,
+    )
+    complaint = report.category("complaint")
+    assert (complaint.labels, complaint.findings, complaint.correct) == (0, 1, 0)
+    promise = report.category("promise")  # the model's finding covers its whole message
+    assert (promise.labels, promise.found, promise.findings, promise.correct) == (1, 1, 1, 1)
+    overall = report.overall
+    assert (overall.labels, overall.found, overall.findings, overall.correct) == (5, 3, 5, 3)
+    assert sorted((m.kind, m.id, m.span) for m in report.misses) == [
+        ("false positive", "t4", "表扬"),
+        ("false positive", "t6", "加我微信"),
+        ("missed", "t2", "私下找我"),
+        ("missed", "t3", "私下找我"),
+    ]
+
+
+def test_a_test_half_never_shows_its_errors(tiny_scanner: _WithModel, tmp_path: Path) -> None:
+    lines = "".join(json.dumps(m.as_dict(), ensure_ascii=False) + "\n" for m in _tiny())
+    (tmp_path / "tuning.jsonl").write_text(lines, encoding="utf-8")
+    (tmp_path / "test.jsonl").write_text(lines, encoding="utf-8")
+
+    tuning = evaluate(tiny_scanner, tmp_path / "tuning.jsonl")
+    test = evaluate(tiny_scanner, tmp_path / "test.jsonl")
+
+    assert len(tuning.misses) == 4 and not tuning.misses_withheld
+    assert test.misses == () and test.misses_withheld
+    assert test.overall == tuning.overall and test.techniques == tuning.techniques
+    assert "errors withheld" in test.format() and "私下找我" not in test.format()
+    data = test.as_dict()
+    assert data["misses"] == [] and data["clean"] == {
+        "tag": "clean", "messages": 3, "alarmed": 2, "rate": 0.6667
+    }  # fmt: skip
+    assert data["techniques"]["paraphrase"]["recall"] == 0.5
+    assert data["clean_tags"]["question"]["rate"] == 0.5
+
+
+def test_when_the_set_is_missing_then_the_error_names_it(tmp_path: Path) -> None:
+    with pytest.raises(EvalSetError, match=r"none\.jsonl: cannot read the set"):
+        load_eval_set(tmp_path / "none.jsonl")

@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from audit.scan.evaluate import EvalMessage, parse_marked
+from audit.scan.evaluate import EvalMessage, read_marked
 
 HERE = Path(__file__).resolve().parent
 
 
 def build(source: Path = HERE / "messages.txt") -> list[EvalMessage]:
-    messages = []
-    for number, line in enumerate(source.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip() and not line.startswith("#"):
-            messages.append(parse_marked(line, f"m{number:04d}"))
-    return messages
+    return read_marked(source)
 
 
 def render(messages: list[EvalMessage]) -> str:
