@@ -100,7 +100,10 @@ def _float32() -> Any:
 
 def slim(features: FeatureUnion) -> None:
     """Drop what a fitted vectorizer keeps only for inspection (``stop_words_``: every term
-    cut by ``max_features``/``min_df``, megabytes of it), so the artifact stays small."""
+    cut by ``max_features``/``min_df``, megabytes of it), so the artifact stays small, and
+    ``_stop_words_id``, a memory address scikit-learn caches a check under: it differs from
+    process to process and would make two identical trainings give different files."""
     for _, vectorizer in features.transformer_list:
-        if hasattr(vectorizer, "stop_words_"):
-            del vectorizer.stop_words_
+        for name in ("stop_words_", "_stop_words_id"):
+            if hasattr(vectorizer, name):
+                delattr(vectorizer, name)

@@ -312,7 +312,6 @@ def _train_one(
     classifier.fit(x, y, sample_weight=weights)
     # The fold indices were only needed for fitting; kept, they would bloat the artifact.
     classifier.set_params(cv=FOLDS)
-    clf_text.slim(features)
     pipeline = Pipeline([("features", features), ("classifier", classifier)])
 
     def proba(rows: list[Example]) -> np.ndarray:
@@ -349,6 +348,7 @@ def _train_one(
     version = hash_parts([data_sha, code_sha, json.dumps(params, sort_keys=True)])[:12]
 
     artifact = models_dir / f"{spec.name}.joblib"
+    clf_text.slim(features)  # last: scoring above puts back what it drops
     payload = {
         "format": FORMAT,
         "name": spec.name,
