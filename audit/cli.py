@@ -573,6 +573,7 @@ def inspect(ctx: click.Context, input_file: Any) -> None:
         load_scanner(settings),
         classify=scorers.score if scorers else None,
         image_allow=settings.images.allow_payloads,
+        detect=scorers.detect_many if scorers else None,
     )
     if getattr(stats, "errors", 0):
         click.echo(f"{stats.errors} input line(s) could not be read", err=True)
@@ -629,10 +630,20 @@ def train(ctx: click.Context, data: Path, with_reviews: Path | None, seed: int) 
     help="Simulated archive directory: judge the database's alerts by its ground truth.",
 )
 @click.option("--misses", default=20, show_default=True, help="Errors listed per set.")
+@click.option(
+    "--with-detectors",
+    is_flag=True,
+    help="Add the paraphrase detectors' findings (model.<category>) to the scanner's.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.pass_context
 def eval_cmd(
-    ctx: click.Context, data: tuple[Path, ...], simulated: Path | None, misses: int, as_json: bool
+    ctx: click.Context,
+    data: tuple[Path, ...],
+    simulated: Path | None,
+    misses: int,
+    with_detectors: bool,
+    as_json: bool,
 ) -> None:
     """Precision and recall per category and technique, false alarms on clean messages.
 
@@ -645,16 +656,25 @@ def eval_cmd(
       audit eval
       audit eval --data tests/data/eval/v2/tuning.jsonl --misses 50
       audit eval --simulated data/sim      # after `audit run` on that archive
+      audit eval --with-detectors          # what the scan stage and inspect report
     """
     from audit.alert_precision import GroundTruthError, alert_precision
-    from audit.pipeline import load_scanner, open_engine
-    from audit.scan.evaluate import V2_HALVES, EvalSetError, evaluate
+    from audit.pipeline import load_classifiers, load_scanner, open_engine
+    from audit.quality.detectors import DetectingScanner
+    from audit.scan.evaluate import V2_HALVES, EvalSetError, MessageScanner, evaluate
 
     paths = data or (() if simulated else V2_HALVES)
     try:
         reports = []
         if paths:
-            scanner = load_scanner(_settings(ctx))
+            scanner: MessageScanner = load_scanner(_settings(ctx))
+            if with_detectors:
+                scorers = load_classifiers(_settings(ctx))
+                if scorers is None or scorers.detectors is None:
+                    raise click.ClickException("the detectors are not trained: run `audit train`")
+                scanner = DetectingScanner(
+                    scanner, scorers.detectors, scorers.versions["detectors"]
+                )
             reports = [evaluate(scanner, path) for path in paths]
         truth = alert_precision(open_engine(_settings(ctx)), simulated) if simulated else None
     except (EvalSetError, GroundTruthError) as exc:

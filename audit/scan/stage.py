@@ -1,8 +1,11 @@
 """The scan stage: stored messages through the scanner into findings.
 
 Incremental by default (messages never scanned); ``full`` rescans everything after a
-word-list change. Each run is recorded with the word-list hash and scanner version, so a
-finding can always be traced to the lists that produced it. On a full rescan, findings that
+word-list change. With the trained models, each batch is also scored by the classifiers and
+read by the paraphrase detectors (one vectorized call per batch), whose findings (rule
+``model.<category>``) are stored like the scanner's. Each run is recorded with the word-list
+hash, scanner version and model versions, so a finding can always be traced to the lists
+and models that produced it. On a full rescan, findings that
 the new lists still produce are kept (with their alerts and reviews); the others are removed
 unless a supervisor has already reviewed their alert.
 """
@@ -17,9 +20,11 @@ from sqlalchemy import Engine, Table, bindparam, delete, select, update
 from sqlalchemy.orm import Session
 
 from audit.quality.classifiers import Scorers
+from audit.scan.finding import Finding
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
-from audit.store.models import Alert, AlertState, Finding, Message, ScanRun, SenderKind
+from audit.store.models import Alert, AlertState, Message, ScanRun, SenderKind
+from audit.store.models import Finding as FindingRow
 from audit.store.quarantine import is_set_aside
 from audit.store.types import JSONType, utcnow
 
@@ -80,10 +85,10 @@ def scan_messages(
             if not rows:
                 break
             last_id = rows[-1].id
-            new_rows = _scan_rows(scanner, rows, run_id)
+            new_rows = _scan_rows(scanner, rows, run_id, scorers)
             if full:
                 stats.removed += _drop_stale(session, [r.id for r in rows], new_rows)
-            insert_ignore(session, Finding, new_rows)
+            insert_ignore(session, FindingRow, new_rows)
             if scorers is not None:  # one UPDATE per message: the run and its scores
                 _score_rows(session, scorers, rows, run_id)
             else:
@@ -126,10 +131,26 @@ def _score_rows(session: Session, scorers: Scorers, rows: Any, run_id: int) -> N
     )
 
 
-def _scan_rows(scanner: Scanner, rows: Any, run_id: int) -> list[dict[str, Any]]:
-    out = []
+def _scan_rows(
+    scanner: Scanner, rows: Any, run_id: int, scorers: Scorers | None = None
+) -> list[dict[str, Any]]:
+    """Finding rows of a batch: the scanner's per message, then the detectors' for the staff
+    and customer messages, batched, where the lists found nothing of their category."""
+    found: list[list[Finding]] = []
     for row in rows:
-        for f in scanner.scan(row.text, _ROLES.get(SenderKind(row.sender_kind))):
+        found.append(scanner.scan(row.text, _ROLES.get(SenderKind(row.sender_kind))))
+    if scorers is not None:
+        chosen = [i for i, r in enumerate(rows) if SenderKind(r.sender_kind) in _ROLES]
+        extra = scorers.detect_many(
+            [rows[i].text for i in chosen],
+            [_ROLES[SenderKind(rows[i].sender_kind)] for i in chosen],
+            [{f.category for f in found[i]} for i in chosen],
+        )
+        for i, model_findings in zip(chosen, extra, strict=True):
+            found[i] = found[i] + model_findings
+    out = []
+    for row, findings in zip(rows, found, strict=True):
+        for f in findings:
             out.append(
                 {
                     "message_id": row.id,
@@ -153,9 +174,11 @@ def _drop_stale(session: Session, message_ids: list[int], new_rows: list[dict[st
     """Remove findings of these messages that the current lists no longer produce."""
     keep = {(r["message_id"], r["rule"], r["start"], r["end"]) for r in new_rows}
     existing = session.execute(
-        select(Finding.id, Finding.message_id, Finding.rule, Finding.start, Finding.end).where(
-            Finding.message_id.in_(message_ids),
-            Finding.detail.is_(None),  # findings on a message's pictures are the image stage's
+        select(
+            FindingRow.id, FindingRow.message_id, FindingRow.rule, FindingRow.start, FindingRow.end
+        ).where(
+            FindingRow.message_id.in_(message_ids),
+            FindingRow.detail.is_(None),  # findings on a message's pictures are the image stage's
         )
     ).all()
     stale = [f.id for f in existing if (f.message_id, f.rule, f.start, f.end) not in keep]
@@ -173,5 +196,5 @@ def _drop_stale(session: Session, message_ids: list[int], new_rows: list[dict[st
         session.execute(
             delete(Alert).where(Alert.finding_id.in_(removable), Alert.state == AlertState.OPEN)
         )
-        session.execute(delete(Finding).where(Finding.id.in_(removable)))
+        session.execute(delete(FindingRow).where(FindingRow.id.in_(removable)))
     return len(removable)

