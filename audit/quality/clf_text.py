@@ -56,9 +56,14 @@ def _jieba() -> Any:
     return tokenizer
 
 
+# The models learned from chat messages; a longer text is judged by its beginning, so a
+# megabyte-long message costs what a chat message costs (the scanner still reads all of it).
+MAX_CLASSIFIED = 2_000
+
+
 @lru_cache(maxsize=_CACHE)
 def normalize(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text).lower()
+    text = unicodedata.normalize("NFKC", text[:MAX_CLASSIFIED]).lower()
     text = str(_t2s().convert(text))
     text = _SPACES.sub(" ", _DIGITS.sub("0", text).replace("您", "你")).strip()
     plain = _PARTICLES.sub("", text).strip()

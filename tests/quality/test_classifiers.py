@@ -163,3 +163,18 @@ def test_when_other_format_then_incompatible(models_copy: Path) -> None:
     _edit_meta(models_copy, "customer_negative", format=99)
     with pytest.raises(ScorersUnavailable, match="not format-1 metadata"):
         load_scorers(models_copy)
+
+
+def test_a_long_message_is_judged_by_its_beginning() -> None:
+    """A megabyte-long message costs what a chat message costs: the classifiers read the first
+    ``MAX_CLASSIFIED`` characters (the scanner reads everything)."""
+    from audit.config import load_settings
+    from audit.pipeline import load_classifiers
+    from audit.quality.clf_text import MAX_CLASSIFIED
+
+    scorers = load_classifiers(load_settings(None, environ={}, overrides={}))
+    assert scorers is not None
+    head = "你们这服务太差了，我要退订！" * (MAX_CLASSIFIED // 14 + 1)
+    long = head + "谢谢你们，服务很好。" * 100_000
+    assert scorers.score(long, "customer") == scorers.score(head[:MAX_CLASSIFIED], "customer")
+    assert scorers.score(long, "customer") != scorers.score(long[-MAX_CLASSIFIED:], "customer")
