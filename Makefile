@@ -17,7 +17,7 @@ $(BIN)/python:
 
 # Re-install whenever pyproject.toml changes: the demo needs the package, the tests its extras.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e '.[images]'
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
