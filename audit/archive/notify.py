@@ -30,7 +30,6 @@ import socket
 import struct
 import threading
 import time
-import xml.etree.ElementTree as ET
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -38,8 +37,11 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
+from xml.etree.ElementTree import ParseError
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
 
 log = logging.getLogger(__name__)
 _BLOCK = 32  # WeCom pads to 32-byte blocks, not AES's 16
@@ -208,20 +210,23 @@ class CallbackCrypto:
         return base64.b64encode(enc.update(body) + enc.finalize()).decode()
 
 
-def event_of(xml_text: str) -> str:
-    """The ``Event`` (or ``MsgType``) of a decrypted callback message."""
+def _xml(text: str | bytes, what: str) -> Any:
+    """Parsed with defusedxml: no DTD, entity or external reference is ever expanded (the
+    outer body arrives before anything is verified)."""
     try:
-        root = ET.fromstring(xml_text)
-    except ET.ParseError as exc:
-        raise CallbackError(f"decrypted callback is not XML: {exc}") from None
+        return fromstring(text, forbid_dtd=True)
+    except (ParseError, DefusedXmlException) as exc:
+        raise CallbackError(f"{what} is not plain XML: {type(exc).__name__}: {exc}") from None
+
+
+def event_of(xml_text: str) -> str:
+    """The ``Event`` (or ``MsgType``) of a decrypted callback message (its signature checked)."""
+    root = _xml(xml_text, "decrypted callback")
     return (root.findtext("Event") or root.findtext("MsgType") or "").strip()
 
 
 def _encrypt_field(body: bytes) -> str:
-    try:
-        root = ET.fromstring(body)
-    except ET.ParseError as exc:
-        raise CallbackError(f"callback body is not XML: {exc}") from None
+    root = _xml(body, "callback body")
     encrypt = root.findtext("Encrypt")
     if not encrypt:
         raise CallbackError("callback body has no Encrypt element")

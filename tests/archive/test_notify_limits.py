@@ -7,6 +7,7 @@ only so that a broken server fails the test instead of hanging it.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from urllib.parse import urlencode
 import pytest
 from test_watch import CRYPTO, NOTIFY_XML, SENT_AT
 
-from audit.archive.notify import NotifyLimits, NotifyServer
+from audit.archive.notify import CallbackError, NotifyLimits, NotifyServer, event_of
 
 CLIENT_TIMEOUT = 30.0  # only so that a broken server fails the test rather than hanging it
 
@@ -134,3 +135,25 @@ def test_a_replayed_or_stale_callback_is_refused() -> None:
         assert _send(server.port, _signed_request(SENT_AT + 301)) == 403
         assert _send(server.port, _signed_request(SENT_AT - 299)) == 200  # within the window
     assert woken == [1, 1]
+
+
+LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "' + "ha" * 50 + '">'
+    + "".join(f'<!ENTITY {n} "' + f"&{p};" * 10 + '">' for p, n in itertools.pairwise("abcdefgh"))
+    + "]><xml><Encrypt>&h;</Encrypt></xml>"
+)  # fmt: skip
+
+
+def test_a_body_with_a_dtd_or_entities_is_refused_unexpanded() -> None:
+    """The body arrives before anything is verified: defusedxml refuses a DTD outright (a
+    billion-laughs body would expand to gigabytes), and the watcher is not woken."""
+    woken: list[int] = []
+    with _server(NotifyLimits(max_body=65536), woken) as server:
+        body = LAUGHS.encode()
+        head = f"POST /callback?msg_signature=x&timestamp={SENT_AT}&nonce=n HTTP/1.1\r\n"
+        raw = (head + f"Host: x\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+        assert _send(server.port, raw) == 403
+        assert _send(server.port, _signed_request()) == 200  # and it goes on serving
+    assert woken == [1]
+    with pytest.raises(CallbackError, match="DTDForbidden"):
+        event_of(LAUGHS)
