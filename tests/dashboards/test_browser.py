@@ -166,6 +166,12 @@ def _wait_text(driver: WebDriver, text: str) -> None:
     )
 
 
+def _click_when_ready(driver: WebDriver, xpath: str) -> None:
+    """A page streams in: an element below others may come after the status widget has gone,
+    so wait for it to be clickable rather than look once."""
+    WebDriverWait(driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath))).click()
+
+
 def test_sign_in_review_an_alert_and_screenshot_every_page(
     server: tuple[str, str], browser: WebDriver, tmp_path: Path
 ):
@@ -206,14 +212,14 @@ def test_sign_in_review_an_alert_and_screenshot_every_page(
     ).click()
     _wait_text(browser, "预警 · Alerts")
     _wait_idle(browser)
-    browser.find_element(By.XPATH, "//button[contains(., '打开 Open')]").click()
+    _click_when_ready(browser, "//button[contains(., '打开 Open')]")
     _wait_text(browser, "会话 · Conversation")
     _wait_text(browser, "记录 Transcript")
     _wait_idle(browser)
     _screenshot(browser, dirs, "07-conversation")
-    browser.find_element(By.XPATH, "//label[contains(., '确认违规 Confirm')]").click()
+    _click_when_ready(browser, "//label[contains(., '确认违规 Confirm')]")
     _wait_idle(browser)
-    browser.find_element(By.XPATH, "//button[contains(., '提交 Submit')]").click()
+    _click_when_ready(browser, "//button[contains(., '提交 Submit')]")
     _wait_text(browser, "已处理 / reviewed")
     _wait_idle(browser)
     _screenshot(browser, dirs, "08-reviewed")
