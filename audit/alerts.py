@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import Engine, false, func, or_, select
 from sqlalchemy.orm import Session
 
+from audit.domain import Category
 from audit.export.masking import stored_masker
 from audit.quality.alert_sync import sync_alerts
 from audit.store.db import insert_ignore, session_scope, stage_mark
@@ -43,15 +44,7 @@ STAGE = "stage:alerts"
 QUALITY_STAGE = "stage:quality_alerts"
 TITLE_MAX = 255
 
-CATEGORY_LABELS = {
-    "privacy": "隐私泄露",
-    "diversion": "私下导流",
-    "promise": "违规承诺",
-    "abuse": "辱骂",
-    "complaint": "投诉风险",
-    "fraud": "违规办理",
-    "illegal": "违法内容",
-}
+CATEGORY_LABELS = {c.value: c.label for c in Category}
 
 
 @dataclass

@@ -37,7 +37,7 @@ from audit.store.models import (
 )
 
 WEEK = 7
-SEVERITY_LABELS = {"critical": "严重", "high": "高", "medium": "中", "low": "低"}
+SEVERITY_LABELS = {s.value: s.label for s in Severity}
 
 
 @dataclass(frozen=True)

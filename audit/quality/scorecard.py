@@ -59,6 +59,8 @@ import yaml
 from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from audit.domain import CATEGORIES as DOMAIN_CATEGORIES
+from audit.domain import ConversationKind, SenderKind, Severity
 from audit.quality.metrics import (
     DEFAULT_GREETING_WORDS,
     METRIC_NAMES,
@@ -72,12 +74,10 @@ MAX_SCORE = 100.0
 
 # the stable finding categories (the word lists and recognizers); a typo must not silently
 # match nothing
-CATEGORIES = frozenset(
-    {"privacy", "diversion", "promise", "abuse", "complaint", "fraud", "illegal"}
-)
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-ROLES = frozenset({"staff", "customer", "robot", "system", "unknown"})
-KINDS = frozenset({"single", "room", "internal"})
+CATEGORIES = frozenset(DOMAIN_CATEGORIES)
+SEVERITY_RANK = {s.value: s.rank for s in Severity}
+ROLES = frozenset(k.value for k in SenderKind)
+KINDS = frozenset(k.value for k in ConversationKind)
 SCORE_KEYS = frozenset(SCORE_ROLES)
 BOOL_METRICS = frozenset(
     f.name

@@ -7,6 +7,7 @@ import datasource as ds
 import streamlit as st
 import widgets
 
+from audit.domain import CATEGORIES
 from audit.store import reports
 from audit.store.access import AccessDenied
 from audit.store.models import AlertState, Severity
@@ -42,7 +43,7 @@ with st.container(border=True):
     )
     categories = c.multiselect(
         "类别 Category",
-        list(reports.CATEGORIES),
+        list(CATEGORIES),
         format_func=lambda x: ds.CATEGORY_LABELS.get(x, x),
         key="alerts_category",
     )

@@ -7,6 +7,7 @@ import datasource as ds
 import streamlit as st
 import widgets
 
+from audit.domain import CATEGORIES
 from audit.store import reports
 
 UNASSIGNED_LABEL = "（未归属门店 unassigned）"
@@ -88,7 +89,7 @@ if table.empty:
 else:
     shown = table.copy()
     shown.loc[shown["org_unit_id"].isna(), "store"] = UNASSIGNED_LABEL
-    categories = [*reports.CATEGORIES, *(["other"] if shown["other"].any() else [])]
+    categories = [*CATEGORIES, *(["other"] if shown["other"].any() else [])]
     st.dataframe(
         shown,
         hide_index=True,
