@@ -134,7 +134,8 @@ def test_simulate_then_pull_file_archive_with_keys(tmp_path: Path) -> None:
     (name,) = data["checkpoints"]
     assert name == file_source_name(sim / "archive.jsonl")
     assert name.startswith("file:archive.jsonl:")
-    assert data["checkpoints"][name] > 0 and data["messages"]["total"] == 300
+    manifest = json.loads((sim / "manifest.json").read_text("utf-8"))
+    assert data["checkpoints"][name] == manifest["last_seq"] and data["messages"]["total"] == 300
 
 
 def test_pull_without_key_keeps_failed_and_retry_recovers(tmp_path: Path) -> None:
@@ -155,7 +156,10 @@ def test_pull_without_key_keeps_failed_and_retry_recovers(tmp_path: Path) -> Non
         f"1={sim / 'keys/v1.pem'}",
     )
     data = json.loads(invoke("--db", db, "status", "--json").output)
-    assert data["envelopes"]["failed"] > 0  # the second half needs key version 2
+    # the second half of the archive needs key version 2
+    envelopes = [json.loads(x) for x in Path(archive).read_text("utf-8").splitlines()]
+    needs_v2 = sum(1 for e in envelopes if e["publickey_ver"] == 2)
+    assert data["envelopes"]["failed"] == needs_v2 > 0
     listed = invoke("--db", db, "failures", "--limit", "3")
     assert listed.output.startswith(f"{data['envelopes']['failed']} failed envelope(s)")
     assert "no private key for publickey_ver 2 (have: 1)" in listed.output
