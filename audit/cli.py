@@ -695,7 +695,7 @@ def _dashboard_command(settings: Settings, port: int | None) -> list[str]:
     from audit.resources import ResourceMissing, locate
 
     try:
-        app = locate(Path("dashboards")) / "app.py"
+        app = locate(Path("dashboards")) / "server.py"
     except ResourceMissing as exc:
         raise click.ClickException(f"dashboard app not found: {exc}") from None
     return [

@@ -250,6 +250,11 @@ class DashboardConfig(_Section):
     signin_max_failures_per_address: int = Field(default=20, ge=0, le=100_000)
     signin_window_seconds: int = Field(default=60, ge=1, le=86400)
     signin_lockout_minutes: int = Field(default=15, ge=1, le=1440)
+    # a signed-in session ends after this long without a page load, and after this long in all
+    session_idle_minutes: int = Field(default=480, ge=5, le=10080)
+    session_max_hours: int = Field(default=24, ge=1, le=720)
+    # mark the session cookie Secure (only sent over HTTPS): set when served behind TLS
+    cookie_secure: bool = False
 
 
 class Settings(BaseModel):

@@ -6,7 +6,7 @@ the signed-in role may use; each page is a thin script under ``views/`` over
 Before sign-in the navigation holds only the sign-in page, so no page can render data.
 
 Deep links: ``?alert=ID`` or ``?conversation=ID`` (on any path) open the conversation page;
-they survive the sign-in form.
+they survive the sign-in form. Served by ``server.py``, which adds the sign-in routes.
 """
 
 from __future__ import annotations
@@ -63,8 +63,6 @@ if principal.sees_trail:
 
 with st.sidebar:
     st.markdown(f"**{principal.label}** · `{principal.role.value}`")
-    if st.button("退出 Sign out", key="signout"):
-        auth.sign_out()
-        st.rerun()
+    auth.sign_out_link()
 
 st.navigation(pages).run()

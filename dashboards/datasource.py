@@ -17,14 +17,14 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+import webauth
 from sqlalchemy import Engine, make_url
 
 from audit.config import ConfigError, load_settings
 from audit.domain import Category
-from audit.store import access, reports, reviews, users
+from audit.store import access, reports, reviews, users, websessions
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
-from audit.store.throttle import ThrottlePolicy
 
 QUERY_TTL = 60  # seconds: the pipeline adds data in batches, a minute old is fresh enough
 
@@ -101,32 +101,13 @@ def _filter(start: dt.date, end: dt.date, units: tuple[int, ...] | None) -> repo
 # --------------------------------------------------------------------------- users
 
 
-class SignInLocked(Exception):
-    """Too many refused sign-ins for this name or address; the message says until when."""
-
-
-def authenticate(url: str, username: str, password: str, ip: str = "") -> Principal | None:
-    """Never cached: every attempt is checked, counted for throttling and logged.
-
-    Raises :class:`SignInLocked` (after the attempt is logged) while locked out.
-    """
+def principal_for_session(url: str, token: str) -> Principal | None:
+    """Never cached: the principal of a live server-side session (see ``webauth.py``); every
+    call counts as activity and sees a sign-out or password change at once."""
     d = load_settings().dashboard
-    policy = ThrottlePolicy(
-        max_failures=d.signin_max_failures,
-        max_failures_ip=d.signin_max_failures_per_address,
-        window=dt.timedelta(seconds=d.signin_window_seconds),
-        lockout=dt.timedelta(minutes=d.signin_lockout_minutes),
-    )
     with session_scope(engine_for(url)) as s:
-        result = users.sign_in(s, username, password, ip=ip, policy=policy)
-        principal = None if result.user is None else access.principal_for_user(s, result.user)
-    if result.locked_until is not None:
-        until = result.locked_until.astimezone(dt.UTC).strftime("%H:%M UTC")
-        raise SignInLocked(
-            f"登录失败次数过多，请于 {until} 后再试，或联系管理员 / too many failed sign-ins: "
-            f"try again after {until}, or ask an administrator."
-        )
-    return principal
+        user = websessions.resolve(s, token, webauth.session_policy(d))
+        return None if user is None else access.principal_for_user(s, user)
 
 
 def session_epoch(url: str, user_id: int) -> int | None:

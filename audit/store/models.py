@@ -514,6 +514,29 @@ class SigninFailure(Base):
     ip: Mapped[str64] = mapped_column(String(64), default="")
 
 
+class WebSession(Base):
+    """A signed-in dashboard session: the browser holds a random token in an HTTP-only
+    cookie, the database its SHA-256 (a stolen database gives no usable token).
+
+    It ends when the user signs out (``ended_at``), after ``dashboard.session_idle_minutes``
+    without a page load, after ``dashboard.session_max_hours`` in all, or when the user's
+    ``session_epoch`` moves on (password change, disable).
+    """
+
+    __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_user_id", "user_id"),)
+
+    id: Mapped[bigpk]
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    session_epoch: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[created_at]
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), default=None)
+    ip: Mapped[str64] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+
 class UserScope(Base):
     """An org unit a user may see, with everything below it."""
 

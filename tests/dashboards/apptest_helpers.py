@@ -32,7 +32,7 @@ def app_as(who: Principal | None, page: str | None = None, **query: str) -> AppT
     at.run()
     if page is not None:
         at.switch_page(page).run()
-    assert not at.exception, [e.message for e in at.exception]
+    assert not at.exception, [(e.message, e.stack_trace) for e in at.exception]
     return at
 
 

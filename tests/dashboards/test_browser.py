@@ -1,6 +1,6 @@
 """The dashboard in a real browser: sign in, review an alert, screenshot every page.
 
-Starts ``python -m streamlit run dashboards/app.py`` on a free port against a seeded SQLite
+Starts ``python -m streamlit run dashboards/server.py`` on a free port against a seeded SQLite
 database and drives Debian's headless Chromium with Selenium. Screenshots go to the test's
 tmp dir and, when ``AUDIT_ARTIFACTS`` is set, there too.
 """
@@ -66,7 +66,7 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
             "-m",
             "streamlit",
             "run",
-            str(ROOT / "dashboards" / "app.py"),
+            str(ROOT / "dashboards" / "server.py"),
             "--server.port",
             str(port),
             "--server.address",
@@ -234,3 +234,82 @@ def test_sign_in_review_an_alert_and_screenshot_every_page(
     engine.dispose()
     assert {"signin", "conversation.view", "alert.review"} <= actions
     assert len(list(dirs[0].glob("*.png"))) == 9
+
+
+def _sign_in(driver: WebDriver, username: str, password: str) -> None:
+    _wait_text(driver, "登录 Sign in")
+    name = driver.find_element(By.CSS_SELECTOR, 'input[aria-label="用户名 Username"]')
+    name.clear()  # a refused form comes back with the name filled in
+    name.send_keys(username)
+    driver.find_element(By.CSS_SELECTOR, 'input[aria-label="密码 Password"]').send_keys(password)
+    button = driver.find_element(By.XPATH, "//button[contains(., '登录 Sign in')]")
+    button.click()
+    WebDriverWait(driver, WAIT).until(ec.staleness_of(button))  # the answer has loaded
+
+
+def test_a_session_survives_refresh_and_new_tabs_and_ends_on_sign_out(
+    server: tuple[str, str], browser: WebDriver, tmp_path: Path
+):
+    base, url = server
+    dirs = _shots(tmp_path)
+    engine = make_engine(url)
+    with session_scope(engine) as s:
+        alert_id = s.scalars(select(Alert.id).order_by(Alert.id)).first()
+    # a deep link before sign-in: the form, then the page asked for
+    browser.get(f"{base}/?alert={alert_id}")
+    _wait_text(browser, "登录 Sign in")
+    assert "/auth/signin?next=" in browser.current_url
+    _sign_in(browser, "officer", PASSWORD)
+    _wait_text(browser, "会话 · Conversation")
+    _wait_idle(browser)
+    cookie = browser.get_cookie("audit_session")
+    assert cookie is not None and cookie["httpOnly"] is True
+    assert "audit_session" not in browser.execute_script("return document.cookie")
+    assert cookie["value"] not in browser.current_url
+
+    browser.refresh()  # still signed in, still on the deep link
+    _wait_text(browser, "会话 · Conversation")
+    first = browser.current_window_handle
+    browser.switch_to.new_window("tab")  # a deep link opened in a new tab
+    browser.get(f"{base}/?alert={alert_id}")
+    _wait_text(browser, "会话 · Conversation")
+    _wait_idle(browser)
+    _screenshot(browser, dirs, "session-new-tab")
+
+    # sign out from the sidebar: the session ends on the server, for every tab
+    _click_when_ready(browser, "//a[contains(., '退出 Sign out')]")
+    if len(browser.window_handles) > 2:  # the link must not open yet another tab
+        pytest.fail("the sign-out link opened a new tab")
+    _click_when_ready(browser, "//button[contains(., '退出 Sign out')]")
+    _wait_text(browser, "登录 Sign in")
+    assert browser.get_cookie("audit_session") is None
+    browser.switch_to.window(first)
+    browser.refresh()
+    _wait_text(browser, "登录 Sign in")
+    assert "/auth/signin?next=" in browser.current_url
+    # the old token itself is worth nothing now
+    browser.add_cookie({"name": "audit_session", "value": cookie["value"], "path": "/"})
+    browser.get(f"{base}/alerts")
+    _wait_text(browser, "登录 Sign in")
+    assert "/auth/signin?next=%2Falerts" in browser.current_url
+
+    # five wrong passwords in a minute lock the name: the fifth answer says so, and the sixth
+    # attempt is refused even with the right password
+    for _ in range(4):
+        _sign_in(browser, "officer", "not-the-password")
+        _wait_text(browser, "wrong username or password")
+    _sign_in(browser, "officer", "not-the-password")
+    _wait_text(browser, "too many failed sign-ins")
+    _sign_in(browser, "officer", PASSWORD)
+    _wait_text(browser, "too many failed sign-ins")
+    _screenshot(browser, dirs, "session-locked")
+    assert "/auth/signin" in browser.current_url
+
+    with session_scope(engine) as s:
+        actions = list(
+            s.scalars(
+                select(AuditLog.action).where(AuditLog.action.like("sign%")).order_by(AuditLog.id)
+            )
+        )
+    engine.dispose()
+    assert actions == ["signin", "signout", *["signin.failed"] * 5, "signin.locked"]

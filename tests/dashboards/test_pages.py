@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import streamlit as st
 from apptest_helpers import app_as, principal, texts
-from dashboard_seed import PASSWORD, DashSeed, seed_dashboard
+from dashboard_seed import DashSeed, seed_dashboard
 from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
@@ -92,49 +92,32 @@ def fresh_db(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple
 # --------------------------------------------------------------------------- sign-in
 
 
-def test_before_sign_in_only_the_form_is_shown(db: tuple[Engine, DashSeed]):
+def test_before_sign_in_only_the_way_to_the_form_is_shown(
+    db: tuple[Engine, DashSeed], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("AUDIT_DASHBOARD_SIGNIN_ROUTES", "1")  # as server.py sets it
     at = app_as(None)
-    assert [t.label for t in at.text_input] == ["用户名 Username", "密码 Password"]
-    assert not at.metric and not at.dataframe
+    assert not at.metric and not at.dataframe and not at.text_input
+    assert at.info[0].value == "请先登录 / please sign in."
+    assert 'href="/auth/signin?next=%2F"' in at.markdown[0].value
     with pytest.raises(ValueError):  # data pages are not even registered
         at.switch_page("views/overview.py")
 
 
-def test_a_deep_link_before_sign_in_shows_nothing_but_the_form(db: tuple[Engine, DashSeed]):
+def test_app_py_alone_says_how_to_start_the_dashboard(db: tuple[Engine, DashSeed]):
+    at = app_as(None)
+    assert "audit dashboard" in at.error[0].value and not at.dataframe
+
+
+def test_a_deep_link_before_sign_in_shows_nothing_but_the_way_to_sign_in(
+    db: tuple[Engine, DashSeed], monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("AUDIT_DASHBOARD_SIGNIN_ROUTES", "1")
     _, seed = db
     at = app_as(None, conversation=str(seed.conv_nanjing))
     assert not at.get("html") and not at.dataframe
     assert "13800138000" not in texts(at)
-
-
-def test_signing_in_with_the_form_then_the_overview(db: tuple[Engine, DashSeed]):
-    at = app_as(None)
-    at.text_input(key="signin_username").input("nanjing")
-    at.text_input(key="signin_password").input(PASSWORD)
-    at.button[0].click().run()
-    assert not at.exception
-    assert at.title[0].value == "门店概览 · Store overview"
-    assert at.session_state["principal"].username == "nanjing"
-
-
-def test_a_wrong_password_is_refused(db: tuple[Engine, DashSeed]):
-    at = app_as(None)
-    at.text_input(key="signin_username").input("nanjing")
-    at.text_input(key="signin_password").input("wrong-password")
-    at.button[0].click().run()
-    assert "principal" not in at.session_state
-    assert "wrong username or password" in at.error[0].value
-
-
-def test_a_deep_link_survives_the_sign_in(db: tuple[Engine, DashSeed]):
-    _engine, seed = db
-    at = app_as(None, alert=str(seed.alert_nanjing))
-    at.text_input(key="signin_username").input("nanjing")
-    at.text_input(key="signin_password").input(PASSWORD)
-    at.button[0].click().run()
-    assert not at.exception
-    assert at.title[0].value == "会话 · Conversation"
-    assert "我的电话" in texts(at)
+    assert f"next=%2F%3Fconversation%3D{seed.conv_nanjing}" in at.markdown[0].value
 
 
 def test_a_disabled_user_is_signed_out(fresh_db: tuple[Engine, DashSeed]):
@@ -145,8 +128,8 @@ def test_a_disabled_user_is_signed_out(fresh_db: tuple[Engine, DashSeed]):
     with session_scope(engine) as s:
         disable_user(s, "nanjing")
     at = app_as(who)
-    assert [t.label for t in at.text_input] == ["用户名 Username", "密码 Password"]
-    assert not at.dataframe
+    assert "principal" not in at.session_state
+    assert not at.dataframe and not at.metric
 
 
 def test_a_password_change_ends_open_sessions(fresh_db: tuple[Engine, DashSeed]):
@@ -160,29 +143,7 @@ def test_a_password_change_ends_open_sessions(fresh_db: tuple[Engine, DashSeed])
     at.run()
     assert not at.exception
     assert "principal" not in at.session_state
-    assert at.text_input(key="signin_username") is not None and not at.dataframe
-
-
-def test_after_five_failures_the_right_password_is_refused_with_a_clear_message(
-    fresh_db: tuple[Engine, DashSeed],
-):
-    from audit.store.models import SigninFailure
-    from audit.store.types import utcnow
-
-    engine, _ = fresh_db
-    # five failures just now (the clock of the throttle is tested in tests/store/test_users.py)
-    with session_scope(engine) as s:
-        s.add_all(SigninFailure(at=utcnow(), username="nanjing", ip="") for _ in range(5))
-    at = app_as(None)
-    at.text_input(key="signin_username").input("nanjing")
-    at.text_input(key="signin_password").input(PASSWORD)
-    at.button[0].click().run()
-    assert not at.exception
-    assert "principal" not in at.session_state
-    assert "too many failed sign-ins: try again after" in at.error[0].value
-    with session_scope(engine) as s:
-        actions = list(s.scalars(select(AuditLog.action).where(AuditLog.action.like("signin%"))))
-    assert actions == ["signin.locked"]
+    assert not at.dataframe and not at.metric
 
 
 # --------------------------------------------------------------------------- every page, every role
