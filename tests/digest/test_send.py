@@ -13,8 +13,8 @@ from qa_world import DAY, RAW, World
 from servers import PASSWORD, USER, FakeTime, robot_server, smtp_server
 from sqlalchemy import Engine, select
 
+from audit.cli.digest import digest_command
 from audit.digest.channel import Channel
-from audit.digest.command import digest_command
 from audit.digest.recipients import DigestRoute, digest_recipients
 from audit.digest.run import DigestOptions, send_digests
 from audit.digest.smtp import SmtpChannel

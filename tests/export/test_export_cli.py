@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from openpyxl import load_workbook
 from qa_world import PHONE, World, seed_world
 
-from audit.export.command import export_group
+from audit.cli.export import export_group
 from audit.store.db import make_engine
 
 
@@ -81,7 +81,8 @@ def test_training_to_stdout_and_unmask_refused(db_url: str, world: World, cli: c
 
 
 def test_choices_match_the_library() -> None:
-    from audit.export import command, run
+    from audit.cli import export as command
+    from audit.export import run
     from audit.store.models import AlertState
 
     assert command.FORMATS == run.FORMATS

@@ -1077,8 +1077,8 @@ def config_show(ctx: click.Context) -> None:
 
 
 def _add_output_commands() -> None:
-    from audit.digest.command import digest_command
-    from audit.export.command import export_group
+    from audit.cli.digest import digest_command
+    from audit.cli.export import export_group
 
     cli.add_command(digest_command)
     cli.add_command(export_group)
