@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from simfixtures import SimArchive
 
+import audit
 from audit.archive.sources import file_source_name
 from audit.cli import cli
 
@@ -192,6 +193,27 @@ def test_every_command_is_documented(name: str) -> None:
     assert command.help and len(command.help) > 20
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
     assert f"audit {name}" in readme, f"`audit {name}` is not in the README"
+
+
+def test_the_library_never_imports_the_cli() -> None:
+    """Only ``audit/cli/`` (and ``python -m audit``) may import the CLI, even inside a function."""
+    import ast
+
+    package = Path(audit.__file__).resolve().parent
+    importers = []
+    for path in sorted(package.rglob("*.py")):
+        if path.parent == package / "cli" or path == package / "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            else:
+                continue
+            if any(n == "audit.cli" or n.startswith("audit.cli.") for n in names):
+                importers.append(f"{path.relative_to(package)}:{node.lineno}")
+    assert importers == []
 
 
 IMPORTS = Path(__file__).resolve().parent / "data" / "imports"

@@ -13,5 +13,6 @@ The CLI (``audit export``) and the dashboard's export page call the same two fun
 Modules: ``selection`` (which conversations), ``packs`` (what a conversation carries, streamed),
 ``masking`` (personal data and pseudonyms), ``jsonl`` / ``csvfile`` / ``xlsx`` (formats),
 ``training`` (labelled messages), ``access`` (roles and scope), ``run`` (the audit-logged entry
-points), ``command`` (the CLI).
+points). The command, ``audit export``, is in :mod:`audit.cli.export`: nothing here imports the
+CLI.
 """

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO, Literal
+from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, func, select
 
 from audit.export.access import AccessDenied, Actor, effective_scope
 from audit.export.counts import Counts
 from audit.export.csvfile import write_csv
+from audit.export.formats import FORMATS, Format
 from audit.export.jsonl import write_jsonl
 from audit.export.masking import Masker
 from audit.export.packs import Pack, iter_packs
@@ -25,9 +26,6 @@ from audit.export.training import TrainingQuery, write_training
 from audit.progress import Advance, ProgressFactory, no_progress
 from audit.store.db import session_scope
 from audit.store.models import AuditLog
-
-Format = Literal["jsonl", "csv", "xlsx"]
-FORMATS: tuple[Format, ...] = ("jsonl", "csv", "xlsx")
 
 
 @dataclass(frozen=True)

@@ -327,7 +327,7 @@ def test_when_group_is_internal_or_customer_then_right_endpoint(wecom: FakeWeCom
 def test_sync_contacts_and_the_digest_build_the_client_from_the_same_settings(
     wecom: FakeWeCom,
 ) -> None:
-    from audit.cli import _wecom_clients
+    from audit.cli.directory import wecom_clients
     from audit.config import Settings
     from audit.digest.configured import configured_channels
     from audit.digest.wecom_app import WeComAppChannel
@@ -350,7 +350,7 @@ def test_sync_contacts_and_the_digest_build_the_client_from_the_same_settings(
         }
     )
     wecom.permit = {1: ["zhangsan"], 2: ["lisi"]}
-    contacts, _ = _wecom_clients(settings)
+    contacts, _ = wecom_clients(settings)
     channel = configured_channels(settings)["wecom_app"]
     assert isinstance(channel, WeComAppChannel)
     for client in (contacts, channel.client):

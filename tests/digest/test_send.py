@@ -6,15 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
 from click.testing import CliRunner
 from qa_world import DAY, RAW, World
 from servers import PASSWORD, USER, FakeTime, robot_server, smtp_server
 from sqlalchemy import Engine, select
 
+from audit.cli import cli
 from audit.digest.channel import Channel
-from audit.digest.command import digest_command
 from audit.digest.recipients import DigestRoute, digest_recipients
 from audit.digest.run import DigestOptions, send_digests
 from audit.digest.smtp import SmtpChannel
@@ -154,23 +153,10 @@ def test_when_starttls_and_login_then_delivered(
         assert t.sleeps == []  # a refused login is not retried
 
 
-@pytest.fixture
-def cli_group() -> click.Group:
-    @click.group()
-    @click.option("--db")
-    @click.pass_context
-    def cli(ctx: click.Context, db: str) -> None:
-        ctx.ensure_object(dict).update(config=None, db=db)
-
-    cli.add_command(digest_command)
-    return cli
-
-
 def test_cli_dry_run_then_send_then_nothing(
     db_url: str,
     world: World,
     tmp_path: Path,
-    cli_group: click.Group,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with smtp_server() as (inbox, port, _):
@@ -179,15 +165,15 @@ def test_cli_dry_run_then_send_then_nothing(
         monkeypatch.chdir(tmp_path)
         runner = CliRunner()
         preview = runner.invoke(
-            cli_group, ["--db", db_url, "digest", "--date", "2026-11-17", "--to-file", "out"]
+            cli, ["--db", db_url, "digest", "--date", "2026-11-17", "--to-file", "out"]
         )
         assert preview.exit_code == 0, preview.output
         files = sorted(p.name for p in (tmp_path / "out" / "2026-11-17").iterdir())
         assert "email-admin@corp.cn.html" in files and len(files) == 9
         assert inbox.messages == []
 
-        first = runner.invoke(cli_group, ["--db", db_url, "digest", "--date", "2026-11-17"])
+        first = runner.invoke(cli, ["--db", db_url, "digest", "--date", "2026-11-17"])
         assert first.exit_code == 0, first.output
         assert "3 sent, 0 skipped, 0 failed" in first.output and len(inbox.messages) == 3
-        second = runner.invoke(cli_group, ["--db", db_url, "digest", "--date", "2026-11-17"])
+        second = runner.invoke(cli, ["--db", db_url, "digest", "--date", "2026-11-17"])
         assert "0 sent, 3 skipped, 0 failed" in second.output and len(inbox.messages) == 3

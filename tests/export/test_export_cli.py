@@ -5,29 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import click
-import pytest
 from click.testing import CliRunner
 from openpyxl import load_workbook
 from qa_world import PHONE, World, seed_world
 
-from audit.export.command import export_group
+from audit.cli import cli
 from audit.store.db import make_engine
 
 
-@pytest.fixture
-def cli() -> click.Group:
-    @click.group()
-    @click.option("--db")
-    @click.pass_context
-    def group(ctx: click.Context, db: str) -> None:
-        ctx.ensure_object(dict).update(config=None, db=db)
-
-    group.add_command(export_group)
-    return group
-
-
-def test_packs_to_xlsx_file(sqlite_url: str, cli: click.Group, tmp_path: Path) -> None:
+def test_packs_to_xlsx_file(sqlite_url: str, tmp_path: Path) -> None:
 
     seed_world(make_engine(sqlite_url))
     out = tmp_path / "qa" / "worst.xlsx"
@@ -51,7 +37,7 @@ def test_packs_to_xlsx_file(sqlite_url: str, cli: click.Group, tmp_path: Path) -
     assert not list(out.parent.glob("*.partial"))
 
 
-def test_training_to_stdout_and_unmask_refused(db_url: str, world: World, cli: click.Group) -> None:
+def test_training_to_stdout_and_unmask_refused(db_url: str, world: World) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["--db", db_url, "export", "training", "--out", "-"])
     assert result.exit_code == 0, result.output
@@ -80,9 +66,12 @@ def test_training_to_stdout_and_unmask_refused(db_url: str, world: World, cli: c
     assert allowed.exit_code == 0 and PHONE in allowed.stdout
 
 
-def test_choices_match_the_library() -> None:
-    from audit.export import command, run
+def test_choices_are_the_library_s() -> None:
+    from audit.export.run import FORMATS
     from audit.store.models import AlertState
 
-    assert command.FORMATS == run.FORMATS
-    assert tuple(s.value for s in AlertState) == command.STATES
+    packs = cli.commands["export"].commands["packs"]  # type: ignore[attr-defined]
+    params = {p.name: p for p in packs.params}
+    assert tuple(params["fmt"].type.choices) == FORMATS  # type: ignore[attr-defined]
+    states = tuple(params["states"].type.choices)  # type: ignore[attr-defined]
+    assert states == tuple(s.value for s in AlertState)

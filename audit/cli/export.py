@@ -1,13 +1,9 @@
-"""``audit export packs|training``: the CLI face of :mod:`audit.export.run`.
-
-Wire it into the main group with ``cli.add_command(export_group)``.
-"""
+"""``audit export packs|training``: the CLI face of :mod:`audit.export.run`."""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import os
 import sys
 from collections.abc import Iterator
@@ -16,30 +12,25 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
+from audit.cli.context import App, pass_app
+from audit.domain import AlertState
+from audit.export.formats import FORMATS, Format
+
 if TYPE_CHECKING:  # the CLI imports this module on every start: keep it light
     from sqlalchemy import Engine
 
     from audit.export.access import Actor
-    from audit.export.run import ExportResult, Format
+    from audit.export.run import ExportResult
 
-FORMATS = ("jsonl", "csv", "xlsx")  # audit.export.run.FORMATS (a test keeps them equal)
-STATES = ("open", "confirmed", "false_positive", "escalated", "resolved")  # AlertState
-
-
-def _engine_and_tz(ctx: click.Context) -> tuple[Engine, str]:
-    from audit.cli import _settings  # the CLI's cached settings (--config, --db)
-    from audit.pipeline import open_engine
-
-    settings = _settings(ctx)
-    return open_engine(settings), settings.quality.timezone
+STATES: tuple[str, ...] = tuple(s.value for s in AlertState)
 
 
-def _actor(engine: Engine, username: str | None) -> Actor:
+def _actor(app: App, engine: Engine, username: str | None) -> Actor:
     from audit.export.access import actor_for_user, operator
     from audit.store.db import session_scope
 
     if not username:
-        return operator(f"cli:{getpass.getuser()}")
+        return operator(app.operator.username)
     with session_scope(engine) as session:
         return actor_for_user(session, username)
 
@@ -139,9 +130,9 @@ def export_group() -> None:
 @click.option("--per-store", default=10, show_default=True, help="How many with --best/--worst.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="xlsx", show_default=True)
 @click.option("--out", "out", default=None, help="Output file, '-' for stdout.")
-@click.pass_context
+@pass_app
 def packs_cmd(
-    ctx: click.Context,
+    app: App,
     start: dt.datetime | None,
     end: dt.datetime | None,
     scopes: tuple[str, ...],
@@ -162,33 +153,27 @@ def packs_cmd(
       audit export packs --from 2026-11-17 --state confirmed --category abuse --format csv
       audit export packs --from 2026-11-17 --scope S001 --format jsonl --out - | head
     """
-    from audit.export.access import AccessDenied
     from audit.export.run import export_packs
     from audit.export.selection import PackQuery
-    from audit.progress import terminal_bar
-    from audit.store.models import AlertState
 
-    engine, tz = _engine_and_tz(ctx)
+    engine, tz = app.engine(), app.settings.quality.timezone
     first, last = _days(start, end)
     path = out or f"export-{(first or dt.date.today()).isoformat()}.{fmt}"
-    try:
-        actor = _actor(engine, username)
-        query = PackQuery(
-            start=first,
-            end=last,
-            timezone=tz,
-            org_unit_ids=_roots(engine, scopes),
-            categories=categories,
-            review_states=tuple(AlertState(s) for s in states),
-            band="best" if band == "best" else "worst" if band == "worst" else None,
-            per_store=per_store,
+    actor = _actor(app, engine, username)
+    query = PackQuery(
+        start=first,
+        end=last,
+        timezone=tz,
+        org_unit_ids=_roots(engine, scopes),
+        categories=categories,
+        review_states=tuple(AlertState(s) for s in states),
+        band="best" if band == "best" else "worst" if band == "worst" else None,
+        per_store=per_store,
+    )
+    with _output(path) as fh:
+        result = export_packs(
+            engine, query, fmt, fh, actor, unmask=unmask, target=path, progress=app.progress
         )
-        with _output(path) as fh:
-            result = export_packs(
-                engine, query, fmt, fh, actor, unmask=unmask, target=path, progress=terminal_bar
-            )
-    except AccessDenied as exc:
-        raise click.ClickException(str(exc)) from None
     _report(result, path)
 
 
@@ -196,9 +181,9 @@ def packs_cmd(
 @_options
 @click.option("--label", "labels", multiple=True, help="Only this label (rule or classifier).")
 @click.option("--out", "out", default="reviews.jsonl", show_default=True, help="'-' for stdout.")
-@click.pass_context
+@pass_app
 def training_cmd(
-    ctx: click.Context,
+    app: App,
     start: dt.datetime | None,
     end: dt.datetime | None,
     scopes: tuple[str, ...],
@@ -214,19 +199,15 @@ def training_cmd(
       audit export training --out data/reviews.jsonl
       audit train --with-reviews data/reviews.jsonl
     """
-    from audit.export.access import AccessDenied
     from audit.export.run import export_training
     from audit.export.training import TrainingQuery
 
-    engine, tz = _engine_and_tz(ctx)
+    engine, tz = app.engine(), app.settings.quality.timezone
     first, last = _days(start, end)
-    try:
-        actor = _actor(engine, username)
-        query = TrainingQuery(
-            start=first, end=last, timezone=tz, org_unit_ids=_roots(engine, scopes), labels=labels
-        )
-        with _output(out) as fh:
-            result = export_training(engine, query, fh, actor, unmask=unmask, target=out)
-    except AccessDenied as exc:
-        raise click.ClickException(str(exc)) from None
+    actor = _actor(app, engine, username)
+    query = TrainingQuery(
+        start=first, end=last, timezone=tz, org_unit_ids=_roots(engine, scopes), labels=labels
+    )
+    with _output(out) as fh:
+        result = export_training(engine, query, fh, actor, unmask=unmask, target=out)
     _report(result, out)

@@ -1,7 +1,4 @@
-"""``audit digest``: the CLI face of :mod:`audit.digest.run`.
-
-Wire it into the main group with ``cli.add_command(digest_command)``.
-"""
+"""``audit digest``: the CLI face of :mod:`audit.digest.run`."""
 
 from __future__ import annotations
 
@@ -9,6 +6,8 @@ import datetime as dt
 from pathlib import Path
 
 import click
+
+from audit.cli.context import App
 
 
 @click.command(name="digest")
@@ -42,7 +41,6 @@ def digest_command(
       audit digest --date 2026-11-17 --dry-run --to-file preview/
       audit digest --date 2026-11-17 --resend
     """
-    from audit.cli import _settings  # the CLI's cached settings (--config, --db)
     from audit.digest.channel import Channel
     from audit.digest.configured import (
         configured_channels,
@@ -51,11 +49,11 @@ def digest_command(
     )
     from audit.digest.filesink import FileChannel
     from audit.digest.run import default_day, send_digests
-    from audit.pipeline import open_engine
     from audit.store.db import session_scope
 
-    settings = _settings(ctx)
-    engine = open_engine(settings)
+    app = App.of(ctx)
+    settings = app.settings
+    engine = app.engine()
     options = digest_options(settings)
     the_day = day.date() if day else default_day(options.timezone)
     with session_scope(engine) as session:
