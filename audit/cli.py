@@ -498,8 +498,8 @@ def scan(ctx: click.Context, full: bool) -> None:
 
 
 def _print_status(engine: Any, as_json: bool = False) -> None:
+    from audit.reports.status import status
     from audit.store.db import session_scope
-    from audit.store.status import status
 
     with session_scope(engine) as session:
         data = status(session)
