@@ -234,7 +234,7 @@ def rule_examples(
 
 
 def audit_trail(url: str, who: Principal, action_prefix: str) -> pd.DataFrame:
-    return reports.audit_trail(engine_for(url), who, action_prefix)
+    return reports.audit_trail(engine_for(url), who, action_prefix, tz=timezone())
 
 
 # --------------------------------------------------------------------------- reviews

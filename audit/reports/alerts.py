@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Engine, case, func, select
 from sqlalchemy.orm import aliased
 
 from audit import days
-from audit.reports.common import Period
+from audit.reports.common import Period, local_times
 from audit.store.access import AccessDenied, Principal, person_name, within_scope, within_units
 from audit.store.models import (
     Alert,
@@ -140,9 +140,7 @@ def alert_queue(engine: Engine, principal: Principal, q: AlertQuery) -> pd.DataF
     )
     frame["severity"] = frame["severity"].map(lambda s: Severity(s).value)
     frame["state"] = frame["state"].map(lambda s: AlertState(s).value)
-    frame["at"] = (
-        pd.to_datetime(frame["at"], utc=True).dt.tz_convert(days.zone(q.tz)).dt.tz_localize(None)
-    )
+    frame["at"] = local_times(frame["at"], q.tz)
     frame["conversation_id"] = frame["conversation_id"].astype("Int64")
     return frame
 

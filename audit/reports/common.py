@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pandas as pd
 from sqlalchemy import ColumnElement, Connection, Engine, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -102,6 +103,11 @@ def local_day(conn: Connection, column: Column, period: Period) -> ColumnElement
     """The local day (in ``period.tz``) of a UTC timestamp column within ``period``."""
     lo, hi = period.utc_bounds()
     return days.local_day(conn.dialect.name, column, period.tz, lo, hi)
+
+
+def local_times(column: pd.Series, tz: str) -> pd.Series:
+    """UTC timestamps as the local wall-clock times of the zone ``tz``, for display."""
+    return pd.to_datetime(column, utc=True).dt.tz_convert(days.zone(tz)).dt.tz_localize(None)
 
 
 def data_period(engine: Engine, tz: str = days.DEFAULT_ZONE) -> Period | None:

@@ -120,6 +120,12 @@ class OverviewTotals:
     active_stores: int  # stores with at least one message in the period
 
 
+def per_1k(frame: pd.DataFrame) -> pd.Series:
+    """``findings_per_1k`` of a frame with ``findings`` and ``messages`` (``NaN`` without
+    messages)."""
+    return frame["findings"] * 1000 / frame["messages"].where(frame["messages"] > 0)
+
+
 # --------------------------------------------------------------------------- measures
 
 
@@ -288,8 +294,8 @@ def store_rows(
     table["org_unit_id"] = table["org_unit_id"].astype("Int64")
     for column in COUNT_COLUMNS:
         table[column] = table[column].astype("int64")
-    per_1k = table["findings"] * 1000 / table["messages"].where(table["messages"] > 0)
-    table.insert(STORE_COLUMNS.index("findings_per_1k"), "findings_per_1k", per_1k.astype(float))
+    rate = per_1k(table).astype(float)
+    table.insert(STORE_COLUMNS.index("findings_per_1k"), "findings_per_1k", rate)
     # unassigned last; stores without a region/city after those with one
     table["_unassigned"] = table["org_unit_id"].isna()
     table = table.sort_values(["_unassigned", "region", "city", "store", "code"], kind="stable")
@@ -404,9 +410,7 @@ def measures(conn: Connection, f: ReportFilter, keyed_by: KeyedQuery) -> pd.Data
     frame = frame.sort_index()
     for column in ("conversations", "customers", "messages", "scored", "findings"):
         frame[column] = frame[column].fillna(0).astype("int64")
-    frame["findings_per_1k"] = (
-        frame["findings"] * 1000 / frame["messages"].where(frame["messages"] > 0)
-    )
+    frame["findings_per_1k"] = per_1k(frame)
     frame["score_avg"] = frame["score_avg"].astype(float)
     frame["response_median_s"] = frame["response_median_s"].astype(float)
     frame["sla_rate"] = frame["within"].astype(float) / frame["responses"].astype(float).where(

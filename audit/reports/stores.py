@@ -8,7 +8,7 @@ import pandas as pd
 from sqlalchemy import Engine, case, null, select
 
 from audit.reports.common import ReportFilter, ancestor_of_kind, org_tree, scoped
-from audit.reports.figures import Conversations, conversation_id, measures, store_table
+from audit.reports.figures import Conversations, conversation_id, measures, per_1k, store_table
 from audit.store.access import AccessDenied, Principal, person_name
 from audit.store.models import OrgUnit, Staff
 
@@ -65,7 +65,7 @@ def store_ranking(
     ).reset_index()
     out["scored"] = out["scored"].fillna(0).astype("int64")
     out["unit"] = [nodes[int(i)].name for i in out["unit_id"]]
-    out["findings_per_1k"] = out["findings"] * 1000 / out["messages"].where(out["messages"] > 0)
+    out["findings_per_1k"] = per_1k(out)
     out = out.reindex(columns=RANKING_COLUMNS)
     out["unit_id"] = out["unit_id"].astype("int64")
     for column in ("messages", "conversations", "findings", "alerts_open"):

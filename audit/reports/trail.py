@@ -7,14 +7,20 @@ import json
 import pandas as pd
 from sqlalchemy import Engine, select
 
+from audit.days import DEFAULT_ZONE
+from audit.reports.common import local_times
 from audit.store.access import AccessDenied, Principal
 from audit.store.models import AuditLog
 
 
 def audit_trail(
-    engine: Engine, principal: Principal, action_prefix: str = "", limit: int = 500
+    engine: Engine,
+    principal: Principal,
+    action_prefix: str = "",
+    limit: int = 500,
+    tz: str = DEFAULT_ZONE,
 ) -> pd.DataFrame:
-    """The newest audit log entries (compliance and admins only)."""
+    """The newest audit log entries (compliance and admins only), times in the zone ``tz``."""
     if not principal.sees_trail:
         raise AccessDenied("only compliance officers and admins see the audit trail")
     query = select(
@@ -33,5 +39,6 @@ def audit_trail(
     frame = pd.DataFrame(
         rows, columns=["id", "at", "actor", "action", "target_type", "target_id", "detail"]
     )
+    frame["at"] = local_times(frame["at"], tz)
     frame["detail"] = frame["detail"].map(lambda d: json.dumps(d, ensure_ascii=False))
     return frame

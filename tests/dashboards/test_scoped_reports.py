@@ -92,3 +92,16 @@ def test_tags_channels_and_rules(engine: Engine, seed: DashSeed):
         reports.alert_queue(engine, _who(Role.ANALYST, None), reports.AlertQuery())
     with pytest.raises(AccessDenied):
         reports.open_conversation(engine, _who(Role.ANALYST, None), seed.conv_nanjing)
+
+
+def test_times_are_shown_in_the_configured_zone(engine: Engine, seed: DashSeed):
+    officer = _who(Role.COMPLIANCE, None)
+    assert reports.open_conversation(engine, officer, seed.conv_nanjing) is not None
+    utc = reports.audit_trail(engine, officer, "conversation.", tz="UTC")
+    china = reports.audit_trail(engine, officer, "conversation.")
+    assert len(utc) == 1 and list(china["at"] - utc["at"]) == [pd.Timedelta(hours=8)]
+    queue_utc = reports.alert_queue(engine, officer, reports.AlertQuery(states=(), tz="UTC"))
+    queue = reports.alert_queue(engine, officer, reports.AlertQuery(states=()))
+    assert len(queue) > 0 and set(queue["at"] - queue_utc["at"]) == {pd.Timedelta(hours=8)}
+    with pytest.raises(ValueError, match="the period is in UTC"):
+        reports.AlertQuery(period=reports.Period(WHOLE.start, WHOLE.end, "UTC"))
