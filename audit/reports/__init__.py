@@ -13,6 +13,7 @@ module              what
 ``customers``       tags, acquisition channels, dormant customers
 ``wordlists``       hits and verdicts per rule
 ``trail``           the audit log
+``status``          ``audit status --json``
 ==================  =================================================================
 
 Every page-level function takes the signed-in :class:`~audit.store.access.Principal` and
