@@ -36,6 +36,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check audit tests bench dashboards
 	$(BIN)/ruff format --check audit tests bench dashboards
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layer contract in pyproject.toml
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python bench/ingest.py

@@ -16,7 +16,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -26,6 +25,8 @@ from pydantic import (
     ValidationError,
     field_validator,
 )
+
+from audit.days import DEFAULT_ZONE, zone
 
 ENV_PREFIX = "AUDIT_"
 DEFAULT_CONFIG_NAME = "audit.toml"
@@ -167,7 +168,7 @@ class ConversationConfig(_Section):
 class QualityConfig(_Section):
     """Service-quality metrics, classifiers and the scorecard."""
 
-    timezone: str = "Asia/Shanghai"  # business hours and days are local time
+    timezone: str = DEFAULT_ZONE  # business hours and days are local time
     sla_minutes: float = Field(default=5, gt=0)  # a reply within this counts as in SLA
     business_hours: str = "09:00-21:00"  # SLA clock runs only inside these hours
     business_days: list[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5, 6, 7])  # ISO 1=Mon
@@ -178,12 +179,7 @@ class QualityConfig(_Section):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, v: str) -> str:
-        try:
-            ZoneInfo(v)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(
-                f"unknown time zone {v!r} (an IANA name such as 'Asia/Shanghai')"
-            ) from None
+        zone(v)  # its ValueError names the zone
         return v
 
     @field_validator("business_hours")

@@ -301,7 +301,7 @@ def analyse(
         report.alerts.considered += quality.considered
         report.alerts.raised += quality.raised
     with _Timer(report, "daily"):  # the dashboard's pre-aggregated store-day tables
-        report.daily = refresh_daily(engine)
+        report.daily = refresh_daily(engine, tz=settings.quality.timezone)
     return report
 
 

@@ -3,7 +3,7 @@
 Seeds a database of its own (``audit_bench_dashboard``, dropped and re-made each run) with
 ``INSERT ... SELECT generate_series`` on the server (a minute, not an hour), runs the
 migrations first so the schema and indexes are exactly the shipped ones, then times each
-page's data queries (the :mod:`audit.store.reports` calls the page makes, no Streamlit and
+page's data queries (the :mod:`audit.reports` calls the page makes, no Streamlit and
 no cache) as a compliance officer (every store) and as a city supervisor, median of N runs.
 
 After seeding it runs the pipeline's last stage, :func:`audit.store.daily.refresh_daily`
@@ -40,7 +40,7 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from audit.store import reports
+from audit import reports
 from audit.store.access import Principal
 from audit.store.daily import refresh_daily
 from audit.store.db import make_engine, migrate

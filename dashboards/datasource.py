@@ -20,9 +20,10 @@ import streamlit as st
 import webauth
 from sqlalchemy import Engine, make_url
 
+from audit import reports
 from audit.config import ConfigError, load_settings
 from audit.domain import Category
-from audit.store import access, reports, reviews, users, websessions
+from audit.store import access, reviews, users, websessions
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
 
@@ -85,17 +86,22 @@ def settings_problem() -> Problem | None:
 
 
 def timezone() -> str:
-    """The configured zone (``quality.timezone``): local days and times in exports."""
+    """The configured zone (``quality.timezone``): every day and time the pages show."""
     return load_settings().quality.timezone
 
 
-@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
 def data_period(url: str) -> reports.Period | None:
-    return reports.data_period(engine_for(url))
+    """The local days with messages, in the configured zone."""
+    return _data_period(url, timezone())
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def _data_period(url: str, tz: str) -> reports.Period | None:
+    return reports.data_period(engine_for(url), tz)
 
 
 def _filter(start: dt.date, end: dt.date, units: tuple[int, ...] | None) -> reports.ReportFilter:
-    return reports.ReportFilter(reports.Period(start, end), units)
+    return reports.ReportFilter(reports.Period(start, end, timezone()), units)
 
 
 # --------------------------------------------------------------------------- users
@@ -142,7 +148,8 @@ def overview(
     units: tuple[int, ...] | None,
     last_day: dt.date,
 ) -> reports.Overview:
-    return reports.overview(engine_for(url), who, reports.Period(start, end), units, last_day)
+    period = reports.Period(start, end, timezone())
+    return reports.overview(engine_for(url), who, period, units, last_day)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
@@ -170,7 +177,7 @@ def alert_queue(url: str, who: Principal, query: reports.AlertQuery) -> pd.DataF
 
 
 def conversation_alerts(url: str, who: Principal, conversation_id: int) -> pd.DataFrame:
-    return reports.conversation_alerts(engine_for(url), who, conversation_id)
+    return reports.conversation_alerts(engine_for(url), who, conversation_id, timezone())
 
 
 def open_conversation(
@@ -208,7 +215,7 @@ def rule_examples(
 
 
 def audit_trail(url: str, who: Principal, action_prefix: str) -> pd.DataFrame:
-    return reports.audit_trail(engine_for(url), who, action_prefix)
+    return reports.audit_trail(engine_for(url), who, action_prefix, tz=timezone())
 
 
 # --------------------------------------------------------------------------- reviews

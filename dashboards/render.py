@@ -12,8 +12,9 @@ import datetime as dt
 import re
 from html import escape
 
+from audit.days import DEFAULT_ZONE, local_time
 from audit.export.masking import Masker
-from audit.store.reports import CHINA, FindingView, MessageView
+from audit.reports import FindingView, MessageView
 
 SEVERITY_COLORS = {
     "low": "#fff3bf",
@@ -63,8 +64,9 @@ CSS = """
 """
 
 
-def china_time(value: dt.datetime) -> str:
-    return value.astimezone(CHINA).strftime("%m-%d %H:%M:%S")
+def clock_time(value: dt.datetime, tz: str) -> str:
+    """``value`` as month-day and time of day in the zone ``tz`` (the configured one)."""
+    return local_time(value, tz).strftime("%m-%d %H:%M:%S")
 
 
 def highlight(text: str, findings: tuple[FindingView, ...] | list[FindingView]) -> str:
@@ -103,7 +105,9 @@ def _side(kind: str) -> str:
     return kind if kind in ("staff", "customer") else "other"
 
 
-def message_html(m: MessageView, focus_finding_ids: frozenset[int] = frozenset()) -> str:
+def message_html(
+    m: MessageView, focus_finding_ids: frozenset[int] = frozenset(), tz: str = DEFAULT_ZONE
+) -> str:
     side = _side(m.sender_kind)
     classes = ["row", side, *(["recalled"] if m.recalled else [])]
     flags = []
@@ -131,7 +135,7 @@ def message_html(m: MessageView, focus_finding_ids: frozenset[int] = frozenset()
     focus = " focus" if any(f.id in focus_finding_ids for f in m.findings) else ""
     return (
         f'<div class="{" ".join(classes)}"><div class="bubble{focus}">'
-        f'<div class="meta">{escape(m.sender)} · {china_time(m.at)}{"".join(flags)}</div>'
+        f'<div class="meta">{escape(m.sender)} · {clock_time(m.at, tz)}{"".join(flags)}</div>'
         f'<div class="text">{body}</div>{why}</div></div>'
     )
 
@@ -161,12 +165,13 @@ def transcript_html(
     messages: tuple[MessageView, ...] | list[MessageView],
     focus_finding_ids: frozenset[int] = frozenset(),
     masker: Masker | None = None,
+    tz: str = DEFAULT_ZONE,
 ) -> str:
-    """The transcript; ``masker`` (see :func:`audit.export.masking.masker_for`) decides what
-    personal data the reader's role sees."""
+    """The transcript, its times in the zone ``tz``; ``masker`` (see
+    :func:`audit.export.masking.masker_for`) decides what personal data the reader's role sees."""
     if masker is not None:
         messages = [masked_message(m, masker) for m in messages]
-    rows = "".join(message_html(m, focus_finding_ids) for m in messages)
+    rows = "".join(message_html(m, focus_finding_ids, tz) for m in messages)
     return f'{CSS}<div class="tx">{rows}</div>'
 
 

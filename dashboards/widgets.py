@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-from audit.store import reports
+from audit import reports
 
 NO_DATA = (
     "数据库里还没有会话数据。请运行 `audit demo` 生成演示数据，"
@@ -33,7 +33,7 @@ def period_input(period: reports.Period, key: str, where: object = st) -> tuple[
     widget = where.date_input  # type: ignore[attr-defined]
     return picked_range(
         widget(
-            "日期（北京时间）Dates, China time",
+            f"日期（{period.tz}）Dates, local time",
             value=(period.start, period.end),
             format="YYYY-MM-DD",
             key=key,

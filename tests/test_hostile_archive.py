@@ -26,10 +26,10 @@ from sqlalchemy import text
 from audit.archive.sources import FileSource
 from audit.config import load_settings
 from audit.pipeline import analyse, ingest, load_scanner
+from audit.reports.status import status
 from audit.scan.scanner import Scanner
 from audit.store.db import make_engine, session_scope
 from audit.store.models import Base
-from audit.store.status import status
 
 # Characters that break databases and parsers, and words that trip the scanner.
 _NASTY = ["\x00", "\ud800", "\udcff", "\ufffd", "\u200b", "\n", "\\", '"', "%", "_", "'"]

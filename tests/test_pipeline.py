@@ -16,6 +16,7 @@ from audit.archive.sources import SimulatedServer
 from audit.config import load_settings
 from audit.pipeline import analyse, ingest, load_scanner, run
 from audit.quality.conversations import build_conversations, thread_of
+from audit.reports.status import status
 from audit.store.db import session_scope
 from audit.store.models import (
     Alert,
@@ -28,7 +29,6 @@ from audit.store.models import (
     SenderKind,
     Staff,
 )
-from audit.store.status import status
 
 
 def _run(engine: Engine, sim: SimArchive) -> Any:

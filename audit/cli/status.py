@@ -11,8 +11,8 @@ from audit.cli.context import App, pass_app
 
 
 def print_status(engine: Any, as_json: bool = False) -> None:
+    from audit.reports.status import status
     from audit.store.db import session_scope
-    from audit.store.status import status
 
     with session_scope(engine) as session:
         data = status(session)

@@ -2,7 +2,7 @@
 
 Counts compare the day with the day before and with the average of the seven days before it.
 A message, conversation or finding belongs to the store of its conversation; an alert to its
-own store or else its conversation's (as in :mod:`audit.store.reports`). New alerts are those
+own store or else its conversation's (as in :mod:`audit.reports`). New alerts are those
 raised that day. Scores are the latest per conversation, averaged per store and staff member
 with their sample sizes; the SLA rate is the mean of ``metrics["sla_rate"]`` where the
 scorecard recorded one. Excerpts of the top alerts are always masked: digests travel through
@@ -20,9 +20,10 @@ from sqlalchemy import ColumnElement, Connection, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from audit.alerts import CATEGORY_LABELS
+from audit.days import DEFAULT_ZONE, day_bounds
 from audit.export.access import in_scope
 from audit.export.masking import Masker, mask_name, masked_excerpt
-from audit.export.selection import day_bounds, latest_scores
+from audit.export.selection import latest_scores
 from audit.store.models import (
     Alert,
     AlertState,
@@ -121,7 +122,7 @@ def build_digest(
     org_unit_ids: tuple[int, ...] | None,
     *,
     scope_label: str = "全公司",
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_ZONE,
     dashboard_url: str = "",
     top: int = 10,
     worst: int = 5,

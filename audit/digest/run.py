@@ -26,6 +26,7 @@ from typing import Literal
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
 
+from audit.days import DEFAULT_ZONE, local_date
 from audit.digest.channel import Channel, DeliveryError
 from audit.digest.content import build_digest
 from audit.digest.recipients import Recipient
@@ -61,7 +62,7 @@ class DigestRun:
 
 @dataclass(frozen=True)
 class DigestOptions:
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_ZONE
     dashboard_url: str = ""
     top: int = 10
     worst: int = 5
@@ -69,10 +70,7 @@ class DigestOptions:
 
 def default_day(timezone: str, now: dt.datetime | None = None) -> dt.date:
     """Yesterday in ``timezone``."""
-    from zoneinfo import ZoneInfo
-
-    now = now or utcnow()
-    return now.astimezone(ZoneInfo(timezone)).date() - dt.timedelta(days=1)
+    return local_date(now or utcnow(), timezone) - dt.timedelta(days=1)
 
 
 def send_digests(

@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
+from audit.days import DEFAULT_ZONE, day_bounds
 from audit.export.access import in_scope
 from audit.store.models import Alert, AlertState, Conversation, Customer, Finding, Message, Score
 
@@ -26,7 +26,7 @@ Band = Literal["best", "worst"]
 class PackQuery:
     start: dt.date | None = None  # local days, both ends included; None: unbounded
     end: dt.date | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_ZONE
     org_unit_ids: tuple[int, ...] | None = None  # expanded (see access.expand); None: company
     categories: tuple[str, ...] = ()  # any finding of these
     review_states: tuple[AlertState, ...] = ()  # any alert in these states
@@ -47,14 +47,6 @@ class PackQuery:
             "per_store": self.per_store if self.band else None,
             "conversation_ids": list(self.conversation_ids),
         }
-
-
-def day_bounds(start: dt.date, end: dt.date, timezone: str) -> tuple[dt.datetime, dt.datetime]:
-    """``[start 00:00, end + 1 day 00:00)`` local time, as aware UTC datetimes."""
-    tz = ZoneInfo(timezone)
-    lo = dt.datetime.combine(start, dt.time(), tzinfo=tz)
-    hi = dt.datetime.combine(end + dt.timedelta(days=1), dt.time(), tzinfo=tz)
-    return lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)
 
 
 def consent_ok(conversation_id: ColumnElement[int] | object) -> ColumnElement[bool]:

@@ -26,10 +26,10 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, func, or_, select
 
+from audit.days import DEFAULT_ZONE, day_bounds
 from audit.export.access import in_scope
 from audit.export.counts import Counts
 from audit.export.masking import Masker
-from audit.export.selection import day_bounds
 from audit.store.models import (
     Alert,
     AlertState,
@@ -54,7 +54,7 @@ ROLES = {SenderKind.STAFF: "staff", SenderKind.CUSTOMER: "customer"}
 class TrainingQuery:
     start: dt.date | None = None  # local days of the review
     end: dt.date | None = None
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_ZONE
     org_unit_ids: tuple[int, ...] | None = None  # expanded; None: company
     labels: tuple[str, ...] = ()  # only these labels (rules or classifier names)
 

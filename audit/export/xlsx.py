@@ -23,7 +23,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any, BinaryIO
-from zoneinfo import ZoneInfo
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -34,6 +33,7 @@ from openpyxl.utils.cell import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 from openpyxl.worksheet.worksheet import Worksheet
 
+from audit.days import DEFAULT_ZONE, zone
 from audit.export.counts import Counts
 from audit.export.formulas import starts_like_formula
 from audit.export.packs import Pack, PackFinding
@@ -173,8 +173,8 @@ def _header(ws: WriteOnlyWorksheet, columns: tuple[tuple[str, int], ...]) -> Non
     ws.append(row)
 
 
-def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = "Asia/Shanghai") -> Counts:
-    tz = ZoneInfo(timezone)
+def write_xlsx(packs: Iterable[Pack], out: BinaryIO, timezone: str = DEFAULT_ZONE) -> Counts:
+    tz = zone(timezone)
 
     def local(value: dt.datetime) -> dt.datetime:  # Excel has no time zones: local wall time
         return value.astimezone(tz).replace(tzinfo=None)

@@ -14,9 +14,9 @@ from typing import Any
 import cv2
 import numpy as np
 
+from audit.images import OCR_RULE, QR_RULE
 from audit.images.ocr import TextLine, read_lines
 from audit.images.qr import Box, QrCode, classify, decode
-from audit.images.status import OCR_RULE, QR_RULE
 from audit.scan.finding import Finding
 from audit.scan.scanner import Scanner
 

@@ -7,11 +7,10 @@ from typing import Any
 from sqlalchemy import exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from audit.images import OCR_RULE, QR_RULE
 from audit.store.models import Finding, ImageScan, Message, MessageImage
 
 IMAGE_TYPES = ("image", "mixed")
-QR_RULE = "qr."  # prefixes of the rules of image findings, so they are told from text ones
-OCR_RULE = "ocr."
 
 
 def pending_images(max_attempts: int) -> Any:

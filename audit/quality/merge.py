@@ -26,6 +26,7 @@ from audit.store.models import (
     Review,
     Score,
 )
+from audit.store.results import rekeyed
 
 ACTOR = "sessionizer"
 ACTION = "conversation.merge"
@@ -68,17 +69,6 @@ def carry_over(session: Session, survivor: int, merged: Mapping[int, str]) -> No
         .where(Conversation.id.in_(victims))
         .execution_options(synchronize_session=False)
     )
-
-
-def rekeyed(dedupe_key: str, moves: Mapping[int, object]) -> str:
-    """An alert's dedupe key with a merged conversation's id replaced by the survivor's.
-
-    Quality alerts end in the id of their conversation ("quality:low_score:<id>",
-    "quality:sla_streak:<staff>:<first id>"); finding alerts name no conversation."""
-    head, _, last = dedupe_key.rpartition(":")
-    if dedupe_key.startswith("quality:") and last.isdigit() and int(last) in moves:
-        return f"{head}:{moves[int(last)]}"
-    return dedupe_key
 
 
 def _carry_alerts(session: Session, survivor: int, victims: list[int]) -> None:

@@ -32,6 +32,8 @@ from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 from zoneinfo import ZoneInfo
 
+from audit.days import DEFAULT_ZONE, zone
+
 if TYPE_CHECKING:
     from audit.config import QualityConfig
 
@@ -134,7 +136,7 @@ class BusinessClock:
 
     @classmethod
     def parse(
-        cls, hours: str, days: Iterable[int] = range(1, 8), tz: str = "Asia/Shanghai"
+        cls, hours: str, days: Iterable[int] = range(1, 8), tz: str = DEFAULT_ZONE
     ) -> BusinessClock:
         """From the config's ``"09:00-21:00"``, ISO weekdays and zone name."""
         start, sep, end = hours.partition("-")
@@ -146,7 +148,7 @@ class BusinessClock:
         day_set = frozenset(days)
         if not day_set <= set(range(1, 8)):
             raise ValueError(f"business days {sorted(day_set)}: ISO weekdays are 1..7")
-        return cls(ZoneInfo(tz), opening, _parse_hhmm(end, "business hours"), day_set)
+        return cls(zone(tz), opening, _parse_hhmm(end, "business hours"), day_set)
 
     @classmethod
     def from_config(cls, quality: QualityConfig) -> BusinessClock:

@@ -4,39 +4,43 @@ The dashboard's counts by store and day, and its per-conversation measures, woul
 scan every message of the period on each request. Three derived tables hold them:
 
 ``conversation_facts``
-    one row per conversation: store, staff, customer, start (and its China day), the
+    one row per conversation: store, staff, customer, start (and its local day), the
     sessionizer's ``message_count``, its number of findings, and the newest scorecard's score
     with the metrics the reports read (SLA, responses, response median, negative customer);
 ``store_day``
-    per (store, China day): messages by when they were sent; conversations, score sums and
+    per (store, local day): messages by when they were sent; conversations, score sums and
     SLA sums by the day the conversation started;
 ``store_day_findings``
-    per (store, China day, category): findings, dated and placed by their message.
+    per (store, local day, category): findings, dated and placed by their message.
+
+Days are local days in the configured time zone (``quality.timezone``, see :mod:`audit.days`);
+the zone the tables were built in is recorded (checkpoint ``stage:daily:zone=<zone>``), and a
+refresh in another zone rebuilds them.
 
 :func:`refresh_daily` (the last pipeline stage) brings them up to date, incrementally: it
 keeps high-water marks of what it has seen (``checkpoints`` rows ``stage:daily`` for message
-ids and ``stage:daily:*`` for the rest), finds the conversations and China days that anything
+ids and ``stage:daily:*`` for the rest), finds the conversations and local days that anything
 new touches, and recomputes exactly those rows from the live tables. What cannot be found
 incrementally (findings removed by a full rescan, a new scorecard version, a reset database)
-makes it rebuild everything, as does ``full=True``.
+makes it rebuild everything, as does ``full=True`` or a change of time zone.
 
 :func:`is_fresh` tells the reports whether the tables describe the data as it is now (every
-mark equals its live value); when not, the reports compute live, so a report never shows
-numbers that differ from the live computation, only computes them more slowly.
+mark equals its live value, and the days are in the zone asked for); when not, the reports
+compute live, so a report never shows numbers that differ from the live computation, only
+computes them more slowly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
-    Date,
     Engine,
     Float,
     and_,
@@ -51,7 +55,9 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.orm import Session
 
+from audit import days as local
 from audit.store.db import session_scope, stage_mark
 from audit.store.models import (
     Checkpoint,
@@ -64,8 +70,8 @@ from audit.store.models import (
     StoreDayFinding,
 )
 
-CHINA = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 STAGE = "stage:daily"
+ZONE_MARK = f"{STAGE}:zone="  # + the zone the tables are in; its seq is unused
 # the sessionizer's high-water mark (audit.quality.conversations.STAGE): messages up to it
 # have their conversation, so a move of it re-homes messages the daily marks already passed
 SESSIONIZE_STAGE = "stage:conversations"
@@ -94,25 +100,30 @@ class DailyStats:
     mode: str = "none"  # none | incremental | full
     reason: str = ""
     conversations: int = 0  # conversation_facts rows recomputed
-    days: int = 0  # China days of store_day recomputed
+    days: int = 0  # local days of store_day recomputed
     seconds: float = 0.0
 
 
 # --------------------------------------------------------------------------- SQL helpers
 
 
-def china_day(conn: Connection, column: Any) -> ColumnElement[Any]:
-    """The China calendar day of a UTC timestamp column, per dialect.
+def local_day(conn: Connection, column: Any, tz: str, *where: Any) -> ColumnElement[Any]:
+    """The local day in ``tz`` of a UTC timestamp column (:func:`audit.days.local_day`), for the
+    rows matching ``where``: on SQLite their time range decides the offsets to apply."""
+    lo = hi = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+    if conn.dialect.name == "sqlite":
+        first, last = conn.execute(select(func.min(column), func.max(column)).where(*where)).one()
+        if first is not None and last is not None:
+            lo, hi = _aware(first), _aware(last) + dt.timedelta(seconds=1)
+    return local.local_day(conn.dialect.name, column, tz, lo, hi)
 
-    Constants are literal so that the same expression in SELECT and GROUP BY compiles to
-    identical SQL (PostgreSQL refuses two different bind parameters there).
-    """
-    name = conn.dialect.name
-    if name == "postgresql":
-        return cast(func.timezone(literal_column("'Asia/Shanghai'"), column), Date)
-    if name == "sqlite":  # stored as naive UTC text; date() gives 'YYYY-MM-DD'
-        return func.date(column, literal_column("'+8 hours'"))
-    raise NotImplementedError(f"day bucketing is not implemented for {name}")
+
+def _aware(value: object) -> dt.datetime:
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"not a timestamp: {value!r}")
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def latest_scorecard(conn: Connection) -> str | None:
@@ -120,29 +131,16 @@ def latest_scorecard(conn: Connection) -> str | None:
     return conn.scalar(select(Score.scorecard_version).order_by(Score.id.desc()).limit(1))
 
 
-def _as_date(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
-
-
-def _utc_bounds(days: Iterable[dt.date]) -> tuple[dt.datetime, dt.datetime]:
-    days = list(days)
-    lo = dt.datetime.combine(min(days), dt.time(), tzinfo=CHINA)
-    hi = dt.datetime.combine(max(days) + dt.timedelta(days=1), dt.time(), tzinfo=CHINA)
-    return lo.astimezone(dt.UTC), hi.astimezone(dt.UTC)
-
-
-def _on_days(conn: Connection, when: Any, days: set[dt.date] | None) -> list[ColumnElement[bool]]:
+def _on_days(
+    conn: Connection, when: Any, days: set[dt.date] | None, tz: str
+) -> list[ColumnElement[bool]]:
     """``when`` (a UTC timestamp column) falls on one of ``days`` (``None``: any day)."""
     if days is None:
         return []
-    lo, hi = _utc_bounds(days)
+    lo, hi = local.day_bounds(min(days), max(days), tz)
     out: list[ColumnElement[bool]] = [when >= lo, when < hi]  # the range uses the index
     if len(days) < (max(days) - min(days)).days + 1:  # gaps: name the days
-        day = china_day(conn, when)
+        day = local.local_day(conn.dialect.name, when, tz, lo, hi)
         sqlite = conn.dialect.name == "sqlite"  # date() is text there
         out.append(day.in_([d.isoformat() if sqlite else d for d in sorted(days)]))
     return out
@@ -173,15 +171,24 @@ def sources(conn: Connection) -> Sources:
     return Sources(*(int(v or 0) for v in row))
 
 
-def is_fresh(conn: Connection) -> bool:
+def built_in(conn: Connection) -> str | None:
+    """The time zone the derived tables' days are in (``None``: never refreshed)."""
+    source = conn.scalar(
+        select(Checkpoint.source).where(Checkpoint.source.startswith(ZONE_MARK, autoescape=True))
+    )
+    return None if source is None else source[len(ZONE_MARK) :]
+
+
+def is_fresh(conn: Connection, tz: str = local.DEFAULT_ZONE) -> bool:
     """The derived tables describe the data exactly as it is now (after a refresh, before
-    anything else changed). ``False`` also when :func:`refresh_daily` never ran."""
+    anything else changed), in days of the zone ``tz``. ``False`` also when
+    :func:`refresh_daily` never ran."""
     marks = dict(
         conn.execute(
             select(Checkpoint.source, Checkpoint.seq).where(Checkpoint.source.in_(MARKS.values()))
         ).all()
     )
-    if STAGE not in marks:
+    if STAGE not in marks or built_in(conn) != tz:
         return False
     now = sources(conn)
     return all(int(marks.get(MARKS[k], 0)) == getattr(now, k) for k in MARKS)
@@ -190,12 +197,14 @@ def is_fresh(conn: Connection) -> bool:
 # --------------------------------------------------------------------------- refresh
 
 
-def refresh_daily(engine: Engine, full: bool = False) -> DailyStats:
-    """Bring ``conversation_facts``, ``store_day`` and ``store_day_findings`` up to date.
+def refresh_daily(engine: Engine, full: bool = False, tz: str = local.DEFAULT_ZONE) -> DailyStats:
+    """Bring ``conversation_facts``, ``store_day`` and ``store_day_findings`` up to date, in
+    local days of the zone ``tz`` (the configured ``quality.timezone``).
 
     Idempotent: a second call with nothing new does nothing. One transaction (a consistent
     snapshot on PostgreSQL), so readers see either the old or the new tables, never half.
     """
+    local.zone(tz)  # an unknown zone fails before anything is written
     t0 = time.perf_counter()
     stats = DailyStats()
     snapshot = engine
@@ -208,28 +217,42 @@ def refresh_daily(engine: Engine, full: bool = False) -> DailyStats:
         old = Sources(**{name: int(mark.seq or 0) for name, mark in marks.items()})
         now = sources(conn)
         version = latest_scorecard(conn)
-        if old == now and not full:
+        zone = built_in(conn)
+        nothing = now == Sources(0, 0, 0, 0, 0, 0)  # no data: days in any zone are none
+        if old == now and not full and (zone == tz or nothing):
+            if zone != tz:
+                _record_zone(session, conn, tz)
             stats.seconds = time.perf_counter() - t0
             return stats
         reason = "asked" if full else _needs_rebuild(conn, old, now, version)
+        if not reason and zone != tz:
+            reason = f"time zone is now {tz}" if zone else "time zone not recorded"
         if not reason:
-            convs, days = _touched(conn, old, now)
+            convs, days = _touched(conn, old, now, tz)
             if len(convs) > FULL_ABOVE:
                 reason = f"{len(convs)} conversations touched"
             else:
                 days |= _fact_days(conn, convs)
-                _refresh_facts(conn, version, convs)
+                _refresh_facts(conn, version, convs, tz)
                 days |= _fact_days(conn, convs)
-                _refresh_days(conn, days)
+                _refresh_days(conn, days, tz)
                 stats.mode, stats.conversations, stats.days = "incremental", len(convs), len(days)
         if reason:
             stats.mode, stats.reason = "full", reason
-            stats.conversations = _refresh_facts(conn, version, None)
-            stats.days = _refresh_days(conn, None)
+            stats.conversations = _refresh_facts(conn, version, None, tz)
+            stats.days = _refresh_days(conn, None, tz)
         for name, mark in marks.items():
             mark.seq = getattr(now, name)
+        if zone != tz:
+            _record_zone(session, conn, tz)
     stats.seconds = time.perf_counter() - t0
     return stats
+
+
+def _record_zone(session: Session, conn: Connection, tz: str) -> None:
+    """Note that the tables' days are now in ``tz`` (in the refresh's transaction)."""
+    conn.execute(delete(Checkpoint).where(Checkpoint.source.startswith(ZONE_MARK, autoescape=True)))
+    stage_mark(session, ZONE_MARK + tz)
 
 
 def _needs_rebuild(conn: Connection, old: Sources, now: Sources, version: str | None) -> str:
@@ -250,7 +273,9 @@ def _needs_rebuild(conn: Connection, old: Sources, now: Sources, version: str | 
     return ""
 
 
-def _touched(conn: Connection, old: Sources, now: Sources) -> tuple[list[int], set[dt.date]]:
+def _touched(
+    conn: Connection, old: Sources, now: Sources, tz: str
+) -> tuple[list[int], set[dt.date]]:
     """The conversations whose facts and the days whose counts anything new can change."""
     new_messages: ColumnElement[bool] = Message.id > old.messages
     if now.sessionized > old.sessionized:  # messages given their conversation since
@@ -270,13 +295,12 @@ def _touched(conn: Connection, old: Sources, now: Sources) -> tuple[list[int], s
     ):
         convs.update(i for i in conn.scalars(query.distinct()) if i is not None)
     days: set[dt.date] = set()
+    found = Message.id.in_(select(Finding.message_id).where(Finding.id > old.findings))
     for query in (
-        select(china_day(conn, Message.msgtime)).where(new_messages),
-        select(china_day(conn, Message.msgtime))
-        .join(Finding, Finding.message_id == Message.id)
-        .where(Finding.id > old.findings),
+        select(local_day(conn, Message.msgtime, tz, new_messages)).where(new_messages),
+        select(local_day(conn, Message.msgtime, tz, found)).where(found),
     ):
-        days.update(_as_date(d) for d in conn.scalars(query.distinct()) if d is not None)
+        days.update(local.as_date(d) for d in conn.scalars(query.distinct()) if d is not None)
     return sorted(convs), days
 
 
@@ -284,7 +308,7 @@ def _fact_days(conn: Connection, convs: list[int]) -> set[dt.date]:
     out: set[dt.date] = set()
     for chunk in _chunks(convs):
         out.update(
-            _as_date(d)
+            local.as_date(d)
             for d in conn.scalars(
                 select(ConversationFact.day)
                 .where(ConversationFact.conversation_id.in_(chunk))
@@ -312,7 +336,7 @@ FACT_COLUMNS = [
 ]
 
 
-def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None) -> Any:
+def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None, tz: str) -> Any:
     found = select(Finding.conversation_id.label("cid"), func.count(Finding.id).label("n"))
     conv_filter: list[ColumnElement[bool]] = []
     if chunk is not None:
@@ -328,7 +352,7 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None)
             Conversation.staff_id,
             Conversation.customer_id,
             Conversation.started_at,
-            china_day(conn, Conversation.started_at),
+            local_day(conn, Conversation.started_at, tz, *conv_filter),
             Conversation.message_count,
             func.coalesce(counted.c.n, 0),
             Score.scorecard_version,
@@ -348,23 +372,27 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None)
     )
 
 
-def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | None) -> int:
+def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | None, tz: str) -> int:
     """Recompute the facts of ``convs`` (``None``: every conversation); rows written."""
     if convs is None:
         conn.execute(delete(ConversationFact))
         conn.execute(
-            insert(ConversationFact).from_select(FACT_COLUMNS, _facts_query(conn, version, None))
+            insert(ConversationFact).from_select(
+                FACT_COLUMNS, _facts_query(conn, version, None, tz)
+            )
         )
         return int(conn.scalar(select(func.count()).select_from(ConversationFact)) or 0)
     for chunk in _chunks(convs):
         conn.execute(delete(ConversationFact).where(ConversationFact.conversation_id.in_(chunk)))
         conn.execute(
-            insert(ConversationFact).from_select(FACT_COLUMNS, _facts_query(conn, version, chunk))
+            insert(ConversationFact).from_select(
+                FACT_COLUMNS, _facts_query(conn, version, chunk, tz)
+            )
         )
     return len(convs)
 
 
-def _refresh_days(conn: Connection, days: set[dt.date] | None) -> int:
+def _refresh_days(conn: Connection, days: set[dt.date] | None, tz: str) -> int:
     """Recompute ``store_day`` and ``store_day_findings`` for ``days`` (``None``: all)."""
     if days is not None and not days:
         return 0
@@ -375,7 +403,8 @@ def _refresh_days(conn: Connection, days: set[dt.date] | None) -> int:
         conn.execute(query)
 
     unit = Conversation.org_unit_id
-    sent = china_day(conn, Message.msgtime)
+    on_days = _on_days(conn, Message.msgtime, days, tz)
+    sent = local_day(conn, Message.msgtime, tz, *on_days)
     zero: ColumnElement[int] = literal_column("0")
     nothing: ColumnElement[float] = cast(null(), Float)
     by_message = (
@@ -391,7 +420,7 @@ def _refresh_days(conn: Connection, days: set[dt.date] | None) -> int:
         )
         .select_from(Message)
         .outerjoin(Conversation, Message.conversation_id == Conversation.id)
-        .where(*_on_days(conn, Message.msgtime, days))
+        .where(*on_days)
         .group_by(unit, sent)
     )
     fact = ConversationFact
@@ -439,7 +468,7 @@ def _refresh_days(conn: Connection, days: set[dt.date] | None) -> int:
             .select_from(Finding)
             .join(Message, Finding.message_id == Message.id)
             .outerjoin(Conversation, Message.conversation_id == Conversation.id)
-            .where(*_on_days(conn, Message.msgtime, days))
+            .where(*on_days)
             .group_by(unit, sent, Finding.category),
         )
     )

@@ -549,7 +549,7 @@ class UserScope(Base):
 # --------------------------------------------------------------------------- pre-aggregates
 #
 # Derived data, rebuilt by ``audit.store.daily.refresh_daily`` (the last pipeline stage) and
-# read by ``audit.store.reports`` only while they are exactly as fresh as the data they are
+# read by ``audit.reports`` only while they are exactly as fresh as the data they are
 # made from (see ``daily.is_fresh``); otherwise the reports compute live. No foreign keys:
 # these rows describe the other tables and must never stand in the way of changing them.
 

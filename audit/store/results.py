@@ -10,12 +10,12 @@ equal :class:`ResultRows`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from sqlalchemy import Engine, select
 
-from audit.quality.merge import rekeyed
 from audit.store.db import session_scope
 from audit.store.models import (
     Alert,
@@ -168,3 +168,14 @@ def _named_deductions(deductions: Any, findings: dict[int, Any]) -> Any:
 def _named_key(dedupe_key: str, keys: dict[int, str]) -> str:
     """A quality alert's dedupe key with its conversation id spelled as the conversation key."""
     return rekeyed(dedupe_key, keys)
+
+
+def rekeyed(dedupe_key: str, moves: Mapping[int, object]) -> str:
+    """An alert's dedupe key with a merged conversation's id replaced by the survivor's.
+
+    Quality alerts end in the id of their conversation ("quality:low_score:<id>",
+    "quality:sla_streak:<staff>:<first id>"); finding alerts name no conversation."""
+    head, _, last = dedupe_key.rpartition(":")
+    if dedupe_key.startswith("quality:") and last.isdigit() and int(last) in moves:
+        return f"{head}:{moves[int(last)]}"
+    return dedupe_key

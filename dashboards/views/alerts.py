@@ -7,8 +7,8 @@ import datasource as ds
 import streamlit as st
 import widgets
 
+from audit import reports
 from audit.domain import CATEGORIES
-from audit.store import reports
 from audit.store.access import AccessDenied
 from audit.store.models import AlertState, Severity
 from audit.store.reviews import ACTIONS, ReviewError
@@ -70,7 +70,7 @@ with st.container(border=True):
     mine = h.toggle("只看分配给我的 Assigned to me", key="alerts_mine")
 
 query = reports.AlertQuery(
-    period=reports.Period(start, end),
+    period=reports.Period(start, end, period.tz),
     severities=tuple(severities),
     categories=tuple(categories),
     states=tuple(states),
@@ -79,6 +79,7 @@ query = reports.AlertQuery(
     assignee_id=who.user_id,
     mine_only=mine,
     sort=sort,
+    tz=period.tz,
 )
 queue = ds.alert_queue(url, who, query)
 st.caption(

@@ -25,6 +25,7 @@ NOT_FOUND = "找不到该会话，或不在您的权限范围内 / conversation 
 
 who = auth.require()
 url = ds.database_url()
+tz = ds.timezone()
 st.title("会话 · Conversation")
 if not who.reads_messages:
     st.error("此角色不能查看会话内容 / this role does not read conversations.")
@@ -89,7 +90,7 @@ if view is None:
 st.caption(
     f"#{view.id} · {render.md_text(view.store)} · {render.md_text(view.staff or '—')} ↔ "
     f"{render.md_text(view.customer or view.thread)} · "
-    f"{render.china_time(view.started_at)} – {render.china_time(view.ended_at)} (北京时间)"
+    f"{render.clock_time(view.started_at, tz)} – {render.clock_time(view.ended_at, tz)} ({tz})"
 )
 cols = st.columns(4)
 cols[0].metric("消息 Messages", len(view.messages))
@@ -107,7 +108,7 @@ with left:
     focus = frozenset(
         f.id for m in view.messages for f in m.findings if f.alert_id == view.focus_alert_id
     )
-    st.html(render.transcript_html(view.messages, focus, masker_for(who.role)))
+    st.html(render.transcript_html(view.messages, focus, masker_for(who.role), tz))
 
 with right:
     st.subheader("客户 Customer")

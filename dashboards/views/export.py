@@ -18,7 +18,6 @@ from audit.domain import CATEGORIES
 from audit.export.access import Actor
 from audit.export.run import Format, export_packs
 from audit.export.selection import PackQuery
-from audit.store import reports
 from audit.store.models import AlertState
 
 FORMATS: dict[str, str] = {"xlsx": "Excel (XLSX)", "csv": "CSV", "jsonl": "JSON lines"}
@@ -52,7 +51,7 @@ store_names = {n.id: n.label for n in stores}
 with st.form("export_form"):
     # the default is the last week that has data, not the calendar's: an archive pulled
     # yesterday still exports something on the first click
-    last_week = reports.Period(max(period.start, period.end - dt.timedelta(days=6)), period.end)
+    last_week = period.shifted(max(period.start, period.end - dt.timedelta(days=6)), period.end)
     start, end = widgets.period_input(last_week, "export_dates", st)
     picked_stores: list[int] = st.multiselect(
         "门店 Stores（不选即全部 all when empty）",

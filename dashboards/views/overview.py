@@ -7,8 +7,8 @@ import datasource as ds
 import streamlit as st
 import widgets
 
+from audit import reports
 from audit.domain import CATEGORIES
-from audit.store import reports
 
 UNASSIGNED_LABEL = "（未归属门店 unassigned）"
 picked_range = widgets.picked_range  # kept for callers of the first version
@@ -170,4 +170,4 @@ else:
         key="overview_movers",
     )
 
-st.caption("日期按北京时间（UTC+8）划分；消息、违规按所属会话的门店归属。")
+st.caption(f"日期按 {period.tz} 当地时间划分；消息、违规按所属会话的门店归属。")

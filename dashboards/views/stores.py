@@ -7,7 +7,7 @@ import datasource as ds
 import streamlit as st
 import widgets
 
-from audit.store import reports
+from audit import reports
 
 LEVEL_LABELS = {"region": "区域 Region", "city": "城市 City", "store": "门店 Store"}
 MEASURES = {

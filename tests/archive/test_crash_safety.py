@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import func, select
 
 from audit.config import SimulatorConfig
+from audit.reports.status import status
 from audit.store.db import make_engine, session_scope
 from audit.store.models import Checkpoint, Conversation, Envelope, EnvelopeState, Message
-from audit.store.status import status
 
 LARGE = SimulatorConfig(
     seed=23,

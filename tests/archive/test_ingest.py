@@ -21,9 +21,9 @@ from audit.archive.simulator.wire import PublicKey, encrypt_item, seeded_rsa_key
 from audit.archive.simulator.world import build_world
 from audit.archive.sources import FileSource, SimulatedServer
 from audit.config import SimulatorConfig
+from audit.reports.status import status
 from audit.store.db import session_scope
 from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
-from audit.store.status import status
 
 
 def _keys(sim: SimArchive) -> KeyRing:

@@ -21,9 +21,9 @@ from sqlalchemy import Engine, select
 
 from audit.archive.ingest import Decryptor, decrypt_pending, pull, retry_failed
 from audit.archive.sources import FileSource
+from audit.reports.status import status
 from audit.store.db import session_scope
 from audit.store.models import Envelope, EnvelopeState, Message
-from audit.store.status import status
 
 
 def _pull(engine: Engine, path: Path) -> Any:

@@ -9,7 +9,7 @@ import pytest
 from dashboard_seed import DashSeed, seed_dashboard
 from sqlalchemy import Engine
 
-from audit.store import reports
+from audit import reports
 from audit.store.access import AccessDenied, Principal
 from audit.store.models import Role
 
@@ -59,6 +59,10 @@ def test_rankings_by_level_carry_scores_with_sample_sizes(engine: Engine, seed: 
     [city] = reports.store_ranking(engine, officer, f, "city").to_dict("records")
     assert (city["unit"], city["messages"], city["scored"]) == ("上海", 11, 2)
     assert city["score_avg"] == pytest.approx(81.25)
+    # the city's rates are those of its conversations (as on the overview), not its stores' mean
+    assert city["sla_rate"] == pytest.approx(2 / 3)
+    by_store = stores.loc[["南京路店", "徐家汇店"], "sla_rate"]
+    assert city["sla_rate"] != pytest.approx(by_store.mean())
 
 
 def test_staff_names_by_role(engine: Engine, seed: DashSeed):
@@ -88,3 +92,16 @@ def test_tags_channels_and_rules(engine: Engine, seed: DashSeed):
         reports.alert_queue(engine, _who(Role.ANALYST, None), reports.AlertQuery())
     with pytest.raises(AccessDenied):
         reports.open_conversation(engine, _who(Role.ANALYST, None), seed.conv_nanjing)
+
+
+def test_times_are_shown_in_the_configured_zone(engine: Engine, seed: DashSeed):
+    officer = _who(Role.COMPLIANCE, None)
+    assert reports.open_conversation(engine, officer, seed.conv_nanjing) is not None
+    utc = reports.audit_trail(engine, officer, "conversation.", tz="UTC")
+    china = reports.audit_trail(engine, officer, "conversation.")
+    assert len(utc) == 1 and list(china["at"] - utc["at"]) == [pd.Timedelta(hours=8)]
+    queue_utc = reports.alert_queue(engine, officer, reports.AlertQuery(states=(), tz="UTC"))
+    queue = reports.alert_queue(engine, officer, reports.AlertQuery(states=()))
+    assert len(queue) > 0 and set(queue["at"] - queue_utc["at"]) == {pd.Timedelta(hours=8)}
+    with pytest.raises(ValueError, match="the period is in UTC"):
+        reports.AlertQuery(period=reports.Period(WHOLE.start, WHOLE.end, "UTC"))

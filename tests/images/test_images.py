@@ -29,11 +29,11 @@ from audit.images.qr import classify, decode
 from audit.images.read import image_findings, read_image
 from audit.images.stage import ImagePolicy, read_images
 from audit.pipeline import analyse, ingest, load_scanner
+from audit.reports.status import status
 from audit.scan.inspect import inspect_stream
 from audit.scan.scanner import Scanner
 from audit.store.db import session_scope
 from audit.store.models import Finding, Message, MessageImage
-from audit.store.status import status
 
 ALLOW = tuple(ImagesConfig().allow_payloads)
 QR_KINDS = {

@@ -18,7 +18,7 @@ from audit.archive.sources import FileSource
 from audit.config import load_settings
 from audit.pipeline import RunReport, analyse, load_scanner, run
 from audit.quality.conversations import CANONICAL, runs
-from audit.quality.merge import ACTION, rekeyed
+from audit.quality.merge import ACTION
 from audit.store.access import system_principal
 from audit.store.db import session_scope
 from audit.store.models import (
@@ -32,7 +32,7 @@ from audit.store.models import (
     Review,
     Score,
 )
-from audit.store.results import result_rows
+from audit.store.results import rekeyed, result_rows
 from audit.store.reviews import review_alerts
 
 STAFF, OTHER, CUSTOMER = "li.s001", "wang.s002", "wmCUSTOMERxyz"

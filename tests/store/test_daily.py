@@ -17,7 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
 
 from dashboard_seed import DashSeed, seed_dashboard
 
-from audit.store import daily, reports
+from audit import reports
+from audit.store import daily
 from audit.store.access import Principal
 from audit.store.db import session_scope, stage_mark
 from audit.store.models import (

@@ -5,28 +5,31 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+import pandas as pd
 import pytest
 from seed_chain import Seeded, seed_chain
 from sqlalchemy import Engine
 
+from audit.domain import CATEGORIES
+from audit.reports import (
+    UNASSIGNED,
+    Period,
+    ReportFilter,
+    data_period,
+    findings_by_category,
+    live,
+    messages_per_day,
+    org_tree,
+    store_table,
+    summarize,
+)
+from audit.store.daily import is_fresh, refresh_daily
 from audit.store.db import session_scope
 from audit.store.models import (
     Finding,
     Message,
     ScanRun,
     Severity,
-)
-from audit.store.reports import (
-    CATEGORIES,
-    UNASSIGNED,
-    Period,
-    ReportFilter,
-    data_period,
-    findings_by_category,
-    messages_per_day,
-    org_tree,
-    store_table,
-    summarize,
 )
 
 UTC = dt.UTC
@@ -125,6 +128,32 @@ def test_days_are_china_days(engine: Engine, seeded: Seeded):
     assert (nanjing["messages"], nanjing["conversations"], nanjing["findings"]) == (4, 2, 3)
     assert (nanjing["alerts_open"], nanjing["alerts_total"]) == (1, 1)
     assert UNASSIGNED not in set(first["store"])
+
+
+def test_days_follow_the_configured_zone_and_so_do_the_daily_tables(engine: Engine, seeded: Seeded):
+    utc_days = Period(D(2026, 11, 15), D(2026, 11, 18), "UTC")
+    assert data_period(engine, "UTC") == utc_days
+    live_per_day = messages_per_day(engine, ReportFilter(utc_days))
+    assert list(zip(live_per_day["day"], live_per_day["messages"], strict=True)) == [
+        (D(2026, 11, 15), 3),
+        (D(2026, 11, 16), 2),
+        (D(2026, 11, 17), 1),
+        (D(2026, 11, 18), 2),
+    ]
+    live_stores = store_table(engine, ReportFilter(utc_days))
+    # the pre-aggregated tables answer only for the zone they were built in
+    assert refresh_daily(engine, tz="UTC").mode == "full"
+    with engine.connect() as conn:
+        assert is_fresh(conn, "UTC") and not is_fresh(conn, "Asia/Shanghai")
+    pd.testing.assert_frame_equal(messages_per_day(engine, ReportFilter(utc_days)), live_per_day)
+    pd.testing.assert_frame_equal(store_table(engine, ReportFilter(utc_days)), live_stores)
+    china = store_table(engine, ReportFilter(WHOLE))  # computed live: the tables are in UTC
+    pd.testing.assert_frame_equal(china, store_table(live(engine), ReportFilter(WHOLE)))
+    again = refresh_daily(engine)
+    assert (again.mode, again.reason) == ("full", "time zone is now Asia/Shanghai")
+    with engine.connect() as conn:
+        assert is_fresh(conn, "Asia/Shanghai") and not is_fresh(conn, "UTC")
+    pd.testing.assert_frame_equal(store_table(engine, ReportFilter(WHOLE)), china)
 
 
 def test_messages_per_day(engine: Engine, seeded: Seeded):

@@ -1,7 +1,7 @@
-"""Rollups and dormant customers on a seeded database, on SQLite and PostgreSQL.
+"""Dormant customers on a seeded database, on SQLite and PostgreSQL.
 
-The chain: 华东区 > 上海 > {南京路店, 徐家汇店}. Days are China days; one conversation starts at
-17:00 UTC, which is 01:00 the next day in Beijing, so bucketing by UTC day would be wrong.
+The chain: 华东区 > 上海 > {南京路店, 徐家汇店}, with scored conversations and one-to-one chats
+whose customers went quiet.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from audit.quality.dormant import dormant_customers
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
-from audit.quality.rollups import QualityRow, dormant_customers, quality_rollup
 from audit.quality.scorecard import ScoreResult, score_values
 from audit.store.db import session_factory, session_scope
 from audit.store.models import (
@@ -175,118 +175,6 @@ def seed(engine: Engine) -> Chain:
 def session(engine: Engine) -> Iterator[Session]:
     with session_factory(engine)() as s:
         yield s
-
-
-def rows_by(rows: list[QualityRow]) -> dict[tuple[str, dt.date | None], QualityRow]:
-    return {(r.name, r.day): r for r in rows}
-
-
-# --------------------------------------------------------------------------- rollups
-
-
-def test_when_rolled_up_per_store_then_days_are_local_and_averages_carry_counts(
-    engine: Engine, session: Session
-) -> None:
-    seed(engine)
-    rows = rows_by(quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17), by="store"))
-    assert set(rows) == {
-        ("南京路店", D(2026, 11, 16)),
-        ("南京路店", D(2026, 11, 17)),
-        ("徐家汇店", D(2026, 11, 16)),
-    }
-    nanjing = rows[("南京路店", D(2026, 11, 16))]
-    assert nanjing.conversations == 2  # the one-to-one chat and the group chat
-    assert nanjing.score_avg == 95
-    assert nanjing.score_min == 90
-    assert nanjing.responses == 3
-    assert nanjing.within_sla == 2  # 60 s and 300 s, not 600 s
-    assert nanjing.sla_rate == pytest.approx(2 / 3)
-    assert nanjing.response_median_seconds == 300  # of 60, 300, 600: pooled
-    assert nanjing.response_p90_seconds == pytest.approx(300 + 0.8 * 300)
-    assert nanjing.first_responses == 2
-    assert nanjing.first_response_avg_seconds == 180  # (60 + 300) / 2
-    assert nanjing.effective == 2
-    assert nanjing.greeting == 2
-    assert nanjing.fatal == 0
-
-    night = rows[("南京路店", D(2026, 11, 17))]
-    assert (night.conversations, night.score_avg, night.response_median_seconds) == (1, 70, 120)
-
-    xujiahui = rows[("徐家汇店", D(2026, 11, 16))]
-    assert (xujiahui.conversations, xujiahui.score_avg, xujiahui.fatal) == (1, 0, 1)
-    assert xujiahui.response_median_seconds == 30
-    assert xujiahui.sla_rate == pytest.approx(2 / 3)
-
-
-def test_when_rolled_up_per_staff_then_group_chats_are_left_out(
-    engine: Engine, session: Session
-) -> None:
-    chain = seed(engine)
-    rows = quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17), by="staff", per_day=False)
-    assert [(r.name, r.key, r.day, r.conversations) for r in rows] == [
-        ("张伟", chain.zhang, None, 2),
-        ("李娜", chain.li, None, 1),
-    ]
-    zhang = rows[0]
-    assert zhang.score_avg == 80
-    assert zhang.response_median_seconds == 120  # of 60, 120, 600
-
-
-def test_when_rolled_up_per_org_level_then_every_store_below_counts(
-    engine: Engine, session: Session
-) -> None:
-    chain = seed(engine)
-    for level, key, name in [("city", chain.city, "上海"), ("region", chain.region, "华东区")]:
-        rows = quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17), by=level, per_day=False)
-        assert [(r.key, r.name, r.conversations) for r in rows] == [(key, name, 4)]
-        assert rows[0].score_avg == pytest.approx((90 + 70 + 100 + 0) / 4)
-        assert rows[0].responses == 7
-        assert rows[0].fatal == 1
-
-
-def test_when_restricted_to_a_unit_then_only_that_part_of_the_tree_counts(
-    engine: Engine, session: Session
-) -> None:
-    chain = seed(engine)
-    period = (D(2026, 11, 16), D(2026, 11, 18))
-    rows = quality_rollup(session, *period, by="store", per_day=False, within=[chain.xujiahui])
-    assert [(r.name, r.conversations) for r in rows] == [("徐家汇店", 2)]
-    assert quality_rollup(session, *period, within=[]) == []
-    whole = quality_rollup(session, *period, by="store", per_day=False, within=[chain.region])
-    assert sum(r.conversations for r in whole) == 5
-
-
-def test_when_a_version_is_named_then_only_its_scores_count(
-    engine: Engine, session: Session
-) -> None:
-    seed(engine)
-    rows = quality_rollup(
-        session, D(2026, 11, 16), D(2026, 11, 16), by="store", scorecard_version="card@old"
-    )
-    assert [(r.name, r.conversations, r.score_avg) for r in rows] == [("南京路店", 1, 10)]
-
-
-def test_when_nothing_is_scored_then_the_rollup_is_empty(session: Session) -> None:
-    assert quality_rollup(session, D(2026, 11, 16), D(2026, 11, 17)) == []
-    with pytest.raises(ValueError, match="before it starts"):
-        quality_rollup(session, D(2026, 11, 17), D(2026, 11, 16))
-
-
-def test_when_the_zone_changes_to_summer_time_then_days_follow_the_local_clock(
-    engine: Engine, session: Session
-) -> None:
-    with session_scope(engine) as s:
-        db = Seeder(s)
-        unit = db.unit("B1", "Berlin", "store", None)
-        # 03-28 23:30 CET (+1); 03-29 00:30 CET; 03-30 00:30 CEST (+2)
-        for start in (utc(2026, 3, 28, 22, 30), utc(2026, 3, 28, 23, 30), utc(2026, 3, 29, 22, 30)):
-            db.score(db.conversation(ConversationKind.SINGLE, start, unit.id), [10], 100)
-    rows = quality_rollup(session, D(2026, 3, 28), D(2026, 3, 30), tz="Europe/Berlin")
-    assert [(r.day, r.conversations) for r in rows] == [
-        (D(2026, 3, 28), 1),
-        (D(2026, 3, 29), 1),
-        (D(2026, 3, 30), 1),
-    ]
 
 
 # --------------------------------------------------------------------------- dormant customers

@@ -1,0 +1,112 @@
+"""Reports over the store for the dashboard: one module per page, the figures defined once.
+
+==================  =================================================================
+module              what
+==================  =================================================================
+``common``          periods of local days (configured zone), the filter, the org tree,
+                    scoping, :func:`live`
+``figures``         the store table, its totals and the measures of conversations
+``overview``        the overview page (one pass over the data for every window)
+``stores``          store, city and region rankings; staff
+``alerts``          the alert queue
+``conversation``    one conversation for reading (logged)
+``customers``       tags, acquisition channels, dormant customers
+``wordlists``       hits and verdicts per rule
+``trail``           the audit log
+``status``          ``audit status --json``
+==================  =================================================================
+
+Every page-level function takes the signed-in :class:`~audit.store.access.Principal` and
+narrows itself; the names below are the API the dashboard and the tools use.
+"""
+
+from __future__ import annotations
+
+from audit.reports.alerts import ALERT_LIMIT, ALERT_SORTS, AlertQuery, alert_queue, staff_choices
+from audit.reports.common import (
+    LIVE_OPTION,
+    STORE_KIND,
+    UNASSIGNED,
+    OrgNode,
+    Period,
+    ReportFilter,
+    data_period,
+    live,
+    org_tree,
+    scoped,
+    scoped_org_tree,
+)
+from audit.reports.conversation import (
+    ConversationView,
+    FindingView,
+    MessageView,
+    conversation_alerts,
+    open_conversation,
+)
+from audit.reports.customers import channel_table, dormant_customers, tag_table
+from audit.reports.figures import (
+    COUNT_COLUMNS,
+    MEASURE_COLUMNS,
+    NEGATIVE_THRESHOLD,
+    STORE_COLUMNS,
+    OverviewTotals,
+    findings_by_category,
+    messages_per_day,
+    scoped_messages_per_day,
+    scoped_store_table,
+    store_table,
+    summarize,
+)
+from audit.reports.overview import DailyCounts, Overview, Window, daily_counts, overview
+from audit.reports.stores import LEVELS, staff_table, store_ranking
+from audit.reports.trail import audit_trail
+from audit.reports.wordlists import rule_examples, rule_table
+
+__all__ = [
+    "ALERT_LIMIT",
+    "ALERT_SORTS",
+    "COUNT_COLUMNS",
+    "LEVELS",
+    "LIVE_OPTION",
+    "MEASURE_COLUMNS",
+    "NEGATIVE_THRESHOLD",
+    "STORE_COLUMNS",
+    "STORE_KIND",
+    "UNASSIGNED",
+    "AlertQuery",
+    "ConversationView",
+    "DailyCounts",
+    "FindingView",
+    "MessageView",
+    "OrgNode",
+    "Overview",
+    "OverviewTotals",
+    "Period",
+    "ReportFilter",
+    "Window",
+    "alert_queue",
+    "audit_trail",
+    "channel_table",
+    "conversation_alerts",
+    "daily_counts",
+    "data_period",
+    "dormant_customers",
+    "findings_by_category",
+    "live",
+    "messages_per_day",
+    "open_conversation",
+    "org_tree",
+    "overview",
+    "rule_examples",
+    "rule_table",
+    "scoped",
+    "scoped_messages_per_day",
+    "scoped_org_tree",
+    "scoped_store_table",
+    "staff_choices",
+    "staff_table",
+    "store_ranking",
+    "store_table",
+    "summarize",
+    "tag_table",
+]

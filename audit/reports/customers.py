@@ -1,0 +1,91 @@
+"""The customers page: measures by customer tag and by acquisition channel; dormant customers."""
+
+from __future__ import annotations
+
+from dataclasses import astuple, fields
+
+import pandas as pd
+from sqlalchemy import Engine, and_, func, select
+
+from audit.quality.dormant import DormantCustomer
+from audit.quality.dormant import dormant_customers as find_dormant
+from audit.reports.common import ReportFilter, in_scope, scoped
+from audit.reports.figures import conversation_id, measures
+from audit.store.access import Principal, pseudonym
+from audit.store.db import session_scope
+from audit.store.models import CustomerTag, Follow, Staff, Tag, TagGroup
+from audit.store.types import utcnow
+
+
+def tag_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
+    """Per tag (with its group): the tagged customers' conversations in scope and period."""
+    f = scoped(engine, principal, f)
+    with engine.connect() as conn:
+        tagged = select(CustomerTag.customer_id, CustomerTag.tag_id).distinct().subquery()
+        measured = measures(
+            conn,
+            f,
+            lambda c: select(tagged.c.tag_id.label("key"), conversation_id(c)).join(
+                c, c.customer_id == tagged.c.customer_id
+            ),
+        )
+        names = conn.execute(
+            select(Tag.id, TagGroup.name, Tag.name).join(TagGroup, TagGroup.id == Tag.group_id)
+        ).all()
+    out = measured.reset_index().rename(columns={"key": "tag_id"})
+    groups = {i: (g, t) for i, g, t in names}
+    out.insert(1, "group", [groups.get(i, ("", i))[0] for i in out["tag_id"]])
+    out.insert(2, "tag", [groups.get(i, ("", i))[1] for i in out["tag_id"]])
+    return out.sort_values(["group", "tag"]).reset_index(drop=True)
+
+
+def channel_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
+    """Per acquisition channel (``follows.state``, "" as "(none)"): conversations and quality."""
+    f = scoped(engine, principal, f)
+    lo, hi = f.period.utc_bounds()
+    with engine.connect() as conn:
+        measured = measures(
+            conn,
+            f,
+            lambda c: select(Follow.state.label("key"), conversation_id(c)).join(
+                c, and_(c.staff_id == Follow.staff_id, c.customer_id == Follow.customer_id)
+            ),
+        )
+        acquired = dict(
+            conn.execute(
+                select(Follow.state, func.count(Follow.id))
+                .join(Staff, Staff.id == Follow.staff_id)
+                .where(
+                    Follow.added_at >= lo,
+                    Follow.added_at < hi,
+                    in_scope(Staff.org_unit_id, f.org_unit_ids),
+                )
+                .group_by(Follow.state)
+            ).all()
+        )
+    out = measured.reset_index().rename(columns={"key": "channel"})
+    out.insert(1, "acquired", [int(acquired.get(c, 0)) for c in out["channel"]])
+    out["channel"] = out["channel"].replace("", "(none)")
+    return out.sort_values("conversations", ascending=False).reset_index(drop=True)
+
+
+def dormant_customers(engine: Engine, principal: Principal, days: int) -> pd.DataFrame | None:
+    """The dormant customers (:func:`audit.quality.dormant.dormant_customers`) of the staff in
+    scope; ``None`` for viewers (aggregates only). Analysts see staff members and customers
+    under the same pseudonyms as on the other pages (keyed by id)."""
+    if not principal.sees_people:
+        return None
+    with session_scope(engine) as s:
+        rows = find_dormant(s, utcnow(), days, within=principal.unit_ids)
+    columns = [f.name for f in fields(DormantCustomer)]
+    frame = pd.DataFrame([astuple(r) for r in rows], columns=columns)
+    if principal.sees_names or frame.empty:
+        return frame
+    for column, kind, key in (
+        ("staff_name", "staff", "staff_id"),
+        ("staff_userid", "staff", "staff_id"),
+        ("customer_name", "customer", "customer_id"),
+        ("external_userid", "customer", "customer_id"),
+    ):
+        frame[column] = [pseudonym(kind, k) for k in frame[key]]
+    return frame
