@@ -155,19 +155,25 @@ def _go(page: int) -> None:
 
 
 nav = st.columns([1, 1, 1, 1, 4])
-nav[0].button("⏮ 首页", key="alerts_first", on_click=_go, args=(1,), disabled=result.page == 1)
+nav[0].button(
+    "« 首页 First", key="alerts_first", on_click=_go, args=(1,), disabled=result.page == 1
+)
 nav[1].button(
-    "◀ 上一页", key="alerts_prev", on_click=_go, args=(result.page - 1,), disabled=result.page == 1
+    "‹ 上一页 Prev",
+    key="alerts_prev",
+    on_click=_go,
+    args=(result.page - 1,),
+    disabled=result.page == 1,
 )
 nav[2].button(
-    "下一页 ▶",
+    "下一页 Next ›",
     key="alerts_next",
     on_click=_go,
     args=(result.page + 1,),
     disabled=result.page >= result.pages,
 )
 nav[3].button(
-    "末页 ⏭",
+    "末页 Last »",
     key="alerts_last",
     on_click=_go,
     args=(result.pages,),
@@ -193,7 +199,7 @@ mode = (
     else OPEN_MODE
 ) or OPEN_MODE
 
-shown = queue.assign(
+shown = queue.fillna({"store": "—", "staff": "—", "assignee": "—", "rule": "—"}).assign(
     severity=queue["severity"].map(SEVERITY_LABELS),
     category=queue["category"].map(lambda x: ds.CATEGORY_LABELS.get(x, x)),
     state=queue["state"].map(STATE_LABELS),

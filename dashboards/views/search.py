@@ -64,9 +64,7 @@ if "messages" in tabs:
         if keyword.strip():
             result = run("messages", keyword)
             if result is not None and found(result):
-                rows = result.rows.assign(
-                    sender_kind=result.rows["sender_kind"].map(SENDER_LABELS)
-                )
+                rows = result.rows.assign(sender_kind=result.rows["sender_kind"].map(SENDER_LABELS))
                 table = st.dataframe(
                     rows,
                     hide_index=True,

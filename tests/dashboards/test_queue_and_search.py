@@ -119,6 +119,24 @@ def test_clicking_a_row_opens_its_conversation_with_the_alert_in_focus(
     assert len(focused) == 2 and focused[1].split("</div></div>")[0].count("我要打") == 1
 
 
+def test_a_refused_review_on_the_conversation_page_keeps_the_action_and_comment(
+    fresh_db: tuple[Engine, DashSeed],
+):
+    engine, seed = fresh_db
+    at = app_as(
+        principal(engine, "nanjing"), "views/conversation.py", alert=str(seed.alert_nanjing)
+    )
+    at.radio(key="conv_action").set_value("escalate")
+    at.text_area(key="conv_comment").input("   ")
+    next(b for b in at.button if "Submit" in str(b.label)).click().run()
+    assert "a comment is required" in at.error[0].value
+    assert at.radio(key="conv_action").value == "escalate"  # not back to 确认违规
+    at.text_area(key="conv_comment").input("请区域经理处理")
+    next(b for b in at.button if "Submit" in str(b.label)).click().run()
+    assert _states(engine)[seed.alert_nanjing] is AlertState.ESCALATED
+    assert "reviewed" in at.success[0].value
+
+
 def test_overdue_alerts_are_marked_and_filterable(fresh_db: tuple[Engine, DashSeed]):
     engine, seed = fresh_db
     with session_scope(engine) as s:  # high: 8 hours to review; raised 9 hours ago
