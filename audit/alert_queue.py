@@ -139,8 +139,16 @@ def alert_queue_page(
     hours = dict(hours or review_hours())
     now = now or utcnow()
     conv_id = func.coalesce(Alert.conversation_id, Message.conversation_id)
-    unit = func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
-    when = func.coalesce(Message.msgtime, Conversation.started_at, Alert.created_at)
+
+    def of_conversation(column: Any) -> Any:
+        # a lookup by primary key per alert: a join on the coalesced id would make
+        # PostgreSQL hash every conversation to place a page of alerts
+        return select(column).where(Conversation.id == conv_id).scalar_subquery()
+
+    unit = func.coalesce(Alert.org_unit_id, of_conversation(Conversation.org_unit_id))
+    when = func.coalesce(
+        Message.msgtime, of_conversation(Conversation.started_at), Alert.created_at
+    )
     store = aliased(OrgUnit)
     assignee = aliased(User)
     late = overdue_clause(now, hours)
@@ -150,7 +158,6 @@ def alert_queue_page(
             query.select_from(Alert)
             .outerjoin(Finding, Alert.finding_id == Finding.id)
             .outerjoin(Message, Finding.message_id == Message.id)
-            .outerjoin(Conversation, Conversation.id == conv_id)
         )
 
     conditions: list[ColumnElement[bool]] = [within_scope(principal, unit)]

@@ -202,3 +202,16 @@ def test_messages_stored_before_the_migration_are_indexed(tmp_path) -> None:  # 
     migrate(engine)
     assert _texts(engine, COMPLIANCE, "12315投诉") == ["我要打12315投诉"]
     engine.dispose()
+
+
+def test_the_sqlite_triggers_that_keep_the_index_survive_every_migration(sqlite_url: str) -> None:
+    # a later migration that copies ``messages`` (batch mode) would drop them silently
+    engine = make_engine(sqlite_url)
+    with engine.connect() as conn:
+        triggers = conn.execute(
+            text("SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'messages'")
+        ).scalars()
+        assert {"messages_fts_insert", "messages_fts_delete", "messages_fts_update"} <= set(
+            triggers
+        )
+    engine.dispose()

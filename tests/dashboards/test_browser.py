@@ -234,6 +234,7 @@ def test_sign_in_review_an_alert_and_screenshot_every_page(
         ("04-customers", "客户与标签 Customers", "客户与标签 · Customers & tags"),
         ("05-wordlists", "词表 Word lists", "词表 · Word lists"),
         ("06-trail", "审计日志 Audit trail", "审计日志 · Audit trail"),
+        ("06b-search", "搜索 Search", "搜索 · Search"),
     ]
     for name, link, title in pages:
         browser.find_element(
@@ -270,7 +271,7 @@ def test_sign_in_review_an_alert_and_screenshot_every_page(
         actions = set(s.scalars(select(AuditLog.action)))
     engine.dispose()
     assert {"signin", "conversation.view", "alert.review"} <= actions
-    assert len(list(dirs[0].glob("*.png"))) == 9
+    assert len(list(dirs[0].glob("*.png"))) == 10
 
 
 def test_review_from_a_clicked_row_refused_once_then_bulk_review_with_confirmation(
