@@ -199,6 +199,15 @@ class QualityConfig(_Section):
         return v
 
 
+class ReviewHoursConfig(_Section):
+    """How long an alert may stay open before its review is overdue, by severity (hours)."""
+
+    critical: float = Field(default=2, gt=0, le=24 * 365)
+    high: float = Field(default=8, gt=0, le=24 * 365)
+    medium: float = Field(default=24, gt=0, le=24 * 365)
+    low: float = Field(default=72, gt=0, le=24 * 365)
+
+
 class AlertConfig(_Section):
     # findings at or above this severity open an alert
     min_severity: Literal["low", "medium", "high", "critical"] = "high"
@@ -206,6 +215,8 @@ class AlertConfig(_Section):
     low_score: float = Field(default=60, ge=0, le=100)
     # this many consecutive conversations of a staff member missing the SLA raise an alert
     sla_streak: int = Field(default=3, ge=0)
+    # the review deadline: an open alert older than this is overdue in the queue
+    review_hours: ReviewHoursConfig = ReviewHoursConfig()
 
 
 class DigestRouteConfig(_Section):

@@ -16,6 +16,12 @@ dashboard does once the stage has run).
     python bench/dashboard.py --reuse               # keep the seeded database, time again
     python bench/dashboard.py --reuse --modes aggregated
     AUDIT_BENCH_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test python bench/dashboard.py
+    python bench/dashboard.py --search              # search and alert queue, SQLite and PostgreSQL
+    python bench/dashboard.py --search --backends sqlite --messages 100000
+
+``--search`` times the search page's keyword query (median over :data:`KEYWORDS`, each the
+median of N runs) and the alert queue's page queries, on SQLite (seeded in SQL, same shape, in
+the temporary directory) and PostgreSQL, into ``results/dashboard-search.json``.
 
 Shape: 5 regions > 30 cities > 300 stores, 10 staff per store, 50,000 customers, one
 conversation per 10 messages over 30 days (every store busy every day), a finding on 1
@@ -33,14 +39,17 @@ import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, text
 
-from audit import reports
+from audit import alert_queue as queue
+from audit import reports, search
 from audit.store.access import Principal
 from audit.store.daily import refresh_daily
 from audit.store.db import make_engine, migrate
@@ -51,6 +60,36 @@ DB_NAME = "audit_bench_dashboard"
 DAYS = 30
 START = dt.date(2026, 1, 1)
 TARGET_S = 1.0
+
+# message g says PHRASES[(g * 7) % 10] followed by "，单号<g>": each phrase is in a tenth of
+# the messages, each order number in one (and in the numbers it is a prefix of)
+PHRASES = (
+    "您好，请问有什么可以帮您？",
+    "这款手机现在有货吗",
+    "宽带套餐可以升级吗",
+    "我想办理携号转网",
+    "话费怎么突然多扣了",
+    "流量包什么时候生效",
+    "5G套餐资费是多少",
+    "门店几点关门",
+    "发票可以开吗",
+    "积分能兑换什么",
+)
+# what the search timing looks for: frequent phrases, rare order numbers, and misses
+KEYWORDS = (
+    "携号转网",
+    "流量包",
+    "5g套餐",
+    "手机现在有货",
+    "发票可以",
+    "单号123457",
+    "单号98765",
+    "单号500000",
+    "不存在的词语",
+    "退款失败",
+)
+# two characters: no trigram, so scanned (reported apart, not in the median)
+SHORT_KEYWORDS = ("套餐", "退款")
 
 SEED = [
     # org tree: ids 1-5 regions, 6-35 cities, 36-335 stores
@@ -96,7 +135,7 @@ SEED = [
               CASE WHEN g % 2 = 0 THEN 'staff' || c.staff_id ELSE 'wm' || c.customer_id END,
               CASE WHEN g % 2 = 0 THEN 'staff' ELSE 'customer' END,
               '[]', '', c.started_at + ((g - 1) % 10) * interval '1 minute',
-              '您好，请问有什么可以帮您？这是第' || g || '条消息', '{}', g % 97 = 0,
+              (CAST(:phrases AS text[]))[1 + (g * 7) % 10] || '，单号' || g, '{}', g % 97 = 0,
               CASE WHEN g % 2 = 0 THEN c.staff_id END, c.customer_id, c.id, 1, false
        FROM generate_series(1, :messages) g
        JOIN conversations c ON c.id = 1 + (g - 1) / 10""",
@@ -178,7 +217,12 @@ def seed(base_url: str, messages: int) -> str:
     url = make_engine(base_url).url.set(database=DB_NAME).render_as_string(hide_password=False)
     engine = make_engine(url)
     migrate(engine)
-    params = {"messages": messages, "conversations": messages // 10, "days": DAYS}
+    params = {
+        "messages": messages,
+        "conversations": messages // 10,
+        "days": DAYS,
+        "phrases": list(PHRASES),
+    }
     t0 = time.perf_counter()
     with engine.begin() as conn:
         for statement in SEED:
@@ -216,7 +260,7 @@ def _pages(engine: Engine, who: Principal) -> dict[str, Callable[[], Any]]:
         reports.staff_table(engine, who, whole, 36)
 
     def alerts() -> None:
-        reports.alert_queue(engine, who, reports.AlertQuery(period=whole.period))
+        queue.alert_queue_page(engine, who, queue.QueueQuery(period=whole.period))
 
     def conversation() -> None:
         view = reports.open_conversation(engine, who, conv)
@@ -295,6 +339,228 @@ def time_pages(url: str, runs: int, aggregated: bool = True) -> dict[str, dict[s
     return out
 
 
+# --------------------------------------------------------------------------- search and queue
+# ``--search``: the search page's keyword query and the alert queue's page query, on SQLite
+# (the embedded default, seeded below with the same shape) and on PostgreSQL.
+
+
+def _series(last: str, body: str, first: int = 1, step: int = 1) -> str:
+    return (
+        f"WITH RECURSIVE g(x) AS (SELECT {first} UNION ALL SELECT x + {step} FROM g "
+        f"WHERE x + {step} <= {last}) {body}"
+    )
+
+
+def _phrase_case(number: str) -> str:
+    whens = " ".join(f"WHEN {i} THEN '{p}'" for i, p in enumerate(PHRASES))
+    return f"CASE ({number} * 7) % 10 {whens} END"
+
+
+_NOW = "strftime('%Y-%m-%d %H:%M:%f000', 'now')"
+SQLITE_SEED = [
+    _series(
+        "5",
+        "INSERT INTO org_units (id, code, name, kind, parent_id, path) "
+        "SELECT x, 'R' || x, '区域' || x, 'region', NULL, '/' || x || '/' FROM g",
+    ),
+    _series(
+        "35",
+        "INSERT INTO org_units (id, code, name, kind, parent_id, path) "
+        "SELECT x, 'C' || x, '城市' || x, 'city', 1 + (x - 6) % 5, "
+        "'/' || (1 + (x - 6) % 5) || '/' || x || '/' FROM g",
+        first=6,
+    ),
+    _series(
+        "335",
+        "INSERT INTO org_units (id, code, name, kind, parent_id, path) "
+        "SELECT x, 'S' || x, '门店' || x, 'store', 6 + (x - 36) % 30, "
+        "'/' || (1 + ((x - 36) % 30) % 5) || '/' || (6 + (x - 36) % 30) || '/' || x || '/' FROM g",
+        first=36,
+    ),
+    _series(
+        "3000",
+        "INSERT INTO staff (id, userid, name, org_unit_id, position, active, archived) "
+        "SELECT x, 'staff' || x, '员工' || x, 36 + (x - 1) % 300, '', 1, 1 FROM g",
+    ),
+    _series(
+        "50000",
+        "INSERT INTO customers (id, external_userid, name, type, gender, corp_name, consent) "
+        "SELECT x, 'wm' || x, '客户' || x, 1, 0, '', 'agree' FROM g",
+    ),
+    "INSERT INTO scan_runs (id, started_at, mode, wordlist_hash, scanner_version, "
+    "model_versions, scorecard_version, messages_scanned, findings_count) "
+    f"VALUES (1, {_NOW}, 'full', 'bench', 'bench', '{{}}', 'bench-1', 0, 0)",
+    _series(
+        ":conversations",
+        "INSERT INTO conversations (id, key, thread, kind, staff_id, customer_id, roomid, "
+        "org_unit_id, started_at, ended_at, message_count, staff_messages, customer_messages) "
+        "SELECT c, 'single:' || s || ':' || cu || ':' || c, 'single:' || s || ':' || cu, "
+        "'single', s, cu, NULL, 36 + (s - 1) % 300, t, "
+        "strftime('%Y-%m-%d %H:%M:%S.000000', t, '+10 minutes'), 10, 5, 5 "
+        "FROM (SELECT x AS c, 1 + (x - 1) % 3000 AS s, 1 + (x * 7) % 50000 AS cu, "
+        "strftime('%Y-%m-%d %H:%M:%S.000000', '2025-12-31 16:00:00', "
+        "'+' || ((x / 300) % :days) || ' days', '+' || ((x * 37) % 43200) || ' seconds') AS t "
+        "FROM g)",
+    ),
+    _series(
+        ":messages",
+        "INSERT INTO envelopes (id, source, seq, msgid, publickey_ver, encrypt_random_key, "
+        "encrypt_chat_msg, raw, state, attempts, received_at) "
+        f"SELECT x, 'bench', x, 'm' || x, 1, '', '', '{{}}', 'decrypted', 1, {_NOW} FROM g",
+    ),
+    _series(
+        ":messages",
+        "INSERT INTO messages (id, envelope_id, msgid, seq, action, msgtype, sender, "
+        "sender_kind, tolist, roomid, msgtime, text, raw, recalled, staff_id, customer_id, "
+        "conversation_id, scanned_run_id, consent_withheld) "
+        "SELECT x, x, 'm' || x, x, 'send', CASE WHEN x % 50 = 0 THEN 'image' ELSE 'text' END, "
+        "CASE WHEN x % 2 = 0 THEN 'staff' || c.staff_id ELSE 'wm' || c.customer_id END, "
+        "CASE WHEN x % 2 = 0 THEN 'staff' ELSE 'customer' END, '[]', '', "
+        "strftime('%Y-%m-%d %H:%M:%S.000000', c.started_at, '+' || ((x - 1) % 10) || ' minutes'), "
+        f"{_phrase_case('x')} || '，单号' || x, '{{}}', x % 97 = 0, "
+        "CASE WHEN x % 2 = 0 THEN c.staff_id END, c.customer_id, c.id, 1, 0 "
+        "FROM g JOIN conversations c ON c.id = 1 + (x - 1) / 10",
+    ),
+    _series(
+        ":messages",
+        "INSERT INTO findings (id, message_id, conversation_id, scan_run_id, category, rule, "
+        'severity, score, start, "end", matched, explanation, created_at) '
+        "SELECT x / 100, x, 1 + (x - 1) / 10, 1, "
+        "CASE (x / 100) % 7 WHEN 0 THEN 'privacy' WHEN 1 THEN 'diversion' WHEN 2 THEN 'promise' "
+        "WHEN 3 THEN 'abuse' WHEN 4 THEN 'complaint' WHEN 5 THEN 'fraud' ELSE 'illegal' END, "
+        "'rule' || ((x / 100) % 40), "
+        "CASE (x / 100) % 4 WHEN 0 THEN 'low' WHEN 1 THEN 'medium' WHEN 2 THEN 'high' "
+        f"ELSE 'critical' END, 1.0, 0, 2, '您好', '', {_NOW} FROM g",
+        first=100,
+        step=100,
+    ),
+    "INSERT INTO alerts (id, dedupe_key, kind, category, severity, state, title, finding_id, "
+    "conversation_id, org_unit_id, staff_id, created_at, updated_at, causes) "
+    "SELECT f.id, 'finding:' || f.id, 'finding', f.category, f.severity, "
+    "CASE WHEN f.id % 10 = 0 THEN 'confirmed' WHEN f.id % 10 = 3 THEN 'false_positive' "
+    "ELSE 'open' END, f.category || '：' || f.matched, f.id, f.conversation_id, c.org_unit_id, "
+    f"c.staff_id, {_NOW}, {_NOW}, '[]' "
+    "FROM findings f JOIN conversations c ON c.id = f.conversation_id WHERE f.id % 3 = 0",
+]
+
+
+def seed_sqlite(path: Path, messages: int) -> str:
+    """The shape of :data:`SEED` for what search and the queue read, built in SQLite."""
+    path.unlink(missing_ok=True)
+    for suffix in ("-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    url = f"sqlite:///{path}"
+    engine = make_engine(url)
+    migrate(engine)
+    params = {"messages": messages, "conversations": messages // 10, "days": DAYS}
+    t0 = time.perf_counter()
+    with engine.begin() as conn:
+        for statement in SQLITE_SEED:
+            names = [n for n in params if f":{n}" in statement]
+            conn.execute(text(statement), {n: params[n] for n in names})
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    seconds = time.perf_counter() - t0
+    print(f"sqlite: seeded {messages:,} messages in {seconds:.1f} s", file=sys.stderr)
+    engine.dispose()
+    return url
+
+
+def _median_of(run: Callable[[], Any], runs: int) -> float:
+    run()  # warm
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def time_search(url: str, runs: int) -> dict[str, Any]:
+    """Median search time per keyword and over the keywords; the queue's page queries."""
+    engine = make_engine(url)
+    people = {
+        "compliance (all 300 stores)": Principal(1, "officer", Role.COMPLIANCE, None),
+        # city 35: the one whose stores have alerts (city 6, the page timings' supervisor, has none)
+        "supervisor (1 city, 10 stores)": Principal(2, "city", Role.SUPERVISOR, (35,)),
+    }
+    out: dict[str, Any] = {}
+    backend = engine.dialect.name
+    for label, who in people.items():
+        per_keyword = {
+            kw: round(_median_of(partial(search.search_messages, engine, who, kw), runs), 4)
+            for kw in KEYWORDS
+        }
+        found = {kw: search.search_messages(engine, who, kw).total_label for kw in KEYWORDS}
+        scanned = {
+            kw: round(_median_of(partial(search.search_messages, engine, who, kw), runs), 4)
+            for kw in SHORT_KEYWORDS
+        }
+        queue_pages = {
+            "page 1 (open, by severity)": queue.QueueQuery(),
+            "page 40 (all states, by time)": queue.QueueQuery(states=(), sort="time", page=40),
+            "overdue only": queue.QueueQuery(overdue_only=True),
+        }
+        queue_times = {}
+        for name, q in queue_pages.items():
+            seconds = _median_of(partial(queue.alert_queue_page, engine, who, q), runs)
+            queue_times[name] = round(seconds, 4)
+        total = queue.alert_queue_page(engine, who, queue.QueueQuery(states=())).total
+        median = statistics.median(per_keyword.values())
+        out[label] = {
+            "search_median_s": round(median, 4),
+            "search_max_s": max(per_keyword.values()),
+            "search_per_keyword_s": per_keyword,
+            "search_found": found,
+            "short_keyword_scan_s": scanned,
+            "alert_queue_s": queue_times,
+            "alerts_in_scope": total,
+        }
+        print(
+            f"{backend:10} {label:32} search median {median:.3f} s "
+            f"(max {max(per_keyword.values()):.3f}); queue "
+            + ", ".join(f"{k}: {v:.3f} s" for k, v in queue_times.items()),
+            file=sys.stderr,
+        )
+    engine.dispose()
+    return out
+
+
+def search_main(args: argparse.Namespace) -> None:
+    base = os.environ.get("AUDIT_BENCH_PG_URL", PG_DEFAULT)
+    result: dict[str, Any] = {
+        "messages": args.messages,
+        "runs": args.runs,
+        "keywords": list(KEYWORDS),
+        "target_seconds": 0.5,
+        "backends": {},
+    }
+    for backend in args.backends:
+        t0 = time.perf_counter()
+        if backend == "sqlite":
+            path = Path(tempfile.gettempdir()) / "audit_bench_dashboard.db"
+            url = f"sqlite:///{path}" if args.reuse else seed_sqlite(path, args.messages)
+        elif args.reuse:
+            url = make_engine(base).url.set(database=DB_NAME).render_as_string(hide_password=False)
+        else:
+            url = seed(base, args.messages)
+        seeded = time.perf_counter() - t0
+        timed = time_search(url, args.runs)
+        # a reused database was seeded by an earlier run: no seeding time to report
+        result["backends"][backend] = (
+            timed if args.reuse else {"seed_seconds": round(seeded, 1), **timed}
+        )
+    result.update(python=platform.python_version(), machine=platform.machine(), cpus=os.cpu_count())
+    out = args.out.with_name("dashboard-search.json")
+    if out.exists():  # keep the other backend's figures from an earlier run of the same size
+        earlier = json.loads(out.read_text("utf-8"))
+        if earlier.get("messages") == args.messages:
+            result["backends"] = {**earlier.get("backends", {}), **result["backends"]}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", "utf-8")
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
@@ -310,7 +576,18 @@ def main() -> None:
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results") / "dashboard.json"
     )
+    parser.add_argument(
+        "--search",
+        action="store_true",
+        help="time the search and alert-queue queries instead (results: dashboard-search.json)",
+    )
+    parser.add_argument(
+        "--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"]
+    )
     args = parser.parse_args()
+    if args.search:
+        search_main(args)
+        return
     base = os.environ.get("AUDIT_BENCH_PG_URL", PG_DEFAULT)
     if args.reuse:
         url = make_engine(base).url.set(database=DB_NAME).render_as_string(hide_password=False)

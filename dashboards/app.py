@@ -52,6 +52,8 @@ if principal.reads_messages:
         ),
     ]
 pages.append(st.Page("views/customers.py", title="客户与标签 Customers", icon=":material/sell:"))
+if principal.sees_people:
+    pages.append(st.Page("views/search.py", title="搜索 Search", icon=":material/search:"))
 if principal.sees_wordlists:
     pages.append(
         st.Page("views/wordlists.py", title="词表 Word lists", icon=":material/spellcheck:")

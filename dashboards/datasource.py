@@ -20,12 +20,14 @@ import streamlit as st
 import webauth
 from sqlalchemy import Engine, make_url
 
-from audit import reports
+from audit import alert_queue as queue
+from audit import reports, search
 from audit.config import ConfigError, load_settings
 from audit.domain import Category
 from audit.store import access, reviews, users, websessions
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
+from audit.store.models import Severity
 
 QUERY_TTL = 60  # seconds: the pipeline adds data in batches, a minute old is fresh enough
 
@@ -171,9 +173,29 @@ def staff_choices(url: str, who: Principal) -> list[tuple[int, str]]:
     return reports.staff_choices(engine_for(url), who)
 
 
-def alert_queue(url: str, who: Principal, query: reports.AlertQuery) -> pd.DataFrame:
-    """Not cached: a reviewer must see their own changes at once."""
-    return reports.alert_queue(engine_for(url), who, query)
+def review_hours() -> dict[Severity, float]:
+    """The review deadlines configured in ``[alerts.review_hours]``."""
+    return queue.review_hours(load_settings().alerts.review_hours)
+
+
+def alert_queue_page(url: str, who: Principal, query: queue.QueueQuery) -> queue.QueuePage:
+    """Not cached: a reviewer must see their own changes (and the clock) at once."""
+    return queue.alert_queue_page(engine_for(url), who, query, review_hours())
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def search_messages(url: str, who: Principal, keyword: str) -> search.SearchResult:
+    return search.search_messages(engine_for(url), who, keyword, tz=timezone())
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def search_customers(url: str, who: Principal, query: str) -> search.SearchResult:
+    return search.search_customers(engine_for(url), who, query)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def search_staff(url: str, who: Principal, query: str) -> search.SearchResult:
+    return search.search_staff(engine_for(url), who, query)
 
 
 def conversation_alerts(url: str, who: Principal, conversation_id: int) -> pd.DataFrame:

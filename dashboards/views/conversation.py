@@ -175,7 +175,8 @@ history = ds.alert_history(url, who, alert)
 if history:
     st.dataframe(pd.DataFrame([h.__dict__ for h in history]), hide_index=True, key="conv_history")
 if who.reviews and allowed:
-    with st.form("conv_review", clear_on_submit=True):
+    # not clear_on_submit: a refused submission keeps the chosen action and the comment
+    with st.form("conv_review"):
         action = st.radio(
             "操作 Action",
             allowed,
@@ -191,5 +192,6 @@ if who.reviews and allowed:
                 st.error(str(exc))
             else:
                 st.session_state[FLASH] = [("success", f"预警 #{alert} 已处理 / reviewed.")]
-                st.session_state.pop(VIEW_KEY, None)
+                for key in (VIEW_KEY, "conv_action", "conv_comment"):  # a fresh form next
+                    st.session_state.pop(key, None)
                 st.rerun()

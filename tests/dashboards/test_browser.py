@@ -37,6 +37,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         allow_module_level=True,
     )
 
+from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
@@ -172,6 +173,42 @@ def _click_when_ready(driver: WebDriver, xpath: str) -> None:
     WebDriverWait(driver, WAIT).until(ec.element_to_be_clickable((By.XPATH, xpath))).click()
 
 
+def _sign_in(driver: WebDriver, base: str, username: str) -> None:
+    driver.get(base)
+    WebDriverWait(driver, WAIT).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, 'input[aria-label="用户名 Username"]'))
+    ).send_keys(username)
+    password = driver.find_element(By.CSS_SELECTOR, 'input[aria-label="密码 Password"]')
+    password.send_keys(PASSWORD)
+    driver.find_element(By.XPATH, "//button[contains(., '登录 Sign in')]").click()
+    _wait_text(driver, "门店概览 · Store overview")
+    _wait_idle(driver)
+
+
+def _go(driver: WebDriver, link: str, title: str) -> None:
+    driver.find_element(
+        By.XPATH, f"//a[@data-testid='stSidebarNavLink'][contains(., {link!r})]"
+    ).click()
+    _wait_text(driver, title)
+    _wait_idle(driver)
+
+
+ROW_PX = 35  # the data grid's header and row height
+
+
+def _click_first_row(driver: WebDriver) -> None:
+    """Click the first data row of the page's first table, on its row marker (the grid is
+    drawn on a canvas: a click is a position, not an element)."""
+    grid = WebDriverWait(driver, WAIT).until(
+        ec.visibility_of_element_located((By.CSS_SELECTOR, '[data-testid="stDataFrame"]'))
+    )
+    time.sleep(0.5)  # the canvas draws after the element is there
+    size = grid.size
+    ActionChains(driver).move_to_element_with_offset(
+        grid, -size["width"] // 2 + 14, -size["height"] // 2 + ROW_PX + ROW_PX // 2
+    ).click().perform()
+
+
 def test_sign_in_review_an_alert_and_screenshot_every_page(
     server: tuple[str, str], browser: WebDriver, tmp_path: Path
 ):
@@ -197,6 +234,7 @@ def test_sign_in_review_an_alert_and_screenshot_every_page(
         ("04-customers", "客户与标签 Customers", "客户与标签 · Customers & tags"),
         ("05-wordlists", "词表 Word lists", "词表 · Word lists"),
         ("06-trail", "审计日志 Audit trail", "审计日志 · Audit trail"),
+        ("06b-search", "搜索 Search", "搜索 · Search"),
     ]
     for name, link, title in pages:
         browser.find_element(
@@ -212,7 +250,7 @@ def test_sign_in_review_an_alert_and_screenshot_every_page(
     ).click()
     _wait_text(browser, "预警 · Alerts")
     _wait_idle(browser)
-    _click_when_ready(browser, "//button[contains(., '打开 Open')]")
+    _click_first_row(browser)
     _wait_text(browser, "会话 · Conversation")
     _wait_text(browser, "记录 Transcript")
     _wait_idle(browser)
@@ -233,10 +271,69 @@ def test_sign_in_review_an_alert_and_screenshot_every_page(
         actions = set(s.scalars(select(AuditLog.action)))
     engine.dispose()
     assert {"signin", "conversation.view", "alert.review"} <= actions
-    assert len(list(dirs[0].glob("*.png"))) == 9
+    assert len(list(dirs[0].glob("*.png"))) == 10
 
 
-def _sign_in(driver: WebDriver, username: str, password: str) -> None:
+def test_review_from_a_clicked_row_refused_once_then_bulk_review_with_confirmation(
+    server: tuple[str, str], browser: WebDriver, tmp_path: Path
+):
+    base, url = server
+    dirs = _shots(tmp_path)
+    _sign_in(browser, base, "officer")
+    _go(browser, "预警 Alerts", "预警 · Alerts")
+    _wait_text(browser, "共 2 条预警")
+
+    # a click on the first row (a1, high before medium) opens its conversation, alert in focus
+    _click_first_row(browser)
+    _wait_text(browser, "记录 Transcript")
+    _wait_idle(browser)
+    assert "alert=" in browser.current_url
+    assert browser.find_elements(By.CSS_SELECTOR, ".tx .bubble.focus")
+
+    # 误报 without the required comment: refused, and the choice is still 误报
+    _click_when_ready(browser, "//label[contains(., '误报 False positive')]")
+    _click_when_ready(browser, "//button[contains(., '提交 Submit')]")
+    _wait_text(browser, "a comment is required")
+    _wait_idle(browser)
+    _screenshot(browser, dirs, "10-refused-keeps-action")
+    chosen = browser.find_element(
+        By.XPATH, "//label[contains(., '误报 False positive')]//input[@type='radio']"
+    )
+    assert chosen.is_selected()
+    comment = browser.find_element(By.CSS_SELECTOR, 'textarea[aria-label^="说明 Comment"]')
+    comment.send_keys("客户自己留的号码")
+    _click_when_ready(browser, "//button[contains(., '提交 Submit')]")
+    _wait_text(browser, "已处理 / reviewed")
+    _wait_idle(browser)
+
+    # bulk: tick the page, submit, see the list and the question, confirm
+    _go(browser, "预警 Alerts", "预警 · Alerts")
+    _wait_text(browser, "共 1 条预警")
+    _click_when_ready(browser, "//button[contains(., '勾选批量处理')]")
+    _wait_idle(browser)
+    _click_when_ready(browser, "//label[contains(., '选择本页全部')]")
+    _wait_text(browser, "已选 1 条预警")
+    _wait_idle(browser)
+    _click_when_ready(browser, "//button[contains(., '提交 Submit')]")
+    _wait_text(browser, "Apply confirm to the 1 alerts listed above?")
+    _wait_idle(browser)
+    _screenshot(browser, dirs, "11-bulk-confirmation")
+    engine = make_engine(url)
+    with session_scope(engine) as s:  # nothing happens before the confirmation
+        assert [r.action for r in s.scalars(select(Review))] == ["false_positive"]
+    _click_when_ready(browser, "//button[contains(., '确认执行 Confirm')]")
+    _wait_text(browser, "reviewed 1")
+    _wait_idle(browser)
+
+    with session_scope(engine) as s:
+        reviews = [(r.action, r.comment) for r in s.scalars(select(Review).order_by(Review.id))]
+        states = sorted(AlertState(a.state).value for a in s.scalars(select(Alert)))
+    engine.dispose()
+    assert reviews == [("false_positive", "客户自己留的号码"), ("confirm", "")]
+    assert states == ["confirmed", "confirmed", "false_positive"]
+
+
+def _submit_signin(driver: WebDriver, username: str, password: str) -> None:
     _wait_text(driver, "登录 Sign in")
     name = driver.find_element(By.CSS_SELECTOR, 'input[aria-label="用户名 Username"]')
     name.clear()  # a refused form comes back with the name filled in
@@ -259,7 +356,7 @@ def test_a_session_survives_refresh_and_new_tabs_and_ends_on_sign_out(
     browser.get(f"{base}/?alert={alert_id}")
     _wait_text(browser, "登录 Sign in")
     assert "/auth/signin?next=" in browser.current_url
-    _sign_in(browser, "officer", PASSWORD)
+    _submit_signin(browser, "officer", PASSWORD)
     _wait_text(browser, "会话 · Conversation")
     _wait_idle(browser)
     cookie = browser.get_cookie("audit_session")
@@ -296,11 +393,11 @@ def test_a_session_survives_refresh_and_new_tabs_and_ends_on_sign_out(
     # five wrong passwords in a minute lock the name: the fifth answer says so, and the sixth
     # attempt is refused even with the right password
     for _ in range(4):
-        _sign_in(browser, "officer", "not-the-password")
+        _submit_signin(browser, "officer", "not-the-password")
         _wait_text(browser, "wrong username or password")
-    _sign_in(browser, "officer", "not-the-password")
+    _submit_signin(browser, "officer", "not-the-password")
     _wait_text(browser, "too many failed sign-ins")
-    _sign_in(browser, "officer", PASSWORD)
+    _submit_signin(browser, "officer", PASSWORD)
     _wait_text(browser, "too many failed sign-ins")
     _screenshot(browser, dirs, "session-locked")
     assert "/auth/signin" in browser.current_url

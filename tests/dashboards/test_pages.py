@@ -8,19 +8,16 @@ The seed is ``dashboard_seed.py``: 南京路店 and 徐家汇店 with conversati
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import streamlit as st
 from apptest_helpers import app_as, principal, texts
-from dashboard_seed import DashSeed, seed_dashboard
+from dashboard_seed import DashSeed
 from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
-from audit.store.db import make_engine, session_scope
+from audit.store.db import session_scope
 from audit.store.models import Alert, AlertState, AuditLog, Message, Review
 
 PAGES = {
@@ -32,61 +29,18 @@ PAGES = {
     "wordlists": "views/wordlists.py",
     "trail": "views/trail.py",
     "export": "views/export.py",
+    "search": "views/search.py",
 }
 ALLOWED = {
     "admin": set(PAGES),
     "officer": set(PAGES),
-    "nanjing": {"overview", "stores", "alerts", "conversation", "customers", "export"},
-    "analyst": {"overview", "stores", "customers", "wordlists"},
+    "nanjing": {"overview", "stores", "alerts", "conversation", "customers", "export", "search"},
+    "analyst": {"overview", "stores", "customers", "wordlists", "search"},
     "viewer": {"overview", "stores", "customers"},
 }
 
 
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.delenv("AUDIT_CONFIG", raising=False)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-@pytest.fixture(scope="module")
-def seeded_db(
-    tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path
-) -> tuple[str, DashSeed]:
-    import shutil
-
-    path = tmp_path_factory.mktemp("dash") / "audit.db"
-    shutil.copy(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    engine = make_engine(url)
-    seed = seed_dashboard(engine)
-    engine.dispose()
-    return url, seed
-
-
-@pytest.fixture
-def db(
-    seeded_db: tuple[str, DashSeed], monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Engine, DashSeed]]:
-    url, seed = seeded_db
-    monkeypatch.setenv("AUDIT_DATABASE__URL", url)
-    engine = make_engine(url)
-    yield engine, seed
-    engine.dispose()
-
-
-@pytest.fixture
-def fresh_db(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Engine, DashSeed]]:
-    """A database of its own, for tests that change it."""
-    engine = make_engine(sqlite_url)
-    seed = seed_dashboard(engine)
-    monkeypatch.setenv("AUDIT_DATABASE__URL", sqlite_url)
-    yield engine, seed
-    engine.dispose()
+pytestmark = pytest.mark.usefixtures("isolated_app")
 
 
 # --------------------------------------------------------------------------- sign-in
@@ -339,32 +293,6 @@ def test_reviewing_from_the_conversation_page(fresh_db: tuple[Engine, DashSeed])
         assert alert is not None and alert.state is AlertState.FALSE_POSITIVE
         [review] = s.scalars(select(Review)).all()
         assert review.comment == "客户自己留的号码"
-
-
-def test_bulk_review_from_the_queue(fresh_db: tuple[Engine, DashSeed]):
-    engine, seed = fresh_db
-    at = app_as(principal(engine, "officer"), PAGES["alerts"])
-    at.checkbox(key="alerts_all").check().run()
-    at.selectbox(key="alerts_action").set_value("confirm")
-    submit(at).click().run()
-    assert not at.exception
-    assert "reviewed 2" in at.success[0].value
-    with session_scope(engine) as s:
-        states = {a.id: a.state for a in s.scalars(select(Alert))}
-    assert states[seed.alert_nanjing] is AlertState.CONFIRMED
-    assert states[seed.alert_xujiahui] is AlertState.CONFIRMED
-
-
-def test_assigning_from_the_queue(fresh_db: tuple[Engine, DashSeed]):
-    engine, seed = fresh_db
-    at = app_as(principal(engine, "officer"), PAGES["alerts"])
-    at.multiselect(key="alerts_selected").set_value([seed.alert_xujiahui]).run()
-    at.selectbox(key="alerts_assignee").set_value(seed.user_ids["xujiahui"]).run()
-    at.button(key="alerts_assign").click().run()
-    assert not at.exception
-    with session_scope(engine) as s:
-        alert = s.get(Alert, seed.alert_xujiahui)
-        assert alert is not None and alert.assignee_id == seed.user_ids["xujiahui"]
 
 
 def test_the_trail_shows_reviews_to_compliance(fresh_db: tuple[Engine, DashSeed]):
