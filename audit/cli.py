@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -19,14 +19,17 @@ from audit import __version__
 from audit.config import ConfigError, Settings, load_settings, mask_url, redacted
 from audit.progress import terminal_bar as _bar
 
+if TYPE_CHECKING:
+    from audit.store.access import Principal
+
 
 def _expected_errors() -> tuple[type[Exception], ...]:
     from audit.archive.imports import ImportFileError
     from audit.archive.keys import KeyFileError
     from audit.archive.sources import SourceError
-    from audit.export.access import AccessDenied
     from audit.quality.scorecard import ScorecardError
     from audit.scan.wordlist import WordListError
+    from audit.store.access import AccessDenied
     from audit.store.db import DatabaseError
     from audit.store.directory import DirectoryError
 
@@ -791,6 +794,7 @@ def _demo_users(settings: Settings) -> None:
     from sqlalchemy import select
 
     from audit.pipeline import open_engine
+    from audit.store.access import Principal
     from audit.store.db import session_scope
     from audit.store.models import User
     from audit.store.users import create_user
@@ -798,7 +802,9 @@ def _demo_users(settings: Settings) -> None:
     with session_scope(open_engine(settings)) as session:
         if session.scalar(select(User.id).limit(1)) is None:
             for username, role, scopes in DEMO_USERS:
-                create_user(session, username, DEMO_PASSWORD, role, scopes, actor="demo")
+                create_user(
+                    session, username, DEMO_PASSWORD, role, scopes, actor=Principal.service("demo")
+                )
     names = ", ".join(f"{u} ({r})" for u, r, _ in DEMO_USERS)
     click.echo(f"demo accounts: {names}; password {DEMO_PASSWORD}")
 
@@ -946,13 +952,10 @@ def users_group() -> None:
     """
 
 
-def _actor() -> str:
-    import getpass
+def _actor() -> Principal:
+    from audit.store.access import Principal
 
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli"
+    return Principal.operator()  # cli:<login>
 
 
 def _users_call(ctx: click.Context, fn: Callable[[Any], Any]) -> Any:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import getpass
 import os
 import sys
 from collections.abc import Iterator
@@ -19,8 +18,8 @@ import click
 if TYPE_CHECKING:  # the CLI imports this module on every start: keep it light
     from sqlalchemy import Engine
 
-    from audit.export.access import Actor
     from audit.export.run import ExportResult, Format
+    from audit.store.access import Principal
 
 FORMATS = ("jsonl", "csv", "xlsx")  # audit.export.run.FORMATS (a test keeps them equal)
 STATES = ("open", "confirmed", "false_positive", "escalated", "resolved")  # AlertState
@@ -34,18 +33,18 @@ def _engine_and_tz(ctx: click.Context) -> tuple[Engine, str]:
     return open_engine(settings), settings.quality.timezone
 
 
-def _actor(engine: Engine, username: str | None) -> Actor:
-    from audit.export.access import actor_for_user, operator
+def _actor(engine: Engine, username: str | None) -> Principal:
+    from audit.store.access import Principal, principal_by_name
     from audit.store.db import session_scope
 
     if not username:
-        return operator(f"cli:{getpass.getuser()}")
+        return Principal.operator()
     with session_scope(engine) as session:
-        return actor_for_user(session, username)
+        return principal_by_name(session, username)
 
 
 def _roots(engine: Engine, codes: tuple[str, ...]) -> tuple[int, ...] | None:
-    from audit.export.access import units_by_code
+    from audit.store.access import units_by_code
     from audit.store.db import session_scope
 
     if not codes:
@@ -162,10 +161,10 @@ def packs_cmd(
       audit export packs --from 2026-11-17 --state confirmed --category abuse --format csv
       audit export packs --from 2026-11-17 --scope S001 --format jsonl --out - | head
     """
-    from audit.export.access import AccessDenied
     from audit.export.run import export_packs
     from audit.export.selection import PackQuery
     from audit.progress import terminal_bar
+    from audit.store.access import AccessDenied
     from audit.store.models import AlertState
 
     engine, tz = _engine_and_tz(ctx)
@@ -214,9 +213,9 @@ def training_cmd(
       audit export training --out data/reviews.jsonl
       audit train --with-reviews data/reviews.jsonl
     """
-    from audit.export.access import AccessDenied
     from audit.export.run import export_training
     from audit.export.training import TrainingQuery
+    from audit.store.access import AccessDenied
 
     engine, tz = _engine_and_tz(ctx)
     first, last = _days(start, end)

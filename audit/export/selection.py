@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
-from audit.export.access import in_scope
+from audit.store.access import in_scope
 from audit.store.models import Alert, AlertState, Conversation, Customer, Finding, Message, Score
 
 Band = Literal["best", "worst"]

@@ -26,10 +26,10 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, func, or_, select
 
-from audit.export.access import in_scope
 from audit.export.counts import Counts
 from audit.export.masking import Masker
 from audit.export.selection import day_bounds
+from audit.store.access import in_scope
 from audit.store.models import (
     Alert,
     AlertState,

@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from audit.domain import CATEGORIES
+from audit.domain import CATEGORIES, Action, label_of
 from audit.store import daily as aggregates
 from audit.store.access import (
     AccessDenied,
@@ -46,6 +46,8 @@ from audit.store.access import (
     narrowed,
     person_name,
     pseudonym,
+    pseudonym_key,
+    record,
     within_scope,
     within_units,
 )
@@ -840,8 +842,9 @@ def staff_table(
             .outerjoin(OrgUnit, OrgUnit.id == Staff.org_unit_id)
             .where(Staff.id.in_([int(i) for i in measures.index]))
         ).all()
+    key = _names_key(principal)
     names = {
-        i: (person_name(principal, "staff", i, f"{n} ({u})"), store or "")
+        i: (person_name(principal, "staff", i, f"{n} ({u})", key), store or "")
         for i, n, u, store in people
     }
     out = measures.reset_index().rename(columns={"key": "staff_id"})
@@ -981,7 +984,8 @@ def staff_choices(engine: Engine, principal: Principal) -> list[tuple[int, str]]
             .where(within_scope(principal, Staff.org_unit_id))
             .order_by(Staff.name)
         ).all()
-    return [(i, person_name(principal, "staff", i, f"{n} ({u})")) for i, n, u in rows]
+    key = _names_key(principal)
+    return [(i, person_name(principal, "staff", i, f"{n} ({u})", key)) for i, n, u in rows]
 
 
 # --------------------------------------------------------------------------- conversation
@@ -1036,20 +1040,6 @@ class ConversationView:
     focus_alert_id: int | None
 
 
-def _log(
-    session: Session, principal: Principal, action: str, target: str, **detail: object
-) -> None:
-    session.add(
-        AuditLog(
-            actor=principal.username,
-            action=action,
-            target_type="conversation",
-            target_id=target,
-            detail=detail,
-        )
-    )
-
-
 def open_conversation(
     engine: Engine,
     principal: Principal,
@@ -1080,7 +1070,7 @@ def open_conversation(
             if conv_of_alert is None or (
                 conversation_id is not None and conversation_id != conv_of_alert
             ):
-                _log(s, principal, "conversation.denied", str(conversation_id), alert=alert_id)
+                record(s, principal, Action.CONVERSATION_DENIED, conversation_id, alert=alert_id)
                 return None
             conversation_id = int(conv_of_alert)
         if conversation_id is None:
@@ -1092,9 +1082,9 @@ def open_conversation(
             )
         )
         if conv is None:
-            _log(s, principal, "conversation.denied", str(conversation_id), alert=alert_id)
+            record(s, principal, Action.CONVERSATION_DENIED, conversation_id, alert=alert_id)
             return None
-        _log(s, principal, "conversation.view", str(conv.id), alert=alert_id)
+        record(s, principal, Action.CONVERSATION_VIEW, conv.id, alert=alert_id)
         return _conversation_view(s, principal, conv, alert_id)
 
 
@@ -1416,9 +1406,13 @@ def rule_examples(
 
 
 def audit_trail(
-    engine: Engine, principal: Principal, action_prefix: str = "", limit: int = 500
+    engine: Engine,
+    principal: Principal,
+    actions: Sequence[Action] = (),
+    limit: int = 500,
 ) -> pd.DataFrame:
-    """The newest audit log entries (compliance and admins only)."""
+    """The newest audit log entries of ``actions`` (all when empty); compliance and admins
+    only. ``action`` comes back as its Chinese label, ``action_value`` as stored."""
     if not principal.sees_trail:
         raise AccessDenied("only compliance officers and admins see the audit trail")
     query = select(
@@ -1430,13 +1424,15 @@ def audit_trail(
         AuditLog.target_id,
         AuditLog.detail,
     )
-    if action_prefix:
-        query = query.where(AuditLog.action.like(action_prefix + "%"))
+    if actions:
+        query = query.where(AuditLog.action.in_([Action(a).value for a in actions]))
     with engine.connect() as conn:
         rows = conn.execute(query.order_by(AuditLog.id.desc()).limit(limit)).all()
     frame = pd.DataFrame(
         rows, columns=["id", "at", "actor", "action", "target_type", "target_id", "detail"]
     )
+    frame.insert(4, "action_value", frame["action"])
+    frame["action"] = frame["action"].map(lambda a: label_of(a, Action))
     frame["detail"] = frame["detail"].map(lambda d: json.dumps(d, ensure_ascii=False))
     return frame
 
@@ -1503,20 +1499,26 @@ def _as_record(row: object) -> dict[str, Any]:
     return {"value": row}
 
 
+def _names_key(principal: Principal) -> bytes | None:
+    """The pseudonym key, read once per report, when this principal sees pseudonyms."""
+    return None if principal.sees_names else pseudonym_key()
+
+
 def _mask_customers(principal: Principal, frame: pd.DataFrame) -> pd.DataFrame:
     if principal.sees_names or frame.empty:
         return frame
+    secret = pseudonym_key()
     out = frame.copy()
     key = "customer_id" if "customer_id" in out else None
     for column in ("name", "customer", "customer_name", "external_userid", "remark"):
         if column in out:
             out[column] = [
-                pseudonym("customer", out.at[i, key] if key else out.at[i, column])
+                pseudonym("customer", out.at[i, key] if key else out.at[i, column], secret)
                 for i in out.index
             ]
     for column in ("staff", "staff_name"):
         if column in out:
-            out[column] = [pseudonym("staff", v) for v in out[column]]
+            out[column] = [pseudonym("staff", v, secret) for v in out[column]]
     return out
 
 

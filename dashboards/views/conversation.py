@@ -107,7 +107,7 @@ with left:
     focus = frozenset(
         f.id for m in view.messages for f in m.findings if f.alert_id == view.focus_alert_id
     )
-    st.html(render.transcript_html(view.messages, focus, masker_for(who.role)))
+    st.html(render.transcript_html(view.messages, focus, masker_for(who)))
 
 with right:
     st.subheader("客户 Customer")
