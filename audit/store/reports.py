@@ -43,6 +43,7 @@ from audit.store import daily as aggregates
 from audit.store.access import (
     AccessDenied,
     Principal,
+    expand,
     narrowed,
     person_name,
     pseudonym,
@@ -1733,7 +1734,9 @@ def overview(
     daily = daily_counts(engine, scoped(engine, principal, ReportFilter(span)))
     picked: set[int] | None = None
     if units is not None:
-        picked = _expand(daily.nodes, scoped(engine, principal, ReportFilter(period, units)))
+        roots = scoped(engine, principal, ReportFilter(period, units)).org_unit_ids
+        with session_scope(engine) as s:
+            picked = set(expand(s, roots or ()) or ())
     wins = []
     for label, days in (("yesterday", 1), ("7d", 7), ("30d", 30)):
         p = Period(last_day - dt.timedelta(days=days - 1), last_day)
@@ -1759,22 +1762,6 @@ def overview(
         per_day=daily.per_day(period, picked),
         movers=_movers(daily.store_table(now), daily.store_table(before)),
     )
-
-
-def _expand(nodes: dict[int, OrgNode], f: ReportFilter) -> set[int]:
-    """The ids of ``f.org_unit_ids`` and everything below them."""
-    roots = set(f.org_unit_ids or ())
-    out: set[int] = set()
-    for n in nodes.values():
-        current: int | None = n.id
-        seen: set[int] = set()
-        while current is not None and current in nodes and current not in seen:
-            if current in roots:
-                out.add(n.id)
-                break
-            seen.add(current)
-            current = nodes[current].parent_id
-    return out
 
 
 def _movers(cur: pd.DataFrame, prev: pd.DataFrame, top: int = 10) -> pd.DataFrame:
