@@ -264,6 +264,19 @@ class DashboardConfig(_Section):
     cookie_secure: bool = False
 
 
+class PrivacyConfig(_Section):
+    """The key of the pseudonyms that stand for people where a role may not see names.
+
+    ``pseudonym_key`` or ``pseudonym_key_file`` (a file holding the key, e.g. 32 random bytes
+    from ``head -c 32 /dev/urandom``); with neither, each process draws a random key, so
+    pseudonyms hold within one dashboard run and change when it restarts. Changing the key
+    changes every pseudonym: nothing stored depends on it.
+    """
+
+    pseudonym_key: SecretStr = SecretStr("")
+    pseudonym_key_file: Path | None = None
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -279,6 +292,7 @@ class Settings(BaseModel):
     alerts: AlertConfig = AlertConfig()
     digest: DigestConfig = DigestConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
     # where the values came from, for error messages and `audit config show`
     source: str = Field(default="<defaults>", exclude=True)
 

@@ -1,4 +1,5 @@
-"""The project's vocabulary, once: states, kinds, severities, roles and finding categories,
+"""The project's vocabulary, once: states, kinds, severities, roles, finding categories and
+audit trail actions,
 each with its one Chinese label.
 
 Every layer may import this module (it imports nothing of ours), so the scanner, the store,
@@ -83,6 +84,35 @@ class Category(_Labelled):
     ILLEGAL = "illegal"
 
 
+class Action(_Labelled):
+    """What an ``audit_log`` row records (written only by :func:`audit.store.access.record`).
+
+    The values are the ones the trail has always stored: a new kind of entry is a new member.
+    """
+
+    SIGNIN = "signin"
+    SIGNIN_FAILED = "signin.failed"
+    SIGNIN_LOCKED = "signin.locked"
+    USER_ADD = "user.add"
+    USER_DISABLE = "user.disable"
+    USER_PASSWORD = "user.password"
+    CONVERSATION_VIEW = "conversation.view"
+    CONVERSATION_DENIED = "conversation.denied"
+    CONVERSATION_MERGE = "conversation.merge"
+    ALERT_REVIEW = "alert.review"
+    ALERT_ASSIGN = "alert.assign"
+    EXPORT = "export"
+    EXPORT_DENIED = "export_denied"
+    EXPORT_FAILED = "export_failed"
+    DIGEST = "digest"
+
+    @property
+    def target_type(self) -> str:
+        """What ``target_id`` names: a user, a conversation, an alert, an export, a digest."""
+        head = self.value.split(".")[0].split("_")[0]
+        return "user" if head == "signin" else head
+
+
 CATEGORIES: tuple[str, ...] = tuple(c.value for c in Category)
 
 _SEVERITY_RANK = {Severity.LOW: 1, Severity.MEDIUM: 2, Severity.HIGH: 3, Severity.CRITICAL: 4}
@@ -120,6 +150,21 @@ _LABELS: dict[enum.StrEnum, str] = {
     Category.COMPLAINT: "投诉风险",
     Category.FRAUD: "违规办理",
     Category.ILLEGAL: "违法内容",
+    Action.SIGNIN: "登录",
+    Action.SIGNIN_FAILED: "登录失败",
+    Action.SIGNIN_LOCKED: "登录锁定",
+    Action.USER_ADD: "新建账号",
+    Action.USER_DISABLE: "停用账号",
+    Action.USER_PASSWORD: "修改密码",
+    Action.CONVERSATION_VIEW: "查看会话",
+    Action.CONVERSATION_DENIED: "拒绝查看会话",
+    Action.CONVERSATION_MERGE: "合并会话",
+    Action.ALERT_REVIEW: "处理预警",
+    Action.ALERT_ASSIGN: "分派预警",
+    Action.EXPORT: "导出",
+    Action.EXPORT_DENIED: "拒绝导出",
+    Action.EXPORT_FAILED: "导出失败",
+    Action.DIGEST: "发送日报",
 }
 
 

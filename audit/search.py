@@ -41,7 +41,7 @@ from audit import days
 from audit.domain import SenderKind
 from audit.export.masking import masked_excerpt, masker_for
 from audit.reports.common import local_times
-from audit.store.access import AccessDenied, Principal, pseudonym, within_scope
+from audit.store.access import AccessDenied, Principal, pseudonym, pseudonym_key, within_scope
 from audit.store.models import Conversation, Customer, Follow, Message, OrgUnit, Staff
 
 FTS_TABLE = "messages_fts"
@@ -157,7 +157,7 @@ def search_messages(
         )
         rows = conn.execute(query.order_by(newest_first).limit(limit)).all()
         total = len(rows) if len(rows) < limit else _capped_count(conn, query)
-    masker = masker_for(principal.role)
+    masker = masker_for(principal)
     folded = keyword.casefold()
     records = []
     for mid, at, kind, staff, store_name, body, conv in rows:
@@ -204,7 +204,8 @@ def _digits(raw: str) -> str | None:
 
 def _by_pseudonym(rows: Sequence[Any], kind: str, key_at: int, wanted: str) -> list[Any]:
     folded = wanted.casefold()
-    return [r for r in rows if folded in pseudonym(kind, r[key_at]).casefold()]
+    key = pseudonym_key()  # read once, not per row
+    return [r for r in rows if folded in pseudonym(kind, r[key_at], key).casefold()]
 
 
 CUSTOMER_COLUMNS = ["customer_id", "customer", "remark", "channel", "staff", "store"]
@@ -254,14 +255,15 @@ def search_customers(
     else:
         with engine.connect() as conn:
             rows = _by_pseudonym(conn.execute(query).all(), "customer", 0, wanted)
-    masker = masker_for(principal.role)
+    masker = masker_for(principal)
+    key = None if principal.sees_names else pseudonym_key()
     records = [
         {
             "customer_id": cid,
-            "customer": name if principal.sees_names else pseudonym("customer", cid),
+            "customer": name if principal.sees_names else pseudonym("customer", cid, key),
             "remark": masker.text(remark) if principal.sees_names else "",
             "channel": channel,
-            "staff": staff if principal.sees_names else pseudonym("staff", sid),
+            "staff": staff if principal.sees_names else pseudonym("staff", sid, key),
             "store": store_name,
         }
         for cid, name, remark, channel, sid, staff, store_name in rows[:limit]
@@ -300,10 +302,11 @@ def search_staff(
             ).all()
         else:
             rows = _by_pseudonym(conn.execute(query).all(), "staff", 0, wanted)
+    key = None if principal.sees_names else pseudonym_key()
     records = [
         {
             "staff_id": sid,
-            "staff": name if principal.sees_names else pseudonym("staff", sid),
+            "staff": name if principal.sees_names else pseudonym("staff", sid, key),
             "userid": userid if principal.sees_names else "",
             "position": position,
             "store": store_name,

@@ -29,9 +29,9 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, text
 
-from audit.export.access import operator
 from audit.export.run import FORMATS, export_packs
 from audit.export.selection import PackQuery
+from audit.store.access import Principal
 from audit.store.db import make_engine, migrate
 from audit.store.models import (
     Alert,
@@ -176,11 +176,11 @@ def seed(engine: Engine, messages: int, seed: int = 7) -> None:
 def measure(engine: Engine, query: PackQuery, fmt: str, path: Path) -> dict[str, Any]:
     with path.open("wb") as fh:  # a file, not memory: the bytes written are not the export's
         t0 = time.perf_counter()
-        result = export_packs(engine, query, fmt, fh, operator("bench"))  # type: ignore[arg-type]
+        result = export_packs(engine, query, fmt, fh, Principal.operator("bench"))  # type: ignore[arg-type]
         seconds = time.perf_counter() - t0
     tracemalloc.start()
     with path.open("wb") as fh:
-        export_packs(engine, query, fmt, fh, operator("bench"))  # type: ignore[arg-type]
+        export_packs(engine, query, fmt, fh, Principal.operator("bench"))  # type: ignore[arg-type]
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     c = result.counts

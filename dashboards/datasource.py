@@ -23,7 +23,7 @@ from sqlalchemy import Engine, make_url
 from audit import alert_queue as queue
 from audit import reports, search
 from audit.config import ConfigError, load_settings
-from audit.domain import Category
+from audit.domain import Action, Category
 from audit.store import access, reviews, users, websessions
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
@@ -236,8 +236,8 @@ def rule_examples(
     return reports.rule_examples(engine_for(url), who, _filter(start, end, None), rule)
 
 
-def audit_trail(url: str, who: Principal, action_prefix: str) -> pd.DataFrame:
-    return reports.audit_trail(engine_for(url), who, action_prefix, tz=timezone())
+def audit_trail(url: str, who: Principal, actions: tuple[Action, ...] = ()) -> pd.DataFrame:
+    return reports.audit_trail(engine_for(url), who, actions, tz=timezone())
 
 
 # --------------------------------------------------------------------------- reviews

@@ -24,7 +24,7 @@ from audit.config import load_settings
 from audit.pipeline import load_scanner, run
 from audit.scan.normalize import normalize
 from audit.scan.recognizers import TextView, default_recognizers
-from audit.store.access import system_principal
+from audit.store.access import Principal
 from audit.store.db import session_scope
 from audit.store.models import Alert, Checkpoint, Finding, Message, Score, Severity
 from audit.store.reviews import review_alert
@@ -166,7 +166,7 @@ def test_a_review_keeps_the_matched_words_masked(engine: Engine, tmp_path: Path)
     _run_plains(engine, tmp_path, PLAINS)
     privacy, diversion = _alerts_of(engine, "m2")[0], _alerts_of(engine, "m3")[0]
     with session_scope(engine) as session:
-        who = system_principal("reviewer")
+        who = Principal.operator("reviewer")
         first = review_alert(session, who, privacy.id, "confirm")
         second = review_alert(session, who, diversion.id, "confirm")
         assert (first.finding_rule, first.finding_matched) == (

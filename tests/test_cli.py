@@ -280,6 +280,8 @@ def test_sync_contacts_without_secret_says_what_to_set(tmp_path: Path) -> None:
 
 
 def test_users_add_list_disable(tmp_path: Path) -> None:
+    import getpass
+
     from sqlalchemy import select
 
     from audit.store.db import make_engine, session_scope
@@ -315,8 +317,14 @@ def test_users_add_list_disable(tmp_path: Path) -> None:
     assert invoke("--db", db, "users", "disable", "wang.li").exit_code == 0
     with session_scope(engine) as session:
         assert authenticate(session, "wang.li", "s3cret-pass") is None
-        actions = set(session.scalars(select(AuditLog.action)))
-    assert {"user.add", "user.disable"} <= actions
+        trail = session.execute(select(AuditLog.actor, AuditLog.action, AuditLog.target_id))
+        rows = [tuple(r) for r in trail if r.action.startswith("user.")]
+    # the operator at the command line is who the trail names
+    operator = f"cli:{getpass.getuser()}"
+    assert rows == [
+        (operator, "user.add", "wang.li"),
+        (operator, "user.disable", "wang.li"),
+    ]
 
 
 def test_demo_without_dashboard_from_any_directory(

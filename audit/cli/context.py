@@ -7,7 +7,6 @@ configuration never read the config file.
 
 from __future__ import annotations
 
-import getpass
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,14 +21,6 @@ if TYPE_CHECKING:  # the CLI imports this module on every start: keep it light
     from sqlalchemy import Engine
 
     from audit.store.access import Principal
-
-
-def operator_name() -> str:
-    """``cli:<login>``: the operator at the command line, as the audit log names them."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):  # no passwd entry (containers)
-        return "cli"
 
 
 @dataclass
@@ -64,9 +55,9 @@ class App:
     @cached_property
     def operator(self) -> Principal:
         """The operator at the command line: full rights, named ``cli:<login>``."""
-        from audit.store.access import system_principal
+        from audit.store.access import Principal
 
-        return system_principal(operator_name())
+        return Principal.operator()
 
 
 pass_app = click.make_pass_decorator(App)

@@ -56,6 +56,7 @@ def demo_cmd(
 def _demo_users(app: App) -> None:
     from sqlalchemy import select
 
+    from audit.store.access import Principal
     from audit.store.db import session_scope
     from audit.store.models import User
     from audit.store.users import create_user
@@ -63,6 +64,8 @@ def _demo_users(app: App) -> None:
     with session_scope(app.engine()) as session:
         if session.scalar(select(User.id).limit(1)) is None:
             for username, role, scopes in DEMO_USERS:
-                create_user(session, username, DEMO_PASSWORD, role, scopes, actor="demo")
+                create_user(
+                    session, username, DEMO_PASSWORD, role, scopes, actor=Principal.service("demo")
+                )
     names = ", ".join(f"{u} ({r})" for u, r, _ in DEMO_USERS)
     click.echo(f"demo accounts: {names}; password {DEMO_PASSWORD}")

@@ -21,11 +21,11 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from audit.archive.sources import SourceError
     from audit.archive.wecom_api import WeComApiError
     from audit.config import ConfigError
-    from audit.export.access import AccessDenied
     from audit.quality.clf_data import DataError
     from audit.quality.scorecard import ScorecardError
     from audit.scan.evaluate import EvalSetError
     from audit.scan.wordlist import WordListError
+    from audit.store.access import AccessDenied
     from audit.store.db import DatabaseError
     from audit.store.directory import DirectoryError
     from audit.store.runlock import PipelineBusy

@@ -19,24 +19,24 @@ from audit.export.formats import FORMATS, Format
 if TYPE_CHECKING:  # the CLI imports this module on every start: keep it light
     from sqlalchemy import Engine
 
-    from audit.export.access import Actor
     from audit.export.run import ExportResult
+    from audit.store.access import Principal
 
 STATES: tuple[str, ...] = tuple(s.value for s in AlertState)
 
 
-def _actor(app: App, engine: Engine, username: str | None) -> Actor:
-    from audit.export.access import actor_for_user, operator
+def _actor(app: App, engine: Engine, username: str | None) -> Principal:
+    from audit.store.access import principal_by_name
     from audit.store.db import session_scope
 
     if not username:
-        return operator(app.operator.username)
+        return app.operator
     with session_scope(engine) as session:
-        return actor_for_user(session, username)
+        return principal_by_name(session, username)
 
 
 def _roots(engine: Engine, codes: tuple[str, ...]) -> tuple[int, ...] | None:
-    from audit.export.access import units_by_code
+    from audit.store.access import units_by_code
     from audit.store.db import session_scope
 
     if not codes:

@@ -56,7 +56,7 @@ def users_add(
     """
     from audit.store.users import create_user
 
-    actor = app.operator.username
+    actor = app.operator
     _in_session(
         app,
         lambda s: create_user(
@@ -99,7 +99,7 @@ def users_disable(app: App, username: str) -> None:
     """Refuse further sign-ins (the user's reviews and trail stay)."""
     from audit.store.users import disable_user
 
-    actor = app.operator.username
+    actor = app.operator
     _in_session(app, lambda s: disable_user(s, username, actor=actor))
     click.echo(f"user {username} disabled")
 
@@ -117,6 +117,6 @@ def users_passwd(app: App, username: str, password: str) -> None:
     """
     from audit.store.users import set_password
 
-    actor = app.operator.username
+    actor = app.operator
     _in_session(app, lambda s: set_password(s, username, password, actor=actor))
     click.echo(f"password of {username} changed; their open dashboard sessions are ended")

@@ -21,9 +21,9 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from audit.alerts import CATEGORY_LABELS
 from audit.days import DEFAULT_ZONE, day_bounds
-from audit.export.access import in_scope
 from audit.export.masking import Masker, mask_name, masked_excerpt
 from audit.export.selection import latest_scores
+from audit.store.access import in_scope
 from audit.store.models import (
     Alert,
     AlertState,
@@ -128,7 +128,7 @@ def build_digest(
     worst: int = 5,
     show_staff_names: bool = False,
 ) -> DigestContent:
-    """``org_unit_ids``: expanded scope (see :func:`audit.export.access.expand`)."""
+    """``org_unit_ids``: expanded scope (see :func:`audit.store.access.expand`)."""
     days = [day - dt.timedelta(days=n) for n in range(WEEK, -1, -1)]  # day-7 .. day
     bounds = [day_bounds(d, d, timezone) for d in days]
     lo, hi = bounds[-1]

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, SecretStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
-from audit.export.access import COMPANY_ROLES, units_by_code
+from audit.store.access import scope_for, units_by_code
 from audit.store.models import Role, User
 
 ChannelName = Literal["email", "webhook", "wecom_app"]
@@ -58,12 +58,9 @@ def from_users(session: Session) -> list[Recipient]:
     )
     out = []
     for user in users:
-        if user.role in COMPANY_ROLES:
-            scope: tuple[int, ...] | None = None
-        else:
-            scope = tuple(sorted(s.org_unit_id for s in user.scopes))
-            if not scope:
-                continue  # a supervisor without stores has nothing to read
+        scope = scope_for(Role(user.role), (s.org_unit_id for s in user.scopes))
+        if scope == ():
+            continue  # a supervisor without stores has nothing to read
         out.append(
             Recipient(
                 channel="email",

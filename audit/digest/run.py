@@ -31,14 +31,16 @@ from audit.digest.channel import Channel, DeliveryError
 from audit.digest.content import build_digest
 from audit.digest.recipients import Recipient
 from audit.digest.render import RenderedDigest, render
-from audit.export.access import expand
+from audit.domain import Action
+from audit.store.access import Principal, expand, record
 from audit.store.db import session_scope
-from audit.store.models import AuditLog, DigestSent, OrgUnit
+from audit.store.models import DigestSent, OrgUnit
 from audit.store.types import utcnow
 
 log = logging.getLogger(__name__)
 Status = Literal["sent", "skipped", "failed", "dry_run"]
 STALE_CLAIM = dt.timedelta(hours=1)
+DIGEST_SENDER = Principal.service("digest")  # who the trail says sent a digest
 
 
 @dataclass(frozen=True)
@@ -208,20 +210,16 @@ def _record(engine: Engine, day: dt.date, delivery: Delivery, now: dt.datetime) 
             row.alert_count = delivery.alert_count
             row.error = delivery.detail or None
             row.sent_at = now
-        session.add(
-            AuditLog(
-                actor="digest",
-                action="digest",
-                target_type="digest",
-                target_id=f"{day}:{delivery.channel}:{delivery.recipient}"[:128],
-                detail={
-                    "day": day.isoformat(),
-                    "channel": delivery.channel,
-                    "recipient": delivery.recipient,
-                    "status": delivery.status,
-                    "alert_count": delivery.alert_count,
-                    "messages": delivery.messages,
-                    "error": delivery.detail or None,
-                },
-            )
+        record(
+            session,
+            DIGEST_SENDER,
+            Action.DIGEST,
+            f"{day}:{delivery.channel}:{delivery.recipient}",
+            day=day.isoformat(),
+            channel=delivery.channel,
+            recipient=delivery.recipient,
+            status=delivery.status,
+            alert_count=delivery.alert_count,
+            messages=delivery.messages,
+            error=delivery.detail or None,
         )

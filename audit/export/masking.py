@@ -24,8 +24,6 @@ changes. Finding spans move with the text:
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import os
 import re
 from collections import Counter
@@ -34,7 +32,6 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from audit.export.access import UNMASK_ROLES
 from audit.scan.normalize import normalize
 from audit.scan.recognizers import (
     Hit,
@@ -43,7 +40,8 @@ from audit.scan.recognizers import (
     TextView,
     default_recognizers,
 )
-from audit.store.models import Role, Severity
+from audit.store.access import PERSON_LABELS, Principal, keyed_token
+from audit.store.models import Severity
 
 # recognizer NAME -> the token's label
 RECOGNIZED = {
@@ -55,7 +53,6 @@ RECOGNIZED = {
     "wechat_id": "微信号",
     "bare_contact_id": "账号",
 }
-PERSON_LABELS = {"staff": "员工", "customer": "客户", "user": "审核员", "sender": "用户"}
 LONG_NUMBER = 11  # digits in a row (normalized) that are masked whatever the recognizers say
 PIECE_GAP = 8  # normalized characters that may separate the pieces of one number
 INTRODUCED = re.compile(r"(?:我叫|姓名[是为:：\s]*|名字[是叫为:：\s]*)([\u4e00-\u9fff]{2,3})")
@@ -114,23 +111,21 @@ class Pseudonyms:
     Staff, reviewers and surnames are few (bounded by the company), so they get readable
     numbers (员工3). Customers, phone numbers, ids and the like are as many as the export is
     long; remembering each would make memory grow with the export, so their token is a keyed
-    hash instead (客户-K7Q2M4XA): consistent within the export, unlinkable across exports
-    (a fresh random key each time), and it needs no memory at all.
+    hash instead (客户-K7Q2M4XA, :func:`audit.store.access.keyed_token`): consistent within
+    the export, unlinkable across exports (a fresh random key each time), and it needs no
+    memory at all.
     """
 
     NUMBERED = frozenset({"员工", "审核员", "姓"})
 
     def __init__(self, key: bytes | None = None) -> None:
-        self._key = key or os.urandom(16)
+        self._key = key or os.urandom(32)
         self._tokens: dict[tuple[str, str], str] = {}
         self._counts: Counter[str] = Counter()
 
     def token(self, label: str, value: str) -> str:
         if label not in self.NUMBERED:
-            digest = hashlib.blake2b(
-                f"{label}\x00{value}".encode(), key=self._key, digest_size=5
-            ).digest()
-            return f"{label}-{base64.b32encode(digest).decode()}"  # 40 bits, 8 characters
+            return keyed_token(self._key, label, value)  # 40 bits, 8 characters
         key = (label, value)
         token = self._tokens.get(key)
         if token is None:
@@ -319,15 +314,10 @@ def stored_masker() -> Masker:
     return Masker(pseudonyms=LabelsOnly())
 
 
-def may_unmask(role: Role | None) -> bool:
-    """Whether this role may see personal data in the clear (as for unmasked exports)."""
-    return role in UNMASK_ROLES
-
-
-def masker_for(role: Role | None) -> Masker:
-    """The masker for showing text to someone of ``role`` (``None``: nobody in particular,
-    e.g. a digest's recipients): personal data masked unless the role may unmask."""
-    return Masker(enabled=not may_unmask(role), pseudonyms=LabelsOnly())
+def masker_for(principal: Principal | None) -> Masker:
+    """The masker for showing text to ``principal`` (``None``: nobody in particular, e.g. a
+    digest's recipients): personal data masked unless they may unmask (as for exports)."""
+    return Masker(enabled=principal is None or not principal.may_unmask, pseudonyms=LabelsOnly())
 
 
 EXCERPT_CONTEXT = 24  # characters either side of the finding

@@ -14,7 +14,7 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Engine, func, select
 
-from audit.export.access import AccessDenied, Actor, effective_scope
+from audit.domain import Action
 from audit.export.counts import Counts
 from audit.export.csvfile import write_csv
 from audit.export.formats import FORMATS, Format
@@ -24,8 +24,8 @@ from audit.export.packs import Pack, iter_packs
 from audit.export.selection import PackQuery, conversation_ids
 from audit.export.training import TrainingQuery, write_training
 from audit.progress import Advance, ProgressFactory, no_progress
+from audit.store.access import AccessDenied, Principal, effective_scope, record
 from audit.store.db import session_scope
-from audit.store.models import AuditLog
 
 
 @dataclass(frozen=True)
@@ -36,52 +36,49 @@ class ExportResult:
     counts: Counts
 
 
-def _log(engine: Engine, actor: Actor, action: str, target: str, detail: dict[str, Any]) -> None:
+def _log(
+    engine: Engine, actor: Principal, action: Action, target: str, detail: dict[str, Any]
+) -> None:
     with session_scope(engine) as session:
-        session.add(
-            AuditLog(
-                actor=actor.name,
-                action=action,
-                target_type="export",
-                target_id=target[:128],
-                detail={**detail, "role": actor.role.value if actor.role else None},
-            )
-        )
+        role = actor.role.value if actor.is_user else None  # None: the operator
+        record(session, actor, action, target, **detail, role=role)
 
 
-def _failed(engine: Engine, actor: Actor, target: str, kind: str, exc: Exception) -> None:
+def _failed(engine: Engine, actor: Principal, target: str, kind: str, exc: Exception) -> None:
     # a half-written file may exist: the trail says so
     _log(
         engine,
         actor,
-        "export_failed",
+        Action.EXPORT_FAILED,
         target,
         {"kind": kind, "error": f"{type(exc).__name__}: {exc}"},
     )
 
 
-def _authorize(engine: Engine, actor: Actor, unmask: bool, kind: str, target: str) -> None:
+def _authorize(engine: Engine, actor: Principal, unmask: bool, kind: str, target: str) -> None:
     reason = None
     if not actor.may_export:
         reason = f"role {actor.role} may not export conversations"
     elif unmask and not actor.may_unmask:
         reason = (
             "unmasked exports need a user with role admin or compliance"
-            if actor.role is not None
+            if actor.is_user
             else "unmasked exports need a named user (--as USER) with role admin or compliance"
         )
     if reason:
         _log(
             engine,
             actor,
-            "export_denied",
+            Action.EXPORT_DENIED,
             target,
             {"kind": kind, "unmask": unmask, "reason": reason},
         )
         raise AccessDenied(reason)
 
 
-def _scoped(engine: Engine, actor: Actor, ids: tuple[int, ...] | None) -> tuple[int, ...] | None:
+def _scoped(
+    engine: Engine, actor: Principal, ids: tuple[int, ...] | None
+) -> tuple[int, ...] | None:
     with session_scope(engine) as session:
         return effective_scope(session, actor, ids)
 
@@ -91,7 +88,7 @@ def export_packs(
     query: PackQuery,
     fmt: Format,
     out: BinaryIO,
-    actor: Actor,
+    actor: Principal,
     *,
     unmask: bool = False,
     target: str = "",
@@ -116,7 +113,7 @@ def export_packs(
     _log(
         engine,
         actor,
-        "export",
+        Action.EXPORT,
         target,
         {
             "kind": "packs",
@@ -142,7 +139,7 @@ def export_training(
     engine: Engine,
     query: TrainingQuery,
     out: BinaryIO,
-    actor: Actor,
+    actor: Principal,
     *,
     unmask: bool = False,
     target: str = "",
@@ -159,7 +156,7 @@ def export_training(
     _log(
         engine,
         actor,
-        "export",
+        Action.EXPORT,
         target,
         {
             "kind": "training",

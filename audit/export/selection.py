@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
 from audit.days import DEFAULT_ZONE, day_bounds
-from audit.export.access import in_scope
+from audit.store.access import in_scope
 from audit.store.models import Alert, AlertState, Conversation, Customer, Finding, Message, Score
 
 Band = Literal["best", "worst"]

@@ -27,9 +27,9 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, func, or_, select
 
 from audit.days import DEFAULT_ZONE, day_bounds
-from audit.export.access import in_scope
 from audit.export.counts import Counts
 from audit.export.masking import Masker
+from audit.store.access import in_scope
 from audit.store.models import (
     Alert,
     AlertState,

@@ -16,10 +16,11 @@ from collections.abc import Iterable, Mapping
 from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
+from audit.domain import Action
 from audit.quality.alert_sync import untouched
+from audit.store.access import Principal, record
 from audit.store.models import (
     Alert,
-    AuditLog,
     Conversation,
     Finding,
     Message,
@@ -28,8 +29,8 @@ from audit.store.models import (
 )
 from audit.store.results import rekeyed
 
-ACTOR = "sessionizer"
-ACTION = "conversation.merge"
+ACTOR = Principal.service("sessionizer")
+ACTION = Action.CONVERSATION_MERGE
 
 
 def carry_over(session: Session, survivor: int, merged: Mapping[int, str]) -> None:
@@ -54,16 +55,8 @@ def carry_over(session: Session, survivor: int, merged: Mapping[int, str]) -> No
         .where(Score.conversation_id.in_([survivor, *victims]))
         .execution_options(synchronize_session=False)
     )
-    session.add(
-        AuditLog(
-            actor=ACTOR,
-            action=ACTION,
-            target_type="conversation",
-            target_id=str(survivor),
-            # the keys too: SQLite may give a merged conversation's id to a new one later
-            detail={"merged": victims, "keys": [merged[v] for v in victims]},
-        )
-    )
+    # the keys too: SQLite may give a merged conversation's id to a new one later
+    record(session, ACTOR, ACTION, survivor, merged=victims, keys=[merged[v] for v in victims])
     session.execute(
         delete(Conversation)
         .where(Conversation.id.in_(victims))

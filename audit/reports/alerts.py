@@ -10,7 +10,7 @@ from sqlalchemy import ColumnElement, Engine, case, func, select
 from sqlalchemy.orm import aliased
 
 from audit import days
-from audit.reports.common import Period, local_times
+from audit.reports.common import Period, local_times, names_key
 from audit.store.access import AccessDenied, Principal, person_name, within_scope, within_units
 from audit.store.models import (
     Alert,
@@ -155,4 +155,5 @@ def staff_choices(engine: Engine, principal: Principal) -> list[tuple[int, str]]
             .where(within_scope(principal, Staff.org_unit_id))
             .order_by(Staff.name)
         ).all()
-    return [(i, person_name(principal, "staff", i, f"{n} ({u})")) for i, n, u in rows]
+    key = names_key(principal)
+    return [(i, person_name(principal, "staff", i, f"{n} ({u})", key)) for i, n, u in rows]

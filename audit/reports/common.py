@@ -20,7 +20,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from audit import days
 from audit.store import daily as aggregates
-from audit.store.access import Principal, narrowed, within_units
+from audit.store.access import Principal, narrowed, pseudonym_key, within_units
 from audit.store.models import Message, OrgUnit
 
 STORE_KIND = "store"
@@ -180,12 +180,6 @@ def ancestor_of_kind(nodes: dict[int, OrgNode], unit: int, kind: str) -> int | N
     return next((i for i in ancestors(nodes, unit) if nodes[i].kind == kind), None)
 
 
-def expand(nodes: dict[int, OrgNode], f: ReportFilter) -> set[int]:
-    """The ids of ``f.org_unit_ids`` and everything below them."""
-    roots = set(f.org_unit_ids or ())
-    return {n.id for n in nodes.values() if roots & set(ancestors(nodes, n.id))}
-
-
 def in_scope(column: Column, org_unit_ids: Sequence[int] | None) -> ColumnElement[bool]:
     """``column`` is one of ``org_unit_ids`` or below one of them, as SQL (see :mod:`access`)."""
     return within_units(column, org_unit_ids)
@@ -224,3 +218,8 @@ def scoped_org_tree(engine: Engine, principal: Principal) -> list[OrgNode]:
         if scope & set(chain):  # in scope (self or below a scoped unit)
             keep.update(chain)  # with its ancestors, so the tree reads naturally
     return [n for n in nodes if n.id in keep]
+
+
+def names_key(principal: Principal) -> bytes | None:
+    """The pseudonym key, read once per report, when this principal sees pseudonyms."""
+    return None if principal.sees_names else pseudonym_key()

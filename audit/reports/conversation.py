@@ -14,14 +14,14 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from audit import days
+from audit.domain import Action
 from audit.reports.alerts import AlertQuery, alert_queue
 from audit.reports.common import UNASSIGNED
-from audit.store.access import AccessDenied, Principal, within_scope
+from audit.store.access import AccessDenied, Principal, record, within_scope
 from audit.store.db import session_scope
 from audit.store.models import (
     Alert,
     AlertState,
-    AuditLog,
     Conversation,
     Customer,
     CustomerTag,
@@ -86,20 +86,6 @@ class ConversationView:
     focus_alert_id: int | None
 
 
-def _log(
-    session: Session, principal: Principal, action: str, target: str, **detail: object
-) -> None:
-    session.add(
-        AuditLog(
-            actor=principal.username,
-            action=action,
-            target_type="conversation",
-            target_id=target,
-            detail=detail,
-        )
-    )
-
-
 def open_conversation(
     engine: Engine,
     principal: Principal,
@@ -130,7 +116,7 @@ def open_conversation(
             if conv_of_alert is None or (
                 conversation_id is not None and conversation_id != conv_of_alert
             ):
-                _log(s, principal, "conversation.denied", str(conversation_id), alert=alert_id)
+                record(s, principal, Action.CONVERSATION_DENIED, conversation_id, alert=alert_id)
                 return None
             conversation_id = int(conv_of_alert)
         if conversation_id is None:
@@ -142,9 +128,9 @@ def open_conversation(
             )
         )
         if conv is None:
-            _log(s, principal, "conversation.denied", str(conversation_id), alert=alert_id)
+            record(s, principal, Action.CONVERSATION_DENIED, conversation_id, alert=alert_id)
             return None
-        _log(s, principal, "conversation.view", str(conv.id), alert=alert_id)
+        record(s, principal, Action.CONVERSATION_VIEW, conv.id, alert=alert_id)
         return _conversation_view(s, principal, conv, alert_id)
 
 

@@ -11,7 +11,7 @@ from audit.quality.dormant import DormantCustomer
 from audit.quality.dormant import dormant_customers as find_dormant
 from audit.reports.common import ReportFilter, in_scope, scoped
 from audit.reports.figures import conversation_id, measures
-from audit.store.access import Principal, pseudonym
+from audit.store.access import Principal, pseudonym, pseudonym_key
 from audit.store.db import session_scope
 from audit.store.models import CustomerTag, Follow, Staff, Tag, TagGroup
 from audit.store.types import utcnow
@@ -81,11 +81,12 @@ def dormant_customers(engine: Engine, principal: Principal, days: int) -> pd.Dat
     frame = pd.DataFrame([astuple(r) for r in rows], columns=columns)
     if principal.sees_names or frame.empty:
         return frame
+    secret = pseudonym_key()
     for column, kind, key in (
         ("staff_name", "staff", "staff_id"),
         ("staff_userid", "staff", "staff_id"),
         ("customer_name", "customer", "customer_id"),
         ("external_userid", "customer", "customer_id"),
     ):
-        frame[column] = [pseudonym(kind, k) for k in frame[key]]
+        frame[column] = [pseudonym(kind, k, secret) for k in frame[key]]
     return frame

@@ -16,7 +16,6 @@ from audit.reports.common import (
     Period,
     ReportFilter,
     aggregated,
-    expand,
     in_scope,
     local_day,
     org_tree,
@@ -33,7 +32,8 @@ from audit.reports.figures import (
     summarize,
 )
 from audit.store import daily as aggregates
-from audit.store.access import Principal
+from audit.store.access import Principal, expand
+from audit.store.db import session_scope
 from audit.store.models import Conversation, Finding, Message, Score, StoreDay, StoreDayFinding
 
 
@@ -261,7 +261,9 @@ def overview(
     daily = daily_counts(engine, scoped(engine, principal, ReportFilter(span)))
     picked: set[int] | None = None
     if units is not None:
-        picked = expand(daily.nodes, scoped(engine, principal, ReportFilter(period, units)))
+        roots = scoped(engine, principal, ReportFilter(period, units)).org_unit_ids
+        with session_scope(engine) as s:
+            picked = set(expand(s, roots or ()) or ())
     wins = []
     for label, length in (("yesterday", 1), ("7d", 7), ("30d", 30)):
         p = period.shifted(last_day - dt.timedelta(days=length - 1), last_day)

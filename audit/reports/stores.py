@@ -7,7 +7,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine, case, null, select
 
-from audit.reports.common import ReportFilter, ancestor_of_kind, org_tree, scoped
+from audit.reports.common import ReportFilter, ancestor_of_kind, names_key, org_tree, scoped
 from audit.reports.figures import Conversations, conversation_id, measures, per_1k, store_table
 from audit.store.access import AccessDenied, Principal, person_name
 from audit.store.models import OrgUnit, Staff
@@ -121,8 +121,9 @@ def staff_table(
             .outerjoin(OrgUnit, OrgUnit.id == Staff.org_unit_id)
             .where(Staff.id.in_([int(i) for i in measured.index]))
         ).all()
+    key = names_key(principal)
     names = {
-        i: (person_name(principal, "staff", i, f"{n} ({u})"), store or "")
+        i: (person_name(principal, "staff", i, f"{n} ({u})", key), store or "")
         for i, n, u, store in people
     }
     out = measured.reset_index().rename(columns={"key": "staff_id"})

@@ -1,58 +1,79 @@
-"""Who may see what: the one place where scope and role rules live.
+"""Who acts and what they may see: principals, scopes, pseudonyms and the audit trail.
 
-A :class:`Principal` is the signed-in user as the queries see it: a role and the org units
-the user may see (each with everything below it). Every query the dashboard runs takes a
-principal and narrows itself with :func:`within_scope`; there is no "unscoped" variant for a
-page to reach for. Roles:
+The one place where these rules live; the dashboard, the CLI, exports and digests all ask it.
+
+A :class:`Principal` is whoever acts: a signed-in user (a role and the org units they may
+see, each with everything below it), the operator at the command line
+(:meth:`Principal.operator`) or a stage of the service (:meth:`Principal.service`). Every
+query the dashboard runs takes a principal and narrows itself with :func:`within_scope`;
+there is no "unscoped" variant for a page to reach for. Roles:
 
 ==========  ===================  ==============  ===============  =====================
-role        stores               message text    names            review alerts
+role        stores               message text    names            review alerts, export
 ==========  ===================  ==============  ===============  =====================
-admin       all                  yes             yes              yes
-compliance  all                  yes             yes              yes
+admin       all                  yes             yes              yes (may unmask)
+compliance  all                  yes             yes              yes (may unmask)
 supervisor  own units and below  yes             yes              yes
 analyst     own units, else all  no              pseudonymised    no
 viewer      own units, else all  no              no (aggregates)  no
 ==========  ===================  ==============  ===============  =====================
 
 A supervisor without a scope sees nothing (not everything); analysts and viewers without a
-scope see the whole company's aggregates, which is what those roles are for.
+scope see the whole company's aggregates, which is what those roles are for. The operator and
+the service stages have an admin's scope but are never trusted with unmasking: that needs a
+named, accountable user.
 
-The principal is built from the ``users`` table today (:func:`principal_for_user`); an OIDC
+Pseudonyms (:func:`pseudonym`) are keyed (HMAC-SHA256 with the configured ``privacy`` key):
+whoever lacks the key cannot go from a name or an id to its pseudonym. Every row of the
+append-only ``audit_log`` is written by :func:`record`, its action one of
+:class:`audit.domain.Action`.
+
+The principal is built from the ``users`` table (:func:`principal_for_user`); an OIDC
 sign-in (``st.login``) only has to map the identity to a user row and call the same function.
 """
 
 from __future__ import annotations
 
+import base64
+import datetime as dt
+import getpass
 import hashlib
-from collections.abc import Sequence
+import hmac
+import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, literal_column, or_, select, true
+from sqlalchemy import ColumnElement, Select, false, select, true
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
-from audit.store.models import OrgUnit, Role, User, UserScope
+from audit.config import ConfigError, Settings, load_settings
+from audit.domain import Action
+from audit.store.models import AuditLog, OrgUnit, Role, User, UserScope
 
 _Column = ColumnElement[Any] | InstrumentedAttribute[Any]
 
 ALL_STORES_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE})
 CONTENT_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE, Role.SUPERVISOR})
 REVIEW_ROLES = CONTENT_ROLES
+EXPORT_ROLES = CONTENT_ROLES
+UNMASK_ROLES = ALL_STORES_ROLES
 TRAIL_ROLES = ALL_STORES_ROLES
 WORDLIST_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE, Role.ANALYST})
 
 
-class AccessDenied(Exception):
+class AccessDenied(PermissionError):
     """The principal may not see or do this. Worded so it can be shown to the user."""
 
 
 @dataclass(frozen=True)
 class Principal:
-    """The signed-in user, as queries see them. Hashable: a safe cache key."""
+    """Whoever acts, as queries and the trail see them. Hashable: a safe cache key."""
 
-    user_id: int | None
-    username: str
+    user_id: int | None  # None: the operator or a stage of the service, not a user row
+    username: str  # as the trail records it
     role: Role
     # ``None``: every org unit; otherwise these units and everything below them
     unit_ids: tuple[int, ...] | None
@@ -61,9 +82,24 @@ class Principal:
     # disable raises it, and the dashboard then ends the session (see dashboards/auth.py)
     session_epoch: int = 0
 
+    @classmethod
+    def operator(cls, name: str | None = None) -> Principal:
+        """The operator at the command line (``cli:<login>``): an admin's scope, no unmasking."""
+        return cls(user_id=None, username=name or _login(), role=Role.ADMIN, unit_ids=None)
+
+    @classmethod
+    def service(cls, name: str) -> Principal:
+        """A stage of the service acting on its own (``sessionizer``, ``digest``)."""
+        return cls(user_id=None, username=name, role=Role.ADMIN, unit_ids=None)
+
     @property
     def label(self) -> str:
         return self.display_name or self.username
+
+    @property
+    def is_user(self) -> bool:
+        """A named user of the ``users`` table (not the operator or a service stage)."""
+        return self.user_id is not None
 
     @property
     def reads_messages(self) -> bool:
@@ -92,14 +128,31 @@ class Principal:
     def sees_wordlists(self) -> bool:
         return self.role in WORDLIST_ROLES
 
+    @property
+    def may_export(self) -> bool:
+        return self.role in EXPORT_ROLES
 
-def scope_for(role: Role, unit_ids: Sequence[int]) -> tuple[int, ...] | None:
+    @property
+    def may_unmask(self) -> bool:
+        """May have personal data in the clear (unmasked exports): named users only."""
+        return self.is_user and self.role in UNMASK_ROLES
+
+
+def _login() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers)
+        return "cli"
+
+
+def scope_for(role: Role, unit_ids: Iterable[int]) -> tuple[int, ...] | None:
     """The org units a role with these ``user_scopes`` rows may see (see the module table)."""
     if role in ALL_STORES_ROLES:
         return None
+    ids = tuple(sorted(unit_ids))
     if role is Role.SUPERVISOR:
-        return tuple(sorted(unit_ids))
-    return tuple(sorted(unit_ids)) if unit_ids else None
+        return ids
+    return ids or None
 
 
 def principal_for_user(session: Session, user: User) -> Principal:
@@ -111,7 +164,7 @@ def principal_for_user(session: Session, user: User) -> Principal:
         user_id=user.id,
         username=user.username,
         role=Role(user.role),
-        unit_ids=scope_for(Role(user.role), list(ids)),
+        unit_ids=scope_for(Role(user.role), ids),
         display_name=user.display_name,
         session_epoch=user.session_epoch,
     )
@@ -125,44 +178,91 @@ def principal_by_id(session: Session, user_id: int) -> Principal | None:
     return principal_for_user(session, user)
 
 
-def system_principal(username: str = "system") -> Principal:
-    """A principal for scripts and the CLI, which run with the operator's full rights."""
-    return Principal(user_id=None, username=username, role=Role.ADMIN, unit_ids=None)
+def principal_by_name(session: Session, username: str) -> Principal:
+    """The principal of an active user by name (``audit export --as USER``)."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise AccessDenied(f"no active user {username!r}: see `audit users list`")
+    return principal_for_user(session, user)
 
 
-# --------------------------------------------------------------------------- SQL
+# --------------------------------------------------------------------------- scope
+
+
+def units_below(roots: Sequence[int]) -> Select[tuple[int]]:
+    """SQL: the ids of ``roots`` and of every unit below them, by parent links.
+
+    The one expansion of a scope: parent links are right even where a materialized path was
+    never filled in, and the recursion stops on a (mistaken) cycle because UNION drops rows
+    already found.
+    """
+    child = aliased(OrgUnit)
+    tree = select(OrgUnit.id).where(OrgUnit.id.in_(list(roots))).cte(recursive=True)
+    tree = tree.union(select(child.id).where(child.parent_id == tree.c.id))
+    return select(tree.c.id)
 
 
 def within_units(column: _Column, unit_ids: Sequence[int] | None) -> ColumnElement[bool]:
-    """``column`` is one of ``unit_ids`` or below one of them (``None``: anything)."""
+    """``column`` is one of ``unit_ids`` or below one of them (``None``: anything).
+
+    A row without an org unit (``NULL``) is inside only ``None``.
+    """
     if unit_ids is None:
         return true()
     if not unit_ids:
         return false()
-    top = aliased(OrgUnit)
-    below = (
-        select(OrgUnit.id)
-        .join(
-            top,
-            or_(
-                OrgUnit.id == top.id,
-                # the materialized path makes "everything below" one LIKE; an unfilled
-                # path ("") must not match the whole tree
-                and_(top.path != "", OrgUnit.path.like(top.path + literal_column("'%'"))),
-            ),
-        )
-        .where(top.id.in_(list(unit_ids)))
-    )
-    return column.in_(below)
+    return column.in_(units_below(unit_ids))
 
 
 def within_scope(principal: Principal, column: _Column) -> ColumnElement[bool]:
-    """SQL: the org unit in ``column`` is inside the principal's scope.
-
-    A row without an org unit (``NULL``: not yet sessionized) is visible only to principals
-    who see every store.
-    """
+    """SQL: the org unit in ``column`` is inside the principal's scope."""
     return within_units(column, principal.unit_ids)
+
+
+def expand(session: Session, roots: Iterable[int] | None) -> tuple[int, ...] | None:
+    """``roots`` and every unit below them, as explicit ids (``None`` stays the company).
+
+    For exports and digests, whose long queries then filter with a plain ``IN`` list
+    (:func:`in_scope`).
+    """
+    if roots is None:
+        return None
+    roots = list(roots)
+    if not roots:
+        return ()
+    return tuple(sorted(session.scalars(units_below(roots))))
+
+
+def effective_scope(
+    session: Session, principal: Principal, requested: Iterable[int] | None
+) -> tuple[int, ...] | None:
+    """What ``principal`` asked for, cut down to what they may see (expanded ids)."""
+    allowed = expand(session, principal.unit_ids)
+    wanted = expand(session, requested)
+    if allowed is None:
+        return wanted
+    if wanted is None:
+        return allowed
+    return tuple(sorted(set(allowed) & set(wanted)))
+
+
+def in_scope(column: _Column, ids: tuple[int, ...] | None) -> ColumnElement[bool]:
+    """``column`` within already expanded ``ids`` (see :func:`expand`), as SQL."""
+    if ids is None:
+        return true()
+    if not ids:
+        return false()
+    return column.in_(ids)
+
+
+def units_by_code(session: Session, codes: Iterable[str]) -> tuple[int, ...]:
+    codes = list(codes)
+    rows = session.execute(select(OrgUnit.code, OrgUnit.id).where(OrgUnit.code.in_(codes)))
+    found = {code: unit for code, unit in rows}
+    missing = [c for c in codes if c not in found]
+    if missing:
+        raise AccessDenied(f"unknown org unit code(s): {', '.join(missing)}")
+    return tuple(found[c] for c in codes)
 
 
 def narrowed(
@@ -196,16 +296,95 @@ def narrowed(
 
 # --------------------------------------------------------------------------- names
 
-
-def pseudonym(kind: str, key: object) -> str:
-    """A stable stand-in for a person's name (``员工-3f9a1c``), the same on every page."""
-    digest = hashlib.sha256(f"{kind}:{key}".encode()).hexdigest()[:6]
-    prefix = {"staff": "员工", "customer": "客户"}.get(kind, kind)
-    return f"{prefix}-{digest}"
+PERSON_LABELS = {"staff": "员工", "customer": "客户", "user": "审核员", "sender": "用户"}
+MIN_KEY_BYTES = 16
+# without a configured key: one per process (pseudonyms hold within one run, never across)
+_PROCESS_KEY = os.urandom(32)
 
 
-def person_name(principal: Principal, kind: str, key: object, name: str) -> str:
+def keyed_token(key: bytes, label: str, value: object) -> str:
+    """``label-XXXXXXXX``: 40 bits of HMAC-SHA256 of ``value`` under ``key``, in base32.
+
+    The one pseudonym function: the dashboard's (configured key) and each export's (a key
+    of its own) differ only in the key.
+    """
+    digest = hmac.new(key, f"{label}\x00{value}".encode(), hashlib.sha256).digest()[:5]
+    return f"{label}-{base64.b32encode(digest).decode()}"
+
+
+def pseudonym_key(settings: Settings | None = None) -> bytes:
+    """The configured pseudonym key (``privacy.pseudonym_key`` or ``pseudonym_key_file``)."""
+    privacy = (settings or load_settings()).privacy
+    file = str(privacy.pseudonym_key_file) if privacy.pseudonym_key_file else None
+    return _key(privacy.pseudonym_key.get_secret_value(), file)
+
+
+@cache
+def _key(secret: str, file: str | None) -> bytes:
+    if secret and file:
+        raise ConfigError("privacy: set pseudonym_key or pseudonym_key_file, not both")
+    if file:
+        try:
+            key = Path(file).read_bytes().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"privacy.pseudonym_key_file: cannot read {file}: {exc.strerror}"
+            ) from None
+        where = f"privacy.pseudonym_key_file ({file})"
+    else:
+        key = secret.encode()
+        where = "privacy.pseudonym_key"
+    if not key:
+        return _PROCESS_KEY
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"{where}: the key must have at least {MIN_KEY_BYTES} bytes")
+    return key
+
+
+def pseudonym(kind: str, value: object, key: bytes | None = None) -> str:
+    """A stable stand-in for a person (``员工-K7Q2M4XA``), the same on every page.
+
+    ``key``: default the configured one (:func:`pseudonym_key`).
+    """
+    label = PERSON_LABELS.get(kind, kind)
+    return keyed_token(pseudonym_key() if key is None else key, label, value)
+
+
+def person_name(
+    principal: Principal, kind: str, value: object, name: str, key: bytes | None = None
+) -> str:
     """The name as this principal may see it."""
     if principal.sees_names:
         return name
-    return pseudonym(kind, key)
+    return pseudonym(kind, value, key)
+
+
+# --------------------------------------------------------------------------- trail
+
+
+def record(
+    session: Session,
+    actor: Principal | str,
+    action: Action,
+    target: object,
+    /,
+    *,
+    at: dt.datetime | None = None,
+    **detail: Any,
+) -> AuditLog:
+    """Append one row to the audit trail, in ``session``'s transaction.
+
+    ``actor`` is a principal, or the bare name a sign-in attempt claims (not a principal
+    until it succeeds). ``target`` names the object of ``action.target_type``.
+    """
+    row = AuditLog(
+        actor=(actor.username if isinstance(actor, Principal) else actor)[:128],
+        action=Action(action).value,
+        target_type=action.target_type,
+        target_id=str(target)[:128],
+        detail=detail,
+    )
+    if at is not None:
+        row.at = at
+    session.add(row)
+    return row

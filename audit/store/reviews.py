@@ -3,9 +3,10 @@
 A review moves an alert from one state to another by a named action; the allowed moves are
 the table :data:`ACTIONS`, not something a page decides. Each review adds a :class:`Review`
 row (the judgement, with the finding's rule and matched text so it survives a rescan) and an
-:class:`AuditLog` row, in the same transaction as the state change. Bulk reviews apply the
-same action to many alerts: alerts outside the reviewer's scope refuse the whole batch,
-alerts in a state the action does not apply to are skipped and reported.
+:class:`AuditLog` row (:func:`audit.store.access.record`), in the same transaction as the
+state change. Bulk reviews apply the same action to many alerts: alerts outside the
+reviewer's scope refuse the whole batch, alerts in a state the action does not apply to are
+skipped and reported.
 
 ::
 
@@ -28,12 +29,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
+from audit import domain
 from audit.export.masking import stored_masker
-from audit.store.access import REVIEW_ROLES, AccessDenied, Principal, within_scope
+from audit.store.access import REVIEW_ROLES, AccessDenied, Principal, record, within_scope
 from audit.store.models import (
     Alert,
     AlertState,
-    AuditLog,
     Conversation,
     Finding,
     Review,
@@ -166,21 +167,19 @@ def review_alerts(
                 created_at=now,
             )
         )
-        session.add(
-            AuditLog(
-                at=now,
-                actor=principal.username,
-                action="alert.review",
-                target_type="alert",
-                target_id=str(alert.id),
-                detail={
-                    "action": act.name,
-                    "from": before.value,
-                    "to": act.target.value,
-                    "comment": comment,
-                    "bulk": len(alert_ids) > 1,
-                },
-            )
+        record(
+            session,
+            principal,
+            domain.Action.ALERT_REVIEW,
+            alert.id,
+            at=now,
+            **{
+                "action": act.name,
+                "from": before.value,
+                "to": act.target.value,
+                "comment": comment,
+                "bulk": len(alert_ids) > 1,
+            },
         )
         result.reviewed.append(alert.id)
     session.flush()
@@ -225,15 +224,13 @@ def assign_alerts(
     for alert in _visible_alerts(session, principal, alert_ids):
         if alert.assignee_id == assignee_id:
             continue
-        session.add(
-            AuditLog(
-                at=now,
-                actor=principal.username,
-                action="alert.assign",
-                target_type="alert",
-                target_id=str(alert.id),
-                detail={"from": alert.assignee_id, "to": assignee_id},
-            )
+        record(
+            session,
+            principal,
+            domain.Action.ALERT_ASSIGN,
+            alert.id,
+            at=now,
+            **{"from": alert.assignee_id, "to": assignee_id},
         )
         alert.assignee_id = assignee_id
         alert.updated_at = now

@@ -23,7 +23,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from audit.store.models import AuditLog, OrgUnit, Role, SigninFailure, User, UserScope
+from audit.domain import Action
+from audit.store.access import Principal, record
+from audit.store.models import OrgUnit, Role, SigninFailure, User, UserScope
 from audit.store.throttle import DEFAULT_POLICY, ThrottlePolicy, locked_until, record_failure
 from audit.store.types import utcnow
 
@@ -118,10 +120,8 @@ def password_problem(password: str, username: str = "") -> str | None:
     return None
 
 
-def _log(session: Session, actor: str, action: str, username: str, **detail: object) -> None:
-    session.add(
-        AuditLog(actor=actor, action=action, target_type="user", target_id=username, detail=detail)
-    )
+def _by(actor: Principal | None) -> Principal:
+    return actor if actor is not None else Principal.operator()
 
 
 def _units_by_code(session: Session, codes: Sequence[str]) -> list[OrgUnit]:
@@ -145,7 +145,7 @@ def create_user(
     *,
     display_name: str = "",
     email: str = "",
-    actor: str = "cli",
+    actor: Principal | None = None,
 ) -> User:
     """Add an active user; ``scopes`` are org unit codes (each with everything below it)."""
     username = username.strip()
@@ -179,7 +179,14 @@ def create_user(
     session.flush()
     for unit in units:
         session.add(UserScope(user_id=user.id, org_unit_id=unit.id))
-    _log(session, actor, "user.add", username, role=role.value, scopes=[u.code for u in units])
+    record(
+        session,
+        _by(actor),
+        Action.USER_ADD,
+        username,
+        role=role.value,
+        scopes=[u.code for u in units],
+    )
     session.flush()
     return user
 
@@ -207,7 +214,7 @@ def list_users(session: Session) -> list[UserInfo]:
     ]
 
 
-def disable_user(session: Session, username: str, *, actor: str = "cli") -> None:
+def disable_user(session: Session, username: str, *, actor: Principal | None = None) -> None:
     """Refuse further sign-ins; the user's reviews and trail stay."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
@@ -215,10 +222,12 @@ def disable_user(session: Session, username: str, *, actor: str = "cli") -> None
     if user.active:
         user.active = False
         user.session_epoch += 1  # signed-in sessions end now, not when their cache expires
-        _log(session, actor, "user.disable", username)
+        record(session, _by(actor), Action.USER_DISABLE, username)
 
 
-def set_password(session: Session, username: str, password: str, *, actor: str = "cli") -> None:
+def set_password(
+    session: Session, username: str, password: str, *, actor: Principal | None = None
+) -> None:
     """Set the password and end every dashboard session the user has open."""
     user = session.scalar(select(User).where(User.username == username))
     if user is None:
@@ -228,7 +237,7 @@ def set_password(session: Session, username: str, password: str, *, actor: str =
         raise UserError(problem)
     user.password_hash = hash_password(password)
     user.session_epoch += 1
-    _log(session, actor, "user.password", username, sessions_revoked=True)
+    record(session, _by(actor), Action.USER_PASSWORD, username, sessions_revoked=True)
 
 
 def session_epoch(session: Session, user_id: int) -> int | None:
@@ -258,7 +267,7 @@ def sign_in(
     ip = ip[:64]
     until = locked_until(session, name, ip, now, policy)
     if until is not None:
-        _log(session, name, "signin.locked", name, ip=ip, until=until.isoformat())
+        record(session, name, Action.SIGNIN_LOCKED, name, ip=ip, until=until.isoformat())
         return SignIn(None, until)
     user = session.scalar(select(User).where(User.username == name))
     stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
@@ -268,14 +277,14 @@ def sign_in(
         ok = False
     if user is None or not user.active or not ok or stored is _DUMMY_HASH:
         reason = "unknown" if user is None else ("disabled" if not user.active else "password")
-        _log(session, name, "signin.failed", name, reason=reason, ip=ip)
+        record(session, name, Action.SIGNIN_FAILED, name, reason=reason, ip=ip)
         record_failure(session, name, ip, now, policy)
         return SignIn(None, locked_until(session, name, ip, now, policy))
     if _hasher.check_needs_rehash(stored):
         user.password_hash = hash_password(password)
     # a success starts the name's count afresh (the address keeps its own)
     session.execute(delete(SigninFailure).where(SigninFailure.username == name))
-    _log(session, name, "signin", name, ip=ip)
+    record(session, name, Action.SIGNIN, name, ip=ip)
     return SignIn(user)
 
 

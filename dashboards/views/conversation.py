@@ -108,7 +108,7 @@ with left:
     focus = frozenset(
         f.id for m in view.messages for f in m.findings if f.alert_id == view.focus_alert_id
     )
-    st.html(render.transcript_html(view.messages, focus, masker_for(who.role), tz))
+    st.html(render.transcript_html(view.messages, focus, masker_for(who), tz))
 
 with right:
     st.subheader("客户 Customer")

@@ -15,7 +15,6 @@ import streamlit as st
 import widgets
 
 from audit.domain import CATEGORIES
-from audit.export.access import Actor
 from audit.export.run import Format, export_packs
 from audit.export.selection import PackQuery
 from audit.store.models import AlertState
@@ -36,8 +35,7 @@ BAND_KEYS: list[str] = list(BANDS)
 
 who = auth.require()
 st.title("导出 · QA export")
-actor = Actor(name=who.username, role=who.role, org_unit_ids=who.unit_ids)
-if not actor.may_export:
+if not who.may_export:
     st.error("您的角色不能导出 / your role cannot export conversations.")
     st.stop()
 
@@ -77,7 +75,7 @@ with st.form("export_form"):
         "审核状态 Review state", [s.value for s in AlertState], key="export_states"
     )
     unmask = False
-    if actor.may_unmask:
+    if who.may_unmask:
         unmask = st.checkbox("不脱敏 Keep personal data (logged)", key="export_unmask")
     submitted = st.form_submit_button("生成 Export")
 
@@ -98,7 +96,7 @@ if submitted:
         query,
         fmt,
         buffer,
-        actor,
+        who,
         unmask=unmask,
         target="dashboard",
         progress=widgets.progress_bar,

@@ -1,4 +1,4 @@
-"""审计日志 / Audit trail: sign-ins, conversation views and reviews (append-only)."""
+"""审计日志 / Audit trail: sign-ins, conversation views, reviews, exports (append-only)."""
 
 from __future__ import annotations
 
@@ -6,13 +6,7 @@ import auth
 import datasource as ds
 import streamlit as st
 
-PREFIXES = {
-    "": "全部 All",
-    "conversation.": "会话查看 Conversation views",
-    "alert.": "预警处理 Reviews and assignments",
-    "signin": "登录 Sign-ins",
-    "user.": "账号 Accounts",
-}
+from audit.domain import Action
 
 who = auth.require()
 url = ds.database_url()
@@ -21,9 +15,13 @@ if not who.sees_trail:
     st.error("只有合规与管理员可以查看 / compliance officers and admins only.")
     st.stop()
 
-prefix = st.selectbox(
-    "类型 Kind", list(PREFIXES), format_func=lambda p: PREFIXES[p], key="trail_kind"
+actions: list[Action] = st.multiselect(
+    "操作 Actions（不选即全部 all when empty）",
+    list(Action),
+    format_func=lambda a: a.bilingual,
+    key="trail_actions",
+    placeholder="全部操作 All actions",
 )
-trail = ds.audit_trail(url, who, prefix)
+trail = ds.audit_trail(url, who, tuple(actions))
 st.caption(f"最近 {len(trail):,} 条 / newest first")
 st.dataframe(trail, hide_index=True, key="trail_table")

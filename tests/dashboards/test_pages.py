@@ -11,14 +11,17 @@ import datetime as dt
 from typing import Any
 
 import pytest
+import streamlit as st
 from apptest_helpers import app_as, principal, texts
 from dashboard_seed import DashSeed
 from sqlalchemy import Engine, func, select
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
+from audit.domain import Action
+from audit.store.access import pseudonym
 from audit.store.db import session_scope
-from audit.store.models import Alert, AlertState, AuditLog, Message, Review
+from audit.store.models import Alert, AlertState, AuditLog, Message, Review, Staff
 
 PAGES = {
     "overview": "views/overview.py",
@@ -300,7 +303,47 @@ def test_the_trail_shows_reviews_to_compliance(fresh_db: tuple[Engine, DashSeed]
     app_as(principal(engine, "nanjing"), PAGES["conversation"], alert=str(seed.alert_nanjing))
     at = app_as(principal(engine, "officer"), PAGES["trail"])
     frame = at.dataframe[0].value
-    assert "conversation.view" in set(frame["action"])
+    row = frame[frame["action_value"] == "conversation.view"].iloc[0]
+    assert (row["action"], row["actor"], row["target_type"], row["target_id"]) == (
+        "查看会话",
+        "nanjing",
+        "conversation",
+        str(seed.conv_nanjing),
+    )
+
+
+def test_the_trail_filter_lists_every_action_with_its_chinese_label(
+    fresh_db: tuple[Engine, DashSeed],
+):
+    engine, seed = fresh_db
+    app_as(principal(engine, "nanjing"), PAGES["conversation"], alert=str(seed.alert_nanjing))
+    at = app_as(principal(engine, "officer"), PAGES["trail"])
+    actions = at.multiselect(key="trail_actions")
+    assert actions.options == [f"{a.label} {a.value.replace('_', ' ')}" for a in Action]
+    assert len(actions.options) == len(Action) == 15
+    assert "查看会话 conversation.view" in actions.options
+    assert "登录失败 signin.failed" in actions.options
+    actions.set_value([Action.ALERT_REVIEW]).run()
+    assert not at.exception and at.dataframe[0].value.empty
+    at.multiselect(key="trail_actions").set_value([Action.CONVERSATION_VIEW]).run()
+    frame = at.dataframe[0].value
+    assert list(frame["action_value"]) == ["conversation.view"]
+    assert list(frame["action"]) == ["查看会话"]
+
+
+def test_an_analyst_sees_the_pseudonyms_of_the_configured_key(
+    db: tuple[Engine, DashSeed], monkeypatch: pytest.MonkeyPatch
+):
+    engine, _ = db
+    with session_scope(engine) as s:
+        zhang = s.scalar(select(Staff.id).where(Staff.userid == "zhangwei"))
+    for key in (b"k" * 24, b"q" * 24):
+        monkeypatch.setenv("AUDIT_PRIVACY__PSEUDONYM_KEY", key.decode())
+        st.cache_data.clear()
+        shown = texts(app_as(principal(engine, "analyst"), PAGES["stores"]))
+        assert pseudonym("staff", zhang, key) in shown
+        other = b"q" * 24 if key == b"k" * 24 else b"k" * 24
+        assert pseudonym("staff", zhang, other) not in shown
 
 
 def _export_as(engine: Engine, user: str) -> AppTest:

@@ -10,7 +10,7 @@ from dashboard_seed import DashSeed, seed_dashboard
 from sqlalchemy import Engine
 
 from audit import reports
-from audit.store.access import AccessDenied, Principal
+from audit.store.access import AccessDenied, Principal, pseudonym
 from audit.store.models import Role
 
 WHOLE = reports.Period(dt.date(2026, 11, 16), dt.date(2026, 11, 18))
@@ -74,6 +74,20 @@ def test_staff_names_by_role(engine: Engine, seed: DashSeed):
     assert "staff_id" not in analyst
     with pytest.raises(AccessDenied):
         reports.staff_table(engine, _who(Role.VIEWER, None), f)
+
+
+def test_analysts_see_the_keyed_pseudonym_of_the_configured_key(
+    engine: Engine, seed: DashSeed, monkeypatch: pytest.MonkeyPatch
+):
+    f = reports.ReportFilter(WHOLE)
+    ids = list(reports.staff_table(engine, _who(Role.COMPLIANCE, None), f)["staff_id"])
+    shown = {}
+    for key in (b"k" * 24, b"q" * 24):
+        monkeypatch.setenv("AUDIT_PRIVACY__PSEUDONYM_KEY", key.decode())
+        analyst = reports.staff_table(engine, _who(Role.ANALYST, None), f)
+        assert list(analyst["staff"]) == [pseudonym("staff", i, key) for i in ids]
+        shown[key] = set(analyst["staff"])
+    assert len(ids) >= 2 and not shown[b"k" * 24] & shown[b"q" * 24]
 
 
 def test_tags_channels_and_rules(engine: Engine, seed: DashSeed):

@@ -16,17 +16,18 @@ from openpyxl.cell.rich_text import CellRichText, TextBlock
 from qa_world import CARD, DAY, EMAIL, PHONE, RAW, RESIDENT_ID, WITHHELD_PHONE, World
 from sqlalchemy import Engine, select
 
-from audit.export.access import AccessDenied, actor_for_user, operator
+from audit.domain import Action
 from audit.export.run import FORMATS, export_packs, export_training
 from audit.export.selection import PackQuery
 from audit.export.training import TrainingQuery
+from audit.store.access import AccessDenied, Principal, principal_by_name
 from audit.store.db import session_scope
 from audit.store.models import AlertState, AuditLog
 
 
-def _as(engine: Engine, username: str):  # type: ignore[no-untyped-def]
+def _as(engine: Engine, username: str) -> Principal:
     with session_scope(engine) as s:
-        return actor_for_user(s, username)
+        return principal_by_name(s, username)
 
 
 def _xlsx_text(data: bytes) -> str:
@@ -45,7 +46,7 @@ def test_when_exported_masked_then_no_personal_data_in_any_format(
     engine: Engine, world: World, fmt: str
 ) -> None:
     out = io.BytesIO()
-    result = export_packs(engine, PackQuery(start=DAY), fmt, out, operator("t"))  # type: ignore[arg-type]
+    result = export_packs(engine, PackQuery(start=DAY), fmt, out, Principal.operator("t"))  # type: ignore[arg-type]
     text = _text(fmt, out.getvalue())
     for raw in RAW:
         assert raw not in text, f"{raw} leaked into {fmt}"
@@ -61,7 +62,7 @@ def test_when_jsonl_then_spans_point_at_masked_text_and_pseudonyms_are_consisten
     engine: Engine, world: World
 ) -> None:
     out = io.BytesIO()
-    export_packs(engine, PackQuery(), "jsonl", out, operator("t"))
+    export_packs(engine, PackQuery(), "jsonl", out, Principal.operator("t"))
     packs = [json.loads(line) for line in out.getvalue().decode().splitlines()]
     assert [p["conversation_id"] for p in packs] == [world.conv1, world.conv2]
     first = packs[0]
@@ -85,7 +86,7 @@ def test_when_jsonl_then_spans_point_at_masked_text_and_pseudonyms_are_consisten
 
 def test_when_xlsx_then_it_opens_with_highlighted_findings(engine: Engine, world: World) -> None:
     out = io.BytesIO()
-    export_packs(engine, PackQuery(), "xlsx", out, operator("t"))
+    export_packs(engine, PackQuery(), "xlsx", out, Principal.operator("t"))
     wb = load_workbook(io.BytesIO(out.getvalue()), rich_text=True)
     assert wb.sheetnames == ["对话", "消息", "发现", "扣分", "告警", "审核"]
     ws = wb["消息"]
@@ -113,7 +114,7 @@ def test_when_xlsx_then_it_opens_with_highlighted_findings(engine: Engine, world
 
 def test_when_csv_then_one_row_per_message_with_bom(engine: Engine, world: World) -> None:
     out = io.BytesIO()
-    export_packs(engine, PackQuery(), "csv", out, operator("t"))
+    export_packs(engine, PackQuery(), "csv", out, Principal.operator("t"))
     assert out.getvalue().startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8-sig"))))
     assert len(rows) == 6
@@ -130,7 +131,7 @@ def test_when_unmasked_by_compliance_then_raw_and_logged(engine: Engine, world: 
     assert not result.masked
     with session_scope(engine) as s:
         log = s.scalars(select(AuditLog).where(AuditLog.action == "export")).one()
-        assert log.actor == "user:comp1"
+        assert log.actor == "comp1"
         assert log.detail["masked"] is False and log.detail["conversations"] == 2
         assert log.detail["role"] == "compliance" and log.target_id == "x.jsonl"
 
@@ -139,12 +140,15 @@ def test_when_unmasked_by_compliance_then_raw_and_logged(engine: Engine, world: 
 def test_when_unmask_without_role_then_denied_and_logged(
     engine: Engine, world: World, who: str | None
 ) -> None:
-    actor = _as(engine, who) if who else operator("cli:root")
+    actor = _as(engine, who) if who else Principal.operator("cli:root")
     with pytest.raises(AccessDenied):
         export_packs(engine, PackQuery(), "csv", io.BytesIO(), actor, unmask=True)
     with session_scope(engine) as s:
-        actions = s.scalars(select(AuditLog.action)).all()
-    assert actions == ["export_denied"]
+        [log] = s.scalars(select(AuditLog)).all()
+    assert (log.action, log.target_type) == (Action.EXPORT_DENIED.value, "export")
+    assert (log.actor, log.detail["role"]) == (
+        ("sup2", "supervisor") if who else ("cli:root", None)
+    )
 
 
 def test_when_viewer_exports_then_denied(engine: Engine, world: World) -> None:
@@ -175,14 +179,14 @@ def test_selection_filters(
     engine: Engine, world: World, query: PackQuery, expected: list[str]
 ) -> None:
     out = io.BytesIO()
-    export_packs(engine, query, "jsonl", out, operator("t"))
+    export_packs(engine, query, "jsonl", out, Principal.operator("t"))
     ids = [json.loads(line)["conversation_id"] for line in out.getvalue().decode().splitlines()]
     assert ids == [getattr(world, name) for name in expected]
 
 
 def test_when_training_export_then_review_labels_masked(engine: Engine, world: World) -> None:
     out = io.BytesIO()
-    result = export_training(engine, TrainingQuery(), out, operator("t"))
+    result = export_training(engine, TrainingQuery(), out, Principal.operator("t"))
     lines = [json.loads(line) for line in out.getvalue().decode().splitlines()]
     assert result.counts.rows == 2
     by_label = {line["label"]: line for line in lines}
@@ -205,7 +209,7 @@ def test_when_exported_then_every_format_shows_the_configured_time_zone(
     times = {}
     for fmt in FORMATS:
         out = io.BytesIO()
-        export_packs(engine, PackQuery(timezone="Asia/Shanghai"), fmt, out, operator("t"))  # type: ignore[arg-type]
+        export_packs(engine, PackQuery(timezone="Asia/Shanghai"), fmt, out, Principal.operator("t"))  # type: ignore[arg-type]
         if fmt == "jsonl":
             first = json.loads(out.getvalue().decode().splitlines()[0])["messages"][0]["time"]
             times[fmt] = first
@@ -219,7 +223,7 @@ def test_when_exported_then_every_format_shows_the_configured_time_zone(
     assert times["jsonl"] == times["csv"] and times["jsonl"].endswith("+08:00")
     assert times["xlsx"].isoformat() == times["jsonl"].removesuffix("+08:00")
     out = io.BytesIO()
-    export_packs(engine, PackQuery(timezone="Europe/London"), "jsonl", out, operator("t"))
+    export_packs(engine, PackQuery(timezone="Europe/London"), "jsonl", out, Principal.operator("t"))
     london = json.loads(out.getvalue().decode().splitlines()[0])["messages"][0]["time"]
     assert london.endswith("+00:00") and london != times["jsonl"]
 
@@ -236,6 +240,11 @@ def test_when_exporting_then_progress_counts_every_conversation_against_the_tota
         seen.append((label, total, done[0]))
 
     result = export_packs(
-        engine, PackQuery(start=DAY), "csv", io.BytesIO(), operator("t"), progress=recording
+        engine,
+        PackQuery(start=DAY),
+        "csv",
+        io.BytesIO(),
+        Principal.operator("t"),
+        progress=recording,
     )
     assert seen == [("export", 2, 2)] == [("export", result.counts.conversations, 2)]

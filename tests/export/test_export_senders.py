@@ -16,10 +16,10 @@ from audit.archive import simulator
 from audit.archive.keys import KeyRing
 from audit.archive.sources import SimulatedServer
 from audit.config import load_settings
-from audit.export.access import operator
 from audit.export.run import export_packs
 from audit.export.selection import PackQuery
 from audit.pipeline import load_scanner, run
+from audit.store.access import Principal
 from audit.store.db import session_scope
 from audit.store.models import Message
 
@@ -31,7 +31,7 @@ def test_when_exported_then_customer_messages_carry_the_customer_pseudonym(
     keys = KeyRing.from_files(simulator.key_files(sim_archive.directory))
     run(settings, engine, SimulatedServer(sim_archive.directory), keys, load_scanner(settings))
     out = io.BytesIO()
-    export_packs(engine, PackQuery(), "jsonl", out, operator("t"))
+    export_packs(engine, PackQuery(), "jsonl", out, Principal.operator("t"))
     packs = [json.loads(line) for line in out.getvalue().decode().splitlines()]
     with session_scope(engine) as session:
         kind_of = {i: k for i, k in session.execute(select(Message.id, Message.sender_kind))}

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from audit.export.masking import Masker, mask_name, masked_excerpt, masker_for, stored_masker
+from audit.store.access import Principal
 from audit.store.models import Role
 
 
@@ -94,7 +95,7 @@ def test_mask_name() -> None:
 def test_when_personal_data_is_written_as_people_type_it_then_masked(
     text: str, raw: list[str]
 ) -> None:
-    for masker in (Masker(), stored_masker(), masker_for(Role.SUPERVISOR), masker_for(None)):
+    for masker in (Masker(), stored_masker(), masker_for(_user(Role.SUPERVISOR)), masker_for(None)):
         masked = masker.text(text)
         assert not [r for r in raw if r in masked], masked
         assert "[" in masked
@@ -119,11 +120,19 @@ def test_when_stored_then_tokens_are_bare_labels() -> None:
     )
 
 
+def _user(role: Role) -> Principal:
+    return Principal(user_id=1, username="u", role=role, unit_ids=None)
+
+
 def test_the_role_decides_what_is_shown_unmasked() -> None:
     text = "电话13800138000"
-    assert masker_for(Role.ADMIN).text(text) == masker_for(Role.COMPLIANCE).text(text) == text
-    for role in (Role.SUPERVISOR, Role.ANALYST, Role.VIEWER, None):
-        assert masker_for(role).text(text) == "电话[手机号]", role
+    admin, compliance = masker_for(_user(Role.ADMIN)), masker_for(_user(Role.COMPLIANCE))
+    assert admin.text(text) == compliance.text(text) == text
+    for role in (Role.SUPERVISOR, Role.ANALYST, Role.VIEWER):
+        assert masker_for(_user(role)).text(text) == "电话[手机号]", role
+    # nobody in particular (a digest) and the operator, who has no name to account for it
+    for who in (None, Principal.operator("cli:root")):
+        assert masker_for(who).text(text) == "电话[手机号]", who
 
 
 def test_an_excerpt_is_cut_around_the_finding_after_masking() -> None:

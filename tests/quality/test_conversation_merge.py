@@ -19,7 +19,7 @@ from audit.config import load_settings
 from audit.pipeline import RunReport, analyse, load_scanner, run
 from audit.quality.conversations import CANONICAL, runs
 from audit.quality.merge import ACTION
-from audit.store.access import system_principal
+from audit.store.access import Principal
 from audit.store.db import session_scope
 from audit.store.models import (
     Alert,
@@ -115,7 +115,7 @@ def test_bridging_message_merges_with_findings_alerts_and_reviews(
         ).all()
         assert [a.kind for a in b_alerts].count("finding") >= 1
         judged = b_alerts[0].id
-        review_alerts(session, system_principal(), [judged], "confirm")
+        review_alerts(session, Principal.operator(), [judged], "confirm")
         alert_ids = {a.id for a in b_alerts}
 
     report = _deliver(tmp_path, engine, [chat("x", CUSTOMER, STAFF, 30, "在吗")])
