@@ -390,6 +390,10 @@ def run_cmd(
     except PipelineBusy as exc:
         raise click.ClickException(str(exc)) from None
     _report(report)
+    if settings.push.enabled and settings.push.after_run:
+        from audit.digest.push import Pusher
+
+        click.echo(Pusher(settings, engine)().line())
     _print_status(engine)
 
 

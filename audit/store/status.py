@@ -7,6 +7,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from audit.digest.push import push_status
 from audit.images.status import image_status
 from audit.store.models import (
     Alert,
@@ -61,4 +62,6 @@ def status(session: Session) -> dict[str, Any]:
         "alerts": {"total": sum(alerts_by_state.values()), "by_state": alerts_by_state},
         "checkpoints": checkpoints,
         "images": image_status(session),
+        # added key: real-time pushes of critical alerts by status (failed: retried)
+        "pushes": push_status(session),
     }
