@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 from typing import Any
 
 from fake_wecom import CORPID, SECRET, FakeWeCom, serve
@@ -17,7 +18,7 @@ from audit.archive import simulator
 from audit.archive.keys import KeyRing
 from audit.archive.sources import SimulatedServer
 from audit.config import DigestRouteConfig, Settings, load_settings
-from audit.digest.push import Pusher
+from audit.digest.push import Pusher, PushReport
 from audit.domain import Category
 from audit.pipeline import load_scanner, sync_simulated_directory
 from audit.store.db import make_engine, session_scope
@@ -300,6 +301,32 @@ def test_transient_failure_is_recorded_and_retried_next_cycle(engine: Engine, wo
             row = s.scalar(select(AlertPush))
             assert row is not None and (row.status, row.attempts, row.error) == ("sent", 2, None)
         assert pusher().sent == 0
+
+
+def test_concurrent_watchers_push_each_alert_once(engine: Engine, world: World) -> None:
+    clock = Clock()
+    with serve(FakeWeCom()) as fake:
+        settings = _settings(str(engine.url), fake, max_per_minute=20)
+        with session_scope(engine) as s:
+            create_user(s, "sup1", PASSWORD, Role.SUPERVISOR, ["S1"])
+        ids = _raise_alerts(engine, world, 6, clock.t, "c")
+        pushers = [Pusher(settings, make_engine(str(engine.url)), now=clock) for _ in range(2)]
+        start = threading.Barrier(2)
+        reports: list[PushReport] = []
+
+        def run(pusher: Pusher) -> None:
+            start.wait()
+            reports.append(pusher())
+
+        threads = [threading.Thread(target=run, args=(p,)) for p in pushers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sum(r.sent for r in reports) == 6 and sum(r.failed for r in reports) == 0
+        assert _pushed(_sends(fake)) == [("sup1", a) for a in ids]
+        for p in pushers:
+            p.engine.dispose()
 
 
 def test_group_robot_routes_get_the_alerts_of_their_units_only(
