@@ -432,7 +432,8 @@ def push_alerts(
             continue
         singles = pending if len(pending) <= budget else pending[: budget - 1]
         rest = pending[len(singles) :]
-        for alert in singles:
+        failing = False
+        for n, alert in enumerate(singles):
             row = done.get((alert.id, recipient.channel, recipient.key))
             state = None if row is None else (row[0], row[1])
             if not _claim(engine, alert.id, recipient, state, now(), options.max_attempts):
@@ -445,7 +446,11 @@ def push_alerts(
                 _record(engine, [alert.id], recipient, "failed", now(), error)
                 report.failed += 1
                 report.errors.append(f"{recipient.channel} {recipient.key}: {error}")
-        if rest:
+                # this recipient's channel is in trouble: the rest wait for the next cycle
+                report.deferred += len(pending) - n - 1
+                failing = True
+                break
+        if rest and not failing:
             claimed = []
             for alert in rest:
                 row = done.get((alert.id, recipient.channel, recipient.key))

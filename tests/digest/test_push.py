@@ -279,27 +279,31 @@ def test_transient_failure_is_recorded_and_retried_next_cycle(engine: Engine, wo
         with session_scope(engine) as s:
             create_user(s, "sup1", PASSWORD, Role.SUPERVISOR, ["S1"])
         pusher = Pusher(settings, engine, now=clock)
-        [alert_id] = _raise_alerts(engine, world, 1, clock.t, "t")
+        first, second = _raise_alerts(engine, world, 2, clock.t, "t")
         fake.script["message/send"] = [{"errcode": -1, "errmsg": "system busy"}]
 
-        report = pusher()
-        assert (report.sent, report.failed) == (0, 1)
+        report = pusher()  # the first fails; the second waits rather than fail the same way
+        assert (report.sent, report.failed, report.deferred) == (0, 1, 1)
         assert "errcode -1" in report.line()
         with session_scope(engine) as s:
             row = s.scalar(select(AlertPush))
             assert row is not None
-            assert (row.alert_id, row.status, row.attempts) == (alert_id, "failed", 1)
+            assert (row.alert_id, row.status, row.attempts) == (first, "failed", 1)
             assert row.error and "errcode -1" in row.error
             assert status(s)["pushes"]["failed"] == 1
 
         clock.t += dt.timedelta(seconds=30)
         report = pusher()  # the next cycle
-        assert (report.sent, report.failed) == (1, 0)
-        # the refused try, then the delivered one
-        assert _pushed(_sends(fake)) == [("sup1", alert_id), ("sup1", alert_id)]
+        assert (report.sent, report.failed, report.deferred) == (2, 0, 0)
+        # the refused try, then the two delivered
+        assert _pushed(_sends(fake)) == [("sup1", first), ("sup1", first), ("sup1", second)]
         with session_scope(engine) as s:
-            row = s.scalar(select(AlertPush))
-            assert row is not None and (row.status, row.attempts, row.error) == ("sent", 2, None)
+            rows = s.execute(
+                select(
+                    AlertPush.alert_id, AlertPush.status, AlertPush.attempts, AlertPush.error
+                ).order_by(AlertPush.alert_id)
+            ).all()
+            assert [tuple(r) for r in rows] == [(first, "sent", 2, None), (second, "sent", 1, None)]
         assert pusher().sent == 0
 
 
