@@ -247,6 +247,30 @@ class DigestConfig(_Section):
     app_secret: SecretStr = SecretStr("")
 
 
+PushChannel = Literal["wecom_app", "webhook"]
+PushRole = Literal["supervisor", "compliance", "admin"]
+PUSH_CHANNELS: tuple[PushChannel, ...] = ("wecom_app", "webhook")
+PUSH_ROLES: tuple[PushRole, ...] = ("supervisor",)
+
+
+class PushConfig(_Section):
+    """Real-time push of critical alerts to the store's supervisors (``audit watch``)."""
+
+    enabled: bool = False
+    # the WeCom application message (needs digest.app_agentid) and the routes' group robots
+    channels: list[PushChannel] = Field(default_factory=lambda: list(PUSH_CHANNELS))
+    # at most this many messages to one recipient in any minute; the rest in one summary
+    max_per_minute: int = Field(default=5, ge=1, le=20)
+    # dashboard users of these roles, by scope (compliance and admin: the whole company)
+    roles: list[PushRole] = Field(default_factory=lambda: list(PUSH_ROLES))
+    # dashboard username -> WeCom userid, where they differ (default: the username)
+    userids: dict[str, str] = Field(default_factory=dict)
+    routes: bool = True  # also digest.routes on these channels, each for its org units
+    max_age_minutes: int = Field(default=60, ge=1)  # older alerts are left to the digest
+    max_attempts: int = Field(default=10, ge=1)  # a failed push is retried each cycle
+    after_run: bool = False  # push after `audit run` too
+
+
 class DashboardConfig(_Section):
     port: int = Field(default=8501, ge=1, le=65535)
     address: str = "127.0.0.1"
@@ -293,6 +317,7 @@ class Settings(BaseModel):
     digest: DigestConfig = DigestConfig()
     dashboard: DashboardConfig = DashboardConfig()
     privacy: PrivacyConfig = PrivacyConfig()
+    push: PushConfig = PushConfig()
     # where the values came from, for error messages and `audit config show`
     source: str = Field(default="<defaults>", exclude=True)
 

@@ -6,6 +6,11 @@ it. One log line per cycle says what happened and how far behind the newest mess
 SIGTERM or SIGINT stops after the page in flight: nothing is cut in half. Each cycle holds the
 database's pipeline lock (:mod:`audit.store.runlock`); while an ``audit run`` holds it, the
 cycle is skipped and tried again after the interval.
+
+With ``push.enabled`` each cycle then pushes its new critical alerts to the supervisors of
+their stores (:mod:`audit.digest.push`), right after the alert stage and before media
+downloads, so that the time from pull to push is the cycle's analysis plus the sending; a push
+that fails is logged and retried by the next cycle.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy import Engine, func, select
 from audit.archive.keys import KeyRing
 from audit.archive.sources import ArchiveSource
 from audit.config import Settings
+from audit.digest.push import PushReport
 from audit.pipeline import RunReport, analyse, ingest
 from audit.scan.scanner import Scanner
 from audit.store.db import session_scope
@@ -39,6 +45,7 @@ class CycleSummary:
     report: RunReport
     lag_seconds: float | None
     seconds: float
+    push: PushReport | None = None
 
     def line(self) -> str:
         r = self.report
@@ -75,6 +82,7 @@ class Watcher:
         scanner: Scanner,
         interval: float,
         emit: Callable[[str], None] | None = None,
+        pusher: Callable[[], PushReport] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -86,6 +94,11 @@ class Watcher:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.cycles: list[CycleSummary] = []
+        self.pusher = pusher
+        if pusher is None and settings.push.enabled:
+            from audit.digest.push import Pusher
+
+            self.pusher = Pusher(settings, engine)
 
     def notify(self) -> None:
         """Pull now (called by the msgaudit_notify callback)."""
@@ -111,18 +124,33 @@ class Watcher:
             report = ingest(
                 self.settings, self.engine, source, self.keys, stop=self.stopping.is_set
             )
+            push = None
             if not self.stopping.is_set():
                 analyse(self.settings, self.engine, self.scanner, report=report)
+                push = self.push()  # before the media: the alert is what is urgent
             if self.settings.media.enabled and not self.stopping.is_set():
                 from audit.pipeline import fetch_media
 
                 fetch_media(self.settings, self.engine)
         summary = CycleSummary(
-            len(self.cycles) + 1, report, message_lag(self.engine), time.perf_counter() - t0
+            len(self.cycles) + 1, report, message_lag(self.engine), time.perf_counter() - t0, push
         )
         self.cycles.append(summary)
         self.emit(summary.line())
+        if push is not None and (push.sent or push.summaries or push.failed or push.deferred):
+            self.emit(push.line())
         return summary
+
+    def push(self) -> PushReport | None:
+        """This cycle's critical alerts to their supervisors; never stops the watcher."""
+        if self.pusher is None:
+            return None
+        try:
+            return self.pusher()
+        except Exception as exc:  # the database or a bug: logged, the next cycle tries again
+            log.exception("push failed")
+            self.emit(f"push failed: {type(exc).__name__}: {exc} (retried next cycle)")
+            return None
 
     def run(self, max_cycles: int | None = None) -> None:
         while not self.stopping.is_set():

@@ -48,6 +48,7 @@ class FakeWeCom:
     room_agree: dict[str, list[tuple[str, str, int]]] = field(default_factory=dict)
     internal_rooms: dict[str, dict[str, Any]] = field(default_factory=dict)
     customer_rooms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    members: set[str] | None = None  # message/send: the corp's userids (None: anyone)
 
     def calls(self, api: str) -> list[Seen]:
         return [s for s in self.seen if s.api == api]
@@ -127,6 +128,19 @@ class FakeWeCom:
         if room is None:
             raise Refused(40050, "chat_id not found")
         return {"group_chat": room}
+
+    # --------------------------------------------------------------- message
+
+    def _message_send(self, query: Any, body: Any) -> dict[str, Any]:
+        """An application message; ``members`` (when set) are the userids that exist."""
+        if body.get("msgtype") != "markdown" or not body.get("markdown", {}).get("content"):
+            raise Refused(40008, "invalid message type")
+        if len(body["markdown"]["content"].encode("utf-8")) > 2048:
+            raise Refused(40058, "markdown.content exceed max length")
+        if self.members is not None:
+            unknown = [u for u in body["touser"].split("|") if u not in self.members]
+            return {"invaliduser": "|".join(unknown)}
+        return {"invaliduser": ""}
 
     # --------------------------------------------------------------- msgaudit
 

@@ -245,6 +245,10 @@ def run_cmd(
         report = ingest(settings, engine, src, keyring, app.progress)
         analyse(settings, engine, scanner, app.progress, report, full_scan=full_scan)
     _report(report)
+    if settings.push.enabled and settings.push.after_run:
+        from audit.digest.push import Pusher
+
+        click.echo(Pusher(settings, engine)().line())
     print_status(engine)
 
 

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from audit.images.status import image_status
 from audit.store.models import (
     Alert,
+    AlertPush,
     AlertState,
     Checkpoint,
     Conversation,
@@ -61,4 +62,16 @@ def status(session: Session) -> dict[str, Any]:
         "alerts": {"total": sum(alerts_by_state.values()), "by_state": alerts_by_state},
         "checkpoints": checkpoints,
         "images": image_status(session),
+        # added key: real-time pushes of critical alerts by status (failed: retried)
+        "pushes": _push_status(session),
     }
+
+
+def _push_status(session: Session) -> dict[str, int]:
+    """Real-time pushes of critical alerts by status (see :mod:`audit.digest.push`)."""
+    counts = {"sent": 0, "summarised": 0, "failed": 0, "sending": 0}
+    for state, n in session.execute(
+        select(AlertPush.status, func.count()).group_by(AlertPush.status)
+    ):
+        counts[str(state)] = int(n)
+    return counts

@@ -478,6 +478,26 @@ class DigestSent(Base):
     sent_at: Mapped[created_at]
 
 
+class AlertPush(Base):
+    """One critical alert pushed to one recipient: claimed (``sending``), then ``sent``,
+    ``summarised`` (counted in a throttled recipient's summary message) or ``failed``
+    (retried by the next cycle). The unique key makes it once per alert and recipient, also
+    across restarts and concurrent watchers."""
+
+    __tablename__ = "alert_pushes"
+    __table_args__ = (UniqueConstraint("alert_id", "channel", "recipient"),)
+
+    id: Mapped[bigpk]
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(16))  # wecom_app | webhook
+    recipient: Mapped[str255]  # the recipient's key: never a secret (no webhook URL)
+    status: Mapped[str] = mapped_column(String(16), default="sending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    claimed_at: Mapped[created_at]
+    sent_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+
+
 class User(Base):
     __tablename__ = "users"
 
