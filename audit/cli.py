@@ -24,6 +24,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
     from audit.archive.imports import ImportFileError
     from audit.archive.keys import KeyFileError
     from audit.archive.sources import SourceError
+    from audit.cluster import ClusterError
     from audit.export.access import AccessDenied
     from audit.quality.scorecard import ScorecardError
     from audit.scan.wordlist import WordListError
@@ -40,6 +41,7 @@ def _expected_errors() -> tuple[type[Exception], ...]:
         ImportFileError,
         ScorecardError,
         AccessDenied,
+        ClusterError,
     )
 
 
@@ -365,6 +367,11 @@ def retry_failed_cmd(
 @click.option(
     "--wait", is_flag=True, help="If another run holds the database, wait for it (else refuse)."
 )
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Pull here, run the stages on the workers ([cluster] broker_url, PostgreSQL).",
+)
 @click.pass_context
 def run_cmd(
     ctx: click.Context,
@@ -373,16 +380,25 @@ def run_cmd(
     keys: tuple[str, ...],
     full_scan: bool,
     wait: bool = False,
+    distributed: bool = False,
 ) -> None:
     """Run every stage incrementally: pull, decrypt, conversations, scan, alerts.
 
     One run per database at a time: a second one refuses with a message, or waits with --wait.
+    With --distributed a second coordinator always waits, then pulls only what is new.
     """
     from audit.pipeline import analyse, ingest, load_scanner
     from audit.store.runlock import PipelineBusy, pipeline_lock
 
     settings, engine, src, keyring = _prepare(ctx, source, path, keys)
     scanner = load_scanner(settings)
+    if distributed:
+        from audit.cluster.cli import run_distributed_cmd
+
+        report = run_distributed_cmd(settings, engine, src, scanner, _bar, full_scan)
+        _report(report)
+        _print_status(engine)
+        return
     try:
         with pipeline_lock(engine, wait=wait, on_wait=lambda line: click.echo(line, err=True)):
             report = ingest(settings, engine, src, keyring, _bar)
@@ -497,12 +513,16 @@ def scan(ctx: click.Context, full: bool) -> None:
     )
 
 
-def _print_status(engine: Any, as_json: bool = False) -> None:
+def _print_status(engine: Any, as_json: bool = False, settings: Settings | None = None) -> None:
     from audit.store.db import session_scope
     from audit.store.status import status
 
     with session_scope(engine) as session:
         data = status(session)
+        if settings is not None and settings.cluster.broker_url:
+            from audit.cluster.status import cluster_status
+
+            data["cluster"] = cluster_status(settings, session)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -534,6 +554,11 @@ def _print_status(engine: Any, as_json: bool = False) -> None:
     )
     for source, seq in data["checkpoints"].items():
         click.echo(f"checkpoint  {source} = {seq}")
+    if "cluster" in data:
+        from audit.cluster.cli import status_lines
+
+        for line in status_lines(data["cluster"]):
+            click.echo(line)
 
 
 @cli.command()
@@ -543,7 +568,29 @@ def status(ctx: click.Context, as_json: bool) -> None:
     """Counts of envelopes, messages, conversations, findings, alerts and checkpoints."""
     from audit.pipeline import open_engine
 
-    _print_status(open_engine(_settings(ctx)), as_json)
+    settings = _settings(ctx)
+    _print_status(open_engine(settings), as_json, settings)
+
+
+@cli.command()
+@click.option("--concurrency", "-c", type=int, default=1, show_default=True, help="Processes.")
+@click.option("--queues", "-Q", help="Comma-separated queues (default: all of the project's).")
+@click.option("--name", "-n", help="Worker name (NAME@host; default audit@host).")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+@click.pass_context
+def worker(
+    ctx: click.Context, concurrency: int, queues: str | None, name: str | None, loglevel: str
+) -> None:
+    """Run pipeline tasks for `audit run --distributed` ([cluster] broker_url, PostgreSQL)."""
+    from audit.cluster.worker import start_worker
+
+    start_worker(
+        _settings(ctx),
+        concurrency,
+        [q for q in (queues or "").split(",") if q] or None,
+        name,
+        loglevel,
+    )
 
 
 @cli.command()
