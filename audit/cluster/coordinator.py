@@ -180,9 +180,9 @@ class Coordinator:
             return [int(i) for i in session.scalars(query.order_by(query.selected_columns[0]))]
 
     def _conversations(self, aside: dict[str, int]) -> ConversationStats:
-        """Each partition's mark starts at the stage's; when all are done the stage's mark
-        moves to the newest message placed and the partitions' marks go (a run cut short
-        leaves them, and the next run goes on from them)."""
+        """Each partition keeps its own mark (never behind the stage's); when all are done
+        the stage's mark moves to the newest message placed and the partitions' marks go (a
+        run cut short leaves them, and the next run goes on from them)."""
         from audit.cluster import tasks
 
         stats = ConversationStats()
@@ -191,17 +191,12 @@ class Coordinator:
         with session_scope(self.engine) as session:
             upto = session.scalar(select(Message.id).order_by(Message.id.desc()).limit(1)) or 0
             since = stage_mark(session, CONVERSATIONS_MARK).seq
-            existing = {
-                c.source: c
-                for c in session.scalars(
-                    select(Checkpoint).where(Checkpoint.source.startswith(CONVERSATIONS_MARK + ":"))
+            left = session.scalars(
+                select(Checkpoint.source).where(
+                    Checkpoint.source.startswith(CONVERSATIONS_MARK + ":")
                 )
-            }
-            parts = self._partitions(existing)
-            for part in range(parts):
-                name = partition_mark(part, parts)
-                if name not in existing:
-                    session.add(Checkpoint(source=name, seq=since))
+            ).all()
+            parts = self._partitions(left)
         if upto <= since:
             return stats
         calls = [{"part": p, "parts": parts, "upto": upto} for p in range(parts)]
@@ -218,9 +213,9 @@ class Coordinator:
                 )
         return stats
 
-    def _partitions(self, existing: dict[str, Checkpoint]) -> int:
+    def _partitions(self, left: Sequence[str]) -> int:
         """The configured number, unless a run cut short left marks of another number."""
-        for name in existing:
+        for name in left:
             tail = name.rsplit(":", 1)[-1]
             if "/" in tail and tail.split("/")[1].isdigit():
                 return int(tail.split("/")[1])

@@ -194,6 +194,12 @@ def _run_batch(
     upto: int | None = None,
 ) -> tuple[int, _Directory | None]:
     mark = stage_mark(session, mark_name)
+    if mark_name != STAGE:
+        # never behind the stage's own mark: a partition's task delivered again after its
+        # run finished (and its mark was dropped) finds its messages placed
+        done = session.get(Checkpoint, STAGE)
+        if done is not None and done.seq > mark.seq:
+            mark.seq = done.seq
     rows = session.execute(
         select(
             Message.id,
