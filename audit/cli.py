@@ -498,14 +498,22 @@ def media(ctx: click.Context) -> None:
 
 @cli.command()
 @click.option("--full", is_flag=True, help="Rescan every message, not only new ones.")
+@click.option(
+    "--distributed", is_flag=True, help="Fan the scan out over the workers (message-id ranges)."
+)
 @click.pass_context
-def scan(ctx: click.Context, full: bool) -> None:
+def scan(ctx: click.Context, full: bool, distributed: bool = False) -> None:
     """Scan stored messages (incrementally, or --full after a word-list change)."""
     from audit.pipeline import analyse, load_scanner, open_engine
 
     settings = _settings(ctx)
     engine = open_engine(settings)
-    report = analyse(settings, engine, load_scanner(settings), _bar, full_scan=full)
+    if distributed:
+        from audit.cluster.cli import analyse_distributed_cmd
+
+        report = analyse_distributed_cmd(settings, engine, load_scanner(settings), _bar, full)
+    else:
+        report = analyse(settings, engine, load_scanner(settings), _bar, full_scan=full)
     assert report.scan is not None
     click.echo(
         f"scan run {report.scan.run_id}: {report.scan.messages} messages, "

@@ -16,6 +16,24 @@ from audit.progress import ProgressFactory
 from audit.scan.scanner import Scanner
 
 
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def analyse_distributed_cmd(
+    settings: Settings,
+    engine: Engine,
+    scanner: Scanner,
+    progress: ProgressFactory,
+    full_scan: bool = False,
+) -> RunReport:
+    """``audit scan [--full] --distributed``: the stages after decryption, on the workers."""
+    require_cluster(settings, engine)
+    from audit.cluster.coordinator import Coordinator
+
+    return Coordinator(settings, engine, scanner, progress, _say).analyse(full_scan)
+
+
 def run_distributed_cmd(
     settings: Settings,
     engine: Engine,
@@ -27,10 +45,7 @@ def run_distributed_cmd(
     require_cluster(settings, engine)  # before anything is imported or pulled
     from audit.cluster.coordinator import run_distributed
 
-    def say(line: str) -> None:
-        print(line, file=sys.stderr, flush=True)
-
-    return run_distributed(settings, engine, source, scanner, progress, full_scan, say)
+    return run_distributed(settings, engine, source, scanner, progress, full_scan, _say)
 
 
 def status_lines(data: dict[str, Any]) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import nullcontext
 from typing import Any
 
 from sqlalchemy import Engine, delete, select
@@ -146,6 +147,21 @@ class Coordinator:
                 calls = [{"lo": lo, "hi": hi} for lo, hi in ranges(pending, cfg.decrypt_batch)]
                 for values in self._stage("decrypt", tasks.decrypt, calls, aside):
                     _add(report.decrypt, values)
+            self.analyse(full_scan, report, locked=True)
+        return report
+
+    def analyse(
+        self, full_scan: bool = False, report: RunReport | None = None, locked: bool = False
+    ) -> RunReport:
+        """The stages after decryption, on the workers (``audit scan [--full] --distributed``
+        calls this alone); takes the pipeline lock unless the caller holds it."""
+        from audit.cluster import tasks
+
+        report = report or RunReport()
+        aside = report.set_aside
+        engine = self.engine
+        lock = nullcontext() if locked else pipeline_lock(engine, wait=True, on_wait=self.say)
+        with lock:
             with _Timer(report, "conversations"):
                 report.conversations = self._conversations(aside)
             with _Timer(report, "consent"):
