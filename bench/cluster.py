@@ -16,6 +16,7 @@ for the single-process run.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -129,6 +130,17 @@ def _with_workers(n: int, env: dict[str, str], archive: Path, logs: Path) -> flo
             proc.wait(120)
 
 
+def _delete_queues(broker: str, prefix: str) -> None:
+    from kombu import Connection
+
+    from audit.cluster.app import KINDS
+
+    with Connection(broker, connect_timeout=3) as conn:
+        for kind in KINDS:
+            with contextlib.suppress(Exception):
+                conn.channel().queue_delete(queue=f"{prefix}.{kind}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -164,6 +176,7 @@ def main() -> None:
             rate = args.messages / seconds
             results["runs"][label] = {"seconds": round(seconds, 2), "rate": round(rate, 1)}
             print(f"{label:<12}{seconds:>10.1f} s {rate:>10.1f} msgs/s", flush=True)
+    _delete_queues(broker, prefix)
     runs = results["runs"]
     one = runs["workers_1"]["rate"]
     results["efficiency_2"] = round(runs["workers_2"]["rate"] / (2 * one), 3)

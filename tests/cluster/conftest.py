@@ -11,6 +11,7 @@ of its own; every distributed run is compared with it row for row (:mod:`rows`).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -71,12 +72,32 @@ def _broker_skip_reason() -> str | None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _broker() -> None:
+def _broker() -> Iterator[None]:
     reason = _broker_skip_reason()
     if reason:
         if os.environ.get("AUDIT_REQUIRE_BROKER"):  # CI: a missing broker is a failure
             pytest.fail(reason)
         pytest.skip(reason)
+    yield
+    delete_queues(BROKER_URL, PREFIX)
+
+
+def delete_queues(broker: str, prefix: str) -> None:
+    """The session's queues (durable: they would outlive it)."""
+    from kombu import Connection
+
+    from audit.cluster.app import KINDS
+
+    with Connection(broker, connect_timeout=3) as conn:
+        for kind in KINDS:
+            channel = conn.channel()
+            try:
+                channel.queue_delete(queue=f"{prefix}.{kind}")
+            except Exception:  # never declared in this session
+                pass
+            finally:
+                with contextlib.suppress(Exception):
+                    channel.close()
 
 
 @pytest.fixture(scope="session")
