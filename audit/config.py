@@ -301,6 +301,23 @@ class PrivacyConfig(_Section):
     pseudonym_key_file: Path | None = None
 
 
+class ClusterConfig(_Section):
+    """Spreading the pipeline over worker hosts (:mod:`audit.cluster`, the ``cluster`` extra).
+
+    Empty ``broker_url``: no cluster, everything runs in one process (the default)."""
+
+    broker_url: str = ""  # amqp://USER:PASSWORD@HOST:5672/VHOST (or redis://HOST:6379/0)
+    result_backend: str = "rpc://"  # where task results travel back to the coordinator
+    queue_prefix: str = "audit"  # queues <prefix>.decrypt, <prefix>.scan, <prefix>.analyse
+    partitions: int = Field(default=8, ge=1, le=1024)  # conversation partitions (stable hash)
+    decrypt_batch: int = Field(default=500, ge=1)  # envelopes per decrypt task
+    scan_batch: int = Field(default=2000, ge=1)  # messages per scan task
+    score_batch: int = Field(default=500, ge=1)  # conversations per scoring task
+    max_retries: int = Field(default=5, ge=0)  # then the task is recorded in `audit failures`
+    retry_backoff_max: int = Field(default=60, ge=1)  # seconds between retries, at most
+    task_timeout: int = Field(default=3600, ge=1)  # seconds the coordinator waits for a stage
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -318,6 +335,7 @@ class Settings(BaseModel):
     dashboard: DashboardConfig = DashboardConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     push: PushConfig = PushConfig()
+    cluster: ClusterConfig = ClusterConfig()
     # where the values came from, for error messages and `audit config show`
     source: str = Field(default="<defaults>", exclude=True)
 

@@ -281,28 +281,34 @@ def analyse(
         if report.scores.set_aside:
             aside["scores"] = aside.get("scores", 0) + report.scores.set_aside
     with _Timer(report, "alerts"):
-        min_severity = Severity(settings.alerts.min_severity)
-        report.alerts = run_isolated(
-            engine,
-            alerts_guard(),
-            lambda size: raise_finding_alerts(engine, min_severity, batch_size=size),
-            5000,
-            aside,
-        )
-        quality = run_isolated(
-            engine,
-            quality_alerts_guard(),
-            lambda size: raise_quality_alerts(
-                engine, settings.alerts.low_score, settings.alerts.sla_streak, batch_size=size
-            ),
-            5000,
-            aside,
-        )
-        report.alerts.considered += quality.considered
-        report.alerts.raised += quality.raised
+        report.alerts = raise_alerts(settings, engine, aside)
     with _Timer(report, "daily"):  # the dashboard's pre-aggregated store-day tables
         report.daily = refresh_daily(engine, tz=settings.quality.timezone)
     return report
+
+
+def raise_alerts(settings: Settings, engine: Engine, aside: dict[str, int]) -> AlertStats:
+    """The alert stage: from findings, then from scores (items that fail are set aside)."""
+    min_severity = Severity(settings.alerts.min_severity)
+    stats = run_isolated(
+        engine,
+        alerts_guard(),
+        lambda size: raise_finding_alerts(engine, min_severity, batch_size=size),
+        5000,
+        aside,
+    )
+    quality = run_isolated(
+        engine,
+        quality_alerts_guard(),
+        lambda size: raise_quality_alerts(
+            engine, settings.alerts.low_score, settings.alerts.sla_streak, batch_size=size
+        ),
+        5000,
+        aside,
+    )
+    stats.considered += quality.considered
+    stats.raised += quality.raised
+    return stats
 
 
 def read_pictures(

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, func, select, true, update
 from sqlalchemy.orm import Session
 
 from audit.archive.crypto import DecryptError, decrypt_data
@@ -580,8 +580,12 @@ def decrypt_pending(
     decryptor: DecryptorLike,
     batch_size: int = 2000,
     progress: Progress | None = None,
+    id_range: tuple[int, int] | None = None,
 ) -> DecryptStats:
+    """Decrypt the pending envelopes, or those with ``lo < id <= hi`` of ``id_range`` (one
+    task's share when the work is spread over workers: :mod:`audit.cluster`)."""
     stats = DecryptStats()
+    lo, hi = id_range or (0, None)
 
     def fetch(after_id: int) -> list[Job]:
         with session_scope(engine) as session:
@@ -597,12 +601,13 @@ def decrypt_pending(
                         Envelope.encrypt_chat_msg,
                     )
                     .where(Envelope.state == EnvelopeState.PENDING, Envelope.id > after_id)
+                    .where(Envelope.id <= hi if hi is not None else true())
                     .order_by(Envelope.id)
                     .limit(batch_size)
                 )
             ]
 
-    jobs = fetch(0)
+    jobs = fetch(lo)
     waiting = decryptor.start(jobs) if jobs else None
     while waiting is not None:
         outcomes = waiting()

@@ -34,6 +34,7 @@ from audit.cli.inspect import inspect_cmd
 from audit.cli.status import status_cmd
 from audit.cli.train import train_cmd
 from audit.cli.users import users_group
+from audit.cli.worker import worker_cmd
 
 
 @click.group(cls=AuditGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -71,6 +72,7 @@ for _command in (
     config_group,
     digest_command,
     export_group,
+    worker_cmd,
 ):
     cli.add_command(_command)
 

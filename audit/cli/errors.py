@@ -20,6 +20,7 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from audit.archive.keys import KeyFileError
     from audit.archive.sources import SourceError
     from audit.archive.wecom_api import WeComApiError
+    from audit.cluster import ClusterError
     from audit.config import ConfigError
     from audit.quality.clf_data import DataError
     from audit.quality.scorecard import ScorecardError
@@ -47,6 +48,7 @@ def expected_errors() -> tuple[type[Exception], ...]:
         DataError,
         EvalSetError,
         GroundTruthError,
+        ClusterError,
     )
 
 

@@ -223,6 +223,11 @@ def retry_failed_cmd(
 @click.option(
     "--wait", is_flag=True, help="If another run holds the database, wait for it (else refuse)."
 )
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Pull here, run the stages on the workers ([cluster] broker_url, PostgreSQL).",
+)
 @pass_app
 def run_cmd(
     app: App,
@@ -231,16 +236,25 @@ def run_cmd(
     keys: tuple[str, ...],
     full_scan: bool,
     wait: bool = False,
+    distributed: bool = False,
 ) -> None:
     """Run every stage incrementally: pull, decrypt, conversations, scan, alerts.
 
     One run per database at a time: a second one refuses with a message, or waits with --wait.
+    With --distributed a second coordinator always waits, then pulls only what is new.
     """
     from audit.pipeline import analyse, ingest, load_scanner
     from audit.store.runlock import pipeline_lock
 
     settings, engine, src, keyring = _prepare(app, source, path, keys)
     scanner = load_scanner(settings)
+    if distributed:
+        from audit.cluster.cli import run_distributed_cmd
+
+        report = run_distributed_cmd(settings, engine, src, scanner, app.progress, full_scan)
+        _report(report)
+        print_status(engine, settings=settings)
+        return
     with pipeline_lock(engine, wait=wait, on_wait=lambda line: click.echo(line, err=True)):
         report = ingest(settings, engine, src, keyring, app.progress)
         analyse(settings, engine, scanner, app.progress, report, full_scan=full_scan)
@@ -340,14 +354,24 @@ def media(app: App) -> None:
 
 @click.command(name="scan")
 @click.option("--full", is_flag=True, help="Rescan every message, not only new ones.")
+@click.option(
+    "--distributed", is_flag=True, help="Fan the scan out over the workers (message-id ranges)."
+)
 @pass_app
-def scan(app: App, full: bool) -> None:
+def scan(app: App, full: bool, distributed: bool = False) -> None:
     """Scan stored messages (incrementally, or --full after a word-list change)."""
     from audit.pipeline import analyse, load_scanner
 
     settings = app.settings
     engine = app.engine()
-    report = analyse(settings, engine, load_scanner(settings), app.progress, full_scan=full)
+    if distributed:
+        from audit.cluster.cli import analyse_distributed_cmd
+
+        report = analyse_distributed_cmd(
+            settings, engine, load_scanner(settings), app.progress, full
+        )
+    else:
+        report = analyse(settings, engine, load_scanner(settings), app.progress, full_scan=full)
     assert report.scan is not None
     click.echo(
         f"scan run {report.scan.run_id}: {report.scan.messages} messages, "

@@ -3,19 +3,26 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from audit.cli.context import App, pass_app
 
+if TYPE_CHECKING:
+    from audit.config import Settings
 
-def print_status(engine: Any, as_json: bool = False) -> None:
+
+def print_status(engine: Any, as_json: bool = False, settings: Settings | None = None) -> None:
     from audit.reports.status import status
     from audit.store.db import session_scope
 
     with session_scope(engine) as session:
         data = status(session)
+        if settings is not None and settings.cluster.broker_url:
+            from audit.cluster.status import cluster_status
+
+            data["cluster"] = cluster_status(settings, session)
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -47,6 +54,11 @@ def print_status(engine: Any, as_json: bool = False) -> None:
     )
     for source, seq in data["checkpoints"].items():
         click.echo(f"checkpoint  {source} = {seq}")
+    if "cluster" in data:
+        from audit.cluster.cli import status_lines
+
+        for line in status_lines(data["cluster"]):
+            click.echo(line)
 
 
 @click.command(name="status")
@@ -54,4 +66,4 @@ def print_status(engine: Any, as_json: bool = False) -> None:
 @pass_app
 def status_cmd(app: App, as_json: bool) -> None:
     """Counts of envelopes, messages, conversations, findings, alerts and checkpoints."""
-    print_status(app.engine(), as_json)
+    print_status(app.engine(), as_json, app.settings)

@@ -15,11 +15,12 @@ stages recompute them.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select, true, update
 from sqlalchemy.orm import Session
 
 from audit.quality.merge import carry_over, follow_messages
@@ -119,20 +120,46 @@ class _Directory:
         return staff[0] if staff else None
 
 
+def partition_of(key: str, parts: int) -> int:
+    """The partition (0 .. parts-1) of a thread key: a stable hash, the same on every host."""
+    return zlib.crc32(key.encode("utf-8")) % parts
+
+
+def partition_mark(part: int, parts: int) -> str:
+    """The high-water mark of one partition's task (:mod:`audit.cluster`)."""
+    return f"{STAGE}:{part}/{parts}"
+
+
+def ensure_canonical(engine: Engine, idle_gap: dt.timedelta, stats: ConversationStats) -> None:
+    with session_scope(engine) as session:
+        if session.get(Checkpoint, CANONICAL) is None:
+            _canonicalize(session, idle_gap, stats)
+
+
 def build_conversations(
     engine: Engine,
     idle_gap: dt.timedelta,
     batch_size: int = 20_000,
     progress: Callable[[int], None] | None = None,
+    partition: tuple[int, int] | None = None,
+    upto: int | None = None,
 ) -> ConversationStats:
+    """Place the messages not placed yet.
+
+    With ``partition`` (part, parts) only the threads whose key hashes to ``part`` are placed,
+    under that partition's own mark, up to message id ``upto``: the partitions of one range
+    can run at the same time on different workers, each thread in one of them only.
+    """
     stats = ConversationStats()
     directory: _Directory | None = None  # read once per run, on the first batch with work
-    with session_scope(engine) as session:
-        if session.get(Checkpoint, CANONICAL) is None:
-            _canonicalize(session, idle_gap, stats)
+    mark_name = STAGE if partition is None else partition_mark(*partition)
+    if partition is None:
+        ensure_canonical(engine, idle_gap, stats)
     while True:
         with session_scope(engine) as session:
-            done, directory = _run_batch(session, idle_gap, batch_size, stats, directory)
+            done, directory = _run_batch(
+                session, idle_gap, batch_size, stats, directory, mark_name, partition, upto
+            )
         if progress and done:
             progress(done)
         if done < batch_size:
@@ -162,8 +189,17 @@ def _run_batch(
     batch_size: int,
     stats: ConversationStats,
     directory: _Directory | None,
+    mark_name: str = STAGE,
+    partition: tuple[int, int] | None = None,
+    upto: int | None = None,
 ) -> tuple[int, _Directory | None]:
-    mark = stage_mark(session, STAGE)
+    mark = stage_mark(session, mark_name)
+    if mark_name != STAGE:
+        # never behind the stage's own mark: a partition's task delivered again after its
+        # run finished (and its mark was dropped) finds its messages placed
+        done = session.get(Checkpoint, STAGE)
+        if done is not None and done.seq > mark.seq:
+            mark.seq = done.seq
     rows = session.execute(
         select(
             Message.id,
@@ -175,7 +211,7 @@ def _run_batch(
             Message.roomid,
             Message.scanned_run_id,
         )
-        .where(Message.id > mark.seq)
+        .where(Message.id > mark.seq, Message.id <= upto if upto is not None else true())
         .order_by(Message.id)
         .limit(batch_size)
     ).all()
@@ -186,6 +222,10 @@ def _run_batch(
     threads: dict[str, tuple[Thread, list[Any]]] = {}
     for row in rows:
         thread = thread_of(row.sender, list(row.tolist or []), row.roomid)
+        if partition is not None:
+            key = thread.key if thread is not None else f"sender:{row.sender}"
+            if partition_of(key, partition[1]) != partition[0]:
+                continue  # another partition's
         if thread is None or row.sender_kind == SenderKind.SYSTEM:
             staff_id = directory.staff_id(row.sender, SenderKind.STAFF)
             if staff_id:  # no conversation, but still attributable to its sender

@@ -187,6 +187,59 @@ def _score_batch(
     return results
 
 
+@dataclass(frozen=True)
+class ScorePlan:
+    """What a scoring pass covers: the conversations due, and the mark to set when done."""
+
+    since: int
+    newest: int
+    due: list[int]
+
+
+def plan_scores(engine: Engine, card: Scorecard) -> ScorePlan:
+    with session_scope(engine) as session:
+        since = stage_mark(session, STAGE).seq
+        newest = session.scalar(select(func.max(Message.id))) or since
+        due = _due(session, card, since, limit=10**9)
+    return ScorePlan(since, newest, due)
+
+
+def score_batch(
+    engine: Engine,
+    card: Scorecard,
+    quality: QualityConfig,
+    ids: Sequence[int],
+    stats: ScoreStats,
+    clock: BusinessClock | None = None,
+) -> float:
+    """Score one batch of conversations, setting aside those that fail on their own;
+    returns the sum of the scores (for the mean), counting into ``stats``."""
+    clock = clock or BusinessClock.from_config(quality)
+    total = 0.0
+
+    def attempt(part: Sequence[int]) -> None:
+        nonlocal total
+        with session_scope(engine) as session:
+            results = _score_batch(session, card, quality, clock, part)
+        for result in results:
+            stats.conversations += 1
+            stats.fatal += int(result.fatal)
+            total += result.score
+
+    refused = isolate(ids, attempt)
+    if refused:
+        with session_scope(engine) as session:
+            for conv_id, why in refused:
+                record_failure(session, SCORES_STAGE, str(conv_id), why)
+        stats.set_aside += len(refused)
+    return total
+
+
+def finish_scores(engine: Engine, plan: ScorePlan) -> None:
+    with session_scope(engine) as session:
+        stage_mark(session, STAGE).seq = max(plan.newest, plan.since)
+
+
 def score_conversations(
     engine: Engine,
     card: Scorecard,
@@ -197,33 +250,13 @@ def score_conversations(
     clock = BusinessClock.from_config(quality)
     stats = ScoreStats()
     total = 0.0
-    with session_scope(engine) as session:
-        mark = stage_mark(session, STAGE)
-        since = mark.seq
-        newest = session.scalar(select(func.max(Message.id))) or since
-        due = _due(session, card, since, limit=10**9)
-
-    def attempt(ids: Sequence[int]) -> None:
-        nonlocal total
-        with session_scope(engine) as session:
-            results = _score_batch(session, card, quality, clock, ids)
-        for result in results:
-            stats.conversations += 1
-            stats.fatal += int(result.fatal)
-            total += result.score
-
-    for start in range(0, len(due), batch_size):
-        ids = due[start : start + batch_size]
-        refused = isolate(ids, attempt)
-        if refused:
-            with session_scope(engine) as session:
-                for conv_id, why in refused:
-                    record_failure(session, SCORES_STAGE, str(conv_id), why)
-            stats.set_aside += len(refused)
+    plan = plan_scores(engine, card)
+    for start in range(0, len(plan.due), batch_size):
+        ids = plan.due[start : start + batch_size]
+        total += score_batch(engine, card, quality, ids, stats, clock)
         if progress:
             progress(len(ids))
-    with session_scope(engine) as session:
-        stage_mark(session, STAGE).seq = max(newest, since)
+    finish_scores(engine, plan)
     if stats.conversations:
         stats.mean_score = round(total / stats.conversations, 2)
     return stats

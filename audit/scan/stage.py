@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, Table, bindparam, delete, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, select, true, update
 from sqlalchemy.orm import Session
 
 from audit.quality.classifiers import Scorers
@@ -50,8 +50,10 @@ def scan_messages(
     skip_withheld: bool = False,
     scorers: Scorers | None = None,
     scorecard_version: str = "",
+    id_range: tuple[int, int] | None = None,
 ) -> ScanStats:
-    """Scan messages (and score them with the classifiers, when given) in batches."""
+    """Scan messages (and score them with the classifiers, when given) in batches; with
+    ``id_range`` (lo, hi) only those with ``lo < id <= hi`` (one task's share)."""
     with session_scope(engine) as session:
         run = ScanRun(
             mode="full" if full else "incremental",
@@ -64,13 +66,14 @@ def scan_messages(
         session.flush()
         run_id = run.id
     stats = ScanStats(run_id=run_id)
-    last_id = 0
+    last_id, upto = id_range or (0, None)
     while True:
         with session_scope(engine) as session:
             query = (
                 select(Message.id, Message.text, Message.sender_kind, Message.conversation_id)
                 .where(
                     Message.id > last_id,
+                    Message.id <= upto if upto is not None else true(),
                     Message.text != "",
                     ~is_set_aside(SCAN_STAGE, Message.msgid),
                 )

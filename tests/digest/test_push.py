@@ -8,6 +8,7 @@ import re
 import threading
 from typing import Any
 
+from audit.store.status import status
 from fake_wecom import CORPID, SECRET, FakeWeCom, serve
 from qa_world import RAW, World
 from servers import robot_server
@@ -33,7 +34,6 @@ from audit.store.models import (
     Role,
     Severity,
 )
-from audit.store.status import status
 from audit.store.users import create_user
 from audit.watch import Watcher
 

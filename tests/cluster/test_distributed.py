@@ -1,0 +1,168 @@
+"""``audit run --distributed`` on two worker processes gives the rows a single-process
+``audit run`` gives, also when a worker is killed in the middle of a task, and a second
+coordinator pulls nothing twice."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PREFIX, Worker, coordinator, environment, finish
+from rows import differences, dump
+
+from audit.store.db import make_engine
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def _rows(url: str) -> dict[str, Any]:
+    engine = make_engine(url)
+    try:
+        return dump(engine)
+    finally:
+        engine.dispose()
+
+
+def _failures(url: str) -> list[tuple[str, str, str]]:
+    from sqlalchemy import text
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [
+                tuple(r)
+                for r in conn.execute(text("select stage, item, error from stage_failures"))
+            ]
+    finally:
+        engine.dispose()
+
+
+def _summary(stderr: str) -> list[str]:
+    """The per-stage lines of the run report, without their timings."""
+    names = ("directory", "pull", "decrypt", "conversations", "scan", "scores", "alerts")
+    return [
+        re.sub(r" \(\d+\.\ds\)$", "", line)
+        for line in stderr.splitlines()
+        if line.split(" ", 1)[0] in names
+    ]
+
+
+def _pulled(stderr: str) -> int:
+    m = re.search(r"^pull +\d+ received, (\d+) new", stderr, re.M)
+    assert m, stderr[-2000:]
+    return int(m.group(1))
+
+
+def test_two_workers_give_the_single_process_rows(
+    baseline: dict[str, Any],
+    make_db: Callable[[], str],
+    archive: Path,
+    workers: Callable[..., Worker],
+) -> None:
+    url = make_db()
+    env = environment(url, archive)
+    a, b = workers("wa", env), workers("wb", env)
+    _, err = finish(coordinator(env, archive))
+    assert not differences(baseline["rows"], _rows(url))
+    assert _rows(url) == baseline["rows"]
+    # the same summary as `audit run` (the scan's run number aside: one per scan task)
+    strip_run = lambda lines: [re.sub(r"run \d+: ", "", x) for x in lines]  # noqa: E731
+    assert strip_run(_summary(err)) == strip_run(_summary(baseline["stderr"]))
+    assert len(_summary(err)) == 7
+    assert _failures(url) == []
+
+    # `audit status --json`: the cluster's queues, workers and failed tasks
+    status = subprocess.run(
+        [sys.executable, "-m", "audit", "status", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cluster = json.loads(status.stdout)["cluster"]
+    assert cluster["error"] is None
+    assert cluster["queues"] == {f"{PREFIX}.{k}": 0 for k in ("decrypt", "scan", "analyse")}
+    assert {w.split("@")[0] for w in cluster["workers"]} >= {"wa", "wb"}
+    assert cluster["tasks_failed"] == {}
+    assert a.proc.poll() is None and b.proc.poll() is None
+
+    # a second run finds nothing to do and changes nothing
+    _, err = finish(coordinator(env, archive))
+    assert _pulled(err) == 0
+    assert _rows(url) == baseline["rows"]
+
+    # a full rescan fanned out over the workers, with the same lists, changes nothing either
+    rescan = subprocess.run(
+        [sys.executable, "-m", "audit", "scan", "--full", "--distributed"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert rescan.returncode == 0, rescan.stderr[-3000:]
+    findings = len(baseline["rows"]["findings"])
+    texts = sum(1 for r in baseline["rows"]["messages"] if dict(r)["text"])
+    assert re.fullmatch(
+        rf"scan run \d+: {texts} messages, {findings} findings, 0 stale findings removed\n",
+        rescan.stdout,
+    )
+    assert _rows(url) == baseline["rows"]
+
+
+# (table, n): the kill lands inside the n-th write to the table, i.e. inside a task of the
+# stage that writes it: decrypt, conversations, scan, scores, alerts, daily tables
+KILLS = [
+    ("messages", 2),
+    ("conversations", 3),
+    ("findings", 2),
+    ("scores", 2),
+    ("alerts", 1),
+    ("conversation_facts", 1),
+]
+
+
+@pytest.mark.parametrize(("table", "n"), KILLS, ids=[k[0] for k in KILLS])
+def test_a_worker_killed_mid_task_changes_nothing(
+    baseline: dict[str, Any],
+    make_db: Callable[[], str],
+    archive: Path,
+    workers: Callable[..., Worker],
+    table: str,
+    n: int,
+) -> None:
+    """The first worker SIGKILLs itself in the middle of a task; the broker gives the task to
+    the second worker, started when the first has died (so the kill cannot be dodged by the
+    second taking every task of the stage first)."""
+    url = make_db()
+    env = environment(url, archive)
+    doomed = workers("doomed", env, armed=(table, n))
+    run = coordinator(env, archive)
+    assert doomed.proc.wait(1200) == -signal.SIGKILL, doomed.log.read_text()[-3000:]
+    workers("heir", env)
+    finish(run)
+    assert not differences(baseline["rows"], _rows(url))
+    assert _rows(url) == baseline["rows"]
+    assert _failures(url) == []
+
+
+def test_a_second_coordinator_pulls_nothing_twice(
+    baseline: dict[str, Any],
+    make_db: Callable[[], str],
+    archive: Path,
+    workers: Callable[..., Worker],
+) -> None:
+    url = make_db()
+    env = environment(url, archive)
+    workers("wa", env)
+    workers("wb", env)
+    first, second = coordinator(env, archive), coordinator(env, archive)
+    (_, err1), (_, err2) = finish(first), finish(second)
+    assert sorted([_pulled(err1), _pulled(err2)]) == [0, 2000]
+    assert _rows(url) == baseline["rows"]
