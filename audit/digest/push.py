@@ -39,8 +39,8 @@ from audit.digest.channel import Channel, DeliveryError
 from audit.digest.recipients import Recipient, from_routes
 from audit.digest.render import RenderedDigest, markdown_safe
 from audit.domain import AlertState, Category, Severity, label_of
-from audit.export.access import COMPANY_ROLES, expand
 from audit.export.masking import Masker, masked_excerpt
+from audit.store.access import ALL_STORES_ROLES, expand
 from audit.store.db import session_scope
 from audit.store.models import (
     Alert,
@@ -79,7 +79,7 @@ def user_recipients(
     )
     out = []
     for user in users:
-        if user.role in COMPANY_ROLES:
+        if user.role in ALL_STORES_ROLES:
             scope: tuple[int, ...] | None = None
         else:
             scope = tuple(sorted(s.org_unit_id for s in user.scopes))
