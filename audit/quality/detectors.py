@@ -30,7 +30,7 @@ import numpy as np
 
 from audit.domain import Severity
 from audit.quality import clf_text
-from audit.scan.context import cue_spans, excuse
+from audit.scan.context import MODEL_RULES, QUOTATION, cue_spans, excuse, reported_spans
 from audit.scan.finding import Finding
 
 CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint")
@@ -49,6 +49,9 @@ DIGITS = 4
 # share of it, at most SPAN_LIMIT characters.
 SPAN_SHARE = 0.5
 SPAN_LIMIT = 8
+# A finding whose category's positive weight lies at least this much in quoted or reported
+# words (「...」, 他说...) is someone else's words, wherever its heaviest characters are.
+REPORTED_SHARE = 0.5
 
 
 @dataclass
@@ -93,6 +96,8 @@ class DetectorBank:
                 located = self.locate(text, category)
                 if located is not None and excuse(text, role, category, *located) is not None:
                     continue  # negated, asked, quoted ... (see audit.scan.context)
+                if QUOTATION in MODEL_RULES[category] and self.reported(text, category):
+                    continue  # the weight lies in someone else's words
                 out[i].append(
                     Finding(
                         category=category,
@@ -136,6 +141,24 @@ class DetectorBank:
         for k, (a, b) in enumerate(owners):
             out[a:b] += per_char[k] / (b - a)
         return out
+
+    def reported(self, text: str, category: str) -> bool:
+        """Whether at least ``REPORTED_SHARE`` of the category's positive weight lies in
+        quoted or reported words (「...」, 他说...)."""
+        spans = reported_spans(text)
+        if not spans:
+            return False
+        weights = self.influence(text, category)
+        if weights is None:
+            return False
+        positive = np.clip(weights, 0.0, None)
+        total = float(positive.sum())
+        if total <= 0:
+            return False
+        inside = np.zeros(len(text), dtype=bool)
+        for a, b in spans:
+            inside[a:b] = True
+        return float(positive[inside].sum()) >= REPORTED_SHARE * total
 
     def locate(self, text: str, category: str) -> tuple[int, int] | None:
         """Original ``[start, end)`` of the words weighing most for ``category``: the

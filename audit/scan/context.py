@@ -519,6 +519,24 @@ def cue_spans(text: str) -> list[tuple[int, int]]:
     ]
 
 
+_QUOTED = re.compile(r"「[^」]*」|『[^』]*』|“[^”]*”|\"[^\"]*\"")
+
+
+def reported_spans(text: str) -> list[tuple[int, int]]:
+    """Original spans of someone else's words: inside quotation marks, or after a reporting
+    verb (他说, 听说, 网上说 ...) to the end of its clause."""
+    spans = [m.span() for m in _QUOTED.finditer(text)]
+    norm = normalize(text)
+    cues = MessageCues(text, norm)
+    offsets = norm.offsets
+    for cue in cues.cues:
+        if cue.kind == QUOTATION:
+            start = offsets[cue.end - 1] + 1
+            end = _CLAUSE_END.search(text, start)
+            spans.append((start, end.start() if end else len(text)))
+    return spans
+
+
 def _windows(findings: list[Finding], length: int) -> list[tuple[list[Finding], tuple[int, int]]]:
     """Findings grouped by overlapping windows (``WINDOW`` plus the longest cue each side)."""
     margin = WINDOW + _cue_words()[2]

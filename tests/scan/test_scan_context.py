@@ -19,6 +19,7 @@ from audit.scan.context import (
     excuse,
     judge,
     parse_cues,
+    reported_spans,
 )
 from audit.scan.finding import Finding
 from audit.scan.normalize import normalize
@@ -368,3 +369,18 @@ def test_cue_spans_are_the_function_words_in_original_offsets() -> None:
     text = "我 不會 加 您 的 私人號，如果 需要 嗎"
     words = [text[a:b].replace(" ", "") for a, b in cue_spans(text)]
     assert words == ["不會", "如果", "嗎"]  # 我 (the speaker) is no cue to leave out
+
+
+@pytest.mark.parametrize(
+    ("text", "reported"),
+    [
+        ("邻居说“打12315”最快，我先问问你们", ["“打12315”", "“打12315”最快"]),
+        ("她说你们都是骗子，我替她道歉", ["你们都是骗子"]),
+        ("网上说不用身份证就能开卡", ["不用身份证就能开卡"]),
+        ("你们就是骗子", []),
+    ],
+)
+def test_reported_spans_are_quoted_or_after_a_reporting_verb(
+    text: str, reported: list[str]
+) -> None:
+    assert [text[a:b] for a, b in reported_spans(text)] == reported
