@@ -8,6 +8,12 @@ false-alarm figure uses another seed, never trained on), and supervisor labels f
 (``diversion.wechat``, ``model.diversion``) is a positive (confirmed) or a negative (false
 positive) of that category's detector.
 
+Then the thresholds are calibrated on the clean messages of the evaluation set's tuning half
+(``CALIBRATION``, next to the data directory; skipped when it is absent): a detector's
+finding there, after context judgement (``DetectorBank.detect_many``), raises its category's
+threshold just above that message's probability, so that no clean tuning message of the
+detector's roles is reported. The test half is never read.
+
 Per category, a logistic regression on the shared TF-IDF features (``clf_text``), sigmoid-
 calibrated on out-of-fold scores. The reporting threshold is chosen on out-of-fold
 probabilities (each example scored by a model that did not see it): the lowest threshold
@@ -37,6 +43,7 @@ from audit.quality import clf_data, clf_text
 from audit.quality.clf_data import DataError
 from audit.quality.detectors import CATEGORIES, CATEGORY_ROLES, DetectorBank
 from audit.quality.sim_messages import ordinary_messages
+from audit.scan.evaluate import load_eval_set
 
 NAME = "detectors"
 DATA_FILE = "detector_examples.txt"
@@ -54,6 +61,10 @@ CHECK_SEED = 101  # the model card's false alarms: never trained on
 PRECISION = 0.8
 MAX_FALSE_ALARM = 0.001
 THRESHOLDS = tuple(round(0.5 + 0.01 * i, 2) for i in range(50))  # 0.50 ... 0.99
+# the clean messages of this labelled set (relative to the data directory's parent) calibrate
+# the thresholds; the calibrated grid goes past 0.99 (probabilities have DIGITS decimals)
+CALIBRATION = Path("eval") / "v2" / "tuning.jsonl"
+CALIBRATED = (*THRESHOLDS, 0.995, 0.999, 0.9995, 0.9999, 1.0, 1.01)  # 1.01: off
 POSITIVE_SHARE = 0.1  # of the training weight, so that a few dozen seeds are heard
 FOLDS = 5
 C = 1.0
@@ -85,6 +96,7 @@ class DetectorMetrics:
     oof_recall: float
     check_messages: int  # ordinary simulated messages of the category's roles, never trained on
     check_false_alarms: int
+    calibration_alarms: int = 0  # clean tuning messages that raised the threshold
 
 
 def read_seeds(path: Path) -> list[Seed]:
@@ -215,6 +227,25 @@ def _threshold(y: np.ndarray, p: np.ndarray, simulated: np.ndarray) -> tuple[flo
     return chosen, round(precision, 4), round(recall, 4)
 
 
+def _calibrate(bank: DetectorBank, texts: list[str], roles: list[str | None]) -> dict[str, int]:
+    """Raise each threshold above the clean calibration messages the detector still reports
+    after context judgement; returns how many messages moved each category's threshold."""
+    moved: dict[str, int] = {}
+    while True:
+        found = bank.detect_many(texts, roles)
+        raised = False
+        for category in CATEGORIES:
+            scores = [f.score for fs in found for f in fs if f.category == category]
+            if not scores:
+                continue
+            top = max(scores)
+            bank.thresholds[category] = next(t for t in CALIBRATED if t > top)
+            moved[category] = moved.get(category, 0) + len(scores)
+            raised = True
+        if not raised:
+            return moved
+
+
 def train_detectors(
     models_dir: Path,
     data_dir: Path,
@@ -264,17 +295,34 @@ def train_detectors(
     thresholds: dict[str, float] = {}
     metrics: list[DetectorMetrics] = []
     check = ordinary_messages(CHECK_SEED)
+    fitted: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
     for category in CATEGORIES:
         texts, y, is_sim = _examples(category, everything)
         x = features.transform(texts)
         w = _weights(y)
         model, oof = _fit(x, y, w, seed)
-        threshold, precision, recall = _threshold(y, oof, is_sim)
         classifiers[category] = model
-        thresholds[category] = threshold
+        thresholds[category] = _threshold(y, oof, is_sim)[0]
         roles = CATEGORY_ROLES[category]
         check_texts = [m.text for m in check if m.role in roles]
         check_p = model.predict_proba(features.transform(check_texts))[:, 1]
+        fitted[category] = (y, oof, np.round(check_p, 4))
+    bank = DetectorBank(features, classifiers, thresholds)
+    calibration = data_dir.parent / CALIBRATION
+    calibrated: dict[str, int] = {}
+    if calibration.is_file():
+        clean = [m for m in load_eval_set(calibration) if not m.labels]
+        calibrated = _calibrate(bank, [m.text for m in clean], [m.role for m in clean])
+        files.append(
+            clf_data.DataFile(
+                "calibration: clean messages of the tuning half", calibration.name,
+                clf_data.sha256_file(calibration), len(clean), 0,
+            )
+        )  # fmt: skip
+    clf_text.slim(features)
+    for category, (y, oof, check_p) in fitted.items():
+        threshold = thresholds[category]
+        hit = oof >= threshold
         metrics.append(
             DetectorMetrics(
                 category=category,
@@ -282,14 +330,13 @@ def train_detectors(
                 negatives=int(len(y) - y.sum()),
                 oof_roc_auc=round(float(roc_auc_score(y, oof)), 4),
                 threshold=threshold,
-                oof_precision=precision,
-                oof_recall=recall,
-                check_messages=len(check_texts),
-                check_false_alarms=int((np.round(check_p, 4) >= threshold).sum()),
+                oof_precision=round(float(y[hit].mean()), 4) if hit.any() else 1.0,
+                oof_recall=round(float(hit[y == 1].mean()), 4),
+                check_messages=len(check_p),
+                check_false_alarms=int((check_p >= threshold).sum()),
+                calibration_alarms=calibrated.get(category, 0),
             )
         )
-    clf_text.slim(features)
-    bank = DetectorBank(features, classifiers, thresholds)
 
     params = {
         "seed": seed,
@@ -298,7 +345,8 @@ def train_detectors(
         f"calibrated out of fold ({FOLDS} stratified folds); positives weigh "
         f"{POSITIVE_SHARE:.0%} of the training weight",
         "threshold": f"lowest of 0.50..0.99 with out-of-fold precision >= {PRECISION} and at "
-        f"most {MAX_FALSE_ALARM:.1%} of ordinary simulated messages over it",
+        f"most {MAX_FALSE_ALARM:.1%} of ordinary simulated messages over it, then raised above "
+        "every clean message of the tuning half still reported after context judgement",
         "simulator_seeds": list(SIM_SEEDS),
         "check_seed": CHECK_SEED,
     }
@@ -346,7 +394,8 @@ def _card(meta: dict[str, Any], metrics: list[DetectorMetrics]) -> str:
     rows = "\n".join(
         f"| `model.{m.category}` | {', '.join(meta['categories'][m.category])} | {m.positives} "
         f"| {m.negatives} | {m.oof_roc_auc:.4f} | {m.threshold:.2f} | {m.oof_precision:.4f} | "
-        f"{m.oof_recall:.4f} | {m.check_false_alarms} / {m.check_messages} |"
+        f"{m.oof_recall:.4f} | {m.check_false_alarms} / {m.check_messages} | "
+        f"{m.calibration_alarms} |"
         for m in metrics
     )
     data = "\n".join(
@@ -393,10 +442,13 @@ Each detector's negatives are also the other categories' seed messages of its ro
 ## Metrics
 
 Out-of-fold on the training data; the last column counts ordinary simulated messages of the
-detector's roles at or over the threshold (seed {p["check_seed"]}, never trained on).
+detector's roles at or over the threshold (seed {p["check_seed"]}, never trained on); "tuning
+alarms" counts the clean messages of the evaluation set's tuning half that the detector
+reported after context judgement at its out-of-fold threshold, and that raised it above them.
 
-| rule | roles | positive | negative | ROC-AUC | threshold | precision | recall | ordinary hits |
-|---|---|---:|---:|---:|---:|---:|---:|---:|
+| rule | roles | positive | negative | ROC-AUC | threshold | precision | recall | ordinary hits \
+| tuning alarms |
+|---|---|---:|---:|---:|---:|---:|---:|---:|---:|
 {rows}
 
 ## Limitations

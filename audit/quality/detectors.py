@@ -7,12 +7,21 @@ rule ``model.<category>`` only when its calibrated probability reaches the thres
 at training time for precision (model card ``models/detectors.md``), and only when the word
 lists found nothing of that category in the message: a listed term explains itself better.
 
+A finding spans the whole message, but it is judged in context like a listed hit
+(``audit.scan.context.excuse`` with ``MODEL_RULES``): ``locate`` finds the words that weigh
+most for the category (each TF-IDF feature's share of the linear score, spread over the
+characters it covers, mapped back to the original text), and a negation, a question, a past,
+a condition, a quotation ... reaching those words drops the finding. 「不存在稳赚不赔的产品」
+「她说“你们都是骗子”」 then stay quiet while 「稳赚不赔」 alone is reported.
+
 The bank is pickled by reference inside ``models/detectors.joblib``: the class name and module
 path are part of the artifact format. ``audit train`` builds it (``detect_train``).
 """
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +29,8 @@ from typing import Any
 import numpy as np
 
 from audit.domain import Severity
+from audit.quality import clf_text
+from audit.scan.context import MODEL_RULES, QUOTATION, cue_spans, excuse, reported_spans
 from audit.scan.finding import Finding
 
 CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint")
@@ -34,6 +45,13 @@ CATEGORY_ROLES: dict[str, frozenset[str]] = {
 # A model finding has no listed term behind it: medium, so it is reviewed, not escalated.
 SEVERITY: dict[str, Severity] = {c: Severity.MEDIUM for c in CATEGORIES}
 DIGITS = 4
+# The located words: the character weighing most and its neighbours weighing at least this
+# share of it, at most SPAN_LIMIT characters.
+SPAN_SHARE = 0.5
+SPAN_LIMIT = 8
+# A finding whose category's positive weight lies at least this much in quoted or reported
+# words (「...」, 他说...) is someone else's words, wherever its heaviest characters are.
+REPORTED_SHARE = 0.5
 
 
 @dataclass
@@ -75,6 +93,11 @@ class DetectorBank:
                 p = round(float(probabilities[i, k]), DIGITS)
                 if p < self.thresholds[category]:
                     continue
+                located = self.locate(text, category)
+                if located is not None and excuse(text, role, category, *located) is not None:
+                    continue  # negated, asked, quoted ... (see audit.scan.context)
+                if QUOTATION in MODEL_RULES[category] and self.reported(text, category):
+                    continue  # the weight lies in someone else's words
                 out[i].append(
                     Finding(
                         category=category,
@@ -88,6 +111,179 @@ class DetectorBank:
                     )
                 )
         return out
+
+    def influence(self, text: str, category: str) -> np.ndarray | None:
+        """Each original character's share of the category's linear score: every feature
+        present contributes coefficient x TF-IDF value, spread evenly over the characters of
+        its occurrences. None when the features' normalization cannot be mapped back."""
+        aligned = _aligned(text)
+        if aligned is None:
+            return None
+        norm, owners = aligned
+        estimator = self.classifiers[category].calibrated_classifiers_[0].estimator
+        coef = np.asarray(estimator.coef_).ravel()
+        row = self.features.transform([text]).tocsr()
+        (_, words), (_, chars) = self.features.transformer_list
+        n_words = len(words.vocabulary_)
+        word_names = _names(words)
+        char_names = _names(chars)
+        tokens = _token_spans(norm)
+        per_char = np.zeros(len(norm))
+        for j, value in zip(row.indices, row.data, strict=True):
+            share = float(coef[j] * value)
+            if j < n_words:
+                spans = _word_occurrences(word_names[j], tokens)
+            else:
+                spans = _char_occurrences(char_names[j - n_words], norm)
+            for a, b in spans:
+                per_char[a:b] += share / len(spans) / (b - a)
+        out = np.zeros(len(text))
+        for k, (a, b) in enumerate(owners):
+            out[a:b] += per_char[k] / (b - a)
+        return out
+
+    def reported(self, text: str, category: str) -> bool:
+        """Whether at least ``REPORTED_SHARE`` of the category's positive weight lies in
+        quoted or reported words (「...」, 他说...)."""
+        spans = reported_spans(text)
+        if not spans:
+            return False
+        weights = self.influence(text, category)
+        if weights is None:
+            return False
+        positive = np.clip(weights, 0.0, None)
+        total = float(positive.sum())
+        if total <= 0:
+            return False
+        inside = np.zeros(len(text), dtype=bool)
+        for a, b in spans:
+            inside[a:b] = True
+        return float(positive[inside].sum()) >= REPORTED_SHARE * total
+
+    def locate(self, text: str, category: str) -> tuple[int, int] | None:
+        """Original ``[start, end)`` of the words weighing most for ``category``: the
+        heaviest character and its neighbours of at least ``SPAN_SHARE`` of its weight, less
+        the cue words at either edge (a negator the model leans on speaks of what follows it;
+        one inside the words, 稳赚不赔, is part of them)."""
+        weights = self.influence(text, category)
+        if weights is None or not len(weights) or weights.max() <= 0:
+            return None
+        peak = int(weights.argmax())
+        floor = weights[peak] * SPAN_SHARE
+        start, end = peak, peak + 1
+        while end - start < SPAN_LIMIT:
+            left = weights[start - 1] if start > 0 else -np.inf
+            right = weights[end] if end < len(weights) else -np.inf
+            if max(left, right) < floor:
+                break
+            if left >= right:
+                start -= 1
+            else:
+                end += 1
+        cues = cue_spans(text)
+        trimmed = True
+        while trimmed and start < end:
+            trimmed = False
+            for a, b in cues:
+                if a <= start < b:
+                    start, trimmed = b, True
+                if a < end <= b and start < end:
+                    end, trimmed = a, True
+        if start >= end:  # nothing but cue words: the words they govern
+            start = min(start, len(text) - 1)
+            return start, start + 1
+        return start, end
+
+
+_NAMES: dict[int, list[str]] = {}
+
+
+def _names(vectorizer: Any) -> list[str]:
+    """Feature names by column, computed once per fitted vectorizer."""
+    key = id(vectorizer.vocabulary_)
+    if key not in _NAMES:
+        names = [""] * len(vectorizer.vocabulary_)
+        for name, column in vectorizer.vocabulary_.items():
+            names[column] = name
+        _NAMES[key] = names
+    return _NAMES[key]
+
+
+def _aligned(text: str) -> tuple[str, list[tuple[int, int]]] | None:
+    """``clf_text.normalize(text)`` and, per normalized character, the original characters
+    it comes from; None when the step-by-step mapping does not give the same text."""
+    chars: list[str] = []
+    owners: list[tuple[int, int]] = []
+    for i, char in enumerate(text[: clf_text.MAX_CLASSIFIED]):
+        for piece in unicodedata.normalize("NFKC", char).lower():
+            chars.append(piece)
+            owners.append((i, i + 1))
+    simplified = str(clf_text._t2s().convert("".join(chars)))
+    if len(simplified) != len(chars):
+        return None
+    merged: list[str] = []
+    spans: list[tuple[int, int]] = []
+    for char, owner in zip(simplified.replace("您", "你"), owners, strict=True):
+        kind = "0" if _DIGIT.match(char) else " " if char.isspace() else char
+        if kind in "0 " and merged and merged[-1] == kind and len(kind) == 1:
+            spans[-1] = (spans[-1][0], owner[1])  # a run of digits or spaces: one character
+            continue
+        merged.append(kind)
+        spans.append(owner)
+    stripped = _strip("".join(merged), spans)
+    joined = stripped[0]
+    keep = [True] * len(joined)
+    for match in clf_text._PARTICLES.finditer(joined):
+        for k in range(*match.span()):
+            keep[k] = False
+    plain = _strip(
+        "".join(c for c, k in zip(joined, keep, strict=True) if k),
+        [x for x, k in zip(stripped[1], keep, strict=True) if k],
+    )
+    joined, spans = plain if plain[0] else stripped
+    if joined != clf_text.normalize(text):
+        return None
+    return joined, spans
+
+
+def _strip(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    left = len(text) - len(text.lstrip())
+    right = len(text.rstrip())
+    return text[left:right], spans[left:right]
+
+
+_DIGIT = re.compile(r"\d")
+
+
+def _token_spans(norm: str) -> list[tuple[str, int, int]]:
+    """jieba words of a normalized text with their offsets, spaces left out (as the word
+    features see them)."""
+    out = []
+    at = 0
+    for word in clf_text._jieba().cut(norm, HMM=False):
+        if not word.isspace():
+            out.append((word, at, at + len(word)))
+        at += len(word)
+    return out
+
+
+def _word_occurrences(name: str, tokens: list[tuple[str, int, int]]) -> list[tuple[int, int]]:
+    parts = name.split(" ")
+    n = len(parts)
+    return [
+        (tokens[k][1], tokens[k + n - 1][2])
+        for k in range(len(tokens) - n + 1)
+        if all(tokens[k + m][0] == parts[m] for m in range(n))
+    ]
+
+
+def _char_occurrences(name: str, norm: str) -> list[tuple[int, int]]:
+    spans = []
+    at = norm.find(name)
+    while at >= 0:
+        spans.append((at, at + len(name)))
+        at = norm.find(name, at + 1)
+    return spans
 
 
 class DetectingScanner:

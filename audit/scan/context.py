@@ -63,7 +63,7 @@ from typing import Any, Final, NamedTuple
 
 from audit.domain import Severity
 from audit.scan.finding import Finding
-from audit.scan.normalize import Normalized
+from audit.scan.normalize import Normalized, normalize
 from audit.scan.recognizers import default_recognizers
 
 NEGATION: Final = "negation"
@@ -232,9 +232,42 @@ RULES: Final[Policy] = {
     "abuse": {NEGATION: SUPPRESS, CONDITIONAL: LOWER, QUOTATION: SUPPRESS, SELF_DIRECTED: SUPPRESS},
     # a customer asking for a fraud (你们收手机卡吗) is soliciting one
     "fraud": {NEGATION: SUPPRESS, QUOTATION: SUPPRESS},
-    "illegal": {QUOTATION: LOWER},
+    # 「听说有人在卖改号软件」 reports an offer, it makes none; asked for, it is solicited
+    "illegal": {QUOTATION: SUPPRESS},
 }
 _STRENGTH = {SUPPRESS: 2, LOWER: 1}
+
+# What the cues do to a paraphrase detector's finding (``model.<category>``, located on its
+# most influential words by ``audit.quality.detectors``). A model finding has no listed term
+# behind it, only a probability: a cue that would lower a listed hit drops it, and a few cues
+# more excuse it (a staff question about a product is no guarantee; a past or hypothetical
+# fraud is a warning; a rights notice names where to complain, it threatens nothing).
+MODEL_RULES: Final[Policy] = {
+    "diversion": {NEGATION: SUPPRESS, "question_customer": SUPPRESS, QUOTATION: SUPPRESS},
+    "promise": {
+        NEGATION: SUPPRESS,
+        QUESTION: SUPPRESS,
+        CONDITIONAL: SUPPRESS,
+        QUOTATION: SUPPRESS,
+        PAST: SUPPRESS,
+        RIGHTS_NOTICE: SUPPRESS,
+    },
+    "fraud": {
+        NEGATION: SUPPRESS,
+        QUOTATION: SUPPRESS,
+        PAST: SUPPRESS,
+        CONDITIONAL: SUPPRESS,
+        RIGHTS_NOTICE: SUPPRESS,
+    },
+    "abuse": {
+        NEGATION: SUPPRESS,
+        CONDITIONAL: SUPPRESS,
+        QUOTATION: SUPPRESS,
+        SELF_DIRECTED: SUPPRESS,
+        PAST: SUPPRESS,
+    },
+    "complaint": dict(RULES["complaint"]),
+}
 
 
 class _Marks:
@@ -451,6 +484,57 @@ def judge(
             )
     out.extend(f for f in findings if f.rule in shown)
     return out
+
+
+def excuse(
+    text: str,
+    role: str | None,
+    category: str,
+    start: int,
+    end: int,
+    policy: Policy = MODEL_RULES,
+) -> Applied | None:
+    """The cue that excuses a hit of ``category`` on original ``[start, end)`` of ``text``
+    under ``policy`` (by default the paraphrase detectors'), or None: the hit stands. For a
+    finding that is not a listed term's, located by whoever made it."""
+    norm = normalize(text)
+    margin = WINDOW + _cue_words()[2]
+    cues = MessageCues(text, norm, max(0, start - margin), min(len(text), end + margin))
+    probe = Finding(category, f"{category}.located", Severity.MEDIUM, 1.0, start, end, "", "")
+    effect, cue = decide(category, role, applied_cues(cues, probe, role), policy)
+    return cue if effect == SUPPRESS else None
+
+
+def cue_spans(text: str) -> list[tuple[int, int]]:
+    """Original spans of the cue words of ``text`` that judge a hit (negators, question and
+    time words, conditions, reporting verbs ...; not the speaker's 我): a locator of hits
+    leaves them out, so that a hit found by weight lands on the words they speak of."""
+    norm = normalize(text)
+    cues = MessageCues(text, norm)
+    offsets = norm.offsets
+    return [
+        (offsets[c.start], offsets[c.end - 1] + 1)
+        for c in cues.cues
+        if c.kind != "self" and c.end <= len(offsets)
+    ]
+
+
+_QUOTED = re.compile(r"「[^」]*」|『[^』]*』|“[^”]*”|\"[^\"]*\"")
+
+
+def reported_spans(text: str) -> list[tuple[int, int]]:
+    """Original spans of someone else's words: inside quotation marks, or after a reporting
+    verb (他说, 听说, 网上说 ...) to the end of its clause."""
+    spans = [m.span() for m in _QUOTED.finditer(text)]
+    norm = normalize(text)
+    cues = MessageCues(text, norm)
+    offsets = norm.offsets
+    for cue in cues.cues:
+        if cue.kind == QUOTATION:
+            start = offsets[cue.end - 1] + 1
+            end = _CLAUSE_END.search(text, start)
+            spans.append((start, end.start() if end else len(text)))
+    return spans
 
 
 def _windows(findings: list[Finding], length: int) -> list[tuple[list[Finding], tuple[int, int]]]:

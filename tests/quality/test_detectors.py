@@ -13,11 +13,13 @@ from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from audit.cli import cli
+from audit.quality import clf_text
 from audit.quality.classifiers import Scorers, load_scorers
 from audit.quality.clf_data import DataError
 from audit.quality.detect_train import read_seeds, read_supervisor
-from audit.quality.detectors import CATEGORIES
+from audit.quality.detectors import CATEGORIES, _aligned
 from audit.quality.sim_messages import ordinary_messages
+from audit.scan.evaluate import load_eval_set
 from audit.scan.scanner import Scanner
 from audit.scan.stage import scan_messages
 from audit.store.db import session_scope
@@ -27,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
 SEEDS = ROOT / "tests" / "data" / "quality" / "detector_examples.txt"
 SCANNER = Scanner.from_directory(ROOT / "wordlists")
+TUNING = ROOT / "tests" / "data" / "eval" / "v2" / "tuning.jsonl"
 
 # Paraphrases no word list holds, none of them a seed message: (text, role, category).
 PARAPHRASES = (
@@ -45,6 +48,15 @@ ORDINARY = (
     ("请问店长今天在吗，我想办个宽带", "customer"),
     ("上次的问题已经解决了，谢谢", "customer"),
 )
+# The same words said, and negated or reported: (role, category, said, excused); none a seed.
+CONTEXT = (
+    ("staff", "diversion", "以后别在这里聊了，直接打我自己的手机",
+     "公司规定不能让您以后别在这里聊了直接打我自己的手机"),
+    ("staff", "diversion", "私下找我，价格好商量", "不要私下找我，价格好商量"),
+    ("staff", "promise", "稳赚不赔，您放心", "不存在稳赚不赔，您放心"),
+    ("customer", "complaint", "我要去找你们领导投诉到底", "我不会去找你们领导投诉到底"),
+    ("customer", "abuse", "你们客服都是一群吃白饭的", "我老公说你们客服都是一群吃白饭的"),
+)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +67,7 @@ def scorers() -> Scorers:
 def test_test_messages_are_not_seeds() -> None:
     seeds = {s.text for s in read_seeds(SEEDS)}
     assert not seeds & ({t for t, _, _ in PARAPHRASES} | {t for t, _ in ORDINARY})
+    assert not seeds & {t for _, _, *pair in CONTEXT for t in pair}
 
 
 def inspect(lines: list[dict[str, object]]) -> list[dict[str, Any]]:
@@ -193,3 +206,45 @@ def test_every_category_has_seeds_of_both_values() -> None:
     for category in CATEGORIES:
         values = {s.value for s in seeds if s.category == category}
         assert values == {0, 1}, category
+
+
+# ------------------------------------------------------ context judgement of model findings
+
+
+def test_aligned_maps_each_normalized_character_to_its_original() -> None:
+    text = "您好 ，我們的ＶＸ是 138 0013  8000哦"
+    aligned = _aligned(text)
+    assert aligned is not None
+    norm, owners = aligned
+    assert norm == clf_text.normalize(text) == "你好 ,我们的vx是 0 0 0"
+    assert [text[a:b] for a, b in owners] == [
+        "您", "好", " ", "，", "我", "們", "的", "Ｖ", "Ｘ", "是", " ", "138", " ", "0013",
+        "  ", "8000",
+    ]  # fmt: skip
+
+
+def test_clean_tuning_messages_raise_no_model_finding(scorers: Scorers) -> None:
+    """The thresholds were calibrated on them (the model card's "tuning alarms")."""
+    clean = [m for m in load_eval_set(TUNING) if not m.labels]
+    found = scorers.detect_many([m.text for m in clean], [m.role for m in clean])
+    assert [f for f in found if f] == []
+    files = {d["path"] for d in scorers.metadata["detectors"]["data"]}
+    assert TUNING.name in files
+
+
+@pytest.mark.parametrize(
+    ("role", "category", "said", "excused"),
+    CONTEXT,
+)
+def test_when_a_paraphrase_is_negated_or_reported_then_no_model_finding(
+    scorers: Scorers, role: str, category: str, said: str, excused: str
+) -> None:
+    bank = scorers.detectors
+    assert bank is not None
+    k = CATEGORIES.index(category)
+    said_p, excused_p = bank.predict_proba([said, excused])[:, k]
+    # both weigh as the violation: what tells them apart is the context, not the model
+    assert min(said_p, excused_p) >= bank.thresholds[category]
+    (said_found,), (excused_found,) = (bank.detect_many([t], [role]) for t in (said, excused))
+    assert category in {f.category for f in said_found}
+    assert category not in {f.category for f in excused_found}

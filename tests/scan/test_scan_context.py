@@ -10,11 +10,16 @@ from wordlist_dirs import write_lists
 
 from audit.scan.context import (
     LOWERED_SCORE,
+    MODEL_RULES,
+    RULES,
     CueListError,
     MessageCues,
     applied_cues,
+    cue_spans,
+    excuse,
     judge,
     parse_cues,
+    reported_spans,
 )
 from audit.scan.finding import Finding
 from audit.scan.normalize import normalize
@@ -306,3 +311,76 @@ def test_when_the_cue_list_is_read_then_kinds_map_to_cues() -> None:
         "可拨打": "rights_notice",
         "特别": "decoy",
     }
+
+
+# ------------------------------------------------------- hits located by someone else
+
+
+def span(text: str, words: str) -> tuple[int, int]:
+    start = text.index(words)
+    return start, start + len(words)
+
+
+@pytest.mark.parametrize(
+    ("role", "category", "text", "words", "reason"),
+    [
+        ("staff", "promise", "我们不存在稳赚不赔的产品", "稳赚不赔", "negated by 不存在"),
+        ("staff", "promise", "这个能保证收益吗？", "保证收益", "question (吗)"),
+        ("staff", "promise", "之前有同事说过包赚，已经处理了", "包赚", "past (之前)"),
+        ("staff", "fraud", "如果有人让您帮忙刷单，那是诈骗", "帮忙刷单", "conditional (如果)"),
+        ("customer", "abuse", "她说“你们都是骗子”，我替她道歉", "骗子", "quoted (她说)"),
+        ("customer", "abuse", "我真是个傻子", "傻子", "self-directed (我)"),
+        ("staff", "fraud", "收到收卡的短信，您可以向12321举报", "收卡", "rights notice (您可以向)"),
+    ],
+)
+def test_when_a_model_finding_is_in_context_then_it_is_excused(
+    role: str, category: str, text: str, words: str, reason: str
+) -> None:
+    cue = excuse(text, role, category, *span(text, words))
+    assert cue is not None and cue.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("role", "category", "text", "words"),
+    [
+        ("staff", "promise", "稳赚不赔，您放心买", "稳赚不赔"),
+        ("staff", "diversion", "加我私人号好吗", "私人号"),  # a staff offer put as a question
+        ("staff", "fraud", "你先用我同事的身份证办着", "同事的身份证"),
+        ("customer", "abuse", "你真是个傻子", "傻子"),
+        ("customer", "complaint", "不解决我就去找电视台", "找电视台"),
+    ],
+)
+def test_when_a_model_finding_has_no_excusing_cue_then_it_stands(
+    role: str, category: str, text: str, words: str
+) -> None:
+    assert excuse(text, role, category, *span(text, words)) is None
+
+
+def test_model_rules_drop_whatever_the_list_rules_lower() -> None:
+    for category, effects in RULES.items():
+        model = MODEL_RULES.get(category)
+        if model is None:
+            continue  # privacy and illegal have no detector
+        for kind, effect in effects.items():
+            assert model.get(kind) == "suppress", (category, kind, effect)
+
+
+def test_cue_spans_are_the_function_words_in_original_offsets() -> None:
+    text = "我 不會 加 您 的 私人號，如果 需要 嗎"
+    words = [text[a:b].replace(" ", "") for a, b in cue_spans(text)]
+    assert words == ["不會", "如果", "嗎"]  # 我 (the speaker) is no cue to leave out
+
+
+@pytest.mark.parametrize(
+    ("text", "reported"),
+    [
+        ("邻居说“打12315”最快，我先问问你们", ["“打12315”", "“打12315”最快"]),
+        ("她说你们都是骗子，我替她道歉", ["你们都是骗子"]),
+        ("网上说不用身份证就能开卡", ["不用身份证就能开卡"]),
+        ("你们就是骗子", []),
+    ],
+)
+def test_reported_spans_are_quoted_or_after_a_reporting_verb(
+    text: str, reported: list[str]
+) -> None:
+    assert [text[a:b] for a, b in reported_spans(text)] == reported
