@@ -221,6 +221,7 @@ def ingest(
             report.decrypt.decrypted += rest.decrypted
             report.decrypt.failed += rest.failed
             report.decrypt.recalls_linked += rest.recalls_linked
+            report.decrypt.conflicts_read += rest.conflicts_read
     return report
 
 
