@@ -1,5 +1,8 @@
 """``audit inspect`` as a user runs it: one process per input, start included.
 
+(Not ``bench/inspect.py``: a script's folder comes first on ``sys.path``, and that name would
+hide the standard library's ``inspect`` from every other bench.)
+
 Inputs: one short line (the start alone) and one message of 1 MB for each hostile shape
 (``"1-"`` repeated, ``"1\\u200b"`` repeated, ``加我微信`` repeated, a seeded random mix of
 digits, separators, zero-width and full-width characters, contact words and letters).
@@ -12,8 +15,8 @@ first start after an upgrade or an edited word list: it parses and compiles).
 Wall and CPU seconds (user + system of the process) are printed and written to
 ``bench/results/inspect.json``.
 
-    python bench/inspect.py              # 3 repeats, the best of each
-    python bench/inspect.py --repeat 1
+    python bench/inspect_cli.py              # 3 repeats, the best of each
+    python bench/inspect_cli.py --repeat 1
 """
 
 from __future__ import annotations
