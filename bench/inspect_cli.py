@@ -82,6 +82,8 @@ def main() -> None:
     python = sys.executable
     inspect = [python, "-m", "audit", "inspect", "--input"]
     out: dict[str, Any] = {"size": SIZE, "repeat": args.repeat, "cpus": os.cpu_count()}
+    # wall seconds mean little on a busy machine: the load says how busy it was
+    out["load average (1 min) at start"] = round(os.getloadavg()[0], 1)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         base = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -108,6 +110,7 @@ def main() -> None:
                 "after (warm cache)": now,
                 "cpu ratio": round(afresh["cpu"] / now["cpu"], 2),
             }
+    out["load average (1 min) at end"] = round(os.getloadavg()[0], 1)
     print(json.dumps(out, indent=2, ensure_ascii=False))
     RESULTS.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
