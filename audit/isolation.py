@@ -11,9 +11,10 @@ How a stage finds its next item, skips it and takes it back is stage by stage (:
 
 * ``conversations``, ``alerts``, ``quality_alerts`` keep a high-water mark over ids
   (``stage:<name>`` checkpoints): the item is the first id after the mark, skipped by moving
-  the mark past it. Alerts are keyed by cause, so taking one back moves the mark back before
-  it. Placing a message in a conversation is not idempotent, so a message set aside by
-  ``conversations`` is listed but not released.
+  the mark past it. Taking one back moves the mark back before it: alerts are keyed by cause,
+  and the sessionizer places only messages not placed yet, so going over the items in between
+  again changes nothing, and the released message joins (or merges) conversations exactly as
+  if it had arrived late.
 * ``scan`` selects its work by query, and leaves out what is set aside.
 * ``scores`` isolates its poison conversations itself, batch by batch.
 """
@@ -168,17 +169,34 @@ def scan_guard(full: bool, skip_withheld: bool) -> Guard:
     return Guard(SCAN_STAGE, blame)
 
 
-# What :func:`release` takes back; ``conversations`` is not in it (module docstring).
-RELEASED_STAGES = ("scan", "scores", "alerts", "quality_alerts")
+# What :func:`release` takes back: every stage after decryption.
+RELEASED_STAGES = ("conversations", "scan", "scores", "alerts", "quality_alerts")
 
 
 def release(engine: Engine) -> int:
     """Take back what later stages set aside, so that the next run tries it again."""
     with session_scope(engine) as session:
         released = release_rows(session, RELEASED_STAGES)
+        msgids = [i for s, i in released if s == "conversations"]
+        if msgids:  # items are msgids; the sessionizer's mark is over message ids
+            _move_back(session, CONVERSATIONS_MARK, _message_ids(session, msgids))
         for stage, mark_name in (("alerts", ALERTS_MARK), ("quality_alerts", QUALITY_STAGE)):
-            ids = [int(i) for s, i in released if s == stage and i.isdigit()]
-            if ids:  # alerts are keyed by cause: going over the ones in between is harmless
-                mark = stage_mark(session, mark_name)
-                mark.seq = min(mark.seq, min(ids) - 1)
+            # alerts are keyed by cause: going over the ones in between is harmless
+            _move_back(
+                session, mark_name, [int(i) for s, i in released if s == stage and i.isdigit()]
+            )
     return len(released)
+
+
+def _message_ids(session: Session, msgids: list[str]) -> list[int]:
+    ids: list[int] = []
+    for i in range(0, len(msgids), 500):
+        ids += session.scalars(select(Message.id).where(Message.msgid.in_(msgids[i : i + 500])))
+    return ids
+
+
+def _move_back(session: Session, mark_name: str, ids: list[int]) -> None:
+    """The stage's mark before the first of ``ids``, so that its next run gets to them."""
+    if ids:
+        mark = stage_mark(session, mark_name)
+        mark.seq = min(mark.seq, min(ids) - 1)

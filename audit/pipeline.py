@@ -46,7 +46,7 @@ from audit.quality.classifiers import Scorers, ScorersUnavailable, load_scorers
 from audit.quality.conversations import ConversationStats, build_conversations
 from audit.quality.scorecard import Scorecard, load_scorecard
 from audit.quality.stage import ScoreStats, score_conversations
-from audit.resources import ResourceMissing, locate
+from audit.resources import data_path
 from audit.scan.scanner import Scanner
 from audit.scan.stage import ScanStats, scan_messages
 from audit.store.daily import DailyStats, refresh_daily
@@ -120,14 +120,6 @@ def make_decryptor(settings: Settings, keys: KeyRing) -> DecryptorLike:
 def load_keys(settings: Settings, files: dict[int, Path]) -> KeyRing:
     passphrase = settings.archive.key_passphrase
     return KeyRing.from_files(files, passphrase.get_secret_value().encode() if passphrase else None)
-
-
-def data_path(configured: Path) -> Path:
-    """A data folder (wordlists, models): see :func:`audit.resources.locate`."""
-    try:
-        return locate(configured)
-    except ResourceMissing as exc:
-        raise ConfigError(str(exc)) from None
 
 
 def load_scanner(settings: Settings) -> Scanner:
@@ -229,6 +221,7 @@ def ingest(
             report.decrypt.decrypted += rest.decrypted
             report.decrypt.failed += rest.failed
             report.decrypt.recalls_linked += rest.recalls_linked
+            report.decrypt.conflicts_read += rest.conflicts_read
     return report
 
 

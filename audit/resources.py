@@ -37,3 +37,14 @@ def locate(configured: Path) -> Path:
         f"{configured} not found (looked in {looked}): set its path in the configuration "
         "or install the package from a wheel that bundles it"
     )
+
+
+def data_path(configured: Path) -> Path:
+    """A data folder (wordlists, models) as :func:`locate` finds it; a configuration error
+    when it is nowhere."""
+    from audit.config import ConfigError
+
+    try:
+        return locate(configured)
+    except ResourceMissing as exc:
+        raise ConfigError(str(exc)) from None

@@ -9,6 +9,7 @@ is what a value no check foresaw looks like to a stage.
 from __future__ import annotations
 
 import random
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,9 @@ from audit.config import load_settings
 from audit.isolation import release
 from audit.pipeline import analyse, ingest, load_scanner
 from audit.scan.scanner import Scanner
-from audit.store.db import session_scope
+from audit.store.db import make_engine, session_scope
 from audit.store.models import Alert, Finding, Message, Score, StageFailure
+from audit.store.results import result_rows
 
 MINUTE = 60_000
 # (msgid, from, to, text, minute): two one-to-one conversations, with findings and alerts
@@ -39,7 +41,7 @@ CHAT = [
 ]
 
 
-def _archive(tmp_path: Path) -> Path:
+def _archive(tmp_path: Path, chat: list[tuple[str, str, str, str, int]] = CHAT) -> Path:
     rng = random.Random(21)
     path = tmp_path / "chat.jsonl"
     path.write_bytes(
@@ -56,7 +58,7 @@ def _archive(tmp_path: Path) -> Path:
                     rng,
                 )
             )
-            for seq, (msgid, sender, to, body, k) in enumerate(CHAT, 1)
+            for seq, (msgid, sender, to, body, k) in enumerate(chat, 1)
         )
     )
     return path
@@ -231,11 +233,6 @@ def test_poison_item_is_set_aside_and_the_stage_goes_on(
         _accept(conn, table)
     released = release(engine)
     again = analyse(settings, engine, scanner)
-    if stage == "conversations":
-        # placing a message twice would count it twice: listed, never released
-        assert released == 0 and [f[:2] for f in _failures(engine)] == [(stage, *items)]
-        assert not _effect(engine, stage)
-        return
     assert released == len(failures) and again.set_aside == {}
     assert _failures(engine) == []
     assert _effect(engine, stage)
@@ -273,3 +270,54 @@ def test_audit_failures_lists_what_a_stage_set_aside(
     assert result.exit_code == 0, result.output
     assert "retried 1 item(s) set aside by later stages: 0 still failed" in result.output
     assert _failures(engine) == []
+
+
+# b2 bridges b1 and b3 (more than the 30-minute idle gap apart): without it, two conversations
+BRIDGED = [
+    ("b1", "li.s001", "wmA", "您好，请问有什么可以帮您", 0),
+    ("b2", "li.s001", "wmA", "加我微信 wx123456 私下转账给我", 25),
+    ("b3", "wmA", "li.s001", "我要去12315投诉你们，你们太差劲了", 50),
+    ("b4", "li.s002", "wmB", "您好", 0),
+    ("b5", "wmB", "li.s002", "我要去12315投诉你们", 1),
+]
+
+
+def test_a_released_bridging_message_merges_as_if_it_had_arrived_normally(
+    engine: Engine,
+    sqlite_template: Path,
+    tmp_path: Path,
+    scanner: Scanner,
+    refusal: Callable[[str, str, str], None],
+) -> None:
+    settings = _settings()
+    path = _archive(tmp_path, BRIDGED)
+    clean_db = tmp_path / "clean.db"
+    shutil.copy(sqlite_template, clean_db)
+    clean = make_engine(f"sqlite:///{clean_db}")
+    analyse(settings, clean, scanner, report=ingest(settings, clean, FileSource(path), keyring()))
+    expected = result_rows(clean)
+    clean.dispose()
+    assert expected.counts()["conversations"] == 2
+
+    refusal("messages", "BEFORE UPDATE OF conversation_id ON messages",
+            "NEW.msgid = 'b2' AND NEW.conversation_id IS NOT NULL")  # fmt: skip
+    report = ingest(settings, engine, FileSource(path), keyring())
+    analyse(settings, engine, scanner, report=report)
+    assert report.set_aside == {"conversations": 1}
+    apart = result_rows(engine)
+    assert apart.counts()["conversations"] == 3  # b1 and b3 apart, b4 with b5
+    assert apart != expected
+
+    with engine.begin() as conn:
+        _accept(conn, "messages")
+    assert release(engine) == 1
+    again = analyse(settings, engine, scanner)
+    assert again.set_aside == {} and _failures(engine) == []
+    assert again.conversations is not None and again.conversations.merged == 1
+    # joined and merged exactly as a clean run places it: conversations, findings, scores
+    # and alerts row for row
+    assert result_rows(engine) == expected
+    # a second release and run change nothing
+    assert release(engine) == 0
+    analyse(settings, engine, scanner)
+    assert result_rows(engine) == expected

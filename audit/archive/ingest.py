@@ -13,7 +13,10 @@ Neither stage lets one item stop the others: values are checked before they reac
 (:mod:`audit.archive.values`), and a batch the database still refuses is bisected until the
 item at fault is alone (:func:`audit.store.quarantine.isolate`); that item is marked failed
 with the reason. A msgid delivered again with other content is kept as a failed *conflict*
-envelope next to the first version, never dropped as a duplicate.
+envelope next to the first version, never dropped as a duplicate; once it can be decrypted,
+its content becomes a message of its own (msgid: the conflict envelope's) that every later
+stage analyses like any other, so what the second version says is not lost either
+(:func:`read_conflicts`).
 """
 
 from __future__ import annotations
@@ -317,6 +320,7 @@ class DecryptStats:
     decrypted: int = 0
     failed: int = 0
     recalls_linked: int = 0
+    conflicts_read: int = 0  # second versions of a msgid decrypted into messages of their own
 
 
 # An envelope to decrypt: (envelope id, msgid, seq, publickey_ver, random key, chat msg)
@@ -617,7 +621,74 @@ def decrypt_pending(
         write_outcomes(engine, outcomes, stats)
         if progress:
             progress(len(outcomes))
+    read_conflicts(engine, decryptor, stats)
     return stats
+
+
+# what a conflict envelope's error says of its content, after the conflict itself
+_CONTENT = " | content: "
+
+
+def read_conflicts(engine: Engine, decryptor: DecryptorLike, stats: DecryptStats) -> None:
+    """Decrypt the conflict envelopes not read yet into messages of their own.
+
+    The message's msgid is the conflict envelope's (``!bad:conflict:...``), so it sits beside
+    the first version and is placed, scanned, scored and alerted on like any message; the
+    envelope stays failed (``audit failures`` lists it, ``audit status`` counts it) and its
+    error says where the content went, or why it cannot be read yet (a key not configured:
+    tried again on every run). The second version's recall, if it is one, is not linked: the
+    first version says what was recalled.
+    """
+    with session_scope(engine) as session:
+        pending = session.execute(
+            select(Envelope.id, Envelope.msgid, Envelope.seq, Envelope.raw, Envelope.error)
+            .where(
+                Envelope.state == EnvelopeState.FAILED,
+                Envelope.msgid.startswith(CONFLICT_PREFIX, autoescape=True),
+                ~select(Message.id).where(Message.msgid == Envelope.msgid).exists(),
+            )
+            .order_by(Envelope.id)
+        ).all()
+    if not pending:
+        return
+    jobs: list[Job] = []
+    names: dict[int, tuple[str, str]] = {}  # envelope id: (conflict msgid, its error so far)
+    for env_id, msgid, seq, raw, error in pending:
+        names[env_id] = (msgid, (error or "").split(_CONTENT)[0])
+        item = raw if isinstance(raw, dict) else {}
+        fields = (item.get(k) for k in _CIPHER_FIELDS)
+        original, ver, key, chat = fields
+        if (
+            isinstance(original, str)
+            and isinstance(ver, int)
+            and isinstance(key, str)
+            and isinstance(chat, str)
+            and key
+            and chat
+        ):
+            jobs.append((env_id, original, seq, ver, key, chat))
+    outcomes = decryptor.run(jobs) if jobs else []
+
+    def attempt(part: Sequence[Outcome]) -> None:
+        with session_scope(engine) as session:
+            rows = [{**row, "msgid": names[env_id][0]} for env_id, row, _ in part if row]
+            insert_messages(session, rows)
+            for env_id, row, error in part:
+                msgid, conflict = names[env_id]
+                told = f"analysed as message {msgid}" if row else f"not readable yet: {error}"
+                session.execute(
+                    update(Envelope)
+                    .where(Envelope.id == env_id)
+                    .values(error=reason(conflict + _CONTENT + told))
+                )
+        stats.conflicts_read += sum(1 for _, row, _ in part if row)
+
+    refused = isolate(outcomes, attempt)
+    if refused:
+        attempt([(o[0], None, f"its message cannot be stored: {why}") for o, why in refused])
+
+
+_CIPHER_FIELDS = ("msgid", "publickey_ver", "encrypt_random_key", "encrypt_chat_msg")
 
 
 def write_outcomes(engine: Engine, outcomes: Sequence[Outcome], stats: DecryptStats) -> None:

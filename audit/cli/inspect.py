@@ -26,18 +26,8 @@ def inspect_cmd(app: App, input_file: Any) -> None:
     Example:
       echo '{"id":1,"text":"加我微 信 13800138000","role":"staff"}' | audit inspect
     """
-    from audit.pipeline import load_classifiers, load_scanner
-    from audit.scan.inspect import inspect_stream
+    from audit.inspect import run as run_inspect
 
-    settings = app.settings
-    scorers = load_classifiers(settings)
-    stats = inspect_stream(
-        input_file,
-        sys.stdout,
-        load_scanner(settings),
-        classify=scorers.score if scorers else None,
-        image_allow=settings.images.allow_payloads,
-        detect=scorers.detect_many if scorers else None,
-    )
+    stats = run_inspect(app.settings, input_file, sys.stdout)
     if getattr(stats, "errors", 0):
         click.echo(f"{stats.errors} input line(s) could not be read", err=True)

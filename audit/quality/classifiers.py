@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import warnings
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,11 +91,7 @@ class Scorers:
                 raise ValueError(f"role must be 'customer', 'staff' or None, not {role!r}")
             for name in names:
                 wanted[name].append(i)
-        import sklearn
-
-        # Strings in, fitted pipelines: sklearn's per-call validation is a third of the cost
-        # of scoring one message, and checks nothing that can go wrong here.
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        with unchecked():
             for name, rows in wanted.items():
                 if not rows:
                     continue
@@ -102,6 +100,19 @@ class Scorers:
                 for i, p in zip(rows, probabilities, strict=True):
                     out[i][name] = round(float(p), DIGITS)
         return out
+
+
+def unchecked() -> AbstractContextManager[Any]:
+    """Strings in, fitted pipelines: sklearn's per-call validation is a third of the cost of
+    scoring one message, and checks nothing that can go wrong here. Pipelines compiled to
+    arrays (:mod:`audit.quality.compiled`) do without scikit-learn: it is not imported then."""
+    sklearn = sys.modules.get("sklearn")
+    if sklearn is None:  # nothing unpickled a scikit-learn estimator
+        return nullcontext()
+    context: AbstractContextManager[Any] = sklearn.config_context(
+        assume_finite=True, skip_parameter_validation=True
+    )
+    return context
 
 
 def load_scorers(models_dir: Path) -> Scorers:

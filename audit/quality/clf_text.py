@@ -23,10 +23,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion
+if TYPE_CHECKING:
+    from sklearn.pipeline import FeatureUnion
 
 _DIGITS = re.compile(r"\d+")
 _SPACES = re.compile(r"\s+")
@@ -82,6 +82,9 @@ def tokenize(text: str) -> list[str]:
 
 def build_features(max_words: int, max_chars: int, min_df: int) -> FeatureUnion:
     """TF-IDF of jieba word 1-2 grams and character 1-3 grams, each capped in size."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+
     common: dict[str, Any] = {
         "preprocessor": normalize,
         "lowercase": False,

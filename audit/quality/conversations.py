@@ -211,7 +211,13 @@ def _run_batch(
             Message.roomid,
             Message.scanned_run_id,
         )
-        .where(Message.id > mark.seq, Message.id <= upto if upto is not None else true())
+        # a placed message is never placed again: the mark moved back over placed messages
+        # (a released set-aside item, audit.isolation.release) finds only the unplaced
+        .where(
+            Message.id > mark.seq,
+            Message.conversation_id.is_(None),
+            Message.id <= upto if upto is not None else true(),
+        )
         .order_by(Message.id)
         .limit(batch_size)
     ).all()

@@ -80,9 +80,9 @@ class DetectorBank:
         out: list[list[Finding]] = [[] for _ in texts]
         if not texts:
             return out
-        import sklearn
+        from audit.quality.classifiers import unchecked
 
-        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        with unchecked():
             probabilities = self.predict_proba(texts)
         for i, (text, role) in enumerate(zip(texts, roles, strict=True)):
             for k, category in enumerate(CATEGORIES):

@@ -32,8 +32,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pypinyin import Style, lazy_pinyin
-
 from audit.scan.wordlist import Homophone
 
 MAX_PER_TERM = 160
@@ -99,6 +97,8 @@ def generate_variants(
     if "numerals" in kinds:
         for spelling in _numerals(term):
             add(spelling, NUMERALS)
+    from pypinyin import Style, lazy_pinyin  # a second to load: only when generating
+
     syllables = lazy_pinyin(term, errors=_one_per_char)
     initials = lazy_pinyin(term, style=Style.FIRST_LETTER, errors=_one_per_char)
     if len(syllables) == len(term) and len(initials) == len(term):

@@ -39,8 +39,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypinyin import lazy_pinyin
-
 from audit.domain import CATEGORIES, Severity
 from audit.scan.normalize import normalize
 
@@ -122,6 +120,8 @@ class WordLists:
 
 def slugify(term: str) -> str:
     """An ascii rule slug from a term: its normalized form in tone-less pinyin."""
+    from pypinyin import lazy_pinyin  # its dictionaries load in a second: only when parsing
+
     syllables = lazy_pinyin(normalize(term).text)
     return re.sub(r"[^a-z0-9]+", "_", "_".join(syllables).lower()).strip("_")
 

@@ -332,9 +332,15 @@ def test_same_msgid_with_other_content_is_kept_as_a_conflict(
     assert conflict.error == (
         f"conflict: msgid 'm1' delivered again with different content "
         f"(first version: {name} seq 1; this one: seq 3)"
+        f" | content: analysed as message {conflict.msgid}"
     )
     assert conflict.raw == second and conflict.seq == 3
     _good_around(engine, "m1")
+    # what the second version says is a message of its own, for the later stages
+    messages = _messages(engine)
+    assert set(messages) == {"m1", conflict.msgid}
+    assert messages[conflict.msgid].text == "加我微信 wx123456"
+    assert messages[conflict.msgid].envelope_id == conflict.id
     st = _status(engine)
     assert st["conflicts"] == 1
     assert st["envelopes"] == {"total": 2, "pending": 0, "decrypted": 1, "failed": 1}
