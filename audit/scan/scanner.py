@@ -189,6 +189,11 @@ class Scanner:
         # the values of keys that are the left (right) half of some term
         left_ids = {left for left, _ in self._pairs}
         right_ids = {right for _, right in self._pairs}
+        # left half id -> {right half id -> the term}: _joined looks only at lefts
+        self._pairs_of: dict[int, dict[int, _Pair]] = {}
+        for (left, right), pair in self._pairs.items():
+            self._pairs_of.setdefault(left, {})[right] = pair
+        self._right_halves = frozenset(right_ids)
         self._lefts = frozenset(v for v, p in enumerate(self._payloads) if p[3] in left_ids)
         self._rights = frozenset(v for v, p in enumerate(self._payloads) if p[3] in right_ids)
         # the values of keys that only say "repeats here" (微微微): normalization collapses them
@@ -297,15 +302,23 @@ class Scanner:
         later, by the other half of the same term; ``halves``: (end, length, half id)."""
         if len(halves) < 2:
             return []
-        starting: dict[int, list[int]] = {}
+        rights = self._right_halves
+        starting: dict[int, list[int]] = {}  # the right halves by start
         for end, length, half in halves:
-            starting.setdefault(end - length, []).append(half)
-        pairs = self._pairs
+            if half in rights:
+                starting.setdefault(end - length, []).append(half)
+        if not starting:
+            return []
+        pairs_of = self._pairs_of
+        gaps = range(1, GAP_MAX + 1)
         out = []
         for end, _, left in halves:
-            for gap in range(1, GAP_MAX + 1):
+            by_right = pairs_of.get(left)
+            if by_right is None:
+                continue  # no term starts with this half
+            for gap in gaps:
                 for right in starting.get(end + gap, ()):
-                    pair = pairs.get((left, right))
+                    pair = by_right.get(right)
                     if pair is not None:
                         out.append((pair, end, end + gap))
         return out
