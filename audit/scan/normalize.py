@@ -299,6 +299,18 @@ def _repeat_pattern(collapse: int) -> re.Pattern[str]:
     return re.compile(rf"([^0-9])\1{{{collapse - 1},}}")
 
 
+@lru_cache(maxsize=8)
+def _any_run(collapse: int) -> re.Pattern[str]:
+    # several times faster than _repeat_pattern's search: no class, no counted repeat
+    return re.compile("(.)" + r"\1" * (collapse - 1), re.DOTALL)
+
+
+def _has_repeats(folded: str, collapse: int) -> bool:
+    """Whether ``_repeat_pattern(collapse)`` has a match: a run of a character that is no
+    digit (a run of digits cannot share a character with it, so none is skipped)."""
+    return any(not "0" <= run.group(1) <= "9" for run in _any_run(collapse).finditer(folded))
+
+
 def normalize(
     text: str,
     collapse: int = DEFAULT_COLLAPSE,
@@ -314,7 +326,7 @@ def normalize(
     if _LONG_RUN.search(folded):
         origin = _origin(text, folded, fold)
         folded = _convert_digit_runs(folded, origin, events)
-    if collapse >= 2 and _repeat_pattern(collapse).search(folded):
+    if collapse >= 2 and _has_repeats(folded, collapse):
         origin = _origin(text, folded, fold) if origin is None else origin
         folded, origin = _collapse(folded, origin, events, _repeat_pattern(collapse))
     events.sort()
