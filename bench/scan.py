@@ -19,6 +19,7 @@ memory (tracemalloc peak and RSS growth).
 
     python bench/scan.py                      # 40,000 simulated messages
     python bench/scan.py --messages 5000      # a smoke run
+    python bench/scan.py --messages 10000 --reviews 3000   # a busy machine
 """
 
 from __future__ import annotations
@@ -246,6 +247,9 @@ def large_list(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=40_000, help="simulated messages")
+    parser.add_argument(
+        "--reviews", type=int, default=0, help="review sentences at most (0: all of them)"
+    )
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per contender")
     parser.add_argument("--large", type=int, default=50_000, help="entries of the synthetic list")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -259,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     corpora = {
         "simulated": chats,
         "long_1000": joined(chats, 1000),
-        "reviews": review_sentences(),
+        "reviews": review_sentences()[: args.reviews or None],
     }
     corpora = {name: texts for name, texts in corpora.items() if texts}
     corpora["combined"] = corpora["simulated"] + corpora.get("reviews", [])
