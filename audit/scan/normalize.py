@@ -32,7 +32,7 @@ import bisect
 import itertools
 import re
 import unicodedata
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property, lru_cache
 
 from opencc import OpenCC
@@ -93,10 +93,15 @@ _DIGIT_RUN = re.compile(
     "(?:o{1,3}(?![a-z]))?"
 )
 # the cheap test whether a text may hold a digit run at all
-_LONG_RUN = re.compile(
-    f"[{DIGIT_CHARS}{LETTER_DIGIT_CHARS}][{DIGIT_CHARS}{LETTER_DIGIT_CHARS}]{{{DIGIT_RUN_MIN - 1}}}"
-)
+_LONG_RUN = re.compile(f"[{DIGIT_CHARS}{LETTER_DIGIT_CHARS}]{{{DIGIT_RUN_MIN},}}")
 _TO_ASCII_DIGITS = str.maketrans({**CHINESE_DIGIT_VALUES, **LETTER_DIGIT_VALUES})
+# over the characters of a digit run: "\x01" where it is a Chinese digit (a letter), else "\x00"
+_CHINESE_MASK = str.maketrans(
+    {c: "\x01" if c in CHINESE_DIGIT_VALUES else "\x00" for c in DIGIT_CHARS + LETTER_DIGIT_CHARS}
+)
+_LETTER_MASK = str.maketrans(
+    {c: "\x01" if c in LETTER_DIGIT_VALUES else "\x00" for c in DIGIT_CHARS + LETTER_DIGIT_CHARS}
+)
 
 
 # Symbols written for a letter (傻×, 傻✗): without this they would be dropped as symbols.
@@ -294,6 +299,18 @@ def _repeat_pattern(collapse: int) -> re.Pattern[str]:
     return re.compile(rf"([^0-9])\1{{{collapse - 1},}}")
 
 
+@lru_cache(maxsize=8)
+def _any_run(collapse: int) -> re.Pattern[str]:
+    # several times faster than _repeat_pattern's search: no class, no counted repeat
+    return re.compile("(.)" + r"\1" * (collapse - 1), re.DOTALL)
+
+
+def _has_repeats(folded: str, collapse: int) -> bool:
+    """Whether ``_repeat_pattern(collapse)`` has a match: a run of a character that is no
+    digit (a run of digits cannot share a character with it, so none is skipped)."""
+    return any(not "0" <= run.group(1) <= "9" for run in _any_run(collapse).finditer(folded))
+
+
 def normalize(
     text: str,
     collapse: int = DEFAULT_COLLAPSE,
@@ -309,7 +326,7 @@ def normalize(
     if _LONG_RUN.search(folded):
         origin = _origin(text, folded, fold)
         folded = _convert_digit_runs(folded, origin, events)
-    if collapse >= 2 and _repeat_pattern(collapse).search(folded):
+    if collapse >= 2 and _has_repeats(folded, collapse):
         origin = _origin(text, folded, fold) if origin is None else origin
         folded, origin = _collapse(folded, origin, events, _repeat_pattern(collapse))
     events.sort()
@@ -326,7 +343,7 @@ def _convert_digit_runs(folded: str, origin: list[int], events: list[tuple[int, 
     """Chinese digits to ASCII where they are part of a long enough digit run."""
     parts: list[str] = []
     last = 0
-    for run in _DIGIT_RUN.finditer(folded):
+    for run in _long_digit_runs(folded):
         start, end = run.span()
         if not _is_number(run.group()):
             continue
@@ -335,13 +352,29 @@ def _convert_digit_runs(folded: str, origin: list[int], events: list[tuple[int, 
         last = end
         if run.group().isascii() and run.group().isdigit():
             continue  # nothing converted
-        events.extend(
-            (origin[k], CHINESE_DIGITS if folded[k] in CHINESE_DIGIT_VALUES else LETTER_DIGITS)
-            for k in range(start, end)
-            if not "0" <= folded[k] <= "9"
-        )
+        # an event for each Chinese digit and each letter, picked at C level (events are
+        # sorted at the end)
+        kept = origin[start:end]
+        for mask, step in ((_CHINESE_MASK, CHINESE_DIGITS), (_LETTER_MASK, LETTER_DIGITS)):
+            chosen = itertools.compress(kept, run.group().translate(mask).encode("latin-1"))
+            events.extend(zip(chosen, itertools.repeat(step)))
     parts.append(folded[last:])
     return "".join(parts)
+
+
+def _long_digit_runs(folded: str) -> Iterator[re.Match[str]]:
+    """The matches of ``_DIGIT_RUN`` at least ``DIGIT_RUN_MIN`` long, as ``finditer`` finds
+    them, with no Python step for the short ones (a megabyte of 1a2b3... has 300,000).
+
+    A match is made of digits and letters for digits only, so each lies within a stretch
+    of them found by ``_LONG_RUN``; ``finditer`` reaches a stretch's start with nothing
+    pending (no match crosses into it), and a match starting inside a short match is a
+    piece of it, no longer. The stretch's next character is searched too, as what follows
+    a match (``(?![a-z])``); no match can start on it."""
+    for stretch in _LONG_RUN.finditer(folded):
+        for run in _DIGIT_RUN.finditer(folded, stretch.start(), stretch.end() + 1):
+            if run.end() - run.start() >= DIGIT_RUN_MIN:
+                yield run
 
 
 def _collapse(

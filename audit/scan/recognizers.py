@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ _HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
 _NUMBER_RUN = re.compile(r"[0-9]+x?")
 _FIVE_DIGITS = re.compile(r"[0-9]{5}")
 _ID_CHAR = re.compile(r"[0-9_-]")
+_LETTER = re.compile(r"[A-Za-zＡ-Ｚａ-ｚ]")  # what half-width makes an ASCII letter
 
 
 @lru_cache(maxsize=256)
@@ -104,8 +106,15 @@ class TextView:
         spans: list[tuple[int, int]] = []
         for run in _NUMBER_RUN.finditer(text):
             start, end = run.span()
+            if end - start < NUMBER_MIN:
+                continue  # no span of it is long enough
             breaks = {start, end}
-            breaks.update(i for i in range(start + 1, end) if offsets[i] - offsets[i - 1] > 1)
+            if offsets[end - 1] - offsets[start] != end - 1 - start:
+                # something between two of its digits in the original: the breaks, found
+                # without a Python step per digit (a megabyte of 1-1-1-... is one run)
+                inner = offsets[start : end + 1]
+                gaps = map(operator.sub, itertools.islice(inner, 1, end - start), inner)
+                breaks.update(itertools.compress(range(start + 1, end), map((1).__lt__, gaps)))
             if text[end - 1] == "x":
                 breaks.add(end - 1)  # only a resident ID takes the x
             ordered = sorted(breaks)
@@ -153,6 +162,8 @@ class NumberRecognizer(Recognizer):
         "订单", "单号", "尾号", "编号", "工单", "流水号", "快递", "运单", "工号", "验证码", "邮编",
     )  # fmt: skip
     NOT_BEFORE: ClassVar[str] = "元块毛角万亿年月日时点分秒次个张台兆gmk"
+    # the shortest and longest number PATTERNS match (a test holds them to it)
+    LENGTHS: ClassVar[tuple[int, int]] = (NUMBER_MIN, TextView.MAX_NUMBER)
     SERVICE_NUMBER: ClassVar[re.Pattern[str]] = re.compile(
         r"1[0-9]{4}|9[56][0-9]{3,4}|[48]00[0-9]{7}"
     )
@@ -162,11 +173,14 @@ class NumberRecognizer(Recognizer):
         return None
 
     def analyze(self, view: TextView) -> list[Hit]:
-        if not view.has_number:
+        if not view.has_number or not self.may_have_context(view):
             return []
         hits = []
         text = view.norm.text
+        shortest, longest = self.LENGTHS
         for start, end in view.numbers:
+            if not shortest <= end - start <= longest:
+                continue  # no pattern of this recognizer matches a number this long
             value = text[start:end]
             for pattern in self.PATTERNS:
                 if not pattern.regex.fullmatch(value):
@@ -202,6 +216,11 @@ class NumberRecognizer(Recognizer):
         """Whether a context word the recognizer needs precedes the number (when it needs one)."""
         return not self.CONTEXT or view.word_before(start, self.CONTEXT, self.CONTEXT_WINDOW)
 
+    def may_have_context(self, view: TextView) -> bool:
+        """False when ``has_context`` is False for every number of the message: a cheap
+        look at the whole message first."""
+        return not self.CONTEXT or any(word in view.norm.text for word in self.CONTEXT)
+
 
 class MobilePhoneRecognizer(NumberRecognizer):
     NAME = "mobile_cn"
@@ -214,6 +233,7 @@ class MobilePhoneRecognizer(NumberRecognizer):
         Pattern("mobile_cn_86", re.compile(r"(?:00)?861[3-9][0-9]{9}"), 0.9),
         Pattern("mobile_cn", re.compile(r"1[3-9][0-9]{9}"), 0.9),
     )
+    LENGTHS = (11, 15)
 
     def widen(self, original: str, start: int) -> int:
         if start > 0 and original[start - 1] in "+＋":
@@ -235,6 +255,7 @@ class ResidentIdRecognizer(NumberRecognizer):
             0.5,
         ),
     )
+    LENGTHS = (18, 18)
     WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
     def validate(self, value: str) -> bool | None:
@@ -258,6 +279,7 @@ class BankCardRecognizer(NumberRecognizer):
         Pattern("card_known_prefix", re.compile(r"(?:62|4|5[1-5])[0-9]{14,17}"), 0.3, 1.0),
         Pattern("card_16_19", re.compile(r"[1-9][0-9]{15,18}"), 0.2, 0.8),
     )
+    LENGTHS = (15, 19)
 
     def validate(self, value: str) -> bool | None:
         """Luhn (mod 10)."""
@@ -279,8 +301,13 @@ class QqNumberRecognizer(NumberRecognizer):
     PRIORITY = 2
     CONTEXT = ("qq", "扣扣", "企鹅", "q号", "球球")
     PATTERNS = (Pattern("qq_with_context", re.compile(r"[1-9][0-9]{4,10}"), 0.8),)
+    LENGTHS = (5, 11)
     # a bare Q with a colon just before the number, in the original: Q：2839105566
     CUE = re.compile(r"(?<![A-Za-z0-9])[qQＱｑ]\s{0,2}[:：]\s{0,2}$")
+    ANY_CUE = re.compile(r"[qQＱｑ]\s{0,2}[:：]")  # what every CUE match holds
+
+    def may_have_context(self, view: TextView) -> bool:
+        return super().may_have_context(view) or self.ANY_CUE.search(view.original) is not None
 
     def has_context(self, view: TextView, start: int, end: int) -> bool:
         if super().has_context(view, start, end):
@@ -407,6 +434,8 @@ class WeChatIdRecognizer(Recognizer):
         return hits
 
     def _id_at(self, view: TextView, after: int, cue: str) -> list[Hit]:
+        if _LETTER.search(view.original, after, after + 40) is None:
+            return []  # an id starts with a letter (加我微信加我微信... has none)
         # only what may follow the cue is made half-width: filler and an id fit in 40
         found = self.ID.match(view.original[after : after + 40].translate(_HALFWIDTH))
         if found and _ID_CHAR.search(found.group(1)):

@@ -165,6 +165,17 @@ class Scanner:
         the lists' hash, the scanner version and the options."""
         self.lists = lists
         self.recognizers = tuple(default_recognizers() if recognizers is None else recognizers)
+        # (role, numbers) -> the recognizers to run: those for the role, and those of numbers
+        # only when the text has a run of digits
+        self._recognizers_for = {
+            (role, numbers): tuple(
+                r
+                for r in self.recognizers
+                if (role is None or role in r.ROLES) and (numbers or not isinstance(r, NUMBERS))
+            )
+            for role in (None, *ROLES)
+            for numbers in (False, True)
+        }
         self.collapse = collapse
         symbols = tuple((s.symbol, s.means) for s in lists.symbols)
         self.fold = FoldTable(dict(symbols))
@@ -189,8 +200,17 @@ class Scanner:
         # the values of keys that are the left (right) half of some term
         left_ids = {left for left, _ in self._pairs}
         right_ids = {right for _, right in self._pairs}
+        # left half id -> {right half id -> the term}: _joined looks only at lefts
+        self._pairs_of: dict[int, dict[int, _Pair]] = {}
+        for (left, right), pair in self._pairs.items():
+            self._pairs_of.setdefault(left, {})[right] = pair
+        self._right_halves = frozenset(right_ids)
         self._lefts = frozenset(v for v, p in enumerate(self._payloads) if p[3] in left_ids)
         self._rights = frozenset(v for v, p in enumerate(self._payloads) if p[3] in right_ids)
+        # the same by automaton value, for the fast path: the terms a left half starts, and
+        # a right half's (length, half id)
+        self._left_values = {v: self._pairs_of[self._payloads[v][3]] for v in self._lefts}
+        self._right_values = {v: (self._payloads[v][0], self._payloads[v][3]) for v in self._rights}
         # the values of keys that only say "repeats here" (微微微): normalization collapses them
         self._repeats = frozenset(
             v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
@@ -263,9 +283,12 @@ class Scanner:
         if not (numbers or self._worth_a_look(matches) or may_hold_contact(text)):
             return []
         if numbers or not self._repeats.isdisjoint(map(itemgetter(1), matches)):
-            # digit runs or repeats change the text: normalize and match it again
+            # digit runs or repeats may change the text: normalize, and match it again unless
+            # it is the folded text after all (no Chinese digits, letters for digits or
+            # repeats; no @, which the codes hold and normalization drops)
             norm = normalize(text, self.collapse, self.fold, self._fold_list)
-            matches = self._matches(norm)
+            if norm.context_events or "@" in text or "＠" in text:
+                matches = self._matches(norm)
         else:
             # the folded text is the normalized text, and the matches on the original's
             # codes are the matches on it (two code characters per kept character)
@@ -287,25 +310,45 @@ class Scanner:
         values = set(map(itemgetter(1), found))
         if self._lefts.isdisjoint(values) or self._rights.isdisjoint(values):
             return False  # no half that starts a term, or none that ends one
-        payloads = self._payloads
-        return bool(
-            self._joined([(end // 2 + 1, payloads[v][0], payloads[v][3]) for end, v in found])
-        )
+        # whether _joined would find a pair, stopping at the first
+        right_values = self._right_values
+        starting: dict[int, list[int]] = {}  # the right halves by start
+        for end, value in found:
+            right = right_values.get(value)
+            if right is not None:
+                starting.setdefault(end // 2 + 1 - right[0], []).append(right[1])
+        left_values = self._left_values
+        for end, value in found:
+            by_right = left_values.get(value)
+            if by_right is not None:
+                left_end = end // 2 + 1
+                for gap in range(1, GAP_MAX + 1):
+                    if any(right in by_right for right in starting.get(left_end + gap, ())):
+                        return True
+        return False
 
     def _joined(self, halves: list[tuple[int, int, int]]) -> list[tuple[_Pair, int, int]]:
         """(term, left end, right start) for each half followed, 1..GAP_MAX characters
         later, by the other half of the same term; ``halves``: (end, length, half id)."""
         if len(halves) < 2:
             return []
-        starting: dict[int, list[int]] = {}
+        rights = self._right_halves
+        starting: dict[int, list[int]] = {}  # the right halves by start
         for end, length, half in halves:
-            starting.setdefault(end - length, []).append(half)
-        pairs = self._pairs
+            if half in rights:
+                starting.setdefault(end - length, []).append(half)
+        if not starting:
+            return []
+        pairs_of = self._pairs_of
+        gaps = range(1, GAP_MAX + 1)
         out = []
         for end, _, left in halves:
-            for gap in range(1, GAP_MAX + 1):
+            by_right = pairs_of.get(left)
+            if by_right is None:
+                continue  # no term starts with this half
+            for gap in gaps:
                 for right in starting.get(end + gap, ()):
-                    pair = pairs.get((left, right))
+                    pair = by_right.get(right)
                     if pair is not None:
                         out.append((pair, end, end + gap))
         return out
@@ -463,9 +506,7 @@ class Scanner:
         view = TextView(text, norm)
         hits: list[tuple[Recognizer, Hit]] = [
             (recognizer, hit)
-            for recognizer in self.recognizers
-            if (role is None or role in recognizer.ROLES)
-            and (numbers or not isinstance(recognizer, NUMBERS))
+            for recognizer in self._recognizers_for[role, numbers]
             for hit in recognizer.analyze(view)
         ]
         hits.sort(key=lambda rh: (rh[1].start - rh[1].end, -rh[0].PRIORITY, rh[1].start))
@@ -731,8 +772,10 @@ def _kind(char: str) -> str | None:
 
 def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int, fold: FoldTable) -> bool:
     """False when an ASCII edge of the match continues, in the original, with the same kind."""
-    o_start, o_end = norm.span(start, end)
     first, last = _kind(norm.text[start]), _kind(norm.text[end - 1])
+    if not (first or last):
+        return True  # neither edge is ASCII: nothing to look at in the original
+    o_start, o_end = norm.span(start, end)
     if first and o_start > 0 and _kind(fold[ord(text[o_start - 1])]) == first:
         return False
     return not (last and o_end < len(text) and _kind(fold[ord(text[o_end])]) == last)
