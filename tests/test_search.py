@@ -45,7 +45,8 @@ def seeded(engine: Engine) -> Seeded:
 
 
 def _who(role: Role, units: tuple[int, ...] | None = None) -> Principal:
-    return Principal(user_id=None, username=role.value, role=role, unit_ids=units)
+    # a named user (user_id): only named users may see personal data unmasked
+    return Principal(user_id=1, username=role.value, role=role, unit_ids=units)
 
 
 COMPLIANCE = _who(Role.COMPLIANCE)
