@@ -48,7 +48,6 @@ from typing import Any
 
 from sqlalchemy import Engine, text
 
-from audit import alert_queue as queue
 from audit import reports, search
 from audit.store.access import Principal
 from audit.store.daily import refresh_daily
@@ -260,7 +259,7 @@ def _pages(engine: Engine, who: Principal) -> dict[str, Callable[[], Any]]:
         reports.staff_table(engine, who, whole, 36)
 
     def alerts() -> None:
-        queue.alert_queue_page(engine, who, queue.QueueQuery(period=whole.period))
+        reports.alert_queue_page(engine, who, reports.QueueQuery(period=whole.period))
 
     def conversation() -> None:
         view = reports.open_conversation(engine, who, conv)
@@ -497,15 +496,15 @@ def time_search(url: str, runs: int) -> dict[str, Any]:
             for kw in SHORT_KEYWORDS
         }
         queue_pages = {
-            "page 1 (open, by severity)": queue.QueueQuery(),
-            "page 40 (all states, by time)": queue.QueueQuery(states=(), sort="time", page=40),
-            "overdue only": queue.QueueQuery(overdue_only=True),
+            "page 1 (open, by severity)": reports.QueueQuery(),
+            "page 40 (all states, by time)": reports.QueueQuery(states=(), sort="time", page=40),
+            "overdue only": reports.QueueQuery(overdue_only=True),
         }
         queue_times = {}
         for name, q in queue_pages.items():
-            seconds = _median_of(partial(queue.alert_queue_page, engine, who, q), runs)
+            seconds = _median_of(partial(reports.alert_queue_page, engine, who, q), runs)
             queue_times[name] = round(seconds, 4)
-        total = queue.alert_queue_page(engine, who, queue.QueueQuery(states=())).total
+        total = reports.alert_queue_page(engine, who, reports.QueueQuery(states=())).total
         median = statistics.median(per_keyword.values())
         out[label] = {
             "search_median_s": round(median, 4),

@@ -20,7 +20,6 @@ import streamlit as st
 import webauth
 from sqlalchemy import Engine, make_url
 
-from audit import alert_queue as queue
 from audit import reports, search
 from audit.config import ConfigError, load_settings
 from audit.domain import Action, Category
@@ -175,12 +174,12 @@ def staff_choices(url: str, who: Principal) -> list[tuple[int, str]]:
 
 def review_hours() -> dict[Severity, float]:
     """The review deadlines configured in ``[alerts.review_hours]``."""
-    return queue.review_hours(load_settings().alerts.review_hours)
+    return reports.review_hours(load_settings().alerts.review_hours)
 
 
-def alert_queue_page(url: str, who: Principal, query: queue.QueueQuery) -> queue.QueuePage:
+def alert_queue_page(url: str, who: Principal, query: reports.QueueQuery) -> reports.QueuePage:
     """Not cached: a reviewer must see their own changes (and the clock) at once."""
-    return queue.alert_queue_page(engine_for(url), who, query, review_hours())
+    return reports.alert_queue_page(engine_for(url), who, query, review_hours())
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
@@ -198,8 +197,11 @@ def search_staff(url: str, who: Principal, query: str) -> search.SearchResult:
     return search.search_staff(engine_for(url), who, query)
 
 
-def conversation_alerts(url: str, who: Principal, conversation_id: int) -> pd.DataFrame:
-    return reports.conversation_alerts(engine_for(url), who, conversation_id, timezone())
+def conversation_alerts(url: str, who: Principal, conversation_id: int) -> reports.QueuePage:
+    """Not cached, as the queue: a review on the page shows at once."""
+    return reports.conversation_alerts(
+        engine_for(url), who, conversation_id, timezone(), review_hours()
+    )
 
 
 def open_conversation(

@@ -1,5 +1,7 @@
 """The paged alert queue over the chain of ``seed_chain.py``, on SQLite and PostgreSQL.
 
+The queue is also a conversation's alert list (``conversation_id``, oldest first).
+
 The three alerts: a1 privacy HIGH open (南京路店, message 11-15 17:00 UTC), a2 abuse CRITICAL
 confirmed (南京路店 through its conversation, 11-16 16:10), a3 complaint MEDIUM open (徐家汇店,
 11-18 02:00). They are raised at fixed times before ``NOW`` so that a1 is past its 8-hour
@@ -14,11 +16,13 @@ import pytest
 from seed_chain import Seeded, seed_chain
 from sqlalchemy import Engine, select
 
-from audit.alert_queue import QueueQuery, alert_queue_page, review_hours
 from audit.config import ReviewHoursConfig
+from audit.reports.alerts import QueueQuery, alert_queue_page, review_hours
+from audit.reports.common import Period
+from audit.reports.conversation import conversation_alerts
 from audit.store.access import AccessDenied, Principal
 from audit.store.db import session_scope
-from audit.store.models import Alert, Role
+from audit.store.models import Alert, AlertState, Finding, Role, Severity
 
 NOW = dt.datetime(2026, 11, 20, 0, 0, tzinfo=dt.UTC)
 RAISED = {"a1": NOW - dt.timedelta(hours=9), "a2": NOW - dt.timedelta(hours=100)}
@@ -149,3 +153,95 @@ def test_bad_sort_or_page_size_is_refused_with_the_choices() -> None:
         QueueQuery(sort="x")
     with pytest.raises(ValueError, match="page_size 1000"):
         QueueQuery(page_size=1000)
+
+
+def _two_more_on_conversation_1(engine: Engine, ids: dict[str, int]) -> int:
+    """a4: an escalated alert on conversation 1 itself (no finding, no store of its own: its
+    time is the conversation's start, 17:00 UTC, as a1's message); a5: a false positive on the
+    diversion finding of 17:10 UTC, its conversation only through the message. Returns conv 1."""
+    with session_scope(engine) as s:
+        a1 = s.get(Alert, ids["a1"])
+        assert a1 is not None and a1.conversation_id is not None
+        diversion = s.scalars(select(Finding).where(Finding.rule == "diversion.test")).one()
+        a4 = Alert(
+            dedupe_key="a4",
+            category="abuse",
+            severity=Severity.LOW,
+            state=AlertState.ESCALATED,
+            title="conversation",
+            conversation_id=a1.conversation_id,
+            created_at=NOW - dt.timedelta(hours=200),
+        )
+        a5 = Alert(
+            dedupe_key="a5",
+            category="diversion",
+            severity=Severity.HIGH,
+            state=AlertState.FALSE_POSITIVE,
+            title="diversion",
+            finding_id=diversion.id,
+            created_at=NOW - dt.timedelta(hours=200),
+        )
+        s.add_all([a4, a5])
+        s.flush()
+        ids.update(a4=a4.id, a5=a5.id)
+        return a1.conversation_id
+
+
+def test_a_conversations_alerts_are_every_state_oldest_first(
+    engine: Engine, seeded: tuple[Seeded, dict[str, int]]
+):
+    _, ids = seeded
+    conv = _two_more_on_conversation_1(engine, ids)
+    page = conversation_alerts(engine, COMPLIANCE, conv, hours=review_hours(), now=NOW)
+    assert (page.total, page.overdue, page.page, page.pages) == (3, 1, 1, 1)
+    assert _keys(page, ids) == ["a1", "a4", "a5"]  # a1 and a4 at the same time: raised order
+    rows = page.rows
+    assert list(rows["conversation_id"]) == [conv, conv, conv]
+    assert list(rows["store"]) == ["南京路店", "南京路店", "南京路店"]
+    assert list(rows["state"]) == ["open", "escalated", "false_positive"]
+    assert list(rows["overdue"]) == [True, False, False]
+    assert [t.to_pydatetime() for t in rows["at"]] == [  # China time
+        dt.datetime(2026, 11, 16, 1, 0),
+        dt.datetime(2026, 11, 16, 1, 0),
+        dt.datetime(2026, 11, 16, 1, 10),
+    ]
+    utc = conversation_alerts(engine, COMPLIANCE, conv, "UTC", review_hours(), NOW).rows
+    assert [t.to_pydatetime() for t in utc["at"]] == [
+        dt.datetime(2026, 11, 15, 17, 0),
+        dt.datetime(2026, 11, 15, 17, 0),
+        dt.datetime(2026, 11, 15, 17, 10),
+    ]
+    # the queue holds all five; the filter keeps this conversation's
+    assert _page(engine, COMPLIANCE).total == 5
+
+
+def test_a_conversations_alerts_follow_the_scope(
+    engine: Engine, seeded: tuple[Seeded, dict[str, int]]
+):
+    chain, ids = seeded
+    conv = _two_more_on_conversation_1(engine, ids)
+    nanjing = conversation_alerts(engine, _who(Role.SUPERVISOR, (chain.nanjing,)), conv)
+    assert _keys(nanjing, ids) == ["a1", "a4", "a5"]
+    other_store = conversation_alerts(engine, _who(Role.SUPERVISOR, (chain.xujiahui,)), conv)
+    assert (other_store.total, list(other_store.rows["alert_id"])) == (0, [])
+    with pytest.raises(AccessDenied):
+        conversation_alerts(engine, _who(Role.ANALYST, None), conv)
+
+
+def test_the_conversation_filter_combines_with_the_others(
+    engine: Engine, seeded: tuple[Seeded, dict[str, int]]
+):
+    _, ids = seeded
+    conv = _two_more_on_conversation_1(engine, ids)
+    pending = _page(engine, COMPLIANCE, conversation_id=conv, states=("open", "escalated"))
+    assert _keys(pending, ids) == ["a1", "a4"]  # by severity: high, then low
+    late = _page(engine, COMPLIANCE, conversation_id=conv, overdue_only=True)
+    assert (late.total, _keys(late, ids)) == (1, ["a1"])
+    assert _page(engine, COMPLIANCE, conversation_id=conv + 1000).total == 0
+
+
+def test_the_period_and_the_shown_times_share_one_zone() -> None:
+    period = Period(dt.date(2026, 11, 16), dt.date(2026, 11, 18), "UTC")
+    with pytest.raises(ValueError, match="the period is in UTC, the query in Asia/Shanghai"):
+        QueueQuery(period=period)
+    assert QueueQuery(period=period, tz="UTC").tz == "UTC"

@@ -8,7 +8,7 @@ module              what
 ``figures``         the store table, its totals and the measures of conversations
 ``overview``        the overview page (one pass over the data for every window)
 ``stores``          store, city and region rankings; staff
-``alerts``          the alert queue
+``alerts``          the alert queue (paged, review deadlines; also one conversation's)
 ``conversation``    one conversation for reading (logged)
 ``customers``       tags, acquisition channels, dormant customers
 ``wordlists``       hits and verdicts per rule
@@ -22,7 +22,13 @@ narrows itself; the names below are the API the dashboard and the tools use.
 
 from __future__ import annotations
 
-from audit.reports.alerts import ALERT_LIMIT, ALERT_SORTS, AlertQuery, alert_queue, staff_choices
+from audit.reports.alerts import (
+    QueuePage,
+    QueueQuery,
+    alert_queue_page,
+    review_hours,
+    staff_choices,
+)
 from audit.reports.common import (
     LIVE_OPTION,
     STORE_KIND,
@@ -63,8 +69,6 @@ from audit.reports.trail import audit_trail
 from audit.reports.wordlists import rule_examples, rule_table
 
 __all__ = [
-    "ALERT_LIMIT",
-    "ALERT_SORTS",
     "COUNT_COLUMNS",
     "LEVELS",
     "LIVE_OPTION",
@@ -73,7 +77,6 @@ __all__ = [
     "STORE_COLUMNS",
     "STORE_KIND",
     "UNASSIGNED",
-    "AlertQuery",
     "ConversationView",
     "DailyCounts",
     "FindingView",
@@ -82,9 +85,11 @@ __all__ = [
     "Overview",
     "OverviewTotals",
     "Period",
+    "QueuePage",
+    "QueueQuery",
     "ReportFilter",
     "Window",
-    "alert_queue",
+    "alert_queue_page",
     "audit_trail",
     "channel_table",
     "conversation_alerts",
@@ -97,6 +102,7 @@ __all__ = [
     "open_conversation",
     "org_tree",
     "overview",
+    "review_hours",
     "rule_examples",
     "rule_table",
     "scoped",

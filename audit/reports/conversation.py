@@ -6,16 +6,16 @@ Reading a conversation is logged in the same transaction as the read.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from audit import days
 from audit.domain import Action
-from audit.reports.alerts import AlertQuery, alert_queue
+from audit.reports.alerts import MAX_PAGE_SIZE, QueuePage, QueueQuery, alert_queue_page
 from audit.reports.common import UNASSIGNED
 from audit.store.access import AccessDenied, Principal, record, within_scope
 from audit.store.db import session_scope
@@ -273,8 +273,21 @@ def _conversation_view(
 
 
 def conversation_alerts(
-    engine: Engine, principal: Principal, conversation_id: int, tz: str = days.DEFAULT_ZONE
-) -> pd.DataFrame:
-    """The alerts of one conversation in scope (for review beside the transcript)."""
-    query = AlertQuery(states=(), conversation_id=conversation_id, sort="oldest", tz=tz)
-    return alert_queue(engine, principal, query)
+    engine: Engine,
+    principal: Principal,
+    conversation_id: int,
+    tz: str = days.DEFAULT_ZONE,
+    hours: Mapping[Severity, float] | None = None,
+    now: dt.datetime | None = None,
+) -> QueuePage:
+    """The alerts of one conversation in scope, every state, oldest first (for review beside
+    the transcript): the alert queue's query, one page of the largest size."""
+    query = QueueQuery(
+        states=(),
+        conversation_id=conversation_id,
+        sort="time",
+        descending=False,
+        page_size=MAX_PAGE_SIZE,
+        tz=tz,
+    )
+    return alert_queue_page(engine, principal, query, hours, now)

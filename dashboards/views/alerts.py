@@ -18,8 +18,8 @@ import streamlit as st
 import widgets
 
 from audit import reports
-from audit.alert_queue import PAGE_SIZES, SORTS, QueueQuery
 from audit.domain import CATEGORIES
+from audit.reports.alerts import PAGE_SIZES, SORTS, QueueQuery
 from audit.store.access import AccessDenied
 from audit.store.models import AlertState, Severity
 from audit.store.reviews import ACTIONS, ReviewError

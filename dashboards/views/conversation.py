@@ -156,10 +156,16 @@ with right:
 
 # ---------------------------------------------------------------- alerts of this conversation
 st.subheader("预警 Alerts")
-alerts = ds.conversation_alerts(url, who, view.id)
+listed = ds.conversation_alerts(url, who, view.id)
+alerts = listed.rows
 if alerts.empty:
     st.caption("本会话没有预警 / no alerts on this conversation.")
     st.stop()
+if listed.total > len(alerts):
+    st.caption(
+        f"显示最早的 {len(alerts):,} 条，共 {listed.total:,} 条 / "
+        f"the oldest {len(alerts):,} of {listed.total:,} shown."
+    )
 st.dataframe(
     alerts,
     hide_index=True,

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select, update
 from streamlit.testing.v1 import AppTest
 
 from audit.domain import SenderKind
+from audit.reports.alerts import MAX_PAGE_SIZE
 from audit.store.access import pseudonym
 from audit.store.db import session_scope
 from audit.store.models import Alert, AlertState, Customer, Severity, Staff
@@ -135,6 +136,33 @@ def test_a_refused_review_on_the_conversation_page_keeps_the_action_and_comment(
     next(b for b in at.button if "Submit" in str(b.label)).click().run()
     assert _states(engine)[seed.alert_nanjing] is AlertState.ESCALATED
     assert "reviewed" in at.success[0].value
+
+
+def test_the_conversation_page_lists_its_alerts_with_the_queue_query(
+    fresh_db: tuple[Engine, DashSeed],
+):
+    engine, seed = fresh_db
+    with session_scope(engine) as s:  # at the conversation's start, as a1's message: ties
+        s.add_all(
+            Alert(
+                dedupe_key=f"conv{i}",
+                category="promise",
+                severity=Severity.LOW,
+                state=AlertState.FALSE_POSITIVE,
+                title=f"conv {i}",
+                conversation_id=seed.conv_nanjing,
+            )
+            for i in range(MAX_PAGE_SIZE)
+        )
+        extra = [a.id for a in s.scalars(select(Alert).where(Alert.title.like("conv %")))]
+    nanjing = principal(engine, "nanjing")
+    at = app_as(nanjing, "views/conversation.py", alert=str(seed.alert_nanjing))
+    shown = next(d.value for d in at.dataframe if "alert_id" in d.value and "rule" in d.value)
+    # every state, oldest first, ties in the order raised; one page of the largest size
+    assert list(shown["alert_id"]) == [seed.alert_nanjing, *sorted(extra)[: MAX_PAGE_SIZE - 1]]
+    assert list(shown["state"][:2]) == ["open", "false_positive"]
+    assert f"显示最早的 {MAX_PAGE_SIZE} 条，共 {MAX_PAGE_SIZE + 1} 条" in texts(at)
+    assert at.selectbox(key="conv_alert_pick").value == seed.alert_nanjing
 
 
 def test_overdue_alerts_are_marked_and_filterable(fresh_db: tuple[Engine, DashSeed]):

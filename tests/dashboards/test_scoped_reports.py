@@ -103,7 +103,7 @@ def test_tags_channels_and_rules(engine: Engine, seed: DashSeed):
     with pytest.raises(AccessDenied):
         reports.rule_table(engine, _who(Role.VIEWER, None), f)
     with pytest.raises(AccessDenied):
-        reports.alert_queue(engine, _who(Role.ANALYST, None), reports.AlertQuery())
+        reports.alert_queue_page(engine, _who(Role.ANALYST, None), reports.QueueQuery())
     with pytest.raises(AccessDenied):
         reports.open_conversation(engine, _who(Role.ANALYST, None), seed.conv_nanjing)
 
@@ -114,8 +114,15 @@ def test_times_are_shown_in_the_configured_zone(engine: Engine, seed: DashSeed):
     utc = reports.audit_trail(engine, officer, "conversation.", tz="UTC")
     china = reports.audit_trail(engine, officer, "conversation.")
     assert len(utc) == 1 and list(china["at"] - utc["at"]) == [pd.Timedelta(hours=8)]
-    queue_utc = reports.alert_queue(engine, officer, reports.AlertQuery(states=(), tz="UTC"))
-    queue = reports.alert_queue(engine, officer, reports.AlertQuery(states=()))
-    assert len(queue) > 0 and set(queue["at"] - queue_utc["at"]) == {pd.Timedelta(hours=8)}
+    queue_utc = reports.alert_queue_page(engine, officer, reports.QueueQuery(states=(), tz="UTC"))
+    queue = reports.alert_queue_page(engine, officer, reports.QueueQuery(states=()))
+    assert queue.total == 3 and list(queue.rows["alert_id"]) == list(queue_utc.rows["alert_id"])
+    for column in ("at", "raised_at", "deadline"):
+        shift = set(queue.rows[column] - queue_utc.rows[column])
+        assert shift == {pd.Timedelta(hours=8)}, column
+    conv = reports.conversation_alerts(engine, officer, seed.conv_nanjing).rows
+    conv_utc = reports.conversation_alerts(engine, officer, seed.conv_nanjing, "UTC").rows
+    assert list(conv["alert_id"]) == [seed.alert_nanjing]
+    assert set(conv["at"] - conv_utc["at"]) == {pd.Timedelta(hours=8)}
     with pytest.raises(ValueError, match="the period is in UTC"):
-        reports.AlertQuery(period=reports.Period(WHOLE.start, WHOLE.end, "UTC"))
+        reports.QueueQuery(period=reports.Period(WHOLE.start, WHOLE.end, "UTC"))
