@@ -7,9 +7,13 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pandas as pd
 import streamlit as st
 
 from audit import days, reports
+
+# how a report's store :data:`reports.UNASSIGNED` (messages not yet in a conversation) reads
+UNASSIGNED_LABEL = "（未归属门店 unassigned）"
 
 NO_DATA = (
     "数据库里还没有会话数据。请运行 `audit demo` 生成演示数据，"
@@ -123,7 +127,7 @@ def id_param(name: str) -> int | None:
 def link(page: str, param: str, value: object) -> str | None:
     """A relative link to a drill-down page (``staff?staff=12``): relative, so it also works
     under a configured base path. ``None`` for a missing id."""
-    if value is None or value != value:
+    if value is None or pd.isna(value):  # type: ignore[call-overload]
         return None
     return f"{page}?{param}={int(value)}"  # type: ignore[call-overload]
 
@@ -138,6 +142,14 @@ def selected_rows(event: object) -> list[int]:
     selection = getattr(event, "selection", None) or {}
     rows = selection.get("rows", []) if isinstance(selection, dict) else selection.rows
     return [int(r) for r in rows]
+
+
+def open_clicked(event: object, ids: pd.Series, page: str, param: str) -> None:
+    """Open ``page?param=<id of the clicked row>`` in this tab (a table drawn with
+    ``on_select="rerun", selection_mode="single-row"``; ``ids`` in the table's row order)."""
+    rows = selected_rows(event)
+    if rows and rows[0] < len(ids) and not pd.isna(ids.iloc[rows[0]]):
+        st.switch_page(page, query_params={param: str(int(ids.iloc[rows[0]]))})
 
 
 # --------------------------------------------------------------------------- rates

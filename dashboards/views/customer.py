@@ -13,6 +13,7 @@ import render
 import streamlit as st
 import widgets
 
+from audit import reports
 from audit.reports.customer import CONVERSATION_LIMIT
 
 NOT_FOUND = "找不到该客户，或不在您的权限范围内 / customer not found or not in your scope."
@@ -62,6 +63,7 @@ else:
     follows = profile.follows.assign(
         staff_link=[widgets.link("staff", "staff", i) for i in profile.follows["staff_id"]],
         channel=profile.follows["channel"].replace("", "（无）"),
+        store=profile.follows["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
     )
     order = ["staff", "staff_link", "store", "channel", "added_at"]
     if who.sees_names:
@@ -91,13 +93,14 @@ if convs.empty:
 if profile.total_conversations > len(convs):
     st.caption(f"共 {profile.total_conversations:,} 个会话，显示最近 {CONVERSATION_LIMIT:,} 个。")
 shown = convs.assign(
+    store=convs["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
     staff_link=[widgets.link("staff", "staff", i) for i in convs["staff_id"]],
     conversation_link=[
         widgets.link("conversation", "conversation", i) for i in convs["conversation_id"]
     ],
 )
 first = "conversation_link" if who.reads_messages else "conversation_id"
-st.dataframe(
+clicked = st.dataframe(
     shown,
     hide_index=True,
     column_order=[
@@ -119,4 +122,8 @@ st.dataframe(
         "score": st.column_config.NumberColumn("评分", format="%.1f"),
     },
     key="customer_conversations",
+    on_select="rerun" if who.reads_messages else "ignore",
+    selection_mode="single-row",
 )
+if who.reads_messages:  # a clicked row opens its conversation in this tab
+    widgets.open_clicked(clicked, shown["conversation_id"], "views/conversation.py", "conversation")

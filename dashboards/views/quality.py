@@ -58,7 +58,7 @@ if who.sees_people:
             customer_link=[widgets.link("customer", "customer", i) for i in waiting["customer_id"]],
         )
         first = "conversation_link" if who.reads_messages else "conversation_id"
-        st.dataframe(
+        clicked = st.dataframe(
             shown,
             hide_index=True,
             column_order=[
@@ -80,7 +80,13 @@ if who.sees_people:
                 "overdue": st.column_config.CheckboxColumn("超时", help=f"超过 SLA {sla:g} 分钟"),
             },
             key="quality_waiting",
+            on_select="rerun" if who.reads_messages else "ignore",
+            selection_mode="single-row",
         )
+        if who.reads_messages:  # a clicked row opens its conversation in this tab
+            widgets.open_clicked(
+                clicked, shown["conversation_id"], "views/conversation.py", "conversation"
+            )
 
     st.subheader("员工响应 Response times by staff")
     per_staff = ds.staff_quality(url, who, start, end, unit, now)

@@ -11,6 +11,8 @@ import datasource as ds
 import streamlit as st
 import widgets
 
+from audit import reports
+
 NOT_FOUND = "找不到该员工，或不在您的权限范围内 / staff member not found or not in your scope."
 
 who = auth.require()
@@ -48,7 +50,8 @@ if profile is None:
     st.stop()
 
 st.subheader(profile.name)
-st.caption(f"{profile.store} · 按期间内开始的会话统计；响应时间为营业时间内的分钟数。")
+store = widgets.UNASSIGNED_LABEL if profile.store == reports.UNASSIGNED else profile.store
+st.caption(f"{store} · 按期间内开始的会话统计；响应时间为营业时间内的分钟数。")
 r = profile.responses
 cols = st.columns(6)
 cols[0].metric("会话 Conversations", f"{len(profile.conversations):,}")
@@ -86,7 +89,7 @@ else:
         order.insert(0, "conversation_link")
     else:
         order.insert(0, "conversation_id")
-    st.dataframe(
+    clicked = st.dataframe(
         shown,
         hide_index=True,
         column_order=order,
@@ -105,7 +108,13 @@ else:
             "unanswered": st.column_config.CheckboxColumn("待回复", help="客户最后的消息无人回复"),
         },
         key="staff_conversations",
+        on_select="rerun" if who.reads_messages else "ignore",
+        selection_mode="single-row",
     )
+    if who.reads_messages:  # a clicked row opens its conversation in this tab
+        widgets.open_clicked(
+            clicked, shown["conversation_id"], "views/conversation.py", "conversation"
+        )
 
 st.subheader("预警 Alerts")
 if profile.alerts.empty:

@@ -221,3 +221,19 @@ def test_the_store_ranking_links_staff_to_their_page(db: tuple[Engine, DashSeed]
     at = app_as(principal(engine, "officer"), STORES)
     # 南京路店 ranks first (555.6 findings per 1,000 messages) and is drilled into first
     assert list(_frame(at, "stores_staff")["staff_link"]) == [f"staff?staff={staff['zhangwei']}"]
+
+
+def test_people_found_by_search_link_to_their_pages(db: tuple[Engine, DashSeed]):
+    engine, _ = db
+    staff, customers = _ids(engine)
+    at = app_as(principal(engine, "officer"), "views/search.py")
+    at.text_input(key="search_staff").input("lina")
+    [button] = [b for b in at.button if b.key and "search_staff_form" in b.key]
+    button.click().run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["staff_link"]) == [f"staff?staff={staff['lina']}"]
+    at.text_input(key="search_customer").input("客户2")
+    [button] = [b for b in at.button if b.key and "search_customers_form" in b.key]
+    button.click().run()
+    links = [list(f.value["customer_link"]) for f in at.dataframe if "customer_link" in f.value]
+    assert links == [[f"customer?customer={customers['wmcust2']}"]]
