@@ -172,6 +172,22 @@ def per_1k(value: float | None, messages: int, min_n: int = MIN_SAMPLE) -> str:
     return TOO_FEW if messages < min_n else f"{value:.1f}"
 
 
+def with_rate_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame of :data:`audit.reports.MEASURE_COLUMNS` with its rates as text beside their
+    samples (``per_1k_text`` over ``messages``, ``sla_text`` and ``negative_text`` over
+    ``scored``) and the response median in minutes (``response_median_min``)."""
+
+    def texts(column: str, n: str, fmt: Callable[[float | None, int], str]) -> list[str]:
+        return [fmt(v, int(k)) for v, k in zip(frame[column], frame[n], strict=True)]
+
+    return frame.assign(
+        per_1k_text=texts("findings_per_1k", "messages", per_1k),
+        sla_text=texts("sla_rate", "scored", rate),
+        negative_text=texts("negative_rate", "scored", rate),
+        response_median_min=frame["response_median_s"] / 60,
+    )
+
+
 def minutes(value: float | None) -> str:
     """Minutes with one decimal ("—" when unknown)."""
     return "—" if value is None or value != value else f"{value:.1f} 分钟"

@@ -14,15 +14,15 @@ MEASURES = {
     "messages": st.column_config.NumberColumn("消息", format="%d"),
     "conversations": st.column_config.NumberColumn("会话", format="%d"),
     "findings": st.column_config.NumberColumn("违规", format="%d"),
-    "findings_per_1k": st.column_config.NumberColumn(
-        "每千条违规", format="%.1f", help="findings per 1,000 messages"
+    "per_1k_text": st.column_config.TextColumn(
+        "每千条违规", help="findings per 1,000 messages; 消息少于 20 条为样本不足"
     ),
     "alerts_open": st.column_config.NumberColumn("待处理预警", format="%d"),
     "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
     "scored": st.column_config.NumberColumn("评分样本 n", format="%d", help="scored conversations"),
-    "sla_rate": st.column_config.NumberColumn("SLA 达标", format="percent"),
-    "response_median_s": st.column_config.NumberColumn("响应中位数 s", format="%.0f"),
-    "negative_rate": st.column_config.NumberColumn("负面客户率", format="percent"),
+    "sla_text": st.column_config.TextColumn("SLA 达标", help="评分样本少于 20 为样本不足"),
+    "response_median_min": st.column_config.NumberColumn("响应中位数", format="%.1f 分钟"),
+    "negative_text": st.column_config.TextColumn("负面客户率", help="评分样本少于 20 为样本不足"),
 }
 
 who = auth.require()
@@ -50,6 +50,7 @@ st.caption("按每千条消息违规数从高到低排序；评分、SLA 与负�
 if ranking.empty:
     st.info("所选范围内没有数据 / nothing in this selection.")
     st.stop()
+ranking = widgets.with_rate_texts(ranking)
 picked = st.dataframe(
     ranking,
     hide_index=True,
@@ -81,6 +82,7 @@ staff = ds.staff_table(url, who, start, end, unit)
 if staff.empty:
     st.info("该单位在所选期间没有会话 / no conversations there in this period.")
 else:
+    staff = widgets.with_rate_texts(staff)
     links = []
     if "staff_id" in staff.columns:
         staff = staff.assign(

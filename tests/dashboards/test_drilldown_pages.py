@@ -47,6 +47,7 @@ TABLES = {
     "quality_staff": ["response_p50_min", "waiting_p90_min"],
     "quality_trend": ["per_1k_text", "negative_text"],
     "stores_staff": ["staff", "scored"],
+    "stores_ranking": ["label", "per_1k_text"],
 }
 
 
@@ -219,6 +220,12 @@ def test_the_store_ranking_links_staff_to_their_page(db: tuple[Engine, DashSeed]
     engine, _ = db
     staff, _ = _ids(engine)
     at = app_as(principal(engine, "officer"), STORES)
+    ranking = _frame(at, "stores_ranking")
+    assert list(ranking["unit"]) == ["南京路店", "徐家汇店", "陆家嘴店"]
+    assert list(ranking["per_1k_text"]) == ["样本不足", "样本不足", "—"]  # 9 and 2 messages
+    assert list(ranking["sla_text"]) == ["样本不足", "样本不足", "—"]  # 1 scored each
+    assert ranking["response_median_min"].tolist()[:2] == [1.5, 0.5]
+    assert "response_median_s" not in _shown_columns(at, "stores_ranking")
     # 南京路店 ranks first (555.6 findings per 1,000 messages) and is drilled into first
     assert list(_frame(at, "stores_staff")["staff_link"]) == [f"staff?staff={staff['zhangwei']}"]
 
