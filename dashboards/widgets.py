@@ -172,10 +172,17 @@ def per_1k(value: float | None, messages: int, min_n: int = MIN_SAMPLE) -> str:
     return TOO_FEW if messages < min_n else f"{value:.1f}"
 
 
+def as_text(frame: pd.DataFrame, **formats: Callable[[float | None], str]) -> pd.DataFrame:
+    """``frame`` with these columns formatted as text: a table shows a missing number as
+    "None", the formats "—"."""
+    return frame.assign(**{c: [f(v) for v in frame[c]] for c, f in formats.items()})
+
+
 def with_rate_texts(frame: pd.DataFrame) -> pd.DataFrame:
     """A frame of :data:`audit.reports.MEASURE_COLUMNS` with its rates as text beside their
     samples (``per_1k_text`` over ``messages``, ``sla_text`` and ``negative_text`` over
-    ``scored``) and the response median in minutes (``response_median_min``)."""
+    ``scored``), the score as text (``score_text``) and the response median in minutes
+    (``response_median_text``)."""
 
     def texts(column: str, n: str, fmt: Callable[[float | None, int], str]) -> list[str]:
         return [fmt(v, int(k)) for v, k in zip(frame[column], frame[n], strict=True)]
@@ -184,7 +191,8 @@ def with_rate_texts(frame: pd.DataFrame) -> pd.DataFrame:
         per_1k_text=texts("findings_per_1k", "messages", per_1k),
         sla_text=texts("sla_rate", "scored", rate),
         negative_text=texts("negative_rate", "scored", rate),
-        response_median_min=frame["response_median_s"] / 60,
+        score_text=[num(v) for v in frame["score_avg"]],
+        response_median_text=[minutes(v / 60) for v in frame["response_median_s"]],
     )
 
 

@@ -92,7 +92,7 @@ if convs.empty:
     st.stop()
 if profile.total_conversations > len(convs):
     st.caption(f"共 {profile.total_conversations:,} 个会话，显示最近 {CONVERSATION_LIMIT:,} 个。")
-shown = convs.assign(
+shown = widgets.as_text(convs, score=widgets.num).assign(
     store=convs["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
     staff_link=[widgets.link("staff", "staff", i) for i in convs["staff_id"]],
     conversation_link=[
@@ -119,7 +119,7 @@ clicked = st.dataframe(
         "messages": st.column_config.NumberColumn("消息", format="%d"),
         "findings": st.column_config.NumberColumn("违规", format="%d"),
         "alerts": st.column_config.NumberColumn("预警", format="%d"),
-        "score": st.column_config.NumberColumn("评分", format="%.1f"),
+        "score": "评分",
     },
     key="customer_conversations",
     on_select="rerun" if who.reads_messages else "ignore",

@@ -15,7 +15,7 @@ MEASURES = {
     "per_1k_text": st.column_config.TextColumn(
         "每千条违规", help="findings per 1,000 messages; 消息少于 20 条为样本不足"
     ),
-    "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
+    "score_text": st.column_config.TextColumn("平均分"),
     "scored": st.column_config.NumberColumn("评分样本 n", format="%d"),
     "sla_text": st.column_config.TextColumn("SLA 达标", help="评分样本少于 20 为样本不足"),
     "negative_text": st.column_config.TextColumn(

@@ -16,6 +16,7 @@ import streamlit as st
 import widgets
 
 MINUTES = "%.1f 分钟"
+MINUTE_COLUMNS = ("response_p50_min", "response_p90_min", "waiting_p50_min", "waiting_p90_min")
 
 who = auth.require()
 url = ds.database_url()
@@ -93,7 +94,10 @@ if who.sees_people:
     if per_staff.empty:
         st.info("所选范围内没有已评分的会话 / no scored conversations here.")
     else:
-        shown = per_staff.assign(
+        shown = widgets.as_text(
+            per_staff,
+            **dict.fromkeys(MINUTE_COLUMNS, widgets.minutes),
+        ).assign(
             sla_text=[
                 widgets.rate(v, n)
                 for v, n in zip(per_staff["sla_rate"], per_staff["responses"], strict=True)
@@ -116,12 +120,12 @@ if who.sees_people:
                 "conversations": st.column_config.NumberColumn("评分会话", format="%d"),
                 "responses": st.column_config.NumberColumn("回复样本 n", format="%d"),
                 "sla_text": "SLA 达标率",
-                "response_p50_min": st.column_config.NumberColumn("响应 p50", format=MINUTES),
-                "response_p90_min": st.column_config.NumberColumn("响应 p90", format=MINUTES),
+                "response_p50_min": "响应 p50",
+                "response_p90_min": "响应 p90",
                 "unanswered": st.column_config.NumberColumn("待回复", format="%d"),
                 "overdue": st.column_config.NumberColumn("已超时", format="%d"),
-                "waiting_p50_min": st.column_config.NumberColumn("等待 p50", format=MINUTES),
-                "waiting_p90_min": st.column_config.NumberColumn("等待 p90", format=MINUTES),
+                "waiting_p50_min": "等待 p50",
+                "waiting_p90_min": "等待 p90",
             },
             key="quality_staff",
         )
@@ -130,7 +134,7 @@ else:
 
 st.subheader("每日趋势 Daily trend")
 trend = ds.daily_trend(url, who, start, end, unit)
-shown = trend.assign(
+shown = widgets.as_text(trend, score_avg=widgets.num).assign(
     per_1k_text=[
         widgets.per_1k(v, n)
         for v, n in zip(trend["findings_per_1k"], trend["messages"], strict=True)
@@ -158,7 +162,7 @@ st.dataframe(
         "alerts_open": st.column_config.NumberColumn("待处理", format="%d"),
         "conversations": st.column_config.NumberColumn("会话", format="%d"),
         "scored": st.column_config.NumberColumn("评分样本 n", format="%d"),
-        "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
+        "score_avg": "平均分",
         "sla_text": "SLA 达标率",
         "negative_text": st.column_config.TextColumn(
             "负面客户占比", help="customer-negative share of scored conversations"

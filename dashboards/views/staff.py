@@ -53,7 +53,7 @@ st.subheader(profile.name)
 store = widgets.UNASSIGNED_LABEL if profile.store == reports.UNASSIGNED else profile.store
 st.caption(f"{store} · 按期间内开始的会话统计；响应时间为营业时间内的分钟数。")
 r = profile.responses
-cols = st.columns(6)
+cols = st.columns(7)
 cols[0].metric("会话 Conversations", f"{len(profile.conversations):,}")
 cols[1].metric("违规 Findings", f"{profile.findings:,}")
 cols[2].metric("预警 Alerts", f"{len(profile.alerts):,}")
@@ -63,11 +63,12 @@ cols[3].metric(
 cols[4].metric(
     "SLA 达标率", widgets.rate(r["sla_rate"], r["responses"]), help=f"回复样本 n = {r['responses']}"
 )
-cols[5].metric(
-    "响应 p50 / p90",
-    f"{widgets.num(r['response_p50_min'])} / {widgets.num(r['response_p90_min'])} 分钟",
-    help=f"营业时间分钟 business minutes; 回复样本 n = {r['responses']}",
-)
+for col, name in ((cols[5], "p50"), (cols[6], "p90")):
+    col.metric(
+        f"响应 {name}",
+        widgets.minutes(r[f"response_{name}_min"]),
+        help=f"营业时间分钟 business minutes; 回复样本 n = {r['responses']}",
+    )
 st.caption(
     f"SLA 与响应时间的样本：{r['responses']} 次回复（少于 {widgets.MIN_SAMPLE} 次不计比率）。"
 )
@@ -77,7 +78,7 @@ convs = profile.conversations
 if convs.empty:
     st.info("所选期间没有会话 / no conversations in this period.")
 else:
-    shown = convs.assign(
+    shown = widgets.as_text(convs, score=widgets.num).assign(
         customer_link=[widgets.link("customer", "customer", i) for i in convs["customer_id"]],
         conversation_link=[
             widgets.link("conversation", "conversation", i) for i in convs["conversation_id"]
@@ -104,7 +105,7 @@ else:
             "messages": st.column_config.NumberColumn("消息", format="%d"),
             "findings": st.column_config.NumberColumn("违规", format="%d"),
             "alerts": st.column_config.NumberColumn("预警", format="%d"),
-            "score": st.column_config.NumberColumn("评分", format="%.1f"),
+            "score": "评分",
             "unanswered": st.column_config.CheckboxColumn("待回复", help="客户最后的消息无人回复"),
         },
         key="staff_conversations",

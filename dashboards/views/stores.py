@@ -18,10 +18,10 @@ MEASURES = {
         "每千条违规", help="findings per 1,000 messages; 消息少于 20 条为样本不足"
     ),
     "alerts_open": st.column_config.NumberColumn("待处理预警", format="%d"),
-    "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
+    "score_text": st.column_config.TextColumn("平均分"),
     "scored": st.column_config.NumberColumn("评分样本 n", format="%d", help="scored conversations"),
     "sla_text": st.column_config.TextColumn("SLA 达标", help="评分样本少于 20 为样本不足"),
-    "response_median_min": st.column_config.NumberColumn("响应中位数", format="%.1f 分钟"),
+    "response_median_text": st.column_config.TextColumn("响应中位数"),
     "negative_text": st.column_config.TextColumn("负面客户率", help="评分样本少于 20 为样本不足"),
 }
 

@@ -94,10 +94,12 @@ def test_the_staff_page_shows_a_staff_members_work_with_links(db: tuple[Engine, 
         "预警 Alerts": "2",
         "平均分 Score": "72.5",
         "SLA 达标率": "样本不足",
-        "响应 p50 / p90": "5.5 / 9.1 分钟",
+        "响应 p50": "5.5 分钟",
+        "响应 p90": "9.1 分钟",
     }
     convs = _frame(at, "staff_conversations")
     assert list(convs["conversation_id"]) == [2, seed.conv_nanjing]
+    assert list(convs["score"]) == ["—", "72.5"]  # not "None" for the unscored one
     assert list(convs["conversation_link"]) == [
         "conversation?conversation=2",
         f"conversation?conversation={seed.conv_nanjing}",
@@ -186,14 +188,16 @@ def test_the_quality_page_for_compliance(db: tuple[Engine, DashSeed]):
     assert list(waiting["staff"]) == ["李娜 (lina)"] and bool(waiting["overdue"].iloc[0])
     per_staff = _frame(at, "quality_staff").set_index("staff")
     assert list(per_staff.index) == ["李娜 (lina)", "张伟 (zhangwei)"]
-    assert per_staff.loc["张伟 (zhangwei)", "response_p50_min"] == pytest.approx(5.5)
-    assert per_staff.loc["张伟 (zhangwei)", "response_p90_min"] == pytest.approx(9.1)
+    assert list(per_staff["response_p50_min"]) == ["0.5 分钟", "5.5 分钟"]
+    assert list(per_staff["response_p90_min"]) == ["0.5 分钟", "9.1 分钟"]
+    assert list(per_staff["waiting_p90_min"]) == [per_staff["waiting_p50_min"].iloc[0], "—"]
     assert list(per_staff["sla_text"]) == ["样本不足", "样本不足"]
     assert list(per_staff["staff_link"]) == [
         f"staff?staff={staff['lina']}",
         f"staff?staff={staff['zhangwei']}",
     ]
     trend = _frame(at, "quality_trend")
+    assert list(trend["score_avg"]) == ["72.5", "—", "90.0"]
     assert [str(d) for d in trend["day"]] == ["2026-11-16", "2026-11-17", "2026-11-18"]
     assert list(trend["per_1k_text"]) == ["样本不足"] * 3
     assert list(trend["sla_text"]) == ["样本不足", "—", "样本不足"]
@@ -224,7 +228,8 @@ def test_the_store_ranking_links_staff_to_their_page(db: tuple[Engine, DashSeed]
     assert list(ranking["unit"]) == ["南京路店", "徐家汇店", "陆家嘴店"]
     assert list(ranking["per_1k_text"]) == ["样本不足", "样本不足", "—"]  # 9 and 2 messages
     assert list(ranking["sla_text"]) == ["样本不足", "样本不足", "—"]  # 1 scored each
-    assert ranking["response_median_min"].tolist()[:2] == [1.5, 0.5]
+    assert list(ranking["response_median_text"]) == ["1.5 分钟", "0.5 分钟", "—"]
+    assert list(ranking["score_text"]) == ["72.5", "90.0", "—"]
     assert "response_median_s" not in _shown_columns(at, "stores_ranking")
     # 南京路店 ranks first (555.6 findings per 1,000 messages) and is drilled into first
     assert list(_frame(at, "stores_staff")["staff_link"]) == [f"staff?staff={staff['zhangwei']}"]

@@ -55,3 +55,25 @@ def test_links_are_relative_and_skip_missing_ids():
     ids = pd.Series([3, None], dtype="Int64")
     assert [widgets.link("customer", "customer", i) for i in ids] == ["customer?customer=3", None]
     assert widgets.link("staff", "staff", float("nan")) is None
+
+
+def test_measures_read_as_text_with_their_samples():
+    nan = float("nan")
+    frame = pd.DataFrame(
+        {
+            "messages": [2500, 9, 0],
+            "findings_per_1k": [1.23, 555.6, nan],
+            "scored": [40, 1, 0],
+            "score_avg": [88.25, 72.5, nan],
+            "sla_rate": [0.7118, 0.5, nan],
+            "negative_rate": [0.025, 0.0, nan],
+            "response_median_s": [93.0, 90.0, nan],
+        }
+    )
+    shown = widgets.with_rate_texts(frame)
+    assert list(shown["per_1k_text"]) == ["1.2", "样本不足", "—"]
+    assert list(shown["sla_text"]) == ["71.2%", "样本不足", "—"]
+    assert list(shown["negative_text"]) == ["2.5%", "样本不足", "—"]
+    assert list(shown["score_text"]) == ["88.2", "72.5", "—"]
+    assert list(shown["response_median_text"]) == ["1.6 分钟", "1.5 分钟", "—"]
+    assert list(widgets.as_text(frame, score_avg=widgets.num)["score_avg"]) == ["88.2", "72.5", "—"]
