@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, select
+from sqlalchemy import Connection, Engine, and_, select, true
 
 from audit.days import as_date
 from audit.quality.metrics import BusinessClock, median, percentile
@@ -171,7 +171,10 @@ def waiting_now(
     f = scoped(engine, principal, ReportFilter(f.period, None if unit_id is None else (unit_id,)))
     rows = []
     with engine.connect() as conn:
-        for conv, staff_id, _unit, customer_id, metrics in scored_metrics(conn, f):
+        unanswered = Score.metrics["unanswered_at_end"].as_boolean()
+        for conv, staff_id, _unit, customer_id, metrics in scored_metrics(
+            conn, f, unanswered.is_not(None), unanswered == true()
+        ):
             since = _since(metrics or {})
             if since is None:
                 continue
