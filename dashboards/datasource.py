@@ -305,22 +305,17 @@ def store_choices(url: str, who: Principal) -> list[tuple[int, str]]:
     return quality_report.store_choices(engine_for(url), who)
 
 
-def staff_quality(
+def waiting_and_staff(
     url: str, who: Principal, start: dt.date, end: dt.date, unit: int | None, now: dt.datetime
-) -> pd.DataFrame:
-    """Not cached: waiting times run with the clock."""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customers waiting now and the per-staff table (one pass over the waiting). Not
+    cached: waiting times run with the clock."""
     clock, sla = quality_clock()
     f = _filter(start, end, None)
-    return quality_report.staff_quality(engine_for(url), who, f, clock, sla, now, unit)
-
-
-def waiting_now(
-    url: str, who: Principal, start: dt.date, end: dt.date, unit: int | None, now: dt.datetime
-) -> pd.DataFrame:
-    """Not cached: waiting times run with the clock."""
-    clock, sla = quality_clock()
-    f = _filter(start, end, None)
-    return quality_report.waiting_now(engine_for(url), who, f, clock, sla, now, unit)
+    engine = engine_for(url)
+    waiting = quality_report.waiting_now(engine, who, f, clock, sla, now, unit)
+    per_staff = quality_report.staff_quality(engine, who, f, clock, sla, now, unit, waiting)
+    return waiting, per_staff
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)

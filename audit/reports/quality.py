@@ -98,9 +98,11 @@ def response_summary(business_seconds: Sequence[float], sla_seconds: float) -> d
     }
 
 
-def scored_metrics(conn: Connection, f: ReportFilter, *where: Any) -> list[Any]:
+def scored_metrics(
+    conn: Connection, f: ReportFilter, *where: Any, metrics: Any = Score.metrics
+) -> list[Any]:
     """(conversation id, staff id, store id, customer id, metrics) of the conversations of
-    ``f`` scored with the newest scorecard."""
+    ``f`` scored with the newest scorecard (``metrics``: the whole JSON, or one element)."""
     version = aggregates.latest_scorecard(conn)
     if version is None:
         return []
@@ -110,7 +112,7 @@ def scored_metrics(conn: Connection, f: ReportFilter, *where: Any) -> list[Any]:
             Conversation.staff_id,
             Conversation.org_unit_id,
             Conversation.customer_id,
-            Score.metrics,
+            metrics,
         )
         .join(
             Score,
@@ -221,27 +223,37 @@ def staff_quality(
     sla_minutes: float,
     now: dt.datetime,
     unit_id: int | None = None,
+    waiting: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Per staff member with scored conversations in ``f``: pooled business response times
     (p50, p90, SLA rate over ``responses``) and the customers waiting now (``unanswered``,
-    ``overdue``, waiting p50 and p90), most overdue first."""
+    ``overdue``, waiting p50 and p90), most overdue first. ``waiting``: the
+    :func:`waiting_now` of the same arguments, when the caller has it already."""
     if not principal.sees_people:
         raise AccessDenied("this role sees aggregates only")
-    waiting = waiting_now(engine, principal, f, clock, sla_minutes, now, unit_id)
+    if waiting is None:
+        waiting = waiting_now(engine, principal, f, clock, sla_minutes, now, unit_id)
     f = scoped(engine, principal, ReportFilter(f.period, None if unit_id is None else (unit_id,)))
     per_staff: dict[int, list[float]] = {}
     conversations: dict[int, int] = {}
     with engine.connect() as conn:
-        for _conv, staff_id, _unit, _customer, metrics in scored_metrics(
-            conn, f, Conversation.staff_id.is_not(None)
+        for _conv, staff_id, _unit, _customer, business in scored_metrics(
+            conn,
+            f,
+            Conversation.staff_id.is_not(None),
+            metrics=Score.metrics["response_business_seconds"],
         ):
-            seconds = [float(s) for s in (metrics or {}).get("response_business_seconds") or ()]
+            seconds = [float(s) for s in business or ()]
             per_staff.setdefault(staff_id, []).extend(seconds)
             conversations[staff_id] = conversations.get(staff_id, 0) + 1
         staff, _ = _names(conn, principal, per_staff, ())
+    waits: dict[int, list[float]] = {}
+    for who, minutes in zip(waiting["staff_id"], waiting["waiting_min"], strict=True):
+        if not pd.isna(who):
+            waits.setdefault(int(who), []).append(float(minutes))
     rows = []
     for staff_id in sorted(per_staff):
-        mine = waiting[waiting["staff_id"] == staff_id]["waiting_min"].tolist()
+        mine = waits.get(staff_id, [])
         rows.append(
             {
                 "staff_id": staff_id,

@@ -45,7 +45,7 @@ st.caption(
 if who.sees_people:
     now = dt.datetime.now(dt.UTC)
     st.subheader("待回复 Waiting now")
-    waiting = ds.waiting_now(url, who, start, end, unit, now)
+    waiting, per_staff = ds.waiting_and_staff(url, who, start, end, unit, now)
     if waiting.empty:
         st.info("没有等待回复的客户 / no customer is waiting for a reply.")
     else:
@@ -90,7 +90,6 @@ if who.sees_people:
             )
 
     st.subheader("员工响应 Response times by staff")
-    per_staff = ds.staff_quality(url, who, start, end, unit, now)
     if per_staff.empty:
         st.info("所选范围内没有已评分的会话 / no scored conversations here.")
     else:
