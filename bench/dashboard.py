@@ -49,6 +49,8 @@ from typing import Any
 from sqlalchemy import Engine, text
 
 from audit import reports, search
+from audit.quality.metrics import BusinessClock
+from audit.reports import customer, quality, staff
 from audit.store.access import Principal
 from audit.store.daily import refresh_daily
 from audit.store.db import make_engine, migrate
@@ -168,6 +170,13 @@ SEED = [
               jsonb_build_object('within_sla', (c % 3), 'responses', 3,
                                  'response_median_seconds', 20 + (c * 7) % 300,
                                  'sla_rate', (c % 3) / 3.0,
+                                 'response_business_seconds',
+                                 jsonb_build_array(20 + (c * 7) % 300, (c * 13) % 900, 30),
+                                 'unanswered_at_end', c % 20 = 0,
+                                 'unanswered_since', CASE WHEN c % 20 = 0
+                                     THEN to_char(timestamp '2026-01-01' + (c % 30) * interval
+                                                  '1 day' + interval '3 hours',
+                                                  'YYYY-MM-DD"T"HH24:MI:SS"+00:00"') END,
                                  'scores_max', jsonb_build_object('customer_negative',
                                                                   ((c * 11) % 100) / 100.0)),
               now()
@@ -277,6 +286,21 @@ def _pages(engine: Engine, who: Principal) -> dict[str, Callable[[], Any]]:
     def trail() -> None:
         reports.audit_trail(engine, who)
 
+    clock = BusinessClock.parse("09:00-21:00")
+    week = reports.ReportFilter(reports.Period(last - dt.timedelta(days=6), last))
+    now = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(4), tzinfo=dt.UTC)
+
+    def quality_page() -> None:
+        quality.staff_quality(engine, who, week, clock, 5, now)  # runs waiting_now once
+        quality.daily_trend(engine, who, week)
+
+    def staff_page() -> None:
+        # staff 301 works at store 36 (in both people's scope), as conversation 301 does
+        assert staff.staff_profile(engine, who, 301, whole, 5) is not None
+
+    def customer_page() -> None:
+        assert customer.customer_profile(engine, who, 2108) is not None  # conversation 301's
+
     return {
         "overview": overview,
         "stores": stores,
@@ -285,6 +309,9 @@ def _pages(engine: Engine, who: Principal) -> dict[str, Callable[[], Any]]:
         "customers": customers,
         "wordlists": wordlists,
         "trail": trail,
+        "quality (7 days)": quality_page,
+        "staff": staff_page,
+        "customer": customer_page,
     }
 
 

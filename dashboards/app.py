@@ -6,7 +6,8 @@ the signed-in role may use; each page is a thin script under ``views/`` over
 Before sign-in the navigation holds only the sign-in page, so no page can render data.
 
 Deep links: ``?alert=ID`` or ``?conversation=ID`` (on any path) open the conversation page;
-they survive the sign-in form. Served by ``server.py``, which adds the sign-in routes.
+they survive the sign-in form. The drill-down pages take ``/staff?staff=ID`` and
+``/customer?customer=ID``. Served by ``server.py``, which adds the sign-in routes.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ pages = [
         default=not (deep_link and principal.reads_messages),
     ),
     st.Page("views/stores.py", title="门店排名 Stores", icon=":material/storefront:"),
+    st.Page("views/quality.py", title="服务质量 Quality", icon=":material/timer:"),
 ]
 if principal.reads_messages:
     pages += [
@@ -53,7 +55,11 @@ if principal.reads_messages:
     ]
 pages.append(st.Page("views/customers.py", title="客户与标签 Customers", icon=":material/sell:"))
 if principal.sees_people:
-    pages.append(st.Page("views/search.py", title="搜索 Search", icon=":material/search:"))
+    pages += [
+        st.Page("views/staff.py", title="员工 Staff", icon=":material/badge:"),
+        st.Page("views/customer.py", title="客户 Customer", icon=":material/person:"),
+        st.Page("views/search.py", title="搜索 Search", icon=":material/search:"),
+    ]
 if principal.sees_wordlists:
     pages.append(
         st.Page("views/wordlists.py", title="词表 Word lists", icon=":material/spellcheck:")

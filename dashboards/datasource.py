@@ -23,6 +23,10 @@ from sqlalchemy import Engine, make_url
 from audit import reports, search
 from audit.config import ConfigError, load_settings
 from audit.domain import Action, Category
+from audit.quality.metrics import BusinessClock
+from audit.reports import customer as customer_report
+from audit.reports import quality as quality_report
+from audit.reports import staff as staff_report
 from audit.store import access, reviews, users, websessions
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
@@ -270,3 +274,54 @@ def assignable_users(url: str, who: Principal) -> list[tuple[int, str]]:
 def alert_history(url: str, who: Principal, alert_id: int) -> list[reviews.ReviewEntry]:
     with session_scope(engine_for(url)) as s:
         return reviews.alert_history(s, who, alert_id)
+
+
+# --------------------------------------------------------------------------- drill-down, quality
+
+
+def quality_clock() -> tuple[BusinessClock, float]:
+    """The configured business clock and SLA minutes (``[quality]``)."""
+    q = load_settings().quality
+    return BusinessClock.from_config(q), q.sla_minutes
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def staff_profile(
+    url: str, who: Principal, staff_id: int, start: dt.date, end: dt.date
+) -> staff_report.StaffProfile | None:
+    _, sla = quality_clock()
+    return staff_report.staff_profile(
+        engine_for(url), who, staff_id, _filter(start, end, None), sla
+    )
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def customer_profile(
+    url: str, who: Principal, customer_id: int
+) -> customer_report.CustomerProfile | None:
+    return customer_report.customer_profile(engine_for(url), who, customer_id, timezone())
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def store_choices(url: str, who: Principal) -> list[tuple[int, str]]:
+    return quality_report.store_choices(engine_for(url), who)
+
+
+def waiting_and_staff(
+    url: str, who: Principal, start: dt.date, end: dt.date, unit: int | None, now: dt.datetime
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The customers waiting now and the per-staff table (one pass over the waiting). Not
+    cached: waiting times run with the clock."""
+    clock, sla = quality_clock()
+    f = _filter(start, end, None)
+    engine = engine_for(url)
+    waiting = quality_report.waiting_now(engine, who, f, clock, sla, now, unit)
+    per_staff = quality_report.staff_quality(engine, who, f, clock, sla, now, unit, waiting)
+    return waiting, per_staff
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def daily_trend(
+    url: str, who: Principal, start: dt.date, end: dt.date, unit: int | None
+) -> pd.DataFrame:
+    return quality_report.daily_trend(engine_for(url), who, _filter(start, end, None), unit)

@@ -1,4 +1,5 @@
-"""Widgets the pages share: the period picker and formatting."""
+"""Widgets the pages share: the period picker (with presets), ids from the URL, links to the
+drill-down pages, and formatting (percent with one decimal, minutes, sample sizes)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+import pandas as pd
 import streamlit as st
 
-from audit import reports
+from audit import days, reports
+
+# how a report's store :data:`reports.UNASSIGNED` (messages not yet in a conversation) reads
+UNASSIGNED_LABEL = "（未归属门店 unassigned）"
 
 NO_DATA = (
     "数据库里还没有会话数据。请运行 `audit demo` 生成演示数据，"
@@ -59,7 +64,141 @@ def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None
 
 
 def pct(value: float | None) -> str:
-    return "—" if value is None or value != value else f"{value:.0%}"
+    return "—" if value is None or value != value else f"{value:.1%}"
+
+
+# --------------------------------------------------------------------------- presets
+
+PRESETS = ("今天", "昨天", "近7天", "本月", "自定义")
+CUSTOM = "自定义"
+
+
+def preset_range(name: str, today: dt.date) -> tuple[dt.date, dt.date]:
+    """The local days of a preset: today, yesterday, the 7 days ending today, this month."""
+    if name == "今天":
+        return today, today
+    if name == "昨天":
+        yesterday = today - dt.timedelta(days=1)
+        return yesterday, yesterday
+    if name == "近7天":
+        return today - dt.timedelta(days=6), today
+    if name == "本月":
+        return today.replace(day=1), today
+    raise ValueError(f"unknown date preset {name!r}; expected one of {PRESETS}")
+
+
+def local_today(tz: str) -> dt.date:
+    return days.local_date(dt.datetime.now(dt.UTC), tz)
+
+
+def preset_input(
+    period: reports.Period, key: str, where: object = st, default: str = CUSTOM
+) -> tuple[dt.date, dt.date]:
+    """A preset picker (今天, 昨天, 近7天, 本月, 自定义) in the configured zone; 自定义 shows the
+    date picker, which starts on the days with data (``period``)."""
+    a, b = where.columns([3, 2])  # type: ignore[attr-defined]
+    choice = a.segmented_control(
+        "日期 Dates", PRESETS, default=default, key=f"{key}_preset", selection_mode="single"
+    )
+    if choice is None or choice == CUSTOM:
+        return period_input(period, key, b)
+    start, end = preset_range(choice, local_today(period.tz))
+    b.caption(f"{start:%Y-%m-%d} – {end:%Y-%m-%d}（{period.tz}）")
+    return start, end
+
+
+# --------------------------------------------------------------------------- ids and links
+
+MAX_ID = 2**63 - 1  # the largest BIGINT: a longer number would overflow the database driver
+
+
+def id_param(name: str) -> int | None:
+    """The id in ``?name=``: ``None`` when absent, ``-1`` (never an id, so "not found") for
+    anything but 1..MAX_ID in ASCII digits (int() would also take "1_000" and full-width)."""
+    raw = st.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    raw = raw.strip()
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
+        return -1
+    return int(raw)
+
+
+def link(page: str, param: str, value: object) -> str | None:
+    """A relative link to a drill-down page (``staff?staff=12``): relative, so it also works
+    under a configured base path. ``None`` for a missing id."""
+    if value is None or pd.isna(value):  # type: ignore[call-overload]
+        return None
+    return f"{page}?{param}={int(value)}"  # type: ignore[call-overload]
+
+
+def link_column(label: str, help: str | None = None) -> object:
+    """An id shown as a link (its number as the text)."""
+    return st.column_config.LinkColumn(label, display_text=r".*=(\d+)$", help=help)
+
+
+def selected_rows(event: object) -> list[int]:
+    """The positions of the rows picked in a ``st.dataframe(on_select="rerun")``."""
+    selection = getattr(event, "selection", None) or {}
+    rows = selection.get("rows", []) if isinstance(selection, dict) else selection.rows
+    return [int(r) for r in rows]
+
+
+def open_clicked(event: object, ids: pd.Series, page: str, param: str) -> None:
+    """Open ``page?param=<id of the clicked row>`` in this tab (a table drawn with
+    ``on_select="rerun", selection_mode="single-row"``; ``ids`` in the table's row order)."""
+    rows = selected_rows(event)
+    if rows and rows[0] < len(ids) and not pd.isna(ids.iloc[rows[0]]):
+        st.switch_page(page, query_params={param: str(int(ids.iloc[rows[0]]))})
+
+
+# --------------------------------------------------------------------------- rates
+
+MIN_SAMPLE = 20  # fewer cases than this and a rate says more about chance than about service
+TOO_FEW = "样本不足"
+
+
+def rate(value: float | None, n: int, min_n: int = MIN_SAMPLE) -> str:
+    """A percentage with one decimal, or 样本不足 below ``min_n`` cases ("—" with none)."""
+    if not n or value is None or value != value:
+        return "—"
+    return TOO_FEW if n < min_n else f"{value:.1%}"
+
+
+def per_1k(value: float | None, messages: int, min_n: int = MIN_SAMPLE) -> str:
+    """Findings per 1,000 messages, or 样本不足 below ``min_n`` messages."""
+    if not messages or value is None or value != value:
+        return "—"
+    return TOO_FEW if messages < min_n else f"{value:.1f}"
+
+
+def as_text(frame: pd.DataFrame, **formats: Callable[[float | None], str]) -> pd.DataFrame:
+    """``frame`` with these columns formatted as text: a table shows a missing number as
+    "None", the formats "—"."""
+    return frame.assign(**{c: [f(v) for v in frame[c]] for c, f in formats.items()})
+
+
+def with_rate_texts(frame: pd.DataFrame) -> pd.DataFrame:
+    """A frame of :data:`audit.reports.MEASURE_COLUMNS` with its rates as text beside their
+    samples (``per_1k_text`` over ``messages``, ``sla_text`` and ``negative_text`` over
+    ``scored``), the score as text (``score_text``) and the response median in minutes
+    (``response_median_text``)."""
+
+    def texts(column: str, n: str, fmt: Callable[[float | None, int], str]) -> list[str]:
+        return [fmt(v, int(k)) for v, k in zip(frame[column], frame[n], strict=True)]
+
+    return frame.assign(
+        per_1k_text=texts("findings_per_1k", "messages", per_1k),
+        sla_text=texts("sla_rate", "scored", rate),
+        negative_text=texts("negative_rate", "scored", rate),
+        score_text=[num(v) for v in frame["score_avg"]],
+        response_median_text=[minutes(v / 60) for v in frame["response_median_s"]],
+    )
+
+
+def minutes(value: float | None) -> str:
+    """Minutes with one decimal ("—" when unknown)."""
+    return "—" if value is None or value != value else f"{value:.1f} 分钟"
 
 
 def num(value: float | None, fmt: str = "{:.1f}") -> str:

@@ -11,6 +11,10 @@ module              what
 ``alerts``          the alert queue (paged, review deadlines; also one conversation's)
 ``conversation``    one conversation for reading (logged)
 ``customers``       tags, acquisition channels, dormant customers
+``staff``           one staff member: conversations, alerts, scores, response times
+``customer``        one customer: conversations, tags, follows (masked by role)
+``quality``         customers waiting now, response p50/p90 per staff member (business
+                    time, the quality clock), daily trends of a store's figures
 ``wordlists``       hits and verdicts per rule
 ``trail``           the audit log
 ``status``          ``audit status --json``

@@ -32,21 +32,6 @@ if not who.reads_messages:
     st.stop()
 
 
-MAX_ID = 2**63 - 1  # the largest BIGINT: a longer number would overflow the database driver
-
-
-def _param(name: str) -> int | None:
-    """The id in ``?name=``; ``-1`` (never an id, so "not found") for anything but 1..MAX_ID."""
-    raw = st.query_params.get(name)
-    if raw is None or raw == "":
-        return None
-    raw = raw.strip()
-    # ASCII digits only: int() would also take "1_000" and full-width digits
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= MAX_ID:
-        return -1
-    return int(raw)
-
-
 for kind, text in st.session_state.pop(FLASH, []):
     getattr(st, kind)(text)
 
@@ -65,7 +50,7 @@ with st.form("conversation_go"):
         st.session_state.pop(VIEW_KEY, None)
         st.rerun()
 
-conversation_id, alert_id = _param("conversation"), _param("alert")
+conversation_id, alert_id = widgets.id_param("conversation"), widgets.id_param("alert")
 if conversation_id is None and alert_id is None:
     st.info("从预警列表打开一个会话，或输入编号 / open one from the alert queue, or enter an id.")
     st.stop()
@@ -112,6 +97,13 @@ with left:
 
 with right:
     st.subheader("客户 Customer")
+    if view.customer_id is not None:
+        st.page_link(
+            "views/customer.py",
+            label="客户详情 Customer page",
+            icon=":material/person:",
+            query_params={"customer": str(view.customer_id)},
+        )
     if view.tags:
         st.html(render.codes_html([f"{g}: {t}" for g, t in view.tags]))
     else:

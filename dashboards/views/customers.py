@@ -12,12 +12,14 @@ MEASURES = {
     "conversations": st.column_config.NumberColumn("会话", format="%d"),
     "messages": st.column_config.NumberColumn("消息", format="%d"),
     "findings": st.column_config.NumberColumn("违规", format="%d"),
-    "findings_per_1k": st.column_config.NumberColumn("每千条违规", format="%.1f"),
-    "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
+    "per_1k_text": st.column_config.TextColumn(
+        "每千条违规", help="findings per 1,000 messages; 消息少于 20 条为样本不足"
+    ),
+    "score_text": st.column_config.TextColumn("平均分"),
     "scored": st.column_config.NumberColumn("评分样本 n", format="%d"),
-    "sla_rate": st.column_config.NumberColumn("SLA 达标", format="percent"),
-    "negative_rate": st.column_config.NumberColumn(
-        "负面客户率", format="percent", help="scored conversations whose customer was negative"
+    "sla_text": st.column_config.TextColumn("SLA 达标", help="评分样本少于 20 为样本不足"),
+    "negative_text": st.column_config.TextColumn(
+        "负面客户率", help="scored conversations whose customer was negative (n < 20: 样本不足)"
     ),
 }
 
@@ -37,7 +39,7 @@ if tags.empty:
     st.info("没有带标签客户的会话 / no conversations with tagged customers.")
 else:
     st.dataframe(
-        tags,
+        widgets.with_rate_texts(tags),
         hide_index=True,
         column_order=["group", "tag", *MEASURES],
         column_config={"group": "标签组 Group", "tag": "标签 Tag", **MEASURES},
@@ -52,7 +54,7 @@ if channels.empty:
     st.info("没有渠道数据 / no follows with a channel.")
 else:
     st.dataframe(
-        channels,
+        widgets.with_rate_texts(channels),
         hide_index=True,
         column_order=["channel", "acquired", *MEASURES],
         column_config={

@@ -10,7 +10,7 @@ import widgets
 from audit import reports
 from audit.domain import CATEGORIES
 
-UNASSIGNED_LABEL = "（未归属门店 unassigned）"
+UNASSIGNED_LABEL = widgets.UNASSIGNED_LABEL
 picked_range = widgets.picked_range  # kept for callers of the first version
 
 who = auth.require()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import auth
 import datasource as ds
 import streamlit as st
+import widgets
 
 from audit.domain import SenderKind
 from audit.search import MIN_INDEXED, SearchError, SearchResult
@@ -104,12 +105,18 @@ with tabs["customers"]:
     if query.strip():
         result = run("customers", query)
         if result is not None and found(result):
+            rows = result.rows
             st.dataframe(
-                result.rows,
+                rows.assign(
+                    customer_link=[
+                        widgets.link("customer", "customer", i) for i in rows["customer_id"]
+                    ]
+                ),
                 hide_index=True,
-                column_order=["customer", "remark", "channel", "staff", "store"],
+                column_order=["customer", "customer_link", "remark", "channel", "staff", "store"],
                 column_config={
                     "customer": "客户 Customer",
+                    "customer_link": widgets.link_column("客户 #", "客户详情 customer page"),
                     "remark": "备注 Remark",
                     "channel": "渠道 Channel",
                     "staff": "添加人 Staff",
@@ -127,11 +134,15 @@ with tabs["staff"]:
         result = run("staff", query)
         if result is not None and found(result):
             st.dataframe(
-                result.rows.assign(active=result.rows["active"].map({True: "在职", False: "停用"})),
+                result.rows.assign(
+                    active=result.rows["active"].map({True: "在职", False: "停用"}),
+                    staff_link=[widgets.link("staff", "staff", i) for i in result.rows["staff_id"]],
+                ),
                 hide_index=True,
-                column_order=["staff", "userid", "position", "store", "active"],
+                column_order=["staff", "staff_link", "userid", "position", "store", "active"],
                 column_config={
                     "staff": "员工 Staff",
+                    "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
                     "userid": "账号 Id",
                     "position": "岗位 Position",
                     "store": "门店 Store",

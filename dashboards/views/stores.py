@@ -14,15 +14,15 @@ MEASURES = {
     "messages": st.column_config.NumberColumn("消息", format="%d"),
     "conversations": st.column_config.NumberColumn("会话", format="%d"),
     "findings": st.column_config.NumberColumn("违规", format="%d"),
-    "findings_per_1k": st.column_config.NumberColumn(
-        "每千条违规", format="%.1f", help="findings per 1,000 messages"
+    "per_1k_text": st.column_config.TextColumn(
+        "每千条违规", help="findings per 1,000 messages; 消息少于 20 条为样本不足"
     ),
     "alerts_open": st.column_config.NumberColumn("待处理预警", format="%d"),
-    "score_avg": st.column_config.NumberColumn("平均分", format="%.1f"),
+    "score_text": st.column_config.TextColumn("平均分"),
     "scored": st.column_config.NumberColumn("评分样本 n", format="%d", help="scored conversations"),
-    "sla_rate": st.column_config.NumberColumn("SLA 达标", format="percent"),
-    "response_median_s": st.column_config.NumberColumn("响应中位数 s", format="%.0f"),
-    "negative_rate": st.column_config.NumberColumn("负面客户率", format="percent"),
+    "sla_text": st.column_config.TextColumn("SLA 达标", help="评分样本少于 20 为样本不足"),
+    "response_median_text": st.column_config.TextColumn("响应中位数"),
+    "negative_text": st.column_config.TextColumn("负面客户率", help="评分样本少于 20 为样本不足"),
 }
 
 who = auth.require()
@@ -50,12 +50,15 @@ st.caption("按每千条消息违规数从高到低排序；评分、SLA 与负�
 if ranking.empty:
     st.info("所选范围内没有数据 / nothing in this selection.")
     st.stop()
-st.dataframe(
+ranking = widgets.with_rate_texts(ranking)
+picked = st.dataframe(
     ranking,
     hide_index=True,
     column_order=["label", *MEASURES],
     column_config={"label": LEVEL_LABELS[level], **MEASURES},
     key="stores_ranking",
+    on_select="rerun",
+    selection_mode="single-row",
 )
 
 if not who.sees_people:
@@ -64,8 +67,13 @@ if not who.sees_people:
 
 st.subheader("员工 Staff")
 units = {int(r.unit_id): r.label for r in ranking.itertuples()}
+rows = widgets.selected_rows(picked)
+clicked = int(ranking["unit_id"].iloc[rows[0]]) if rows else None
+if clicked is not None and st.session_state.get("stores_clicked") != clicked:
+    st.session_state["stores_drill"] = clicked  # a newly clicked row opens its staff below
+st.session_state["stores_clicked"] = clicked
 unit = st.selectbox(
-    "展开 Drill down",
+    "展开 Drill down (点击上表的行 click a row above)",
     list(units),
     format_func=lambda i: units[i],
     key="stores_drill",
@@ -74,11 +82,23 @@ staff = ds.staff_table(url, who, start, end, unit)
 if staff.empty:
     st.info("该单位在所选期间没有会话 / no conversations there in this period.")
 else:
+    staff = widgets.with_rate_texts(staff)
+    links = []
+    if "staff_id" in staff.columns:
+        staff = staff.assign(
+            staff_link=[widgets.link("staff", "staff", i) for i in staff["staff_id"]]
+        )
+        links = ["staff_link"]
     st.dataframe(
         staff,
         hide_index=True,
-        column_order=["staff", "store", *(m for m in MEASURES if m in staff.columns)],
-        column_config={"staff": "员工 Staff", "store": "门店 Store", **MEASURES},
+        column_order=["staff", *links, "store", *(m for m in MEASURES if m in staff.columns)],
+        column_config={
+            "staff": "员工 Staff",
+            "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+            "store": "门店 Store",
+            **MEASURES,
+        },
         key="stores_staff",
     )
     if not who.sees_names:

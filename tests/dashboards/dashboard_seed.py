@@ -2,7 +2,9 @@
 
 Adds to the three stores: one user per role (password ``password-1``; the supervisor
 ``nanjing`` sees only 南京路店, ``xujiahui`` only 徐家汇店), customer tags (VIP on customer 0,
-5G on customer 2), follows with acquisition channels, scores with metrics and deductions,
+5G on customer 2), follows with acquisition channels, scores with metrics and deductions
+(conversation 1 answered twice in 1 and 10 business minutes; conversation 3 answered once in
+30 s and then left waiting since 11-18 10:06 China time),
 and in conversation 1 a message with HTML in it (and a finding on it), a recalled message,
 an image, and a message sent while the customer withheld consent.
 """
@@ -177,7 +179,9 @@ def seed_dashboard(engine: Engine) -> DashSeed:
                         "within_sla": 1,
                         "responses": 2,
                         "response_median_seconds": 90.0,
+                        "response_business_seconds": [60.0, 600.0],
                         "sla_rate": 0.5,
+                        "unanswered_at_end": False,
                         "scores_max": {"customer_negative": 0.1},
                     },
                 ),
@@ -190,7 +194,11 @@ def seed_dashboard(engine: Engine) -> DashSeed:
                         "within_sla": 1,
                         "responses": 1,
                         "response_median_seconds": 30.0,
+                        "response_business_seconds": [30.0],
                         "sla_rate": 1.0,
+                        "unanswered_at_end": True,
+                        "unanswered_messages": 1,
+                        "unanswered_since": "2026-11-18T02:06:00+00:00",
                         "scores_max": {"customer_negative": 0.9},
                     },
                 ),

@@ -33,13 +33,20 @@ PAGES = {
     "trail": "views/trail.py",
     "export": "views/export.py",
     "search": "views/search.py",
+    "quality": "views/quality.py",
+    "staff": "views/staff.py",
+    "customer": "views/customer.py",
 }
 ALLOWED = {
     "admin": set(PAGES),
     "officer": set(PAGES),
-    "nanjing": {"overview", "stores", "alerts", "conversation", "customers", "export", "search"},
-    "analyst": {"overview", "stores", "customers", "wordlists", "search"},
-    "viewer": {"overview", "stores", "customers"},
+    "nanjing": {
+        *("overview", "stores", "alerts", "conversation", "customers", "export", "search"),
+        *("quality", "staff", "customer"),
+    },
+    "analyst": {"overview", "stores", "customers", "wordlists", "search", "quality", "staff"}
+    | {"customer"},
+    "viewer": {"overview", "stores", "customers", "quality"},
 }
 
 

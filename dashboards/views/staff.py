@@ -1,0 +1,147 @@
+"""员工 / Staff: one staff member's conversations, findings, alerts, scores and response times.
+
+Opened by ``?staff=ID`` (the links in the stores, quality and customer pages). An id outside
+the user's stores shows the same "not found" as one that does not exist.
+"""
+
+from __future__ import annotations
+
+import auth
+import datasource as ds
+import streamlit as st
+import widgets
+
+from audit import reports
+
+NOT_FOUND = "找不到该员工，或不在您的权限范围内 / staff member not found or not in your scope."
+
+who = auth.require()
+url = ds.database_url()
+st.title("员工 · Staff")
+if not who.sees_people:
+    st.error("此角色只看汇总 / this role sees aggregates only.")
+    st.stop()
+
+with st.form("staff_go"):
+    a, b = st.columns([3, 1])
+    typed = a.text_input("员工编号 Staff #", value=st.query_params.get("staff", ""))
+    if b.form_submit_button("打开 Open"):
+        st.query_params.clear()
+        if typed.strip():
+            st.query_params["staff"] = typed.strip()
+        st.rerun()
+
+staff_id = widgets.id_param("staff")
+if staff_id is None:
+    st.info(
+        "从门店排名、服务质量或搜索页打开员工，或输入编号 / open one from a table, or enter an id."
+    )
+    st.stop()
+
+period = ds.data_period(url)
+if period is None:
+    st.info(widgets.NO_DATA)
+    st.stop()
+start, end = widgets.preset_input(period, "staff_dates")
+
+profile = ds.staff_profile(url, who, staff_id, start, end) if staff_id > 0 else None
+if profile is None:
+    st.error(NOT_FOUND)
+    st.stop()
+
+st.subheader(profile.name)
+store = widgets.UNASSIGNED_LABEL if profile.store == reports.UNASSIGNED else profile.store
+st.caption(f"{store} · 按期间内开始的会话统计；响应时间为营业时间内的分钟数。")
+r = profile.responses
+cols = st.columns(7)
+cols[0].metric("会话 Conversations", f"{len(profile.conversations):,}")
+cols[1].metric("违规 Findings", f"{profile.findings:,}")
+cols[2].metric("预警 Alerts", f"{len(profile.alerts):,}")
+cols[3].metric(
+    "平均分 Score", widgets.num(profile.score_avg), help=f"评分样本 n = {profile.scored}"
+)
+cols[4].metric(
+    "SLA 达标率", widgets.rate(r["sla_rate"], r["responses"]), help=f"回复样本 n = {r['responses']}"
+)
+for col, name in ((cols[5], "p50"), (cols[6], "p90")):
+    col.metric(
+        f"响应 {name}",
+        widgets.minutes(r[f"response_{name}_min"]),
+        help=f"营业时间分钟 business minutes; 回复样本 n = {r['responses']}",
+    )
+st.caption(
+    f"SLA 与响应时间的样本：{r['responses']} 次回复（少于 {widgets.MIN_SAMPLE} 次不计比率）。"
+)
+
+st.subheader("会话 Conversations")
+convs = profile.conversations
+if convs.empty:
+    st.info("所选期间没有会话 / no conversations in this period.")
+else:
+    shown = widgets.as_text(convs, score=widgets.num).assign(
+        customer_link=[widgets.link("customer", "customer", i) for i in convs["customer_id"]],
+        conversation_link=[
+            widgets.link("conversation", "conversation", i) for i in convs["conversation_id"]
+        ],
+    )
+    order = ["started_at", "customer", "customer_link", "messages", "findings", "alerts"]
+    order += ["score", "unanswered"]
+    if who.reads_messages:
+        order.insert(0, "conversation_link")
+    else:
+        order.insert(0, "conversation_id")
+    clicked = st.dataframe(
+        shown,
+        hide_index=True,
+        column_order=order,
+        column_config={
+            "conversation_link": widgets.link_column("会话 #", "打开会话 open the conversation"),
+            "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
+            "started_at": st.column_config.DatetimeColumn(
+                f"开始时间（{period.tz}）", format="YYYY-MM-DD HH:mm"
+            ),
+            "customer": "客户 Customer",
+            "customer_link": widgets.link_column("客户 #", "客户详情 customer page"),
+            "messages": st.column_config.NumberColumn("消息", format="%d"),
+            "findings": st.column_config.NumberColumn("违规", format="%d"),
+            "alerts": st.column_config.NumberColumn("预警", format="%d"),
+            "score": "评分",
+            "unanswered": st.column_config.CheckboxColumn("待回复", help="客户最后的消息无人回复"),
+        },
+        key="staff_conversations",
+        on_select="rerun" if who.reads_messages else "ignore",
+        selection_mode="single-row",
+    )
+    if who.reads_messages:  # a clicked row opens its conversation in this tab
+        widgets.open_clicked(
+            clicked, shown["conversation_id"], "views/conversation.py", "conversation"
+        )
+
+st.subheader("预警 Alerts")
+if profile.alerts.empty:
+    st.caption("所选期间没有预警 / no alerts in this period.")
+else:
+    alerts = profile.alerts.assign(
+        conversation_link=[
+            widgets.link("conversation", "conversation", i)
+            for i in profile.alerts["conversation_id"]
+        ]
+    )
+    conv_column = "conversation_link" if who.reads_messages else "conversation_id"
+    st.dataframe(
+        alerts,
+        hide_index=True,
+        column_order=["alert_id", "created_at", "severity", "category", "state", conv_column],
+        column_config={
+            "alert_id": st.column_config.NumberColumn("预警 #", format="%d"),
+            "created_at": st.column_config.DatetimeColumn(
+                f"预警时间（{period.tz}）", format="YYYY-MM-DD HH:mm"
+            ),
+            "severity": "严重度",
+            "category": "类别",
+            "state": "状态",
+            "conversation_link": widgets.link_column("会话 #", "打开会话 open the conversation"),
+            "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
+        },
+        key="staff_alerts",
+    )
