@@ -120,16 +120,15 @@ class DetectorBank:
         if aligned is None:
             return None
         norm, owners = aligned
-        estimator = self.classifiers[category].calibrated_classifiers_[0].estimator
-        coef = np.asarray(estimator.coef_).ravel()
-        row = self.features.transform([text]).tocsr()
-        (_, words), (_, chars) = self.features.transformer_list
-        n_words = len(words.vocabulary_)
+        coef = _coefficients(self.classifiers[category])
+        indices, data = _feature_row(self.features, text)
+        words, chars = _vocabularies(self.features)
+        n_words = len(words)
         word_names = _names(words)
         char_names = _names(chars)
         tokens = _token_spans(norm)
         per_char = np.zeros(len(norm))
-        for j, value in zip(row.indices, row.data, strict=True):
+        for j, value in zip(indices, data, strict=True):
             share = float(coef[j] * value)
             if j < n_words:
                 spans = _word_occurrences(word_names[j], tokens)
@@ -198,12 +197,41 @@ class DetectorBank:
 _NAMES: dict[int, list[str]] = {}
 
 
-def _names(vectorizer: Any) -> list[str]:
-    """Feature names by column, computed once per fitted vectorizer."""
-    key = id(vectorizer.vocabulary_)
+def _coefficients(classifier: Any) -> np.ndarray:
+    """The linear model's coefficients, of the fitted calibrated classifier or of its compiled
+    form (:mod:`audit.quality.compiled`, which ``audit inspect`` loads)."""
+    coef = getattr(classifier, "coef", None)
+    if coef is None:
+        coef = classifier.calibrated_classifiers_[0].estimator.coef_
+    return np.asarray(coef).ravel()
+
+
+def _feature_row(features: Any, text: str) -> tuple[Any, Any]:
+    """The (columns, values) of ``text``'s feature row, fitted or compiled features alike."""
+    out = features.transform([text])
+    if isinstance(out, list):  # compiled: one (columns, values) pair per text
+        columns, values = out[0]
+        return columns, values
+    row = out.tocsr()
+    return row.indices, row.data
+
+
+def _vocabularies(features: Any) -> tuple[dict[str, int], dict[str, int]]:
+    """The word and the character vocabularies, in column order (words first)."""
+    vectorizers = getattr(features, "vectorizers", None)
+    if vectorizers is not None:  # compiled
+        words, chars = vectorizers
+        return words.vocabulary, chars.vocabulary
+    (_, fitted_words), (_, fitted_chars) = features.transformer_list
+    return fitted_words.vocabulary_, fitted_chars.vocabulary_
+
+
+def _names(vocabulary: dict[str, int]) -> list[str]:
+    """Feature names by column, computed once per vocabulary."""
+    key = id(vocabulary)
     if key not in _NAMES:
-        names = [""] * len(vectorizer.vocabulary_)
-        for name, column in vectorizer.vocabulary_.items():
+        names = [""] * len(vocabulary)
+        for name, column in vocabulary.items():
             names[column] = name
         _NAMES[key] = names
     return _NAMES[key]

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PREFIX, Worker, coordinator, environment, finish
+from cluster_support import PREFIX, Worker, coordinator, environment, finish
 from rows import differences, dump
 
 from audit.store.db import make_engine

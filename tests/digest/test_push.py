@@ -8,7 +8,6 @@ import re
 import threading
 from typing import Any
 
-from audit.store.status import status
 from fake_wecom import CORPID, SECRET, FakeWeCom, serve
 from qa_world import RAW, World
 from servers import robot_server
@@ -22,6 +21,7 @@ from audit.config import DigestRouteConfig, Settings, load_settings
 from audit.digest.push import Pusher, PushReport
 from audit.domain import Category
 from audit.pipeline import load_scanner, sync_simulated_directory
+from audit.reports.status import status
 from audit.store.db import make_engine, session_scope
 from audit.store.models import (
     Alert,
