@@ -291,14 +291,7 @@ def _top_alerts(
     base = dashboard_url.rstrip("/")
     out = []
     for r in rows:
-        names = {
-            n: masker.person(kind, n, n)
-            for kind, n in (("staff", r.staff), ("customer", r.customer))
-            if n
-        }
-        excerpt = ""
-        if r.text and not r.consent_withheld:
-            excerpt = masked_excerpt(masker, r.text, r.start, r.end, names)
+        excerpt = alert_excerpt(masker, r)
         staff = r.staff or ""
         out.append(
             TopAlert(
@@ -315,3 +308,23 @@ def _top_alerts(
             )
         )
     return tuple(out)
+
+
+def masked_names(masker: Masker, row: Any) -> dict[str, str]:
+    """The tokens standing for an alert's staff member and customer (``row.staff``,
+    ``row.customer``) in masked text."""
+    return {
+        n: masker.person(kind, n, n)
+        for kind, n in (("staff", row.staff), ("customer", row.customer))
+        if n
+    }
+
+
+def alert_excerpt(masker: Masker, row: Any, names: dict[str, str] | None = None) -> str:
+    """The masked excerpt around an alert's finding (``row``: ``text, start, end, staff,
+    customer, consent_withheld``), the people's names masked too; empty when there is no
+    text or the customer withheld consent."""
+    if not row.text or row.consent_withheld:
+        return ""
+    names = masked_names(masker, row) if names is None else names
+    return masked_excerpt(masker, row.text, row.start, row.end, names)

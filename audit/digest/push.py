@@ -36,10 +36,11 @@ from sqlalchemy.orm import Session, selectinload
 
 from audit.config import PUSH_CHANNELS, Settings
 from audit.digest.channel import Channel, DeliveryError
-from audit.digest.recipients import Recipient, from_routes
+from audit.digest.content import alert_excerpt, masked_names
+from audit.digest.recipients import Recipient, from_routes, unique
 from audit.digest.render import RenderedDigest, markdown_safe
 from audit.domain import AlertState, Category, Severity, label_of
-from audit.export.masking import Masker, masked_excerpt
+from audit.export.masking import Masker
 from audit.store.access import ALL_STORES_ROLES, expand
 from audit.store.db import session_scope
 from audit.store.models import (
@@ -108,13 +109,7 @@ def push_recipients(session: Session, settings: Settings) -> list[Recipient]:
         found += user_recipients(session, cfg.roles, cfg.userids)
     if cfg.routes:
         found += [r for r in from_routes(session, routes(settings)) if r.channel in cfg.channels]
-    seen: set[tuple[str, str]] = set()
-    out = []
-    for r in found:
-        if (r.channel, r.key) not in seen:
-            seen.add((r.channel, r.key))
-            out.append(r)
-    return out
+    return unique(found)
 
 
 def push_channels(settings: Settings) -> dict[str, Channel]:
@@ -254,14 +249,8 @@ def _candidates(session: Session, since: dt.datetime) -> list[PushAlert]:
     masker = Masker()  # one push run: the same person is the same token throughout
     out = []
     for r in rows:
-        names = {
-            n: masker.person(kind, n, n)
-            for kind, n in (("staff", r.staff), ("customer", r.customer))
-            if n
-        }
-        excerpt = ""
-        if r.text and not r.consent_withheld:
-            excerpt = masked_excerpt(masker, r.text, r.start, r.end, names)
+        names = masked_names(masker, r)
+        excerpt = alert_excerpt(masker, r, names)
         out.append(
             PushAlert(
                 id=r.id,

@@ -112,6 +112,11 @@ def digest_recipients(
         *from_routes(session, routes),
         *from_config(emails, webhook_url),
     ]
+    return unique(found)
+
+
+def unique(found: Iterable[Recipient]) -> list[Recipient]:
+    """``found`` without repeats of a (channel, address), first one kept, order kept."""
     seen: set[tuple[str, str]] = set()
     out = []
     for r in found:
