@@ -124,6 +124,24 @@ def id_param(name: str) -> int | None:
     return int(raw)
 
 
+def open_by_id(param: str, label: str, hint: str) -> int:
+    """A form to open one item by its number (``?param=``), and the id asked for: stops the
+    page with ``hint`` when none is, ``-1`` for one that cannot be an id (see :func:`id_param`)."""
+    with st.form(f"{param}_go"):
+        a, b = st.columns([3, 1])
+        typed = a.text_input(label, value=st.query_params.get(param, ""))
+        if b.form_submit_button("打开 Open"):
+            st.query_params.clear()
+            if typed.strip():
+                st.query_params[param] = typed.strip()
+            st.rerun()
+    picked = id_param(param)
+    if picked is None:
+        st.info(hint)
+        st.stop()
+    return picked
+
+
 def link(page: str, param: str, value: object) -> str | None:
     """A relative link to a drill-down page (``staff?staff=12``): relative, so it also works
     under a configured base path. ``None`` for a missing id."""

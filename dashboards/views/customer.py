@@ -26,19 +26,11 @@ if not who.sees_people:
     st.error("此角色只看汇总 / this role sees aggregates only.")
     st.stop()
 
-with st.form("customer_go"):
-    a, b = st.columns([3, 1])
-    typed = a.text_input("客户编号 Customer #", value=st.query_params.get("customer", ""))
-    if b.form_submit_button("打开 Open"):
-        st.query_params.clear()
-        if typed.strip():
-            st.query_params["customer"] = typed.strip()
-        st.rerun()
-
-customer_id = widgets.id_param("customer")
-if customer_id is None:
-    st.info("从会话、员工或搜索页打开客户，或输入编号 / open one from a table, or enter an id.")
-    st.stop()
+customer_id = widgets.open_by_id(
+    "customer",
+    "客户编号 Customer #",
+    "从会话、员工或搜索页打开客户，或输入编号 / open one from a table, or enter an id.",
+)
 
 profile = ds.customer_profile(url, who, customer_id) if customer_id > 0 else None
 if profile is None:

@@ -22,21 +22,11 @@ if not who.sees_people:
     st.error("此角色只看汇总 / this role sees aggregates only.")
     st.stop()
 
-with st.form("staff_go"):
-    a, b = st.columns([3, 1])
-    typed = a.text_input("员工编号 Staff #", value=st.query_params.get("staff", ""))
-    if b.form_submit_button("打开 Open"):
-        st.query_params.clear()
-        if typed.strip():
-            st.query_params["staff"] = typed.strip()
-        st.rerun()
-
-staff_id = widgets.id_param("staff")
-if staff_id is None:
-    st.info(
-        "从门店排名、服务质量或搜索页打开员工，或输入编号 / open one from a table, or enter an id."
-    )
-    st.stop()
+staff_id = widgets.open_by_id(
+    "staff",
+    "员工编号 Staff #",
+    "从门店排名、服务质量或搜索页打开员工，或输入编号 / open one from a table, or enter an id.",
+)
 
 period = ds.data_period(url)
 if period is None:
