@@ -286,6 +286,10 @@ class DashboardConfig(_Section):
     session_max_hours: int = Field(default=24, ge=1, le=720)
     # mark the session cookie Secure (only sent over HTTPS): set when served behind TLS
     cookie_secure: bool = False
+    # names for the acquisition channels (the ``state`` of a contact-me code, which the corp
+    # chooses): {"qr_store_*" = "门店扫码", "poster_5g" = "海报活码"}; a key ending in * names
+    # every state that starts with the rest; a state without a name is shown as written
+    channel_labels: dict[str, str] = Field(default_factory=dict)
 
 
 class PrivacyConfig(_Section):

@@ -12,10 +12,12 @@ Imported by the page scripts as ``datasource``: Streamlit puts the directory of 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import render
 import streamlit as st
 import webauth
 from sqlalchemy import Engine, make_url
@@ -88,6 +90,12 @@ def settings_problem() -> Problem | None:
     except ConfigError as exc:
         return Problem(f"配置文件有误 / invalid configuration:\n\n```\n{exc}\n```", fatal=True)
     return None
+
+
+def channel_names(states: Iterable[str]) -> list[str]:
+    """Each acquisition channel's configured name (``dashboard.channel_labels``)."""
+    labels = load_settings().dashboard.channel_labels
+    return [render.channel_name(state, labels) for state in states]
 
 
 def timezone() -> str:

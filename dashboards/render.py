@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
+from collections.abc import Mapping
 from html import escape
 
 from audit.days import DEFAULT_ZONE, local_time
@@ -173,6 +174,17 @@ def transcript_html(
         messages = [masked_message(m, masker) for m in messages]
     rows = "".join(message_html(m, focus_finding_ids, tz) for m in messages)
     return f'{CSS}<div class="tx">{rows}</div>'
+
+
+def channel_name(state: str, labels: Mapping[str, str]) -> str:
+    """The configured name of an acquisition channel: the label of ``state`` itself, else of
+    the longest ``prefix*`` key it starts with, else the state as written ("（无）" if none)."""
+    if not state:
+        return "（无）"
+    if state in labels:
+        return labels[state]
+    prefixes = [k for k in labels if k.endswith("*") and state.startswith(k[:-1])]
+    return labels[max(prefixes, key=len)] if prefixes else state
 
 
 def codes_html(items: list[str] | tuple[str, ...]) -> str:

@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from audit.config import DashboardConfig, load_settings
+from audit.days import local_time
 from audit.store.db import make_engine, session_scope
 from audit.store.throttle import ThrottlePolicy
 from audit.store.users import sign_in
@@ -174,7 +175,7 @@ def _sign_in(username: str, password: str, ip: str, agent: str) -> tuple[str | N
     with session_scope(_engine(settings.database.url)) as s:
         result = sign_in(s, username, password, ip=ip, policy=policy)
         if result.locked_until is not None:
-            until = result.locked_until.astimezone(dt.UTC).strftime("%H:%M UTC")
+            until = local_time(result.locked_until, settings.quality.timezone).strftime("%H:%M")
             return None, (
                 f"登录失败次数过多，请于 {until} 后再试，或联系管理员 / too many failed "
                 f"sign-ins: try again after {until}, or ask an administrator."

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -50,6 +51,12 @@ def demo_cmd(
     ctx.invoke(run_cmd, source="simulator", path=out, keys=(), full_scan=False)
     _demo_users(app)
     if not no_dashboard:
+        if not settings.dashboard.channel_labels:  # the simulated corp's names of its channels
+            from audit.archive.simulator.world import CHANNEL_LABELS
+
+            os.environ["AUDIT_DASHBOARD__CHANNEL_LABELS"] = json.dumps(
+                CHANNEL_LABELS, ensure_ascii=False
+            )
         launch_dashboard(settings, port)
 
 

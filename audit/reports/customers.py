@@ -40,7 +40,7 @@ def tag_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataF
 
 
 def channel_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.DataFrame:
-    """Per acquisition channel (``follows.state``, "" as "(none)"): conversations and quality."""
+    """Per acquisition channel (``follows.state``, "" for none): conversations and quality."""
     f = scoped(engine, principal, f)
     lo, hi = f.period.utc_bounds()
     with engine.connect() as conn:
@@ -65,7 +65,6 @@ def channel_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.D
         )
     out = measured.reset_index().rename(columns={"key": "channel"})
     out.insert(1, "acquired", [int(acquired.get(c, 0)) for c in out["channel"]])
-    out["channel"] = out["channel"].replace("", "(none)")
     return out.sort_values("conversations", ascending=False).reset_index(drop=True)
 
 

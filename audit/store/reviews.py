@@ -95,6 +95,12 @@ def actions_from(state: AlertState) -> list[Action]:
     return [a for a in ACTIONS.values() if state in a.sources]
 
 
+def missing_comment(act: Action) -> str:
+    """What a reviewer is told when ``act`` is submitted without its required comment."""
+    chinese, _, english = act.label.partition(" ")
+    return f"「{chinese}」需要填写说明 / a comment is required for {english or act.label}"
+
+
 def alert_unit() -> ColumnElement[Any]:
     # an alert belongs to its own store, else its conversation's (as in the reports)
     return func.coalesce(
@@ -138,7 +144,7 @@ def review_alerts(
         raise ReviewError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
     comment = comment.strip()
     if act.comment_required and not comment:
-        raise ReviewError(f"「{act.label}」需要填写说明 / a comment is required to {act.name}")
+        raise ReviewError(missing_comment(act))
     if len(comment) > MAX_COMMENT:
         raise ReviewError(f"comment too long ({len(comment)} > {MAX_COMMENT} characters)")
     if not alert_ids:

@@ -22,7 +22,7 @@ from audit.domain import CATEGORIES
 from audit.reports.alerts import PAGE_SIZES, SORTS, QueueQuery
 from audit.store.access import AccessDenied
 from audit.store.models import AlertState, Severity
-from audit.store.reviews import ACTIONS, ReviewError
+from audit.store.reviews import ACTIONS, ReviewError, missing_comment
 
 FLASH = "alerts_flash"
 PAGE = "alerts_page_no"  # the page shown; a plain value, moved by the buttons below
@@ -293,7 +293,7 @@ with left:
     )
     if st.button("提交 Submit", type="primary", key="alerts_submit"):
         if ACTIONS[action].comment_required and not comment.strip():
-            st.error(f"「{ACTIONS[action].label}」需要填写说明 / a comment is required to {action}")
+            st.error(missing_comment(ACTIONS[action]))
             st.session_state.pop(CONFIRM, None)
         else:
             st.session_state[CONFIRM] = (tuple(chosen), action)

@@ -7,6 +7,8 @@ outside the user's stores shows the same "not found" as an id that does not exis
 
 from __future__ import annotations
 
+from html import escape
+
 import auth
 import datasource as ds
 import pandas as pd
@@ -108,7 +110,8 @@ with right:
         st.html(render.codes_html([f"{g}: {t}" for g, t in view.tags]))
     else:
         st.caption("无标签 no tags")
-    st.html("渠道 Channel: " + (render.codes_html(view.channels) if view.channels else "—"))
+    channels = "、".join(ds.channel_names(view.channels)) if view.channels else "—"
+    st.html(f"渠道 Channel: {escape(channels)}")
 
     st.subheader("评分 Scorecard")
     if view.deductions:

@@ -54,7 +54,7 @@ if profile.follows.empty:
 else:
     follows = profile.follows.assign(
         staff_link=[widgets.link("staff", "staff", i) for i in profile.follows["staff_id"]],
-        channel=profile.follows["channel"].replace("", "（无）"),
+        channel=ds.channel_names(profile.follows["channel"]),
         store=profile.follows["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
     )
     order = ["staff", "staff_link", "store", "channel", "added_at"]

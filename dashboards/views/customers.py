@@ -54,7 +54,7 @@ if channels.empty:
     st.info("没有渠道数据 / no follows with a channel.")
 else:
     st.dataframe(
-        widgets.with_rate_texts(channels),
+        widgets.with_rate_texts(channels.assign(channel=ds.channel_names(channels["channel"]))),
         hide_index=True,
         column_order=["channel", "acquired", *MEASURES],
         column_config={

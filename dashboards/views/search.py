@@ -108,9 +108,10 @@ with tabs["customers"]:
             rows = result.rows
             st.dataframe(
                 rows.assign(
+                    channel=ds.channel_names(rows["channel"]),
                     customer_link=[
                         widgets.link("customer", "customer", i) for i in rows["customer_id"]
-                    ]
+                    ],
                 ),
                 hide_index=True,
                 column_order=["customer", "customer_link", "remark", "channel", "staff", "store"],

@@ -8,6 +8,7 @@ tmp dir and, when ``AUDIT_ARTIFACTS`` is set, there too.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -125,7 +126,7 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         "--disable-component-update",
         "--disable-sync",
         "--disable-dev-shm-usage",
-        "--window-size=1440,1000",
+        "--window-size=1600,1000",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
@@ -146,8 +147,33 @@ def _shots(tmp_path: Path) -> list[Path]:
     return out
 
 
+# what a Chinese user must never meet on a page: a Python None, a UTC offset or zone (times
+# are in the configured zone), a stored code such as ``false_positive`` in place of its label
+UNTIDY = {
+    "None": re.compile(r"(?<![A-Za-z])None(?![A-Za-z])"),
+    "UTC time": re.compile(r"\+00:00|(?<![A-Za-z])UTC(?![A-Za-z])"),
+    "a stored code": re.compile(r"(?<![A-Za-z_.])[a-z]+(?:_[a-z]+)+(?![A-Za-z_.])"),
+}
+
+
+def _assert_tidy(driver: WebDriver, name: str) -> None:
+    """The visible text of the page (not the canvas of a data grid) holds nothing untidy."""
+    shown, icons = driver.execute_script(
+        "return [document.body.innerText, Array.from("
+        "document.querySelectorAll('[data-testid=stIconMaterial]'), e => e.textContent)]"
+    )
+    for icon in set(icons):  # a Material icon is written as its ligature name
+        shown = shown.replace(icon, "")
+    for what, pattern in UNTIDY.items():
+        found = pattern.search(shown)
+        assert found is None, (
+            f"{name}: {what} on the page: {shown[max(0, found.start() - 60) : found.end() + 60]!r}"
+        )
+
+
 def _screenshot(driver: WebDriver, dirs: list[Path], name: str) -> None:
     time.sleep(0.5)  # charts draw after the script finishes
+    _assert_tidy(driver, name)
     first = dirs[0] / f"{name}.png"
     assert driver.save_screenshot(str(first)), name
     for d in dirs[1:]:
@@ -288,7 +314,10 @@ def test_review_from_a_clicked_row_refused_once_then_bulk_review_with_confirmati
     _wait_text(browser, "记录 Transcript")
     _wait_idle(browser)
     assert "alert=" in browser.current_url
-    assert browser.find_elements(By.CSS_SELECTOR, ".tx .bubble.focus")
+    # the transcript streams in below the header: wait for the focused bubble, do not look once
+    WebDriverWait(browser, WAIT).until(
+        ec.presence_of_element_located((By.CSS_SELECTOR, ".tx .bubble.focus"))
+    )
 
     # 误报 without the required comment: refused, and the choice is still 误报
     _click_when_ready(browser, "//label[contains(., '误报 False positive')]")
@@ -296,11 +325,15 @@ def test_review_from_a_clicked_row_refused_once_then_bulk_review_with_confirmati
     _wait_text(browser, "a comment is required")
     _wait_idle(browser)
     _screenshot(browser, dirs, "10-refused-keeps-action")
-    chosen = browser.find_element(
-        By.XPATH, "//label[contains(., '误报 False positive')]//input[@type='radio']"
+    chosen = WebDriverWait(browser, WAIT).until(
+        ec.presence_of_element_located(
+            (By.XPATH, "//label[contains(., '误报 False positive')]//input[@type='radio']")
+        )
     )
     assert chosen.is_selected()
-    comment = browser.find_element(By.CSS_SELECTOR, 'textarea[aria-label^="说明 Comment"]')
+    comment = WebDriverWait(browser, WAIT).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, 'textarea[aria-label^="说明 Comment"]'))
+    )
     comment.send_keys("客户自己留的号码")
     _click_when_ready(browser, "//button[contains(., '提交 Submit')]")
     _wait_text(browser, "已处理 / reviewed")

@@ -188,8 +188,23 @@ def test_the_transcript_is_escaped_and_marked(db: tuple[Engine, DashSeed]):
     assert "已撤回 recalled" in html and "consent withheld" in html
     assert "图片 image" in html
     shown = texts(at)
-    assert "VIP" in shown and "store_qr" in shown
+    assert "VIP" in shown and "store_qr" in shown  # a channel without a configured name
     assert "未问候" in shown  # the scorecard deduction
+
+
+def test_a_channel_shows_its_configured_name(
+    db: tuple[Engine, DashSeed], monkeypatch: pytest.MonkeyPatch
+):
+    engine, seed = db
+    monkeypatch.setenv(
+        "AUDIT_DASHBOARD__CHANNEL_LABELS", '{"store_*": "门店扫码", "store_q*": "门店二维码"}'
+    )
+    at = app_as(
+        principal(engine, "officer"), PAGES["conversation"], conversation=str(seed.conv_nanjing)
+    )
+    shown = texts(at)
+    assert "渠道 Channel: 门店二维码" in shown  # the longest prefix names it
+    assert "store_qr" not in shown
 
 
 def test_personal_data_in_the_transcript_is_masked_unless_the_role_may_unmask(

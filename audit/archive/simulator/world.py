@@ -237,6 +237,8 @@ CHANNELS: tuple[tuple[int, str, str, float], ...] = (
     (202, "", "老带新", 0.03),
     (4, "", "门店扫码", 0.02),
 )
+# the channels' names for the dashboard (``dashboard.channel_labels``), one per state template
+CHANNEL_LABELS: dict[str, str] = {t.replace("{store}", "*"): tag for _, t, tag, _ in CHANNELS if t}
 
 ROOM_THEMES = ("5G福利群", "宽带服务群", "客户交流群", "会员福利群", "以旧换新群", "家庭网服务群")
 
