@@ -14,7 +14,9 @@ HTTP and retries go through :mod:`audit.net`. What this client adds:
   exceptions (which hold the full URL) are not chained.
 
 Which secret: ``externalcontact/*`` needs the customer-contact (客户联系) secret or an app with
-that permission; ``msgaudit/*`` needs the archive (会话内容存档) secret. Use one client per secret.
+that permission; ``msgaudit/*`` needs the archive (会话内容存档) secret; ``auth/getuserinfo``
+(dashboard sign-in) the secret of the application the member signed in through. Use one
+client per secret.
 """
 
 from __future__ import annotations
