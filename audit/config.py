@@ -24,6 +24,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from audit.days import DEFAULT_ZONE, zone
@@ -292,6 +293,66 @@ class DashboardConfig(_Section):
     channel_labels: dict[str, str] = Field(default_factory=dict)
 
 
+class SigninConfig(_Section):
+    """Sign-in through WeCom (企业微信扫码登录, and 网页授权 inside the WeCom app) beside the
+    password form; off unless ``wecom`` is set.
+
+    The application is a self-built app (自建应用) whose 可信域名 / 授权回调域 is the
+    dashboard's host; by default the one of ``digest.app_agentid`` and ``digest.app_secret``.
+    A WeCom member signs in as the dashboard user linked to their userid in ``wecom_userids``
+    (username -> userid, compared without case as WeCom does), or, with
+    ``wecom_match_username``, as the user of the same name (unless that user is linked to
+    another userid). Nobody else is let in.
+    """
+
+    wecom: bool = False
+    wecom_agentid: int | None = Field(default=None, ge=1)  # default: digest.app_agentid
+    wecom_secret: SecretStr | None = None  # default: digest.app_secret
+    # WeCom's pages: the QR-code login, and the authorization used inside the WeCom app
+    wecom_login_url: str = "https://login.work.weixin.qq.com/wwlogin/sso/login"
+    wecom_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
+    # dashboard username -> WeCom userid
+    wecom_userids: dict[str, str] = Field(default_factory=dict)
+    wecom_match_username: bool = False
+    # how long a started WeCom sign-in may take before its state is refused
+    wecom_state_minutes: int = Field(default=10, ge=1, le=60)
+
+    @field_validator("wecom_login_url", "wecom_authorize_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("https://", "http://")):
+            raise ValueError(f"{v[:80]!r}: an http(s) URL is required")
+        return v
+
+    @field_validator("wecom_userids")
+    @classmethod
+    def _one_user_per_userid(cls, v: dict[str, str]) -> dict[str, str]:
+        seen: dict[str, str] = {}
+        for username, userid in v.items():
+            key = userid.strip().lower()
+            if not key:
+                raise ValueError(f"{username}: an empty WeCom userid")
+            if key in seen:
+                raise ValueError(
+                    f"WeCom userid {userid!r} is linked to both {seen[key]!r} and {username!r}: "
+                    "one dashboard user per WeCom member"
+                )
+            seen[key] = username
+        return v
+
+    def username_for(self, userid: str) -> str | None:
+        """The dashboard username WeCom member ``userid`` signs in as, or ``None``."""
+        key = userid.strip().lower()
+        if not key:
+            return None
+        for username, linked in self.wecom_userids.items():
+            if linked.strip().lower() == key:
+                return username
+        if self.wecom_match_username and key not in self.wecom_userids:
+            return key
+        return None
+
+
 class PrivacyConfig(_Section):
     """The key of the pseudonyms that stand for people where a role may not see names.
 
@@ -337,6 +398,7 @@ class Settings(BaseModel):
     alerts: AlertConfig = AlertConfig()
     digest: DigestConfig = DigestConfig()
     dashboard: DashboardConfig = DashboardConfig()
+    signin: SigninConfig = SigninConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     push: PushConfig = PushConfig()
     cluster: ClusterConfig = ClusterConfig()
@@ -347,6 +409,31 @@ class Settings(BaseModel):
     @classmethod
     def _strip(cls, v: str) -> str:
         return v.strip()
+
+    @model_validator(mode="after")
+    def _wecom_signin_complete(self) -> Settings:
+        if not self.signin.wecom:
+            return self
+        missing = []
+        if not (self.wecom.corpid or self.archive.corpid):
+            missing.append("wecom.corpid (or archive.corpid)")
+        if self.wecom_signin_agentid is None:
+            missing.append("signin.wecom_agentid (or digest.app_agentid)")
+        if not self.wecom_signin_secret.get_secret_value():
+            missing.append("signin.wecom_secret (or digest.app_secret)")
+        if missing:
+            raise ValueError(f"signin.wecom is on but these are not set: {', '.join(missing)}")
+        return self
+
+    @property
+    def wecom_signin_agentid(self) -> int | None:
+        """The application WeCom sign-in goes through (``signin``, else the digest's)."""
+        return self.signin.wecom_agentid or self.digest.app_agentid
+
+    @property
+    def wecom_signin_secret(self) -> SecretStr:
+        s = self.signin.wecom_secret
+        return s if s is not None and s.get_secret_value() else self.digest.app_secret
 
 
 def _set_path(data: dict[str, Any], keys: list[str], value: str) -> None:
@@ -403,7 +490,8 @@ def _format_errors(err: ValidationError, where: str) -> str:
     lines = [f"invalid configuration in {where}:"]
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"])
-        lines.append(f"  {key}: {e['msg']}")
+        # a check across sections has no key of its own: its message names the keys
+        lines.append(f"  {key}: {e['msg']}" if key else f"  {e['msg']}")
     return "\n".join(lines)
 
 

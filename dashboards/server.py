@@ -1,7 +1,8 @@
 """The dashboard server: ``streamlit run dashboards/server.py`` (what ``audit dashboard`` runs).
 
 The Streamlit app (``app.py``) served with the sign-in and sign-out routes beside it and a
-middleware that sends a browser without a live session to the sign-in form (``webauth.py``).
+middleware that sends a browser without a live session to the sign-in form (``webauth.py``),
+and the routes of sign-in through WeCom (``wecomauth.py``, answering only when configured).
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 
 import streamlit as st
 import webauth
+import wecomauth
 from starlette.middleware import Middleware
 
 # app.py reads this to know that sign-in is served here (plain ``streamlit run app.py`` has no
@@ -18,6 +20,6 @@ os.environ[webauth.SERVED_FLAG] = "1"
 
 app = st.App(
     "app.py",
-    routes=webauth.ROUTES,
+    routes=[*webauth.ROUTES, *wecomauth.ROUTES],
     middleware=[Middleware(webauth.SignInRedirect)],
 )

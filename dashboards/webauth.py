@@ -38,6 +38,7 @@ from audit.store.websessions import COOKIE, SessionPolicy, end_session, open_ses
 SERVED_FLAG = "AUDIT_DASHBOARD_SIGNIN_ROUTES"
 SIGNIN_PATH = "/auth/signin"
 SIGNOUT_PATH = "/auth/signout"
+WECOM_PATH = "/auth/wecom"  # sign-in through WeCom, when [signin] wecom is on (wecomauth.py)
 MAX_FORM_BYTES = 8192
 # Streamlit's own endpoints and assets, and ours: never redirected to the sign-in form
 _OPEN_PREFIXES = ("/_stcore", "/static", "/auth/", "/component", "/media", "/app/static")
@@ -63,7 +64,7 @@ def session_policy(d: DashboardConfig) -> SessionPolicy:
 
 
 @functools.cache
-def _engine(url: str) -> Engine:
+def engine(url: str) -> Engine:
     return make_engine(url)
 
 
@@ -81,7 +82,7 @@ def live_session(token: str | None) -> bool:
     if not token:
         return False
     settings = load_settings()
-    with session_scope(_engine(settings.database.url)) as s:
+    with session_scope(engine(settings.database.url)) as s:
         return resolve(s, token, session_policy(settings.dashboard)) is not None
 
 
@@ -105,6 +106,9 @@ button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; font-size: 1rem; colo
          background: #ff4b4b; border: 0; border-radius: .3rem; cursor: pointer; }}
 .error {{ color: #b00020; background: #fdecee; padding: .6rem; border-radius: .3rem; }}
 .note {{ color: #666; font-size: .85rem; margin-top: 1rem; }}
+.alt {{ display: block; margin-top: .8rem; padding: .55rem; text-align: center;
+        color: #07c160; border: 1px solid #07c160; border-radius: .3rem;
+        text-decoration: none; }}
 </style></head>
 <body><main>
 <h1>会话质检 · WeCom audit</h1>
@@ -113,15 +117,29 @@ button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; font-size: 1rem; colo
 """
 
 
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+def page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    """A page of the sign-in routes (never cached, never framed)."""
     response = HTMLResponse(_PAGE.format(title=html.escape(title), body=body), status)
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     return response
 
 
-def signin_form(next_path: str, username: str = "", error: str = "", status: int = 200) -> Response:
+def signin_form(
+    next_path: str,
+    username: str = "",
+    error: str = "",
+    status: int = 200,
+    *,
+    wecom: bool = False,
+) -> Response:
+    """The password form; ``wecom``: with the link to sign in through WeCom beside it."""
     message = f'<p class="error" role="alert">{html.escape(error)}</p>' if error else ""
+    if wecom:
+        target = html.escape(f"{WECOM_PATH}?{urllib.parse.urlencode({'next': next_path})}")
+        alternative = f'<a class="alt" href="{target}">企业微信登录 Sign in with WeCom</a>'
+    else:
+        alternative = ""
     body = f"""{message}
 <form method="post" action="{SIGNIN_PATH}">
 <input type="hidden" name="next" value="{html.escape(next_path)}">
@@ -133,9 +151,14 @@ def signin_form(next_path: str, username: str = "", error: str = "", status: int
        autocomplete="current-password" required>
 <button type="submit">登录 Sign in</button>
 </form>
+{alternative}
 <p class="note">账号由管理员用 <code>audit users add</code> 创建 /
 accounts are made with <code>audit users add</code>.</p>"""
-    return _page("登录 Sign in", body, status)
+    return page("登录 Sign in", body, status)
+
+
+def wecom_enabled() -> bool:
+    return load_settings().signin.wecom
 
 
 def _signout_form() -> Response:
@@ -144,7 +167,7 @@ def _signout_form() -> Response:
 <button type="submit">退出 Sign out</button>
 </form>
 <p class="note"><a href="/">返回 Back</a></p>"""
-    return _page("退出 Sign out", body)
+    return page("退出 Sign out", body)
 
 
 # --------------------------------------------------------------------------- handlers
@@ -172,33 +195,21 @@ def _sign_in(username: str, password: str, ip: str, agent: str) -> tuple[str | N
     """A session token, or ``None`` with the reason shown to the person signing in."""
     settings = load_settings()
     policy = throttle_policy(settings.dashboard)
-    with session_scope(_engine(settings.database.url)) as s:
+    with session_scope(engine(settings.database.url)) as s:
         result = sign_in(s, username, password, ip=ip, policy=policy)
         if result.locked_until is not None:
-            until = local_time(result.locked_until, settings.quality.timezone).strftime("%H:%M")
-            return None, (
-                f"登录失败次数过多，请于 {until} 后再试，或联系管理员 / too many failed "
-                f"sign-ins: try again after {until}, or ask an administrator."
-            )
+            return None, locked_message(result.locked_until)
         if result.user is None:
             return None, "用户名或密码错误，或账号已停用 / wrong username or password, or disabled."
         return open_session(s, result.user, ip=ip, user_agent=agent), ""
 
 
-async def signin(request: Request) -> Response:
-    if request.method == "GET":
-        return signin_form(safe_next(request.query_params.get("next")))
-    form = await _form(request)
-    next_path = safe_next(form.get("next"))
-    username = form.get("username", "")[:128]
-    if not _same_origin(request):
-        return signin_form(next_path, username, "请求来源无效 / request refused.", 403)
-    ip = request.client.host if request.client else ""
-    agent = request.headers.get("user-agent", "")
-    token, error = await run_in_threadpool(_sign_in, username, form.get("password", ""), ip, agent)
-    if token is None:
-        status = 429 if "too many" in error else 401
-        return signin_form(next_path, username, error, status)
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def signed_in(next_path: str, token: str) -> Response:
+    """The answer to a successful sign-in: the session cookie, and on to the page asked for."""
     settings = load_settings().dashboard
     response = RedirectResponse(next_path, status_code=303)
     response.set_cookie(
@@ -213,9 +224,36 @@ async def signin(request: Request) -> Response:
     return response
 
 
+def locked_message(until: dt.datetime) -> str:
+    """The refusal while a name or address is locked, the time in the configured zone."""
+    at = local_time(until, load_settings().quality.timezone).strftime("%H:%M")
+    return (
+        f"登录失败次数过多，请于 {at} 后再试，或联系管理员 / too many failed "
+        f"sign-ins: try again after {at}, or ask an administrator."
+    )
+
+
+async def signin(request: Request) -> Response:
+    wecom = await run_in_threadpool(wecom_enabled)
+    if request.method == "GET":
+        return signin_form(safe_next(request.query_params.get("next")), wecom=wecom)
+    form = await _form(request)
+    next_path = safe_next(form.get("next"))
+    username = form.get("username", "")[:128]
+    if not _same_origin(request):
+        return signin_form(next_path, username, "请求来源无效 / request refused.", 403, wecom=wecom)
+    ip = client_address(request)
+    agent = request.headers.get("user-agent", "")
+    token, error = await run_in_threadpool(_sign_in, username, form.get("password", ""), ip, agent)
+    if token is None:
+        status = 429 if "too many" in error else 401
+        return signin_form(next_path, username, error, status, wecom=wecom)
+    return signed_in(next_path, token)
+
+
 def _sign_out(token: str | None) -> None:
     settings = load_settings()
-    with session_scope(_engine(settings.database.url)) as s:
+    with session_scope(engine(settings.database.url)) as s:
         end_session(s, token)
 
 
@@ -223,7 +261,7 @@ async def signout(request: Request) -> Response:
     if request.method == "GET":
         return _signout_form()
     if not _same_origin(request):
-        return _page("退出 Sign out", '<p class="error">请求来源无效 / request refused.</p>', 403)
+        return page("退出 Sign out", '<p class="error">请求来源无效 / request refused.</p>', 403)
     await run_in_threadpool(_sign_out, request.cookies.get(COOKIE))
     response = RedirectResponse(SIGNIN_PATH, status_code=303)
     response.delete_cookie(COOKIE, path="/")

@@ -2,6 +2,12 @@
 
 It checks what the real service enforces (tokens, at most 100 ids per call, the misspelled
 ``exteranalopenid``) and records every request so tests can assert batch sizes.
+
+It also stands in for WeCom's sign-in pages: the QR-code login (``/wwlogin/sso/login``) and
+the web authorization inside the WeCom app (``/connect/oauth2/authorize``) check their
+parameters like WeCom and, when ``scanner`` says who confirms on the phone, send the browser
+back to ``redirect_uri`` with a one-time ``code``, which ``auth/getuserinfo`` exchanges (with
+the same application's token) for the member's userid, once.
 """
 
 from __future__ import annotations
@@ -19,6 +25,10 @@ from audit.archive.wecom_api import WeComClient
 
 SECRET = "S3cret-value-NEVER-shown-0123456789"
 CORPID = "ww0123456789abcdef"
+AGENTID = 1000005  # a self-built application (自建应用) members sign in through
+APP_SECRET = "App-S3cret-of-1000005-NEVER-shown"
+LOGIN_PATH = "/wwlogin/sso/login"
+AUTHORIZE_PATH = "/connect/oauth2/authorize"
 
 
 @dataclass
@@ -26,6 +36,15 @@ class Seen:
     api: str
     query: dict[str, str]
     body: Any
+
+
+@dataclass
+class Code:
+    """A sign-in code: which application issued it and whom ``auth/getuserinfo`` names."""
+
+    agentid: int
+    who: dict[str, str]
+    used: bool = False
 
 
 @dataclass
@@ -49,12 +68,65 @@ class FakeWeCom:
     internal_rooms: dict[str, dict[str, Any]] = field(default_factory=dict)
     customer_rooms: dict[str, dict[str, Any]] = field(default_factory=dict)
     members: set[str] | None = None  # message/send: the corp's userids (None: anyone)
+    # sign-in: applications (agentid -> secret), the trusted domain of redirect_uri (None:
+    # any), and who confirms on the phone: {"userid": ...} for a member, {"openid": ...,
+    # "external_userid": ...} for someone outside the corp (None: nobody, the QR page stays)
+    root: str = ""
+    apps: dict[int, str] = field(default_factory=lambda: {AGENTID: APP_SECRET})
+    trusted_host: str | None = None
+    scanner: dict[str, str] | None = None
+    codes: dict[str, Code] = field(default_factory=dict)
+    token_agent: dict[str, int | None] = field(default_factory=dict)
 
     def calls(self, api: str) -> list[Seen]:
         return [s for s in self.seen if s.api == api]
 
     def expire_tokens(self) -> None:
         self.tokens.clear()
+
+    def expire_codes(self) -> None:
+        """Every sign-in code issued so far is past its 5 minutes."""
+        for code in self.codes.values():
+            code.used = True
+
+    @property
+    def login_url(self) -> str:
+        return self.root + LOGIN_PATH
+
+    @property
+    def authorize_url(self) -> str:
+        return self.root + AUTHORIZE_PATH
+
+    # --------------------------------------------------------------- sign-in pages
+
+    def authorize(self, path: str, query: dict[str, str]) -> tuple[int, str, str]:
+        """A sign-in page: (HTTP status, Location to send the browser to or "", page text)."""
+        self.seen.append(Seen(path, query, None))
+        if path == LOGIN_PATH and query.get("login_type") != "CorpApp":
+            return 400, "", "login_type 参数错误"
+        if path == AUTHORIZE_PATH and (
+            query.get("response_type") != "code"
+            or query.get("scope") not in ("snsapi_base", "snsapi_privateinfo")
+        ):
+            return 400, "", "response_type 或 scope 参数错误"
+        if query.get("appid") != CORPID:
+            return 400, "", "appid 参数错误"
+        agentid = int(query.get("agentid") or 0)
+        if agentid not in self.apps:
+            return 400, "", "agentid 参数错误"
+        redirect = query.get("redirect_uri", "")
+        target = urllib.parse.urlsplit(redirect)
+        if target.scheme not in ("http", "https") or (
+            self.trusted_host is not None and target.netloc != self.trusted_host
+        ):
+            return 400, "", "redirect_uri 需与应用可信域名一致"
+        if self.scanner is None:
+            return 200, "", "请使用企业微信扫描二维码登录"
+        code = f"CODE{len(self.codes) + 1:04d}sign"
+        self.codes[code] = Code(agentid, dict(self.scanner))
+        back = {"code": code, **({"state": query["state"]} if "state" in query else {})}
+        joiner = "&" if target.query else "?"
+        return 302, f"{redirect}{joiner}{urllib.parse.urlencode(back)}", ""
 
     # --------------------------------------------------------------- dispatch
 
@@ -69,11 +141,14 @@ class FakeWeCom:
         if api == "gettoken":
             if query.get("corpid") != CORPID:
                 return 200, {"errcode": 40013, "errmsg": "invalid corpid"}
-            if query.get("corpsecret") != SECRET:
+            agents = {secret: agentid for agentid, secret in self.apps.items()}
+            secret = query.get("corpsecret", "")
+            if secret != SECRET and secret not in agents:
                 return 200, {"errcode": 40001, "errmsg": "invalid credential"}
             self.issued += 1
             token = f"TOKEN{self.issued:04d}xyz"
             self.tokens.add(token)
+            self.token_agent[token] = agents.get(secret)
             return 200, {
                 "errcode": 0,
                 "errmsg": "ok",
@@ -86,6 +161,17 @@ class FakeWeCom:
         if method is None:
             return 200, {"errcode": 48002, "errmsg": "api forbidden"}
         return 200, {"errcode": 0, "errmsg": "ok", **method(query, body)}
+
+    # --------------------------------------------------------------- auth
+
+    def _auth_getuserinfo(self, query: Any, body: Any) -> dict[str, Any]:
+        """The code's person, once, and only to the application that asked for the code."""
+        code = self.codes.get(query.get("code", ""))
+        agentid = self.token_agent.get(query["access_token"])
+        if code is None or code.used or code.agentid != agentid:
+            raise Refused(40029, "invalid code")
+        code.used = True
+        return dict(code.who)
 
     # --------------------------------------------------------------- externalcontact
 
@@ -200,6 +286,20 @@ def _handler(fake: FakeWeCom) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
         def do_GET(self) -> None:
+            url = urllib.parse.urlsplit(self.path)
+            if url.path in (LOGIN_PATH, AUTHORIZE_PATH):
+                status, location, text = fake.authorize(
+                    url.path, dict(urllib.parse.parse_qsl(url.query))
+                )
+                page = f"<!doctype html><title>企业微信</title><p>{text}</p>".encode()
+                self.send_response(status)
+                if location:
+                    self.send_header("Location", location)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(page)))
+                self.end_headers()
+                self.wfile.write(page)
+                return
             self._serve(None)
 
         def do_POST(self) -> None:
@@ -218,7 +318,8 @@ def serve(fake: FakeWeCom | None = None) -> Iterator[FakeWeCom]:
     server = HTTPServer(("127.0.0.1", 0), _handler(fake))
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
-    fake.base_url = f"http://127.0.0.1:{server.server_address[1]}/cgi-bin"
+    fake.root = f"http://127.0.0.1:{server.server_address[1]}"
+    fake.base_url = f"{fake.root}/cgi-bin"
     try:
         yield fake
     finally:

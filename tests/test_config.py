@@ -88,6 +88,48 @@ def test_example_config_in_repository_is_valid() -> None:
     assert s.database.url.startswith("sqlite:///")
 
 
+def test_wecom_signin_is_off_and_when_on_needs_its_app(tmp_path: Path) -> None:
+    assert load_settings(environ={}).signin.wecom is False
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text("[signin]\nwecom = true\n")
+    with pytest.raises(ConfigError) as exc:
+        load_settings(cfg, environ={})
+    message = str(exc.value)
+    assert str(cfg) in message and "signin.wecom is on but these are not set" in message
+    for key in ("wecom.corpid", "signin.wecom_agentid", "signin.wecom_secret"):
+        assert key in message
+    # the digest's application is the default one
+    cfg.write_text(
+        '[signin]\nwecom = true\n[wecom]\ncorpid = "ww1"\n'
+        '[digest]\napp_agentid = 1000002\napp_secret = "APP-SECRET-4"\n'
+    )
+    s = load_settings(cfg, environ={})
+    assert s.wecom_signin_agentid == 1000002
+    assert s.wecom_signin_secret.get_secret_value() == "APP-SECRET-4"
+    assert "APP-SECRET-4" not in json.dumps(redacted(s)) + repr(s)
+    s = load_settings(
+        cfg,
+        environ={"AUDIT_SIGNIN__WECOM_AGENTID": "1000005", "AUDIT_SIGNIN__WECOM_SECRET": "S-5"},
+    )
+    assert (s.wecom_signin_agentid, s.wecom_signin_secret.get_secret_value()) == (1000005, "S-5")
+
+
+def test_wecom_userids_link_one_user_each_ignoring_case(tmp_path: Path) -> None:
+    cfg = tmp_path / "audit.toml"
+    cfg.write_text('[signin.wecom_userids]\n"zhang.wei" = "ZhangWei"\n"li" = "zhangwei"\n')
+    with pytest.raises(ConfigError, match=r"signin\.wecom_userids: .*linked to both"):
+        load_settings(cfg, environ={})
+    cfg.write_text('[signin.wecom_userids]\n"zhang.wei" = "ZhangWei"\n"wang" = "LiSi"\n')
+    signin = load_settings(cfg, environ={}).signin
+    assert signin.username_for("zhangwei") == "zhang.wei"  # WeCom userids ignore case
+    assert signin.username_for("WANG") is None  # no match by name unless asked
+    assert signin.username_for("") is None
+    signin = signin.model_copy(update={"wecom_match_username": True})
+    assert signin.username_for("Ma.Yun") == "ma.yun"
+    assert signin.username_for("LiSi") == "wang"  # a link wins over a name
+    assert signin.username_for("wang") is None  # wang is linked to LiSi, not to wang
+
+
 @pytest.mark.parametrize(
     ("toml", "key", "says"),
     [

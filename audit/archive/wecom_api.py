@@ -14,7 +14,9 @@ HTTP and retries go through :mod:`audit.net`. What this client adds:
   exceptions (which hold the full URL) are not chained.
 
 Which secret: ``externalcontact/*`` needs the customer-contact (客户联系) secret or an app with
-that permission; ``msgaudit/*`` needs the archive (会话内容存档) secret. Use one client per secret.
+that permission; ``msgaudit/*`` needs the archive (会话内容存档) secret; ``auth/getuserinfo``
+(dashboard sign-in) the secret of the application the member signed in through. Use one
+client per secret.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ HINTS: dict[int, str] = {
     40003: "invalid userid: the member does not exist in this corp",
     40013: "invalid corpid: check the corp id (ww..., 管理后台 > 我的企业 > 企业ID)",
     40014: "invalid access_token (refreshed once and still refused)",
+    40029: "invalid code: a sign-in code is used once and expires after 5 minutes",
     40096: "invalid external_userid: not an external contact of this corp",
     41001: "access_token missing",
     42001: "access_token expired (refreshed once and still refused)",
@@ -172,6 +175,16 @@ class AgreeInfo:
     external_userid: str
     status: Literal["agree", "disagree", "unknown"]
     changed_at: int  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class AuthUser:
+    """Who a sign-in code (网页授权 / 扫码登录) belongs to: a member of the corp (``userid``),
+    or someone outside it (``openid``, and ``external_userid`` for a customer)."""
+
+    userid: str
+    openid: str
+    external_userid: str
 
 
 @dataclass(frozen=True)
@@ -306,8 +319,14 @@ class WeComClient:
         self._transport = HttpClient(timeout=timeout, proxy=proxy)
 
     @classmethod
-    def from_settings(cls, settings: Settings, secret: str | SecretStr) -> WeComClient:
-        """The client for one secret as ``[wecom]`` configures it (rate, retries, proxy)."""
+    def from_settings(
+        cls, settings: Settings, secret: str | SecretStr, *, interactive: bool = False
+    ) -> WeComClient:
+        """The client for one secret as ``[wecom]`` configures it (rate, retries, proxy).
+
+        ``interactive``: a person is waiting on the answer (signing in), so at most one retry
+        and a short backoff rather than minutes of them.
+        """
         w = settings.wecom
         return cls(
             base_url=w.base_url,
@@ -315,9 +334,9 @@ class WeComClient:
             secret=secret,
             timeout=w.timeout,
             requests_per_second=w.requests_per_second,
-            max_retries=w.max_retries,
-            backoff=w.backoff_seconds,
-            backoff_max=w.backoff_max_seconds,
+            max_retries=min(w.max_retries, 1) if interactive else w.max_retries,
+            backoff=min(w.backoff_seconds, 0.5) if interactive else w.backoff_seconds,
+            backoff_max=min(w.backoff_max_seconds, 2.0) if interactive else w.backoff_max_seconds,
             proxy=w.proxy,
         )
 
@@ -426,6 +445,21 @@ class WeComClient:
                 continue
             raise self._error(code, str(payload.get("errmsg", "")), api)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    # ----------------------------------------------------------------- auth
+
+    def get_auth_userinfo(self, code: str) -> AuthUser:
+        """``auth/getuserinfo``: whom the ``code`` of a WeCom sign-in redirect names.
+
+        The code comes from the QR-code login or the web authorization of the application
+        whose secret this client holds; WeCom accepts it once, within 5 minutes (else 40029).
+        """
+        p = self.call("auth/getuserinfo", params={"code": code})
+        return AuthUser(
+            userid=str(p.get("userid") or p.get("UserId") or ""),  # UserId: the older API's
+            openid=str(p.get("openid") or p.get("OpenId") or ""),
+            external_userid=str(p.get("external_userid") or ""),
+        )
 
     # ----------------------------------------------------------------- externalcontact
 

@@ -60,12 +60,19 @@ def _locked_by(
 
 
 def locked_until(
-    session: Session, username: str, ip: str, now: dt.datetime, policy: ThrottlePolicy
+    session: Session, username: str | None, ip: str, now: dt.datetime, policy: ThrottlePolicy
 ) -> dt.datetime | None:
-    """When the lock on this name or this address ends; ``None`` when neither is locked."""
-    ends = [
-        _locked_by(session, SigninFailure.username == username, policy.max_failures, now, policy)
-    ]
+    """When the lock on this name or this address ends; ``None`` when neither is locked.
+
+    ``username`` None: the address only (a WeCom sign-in before WeCom has said who it is).
+    """
+    ends = []
+    if username is not None:
+        ends.append(
+            _locked_by(
+                session, SigninFailure.username == username, policy.max_failures, now, policy
+            )
+        )
     if ip and policy.max_failures_ip:
         ends.append(
             _locked_by(session, SigninFailure.ip == ip, policy.max_failures_ip, now, policy)

@@ -5,9 +5,11 @@ with older parameters is upgraded on the next successful sign-in. Scopes are giv
 unit codes (``S001``, ``R1``) because that is what an operator knows. Every change is written
 to the audit log in the same transaction.
 
-Usernames are ``[a-z0-9_.-]{2,64}``; a password must pass :func:`password_problem`. Sign-in is
-throttled (:mod:`audit.store.throttle`). A password change or a disable raises the user's
-``session_epoch``, which ends every dashboard session signed in before it.
+Usernames are ``[a-z0-9_.-]{2,64}``; a password must pass :func:`password_problem`. Sign-in,
+with a password or through WeCom (:func:`sign_in_wecom`, the member's userid linked to a user
+in ``[signin]``), is throttled (:mod:`audit.store.throttle`) and written to the trail. A
+password change or a disable raises the user's ``session_epoch``, which ends every dashboard
+session signed in before it.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import itertools
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -286,6 +289,113 @@ def sign_in(
     session.execute(delete(SigninFailure).where(SigninFailure.username == name))
     record(session, name, Action.SIGNIN, name, ip=ip)
     return SignIn(user)
+
+
+WECOM = "wecom"
+# the trail's and the throttle's name for a WeCom sign-in before WeCom has said who it is
+# (no username has a colon: it is never someone's name)
+WECOM_ANONYMOUS = "wecom:?"
+
+
+def _wecom_name(username: str | None, userid: str) -> str:
+    return username if username else f"{WECOM}:{userid}"[:128]
+
+
+def sign_in_wecom(
+    session: Session,
+    userid: str,
+    username: str | None,
+    *,
+    ip: str = "",
+    now: dt.datetime | None = None,
+    policy: ThrottlePolicy = DEFAULT_POLICY,
+) -> SignIn:
+    """Sign in WeCom member ``userid`` as ``username``, the dashboard user linked to them
+    (``None``: nobody is), with the same throttle and trail as :func:`sign_in`.
+
+    A member linked to nobody is refused and counted under ``wecom:<userid>``; a linked
+    user whose name is locked out is refused like a right password would be.
+    """
+    now = now or utcnow()
+    name, ip = _wecom_name(username, userid), ip[:64]
+    until = locked_until(session, name, ip, now, policy)
+    if until is not None:
+        record(
+            session,
+            name,
+            Action.SIGNIN_LOCKED,
+            name,
+            ip=ip,
+            until=until.isoformat(),
+            method=WECOM,
+            wecom_userid=userid,
+        )
+        return SignIn(None, until)
+    user = session.scalar(select(User).where(User.username == username)) if username else None
+    if user is None or not user.active:
+        reason = "unlinked" if not username else ("unknown" if user is None else "disabled")
+        record(
+            session,
+            name,
+            Action.SIGNIN_FAILED,
+            name,
+            reason=reason,
+            ip=ip,
+            method=WECOM,
+            wecom_userid=userid,
+        )
+        record_failure(session, name, ip, now, policy)
+        return SignIn(None, locked_until(session, name, ip, now, policy))
+    session.execute(delete(SigninFailure).where(SigninFailure.username == name))
+    record(session, name, Action.SIGNIN, name, ip=ip, method=WECOM, wecom_userid=userid)
+    return SignIn(user)
+
+
+def wecom_locked_until(
+    session: Session,
+    *,
+    ip: str = "",
+    now: dt.datetime | None = None,
+    policy: ThrottlePolicy = DEFAULT_POLICY,
+) -> dt.datetime | None:
+    """Whether a WeCom sign-in from ``ip`` is refused before asking WeCom (logged if so)."""
+    now = now or utcnow()
+    until = locked_until(session, None, ip[:64], now, policy)
+    if until is not None:
+        record(
+            session,
+            WECOM_ANONYMOUS,
+            Action.SIGNIN_LOCKED,
+            WECOM_ANONYMOUS,
+            ip=ip[:64],
+            until=until.isoformat(),
+            method=WECOM,
+        )
+    return until
+
+
+def refuse_wecom(
+    session: Session,
+    reason: str,
+    *,
+    ip: str = "",
+    now: dt.datetime | None = None,
+    policy: ThrottlePolicy = DEFAULT_POLICY,
+    errcode: int | None = None,
+) -> dt.datetime | None:
+    """A WeCom sign-in that failed before WeCom named a member (a bad or replayed state, a
+    used or expired code, WeCom refusing): logged and counted against the address.
+
+    Returns when the address's lock ends if this failure locked it.
+    """
+    now = now or utcnow()
+    ip = ip[:64]
+    detail: dict[str, Any] = {"reason": reason, "ip": ip, "method": WECOM}
+    if errcode is not None:
+        detail["errcode"] = errcode
+    record(session, WECOM_ANONYMOUS, Action.SIGNIN_FAILED, WECOM_ANONYMOUS, **detail)
+    record_failure(session, WECOM_ANONYMOUS, ip, now, policy)
+    return locked_until(session, None, ip, now, policy)
 
 
 def authenticate(
