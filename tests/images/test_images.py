@@ -8,10 +8,12 @@ import hashlib
 import io
 import json
 import random
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import Engine, select
 
 from audit.archive import simulator
@@ -24,6 +26,7 @@ from audit.archive.simulator.pictures import (
     render,
 )
 from audit.archive.sources import SimulatedServer
+from audit.cli import cli
 from audit.config import ImagesConfig, SimulatorConfig, load_settings
 from audit.images.qr import classify, decode
 from audit.images.read import image_findings, read_image
@@ -203,6 +206,29 @@ def test_stage_records_findings_with_boxes(engine: Engine, archive: Path, tmp_pa
         "findings": expected_findings,
         "backlog": 0,
     }
+    # `audit eval --simulated` judges the same pictures by the picture truth: all found,
+    # no false alarm (as checked picture by picture above)
+    db = engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(
+        cli, ["--db", db, "eval", "--simulated", str(archive), "--json"], catch_exceptions=False
+    )
+    assert result.exit_code == 0, result.output
+    judged = json.loads(result.stdout)["simulated_images"]
+    kinds = Counter(str(t["kind"]) for t in seen)
+    assert (judged["read"], judged["unread"]) == (len(seen), len(truth) - len(seen))
+    assert {k: row["pictures"] for k, row in judged["kinds"].items() if row["pictures"]} == kinds
+    for kind, row in judged["kinds"].items():
+        violation = kind in PRIVACY or QR_KINDS.get(kind, "allowed") != "allowed"
+        assert row["found"] == (kinds[kind] if violation else 0), kind
+        assert row["false_alarms"] == 0, kind
+    summary = judged["summary"]
+    flagged_codes = [k for k, kind in QR_KINDS.items() if kind != "allowed"]
+    for group, members in (("qr_codes", flagged_codes), ("screenshots", list(PRIVACY))):
+        pictures = sum(kinds[k] for k in members)
+        assert summary[group]["pictures"] == pictures
+        assert summary[group]["recall"] == (1.0 if pictures else None)
+    assert summary["qr_codes"]["pictures"] > 0
+    assert summary["ordinary"]["pictures"] > 0 and summary["own_codes"]["false_alarms"] == 0
     # a full rescan of the text leaves the pictures' findings alone
     analyse(settings, engine, load_scanner(settings), full_scan=True)
     with session_scope(engine) as session:
