@@ -120,14 +120,9 @@ class ImageTruthReport:
         ]
         for k in self.kinds:
             recall = f"{k.recall:.3f}" if k.recall is not None else "-"
-            alarms = f"{k.false_alarms}" + (
-                " (" + ", ".join(f"{c} {n}" for c, n in sorted(k.alarm_categories.items())) + ")"
-                if k.alarm_categories
-                else ""
-            )
             lines.append(
                 f"{k.kind:<12} {k.category or '-':<10} {k.pictures:>8} {k.found:>6} "
-                f"{recall:>7} {alarms:>12}"
+                f"{recall:>7} {k.false_alarms:>12}" + _categories(k, "  ({})")
             )
         lines += [
             "",
@@ -139,7 +134,7 @@ class ImageTruthReport:
             f"({s['screenshots'].found}/{s['screenshots'].pictures})",
             f"ordinary pictures with a finding (false alarms): {s['ordinary'].false_alarms} of "
             f"{s['ordinary'].pictures} ({_pct(s['ordinary'].false_alarm_rate)})"
-            + _categories(s["ordinary"]),
+            + _categories(s["ordinary"], ": {}"),
         ]
         return "\n".join(lines)
 
@@ -238,7 +233,8 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _categories(score: KindScore) -> str:
+def _categories(score: KindScore, form: str) -> str:
+    """The categories of the false alarms, ``form``-atted; "" when there are none."""
     if not score.alarm_categories:
         return ""
-    return ": " + ", ".join(f"{c} {n}" for c, n in sorted(score.alarm_categories.items()))
+    return form.format(", ".join(f"{c} {n}" for c, n in sorted(score.alarm_categories.items())))
