@@ -219,8 +219,10 @@ def conversation_alerts(url: str, who: Principal, conversation_id: int) -> repor
 def open_conversation(
     url: str, who: Principal, conversation_id: int | None, alert_id: int | None
 ) -> reports.ConversationView | None:
-    """Not cached: each call is a logged view."""
-    return reports.open_conversation(engine_for(url), who, conversation_id, alert_id)
+    """Not cached: each call is a logged view. Pictures with findings come drawn from the
+    media directory, masked for ``who``."""
+    media = load_settings().media.directory
+    return reports.open_conversation(engine_for(url), who, conversation_id, alert_id, media)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)

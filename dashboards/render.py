@@ -7,6 +7,7 @@ text. Pure functions, so the tests can check the output without a browser.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
 import re
@@ -14,8 +15,9 @@ from collections.abc import Mapping
 from html import escape
 
 from audit.days import DEFAULT_ZONE, local_time
-from audit.export.masking import Masker
-from audit.reports import FindingView, MessageView
+from audit.export.masking import Masker, masked_image_finding
+from audit.images import is_image_rule
+from audit.reports import FindingView, MessageView, PictureView
 
 SEVERITY_COLORS = {
     "low": "#fff3bf",
@@ -61,6 +63,9 @@ CSS = """
 .tx .why { font-size: 12px; color: #495057; margin-top: 4px; border-top: 1px dashed #ced4da;
   padding-top: 4px; }
 .tx .focus { outline: 2px solid #f03e3e; outline-offset: 2px; }
+.tx .pic { margin: 6px 0 0 0; }
+.tx .pic img { max-width: 100%; max-height: 480px; border-radius: 6px; display: block; }
+.tx .pic figcaption { font-size: 12px; color: #495057; }
 </style>
 """
 
@@ -116,15 +121,17 @@ def message_html(
         flags.append('<span class="flag">已撤回 recalled</span>')
     if m.consent_withheld:
         flags.append('<span class="flag">⚠ 客户未同意存档 consent withheld</span>')
+    # a picture's findings index the text read in it, not the message's: listed, not marked
+    spans = [f for f in m.findings if not is_image_rule(f.rule)]
     if m.msgtype == "text" or (m.text and m.msgtype not in MSGTYPE_LABELS):
-        body = highlight(m.text, m.findings)
+        body = highlight(m.text, spans)
         if m.msgtype != "text":
             body = f'<span class="type">[{escape(m.msgtype)}]</span> {body}'
     else:
         label = MSGTYPE_LABELS.get(m.msgtype, f"[{m.msgtype}]")
         body = f'<span class="type">{escape(label)}</span>'
         if m.text:
-            body += f" {highlight(m.text, m.findings)}"
+            body += f" {highlight(m.text, spans)}"
     why = "".join(
         f'<div class="why"><b>{escape(f.category)}</b> · {escape(f.rule)} · {escape(f.severity)}'
         f" · 「{escape(f.matched)}」"
@@ -137,18 +144,46 @@ def message_html(
     return (
         f'<div class="{" ".join(classes)}"><div class="bubble{focus}">'
         f'<div class="meta">{escape(m.sender)} · {clock_time(m.at, tz)}{"".join(flags)}</div>'
-        f'<div class="text">{body}</div>{why}</div></div>'
+        f'<div class="text">{body}</div>{"".join(map(picture_html, m.pictures))}{why}'
+        "</div></div>"
+    )
+
+
+def picture_html(p: PictureView) -> str:
+    """A picture with its findings' boxes, as the report drew it for the reader (masked
+    there when they may not see personal data), inlined; or why it cannot be shown."""
+    caption = "".join(
+        f"<div>[{k.number}] <b>{escape(k.category)}</b> · {escape(k.rule)}"
+        + (f" · 「{escape(k.text)}」" if k.text else "")
+        + (" · 已遮盖 masked" if k.hidden else "")
+        + "</div>"
+        for k in p.marks
+    )
+    if p.png is None:
+        return f'<figure class="pic"><figcaption>🖼️ {escape(p.note)}{caption}</figcaption></figure>'
+    src = "data:image/png;base64," + base64.b64encode(p.png).decode("ascii")
+    alt = "图片（已遮盖个人信息）masked picture" if p.masked else "图片 picture"
+    return (
+        f'<figure class="pic"><img alt="{alt}" src="{src}">'
+        f"<figcaption>{caption}</figcaption></figure>"
     )
 
 
 def masked_message(m: MessageView, masker: Masker) -> MessageView:
     """The message as ``masker`` lets it be shown: personal data masked in the text, and each
     finding's span and matched words moved onto the masked text."""
-    masked = masker.mask(m.text)
-    if not masker.enabled or masked.text == m.text:
+    if not masker.enabled:
         return m
+    masked = masker.mask(m.text)
     findings = []
     for f in m.findings:
+        if is_image_rule(f.rule):  # read in a picture: its words are masked on their own
+            matched, explanation = masked_image_finding(masker, f.rule, f.matched, f.explanation)
+            findings.append(dataclasses.replace(f, matched=matched, explanation=explanation))
+            continue
+        if masked.text == m.text:
+            findings.append(f)
+            continue
         start, end = masked.span(f.start, f.end)
         findings.append(
             dataclasses.replace(
@@ -159,7 +194,9 @@ def masked_message(m: MessageView, masker: Masker) -> MessageView:
                 explanation=masker.text(f.explanation),
             )
         )
-    return dataclasses.replace(m, text=masked.text, findings=tuple(findings))
+    # pictures come drawn for the reader; one drawn in the clear is never shown masked text
+    pictures = tuple(p for p in m.pictures if p.masked)
+    return dataclasses.replace(m, text=masked.text, findings=tuple(findings), pictures=pictures)
 
 
 def transcript_html(

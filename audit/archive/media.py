@@ -72,9 +72,20 @@ class MediaStats:
     failed: int = 0
 
 
+_SHA256_HEX = frozenset("0123456789abcdef")
+
+
+def blob_path(directory: Path, sha256: str) -> Path:
+    """Where the content of hash ``sha256`` is stored under ``directory``; ValueError for
+    anything but a lower-case hex digest (the name is read back from the database)."""
+    if len(sha256) != 64 or not set(sha256) <= _SHA256_HEX:
+        raise ValueError(f"not a sha256 hex digest: {sha256[:80]!r}")
+    return directory / sha256[:2] / sha256
+
+
 def store_blob(directory: Path, data: bytes) -> tuple[str, Path]:
     digest = hashlib.sha256(data).hexdigest()
-    path = directory / digest[:2] / digest
+    path = blob_path(directory, digest)
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".part")

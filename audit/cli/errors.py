@@ -22,6 +22,7 @@ def expected_errors() -> tuple[type[Exception], ...]:
     from audit.archive.wecom_api import WeComApiError
     from audit.cluster import ClusterError
     from audit.config import ConfigError
+    from audit.images.evaluate import ImageTruthError
     from audit.quality.clf_data import DataError
     from audit.quality.scorecard import ScorecardError
     from audit.scan.evaluate import EvalSetError
@@ -48,6 +49,7 @@ def expected_errors() -> tuple[type[Exception], ...]:
         DataError,
         EvalSetError,
         GroundTruthError,
+        ImageTruthError,
         ClusterError,
     )
 

@@ -21,7 +21,8 @@ from audit.cli.context import App, pass_app
 @click.option(
     "--simulated",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="Simulated archive directory: judge the database's alerts by its ground truth.",
+    help="Simulated archive directory: judge the database's alerts by its ground truth, "
+    "and its picture findings by the pictures' truth.",
 )
 @click.option("--misses", default=20, show_default=True, help="Errors listed per set.")
 @click.option(
@@ -43,7 +44,9 @@ def eval_cmd(
 
     The errors of a test half (test.jsonl) are never shown: tune against the tuning half.
     With one --data, --json prints that set's report; otherwise {"sets": [...],
-    "simulated": {...}}.
+    "simulated": {...}, "simulated_images": {...}}. With --simulated, the pictures are judged
+    too (QR codes, OCR text: recall per kind, false alarms on ordinary pictures), unless the
+    archive was simulated without pictures.
 
     \b
     Example:
@@ -68,13 +71,28 @@ def eval_cmd(
             scanner = DetectingScanner(scanner, scorers.detectors, scorers.versions["detectors"])
         reports = [evaluate(scanner, path) for path in paths]
     truth = alert_precision(app.engine(), simulated) if simulated else None
+    pictures = _pictures(app, simulated) if simulated else None
     if as_json:
         if len(reports) == 1 and truth is None:
             click.echo(json.dumps(reports[0].as_dict(), ensure_ascii=False))
             return
         out: dict[str, Any] = {"sets": [r.as_dict() for r in reports]}
         out["simulated"] = truth.as_dict() if truth else None
+        out["simulated_images"] = pictures.as_dict() if pictures else None
         click.echo(json.dumps(out, ensure_ascii=False))
         return
     texts = [r.format(misses) for r in reports] + ([truth.format()] if truth else [])
+    texts += [pictures.format()] if pictures else []
     click.echo("\n\n".join(texts))
+
+
+def _pictures(app: App, simulated: Path) -> Any:
+    """The picture report, or None (said on stderr) for an archive without pictures."""
+    from audit.archive.simulator.pictures import IMAGE_TRUTH_FILE
+
+    if not (simulated / IMAGE_TRUTH_FILE).is_file():
+        click.echo(f"{simulated}: no {IMAGE_TRUTH_FILE} (simulated without pictures)", err=True)
+        return None
+    from audit.images.evaluate import image_truth_report
+
+    return image_truth_report(app.engine(), simulated)

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from audit.images import QR_RULE
 from audit.scan.normalize import normalize
 from audit.scan.recognizers import (
     Hit,
@@ -168,6 +169,9 @@ class Masked:
         return offset + shift
 
 
+QR_PAYLOAD = "二维码内容"
+
+
 def mask_name(name: str) -> str:
     """张伟 -> 张*: enough for a supervisor to recognise their own staff, not more."""
     return name[:1] + "*" * max(1, len(name) - 1) if name else name
@@ -216,6 +220,13 @@ class Masker:
 
     def text(self, text: str, names: Mapping[str, str] | None = None) -> str:
         return self.mask(text, names).text
+
+    def payload(self, payload: str) -> str:
+        """A decoded QR code's payload, masked whole: it is the address of an account (a
+        personal WeChat card, a collection code), whatever the text recognizers make of it."""
+        if not self.enabled or not payload:
+            return payload
+        return f"[{self.pseudonyms.token(QR_PAYLOAD, payload)}]"
 
     def value(self, data: Any, names: Mapping[str, str] | None = None) -> Any:
         """Every string inside JSON-like ``data`` masked (deductions, metrics, details)."""
@@ -318,6 +329,23 @@ def masker_for(principal: Principal | None) -> Masker:
     """The masker for showing text to ``principal`` (``None``: nobody in particular, e.g. a
     digest's recipients): personal data masked unless they may unmask (as for exports)."""
     return Masker(enabled=principal is None or not principal.may_unmask, pseudonyms=LabelsOnly())
+
+
+def masked_image_finding(
+    masker: Masker, rule: str, matched: str, explanation: str
+) -> tuple[str, str]:
+    """A picture's finding's matched words and explanation as ``masker`` lets them be shown.
+
+    Its offsets index the text read in the picture (or the QR payload), not the message's
+    text, so it is masked on its own: a QR payload whole (the explanation quotes its start),
+    OCR text as any text."""
+    if not masker.enabled:
+        return matched, explanation
+    if rule.startswith(QR_RULE):
+        shown = masker.payload(matched)
+        quoted = matched[:80]
+        return shown, masker.text(explanation.replace(quoted, shown) if quoted else explanation)
+    return masker.text(matched), masker.text(explanation)
 
 
 EXCERPT_CONTEXT = 24  # characters either side of the finding

@@ -18,8 +18,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, select
 from sqlalchemy.orm import aliased
 
-from audit.export.masking import Masker
+from audit.export.masking import Masker, masked_image_finding
 from audit.export.selection import PackQuery, conversation_ids, latest_scores
+from audit.images import is_image_rule
 from audit.store.models import (
     Alert,
     Conversation,
@@ -41,7 +42,9 @@ class PackFinding:
     category: str
     rule: str
     severity: str
-    start: int  # offsets into the exported (masked) text
+    # offsets into the exported (masked) text; for a picture's finding (rule ``qr.``/``ocr.``)
+    # into the text read in the picture or the QR payload, as recorded
+    start: int
     end: int
     matched: str
     explanation: str
@@ -217,6 +220,7 @@ def _load(conn: Connection, ids: list[int], masker: Masker, tz: ZoneInfo) -> Ite
             Finding.severity,
             Finding.start,
             Finding.end,
+            Finding.matched,
             Finding.explanation,
         )
         .join(Message, Message.id == Finding.message_id)
@@ -282,6 +286,22 @@ def _load(conn: Connection, ids: list[int], masker: Masker, tz: ZoneInfo) -> Ite
             masked = masker.mask(m.text or "", names)
             pack_findings = []
             for f in findings.get(m.id, ()):
+                if is_image_rule(f.rule):  # read in a picture: masked on its own
+                    matched, explanation = masked_image_finding(
+                        masker, f.rule, f.matched or "", f.explanation or ""
+                    )
+                    pack_findings.append(
+                        PackFinding(
+                            category=f.category,
+                            rule=f.rule,
+                            severity=str(f.severity),
+                            start=f.start,
+                            end=f.end,
+                            matched=matched,
+                            explanation=explanation,
+                        )
+                    )
+                    continue
                 start, end = masked.span(f.start, f.end)
                 pack_findings.append(
                     PackFinding(

@@ -37,6 +37,7 @@ from audit.days import DEFAULT_ZONE, zone
 from audit.export.counts import Counts
 from audit.export.formulas import starts_like_formula
 from audit.export.packs import Pack, PackFinding
+from audit.images import is_image_rule
 
 CELL_LIMIT = 32_000  # Excel holds 32,767 characters in a cell
 FINDING_FILL = PatternFill("solid", fgColor="FFF2CC")
@@ -137,6 +138,8 @@ def highlighted(
     marks: list[str | None] = [None] * len(text)  # severity per character
     order = {"low": 1, "medium": 2, "high": 3, "critical": 4}
     for f in findings:
+        if is_image_rule(f.rule):  # its span is in the text read in a picture, not this one
+            continue
         for i in range(max(0, f.start), min(len(text), f.end)):
             current = marks[i]
             if current is None or order.get(f.severity, 0) > order.get(current, 0):

@@ -16,8 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from audit.domain import Severity
-
-Box = tuple[int, int, int, int]  # left, top, right, bottom in pixels
+from audit.images import Box
 
 
 @dataclass(frozen=True)

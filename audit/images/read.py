@@ -14,15 +14,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from audit.images import OCR_RULE, QR_RULE
+from audit.images import OCR_RULE, QR_RULE, ImageUnreadable
 from audit.images.ocr import TextLine, read_lines
 from audit.images.qr import Box, QrCode, classify, decode
 from audit.scan.finding import Finding
 from audit.scan.scanner import Scanner
-
-
-class ImageUnreadable(ValueError):
-    """The bytes are not an image OpenCV can decode."""
 
 
 @dataclass(frozen=True)

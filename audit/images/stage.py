@@ -28,13 +28,9 @@ from sqlalchemy.orm import Session
 
 from audit.archive.media import MediaFetcher, MediaRef, fetch_one, media_ref
 from audit.domain import SenderKind
+from audit.images import ImageUnreadable
 from audit.images.qr import classify
-from audit.images.read import (
-    ImageReading,
-    ImageUnreadable,
-    image_findings,
-    read_image,
-)
+from audit.images.read import ImageReading, image_findings, read_image
 from audit.images.status import pending_images
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope

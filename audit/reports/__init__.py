@@ -10,6 +10,7 @@ module              what
 ``stores``          store, city and region rankings; staff
 ``alerts``          the alert queue (paged, review deadlines; also one conversation's)
 ``conversation``    one conversation for reading (logged)
+``pictures``        a conversation's pictures with findings, boxes drawn, masked by role
 ``customers``       tags, acquisition channels, dormant customers
 ``staff``           one staff member: conversations, alerts, scores, response times
 ``customer``        one customer: conversations, tags, follows (masked by role)
@@ -68,6 +69,7 @@ from audit.reports.figures import (
     summarize,
 )
 from audit.reports.overview import DailyCounts, Overview, Window, daily_counts, overview
+from audit.reports.pictures import PictureMark, PictureView
 from audit.reports.stores import LEVELS, staff_table, store_ranking
 from audit.reports.trail import audit_trail
 from audit.reports.wordlists import rule_examples, rule_table
@@ -89,6 +91,8 @@ __all__ = [
     "Overview",
     "OverviewTotals",
     "Period",
+    "PictureMark",
+    "PictureView",
     "QueuePage",
     "QueueQuery",
     "ReportFilter",

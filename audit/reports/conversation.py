@@ -1,6 +1,7 @@
 """The conversation page: one transcript with its findings, alerts, score and context.
 
-Reading a conversation is logged in the same transaction as the read.
+Reading a conversation is logged in the same transaction as the read. Given the media
+directory, the pictures with findings come drawn for the reader (:mod:`audit.reports.pictures`).
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -17,6 +19,7 @@ from audit import days
 from audit.domain import Action
 from audit.reports.alerts import MAX_PAGE_SIZE, QueuePage, QueueQuery, alert_queue_page
 from audit.reports.common import UNASSIGNED
+from audit.reports.pictures import PictureView, conversation_pictures
 from audit.store.access import AccessDenied, Principal, record, within_scope
 from audit.store.db import session_scope
 from audit.store.models import (
@@ -62,6 +65,7 @@ class MessageView:
     recalled: bool
     consent_withheld: bool
     findings: tuple[FindingView, ...]
+    pictures: tuple[PictureView, ...] = ()  # with findings, drawn and masked for the reader
 
 
 @dataclass(frozen=True)
@@ -91,8 +95,12 @@ def open_conversation(
     principal: Principal,
     conversation_id: int | None = None,
     alert_id: int | None = None,
+    media_dir: Path | None = None,
 ) -> ConversationView | None:
     """One conversation for reading, or ``None`` when it is unknown or out of scope.
+
+    With ``media_dir`` (where the image stage stores pictures), each message's pictures with
+    findings are drawn for ``principal``: masked unless they may see personal data.
 
     Every call is written to the audit log (``conversation.view`` or, for an unknown or
     forbidden id, ``conversation.denied``) in the same transaction as the read: the log is
@@ -131,11 +139,15 @@ def open_conversation(
             record(s, principal, Action.CONVERSATION_DENIED, conversation_id, alert=alert_id)
             return None
         record(s, principal, Action.CONVERSATION_VIEW, conv.id, alert=alert_id)
-        return _conversation_view(s, principal, conv, alert_id)
+        return _conversation_view(s, principal, conv, alert_id, media_dir)
 
 
 def _conversation_view(
-    s: Session, principal: Principal, conv: Conversation, alert_id: int | None
+    s: Session,
+    principal: Principal,
+    conv: Conversation,
+    alert_id: int | None,
+    media_dir: Path | None,
 ) -> ConversationView:
     store = s.get(OrgUnit, conv.org_unit_id) if conv.org_unit_id else None
     staff = s.get(Staff, conv.staff_id) if conv.staff_id else None
@@ -182,6 +194,7 @@ def _conversation_view(
                 alert_state=AlertState(a_state).value if a_state else None,
             )
         )
+    pictures = conversation_pictures(s, principal, conv.id, media_dir) if media_dir else {}
     messages = tuple(
         MessageView(
             id=m.id,
@@ -195,6 +208,7 @@ def _conversation_view(
             recalled=m.recalled,
             consent_withheld=m.consent_withheld,
             findings=tuple(found.get(m.id, ())),
+            pictures=pictures.get(m.id, ()),
         )
         for m in s.scalars(
             select(Message)

@@ -22,7 +22,7 @@ from audit.export.selection import PackQuery
 from audit.export.training import TrainingQuery
 from audit.store.access import AccessDenied, Principal, principal_by_name
 from audit.store.db import session_scope
-from audit.store.models import AlertState, AuditLog
+from audit.store.models import AlertState, AuditLog, Finding, Message, ScanRun, Severity
 
 
 def _as(engine: Engine, username: str) -> Principal:
@@ -248,3 +248,47 @@ def test_when_exporting_then_progress_counts_every_conversation_against_the_tota
         progress=recording,
     )
     assert seen == [("export", 2, 2)] == [("export", result.counts.conversations, 2)]
+
+
+def test_when_a_picture_has_findings_then_its_payload_and_text_are_masked_on_their_own(
+    engine: Engine, world: World
+) -> None:
+    payload = "wxp://f2f0PersonalCollectionCode7x"
+    with session_scope(engine) as s:
+        m = s.scalars(
+            select(Message).where(Message.conversation_id == world.conv1).order_by(Message.id)
+        ).first()
+        assert m is not None
+        run_id = s.scalars(select(ScanRun.id)).first()
+        for rule, category, matched, explanation, detail in (
+            ("qr.payment_wechat", "diversion", payload,
+             f"QR code in an image: 微信个人收款码 ({payload})", {"payload": payload}),
+            ("ocr.privacy.phone", "privacy", PHONE,
+             f"text read in an image: mobile {PHONE}", {"text": f"手机：{PHONE}"}),
+        ):  # fmt: skip
+            s.add(
+                Finding(message_id=m.id, conversation_id=world.conv1, scan_run_id=run_id,
+                        category=category, rule=rule, severity=Severity.HIGH, start=3,
+                        end=3 + len(matched), matched=matched, explanation=explanation,
+                        detail={"source": rule[:rule.index(".")], "box": [0, 0, 9, 9], **detail})
+            )  # fmt: skip
+    shown: dict[bool, dict[str, dict[str, str]]] = {}
+    for unmask, actor in ((False, Principal.operator("t")), (True, _as(engine, "comp1"))):
+        out = io.BytesIO()
+        export_packs(engine, PackQuery(), "jsonl", out, actor, unmask=unmask)
+        text = out.getvalue().decode()
+        assert (payload in text, PHONE in text) == (unmask, unmask)
+        [first] = [
+            p for p in map(json.loads, text.splitlines()) if p["conversation_id"] == world.conv1
+        ]
+        shown[unmask] = {f["rule"]: f for msg in first["messages"] for f in msg["findings"]}
+        for fmt in ("xlsx", "csv"):  # the other formats too
+            other = io.BytesIO()
+            export_packs(engine, PackQuery(), fmt, other, actor, unmask=unmask)
+            assert (payload in _text(fmt, other.getvalue())) == unmask
+    qr, ocr = shown[False]["qr.payment_wechat"], shown[False]["ocr.privacy.phone"]
+    assert re.fullmatch(r"\[二维码内容-[A-Z2-7]{8}\]", qr["matched"])
+    assert qr["explanation"] == f"QR code in an image: 微信个人收款码 ({qr['matched']})"
+    assert ocr["matched"].startswith("[手机号-") and PHONE not in ocr["explanation"]
+    assert shown[True]["qr.payment_wechat"]["matched"] == payload
+    assert (qr["start"], qr["end"]) == (3, 3 + len(payload))  # into the payload, as recorded
