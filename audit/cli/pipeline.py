@@ -208,7 +208,7 @@ def retry_failed_cmd(
     with app.progress("decrypt", n) as advance, make_decryptor(settings, keyring) as dec:
         stats = decrypt_pending(engine, dec, progress=advance)
     released = release_stage_failures(engine)
-    report = analyse(settings, engine, load_scanner(settings), app.progress)
+    report = analyse(settings, engine, load_scanner(settings, engine), app.progress)
     click.echo(f"retried {n}: decrypted {stats.decrypted}, still failed {stats.failed}")
     if released:
         click.echo(
@@ -247,7 +247,7 @@ def run_cmd(
     from audit.store.runlock import pipeline_lock
 
     settings, engine, src, keyring = _prepare(app, source, path, keys)
-    scanner = load_scanner(settings)
+    scanner = load_scanner(settings, engine)
     if distributed:
         from audit.cluster.cli import run_distributed_cmd
 
@@ -305,7 +305,7 @@ def watch(
         engine,
         lambda: make_source(settings, source, path),
         keyring,
-        load_scanner(settings),
+        load_scanner(settings, engine),
         interval or settings.archive.watch_interval,
     )
     watcher.install_signal_handlers()
@@ -368,10 +368,11 @@ def scan(app: App, full: bool, distributed: bool = False) -> None:
         from audit.cluster.cli import analyse_distributed_cmd
 
         report = analyse_distributed_cmd(
-            settings, engine, load_scanner(settings), app.progress, full
+            settings, engine, load_scanner(settings, engine), app.progress, full
         )
     else:
-        report = analyse(settings, engine, load_scanner(settings), app.progress, full_scan=full)
+        scanner = load_scanner(settings, engine)
+        report = analyse(settings, engine, scanner, app.progress, full_scan=full)
     assert report.scan is not None
     click.echo(
         f"scan run {report.scan.run_id}: {report.scan.messages} messages, "

@@ -62,6 +62,7 @@ EXPORT_ROLES = CONTENT_ROLES
 UNMASK_ROLES = ALL_STORES_ROLES
 TRAIL_ROLES = ALL_STORES_ROLES
 WORDLIST_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE, Role.ANALYST})
+WORDLIST_EDIT_ROLES = ALL_STORES_ROLES
 
 
 class AccessDenied(PermissionError):
@@ -127,6 +128,11 @@ class Principal:
     @property
     def sees_wordlists(self) -> bool:
         return self.role in WORDLIST_ROLES
+
+    @property
+    def edits_wordlists(self) -> bool:
+        """May add, disable and annotate terms (the others who see the lists read them)."""
+        return self.role in WORDLIST_EDIT_ROLES
 
     @property
     def may_export(self) -> bool:
