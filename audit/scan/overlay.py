@@ -99,7 +99,7 @@ def apply_overlay(lists: WordLists, overlay: Overlay) -> Effective:
     digest = lists.wordlist_hash
     if removed or added:
         text = "".join(
-            [f"== files {lists.wordlist_hash}\n", *removed, *(canonical_line(t) for t in added)]
+            [f"== files {lists.wordlist_hash}\n", *removed, *sorted(map(canonical_line, added))]
         )
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
     effective = dataclasses.replace(

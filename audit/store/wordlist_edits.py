@@ -38,6 +38,7 @@ MAX_NOTE = 500
 ADDED, FILE = "added", "file"
 ROLE_LABELS = {"staff": "员工 staff", "customer": "客户 customer", "both": "双方 both"}
 _FORBIDDEN = re.compile(r"[|\x00-\x1f\x7f]")  # the list format's separator, line breaks
+_FILE_PATH = re.compile(r"[^\s()'（]*[/\\]([^/\\\s]+\.txt:\d+)")  # a list file by its name only
 
 
 class EditError(ValueError):
@@ -139,7 +140,7 @@ def edits(session: Session, principal: Principal, files: WordLists) -> list[Edit
             r.note,
             r.updated_by,
             r.updated_at,
-            problems.get(edit_ref(r.id), ""),
+            short_paths(problems.get(edit_ref(r.id), "")),
         )
         for r in rows
     ]
@@ -180,12 +181,12 @@ def add_term(
     spellings = tuple(v.strip() for v in variants if v.strip())
     note = note.strip()
     _check_category(category)
-    _check_spelling(term, "词条 term")
+    _check_spelling(term, "词条", "the term")
     for variant in spellings:
-        _check_spelling(variant, f"异体写法“{variant}” variant")
+        _check_spelling(variant, f"其他写法“{variant}”", f"variant '{variant}'")
     if len(spellings) > MAX_VARIANTS:
         raise EditError(
-            f"异体写法过多：{len(spellings)} 个，最多 {MAX_VARIANTS} 个 / "
+            f"其他写法过多：{len(spellings)} 个，最多 {MAX_VARIANTS} 个 / "
             f"too many variants ({len(spellings)}, at most {MAX_VARIANTS})"
         )
     if severity not in {s.value for s in Severity}:
@@ -353,6 +354,12 @@ def _queue_rescan(
 # --------------------------------------------------------------------------- checks
 
 
+def short_paths(text: str) -> str:
+    """``text`` with each list file named by its name (``diversion.txt:12``), not the
+    server's path to it."""
+    return _FILE_PATH.sub(r"\1", text)
+
+
 def _require_editor(principal: Principal) -> None:
     if not principal.edits_wordlists:
         raise AccessDenied(
@@ -364,23 +371,22 @@ def _require_editor(principal: Principal) -> None:
 def _check_category(category: str) -> None:
     if category not in CATEGORIES:
         known = "、".join(c.bilingual for c in Category)
-        raise EditError(f"未知类别“{category}”（可选：{known}）/ unknown category")
+        raise EditError(f"未知类别“{category}”（可选：{known}） / unknown category '{category}'")
 
 
-def _check_spelling(text: str, what: str) -> None:
+def _check_spelling(text: str, zh: str, en: str) -> None:
+    """A term or a variant: ``zh`` and ``en`` name it (词条 / the term)."""
     if not text:
-        raise EditError(f"{what}不能为空 / the {what.split()[-1]} is empty")
+        raise EditError(f"{zh}不能为空 / {en} is empty")
     if len(text) > MAX_TERM:
         raise EditError(
-            f"{what}过长：{len(text)} 个字符，最多 {MAX_TERM} 个 / "
-            f"too long ({len(text)} characters, at most {MAX_TERM})"
+            f"{zh}过长：{len(text)} 个字符，最多 {MAX_TERM} 个 / "
+            f"{en} is too long ({len(text)} characters, at most {MAX_TERM})"
         )
     if _FORBIDDEN.search(text):
-        raise EditError(f"{what}不能包含“|”或换行 / no '|' or line breaks")
+        raise EditError(f"{zh}不能包含“|”或换行 / {en} may not hold '|' or line breaks")
     if not term_key(text):
-        raise EditError(
-            f"{what}只有空格或符号，归一化后为空 / '{text}' is empty after normalization"
-        )
+        raise EditError(f"{zh}只有空格或符号，归一化后为空 / {en} is empty after normalization")
 
 
 def _check_note(note: str) -> None:
@@ -402,9 +408,9 @@ def _check_duplicates(terms: Iterable[Term], category: str, spellings: tuple[str
     for spelling in spellings:
         key = term_key(spelling)
         if key in seen:
-            other, where = seen[key]
+            other, where = seen[key][0], short_paths(seen[key][1])
             raise EditError(
-                f"重复词条：“{spelling}”与 {category} 中已有的“{other}”相同（{where}）/ "
+                f"重复词条：“{spelling}”与 {category} 中已有的“{other}”相同（{where}） / "
                 f"duplicate: '{spelling}' is already in {category} as '{other}' ({where})"
             )
         if key in mine:
