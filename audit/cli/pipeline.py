@@ -359,7 +359,11 @@ def media(app: App) -> None:
 )
 @pass_app
 def scan(app: App, full: bool, distributed: bool = False) -> None:
-    """Scan stored messages (incrementally, or --full after a word-list change)."""
+    """Scan stored messages (incrementally, or --full after a word-list change).
+
+    A rescan queued by a word-list edit on the dashboard makes the scan a full one (so does
+    the next `audit run` or `audit watch` cycle), with the edits applied.
+    """
     from audit.pipeline import analyse, load_scanner
 
     settings = app.settings

@@ -9,6 +9,9 @@ The effective lists' hash is the files' hash while no edit changes a term, and o
 hash of the files' hash and of what the edits change: scan runs record the lists they used,
 and a worker whose edits differ from its coordinator's refuses its tasks.
 
+``audit inspect`` needs no database: it reads the files alone, so it shows what the shipped
+lists find, not the edits.
+
 An added term that clashes with the lists (a file was edited after it was added and now holds
 the same spelling) is left out and named in :attr:`Effective.problems`: an edit never stops a
 scan.

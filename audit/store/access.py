@@ -18,6 +18,9 @@ analyst     own units, else all  no              pseudonymised    no
 viewer      own units, else all  no              no (aggregates)  no
 ==========  ===================  ==============  ===============  =====================
 
+The word lists (hits per rule, the officers' edits) are read by admins, compliance officers
+and analysts; only admins and compliance officers change them (:attr:`Principal.edits_wordlists`).
+
 A supervisor without a scope sees nothing (not everything); analysts and viewers without a
 scope see the whole company's aggregates, which is what those roles are for. The operator and
 the service stages have an admin's scope but are never trusted with unmasking: that needs a

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from audit.domain import CATEGORIES, Action, Category, Severity
@@ -226,7 +227,13 @@ def add_term(
         updated_at=now,
     )
     session.add(row)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError:  # the same term, added by someone else a moment ago
+        raise EditError(
+            f"“{term}”刚刚已被添加到 {category}，请刷新页面 / '{term}' was just added to "
+            f"{category} by someone else: reload the page"
+        ) from None
     after = _refused_if_new_problems(session, files, before, row.id)
     rescan = _queue_rescan(session, principal, before, after, f"新增词条 {category}/{term}")
     record(
