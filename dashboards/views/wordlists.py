@@ -111,8 +111,8 @@ if not who.edits_wordlists:
     )
 else:
     if st.session_state.pop("wl_clear", False):
-        for key in ADD_KEYS:
-            st.session_state.pop(key, None)
+        for key in ADD_KEYS:  # set, not removed: the browser would send its value again
+            st.session_state[key] = ""
     with st.form("wl_add", clear_on_submit=False):
         st.markdown("**新增词条 · Add a term**")
         left, right = st.columns(2)
@@ -177,6 +177,7 @@ def status_of(disabled: bool, problem: str) -> str:
 
 
 if edits:
+    any_problem = any(e.problem for e in edits)
     table = pd.DataFrame(
         [
             {
@@ -195,6 +196,8 @@ if edits:
             for e in edits
         ]
     )
+    if not any_problem:
+        table = table.drop(columns=["problem"])
     st.dataframe(
         table,
         hide_index=True,
