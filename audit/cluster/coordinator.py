@@ -172,8 +172,8 @@ class Coordinator:
                     _add(report.consent, values)
             with session_scope(engine) as session:
                 rescan = wordlist_edits.pending_rescan(session)
-            if rescan is not None:  # queued by a word-list edit: a full scan, today's lists
-                self._refresh_lists()
+            self._refresh_lists()  # an edit since this coordinator started: its lists now
+            if rescan is not None:  # queued by a word-list edit: a full scan
                 full_scan = True
             with _Timer(report, "scan"):
                 report.scan = self._scan(full_scan, aside)
