@@ -200,7 +200,7 @@ def add_term(
     key = term_key(term)
     existing = _row(session, category, key)
     if existing is not None:
-        state = "已停用 disabled" if existing.disabled else "生效中 on"
+        state = "已停用 disabled" if existing.disabled else "生效 on"
         where = (
             "词表文件中的词条 a term of the files" if existing.origin == FILE else "已添加 added"
         )
@@ -234,7 +234,7 @@ def add_term(
             f"“{term}”刚刚已被添加到 {category}，请刷新页面 / '{term}' was just added to "
             f"{category} by someone else: reload the page"
         ) from None
-    after = _refused_if_new_problems(session, files, before, row.id)
+    after = _refused_if_new_problems(session, files, before)
     rescan = _queue_rescan(session, principal, before, after, f"新增词条 {category}/{term}")
     record(
         session,
@@ -263,13 +263,13 @@ def set_disabled(
     _require_editor(principal)
     row = _row_for(session, principal, files, category, term)
     if row.disabled == disabled:
-        state = "已停用 already disabled" if disabled else "已生效 already on"
-        raise EditError(f"“{row.term}”{state}")
+        zh, en = ("已停用", "already disabled") if disabled else ("已生效", "already on")
+        raise EditError(f"“{row.term}”{zh} / '{row.term}' is {en}")
     before = effective(session, files)
     row.disabled = disabled
     _touch(row, principal)
     session.flush()
-    after = _refused_if_new_problems(session, files, before, row.id)
+    after = _refused_if_new_problems(session, files, before)
     action = Action.WORDLIST_DISABLE if disabled else Action.WORDLIST_ENABLE
     verb = "停用" if disabled else "启用"
     rescan = _queue_rescan(session, principal, before, after, f"{verb}词条 {category}/{row.term}")
@@ -425,9 +425,7 @@ def _check_duplicates(terms: Iterable[Term], category: str, spellings: tuple[str
         mine.add(key)
 
 
-def _refused_if_new_problems(
-    session: Session, files: WordLists, before: Effective, edit_id: int
-) -> Effective:
+def _refused_if_new_problems(session: Session, files: WordLists, before: Effective) -> Effective:
     """The lists after a change, or EditError when the change would leave a term out."""
     after = effective(session, files)
     new = {ref: why for ref, why in after.problems.items() if ref not in before.problems}

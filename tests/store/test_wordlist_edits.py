@@ -222,7 +222,7 @@ def test_disabling_enabling_and_annotating_a_file_term_write_the_trail(
         )
         # on again: the lists are the files', and so is their hash
         assert edits.effective(s, files).lists.wordlist_hash == files.wordlist_hash
-        with pytest.raises(edits.EditError, match="已生效 already on"):
+        with pytest.raises(edits.EditError, match="“加我微信”已生效 / '加我微信' is already on"):
             edits.set_disabled(
                 s, OFFICER, files, category="diversion", term="加我微信", disabled=False
             )
