@@ -130,35 +130,36 @@ def test_an_officer_adds_a_term_with_a_trail_row_and_a_queued_rescan(
     assert detail["severity"] == "high" and detail["rescan"] == result.rescan_id
 
 
-@pytest.mark.parametrize(
-    ("fields", "message"),
-    [
-        ({"term": "   "}, "词条不能为空 / the term is empty"),
-        ({"term": "长" * 41}, "词条过长：41 个字符，最多 40 个"),
-        ({"category": "gossip"}, "未知类别“gossip”"),
-        (
-            {"term": "加我 微信"},
-            "重复词条：“加我 微信”与 diversion 中已有的“加我微信”相同（diversion.txt:1）",
-        ),
-        ({"term": "加我VX"}, "重复词条：“加我VX”与 diversion 中已有的“加我微信”相同"),
-        ({"term": "私聊|转账"}, "不能包含“|”或换行"),
-        ({"term": "！！"}, "归一化后为空"),
-        ({"severity": "urgent"}, "未知的严重程度“urgent”"),
-        ({"roles": "boss"}, "未知的适用角色“boss”"),
-        ({"variants": "私聊付款码, 私聊 付款码"}, "“私聊 付款码”写了两遍"),
-        ({"variants": "私聊付款码, " + "码" * 41}, "其他写法“" + "码" * 41 + "”过长"),
-        ({"note": "x" * 501}, "备注过长：501 个字符"),
-    ],
-)
+BAD_TERMS: list[tuple[dict[str, str], str]] = [
+    ({"term": "   "}, "词条不能为空 / the term is empty"),
+    ({"term": "长" * 41}, "词条过长：41 个字符，最多 40 个"),
+    ({"category": "gossip"}, "未知类别“gossip”"),
+    (
+        {"term": "加我 微信"},
+        "重复词条：“加我 微信”与 diversion 中已有的“加我微信”相同（diversion.txt:1）",
+    ),
+    ({"term": "加我VX"}, "重复词条：“加我VX”与 diversion 中已有的“加我微信”相同"),
+    ({"term": "私聊|转账"}, "不能包含“|”或换行"),
+    ({"term": "！！"}, "归一化后为空"),
+    ({"severity": "urgent"}, "未知的严重程度“urgent”"),
+    ({"roles": "boss"}, "未知的适用角色“boss”"),
+    ({"variants": "私聊付款码, 私聊 付款码"}, "“私聊 付款码”写了两遍"),
+    ({"variants": "私聊付款码, " + "码" * 41}, "其他写法“" + "码" * 41 + "”过长"),
+    ({"note": "x" * 501}, "备注过长：501 个字符"),
+]
+
+
 def test_a_bad_term_is_refused_with_a_clear_message_and_nothing_is_stored(
-    engine: Engine, files: WordLists, fields: dict[str, str], message: str
+    engine: Engine, files: WordLists
 ) -> None:
-    given = {"category": "diversion", "term": "私聊转账码", **fields}
-    with pytest.raises(edits.EditError) as refused:
-        add(engine, files, **given)
-    assert message in str(refused.value)
-    assert " / " in str(refused.value)  # Chinese first, then English
-    assert counts(engine) == (0, 0, 0)
+    """One database for all the cases (each is refused before anything is written)."""
+    for fields, message in BAD_TERMS:
+        given = {"category": "diversion", "term": "私聊转账码", **fields}
+        with pytest.raises(edits.EditError) as refused:
+            add(engine, files, **given)
+        assert message in str(refused.value), fields
+        assert " / " in str(refused.value), fields  # Chinese first, then English
+        assert counts(engine) == (0, 0, 0), fields
 
 
 def test_a_term_already_added_is_refused_even_when_disabled(
@@ -174,19 +175,20 @@ def test_a_term_already_added_is_refused_even_when_disabled(
     assert counts(engine) == before
 
 
-@pytest.mark.parametrize("role", [Role.SUPERVISOR, Role.ANALYST, Role.VIEWER])
 def test_only_compliance_officers_and_admins_may_change_the_lists(
-    engine: Engine, files: WordLists, role: Role
+    engine: Engine, files: WordLists
 ) -> None:
-    who = Principal(user_id=9, username="someone", role=role, unit_ids=(1,))
-    assert not who.edits_wordlists and OFFICER.edits_wordlists and ADMIN.edits_wordlists
-    with pytest.raises(AccessDenied, match="只有合规专员和管理员可以修改词表"):
-        add(engine, files, who, category="diversion", term="私聊转账码")
-    with session_scope(engine) as s, pytest.raises(AccessDenied):
-        edits.set_disabled(s, who, files, category="diversion", term="加我微信", disabled=True)
-    with session_scope(engine) as s, pytest.raises(AccessDenied):
-        edits.annotate(s, who, files, category="diversion", term="加我微信", note="x")
-    assert counts(engine) == (0, 0, 0)
+    for role in (Role.SUPERVISOR, Role.ANALYST, Role.VIEWER):
+        who = Principal(user_id=9, username="someone", role=role, unit_ids=(1,))
+        assert not who.edits_wordlists, role
+        with pytest.raises(AccessDenied, match="只有合规专员和管理员可以修改词表"):
+            add(engine, files, who, category="diversion", term="私聊转账码")
+        with session_scope(engine) as s, pytest.raises(AccessDenied):
+            edits.set_disabled(s, who, files, category="diversion", term="加我微信", disabled=True)
+        with session_scope(engine) as s, pytest.raises(AccessDenied):
+            edits.annotate(s, who, files, category="diversion", term="加我微信", note="x")
+        assert counts(engine) == (0, 0, 0), role
+    assert OFFICER.edits_wordlists and ADMIN.edits_wordlists
     add(engine, files, ADMIN, category="diversion", term="私聊转账码")
     assert trail(engine)[0][:2] == ("admin", "wordlist.add")
 
