@@ -105,10 +105,15 @@ class Action(_Labelled):
     EXPORT_DENIED = "export_denied"
     EXPORT_FAILED = "export_failed"
     DIGEST = "digest"
+    WORDLIST_ADD = "wordlist.add"
+    WORDLIST_DISABLE = "wordlist.disable"
+    WORDLIST_ENABLE = "wordlist.enable"
+    WORDLIST_NOTE = "wordlist.note"
 
     @property
     def target_type(self) -> str:
-        """What ``target_id`` names: a user, a conversation, an alert, an export, a digest."""
+        """What ``target_id`` names: a user, a conversation, an alert, an export, a digest,
+        a word-list term (``<category>/<term>``)."""
         head = self.value.split(".")[0].split("_")[0]
         return "user" if head == "signin" else head
 
@@ -165,6 +170,10 @@ _LABELS: dict[enum.StrEnum, str] = {
     Action.EXPORT_DENIED: "拒绝导出",
     Action.EXPORT_FAILED: "导出失败",
     Action.DIGEST: "发送日报",
+    Action.WORDLIST_ADD: "新增词条",
+    Action.WORDLIST_DISABLE: "停用词条",
+    Action.WORDLIST_ENABLE: "启用词条",
+    Action.WORDLIST_NOTE: "词条备注",
 }
 
 

@@ -47,8 +47,11 @@ from audit.quality.conversations import ConversationStats, build_conversations
 from audit.quality.scorecard import Scorecard, load_scorecard
 from audit.quality.stage import ScoreStats, score_conversations
 from audit.resources import data_path
+from audit.scan.overlay import apply_overlay
 from audit.scan.scanner import Scanner
 from audit.scan.stage import ScanStats, scan_messages
+from audit.scan.wordlist import load_wordlists
+from audit.store import wordlist_edits
 from audit.store.daily import DailyStats, refresh_daily
 from audit.store.db import make_engine, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
@@ -122,8 +125,27 @@ def load_keys(settings: Settings, files: dict[int, Path]) -> KeyRing:
     return KeyRing.from_files(files, passphrase.get_secret_value().encode() if passphrase else None)
 
 
-def load_scanner(settings: Settings) -> Scanner:
-    return Scanner.from_directory(data_path(settings.scan.wordlists))
+def load_scanner(settings: Settings, engine: Engine | None = None) -> Scanner:
+    """The scanner of the configured word lists; with a database, with the officers' edits
+    applied (:mod:`audit.store.wordlist_edits`)."""
+    lists = load_wordlists(data_path(settings.scan.wordlists))
+    if engine is not None:
+        with session_scope(engine) as session:
+            applied = apply_overlay(lists, wordlist_edits.overlay(session))
+        for ref, problem in applied.problems.items():
+            log.warning("word-list edit left out: %s (%s)", ref, problem)
+        lists = applied.lists
+    return Scanner(lists)
+
+
+def current_scanner(settings: Settings, engine: Engine, scanner: Scanner) -> Scanner:
+    """``scanner``, or a new one when the officers' edits changed since it was made (a long
+    running ``audit watch`` or worker sees an edit at its next cycle or task)."""
+    with session_scope(engine) as session:
+        key = wordlist_edits.overlay(session).key
+    if key == scanner.lists.overlay_key:
+        return scanner
+    return load_scanner(settings, engine)
 
 
 @dataclass
@@ -233,8 +255,16 @@ def analyse(
     report: RunReport | None = None,
     full_scan: bool = False,
 ) -> RunReport:
-    """The stages after decryption: conversations, scan, alerts."""
+    """The stages after decryption: conversations, scan, alerts.
+
+    A rescan queued by a word-list edit makes the scan a full one, with the lists as they
+    are now, and is marked done by it."""
     report = report or RunReport()
+    with session_scope(engine) as session:
+        rescan = wordlist_edits.pending_rescan(session)
+    if rescan is not None:
+        scanner = current_scanner(settings, engine, scanner)
+        full_scan = True
     aside = report.set_aside
     gap = dt.timedelta(minutes=settings.conversations.idle_gap_minutes)
     with _Timer(report, "conversations"), progress("conversations", None) as advance:
@@ -267,6 +297,9 @@ def analyse(
             settings.scan.batch_size,
             aside,
         )
+    if rescan is not None:
+        with session_scope(engine) as session:
+            wordlist_edits.finish_rescans(session, rescan, report.scan.run_id or None)
     with _Timer(report, "images"), progress("images", None) as advance:
         report.images = read_pictures(settings, engine, scanner, advance)
     with _Timer(report, "scores"), progress("scores", None) as advance:

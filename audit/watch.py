@@ -30,7 +30,7 @@ from audit.archive.keys import KeyRing
 from audit.archive.sources import ArchiveSource
 from audit.config import Settings
 from audit.digest.push import PushReport
-from audit.pipeline import RunReport, analyse, ingest
+from audit.pipeline import RunReport, analyse, current_scanner, ingest
 from audit.scan.scanner import Scanner
 from audit.store.db import session_scope
 from audit.store.models import Message
@@ -126,6 +126,8 @@ class Watcher:
             )
             push = None
             if not self.stopping.is_set():
+                # an officer's word-list edit since the last cycle: its lists from now on
+                self.scanner = current_scanner(self.settings, self.engine, self.scanner)
                 analyse(self.settings, self.engine, self.scanner, report=report)
                 push = self.push()  # before the media: the alert is what is urgent
             if self.settings.media.enabled and not self.stopping.is_set():

@@ -25,11 +25,14 @@ from sqlalchemy import Engine, make_url
 from audit import reports, search
 from audit.config import ConfigError, load_settings
 from audit.domain import Action, Category
+from audit.inspect import cached_wordlists
 from audit.quality.metrics import BusinessClock
 from audit.reports import customer as customer_report
 from audit.reports import quality as quality_report
 from audit.reports import staff as staff_report
-from audit.store import access, reviews, users, websessions
+from audit.resources import data_path
+from audit.scan.wordlist import WordLists
+from audit.store import access, reviews, users, websessions, wordlist_edits
 from audit.store.access import Principal
 from audit.store.db import DatabaseError, make_engine, require_schema, session_scope
 from audit.store.models import Severity
@@ -284,6 +287,59 @@ def assignable_users(url: str, who: Principal) -> list[tuple[int, str]]:
 def alert_history(url: str, who: Principal, alert_id: int) -> list[reviews.ReviewEntry]:
     with session_scope(engine_for(url)) as s:
         return reviews.alert_history(s, who, alert_id)
+
+
+# --------------------------------------------------------------------------- word-list edits
+
+
+def wordlist_files() -> WordLists:
+    """The lists as the files have them (raises ``WordListError`` naming bad lines)."""
+    return _wordlist_files(str(data_path(load_settings().scan.wordlists)))
+
+
+@st.cache_resource(ttl=QUERY_TTL, show_spinner=False)
+def _wordlist_files(directory: str) -> WordLists:
+    return cached_wordlists(Path(directory))  # parsed once per content (the scan cache)
+
+
+def wordlist_edits_and_rescans(
+    url: str, who: Principal
+) -> tuple[list[wordlist_edits.EditView], wordlist_edits.RescanState]:
+    """Not cached: an officer sees their own change, and the rescan's state, at once."""
+    with session_scope(engine_for(url)) as s:
+        return wordlist_edits.edits(s, who, wordlist_files()), wordlist_edits.rescan_state(s)
+
+
+def wordlist_terms(url: str, category: str) -> list[str]:
+    with session_scope(engine_for(url)) as s:
+        return wordlist_edits.terms_of(wordlist_files(), s, category)
+
+
+def add_wordlist_term(url: str, who: Principal, **fields: str) -> wordlist_edits.EditResult:
+    with session_scope(engine_for(url)) as s:
+        result = wordlist_edits.add_term(s, who, wordlist_files(), **fields)
+    st.cache_data.clear()
+    return result
+
+
+def set_wordlist_term_disabled(
+    url: str, who: Principal, category: str, term: str, disabled: bool
+) -> wordlist_edits.EditResult:
+    with session_scope(engine_for(url)) as s:
+        result = wordlist_edits.set_disabled(
+            s, who, wordlist_files(), category=category, term=term, disabled=disabled
+        )
+    st.cache_data.clear()
+    return result
+
+
+def annotate_wordlist_term(
+    url: str, who: Principal, category: str, term: str, note: str
+) -> wordlist_edits.EditResult:
+    with session_scope(engine_for(url)) as s:
+        return wordlist_edits.annotate(
+            s, who, wordlist_files(), category=category, term=term, note=note
+        )
 
 
 # --------------------------------------------------------------------------- drill-down, quality

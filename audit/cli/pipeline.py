@@ -208,7 +208,7 @@ def retry_failed_cmd(
     with app.progress("decrypt", n) as advance, make_decryptor(settings, keyring) as dec:
         stats = decrypt_pending(engine, dec, progress=advance)
     released = release_stage_failures(engine)
-    report = analyse(settings, engine, load_scanner(settings), app.progress)
+    report = analyse(settings, engine, load_scanner(settings, engine), app.progress)
     click.echo(f"retried {n}: decrypted {stats.decrypted}, still failed {stats.failed}")
     if released:
         click.echo(
@@ -247,7 +247,7 @@ def run_cmd(
     from audit.store.runlock import pipeline_lock
 
     settings, engine, src, keyring = _prepare(app, source, path, keys)
-    scanner = load_scanner(settings)
+    scanner = load_scanner(settings, engine)
     if distributed:
         from audit.cluster.cli import run_distributed_cmd
 
@@ -305,7 +305,7 @@ def watch(
         engine,
         lambda: make_source(settings, source, path),
         keyring,
-        load_scanner(settings),
+        load_scanner(settings, engine),
         interval or settings.archive.watch_interval,
     )
     watcher.install_signal_handlers()
@@ -359,7 +359,11 @@ def media(app: App) -> None:
 )
 @pass_app
 def scan(app: App, full: bool, distributed: bool = False) -> None:
-    """Scan stored messages (incrementally, or --full after a word-list change)."""
+    """Scan stored messages (incrementally, or --full after a word-list change).
+
+    A rescan queued by a word-list edit on the dashboard makes the scan a full one (so does
+    the next `audit run` or `audit watch` cycle), with the edits applied.
+    """
     from audit.pipeline import analyse, load_scanner
 
     settings = app.settings
@@ -368,10 +372,11 @@ def scan(app: App, full: bool, distributed: bool = False) -> None:
         from audit.cluster.cli import analyse_distributed_cmd
 
         report = analyse_distributed_cmd(
-            settings, engine, load_scanner(settings), app.progress, full
+            settings, engine, load_scanner(settings, engine), app.progress, full
         )
     else:
-        report = analyse(settings, engine, load_scanner(settings), app.progress, full_scan=full)
+        scanner = load_scanner(settings, engine)
+        report = analyse(settings, engine, scanner, app.progress, full_scan=full)
     assert report.scan is not None
     click.echo(
         f"scan run {report.scan.run_id}: {report.scan.messages} messages, "

@@ -37,6 +37,7 @@ from audit.quality.conversations import (
 from audit.quality.stage import ScoreStats, finish_scores, plan_scores
 from audit.scan.scanner import Scanner
 from audit.scan.stage import SCAN_STAGE, ScanStats
+from audit.store import wordlist_edits
 from audit.store.daily import DailyStats
 from audit.store.db import session_scope, stage_mark
 from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
@@ -81,6 +82,7 @@ class Coordinator:
         self.settings, self.engine, self.progress = settings, engine, progress
         self.say = say or (lambda _line: None)
         self.app = configure(settings)
+        self.scanner = scanner
         self.fp = fingerprint(settings, scanner)
 
     # ------------------------------------------------------------------ waiting on tasks
@@ -168,8 +170,16 @@ class Coordinator:
                 report.consent = ConsentStats()
                 for values in self._stage("consent", tasks.consent, [{}], aside):
                     _add(report.consent, values)
+            with session_scope(engine) as session:
+                rescan = wordlist_edits.pending_rescan(session)
+            self._refresh_lists()  # an edit since this coordinator started: its lists now
+            if rescan is not None:  # queued by a word-list edit: a full scan
+                full_scan = True
             with _Timer(report, "scan"):
                 report.scan = self._scan(full_scan, aside)
+            if rescan is not None:
+                with session_scope(engine) as session:
+                    wordlist_edits.finish_rescans(session, rescan, report.scan.run_id or None)
             if self.settings.images.enabled:
                 with _Timer(report, "images"):
                     for values in self._stage("images", tasks.images, [{}], aside):
@@ -190,6 +200,16 @@ class Coordinator:
                 for values in self._stage("daily", tasks.daily, [{}], aside):
                     report.daily = DailyStats(**values)
         return report
+
+    def _refresh_lists(self) -> None:
+        """The officers' word-list edits as they are now, in the fingerprint the workers
+        check (each worker reloads its lists when its hash differs)."""
+        from audit.pipeline import current_scanner
+
+        scanner = current_scanner(self.settings, self.engine, self.scanner)
+        if scanner is not self.scanner:
+            self.scanner = scanner
+            self.fp = {**self.fp, "wordlist_hash": scanner.wordlist_hash}
 
     def _ids(self, query: Any) -> list[int]:
         with session_scope(self.engine) as session:

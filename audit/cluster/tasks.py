@@ -83,15 +83,22 @@ def context() -> _Context:
         from audit.pipeline import load_scanner, open_engine
 
         settings = _settings or load_settings()
-        scanner = load_scanner(settings)
-        _context = _Context(
-            settings, open_engine(settings), scanner, fingerprint(settings, scanner)
-        )
+        engine = open_engine(settings)
+        scanner = load_scanner(settings, engine)
+        _context = _Context(settings, engine, scanner, fingerprint(settings, scanner))
     return _context
 
 
 def _checked(fp: dict[str, str]) -> _Context:
     ctx = context()
+    if fp.get("wordlist_hash") != ctx.fingerprint.get("wordlist_hash"):
+        # an officer's word-list edit since this worker loaded its lists: load them again
+        from audit.pipeline import current_scanner
+
+        scanner = current_scanner(ctx.settings, ctx.engine, ctx.scanner)
+        if scanner is not ctx.scanner:
+            ctx.scanner = scanner
+            ctx.fingerprint = {**ctx.fingerprint, "wordlist_hash": scanner.wordlist_hash}
     check(fp, ctx.fingerprint, socket.gethostname())
     return ctx
 

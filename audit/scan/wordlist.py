@@ -116,6 +116,8 @@ class WordLists:
     homophones: tuple[Homophone, ...] = ()
     symbols: tuple[Symbol, ...] = ()
     split_chars: tuple[SplitChar, ...] = ()
+    # the officers' edits applied on top of the files (see overlay.py); "" for the files alone
+    overlay_key: str = ""
 
 
 def slugify(term: str) -> str:
@@ -124,6 +126,20 @@ def slugify(term: str) -> str:
 
     syllables = lazy_pinyin(normalize(term).text)
     return re.sub(r"[^a-z0-9]+", "_", "_".join(syllables).lower()).strip("_")
+
+
+def canonical_line(term: Term) -> str:
+    """What a term means, as one line of the text the lists' hash is taken of."""
+    fields = [
+        term.category,
+        term.slug,
+        term.term,
+        term.severity.value,
+        ",".join(sorted(term.roles)),
+        ",".join(term.variants),
+        ",".join(sorted(term.generate)),
+    ]
+    return "|".join(fields) + "\n"
 
 
 def load_wordlists(directory: Path, categories: Iterable[str] = CATEGORIES) -> WordLists:
@@ -234,20 +250,48 @@ class _Loader:
             term = self._entry(line, where, category)
             if term is not None:
                 self.terms.append(term)
-                self.canonical.append(
-                    "|".join(
-                        [
-                            term.category,
-                            term.slug,
-                            term.term,
-                            term.severity.value,
-                            ",".join(sorted(term.roles)),
-                            ",".join(term.variants),
-                            ",".join(sorted(term.generate)),
-                        ]
-                    )
-                    + "\n"
-                )
+                self.canonical.append(canonical_line(term))
+
+    def seed(self, terms: Iterable[Term]) -> None:
+        """Take ``terms`` (already loaded) as seen: what is added next must differ from them."""
+        for term in terms:
+            self._register_spellings(term.category, (term.term, *term.variants), term.source)
+            self._slugs.setdefault(term.category, {})[term.slug] = term.source
+
+    def add_term(
+        self,
+        category: str,
+        term: str,
+        severity: Severity,
+        roles: str,
+        variants: tuple[str, ...],
+        where: str,
+    ) -> Term | None:
+        """One term given as values, not as a line (the officers' edits): checked like a
+        line's, but a slug already taken gets a suffix (``_2``) instead of an error."""
+        before = len(self.errors)
+        if category not in CATEGORIES:
+            self.errors.append(f"{where}: unknown category '{category}'")
+        if roles not in ROLE_SETS:
+            self.errors.append(
+                f"{where}: unknown role '{roles}' (expected staff, customer or both)"
+            )
+        if len(self.errors) > before or not term.strip():
+            if not term.strip():
+                self.errors.append(f"{where}: empty term")
+            return None
+        if not self._register_spellings(category, (term, *variants), where):
+            return None
+        base = slugify(term) or "term"
+        slugs = self._slugs.setdefault(category, {})
+        slug, n = base, 1
+        while slug in slugs:
+            n += 1
+            slug = f"{base}_{n}"
+        if len(self.errors) > before:
+            return None
+        slugs[slug] = where
+        return Term(category, slug, term, severity, ROLE_SETS[roles], variants, where)
 
     def read_allow(self, text: str, file: str) -> None:
         self.canonical.append(f"== {Path(file).name}\n")

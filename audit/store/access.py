@@ -18,6 +18,9 @@ analyst     own units, else all  no              pseudonymised    no
 viewer      own units, else all  no              no (aggregates)  no
 ==========  ===================  ==============  ===============  =====================
 
+The word lists (hits per rule, the officers' edits) are read by admins, compliance officers
+and analysts; only admins and compliance officers change them (:attr:`Principal.edits_wordlists`).
+
 A supervisor without a scope sees nothing (not everything); analysts and viewers without a
 scope see the whole company's aggregates, which is what those roles are for. The operator and
 the service stages have an admin's scope but are never trusted with unmasking: that needs a
@@ -62,6 +65,7 @@ EXPORT_ROLES = CONTENT_ROLES
 UNMASK_ROLES = ALL_STORES_ROLES
 TRAIL_ROLES = ALL_STORES_ROLES
 WORDLIST_ROLES = frozenset({Role.ADMIN, Role.COMPLIANCE, Role.ANALYST})
+WORDLIST_EDIT_ROLES = ALL_STORES_ROLES
 
 
 class AccessDenied(PermissionError):
@@ -127,6 +131,11 @@ class Principal:
     @property
     def sees_wordlists(self) -> bool:
         return self.role in WORDLIST_ROLES
+
+    @property
+    def edits_wordlists(self) -> bool:
+        """May add, disable and annotate terms (the others who see the lists read them)."""
+        return self.role in WORDLIST_EDIT_ROLES
 
     @property
     def may_export(self) -> bool:

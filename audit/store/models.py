@@ -326,6 +326,45 @@ class ScanRun(Base):
     findings_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class WordlistEdit(Base):
+    """A compliance officer's change to the word lists (see :mod:`audit.store.wordlist_edits`):
+    a term added (``origin`` "added", with its fields), or a note on, or the switching off of,
+    a term of the files (``origin`` "file"). One row per category and normalized term."""
+
+    __tablename__ = "wordlist_edits"
+    __table_args__ = (UniqueConstraint("category", "term_key"),)
+
+    id: Mapped[intpk]
+    category: Mapped[str] = mapped_column(String(32))
+    term: Mapped[str64]  # as the officer wrote it
+    term_key: Mapped[str64]  # normalized, as the lists compare terms
+    origin: Mapped[str] = mapped_column(String(8))  # added | file
+    severity: Mapped[str] = mapped_column(String(16), default="medium")
+    roles: Mapped[str] = mapped_column(String(16), default="both")
+    variants: Mapped[json_list]
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str128]
+    created_at: Mapped[created_at]
+    updated_by: Mapped[str128]
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class RescanRequest(Base):
+    """A full rescan asked for by a word-list edit; the next ``audit run`` / ``audit watch``
+    cycle / ``audit scan`` performs it and fills in ``done_at`` and its scan run."""
+
+    __tablename__ = "rescan_requests"
+
+    id: Mapped[intpk]
+    requested_at: Mapped[created_at]
+    requested_by: Mapped[str128]
+    reason: Mapped[str255]
+    wordlist_hash: Mapped[str64]  # the effective lists' hash when it was asked for
+    done_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime(), index=True)
+    scan_run_id: Mapped[int | None] = mapped_column(ForeignKey("scan_runs.id", ondelete="SET NULL"))
+
+
 class Finding(Base):
     __tablename__ = "findings"
     __table_args__ = (UniqueConstraint("message_id", "rule", "start", "end"),)

@@ -147,3 +147,58 @@ def test_a_task_that_keeps_failing_is_recorded_with_its_reason(ran: tuple[str, A
         [sys.executable, "-m", "audit", "failures"], env=env, capture_output=True, text=True
     )
     assert "cluster:scan" in listed.stdout + listed.stderr
+
+
+def test_a_worker_loads_an_officers_word_list_edit_instead_of_refusing(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The coordinator's lists changed by a dashboard edit: a running worker reloads its own
+    (the same edit, from the database) and takes the task; other lists are still refused."""
+    from audit.cluster import tasks
+    from audit.cluster.fingerprint import VersionMismatch
+    from audit.domain import CATEGORIES, Role
+    from audit.pipeline import load_scanner
+    from audit.scan.wordlist import load_wordlists
+    from audit.store import wordlist_edits
+    from audit.store.access import Principal
+    from audit.store.db import session_scope
+
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    for category in CATEGORIES:
+        (lists / f"{category}.txt").write_text("加我微信\n" if category == "diversion" else "")
+    settings = load_settings(
+        None,
+        environ={},
+        overrides={
+            "database": {"url": sqlite_url},
+            "quality": {"models": str(tmp_path)},  # none: the lists alone
+            "scan": {"wordlists": str(lists)},
+        },
+    )
+    saved = tasks._settings, tasks._context
+    tasks.use_settings(settings)
+    tasks._context = None
+    try:
+        worker = tasks.context()
+        before = dict(worker.fingerprint)
+        officer = Principal(user_id=1, username="officer", role=Role.COMPLIANCE, unit_ids=None)
+        with session_scope(worker.engine) as s:
+            wordlist_edits.add_term(
+                s,
+                officer,
+                load_wordlists(lists),
+                category="diversion",
+                term="私聊转账码",
+            )
+        edited = load_scanner(settings, worker.engine)  # the coordinator's, after the edit
+        assert edited.wordlist_hash != before["wordlist_hash"]
+        ctx = tasks._checked({**before, "wordlist_hash": edited.wordlist_hash})
+        assert ctx.scanner.wordlist_hash == edited.wordlist_hash
+        assert [f.rule for f in ctx.scanner.scan("私聊转账码", "staff")] == [
+            "diversion.si_liao_zhuan_zhang_ma"
+        ]
+        with pytest.raises(VersionMismatch, match="word-list hash"):
+            tasks._checked({**before, "wordlist_hash": "0" * 64})
+    finally:
+        tasks._settings, tasks._context = saved

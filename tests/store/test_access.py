@@ -216,6 +216,8 @@ def test_every_action_has_a_chinese_label_and_a_target_type():
         "alert",
         "export",
         "digest",
+        "wordlist",
     }
     assert Action.SIGNIN_LOCKED.target_type == "user"
+    assert Action.WORDLIST_DISABLE.target_type == "wordlist"
     assert Action.EXPORT_DENIED.target_type == "export"
