@@ -13,8 +13,8 @@ technique that made it (the finding's explanation names it):
 - ``numerals``: a number of three or more digits in Chinese digits (12315: 一二三一五,
   幺二三幺五) or with letters for digits (l23l5); the other numeral forms (⑴ ① Ⅰ ...) are
   normalization's work;
-- ``split_char``: one character written as its parts from ``split_chars.txt`` (弓长 for
-  张), or every such character of the term at once (亻尔女马 for 你妈).
+- ``split_char``: one or two characters written as their parts from ``split_chars.txt``
+  (弓长 for 张, 亻尔女马的 for 你妈的), or every such character of the term at once.
 
 A homophone may also replace a character of a polite spelling (包您满以 for 包你满意).
 
@@ -28,6 +28,7 @@ term, so a polyphonic character gets the reading it has there.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,8 @@ def generate_variants(
     if "split_chars" in kinds:
         for spelling in _swaps(term, tables.split_chars):
             add(spelling, SPLIT_CHAR)
-        if sum(c in tables.split_chars for c in term) > 1:  # 亻尔女马的: every one split
+        splittable = [i for i, c in enumerate(term) if c in tables.split_chars]
+        if len(splittable) > 1:  # 亻尔女马白勺: every one split
             add("".join(tables.split_chars.get(c, (c,))[0] for c in term), SPLIT_CHAR)
     if "numerals" in kinds:
         for spelling in _numerals(term):
@@ -114,6 +116,12 @@ def generate_variants(
                 ]
                 for letters in _product(options):
                     add(term[:start] + letters + term[end:], INITIALS)
+    if "split_chars" in kinds:  # 亻尔女马的: two split, after the rest (the first dropped)
+        for i, j in itertools.combinations(splittable, 2):
+            for left in tables.split_chars[term[i]]:
+                for right in tables.split_chars[term[j]]:
+                    spelling = term[:i] + left + term[i + 1 : j] + right + term[j + 1 :]
+                    add(spelling, SPLIT_CHAR)
     found.pop(term, None)
     kept = [(s, t) for s, t in found.items() if plausible(s, t, tables)]
     return kept[:MAX_PER_TERM]

@@ -82,6 +82,15 @@ def test_when_characters_have_parts_then_each_and_all_of_them_are_split() -> Non
     assert variants == {"亻尔妈的": SPLIT_CHAR, "你女马的": SPLIT_CHAR, "亻尔女马的": SPLIT_CHAR}
 
 
+def test_when_three_characters_have_parts_then_any_two_of_them_are_split_too() -> None:
+    tables = Tables(split_chars={"你": ("亻尔", "人尔"), "妈": ("女马",), "的": ("白勺",)})
+
+    variants = spellings("你妈的", frozenset({"split_chars"}), tables)
+
+    assert {"亻尔女马的", "人尔女马的", "亻尔妈白勺", "你女马白勺", "亻尔女马白勺"} <= set(variants)
+    assert "人尔妈白勺" in variants and len(variants) == 10  # 4 single, 5 pairs, 1 all
+
+
 def test_when_a_variant_would_be_two_bare_letters_then_it_is_not_generated() -> None:
     assert "sd" not in spellings("刷单", tables=Tables())
 
