@@ -11,8 +11,9 @@ compatibility forms to their plain form (NFKC; ⒜ and other parenthesized or do
 to what is inside), lower case, traditional to
 simplified (OpenCC ``t2s``, per character, which also undoes the ``s2t`` artefacts 髮 and 羣),
 zero-width/format characters dropped, whitespace, punctuation, symbols and emoji dropped (so
-微 信, 微.信 and 加*我*微*信 all read 微信), and a few symbols that stand for a letter
-(傻× reads 傻x). A ``Folding`` may add symbols that stand for a character (``symbols.txt``
+微 信, 微.信 and 加*我*微*信 all read 微信), and a few symbols and the Cyrillic and Greek
+letters that stand for a Latin letter (傻× reads 傻x, a Cyrillic vх reads vx). A
+``Folding`` may add symbols that stand for a character (``symbols.txt``
 of the word lists: 🐶 reads 狗, ➕ reads 加); the default folding has none. Then, on the
 folded text: Chinese and formal digits to ASCII inside a run of at least ``DIGIT_RUN_MIN``
 digits (一三八零零一三八零零零 is a phone number; 一下 stays as it is), letters written for
@@ -105,7 +106,13 @@ _LETTER_MASK = str.maketrans(
 
 
 # Symbols written for a letter (傻×, 傻✗): without this they would be dropped as symbols.
-_LOOKALIKES: dict[str, str] = {"×": "x", "✕": "x", "✖": "x", "✗": "x", "✘": "x", "╳": "x"}
+# And Cyrillic and Greek letters that look like Latin ones (vх with a Cyrillic х, QQ
+# spelled with Greek Ο for O): nothing but their look tells them apart in a chat.
+_LOOKALIKES: dict[str, str] = {
+    "×": "x", "✕": "x", "✖": "x", "✗": "x", "✘": "x", "╳": "x",
+    **dict(zip("АВЕКМНОРСТУХаеорсухкмтвнійѕԁԛԝ", "abekmhopctyxaeopcyxkmtbhijsdqw", strict=True)),
+    **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧαεικνορτυχ", "abezhikmnoptyxaeiknoptux", strict=True)),
+}  # fmt: skip
 
 
 @lru_cache(maxsize=1)

@@ -10,7 +10,8 @@ Order of work, fixed:
 2. Normalize with the offset map (``normalize.py``), encode, and collect every match of a
    term, a variant, an allow phrase or a recognizer's context word (Aho-Corasick ``iter``).
 3. Drop matches lying inside an allow phrase, matches that cut an ASCII word or number in two
-   ("sb" in "usb", "12315" inside a longer number) and rules not for the speaker's role;
+   ("sb" in "usb", "12315" inside a longer number), a number that is an amount (12300 in
+   「123.00元」 or 「一共12300元」, ``quantity.py``) and rules not for the speaker's role;
    keep the leftmost-longest of what is left (computed here: pyahocorasick's ``iter_long``
    is wrong in 2.3.x).
 4. Downgrade a short match (up to ``STRADDLE_MAX_LEN`` characters) whose edge falls inside a
@@ -61,6 +62,7 @@ from audit.scan.context import judge as judge_context
 from audit.scan.finding import Finding, after_normalization, technique_of
 from audit.scan.normalize import (
     DEFAULT_COLLAPSE,
+    DIGIT_CHARS,
     EMOJI_SYMBOL,
     SPACING,
     SYMBOLS,
@@ -68,6 +70,7 @@ from audit.scan.normalize import (
     Normalized,
     normalize,
 )
+from audit.scan.quantity import quantity_reason
 from audit.scan.recognizers import (
     Hit,
     NumberRecognizer,
@@ -83,7 +86,7 @@ from audit.scan.wordlist import CATEGORIES, Term, WordLists, load_wordlists
 __all__ = ["SCANNER_VERSION", "Finding", "Scanner"]
 
 # Bump when a change to normalization, matching or recognizers can change findings.
-SCANNER_VERSION = "0.3"
+SCANNER_VERSION = "0.4"
 ROLES = ("staff", "customer")
 NUMBERS = (NumberRecognizer,)
 TERM_SCORE = 1.0
@@ -447,6 +450,8 @@ class Scanner:
             return
         if not _whole_ascii_words(text, norm, start, end, self.fold):
             return
+        if _an_amount(text, norm, start, end, self.fold):
+            return  # 123.00元, 一共12300元: an amount, not the hotline 12300
         terms = self.lists.terms
         fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
         if fitting:
@@ -768,6 +773,28 @@ def _kind(char: str) -> str | None:
     if char.isascii() and char.isdigit():
         return "digit"
     return None
+
+
+def _an_amount(text: str, norm: Normalized, start: int, end: int, fold: FoldTable) -> bool:
+    """Whether the number a match is (12300) or ends or starts with (打12300) is an amount or
+    part of a longer number in the original (``quantity.py``)."""
+    key = norm.text[start:end]
+    if not (key[0] in DIGIT_CHARS or key[-1] in DIGIT_CHARS):
+        return False
+    body = key.strip(DIGIT_CHARS)
+    if not body:  # a bare number: its format and both sides
+        return bool(quantity_reason(text, *norm.span(start, end), fold))
+    if key[-1] in DIGIT_CHARS:  # 打12300: what follows the number
+        number = len(key) - len(key.rstrip(DIGIT_CHARS))
+        o_start, o_end = norm.span(end - number, end)
+        if quantity_reason(text, o_start, o_end, fold, before=False):
+            return True
+    if key[0] in DIGIT_CHARS:  # 12300投诉: what precedes it
+        number = len(key) - len(key.lstrip(DIGIT_CHARS))
+        o_start, o_end = norm.span(start, start + number)
+        if quantity_reason(text, o_start, o_end, fold, after=False):
+            return True
+    return False
 
 
 def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int, fold: FoldTable) -> bool:

@@ -13,8 +13,10 @@ technique that made it (the finding's explanation names it):
 - ``numerals``: a number of three or more digits in Chinese digits (12315: 一二三一五,
   幺二三幺五) or with letters for digits (l23l5); the other numeral forms (⑴ ① Ⅰ ...) are
   normalization's work;
-- ``split_char``: one character written as its parts from ``split_chars.txt`` (弓长 for
-  张), or every such character of the term at once (亻尔女马 for 你妈).
+- ``lookalikes``: in a word of three or more ASCII letters, letters and digits people type
+  for one another (golp and g0ip for goip: i, l and 1; o and 0), one at a time or all;
+- ``split_char``: one or two characters written as their parts from ``split_chars.txt``
+  (弓长 for 张, 亻尔女马的 for 你妈的), or every such character of the term at once.
 
 A homophone may also replace a character of a polite spelling (包您满以 for 包你满意).
 
@@ -28,6 +30,8 @@ term, so a polyphonic character gets the reading it has there.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +39,9 @@ from typing import Any
 from audit.scan.wordlist import Homophone
 
 MAX_PER_TERM = 160
-GENERATORS = ("pinyin", "initials", "homophones", "polite", "numerals", "split_chars")
+GENERATORS = (
+    "pinyin", "initials", "homophones", "polite", "numerals", "lookalikes", "split_chars",
+)  # fmt: skip
 # technique names, as findings report them
 PINYIN = "pinyin"
 INITIALS = "initials"
@@ -43,6 +49,7 @@ HOMOPHONE = "homophone"
 POLITE = "polite"
 NUMERALS = "numerals"
 SPLIT_CHAR = "split_char"
+LOOKALIKE = "lookalike"
 # polite and plain forms people swap; one character at a time
 POLITE_SWAPS: Mapping[str, tuple[str, ...]] = {"你": ("您",), "您": ("你",), "我": ("俺",)}
 # Chinese digits people write a number in (1 is also said yao, 0 also written 〇)
@@ -52,6 +59,13 @@ _CHINESE_DIGITS: tuple[Mapping[str, str], ...] = (
     dict(zip("0123456789", "零壹贰叁肆伍陆柒捌玖", strict=True)),
 )
 _LETTERS_FOR_DIGITS = {"0": "o", "1": "l"}
+# inside an ASCII word: what is typed for each letter (GOlP, g0ip)
+_LOOKALIKE_LETTERS: Mapping[str, tuple[str, ...]] = {
+    "i": ("l", "1"),
+    "l": ("i", "1"),
+    "o": ("0",),
+}
+LOOKALIKE_MIN_LETTERS = 3  # vx, qq: too short to tell a look-alike from another word
 MIN_INITIALS_ONLY = 4  # a spelling of nothing but initials: shorter ones are words (wtf, cnm)
 
 
@@ -92,11 +106,15 @@ def generate_variants(
     if "split_chars" in kinds:
         for spelling in _swaps(term, tables.split_chars):
             add(spelling, SPLIT_CHAR)
-        if sum(c in tables.split_chars for c in term) > 1:  # 亻尔女马的: every one split
+        splittable = [i for i, c in enumerate(term) if c in tables.split_chars]
+        if len(splittable) > 1:  # 亻尔女马白勺: every one split
             add("".join(tables.split_chars.get(c, (c,))[0] for c in term), SPLIT_CHAR)
     if "numerals" in kinds:
         for spelling in _numerals(term):
             add(spelling, NUMERALS)
+    if "lookalikes" in kinds:
+        for spelling in _lookalikes(term):
+            add(spelling, LOOKALIKE)
     from pypinyin import Style, lazy_pinyin  # a second to load: only when generating
 
     syllables = lazy_pinyin(term, errors=_one_per_char)
@@ -114,6 +132,12 @@ def generate_variants(
                 ]
                 for letters in _product(options):
                     add(term[:start] + letters + term[end:], INITIALS)
+    if "split_chars" in kinds:  # 亻尔女马的: two split, after the rest (the first dropped)
+        for i, j in itertools.combinations(splittable, 2):
+            for left in tables.split_chars[term[i]]:
+                for right in tables.split_chars[term[j]]:
+                    spelling = term[:i] + left + term[i + 1 : j] + right + term[j + 1 :]
+                    add(spelling, SPLIT_CHAR)
     found.pop(term, None)
     kept = [(s, t) for s, t in found.items() if plausible(s, t, tables)]
     return kept[:MAX_PER_TERM]
@@ -149,6 +173,24 @@ def _numerals(term: str) -> list[str]:
         return []
     out = ["".join(table.get(c, c) for c in term) for table in _CHINESE_DIGITS]
     out.append("".join(_LETTERS_FOR_DIGITS.get(c, c) for c in term))
+    return out
+
+
+def _lookalikes(term: str) -> list[str]:
+    """The term with look-alikes typed in its ASCII words of LOOKALIKE_MIN_LETTERS or more
+    letters: each letter swapped alone, and every letter of a kind swapped at once."""
+    out: list[str] = []
+    for word in re.finditer(r"[a-z][a-z0-9]*", term):
+        if sum(c.isalpha() for c in word.group()) < LOOKALIKE_MIN_LETTERS:
+            continue
+        start, end = word.span()
+        for i in range(start, end):
+            for other in _LOOKALIKE_LETTERS.get(term[i], ()):
+                out.append(term[:i] + other + term[i + 1 :])
+        for letter, others in _LOOKALIKE_LETTERS.items():
+            if word.group().count(letter) > 1:
+                for other in others:
+                    out.append(term[:start] + word.group().replace(letter, other) + term[end:])
     return out
 
 

@@ -53,7 +53,9 @@ SYMBOL_FILE = "symbols.txt"
 SPLIT_FILE = "split_chars.txt"
 SPECIAL_FILES = (ALLOW_FILE, HOMOPHONE_FILE, SYMBOL_FILE, SPLIT_FILE)
 # what the scanner generates for every term (see variants.py); gen= narrows it per term
-GENERATORS = ("pinyin", "initials", "homophones", "polite", "numerals", "split_chars")
+GENERATORS = (
+    "pinyin", "initials", "homophones", "polite", "numerals", "lookalikes", "split_chars",
+)  # fmt: skip
 DEFAULT_SEVERITY = Severity.MEDIUM
 DEFAULT_ROLES = "both"
 

@@ -168,7 +168,16 @@ def test_when_repeats_collapse_then_offsets_skip_the_dropped_ones() -> None:
     assert REPEATS in norm.steps_between(2, 6)
 
 
-@pytest.mark.parametrize(("original", "text"), [("傻×", "傻x"), ("傻✘", "傻x")])
+@pytest.mark.parametrize(
+    ("original", "text"),
+    [
+        ("傻×", "傻x"),
+        ("傻✘", "傻x"),
+        ("加我v\u0445", "加我vx"),  # Cyrillic х
+        ("\u0421\u0422\u041e\u0420", "ctop"),  # Cyrillic СТОР
+        ("\u039f\u039f\u53f7", "oo号"),  # Greek ΟΟ
+    ],
+)
 def test_when_a_symbol_stands_for_a_letter_then_it_becomes_the_letter(
     original: str, text: str
 ) -> None:

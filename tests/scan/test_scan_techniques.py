@@ -35,6 +35,11 @@ def found(text: str, role: str | None = "staff") -> list[tuple[str, str, str]]:
         ("扌殳讠斥", "customer", ("complaint.tou_su", "扌殳讠斥", "split_char")),
         ("➕我微信", "staff", ("diversion.jia_wo_wei_xin", "➕我微信", "emoji_symbol")),
         ("稳贝兼不赔", "staff", ("promise.wen_zhuan_bu_pei", "稳贝兼不赔", "split_char")),
+        ("GOlP设备出租", "staff", ("illegal.goip", "GOlP设备", "lookalike")),
+        ("加我v\u0445", "staff", ("diversion.jia_wo_wei_xin", "加我v\u0445", "variant+lookalike")),
+        ("贝者十尃网站", "staff", ("illegal.du_bo", "贝者十尃", "split_char")),
+        ("冫水毒有货", "staff", ("illegal.bing_du", "冫水毒", "split_char")),
+        ("亻尔女马的", "customer", ("abuse.ta_ma_de", "亻尔女马的", "split_char")),
         ("兼职刷单，一单返五块", "staff", ("fraud.shua_dan", "刷单", "exact")),
     ],
 )

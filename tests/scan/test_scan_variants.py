@@ -11,6 +11,7 @@ from audit.scan.scanner import Scanner
 from audit.scan.variants import (
     HOMOPHONE,
     INITIALS,
+    LOOKALIKE,
     NUMERALS,
     PINYIN,
     POLITE,
@@ -80,6 +81,32 @@ def test_when_characters_have_parts_then_each_and_all_of_them_are_split() -> Non
     variants = spellings("你妈的", frozenset({"split_chars"}), tables)
 
     assert variants == {"亻尔妈的": SPLIT_CHAR, "你女马的": SPLIT_CHAR, "亻尔女马的": SPLIT_CHAR}
+
+
+def test_when_three_characters_have_parts_then_any_two_of_them_are_split_too() -> None:
+    tables = Tables(split_chars={"你": ("亻尔", "人尔"), "妈": ("女马",), "的": ("白勺",)})
+
+    variants = spellings("你妈的", frozenset({"split_chars"}), tables)
+
+    assert {"亻尔女马的", "人尔女马的", "亻尔妈白勺", "你女马白勺", "亻尔女马白勺"} <= set(variants)
+    assert "人尔妈白勺" in variants and len(variants) == 10  # 4 single, 5 pairs, 1 all
+
+
+def test_when_an_ascii_word_has_look_alike_letters_then_each_and_all_are_swapped() -> None:
+    variants = spellings("goip猫池", frozenset({"lookalikes"}), Tables())
+
+    assert variants == {
+        "g0ip猫池": LOOKALIKE,
+        "golp猫池": LOOKALIKE,
+        "go1p猫池": LOOKALIKE,
+    }
+    assert spellings("lili", frozenset({"lookalikes"}), Tables())["iiii"] == LOOKALIKE
+
+
+def test_when_an_ascii_word_is_short_then_no_look_alike_is_generated() -> None:
+    assert spellings("加我vx", frozenset({"lookalikes"}), Tables()) == {}
+    assert spellings("qq号", frozenset({"lookalikes"}), Tables()) == {}
+    assert spellings("oi群", frozenset({"lookalikes"}), Tables()) == {}
 
 
 def test_when_a_variant_would_be_two_bare_letters_then_it_is_not_generated() -> None:
