@@ -283,11 +283,6 @@ def test_the_price_bill_shows_123_00(price_bill: ImageReading) -> None:
     assert "套餐月费" in price_bill.text and "123.00" in price_bill.text
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="the scanner's digit-only hotline terms match inside a longer number (the price "
-    "123.00 as the 12300 hotline): fixed by the scanner's number-boundary fix",
-)
 def test_a_price_read_in_a_customers_bill_is_no_complaint(
     price_bill: ImageReading, scanner: Scanner
 ) -> None:
