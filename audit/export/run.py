@@ -24,7 +24,7 @@ from audit.export.packs import Pack, iter_packs
 from audit.export.selection import PackQuery, conversation_ids
 from audit.export.training import TrainingQuery, write_training
 from audit.progress import Advance, ProgressFactory, no_progress
-from audit.store.access import AccessDenied, Principal, effective_scope, record
+from audit.store.access import AccessDenied, Principal, expand, narrowed, parent_links, record
 from audit.store.db import session_scope
 
 
@@ -79,8 +79,9 @@ def _authorize(engine: Engine, actor: Principal, unmask: bool, kind: str, target
 def _scoped(
     engine: Engine, actor: Principal, ids: tuple[int, ...] | None
 ) -> tuple[int, ...] | None:
+    """``ids`` (roots) cut down to the actor's scope, expanded for plain ``IN`` filters."""
     with session_scope(engine) as session:
-        return effective_scope(session, actor, ids)
+        return expand(session, narrowed(actor, ids, parent_links(session)))
 
 
 def export_packs(
