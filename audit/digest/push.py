@@ -12,9 +12,10 @@ admin: the company) as WeCom members (``push.userids`` maps a username to its We
 default the username), and ``digest.routes`` on the push channels (a group robot per region).
 
 Exactly once: a row of ``alert_pushes`` per (alert, channel, recipient) is **claimed** in a
-transaction of its own before sending (the unique key refuses a second claim, from this
-process after a restart or from a concurrent watcher), then marked ``sent``, ``summarised``
-or ``failed``. A failed push is claimed again by the next cycle, up to ``push.max_attempts``.
+transaction of its own (:mod:`audit.store.claims`) before sending (the unique key refuses a
+second claim, from this process after a restart or from a concurrent watcher), then marked
+``sent``, ``summarised`` or ``failed``. A failed push is claimed again by the next cycle, up
+to ``push.max_attempts``.
 
 Throttle: at most ``push.max_per_minute`` messages to one recipient in any 60 seconds,
 counted from the table (so across restarts and watchers). When more alerts wait than the
@@ -30,8 +31,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from audit.config import PUSH_CHANNELS, Settings
@@ -42,6 +42,7 @@ from audit.digest.render import RenderedDigest, markdown_safe
 from audit.domain import AlertState, Category, Severity, label_of
 from audit.export.masking import Masker
 from audit.store.access import ALL_STORES_ROLES, expand
+from audit.store.claims import claim_row
 from audit.store.db import session_scope
 from audit.store.models import (
     Alert,
@@ -288,40 +289,22 @@ def _claim(
     now: dt.datetime,
     max_attempts: int,
 ) -> bool:
-    """Take the (alert, channel, recipient) push for this sender; False when someone has it."""
-    try:
-        with session_scope(engine) as session:
-            if row is None:
-                session.add(
-                    AlertPush(
-                        alert_id=alert_id,
-                        channel=recipient.channel,
-                        recipient=recipient.key,
-                        status="sending",
-                        attempts=0,
-                        claimed_at=now,
-                    )
-                )
-                session.flush()
-                return True
-            status, attempts = row
-            key = (
-                AlertPush.alert_id == alert_id,
-                AlertPush.channel == recipient.channel,
-                AlertPush.recipient == recipient.key,
-            )
-            if status == "failed":
-                cond = (AlertPush.status == "failed", AlertPush.attempts == attempts)
-            else:  # a stale claim: its sender died between claiming and recording
-                cond = (AlertPush.status == "sending", AlertPush.claimed_at < now - STALE_CLAIM)
-            taken = session.execute(
-                update(AlertPush)
-                .where(*key, *cond, AlertPush.attempts < max_attempts)
-                .values(status="sending", claimed_at=now)
-            )
-            return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
-    except IntegrityError:  # another sender claimed it a moment ago
-        return False
+    """Take the (alert, channel, recipient) push for this sender; False when someone has it.
+
+    ``row`` is the (status, attempts) this cycle read: a failed push is taken only if no one
+    retried it since, a ``sending`` one only when its sender died between claiming and
+    recording."""
+    retake = None
+    if row is not None:
+        status, attempts = row
+        if status == "failed":
+            cond = and_(AlertPush.status == "failed", AlertPush.attempts == attempts)
+        else:
+            cond = and_(AlertPush.status == "sending", AlertPush.claimed_at < now - STALE_CLAIM)
+        retake = and_(cond, AlertPush.attempts < max_attempts)
+    key = {"alert_id": alert_id, "channel": recipient.channel, "recipient": recipient.key}
+    claimed = {"status": "sending", "claimed_at": now}
+    return claim_row(engine, AlertPush, key, claimed, new={"attempts": 0}, retake=retake)
 
 
 def _record(
