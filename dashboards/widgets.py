@@ -4,8 +4,9 @@ drill-down pages, and formatting (percent with one decimal, minutes, sample size
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -168,6 +169,51 @@ def open_clicked(event: object, ids: pd.Series, page: str, param: str) -> None:
     rows = selected_rows(event)
     if rows and rows[0] < len(ids) and not pd.isna(ids.iloc[rows[0]]):
         st.switch_page(page, query_params={param: str(int(ids.iloc[rows[0]]))})
+
+
+def conversation_table(
+    frame: pd.DataFrame,
+    reads_messages: bool,
+    columns: list[str],
+    config: Mapping[str, Any],
+    key: str,
+) -> None:
+    """A table of conversations (``frame`` has ``conversation_id``), the conversation first:
+    a link for roles that read messages, where a clicked row also opens it in this tab, and
+    the bare number for the others. ``columns`` and ``config`` are the rest of the table."""
+    shown = frame.assign(
+        conversation_link=[
+            link("conversation", "conversation", i) for i in frame["conversation_id"]
+        ]
+    )
+    table: dict[str, Any] = {
+        "hide_index": True,
+        "column_order": ["conversation_link" if reads_messages else "conversation_id", *columns],
+        "column_config": {
+            "conversation_link": link_column("会话 #", "打开会话 open the conversation"),
+            "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
+            **config,
+        },
+        "key": key,
+    }
+    if not reads_messages:
+        st.dataframe(shown, **table)
+        return
+    clicked = st.dataframe(shown, **table, on_select="rerun", selection_mode="single-row")
+    open_clicked(clicked, shown["conversation_id"], "views/conversation.py", "conversation")
+
+
+def conversation_columns(tz: str) -> dict[str, Any]:
+    """How a conversation list's start, counts and score read (``reports.conversation_rows``)."""
+    return {
+        "started_at": st.column_config.DatetimeColumn(
+            f"开始时间（{tz}）", format="YYYY-MM-DD HH:mm"
+        ),
+        "messages": st.column_config.NumberColumn("消息", format="%d"),
+        "findings": st.column_config.NumberColumn("违规", format="%d"),
+        "alerts": st.column_config.NumberColumn("预警", format="%d"),
+        "score": "评分",
+    }
 
 
 # --------------------------------------------------------------------------- rates

@@ -87,35 +87,19 @@ if profile.total_conversations > len(convs):
 shown = widgets.as_text(convs, score=widgets.num).assign(
     store=convs["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
     staff_link=[widgets.link("staff", "staff", i) for i in convs["staff_id"]],
-    conversation_link=[
-        widgets.link("conversation", "conversation", i) for i in convs["conversation_id"]
-    ],
 )
-first = "conversation_link" if who.reads_messages else "conversation_id"
-clicked = st.dataframe(
+widgets.conversation_table(
     shown,
-    hide_index=True,
-    column_order=[
-        *(first, "started_at", "staff", "staff_link", "store"),
+    who.reads_messages,
+    [
+        *("started_at", "staff", "staff_link", "store"),
         *("messages", "findings", "alerts", "score"),
     ],
-    column_config={
-        "conversation_link": widgets.link_column("会话 #", "打开会话 open the conversation"),
-        "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
-        "started_at": st.column_config.DatetimeColumn(
-            f"开始时间（{tz}）", format="YYYY-MM-DD HH:mm"
-        ),
+    {
+        **widgets.conversation_columns(tz),
         "staff": "员工 Staff",
         "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
         "store": "门店 Store",
-        "messages": st.column_config.NumberColumn("消息", format="%d"),
-        "findings": st.column_config.NumberColumn("违规", format="%d"),
-        "alerts": st.column_config.NumberColumn("预警", format="%d"),
-        "score": "评分",
     },
     key="customer_conversations",
-    on_select="rerun" if who.reads_messages else "ignore",
-    selection_mode="single-row",
 )
-if who.reads_messages:  # a clicked row opens its conversation in this tab
-    widgets.open_clicked(clicked, shown["conversation_id"], "views/conversation.py", "conversation")

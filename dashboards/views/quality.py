@@ -52,23 +52,17 @@ if who.sees_people:
         overdue = int(waiting["overdue"].sum())
         st.caption(f"{len(waiting):,} 个会话等待回复，其中 {overdue:,} 个已超时。")
         shown = waiting.assign(
-            conversation_link=[
-                widgets.link("conversation", "conversation", i) for i in waiting["conversation_id"]
-            ],
             staff_link=[widgets.link("staff", "staff", i) for i in waiting["staff_id"]],
             customer_link=[widgets.link("customer", "customer", i) for i in waiting["customer_id"]],
         )
-        first = "conversation_link" if who.reads_messages else "conversation_id"
-        clicked = st.dataframe(
+        widgets.conversation_table(
             shown,
-            hide_index=True,
-            column_order=[
-                *(first, "staff", "staff_link", "store", "customer", "customer_link"),
+            who.reads_messages,
+            [
+                *("staff", "staff_link", "store", "customer", "customer_link"),
                 *("since", "waiting_min", "overdue"),
             ],
-            column_config={
-                "conversation_link": widgets.link_column("会话 #", "打开会话"),
-                "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
+            {
                 "staff": "员工 Staff",
                 "staff_link": widgets.link_column("员工 #", "员工详情"),
                 "store": "门店 Store",
@@ -81,13 +75,7 @@ if who.sees_people:
                 "overdue": st.column_config.CheckboxColumn("超时", help=f"超过 SLA {sla:g} 分钟"),
             },
             key="quality_waiting",
-            on_select="rerun" if who.reads_messages else "ignore",
-            selection_mode="single-row",
         )
-        if who.reads_messages:  # a clicked row opens its conversation in this tab
-            widgets.open_clicked(
-                clicked, shown["conversation_id"], "views/conversation.py", "conversation"
-            )
 
     st.subheader("员工响应 Response times by staff")
     if per_staff.empty:
