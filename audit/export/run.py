@@ -23,6 +23,7 @@ from audit.export.masking import Masker
 from audit.export.packs import Pack, iter_packs
 from audit.export.selection import PackQuery, conversation_ids
 from audit.export.training import TrainingQuery, write_training
+from audit.export.window import ExportWindow
 from audit.progress import Advance, ProgressFactory, no_progress
 from audit.store.access import AccessDenied, Principal, expand, narrowed, parent_links, record
 from audit.store.db import session_scope
@@ -84,8 +85,8 @@ def _scoped(
         return expand(session, narrowed(actor, ids, parent_links(session)))
 
 
-# the query types an export narrows to the actor's scope and describes in the trail
-Query = TypeVar("Query", PackQuery, TrainingQuery)
+# what an export selects: narrowed to the actor's scope, described in the trail
+Query = TypeVar("Query", bound=ExportWindow)
 # writes the narrowed query's rows: their counts, and what the trail says they held
 Write = Callable[[Connection, Query, Masker], tuple[Counts, dict[str, int]]]
 
