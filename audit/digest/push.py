@@ -36,7 +36,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from audit.config import PUSH_CHANNELS, Settings
 from audit.digest.channel import Channel, DeliveryError
-from audit.digest.content import alert_excerpt, masked_names
+from audit.digest.content import ALERT_CONTEXT, alert_excerpt, masked_names, with_alert_context
 from audit.digest.recipients import Recipient, from_routes, unique
 from audit.digest.render import RenderedDigest, markdown_safe
 from audit.domain import AlertState, Category, Severity, label_of
@@ -48,12 +48,8 @@ from audit.store.models import (
     Alert,
     AlertPush,
     Conversation,
-    Customer,
-    Finding,
     Message,
-    OrgUnit,
     Role,
-    Staff,
     User,
 )
 from audit.store.types import utcnow
@@ -217,29 +213,17 @@ def _candidates(session: Session, since: dt.datetime) -> list[PushAlert]:
     """Open critical alerts raised since ``since``, with what a message shows (masked as the
     digest masks: staff and customer names as tokens, personal data as labels)."""
     rows = session.execute(
-        select(
-            Alert.id,
-            Alert.category,
-            Alert.title,
-            func.coalesce(Alert.org_unit_id, Conversation.org_unit_id).label("unit"),
-            Alert.created_at,
-            OrgUnit.name,
-            Staff.name.label("staff"),
-            Customer.name.label("customer"),
-            Message.msgtime,
-            Message.text,
-            Message.consent_withheld,
-            Finding.start,
-            Finding.end,
+        with_alert_context(
+            select(
+                Alert.id,
+                Alert.category,
+                Alert.title,
+                func.coalesce(Alert.org_unit_id, Conversation.org_unit_id).label("unit"),
+                Alert.created_at,
+                Message.msgtime,
+                *ALERT_CONTEXT,
+            ).outerjoin(Conversation, Conversation.id == Alert.conversation_id)
         )
-        .outerjoin(Conversation, Conversation.id == Alert.conversation_id)
-        .outerjoin(
-            OrgUnit, OrgUnit.id == func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
-        )
-        .outerjoin(Staff, Staff.id == Alert.staff_id)
-        .outerjoin(Customer, Customer.id == Conversation.customer_id)
-        .outerjoin(Finding, Finding.id == Alert.finding_id)
-        .outerjoin(Message, Message.id == func.coalesce(Alert.message_id, Finding.message_id))
         .where(
             Alert.severity == Severity.CRITICAL,
             Alert.state == AlertState.OPEN,
@@ -259,7 +243,7 @@ def _candidates(session: Session, since: dt.datetime) -> list[PushAlert]:
                 # stored masked already; masked again in case an older row was not
                 title=masker.mask(r.title, names).text,
                 org_unit_id=r.unit,
-                store=r.name or "",
+                store=r.store or "",
                 at=r.msgtime or r.created_at,
                 excerpt=excerpt,
             )
