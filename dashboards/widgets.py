@@ -12,15 +12,26 @@ import pandas as pd
 import streamlit as st
 
 from audit import days, reports
+from audit.store.access import Principal
 
 # how a report's store :data:`reports.UNASSIGNED` (messages not yet in a conversation) reads
 UNASSIGNED_LABEL = "（未归属门店 unassigned）"
+
+AGGREGATES_ONLY = "此角色只看汇总 / this role sees aggregates only"
 
 NO_DATA = (
     "数据库里还没有会话数据。请运行 `audit demo` 生成演示数据，"
     "或运行 `audit run` 拉取并分析会话存档。\n\n"
     "No chat data yet: run `audit demo` for a demo, or `audit run` to pull and analyse the archive."
 )
+
+
+def people_only(who: Principal) -> None:
+    """Stop a page about people for a role that sees aggregates only (the navigation hides
+    such pages from it; the queries refuse anyway)."""
+    if not who.sees_people:
+        st.error(f"{AGGREGATES_ONLY}.")
+        st.stop()
 
 
 def picked_range(value: object, default: reports.Period) -> tuple[dt.date, dt.date]:

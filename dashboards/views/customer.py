@@ -22,9 +22,7 @@ who = auth.require()
 url = ds.database_url()
 tz = ds.timezone()
 st.title("客户 · Customer")
-if not who.sees_people:
-    st.error("此角色只看汇总 / this role sees aggregates only.")
-    st.stop()
+widgets.people_only(who)
 
 customer_id = widgets.open_by_id(
     "customer",

@@ -117,7 +117,7 @@ if who.sees_people:
             key="quality_staff",
         )
 else:
-    st.caption("此角色只看汇总 / this role sees aggregates only (no per-person rows).")
+    st.caption(f"{widgets.AGGREGATES_ONLY} (no per-person rows).")
 
 st.subheader("每日趋势 Daily trend")
 trend = ds.daily_trend(url, who, start, end, unit)

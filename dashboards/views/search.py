@@ -21,9 +21,7 @@ SENDER_LABELS = {k.value: k.label for k in SenderKind}
 who = auth.require()
 url = ds.database_url()
 st.title("搜索 · Search")
-if not who.sees_people:  # the navigation hides this page; the queries refuse anyway
-    st.error("此角色只能查看汇总 / this role sees aggregates only.")
-    st.stop()
+widgets.people_only(who)
 
 
 def run(kind: str, query: str) -> SearchResult | None:

@@ -18,9 +18,7 @@ NOT_FOUND = "找不到该员工，或不在您的权限范围内 / staff member 
 who = auth.require()
 url = ds.database_url()
 st.title("员工 · Staff")
-if not who.sees_people:
-    st.error("此角色只看汇总 / this role sees aggregates only.")
-    st.stop()
+widgets.people_only(who)
 
 staff_id = widgets.open_by_id(
     "staff",

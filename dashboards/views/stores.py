@@ -62,7 +62,7 @@ picked = st.dataframe(
 )
 
 if not who.sees_people:
-    st.caption("此角色只看汇总 / this role sees aggregates only (no staff drill-down).")
+    st.caption(f"{widgets.AGGREGATES_ONLY} (no staff drill-down).")
     st.stop()
 
 st.subheader("员工 Staff")
