@@ -167,6 +167,23 @@ def link_column(label: str, help: str | None = None) -> object:
     return st.column_config.LinkColumn(label, display_text=r".*=(\d+)$", help=help)
 
 
+# the people's drill-down pages: (column label, help) of a link to one
+PERSON_PAGES = {
+    "staff": ("员工 #", "员工详情 staff page"),
+    "customer": ("客户 #", "客户详情 customer page"),
+}
+
+
+def person_links(frame: pd.DataFrame, kind: str) -> list[str | None]:
+    """Links to the ``kind`` (staff | customer) page of each row's ``<kind>_id``."""
+    return [link(kind, kind, i) for i in frame[f"{kind}_id"]]
+
+
+def person_link_column(kind: str) -> object:
+    """The column of :func:`person_links`: the id as a link to the person's page."""
+    return link_column(*PERSON_PAGES[kind])
+
+
 def selected_rows(event: object) -> list[int]:
     """The positions of the rows picked in a ``st.dataframe(on_select="rerun")``."""
     selection = getattr(event, "selection", None) or {}

@@ -51,7 +51,7 @@ if profile.follows.empty:
     st.caption("您的范围内没有添加关系 / no follows in your scope.")
 else:
     follows = profile.follows.assign(
-        staff_link=[widgets.link("staff", "staff", i) for i in profile.follows["staff_id"]],
+        staff_link=widgets.person_links(profile.follows, "staff"),
         channel=profile.follows["channel"].replace("", "（无）"),
         store=profile.follows["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
     )
@@ -64,7 +64,7 @@ else:
         column_order=order,
         column_config={
             "staff": "员工 Staff",
-            "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+            "staff_link": widgets.person_link_column("staff"),
             "store": "门店 Store",
             "channel": "渠道 Channel",
             "remark": "备注 Remark",
@@ -84,7 +84,7 @@ if profile.total_conversations > len(convs):
     st.caption(f"共 {profile.total_conversations:,} 个会话，显示最近 {CONVERSATION_LIMIT:,} 个。")
 shown = widgets.as_text(convs, score=widgets.num).assign(
     store=convs["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
-    staff_link=[widgets.link("staff", "staff", i) for i in convs["staff_id"]],
+    staff_link=widgets.person_links(convs, "staff"),
 )
 widgets.conversation_table(
     shown,
@@ -96,7 +96,7 @@ widgets.conversation_table(
     {
         **widgets.conversation_columns(tz),
         "staff": "员工 Staff",
-        "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+        "staff_link": widgets.person_link_column("staff"),
         "store": "门店 Store",
     },
     key="customer_conversations",

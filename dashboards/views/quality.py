@@ -52,8 +52,8 @@ if who.sees_people:
         overdue = int(waiting["overdue"].sum())
         st.caption(f"{len(waiting):,} 个会话等待回复，其中 {overdue:,} 个已超时。")
         shown = waiting.assign(
-            staff_link=[widgets.link("staff", "staff", i) for i in waiting["staff_id"]],
-            customer_link=[widgets.link("customer", "customer", i) for i in waiting["customer_id"]],
+            staff_link=widgets.person_links(waiting, "staff"),
+            customer_link=widgets.person_links(waiting, "customer"),
         )
         widgets.conversation_table(
             shown,
@@ -64,10 +64,10 @@ if who.sees_people:
             ],
             {
                 "staff": "员工 Staff",
-                "staff_link": widgets.link_column("员工 #", "员工详情"),
+                "staff_link": widgets.person_link_column("staff"),
                 "store": "门店 Store",
                 "customer": "客户 Customer",
-                "customer_link": widgets.link_column("客户 #", "客户详情"),
+                "customer_link": widgets.person_link_column("customer"),
                 "since": st.column_config.DatetimeColumn(
                     f"等待起于（{period.tz}）", format="YYYY-MM-DD HH:mm"
                 ),
@@ -94,7 +94,7 @@ if who.sees_people:
         order += ["response_p50_min", "response_p90_min", "unanswered", "overdue"]
         order += ["waiting_p50_min", "waiting_p90_min"]
         if "staff_id" in shown.columns:
-            shown["staff_link"] = [widgets.link("staff", "staff", i) for i in shown["staff_id"]]
+            shown["staff_link"] = widgets.person_links(shown, "staff")
             order.insert(1, "staff_link")
         st.dataframe(
             shown,
@@ -102,7 +102,7 @@ if who.sees_people:
             column_order=order,
             column_config={
                 "staff": "员工 Staff",
-                "staff_link": widgets.link_column("员工 #", "员工详情"),
+                "staff_link": widgets.person_link_column("staff"),
                 "store": "门店 Store",
                 "conversations": st.column_config.NumberColumn("评分会话", format="%d"),
                 "responses": st.column_config.NumberColumn("回复样本 n", format="%d"),

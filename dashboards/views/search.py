@@ -105,16 +105,12 @@ with tabs["customers"]:
         if result is not None and found(result):
             rows = result.rows
             st.dataframe(
-                rows.assign(
-                    customer_link=[
-                        widgets.link("customer", "customer", i) for i in rows["customer_id"]
-                    ]
-                ),
+                rows.assign(customer_link=widgets.person_links(rows, "customer")),
                 hide_index=True,
                 column_order=["customer", "customer_link", "remark", "channel", "staff", "store"],
                 column_config={
                     "customer": "客户 Customer",
-                    "customer_link": widgets.link_column("客户 #", "客户详情 customer page"),
+                    "customer_link": widgets.person_link_column("customer"),
                     "remark": "备注 Remark",
                     "channel": "渠道 Channel",
                     "staff": "添加人 Staff",
@@ -134,13 +130,13 @@ with tabs["staff"]:
             st.dataframe(
                 result.rows.assign(
                     active=result.rows["active"].map({True: "在职", False: "停用"}),
-                    staff_link=[widgets.link("staff", "staff", i) for i in result.rows["staff_id"]],
+                    staff_link=widgets.person_links(result.rows, "staff"),
                 ),
                 hide_index=True,
                 column_order=["staff", "staff_link", "userid", "position", "store", "active"],
                 column_config={
                     "staff": "员工 Staff",
-                    "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+                    "staff_link": widgets.person_link_column("staff"),
                     "userid": "账号 Id",
                     "position": "岗位 Position",
                     "store": "门店 Store",

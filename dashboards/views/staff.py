@@ -67,7 +67,7 @@ if convs.empty:
     st.info("所选期间没有会话 / no conversations in this period.")
 else:
     shown = widgets.as_text(convs, score=widgets.num).assign(
-        customer_link=[widgets.link("customer", "customer", i) for i in convs["customer_id"]],
+        customer_link=widgets.person_links(convs, "customer"),
     )
     widgets.conversation_table(
         shown,
@@ -79,7 +79,7 @@ else:
         {
             **widgets.conversation_columns(period.tz),
             "customer": "客户 Customer",
-            "customer_link": widgets.link_column("客户 #", "客户详情 customer page"),
+            "customer_link": widgets.person_link_column("customer"),
             "unanswered": st.column_config.CheckboxColumn("待回复", help="客户最后的消息无人回复"),
         },
         key="staff_conversations",
