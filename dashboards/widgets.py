@@ -4,22 +4,34 @@ drill-down pages, and formatting (percent with one decimal, minutes, sample size
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from audit import days, reports
+from audit.store.access import Principal
 
 # how a report's store :data:`reports.UNASSIGNED` (messages not yet in a conversation) reads
 UNASSIGNED_LABEL = "（未归属门店 unassigned）"
+
+AGGREGATES_ONLY = "此角色只看汇总 / this role sees aggregates only"
 
 NO_DATA = (
     "数据库里还没有会话数据。请运行 `audit demo` 生成演示数据，"
     "或运行 `audit run` 拉取并分析会话存档。\n\n"
     "No chat data yet: run `audit demo` for a demo, or `audit run` to pull and analyse the archive."
 )
+
+
+def people_only(who: Principal) -> None:
+    """Stop a page about people for a role that sees aggregates only (the navigation hides
+    such pages from it; the queries refuse anyway)."""
+    if not who.sees_people:
+        st.error(f"{AGGREGATES_ONLY}.")
+        st.stop()
 
 
 def picked_range(value: object, default: reports.Period) -> tuple[dt.date, dt.date]:
@@ -155,6 +167,23 @@ def link_column(label: str, help: str | None = None) -> object:
     return st.column_config.LinkColumn(label, display_text=r".*=(\d+)$", help=help)
 
 
+# the people's drill-down pages: (column label, help) of a link to one
+PERSON_PAGES = {
+    "staff": ("员工 #", "员工详情 staff page"),
+    "customer": ("客户 #", "客户详情 customer page"),
+}
+
+
+def person_links(frame: pd.DataFrame, kind: str) -> list[str | None]:
+    """Links to the ``kind`` (staff | customer) page of each row's ``<kind>_id``."""
+    return [link(kind, kind, i) for i in frame[f"{kind}_id"]]
+
+
+def person_link_column(kind: str) -> object:
+    """The column of :func:`person_links`: the id as a link to the person's page."""
+    return link_column(*PERSON_PAGES[kind])
+
+
 def selected_rows(event: object) -> list[int]:
     """The positions of the rows picked in a ``st.dataframe(on_select="rerun")``."""
     selection = getattr(event, "selection", None) or {}
@@ -168,6 +197,51 @@ def open_clicked(event: object, ids: pd.Series, page: str, param: str) -> None:
     rows = selected_rows(event)
     if rows and rows[0] < len(ids) and not pd.isna(ids.iloc[rows[0]]):
         st.switch_page(page, query_params={param: str(int(ids.iloc[rows[0]]))})
+
+
+def conversation_table(
+    frame: pd.DataFrame,
+    reads_messages: bool,
+    columns: list[str],
+    config: Mapping[str, Any],
+    key: str,
+) -> None:
+    """A table of conversations (``frame`` has ``conversation_id``), the conversation first:
+    a link for roles that read messages, where a clicked row also opens it in this tab, and
+    the bare number for the others. ``columns`` and ``config`` are the rest of the table."""
+    shown = frame.assign(
+        conversation_link=[
+            link("conversation", "conversation", i) for i in frame["conversation_id"]
+        ]
+    )
+    table: dict[str, Any] = {
+        "hide_index": True,
+        "column_order": ["conversation_link" if reads_messages else "conversation_id", *columns],
+        "column_config": {
+            "conversation_link": link_column("会话 #", "打开会话 open the conversation"),
+            "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
+            **config,
+        },
+        "key": key,
+    }
+    if not reads_messages:
+        st.dataframe(shown, **table)
+        return
+    clicked = st.dataframe(shown, **table, on_select="rerun", selection_mode="single-row")
+    open_clicked(clicked, shown["conversation_id"], "views/conversation.py", "conversation")
+
+
+def conversation_columns(tz: str) -> dict[str, Any]:
+    """How a conversation list's start, counts and score read (``reports.conversation_rows``)."""
+    return {
+        "started_at": st.column_config.DatetimeColumn(
+            f"开始时间（{tz}）", format="YYYY-MM-DD HH:mm"
+        ),
+        "messages": st.column_config.NumberColumn("消息", format="%d"),
+        "findings": st.column_config.NumberColumn("违规", format="%d"),
+        "alerts": st.column_config.NumberColumn("预警", format="%d"),
+        "score": "评分",
+    }
 
 
 # --------------------------------------------------------------------------- rates

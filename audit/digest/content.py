@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, case, func, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, case, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from audit.alerts import CATEGORY_LABELS
@@ -264,26 +264,11 @@ def _top_alerts(
 ) -> tuple[TopAlert, ...]:
     rank = case(*((Alert.severity == s, s.rank) for s in Severity), else_=0)
     rows = conn.execute(
-        new_alerts.with_only_columns(
-            Alert.id,
-            Alert.severity,
-            Alert.category,
-            Alert.state,
-            OrgUnit.name.label("store"),
-            Staff.name.label("staff"),
-            Customer.name.label("customer"),
-            Message.text,
-            Message.consent_withheld,
-            Finding.start,
-            Finding.end,
+        with_alert_context(
+            new_alerts.with_only_columns(
+                Alert.id, Alert.severity, Alert.category, Alert.state, *ALERT_CONTEXT
+            )
         )
-        .outerjoin(
-            OrgUnit, OrgUnit.id == func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
-        )
-        .outerjoin(Staff, Staff.id == Alert.staff_id)
-        .outerjoin(Customer, Customer.id == Conversation.customer_id)
-        .outerjoin(Finding, Finding.id == Alert.finding_id)
-        .outerjoin(Message, Message.id == Finding.message_id)
         .order_by(rank.desc(), Alert.created_at.desc(), Alert.id.desc())
         .limit(limit)
     ).all()
@@ -308,6 +293,33 @@ def _top_alerts(
             )
         )
     return tuple(out)
+
+
+# what a message about an alert shows, by these names: its store, its people, and its
+# finding's span in its message (see :func:`with_alert_context`, :func:`alert_excerpt`)
+ALERT_CONTEXT = (
+    OrgUnit.name.label("store"),
+    Staff.name.label("staff"),
+    Customer.name.label("customer"),
+    Message.text,
+    Message.consent_withheld,
+    Finding.start,
+    Finding.end,
+)
+
+
+def with_alert_context(alerts: Select[*tuple[Any, ...]]) -> Select[*tuple[Any, ...]]:
+    """``alerts`` (a query over alerts, outer-joined to their conversations) joined to what
+    :data:`ALERT_CONTEXT` reads; the message is the alert's own, else its finding's."""
+    return (
+        alerts.outerjoin(
+            OrgUnit, OrgUnit.id == func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
+        )
+        .outerjoin(Staff, Staff.id == Alert.staff_id)
+        .outerjoin(Customer, Customer.id == Conversation.customer_id)
+        .outerjoin(Finding, Finding.id == Alert.finding_id)
+        .outerjoin(Message, Message.id == func.coalesce(Alert.message_id, Finding.message_id))
+    )
 
 
 def masked_names(masker: Masker, row: Any) -> dict[str, str]:

@@ -12,9 +12,10 @@ admin: the company) as WeCom members (``push.userids`` maps a username to its We
 default the username), and ``digest.routes`` on the push channels (a group robot per region).
 
 Exactly once: a row of ``alert_pushes`` per (alert, channel, recipient) is **claimed** in a
-transaction of its own before sending (the unique key refuses a second claim, from this
-process after a restart or from a concurrent watcher), then marked ``sent``, ``summarised``
-or ``failed``. A failed push is claimed again by the next cycle, up to ``push.max_attempts``.
+transaction of its own (:mod:`audit.store.claims`) before sending (the unique key refuses a
+second claim, from this process after a restart or from a concurrent watcher), then marked
+``sent``, ``summarised`` or ``failed``. A failed push is claimed again by the next cycle, up
+to ``push.max_attempts``.
 
 Throttle: at most ``push.max_per_minute`` messages to one recipient in any 60 seconds,
 counted from the table (so across restarts and watchers). When more alerts wait than the
@@ -30,29 +31,25 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, func, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from audit.config import PUSH_CHANNELS, Settings
 from audit.digest.channel import Channel, DeliveryError
-from audit.digest.content import alert_excerpt, masked_names
+from audit.digest.content import ALERT_CONTEXT, alert_excerpt, masked_names, with_alert_context
 from audit.digest.recipients import Recipient, from_routes, unique
 from audit.digest.render import RenderedDigest, markdown_safe
 from audit.domain import AlertState, Category, Severity, label_of
 from audit.export.masking import Masker
 from audit.store.access import ALL_STORES_ROLES, expand
+from audit.store.claims import claim_row
 from audit.store.db import session_scope
 from audit.store.models import (
     Alert,
     AlertPush,
     Conversation,
-    Customer,
-    Finding,
     Message,
-    OrgUnit,
     Role,
-    Staff,
     User,
 )
 from audit.store.types import utcnow
@@ -216,29 +213,17 @@ def _candidates(session: Session, since: dt.datetime) -> list[PushAlert]:
     """Open critical alerts raised since ``since``, with what a message shows (masked as the
     digest masks: staff and customer names as tokens, personal data as labels)."""
     rows = session.execute(
-        select(
-            Alert.id,
-            Alert.category,
-            Alert.title,
-            func.coalesce(Alert.org_unit_id, Conversation.org_unit_id).label("unit"),
-            Alert.created_at,
-            OrgUnit.name,
-            Staff.name.label("staff"),
-            Customer.name.label("customer"),
-            Message.msgtime,
-            Message.text,
-            Message.consent_withheld,
-            Finding.start,
-            Finding.end,
+        with_alert_context(
+            select(
+                Alert.id,
+                Alert.category,
+                Alert.title,
+                func.coalesce(Alert.org_unit_id, Conversation.org_unit_id).label("unit"),
+                Alert.created_at,
+                Message.msgtime,
+                *ALERT_CONTEXT,
+            ).outerjoin(Conversation, Conversation.id == Alert.conversation_id)
         )
-        .outerjoin(Conversation, Conversation.id == Alert.conversation_id)
-        .outerjoin(
-            OrgUnit, OrgUnit.id == func.coalesce(Alert.org_unit_id, Conversation.org_unit_id)
-        )
-        .outerjoin(Staff, Staff.id == Alert.staff_id)
-        .outerjoin(Customer, Customer.id == Conversation.customer_id)
-        .outerjoin(Finding, Finding.id == Alert.finding_id)
-        .outerjoin(Message, Message.id == func.coalesce(Alert.message_id, Finding.message_id))
         .where(
             Alert.severity == Severity.CRITICAL,
             Alert.state == AlertState.OPEN,
@@ -258,7 +243,7 @@ def _candidates(session: Session, since: dt.datetime) -> list[PushAlert]:
                 # stored masked already; masked again in case an older row was not
                 title=masker.mask(r.title, names).text,
                 org_unit_id=r.unit,
-                store=r.name or "",
+                store=r.store or "",
                 at=r.msgtime or r.created_at,
                 excerpt=excerpt,
             )
@@ -288,40 +273,22 @@ def _claim(
     now: dt.datetime,
     max_attempts: int,
 ) -> bool:
-    """Take the (alert, channel, recipient) push for this sender; False when someone has it."""
-    try:
-        with session_scope(engine) as session:
-            if row is None:
-                session.add(
-                    AlertPush(
-                        alert_id=alert_id,
-                        channel=recipient.channel,
-                        recipient=recipient.key,
-                        status="sending",
-                        attempts=0,
-                        claimed_at=now,
-                    )
-                )
-                session.flush()
-                return True
-            status, attempts = row
-            key = (
-                AlertPush.alert_id == alert_id,
-                AlertPush.channel == recipient.channel,
-                AlertPush.recipient == recipient.key,
-            )
-            if status == "failed":
-                cond = (AlertPush.status == "failed", AlertPush.attempts == attempts)
-            else:  # a stale claim: its sender died between claiming and recording
-                cond = (AlertPush.status == "sending", AlertPush.claimed_at < now - STALE_CLAIM)
-            taken = session.execute(
-                update(AlertPush)
-                .where(*key, *cond, AlertPush.attempts < max_attempts)
-                .values(status="sending", claimed_at=now)
-            )
-            return bool(taken.rowcount == 1)  # type: ignore[attr-defined]
-    except IntegrityError:  # another sender claimed it a moment ago
-        return False
+    """Take the (alert, channel, recipient) push for this sender; False when someone has it.
+
+    ``row`` is the (status, attempts) this cycle read: a failed push is taken only if no one
+    retried it since, a ``sending`` one only when its sender died between claiming and
+    recording."""
+    retake = None
+    if row is not None:
+        status, attempts = row
+        if status == "failed":
+            cond = and_(AlertPush.status == "failed", AlertPush.attempts == attempts)
+        else:
+            cond = and_(AlertPush.status == "sending", AlertPush.claimed_at < now - STALE_CLAIM)
+        retake = and_(cond, AlertPush.attempts < max_attempts)
+    key = {"alert_id": alert_id, "channel": recipient.channel, "recipient": recipient.key}
+    claimed = {"status": "sending", "claimed_at": now}
+    return claim_row(engine, AlertPush, key, claimed, new={"attempts": 0}, retake=retake)
 
 
 def _record(

@@ -1,8 +1,8 @@
 """Sending the day's digests: once per (day, channel, recipient), whatever happens.
 
 For each recipient the runner first **claims** its ``digests_sent`` row (status ``sending``)
-in a transaction of its own, then renders and delivers, then records ``sent`` or ``failed``
-with the error. So:
+in a transaction of its own (:mod:`audit.store.claims`), then renders and delivers, then
+records ``sent`` or ``failed`` with the error. So:
 
 - re-running a day sends nothing that was sent (``resend=True`` sends again);
 - a failed delivery is retried by the next run, and one failing channel or recipient never
@@ -23,8 +23,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Engine, and_, or_, select, true
 
 from audit.days import DEFAULT_ZONE, local_date
 from audit.digest.channel import Channel, DeliveryError
@@ -33,6 +32,7 @@ from audit.digest.recipients import Recipient
 from audit.digest.render import RenderedDigest, render
 from audit.domain import Action
 from audit.store.access import Principal, expand, record
+from audit.store.claims import claim_row
 from audit.store.db import session_scope
 from audit.store.models import DigestSent, OrgUnit
 from audit.store.types import utcnow
@@ -161,49 +161,46 @@ def _claim(
     now: dt.datetime,
     stale_after: dt.timedelta,
 ) -> str | None:
-    """Take the (day, channel, recipient) row for this run; else say why not."""
-    try:
-        with session_scope(engine) as session:
-            row = session.scalar(
-                select(DigestSent)
-                .where(
-                    DigestSent.day == day,
-                    DigestSent.channel == recipient.channel,
-                    DigestSent.recipient == recipient.key,
-                )
-                .with_for_update()
+    """Take the (day, channel, recipient) row for this run; else say why not.
+
+    Taken over: a failed send, a claim older than ``stale_after`` (a crashed run's), and with
+    ``resend`` any row."""
+    key = {"day": day, "channel": recipient.channel, "recipient": recipient.key}
+    retake = (
+        true()
+        if resend
+        else or_(
+            DigestSent.status.not_in(("sent", "sending")),
+            and_(DigestSent.status == "sending", DigestSent.sent_at <= now - stale_after),
+        )
+    )
+    claimed = {"status": "sending", "error": None, "sent_at": now}
+    if claim_row(engine, DigestSent, key, claimed, new={"alert_count": 0}, retake=retake):
+        return None
+    with session_scope(engine) as session:
+        sent_at = session.scalar(
+            select(DigestSent.sent_at).where(
+                *_row(day, recipient.channel, recipient.key), DigestSent.status == "sent"
             )
-            if row is None:
-                session.add(
-                    DigestSent(
-                        day=day,
-                        channel=recipient.channel,
-                        recipient=recipient.key,
-                        status="sending",
-                        alert_count=0,
-                        sent_at=now,
-                    )
-                )
-                session.flush()
-                return None
-            if not resend and row.status == "sent":
-                return f"already sent at {row.sent_at:%Y-%m-%d %H:%M} UTC (--resend to send again)"
-            if not resend and row.status == "sending" and now - row.sent_at < stale_after:
-                return "being sent by another run"
-            row.status, row.error, row.sent_at = "sending", None, now
-            return None
-    except IntegrityError:  # another run inserted the same key a moment ago
-        return "being sent by another run"
+        )
+    if sent_at is not None:
+        return f"already sent at {sent_at:%Y-%m-%d %H:%M} UTC (--resend to send again)"
+    return "being sent by another run"
+
+
+def _row(day: dt.date, channel: str, recipient: str) -> tuple[ColumnElement[bool], ...]:
+    """The ``digests_sent`` row of one (day, channel, recipient), as a condition."""
+    return (
+        DigestSent.day == day,
+        DigestSent.channel == channel,
+        DigestSent.recipient == recipient,
+    )
 
 
 def _record(engine: Engine, day: dt.date, delivery: Delivery, now: dt.datetime) -> None:
     with session_scope(engine) as session:
         row = session.scalar(
-            select(DigestSent).where(
-                DigestSent.day == day,
-                DigestSent.channel == delivery.channel,
-                DigestSent.recipient == delivery.recipient,
-            )
+            select(DigestSent).where(*_row(day, delivery.channel, delivery.recipient))
         )
         if row is not None:
             row.status = delivery.status

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
 from audit.domain import Action
 from audit.export.counts import Counts
@@ -23,8 +23,9 @@ from audit.export.masking import Masker
 from audit.export.packs import Pack, iter_packs
 from audit.export.selection import PackQuery, conversation_ids
 from audit.export.training import TrainingQuery, write_training
+from audit.export.window import ExportWindow
 from audit.progress import Advance, ProgressFactory, no_progress
-from audit.store.access import AccessDenied, Principal, effective_scope, record
+from audit.store.access import AccessDenied, Principal, expand, narrowed, parent_links, record
 from audit.store.db import session_scope
 
 
@@ -79,8 +80,41 @@ def _authorize(engine: Engine, actor: Principal, unmask: bool, kind: str, target
 def _scoped(
     engine: Engine, actor: Principal, ids: tuple[int, ...] | None
 ) -> tuple[int, ...] | None:
+    """``ids`` (roots) cut down to the actor's scope, expanded for plain ``IN`` filters."""
     with session_scope(engine) as session:
-        return effective_scope(session, actor, ids)
+        return expand(session, narrowed(actor, ids, parent_links(session)))
+
+
+# what an export selects: narrowed to the actor's scope, described in the trail
+Query = TypeVar("Query", bound=ExportWindow)
+# writes the narrowed query's rows: their counts, and what the trail says they held
+Write = Callable[[Connection, Query, Masker], tuple[Counts, dict[str, int]]]
+
+
+def _export(
+    engine: Engine,
+    actor: Principal,
+    query: Query,
+    write: Write[Query],
+    *,
+    kind: str,
+    fmt: str,
+    unmask: bool,
+    target: str,
+) -> ExportResult:
+    """Every export's run: authorize, narrow ``query`` to the actor's scope, write, and leave
+    the trail's row (``export``, ``export_failed`` or ``export_denied``)."""
+    _authorize(engine, actor, unmask, kind, target)
+    query = replace(query, org_unit_ids=_scoped(engine, actor, query.org_unit_ids))
+    try:
+        with engine.connect() as conn:
+            counts, held = write(conn, query, Masker(enabled=not unmask))
+    except Exception as exc:
+        _failed(engine, actor, target, kind, exc)
+        raise
+    detail = {"kind": kind, "format": fmt, "masked": not unmask, "filters": query.describe()}
+    _log(engine, actor, Action.EXPORT, target, {**detail, **held, "target": target})
+    return ExportResult(kind, fmt, not unmask, counts)
 
 
 def export_packs(
@@ -96,37 +130,20 @@ def export_packs(
 ) -> ExportResult:
     """Write the selected conversation packs to ``out``; ``query.org_unit_ids`` are roots.
     ``progress`` advances by conversation against the selection's count."""
-    _authorize(engine, actor, unmask, "packs", target)
-    query = replace(query, org_unit_ids=_scoped(engine, actor, query.org_unit_ids))
-    masker = Masker(enabled=not unmask)
     writer = _writer(fmt, query.timezone)
-    try:
-        with engine.connect() as conn:
-            total = conn.scalar(
-                select(func.count()).select_from(conversation_ids(query).subquery())
-            )
-            with progress("export", total) as advance:
-                counts = writer(_advancing(iter_packs(conn, query, masker), advance), out)
-    except Exception as exc:
-        _failed(engine, actor, target, "packs", exc)
-        raise
-    _log(
-        engine,
-        actor,
-        Action.EXPORT,
-        target,
-        {
-            "kind": "packs",
-            "format": fmt,
-            "masked": not unmask,
-            "filters": query.describe(),
+
+    def write(conn: Connection, query: PackQuery, masker: Masker) -> tuple[Counts, dict[str, int]]:
+        total = conn.scalar(select(func.count()).select_from(conversation_ids(query).subquery()))
+        with progress("export", total) as advance:
+            counts = writer(_advancing(iter_packs(conn, query, masker), advance), out)
+        held = {
             "conversations": counts.conversations,
             "messages": counts.messages,
             "findings": counts.findings,
-            "target": target,
-        },
-    )
-    return ExportResult("packs", fmt, not unmask, counts)
+        }
+        return counts, held
+
+    return _export(engine, actor, query, write, kind="packs", fmt=fmt, unmask=unmask, target=target)
 
 
 def _advancing(packs: Iterator[Pack], advance: Advance) -> Iterator[Pack]:
@@ -145,29 +162,16 @@ def export_training(
     target: str = "",
 ) -> ExportResult:
     """Write labelled messages from reviews as JSON lines (see :mod:`audit.export.training`)."""
-    _authorize(engine, actor, unmask, "training", target)
-    query = replace(query, org_unit_ids=_scoped(engine, actor, query.org_unit_ids))
-    try:
-        with engine.connect() as conn:
-            counts = write_training(conn, query, Masker(enabled=not unmask), out)
-    except Exception as exc:
-        _failed(engine, actor, target, "training", exc)
-        raise
-    _log(
-        engine,
-        actor,
-        Action.EXPORT,
-        target,
-        {
-            "kind": "training",
-            "format": "jsonl",
-            "masked": not unmask,
-            "filters": query.describe(),
-            "examples": counts.rows,
-            "target": target,
-        },
+
+    def write(
+        conn: Connection, query: TrainingQuery, masker: Masker
+    ) -> tuple[Counts, dict[str, int]]:
+        counts = write_training(conn, query, masker, out)
+        return counts, {"examples": counts.rows}
+
+    return _export(
+        engine, actor, query, write, kind="training", fmt="jsonl", unmask=unmask, target=target
     )
-    return ExportResult("training", "jsonl", not unmask, counts)
 
 
 def _writer(fmt: Format, timezone: str) -> Callable[[Any, BinaryIO], Counts]:

@@ -9,13 +9,12 @@ refused archiving (a message flagged ``consent_withheld``, or the customer's con
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from sqlalchemy import ColumnElement, Select, and_, exists, func, or_, select
 
-from audit.days import DEFAULT_ZONE, day_bounds
+from audit.export.window import ExportWindow
 from audit.store.access import in_scope
 from audit.store.models import Alert, AlertState, Conversation, Customer, Finding, Message, Score
 
@@ -23,11 +22,7 @@ Band = Literal["best", "worst"]
 
 
 @dataclass(frozen=True)
-class PackQuery:
-    start: dt.date | None = None  # local days, both ends included; None: unbounded
-    end: dt.date | None = None
-    timezone: str = DEFAULT_ZONE
-    org_unit_ids: tuple[int, ...] | None = None  # expanded (see access.expand); None: company
+class PackQuery(ExportWindow):  # conversations that started on the window's days
     categories: tuple[str, ...] = ()  # any finding of these
     review_states: tuple[AlertState, ...] = ()  # any alert in these states
     band: Band | None = None
@@ -37,10 +32,7 @@ class PackQuery:
     def describe(self) -> dict[str, object]:
         """The filters as plain data, for the audit log."""
         return {
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
-            "timezone": self.timezone,
-            "org_unit_ids": list(self.org_unit_ids) if self.org_unit_ids is not None else None,
+            **super().describe(),
             "categories": list(self.categories),
             "review_states": [s.value for s in self.review_states],
             "band": self.band,
@@ -73,11 +65,7 @@ def conversation_ids(query: PackQuery) -> Select[Any]:
         in_scope(Conversation.org_unit_id, query.org_unit_ids),
         consent_ok(Conversation.id),
     ]
-    if query.start or query.end:
-        lo, hi = day_bounds(
-            query.start or dt.date(1970, 1, 1), query.end or dt.date(9999, 12, 30), query.timezone
-        )
-        conditions += [Conversation.started_at >= lo, Conversation.started_at < hi]
+    conditions += query.days(Conversation.started_at)
     if query.conversation_ids:
         conditions.append(Conversation.id.in_(query.conversation_ids))
     if query.categories:

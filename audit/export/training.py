@@ -18,7 +18,6 @@ never appear.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,9 +25,9 @@ from typing import Any, BinaryIO
 
 from sqlalchemy import Connection, func, or_, select
 
-from audit.days import DEFAULT_ZONE, day_bounds
 from audit.export.counts import Counts
 from audit.export.masking import Masker
+from audit.export.window import ExportWindow
 from audit.store.access import in_scope
 from audit.store.models import (
     Alert,
@@ -51,21 +50,11 @@ ROLES = {SenderKind.STAFF: "staff", SenderKind.CUSTOMER: "customer"}
 
 
 @dataclass(frozen=True)
-class TrainingQuery:
-    start: dt.date | None = None  # local days of the review
-    end: dt.date | None = None
-    timezone: str = DEFAULT_ZONE
-    org_unit_ids: tuple[int, ...] | None = None  # expanded; None: company
+class TrainingQuery(ExportWindow):  # reviews made on the window's days
     labels: tuple[str, ...] = ()  # only these labels (rules or classifier names)
 
     def describe(self) -> dict[str, object]:
-        return {
-            "start": self.start.isoformat() if self.start else None,
-            "end": self.end.isoformat() if self.end else None,
-            "timezone": self.timezone,
-            "org_unit_ids": list(self.org_unit_ids) if self.org_unit_ids is not None else None,
-            "labels": list(self.labels),
-        }
+        return {**super().describe(), "labels": list(self.labels)}
 
 
 def _latest_decisive() -> Any:
@@ -96,11 +85,7 @@ def iter_examples(
     reviewed = select(Review.id, Review.to_state, Review.finding_rule, Alert.category).join(
         latest, latest.c.review_id == Review.id
     )
-    if query.start or query.end:
-        lo, hi = day_bounds(
-            query.start or dt.date(1970, 1, 1), query.end or dt.date(9999, 12, 30), query.timezone
-        )
-        reviewed = reviewed.where(Review.created_at >= lo, Review.created_at < hi)
+    reviewed = reviewed.where(*query.days(Review.created_at))
     # alerts on a finding: the finding's message
     by_finding = (
         reviewed.add_columns(Finding.rule, Message.id.label("message_id"))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from sqlalchemy import delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, delete, exists, or_, select, update
 from sqlalchemy.orm import Session
 
 from audit.domain import Action
@@ -37,18 +37,8 @@ def carry_over(session: Session, survivor: int, merged: Mapping[int, str]) -> No
     """Move everything of the conversations ``merged`` (id: key) to ``survivor`` and delete
     them."""
     victims = sorted(merged)
-    session.execute(
-        update(Message)
-        .where(Message.conversation_id.in_(victims))
-        .values(conversation_id=survivor)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Finding)
-        .where(Finding.conversation_id.in_(victims))
-        .values(conversation_id=survivor)
-        .execution_options(synchronize_session=False)
-    )
+    _move(session, Message, Message.conversation_id.in_(victims), survivor)
+    _move(session, Finding, Finding.conversation_id.in_(victims), survivor)
     _carry_alerts(session, survivor, victims)
     session.execute(
         delete(Score)
@@ -115,15 +105,20 @@ def follow_messages(session: Session, placed: Iterable[tuple[int, int]]) -> None
         by_conv[conv_id].append(message_id)
     for conv_id, message_ids in by_conv.items():
         findings = select(Finding.id).where(Finding.message_id.in_(message_ids))
-        session.execute(
-            update(Alert)
-            .where(Alert.finding_id.in_(findings))
-            .values(conversation_id=conv_id)
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(Finding)
-            .where(Finding.message_id.in_(message_ids))
-            .values(conversation_id=conv_id)
-            .execution_options(synchronize_session=False)
-        )
+        _move(session, Alert, Alert.finding_id.in_(findings), conv_id)
+        _move(session, Finding, Finding.message_id.in_(message_ids), conv_id)
+
+
+def _move(
+    session: Session,
+    table: type[Message | Finding | Alert],
+    rows: ColumnElement[bool],
+    conversation_id: int,
+) -> None:
+    """The ``rows`` of ``table`` now belong to conversation ``conversation_id``."""
+    session.execute(
+        update(table)
+        .where(rows)
+        .values(conversation_id=conversation_id)
+        .execution_options(synchronize_session=False)
+    )

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import ColumnElement, Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Select, and_, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from audit import days
 from audit.store import daily as aggregates
 from audit.store.access import Principal, narrowed, pseudonym_key, within_units
-from audit.store.models import Message, OrgUnit
+from audit.store.models import Alert, Conversation, Finding, Message, OrgUnit, Score
 
 STORE_KIND = "store"
 UNASSIGNED = "(unassigned)"
@@ -194,6 +194,48 @@ def stores_in_scope(nodes: Iterable[OrgNode], conn: Connection, f: ReportFilter)
         OrgUnit.kind == STORE_KIND, in_scope(OrgUnit.id, f.org_unit_ids)
     )
     return set(conn.execute(query).scalars())
+
+
+# --------------------------------------------------------------------------- conversation lists
+
+
+def conversation_rows(version: str, *columns: Column) -> Select[*tuple[Any, ...]]:
+    """Conversations, newest first: id, start, ``columns``, then the message, finding and
+    alert counts and the score under scorecard ``version`` (the caller joins what ``columns``
+    need, and filters).
+
+    An alert counts for its own conversation, else its finding's (as the figures date alerts).
+    """
+    findings = (
+        select(Finding.conversation_id, func.count(Finding.id).label("n"))
+        .group_by(Finding.conversation_id)
+        .subquery()
+    )
+    alert_conv = func.coalesce(Alert.conversation_id, Finding.conversation_id)
+    alerts = (
+        select(alert_conv.label("conversation_id"), func.count(Alert.id).label("n"))
+        .outerjoin(Finding, Finding.id == Alert.finding_id)
+        .group_by(alert_conv)
+        .subquery()
+    )
+    return (
+        select(
+            Conversation.id,
+            Conversation.started_at,
+            *columns,
+            Conversation.message_count,
+            func.coalesce(findings.c.n, 0),
+            func.coalesce(alerts.c.n, 0),
+            Score.score,
+        )
+        .outerjoin(findings, findings.c.conversation_id == Conversation.id)
+        .outerjoin(alerts, alerts.c.conversation_id == Conversation.id)
+        .outerjoin(
+            Score,
+            and_(Score.conversation_id == Conversation.id, Score.scorecard_version == version),
+        )
+        .order_by(Conversation.started_at.desc(), Conversation.id.desc())
+    )
 
 
 # --------------------------------------------------------------------------- scope

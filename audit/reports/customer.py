@@ -13,22 +13,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-from sqlalchemy import Engine, and_, exists, func, or_, select
+from sqlalchemy import Engine, exists, func, or_, select
 
 from audit import days
 from audit.export.masking import masker_for
-from audit.reports.common import UNASSIGNED, local_times
+from audit.reports.common import UNASSIGNED, conversation_rows, local_times
 from audit.store import daily as aggregates
 from audit.store.access import AccessDenied, Principal, person_name, pseudonym, within_scope
 from audit.store.models import (
-    Alert,
     Conversation,
     Customer,
     CustomerTag,
-    Finding,
     Follow,
     OrgUnit,
-    Score,
     Staff,
     Tag,
     TagGroup,
@@ -111,46 +108,16 @@ def customer_profile(
             .order_by(Follow.added_at, Staff.id)
         ).all()
         version = aggregates.latest_scorecard(conn) or ""
-        findings = (
-            select(Finding.conversation_id, func.count(Finding.id).label("n"))
-            .group_by(Finding.conversation_id)
-            .subquery()
-        )
-        alert_conv = func.coalesce(Alert.conversation_id, Finding.conversation_id)
-        alerts = (
-            select(alert_conv.label("conversation_id"), func.count(Alert.id).label("n"))
-            .outerjoin(Finding, Finding.id == Alert.finding_id)
-            .group_by(alert_conv)
-            .subquery()
-        )
         mine = [
             Conversation.customer_id == customer_id,
             within_scope(principal, Conversation.org_unit_id),
         ]
         total = conn.scalar(select(func.count(Conversation.id)).where(*mine)) or 0
         convs = conn.execute(
-            select(
-                Conversation.id,
-                Conversation.started_at,
-                Staff.id,
-                Staff.name,
-                Staff.userid,
-                OrgUnit.name,
-                Conversation.message_count,
-                func.coalesce(findings.c.n, 0),
-                func.coalesce(alerts.c.n, 0),
-                Score.score,
-            )
+            conversation_rows(version, Staff.id, Staff.name, Staff.userid, OrgUnit.name)
             .outerjoin(Staff, Staff.id == Conversation.staff_id)
             .outerjoin(OrgUnit, OrgUnit.id == Conversation.org_unit_id)
-            .outerjoin(findings, findings.c.conversation_id == Conversation.id)
-            .outerjoin(alerts, alerts.c.conversation_id == Conversation.id)
-            .outerjoin(
-                Score,
-                and_(Score.conversation_id == Conversation.id, Score.scorecard_version == version),
-            )
             .where(*mine)
-            .order_by(Conversation.started_at.desc(), Conversation.id.desc())
             .limit(CONVERSATION_LIMIT)
         ).all()
     masker = masker_for(principal)

@@ -12,10 +12,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, func, select
 
 from audit.domain import AlertState, Category, Severity, label_of
-from audit.reports.common import UNASSIGNED, ReportFilter, local_times, org_tree, scoped
+from audit.reports.common import (
+    UNASSIGNED,
+    ReportFilter,
+    conversation_rows,
+    local_times,
+    org_tree,
+    scoped,
+)
 from audit.reports.figures import conversations_in
 from audit.reports.quality import response_summary, scored_metrics
 from audit.store import daily as aggregates
@@ -68,40 +75,13 @@ def staff_profile(
         if person is None:
             return None
         version = aggregates.latest_scorecard(conn) or ""
-        findings = (
-            select(Finding.conversation_id, func.count(Finding.id).label("n"))
-            .group_by(Finding.conversation_id)
-            .subquery()
-        )
-        alert_conv = func.coalesce(Alert.conversation_id, Finding.conversation_id)
-        alerts = (
-            select(alert_conv.label("conversation_id"), func.count(Alert.id).label("n"))
-            .outerjoin(Finding, Finding.id == Alert.finding_id)
-            .group_by(alert_conv)
-            .subquery()
-        )
         convs = conn.execute(
-            select(
-                Conversation.id,
-                Conversation.started_at,
-                Conversation.customer_id,
-                Customer.name,
-                Customer.external_userid,
-                Conversation.message_count,
-                func.coalesce(findings.c.n, 0),
-                func.coalesce(alerts.c.n, 0),
-                Score.score,
-                Score.metrics,
+            conversation_rows(
+                version, Conversation.customer_id, Customer.name, Customer.external_userid
             )
+            .add_columns(Score.metrics)
             .outerjoin(Customer, Customer.id == Conversation.customer_id)
-            .outerjoin(findings, findings.c.conversation_id == Conversation.id)
-            .outerjoin(alerts, alerts.c.conversation_id == Conversation.id)
-            .outerjoin(
-                Score,
-                and_(Score.conversation_id == Conversation.id, Score.scorecard_version == version),
-            )
             .where(Conversation.staff_id == staff_id, *conversations_in(f))
-            .order_by(Conversation.started_at.desc(), Conversation.id.desc())
         ).all()
         scored = scored_metrics(conn, f, Conversation.staff_id == staff_id)
         # an alert's conversation: its own, else its finding's (as the figures date alerts)

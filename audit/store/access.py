@@ -242,19 +242,6 @@ def expand(session: Session, roots: Iterable[int] | None) -> tuple[int, ...] | N
     return tuple(sorted(session.scalars(units_below(roots))))
 
 
-def effective_scope(
-    session: Session, principal: Principal, requested: Iterable[int] | None
-) -> tuple[int, ...] | None:
-    """What ``principal`` asked for, cut down to what they may see (expanded ids)."""
-    allowed = expand(session, principal.unit_ids)
-    wanted = expand(session, requested)
-    if allowed is None:
-        return wanted
-    if wanted is None:
-        return allowed
-    return tuple(sorted(set(allowed) & set(wanted)))
-
-
 def in_scope(column: _Column, ids: tuple[int, ...] | None) -> ColumnElement[bool]:
     """``column`` within already expanded ``ids`` (see :func:`expand`), as SQL."""
     if ids is None:
@@ -274,13 +261,19 @@ def units_by_code(session: Session, codes: Iterable[str]) -> tuple[int, ...]:
     return tuple(found[c] for c in codes)
 
 
+def parent_links(session: Session) -> list[tuple[int, int | None]]:
+    """``(id, parent_id)`` of every org unit: the tree :func:`narrowed` walks."""
+    return [(u, p) for u, p in session.execute(select(OrgUnit.id, OrgUnit.parent_id))]
+
+
 def narrowed(
     principal: Principal, chosen: Sequence[int] | None, tree: Sequence[tuple[int, int | None]]
 ) -> tuple[int, ...] | None:
-    """The units to report on: what the user picked, cut down to what they may see.
+    """What ``principal`` picked, cut down to what they may see: the one such rule.
 
-    ``tree`` is ``(id, parent_id)`` for every org unit. The result covers exactly the units
-    inside both the pick and the scope (each with everything below it).
+    ``tree`` is ``(id, parent_id)`` for every org unit (:func:`parent_links`). The result
+    are roots: with everything below them (:func:`expand`, :func:`within_units`) they cover
+    exactly the units inside both the pick and the scope.
     """
     scope = principal.unit_ids
     if chosen is None:

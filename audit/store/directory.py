@@ -8,7 +8,10 @@ upsert keyed on the WeCom ids, so running it again changes nothing.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -24,6 +27,9 @@ from audit.store.models import (
     Tag,
     TagGroup,
 )
+
+K = TypeVar("K", bound=Hashable)
+R = TypeVar("R")
 
 
 @dataclass
@@ -41,6 +47,17 @@ def _ts(seconds: int) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds else None
 
 
+def _row(session: Session, rows: dict[K, R], key: K, make: Callable[[], R]) -> tuple[R, bool]:
+    """The row under ``key``, made and added when there is none yet (then ``True``): the
+    upsert of every directory table; the caller sets the columns either way."""
+    row = rows.get(key)
+    if row is not None:
+        return row, False
+    row = rows[key] = make()
+    session.add(row)
+    return row, True
+
+
 class DirectoryError(ValueError):
     """The directory refers to something it does not define."""
 
@@ -54,12 +71,8 @@ def load_directory(session: Session, world: World) -> DirectoryStats:
         for spec in list(pending):
             if spec.parent_code and spec.parent_code not in units:
                 continue
-            unit = units.get(spec.code)
-            if unit is None:
-                unit = OrgUnit(code=spec.code, name=spec.name, kind=spec.kind)
-                session.add(unit)
-                units[spec.code] = unit
-                stats.org_units += 1
+            unit, new = _row(session, units, spec.code, partial(OrgUnit, code=spec.code))
+            stats.org_units += new
             unit.name, unit.kind = spec.name, spec.kind
             parent = units[spec.parent_code] if spec.parent_code else None
             unit.parent = parent
@@ -75,54 +88,37 @@ def load_directory(session: Session, world: World) -> DirectoryStats:
     for sspec in world.staff:
         if sspec.store_code not in units:
             raise DirectoryError(f"staff {sspec.userid}: unknown store {sspec.store_code}")
-        row = staff.get(sspec.userid)
-        if row is None:
-            row = Staff(userid=sspec.userid, name=sspec.name)
-            session.add(row)
-            staff[sspec.userid] = row
-            stats.staff += 1
+        row, new = _row(session, staff, sspec.userid, partial(Staff, userid=sspec.userid))
+        stats.staff += new
         row.name, row.position = sspec.name, sspec.position
         row.org_unit_id = units[sspec.store_code].id
 
     customers = {c.external_userid: c for c in session.scalars(select(Customer))}
     for cspec in world.customers:
-        crow = customers.get(cspec.external_userid)
-        if crow is None:
-            crow = Customer(external_userid=cspec.external_userid)
-            session.add(crow)
-            customers[cspec.external_userid] = crow
-            stats.customers += 1
+        make = partial(Customer, external_userid=cspec.external_userid)
+        crow, new = _row(session, customers, cspec.external_userid, make)
+        stats.customers += new
         crow.name, crow.type, crow.gender = cspec.name, cspec.type, cspec.gender
     session.flush()
 
     follows = {(f.staff_id, f.customer_id): f for f in session.scalars(select(Follow))}
     for fspec in world.follows:
         key = (staff[fspec.userid].id, customers[fspec.external_userid].id)
-        frow = follows.get(key)
-        if frow is None:
-            frow = Follow(staff_id=key[0], customer_id=key[1])
-            session.add(frow)
-            follows[key] = frow
-            stats.follows += 1
+        frow, new = _row(
+            session, follows, key, partial(Follow, staff_id=key[0], customer_id=key[1])
+        )
+        stats.follows += new
         frow.remark, frow.add_way, frow.state = fspec.remark, fspec.add_way, fspec.state
         frow.added_at = _ts(fspec.createtime)
 
     groups = {g.id: g for g in session.scalars(select(TagGroup))}
     tags = {t.id: t for t in session.scalars(select(Tag))}
     for gspec in world.tag_groups:
-        grow = groups.get(gspec.group_id)
-        if grow is None:
-            grow = TagGroup(id=gspec.group_id, name=gspec.name)
-            session.add(grow)
-            groups[gspec.group_id] = grow
+        grow, _ = _row(session, groups, gspec.group_id, partial(TagGroup, id=gspec.group_id))
         grow.name, grow.order = gspec.name, gspec.order
         for tspec in gspec.tags:
-            trow = tags.get(tspec.id)
-            if trow is None:
-                trow = Tag(id=tspec.id, group_id=gspec.group_id, name=tspec.name)
-                session.add(trow)
-                tags[tspec.id] = trow
-                stats.tags += 1
+            trow, new = _row(session, tags, tspec.id, partial(Tag, id=tspec.id))
+            stats.tags += new
             trow.name, trow.order, trow.group_id = tspec.name, tspec.order, gspec.group_id
     session.flush()
 
@@ -143,12 +139,8 @@ def load_directory(session: Session, world: World) -> DirectoryStats:
 
     rooms = {r.roomid: r for r in session.scalars(select(Room))}
     for rspec in world.rooms:
-        rrow = rooms.get(rspec.roomid)
-        if rrow is None:
-            rrow = Room(roomid=rspec.roomid)
-            session.add(rrow)
-            rooms[rspec.roomid] = rrow
-            stats.rooms += 1
+        rrow, new = _row(session, rooms, rspec.roomid, partial(Room, roomid=rspec.roomid))
+        stats.rooms += new
         rrow.name, rrow.creator = rspec.name, rspec.creator
         rrow.created_at = _ts(rspec.create_time)
         rrow.org_unit_id = units[rspec.store_code].id if rspec.store_code in units else None

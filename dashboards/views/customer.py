@@ -22,9 +22,7 @@ who = auth.require()
 url = ds.database_url()
 tz = ds.timezone()
 st.title("客户 · Customer")
-if not who.sees_people:
-    st.error("此角色只看汇总 / this role sees aggregates only.")
-    st.stop()
+widgets.people_only(who)
 
 customer_id = widgets.open_by_id(
     "customer",
@@ -53,7 +51,7 @@ if profile.follows.empty:
     st.caption("您的范围内没有添加关系 / no follows in your scope.")
 else:
     follows = profile.follows.assign(
-        staff_link=[widgets.link("staff", "staff", i) for i in profile.follows["staff_id"]],
+        staff_link=widgets.person_links(profile.follows, "staff"),
         channel=ds.channel_names(profile.follows["channel"]),
         store=profile.follows["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
     )
@@ -66,7 +64,7 @@ else:
         column_order=order,
         column_config={
             "staff": "员工 Staff",
-            "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+            "staff_link": widgets.person_link_column("staff"),
             "store": "门店 Store",
             "channel": "渠道 Channel",
             "remark": "备注 Remark",
@@ -86,36 +84,20 @@ if profile.total_conversations > len(convs):
     st.caption(f"共 {profile.total_conversations:,} 个会话，显示最近 {CONVERSATION_LIMIT:,} 个。")
 shown = widgets.as_text(convs, score=widgets.num).assign(
     store=convs["store"].replace(reports.UNASSIGNED, widgets.UNASSIGNED_LABEL),
-    staff_link=[widgets.link("staff", "staff", i) for i in convs["staff_id"]],
-    conversation_link=[
-        widgets.link("conversation", "conversation", i) for i in convs["conversation_id"]
-    ],
+    staff_link=widgets.person_links(convs, "staff"),
 )
-first = "conversation_link" if who.reads_messages else "conversation_id"
-clicked = st.dataframe(
+widgets.conversation_table(
     shown,
-    hide_index=True,
-    column_order=[
-        *(first, "started_at", "staff", "staff_link", "store"),
+    who.reads_messages,
+    [
+        *("started_at", "staff", "staff_link", "store"),
         *("messages", "findings", "alerts", "score"),
     ],
-    column_config={
-        "conversation_link": widgets.link_column("会话 #", "打开会话 open the conversation"),
-        "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
-        "started_at": st.column_config.DatetimeColumn(
-            f"开始时间（{tz}）", format="YYYY-MM-DD HH:mm"
-        ),
+    {
+        **widgets.conversation_columns(tz),
         "staff": "员工 Staff",
-        "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+        "staff_link": widgets.person_link_column("staff"),
         "store": "门店 Store",
-        "messages": st.column_config.NumberColumn("消息", format="%d"),
-        "findings": st.column_config.NumberColumn("违规", format="%d"),
-        "alerts": st.column_config.NumberColumn("预警", format="%d"),
-        "score": "评分",
     },
     key="customer_conversations",
-    on_select="rerun" if who.reads_messages else "ignore",
-    selection_mode="single-row",
 )
-if who.reads_messages:  # a clicked row opens its conversation in this tab
-    widgets.open_clicked(clicked, shown["conversation_id"], "views/conversation.py", "conversation")

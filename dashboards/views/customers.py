@@ -67,7 +67,7 @@ else:
 
 st.subheader("沉睡客户 Dormant customers")
 if not who.sees_people:
-    st.caption("此角色只看汇总 / this role sees aggregates only.")
+    st.caption(f"{widgets.AGGREGATES_ONLY}.")
 else:
     dormant = ds.dormant_customers(url, who, 30)
     if dormant is None:

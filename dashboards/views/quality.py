@@ -52,28 +52,22 @@ if who.sees_people:
         overdue = int(waiting["overdue"].sum())
         st.caption(f"{len(waiting):,} 个会话等待回复，其中 {overdue:,} 个已超时。")
         shown = waiting.assign(
-            conversation_link=[
-                widgets.link("conversation", "conversation", i) for i in waiting["conversation_id"]
-            ],
-            staff_link=[widgets.link("staff", "staff", i) for i in waiting["staff_id"]],
-            customer_link=[widgets.link("customer", "customer", i) for i in waiting["customer_id"]],
+            staff_link=widgets.person_links(waiting, "staff"),
+            customer_link=widgets.person_links(waiting, "customer"),
         )
-        first = "conversation_link" if who.reads_messages else "conversation_id"
-        clicked = st.dataframe(
+        widgets.conversation_table(
             shown,
-            hide_index=True,
-            column_order=[
-                *(first, "staff", "staff_link", "store", "customer", "customer_link"),
+            who.reads_messages,
+            [
+                *("staff", "staff_link", "store", "customer", "customer_link"),
                 *("since", "waiting_min", "overdue"),
             ],
-            column_config={
-                "conversation_link": widgets.link_column("会话 #", "打开会话"),
-                "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
+            {
                 "staff": "员工 Staff",
-                "staff_link": widgets.link_column("员工 #", "员工详情"),
+                "staff_link": widgets.person_link_column("staff"),
                 "store": "门店 Store",
                 "customer": "客户 Customer",
-                "customer_link": widgets.link_column("客户 #", "客户详情"),
+                "customer_link": widgets.person_link_column("customer"),
                 "since": st.column_config.DatetimeColumn(
                     f"等待起于（{period.tz}）", format="YYYY-MM-DD HH:mm"
                 ),
@@ -81,13 +75,7 @@ if who.sees_people:
                 "overdue": st.column_config.CheckboxColumn("超时", help=f"超过 SLA {sla:g} 分钟"),
             },
             key="quality_waiting",
-            on_select="rerun" if who.reads_messages else "ignore",
-            selection_mode="single-row",
         )
-        if who.reads_messages:  # a clicked row opens its conversation in this tab
-            widgets.open_clicked(
-                clicked, shown["conversation_id"], "views/conversation.py", "conversation"
-            )
 
     st.subheader("员工响应 Response times by staff")
     if per_staff.empty:
@@ -106,7 +94,7 @@ if who.sees_people:
         order += ["response_p50_min", "response_p90_min", "unanswered", "overdue"]
         order += ["waiting_p50_min", "waiting_p90_min"]
         if "staff_id" in shown.columns:
-            shown["staff_link"] = [widgets.link("staff", "staff", i) for i in shown["staff_id"]]
+            shown["staff_link"] = widgets.person_links(shown, "staff")
             order.insert(1, "staff_link")
         st.dataframe(
             shown,
@@ -114,7 +102,7 @@ if who.sees_people:
             column_order=order,
             column_config={
                 "staff": "员工 Staff",
-                "staff_link": widgets.link_column("员工 #", "员工详情"),
+                "staff_link": widgets.person_link_column("staff"),
                 "store": "门店 Store",
                 "conversations": st.column_config.NumberColumn("评分会话", format="%d"),
                 "responses": st.column_config.NumberColumn("回复样本 n", format="%d"),
@@ -129,7 +117,7 @@ if who.sees_people:
             key="quality_staff",
         )
 else:
-    st.caption("此角色只看汇总 / this role sees aggregates only (no per-person rows).")
+    st.caption(f"{widgets.AGGREGATES_ONLY} (no per-person rows).")
 
 st.subheader("每日趋势 Daily trend")
 trend = ds.daily_trend(url, who, start, end, unit)

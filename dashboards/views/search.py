@@ -21,9 +21,7 @@ SENDER_LABELS = {k.value: k.label for k in SenderKind}
 who = auth.require()
 url = ds.database_url()
 st.title("搜索 · Search")
-if not who.sees_people:  # the navigation hides this page; the queries refuse anyway
-    st.error("此角色只能查看汇总 / this role sees aggregates only.")
-    st.stop()
+widgets.people_only(who)
 
 
 def run(kind: str, query: str) -> SearchResult | None:
@@ -109,15 +107,13 @@ with tabs["customers"]:
             st.dataframe(
                 rows.assign(
                     channel=ds.channel_names(rows["channel"]),
-                    customer_link=[
-                        widgets.link("customer", "customer", i) for i in rows["customer_id"]
-                    ],
+                    customer_link=widgets.person_links(rows, "customer"),
                 ),
                 hide_index=True,
                 column_order=["customer", "customer_link", "remark", "channel", "staff", "store"],
                 column_config={
                     "customer": "客户 Customer",
-                    "customer_link": widgets.link_column("客户 #", "客户详情 customer page"),
+                    "customer_link": widgets.person_link_column("customer"),
                     "remark": "备注 Remark",
                     "channel": "渠道 Channel",
                     "staff": "添加人 Staff",
@@ -137,13 +133,13 @@ with tabs["staff"]:
             st.dataframe(
                 result.rows.assign(
                     active=result.rows["active"].map({True: "在职", False: "停用"}),
-                    staff_link=[widgets.link("staff", "staff", i) for i in result.rows["staff_id"]],
+                    staff_link=widgets.person_links(result.rows, "staff"),
                 ),
                 hide_index=True,
                 column_order=["staff", "staff_link", "userid", "position", "store", "active"],
                 column_config={
                     "staff": "员工 Staff",
-                    "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+                    "staff_link": widgets.person_link_column("staff"),
                     "userid": "账号 Id",
                     "position": "岗位 Position",
                     "store": "门店 Store",

@@ -18,9 +18,7 @@ NOT_FOUND = "找不到该员工，或不在您的权限范围内 / staff member 
 who = auth.require()
 url = ds.database_url()
 st.title("员工 · Staff")
-if not who.sees_people:
-    st.error("此角色只看汇总 / this role sees aggregates only.")
-    st.stop()
+widgets.people_only(who)
 
 staff_id = widgets.open_by_id(
     "staff",
@@ -69,43 +67,23 @@ if convs.empty:
     st.info("所选期间没有会话 / no conversations in this period.")
 else:
     shown = widgets.as_text(convs, score=widgets.num).assign(
-        customer_link=[widgets.link("customer", "customer", i) for i in convs["customer_id"]],
-        conversation_link=[
-            widgets.link("conversation", "conversation", i) for i in convs["conversation_id"]
-        ],
+        customer_link=widgets.person_links(convs, "customer"),
     )
-    order = ["started_at", "customer", "customer_link", "messages", "findings", "alerts"]
-    order += ["score", "unanswered"]
-    if who.reads_messages:
-        order.insert(0, "conversation_link")
-    else:
-        order.insert(0, "conversation_id")
-    clicked = st.dataframe(
+    widgets.conversation_table(
         shown,
-        hide_index=True,
-        column_order=order,
-        column_config={
-            "conversation_link": widgets.link_column("会话 #", "打开会话 open the conversation"),
-            "conversation_id": st.column_config.NumberColumn("会话 #", format="%d"),
-            "started_at": st.column_config.DatetimeColumn(
-                f"开始时间（{period.tz}）", format="YYYY-MM-DD HH:mm"
-            ),
+        who.reads_messages,
+        [
+            *("started_at", "customer", "customer_link", "messages", "findings", "alerts"),
+            *("score", "unanswered"),
+        ],
+        {
+            **widgets.conversation_columns(period.tz),
             "customer": "客户 Customer",
-            "customer_link": widgets.link_column("客户 #", "客户详情 customer page"),
-            "messages": st.column_config.NumberColumn("消息", format="%d"),
-            "findings": st.column_config.NumberColumn("违规", format="%d"),
-            "alerts": st.column_config.NumberColumn("预警", format="%d"),
-            "score": "评分",
+            "customer_link": widgets.person_link_column("customer"),
             "unanswered": st.column_config.CheckboxColumn("待回复", help="客户最后的消息无人回复"),
         },
         key="staff_conversations",
-        on_select="rerun" if who.reads_messages else "ignore",
-        selection_mode="single-row",
     )
-    if who.reads_messages:  # a clicked row opens its conversation in this tab
-        widgets.open_clicked(
-            clicked, shown["conversation_id"], "views/conversation.py", "conversation"
-        )
 
 st.subheader("预警 Alerts")
 if profile.alerts.empty:

@@ -62,7 +62,7 @@ picked = st.dataframe(
 )
 
 if not who.sees_people:
-    st.caption("此角色只看汇总 / this role sees aggregates only (no staff drill-down).")
+    st.caption(f"{widgets.AGGREGATES_ONLY} (no staff drill-down).")
     st.stop()
 
 st.subheader("员工 Staff")
@@ -85,9 +85,7 @@ else:
     staff = widgets.with_rate_texts(staff)
     links = []
     if "staff_id" in staff.columns:
-        staff = staff.assign(
-            staff_link=[widgets.link("staff", "staff", i) for i in staff["staff_id"]]
-        )
+        staff = staff.assign(staff_link=widgets.person_links(staff, "staff"))
         links = ["staff_link"]
     st.dataframe(
         staff,
@@ -95,7 +93,7 @@ else:
         column_order=["staff", *links, "store", *(m for m in MEASURES if m in staff.columns)],
         column_config={
             "staff": "员工 Staff",
-            "staff_link": widgets.link_column("员工 #", "员工详情 staff page"),
+            "staff_link": widgets.person_link_column("staff"),
             "store": "门店 Store",
             **MEASURES,
         },
