@@ -128,23 +128,25 @@ KILLS = [
 ]
 
 
-@pytest.mark.parametrize(("table", "n"), KILLS, ids=[k[0] for k in KILLS])
-def test_a_worker_killed_mid_task_changes_nothing(
+def test_a_worker_killed_mid_task_in_every_stage_changes_nothing(
     baseline: dict[str, Any],
     make_db: Callable[[], str],
     archive: Path,
     workers: Callable[..., Worker],
-    table: str,
-    n: int,
 ) -> None:
-    """The first worker SIGKILLs itself in the middle of a task; the broker gives the task to
-    the second worker, started when the first has died (so the kill cannot be dodged by the
-    second taking every task of the stage first)."""
+    """One run, a worker dying in each kind of task: a worker SIGKILLs itself in the middle
+    of a task of one stage; the broker gives the task to the next worker, started when the
+    previous one has died (so no kill can be dodged by another worker taking every task of
+    its stage) and armed to die in the next stage; the last one finishes the run. The stages
+    run one after another, so each armed write is still ahead when its worker starts."""
     url = make_db()
     env = environment(url, archive)
-    doomed = workers("doomed", env, armed=(table, n))
+    doomed = workers("doomed-0", env, armed=KILLS[0])
     run = coordinator(env, archive)
-    assert doomed.proc.wait(1200) == -signal.SIGKILL, doomed.log.read_text()[-3000:]
+    for i, kill in enumerate(KILLS):
+        assert doomed.proc.wait(1200) == -signal.SIGKILL, (kill, doomed.log.read_text()[-3000:])
+        if i + 1 < len(KILLS):
+            doomed = workers(f"doomed-{i + 1}", env, armed=KILLS[i + 1])
     workers("heir", env)
     finish(run)
     assert not differences(baseline["rows"], _rows(url))
