@@ -59,7 +59,12 @@ def server(sqlite_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
     seed_dashboard(engine)
     engine.dispose()
     port = _free_port()
-    env = {**os.environ, "AUDIT_DATABASE__URL": sqlite_url}
+    env = {
+        **os.environ,
+        "AUDIT_DATABASE__URL": sqlite_url,
+        # the seeded corp names its acquisition channels, as a deployment would
+        "AUDIT_DASHBOARD__CHANNEL_LABELS": '{"store_*": "门店扫码"}',
+    }
     env.pop("AUDIT_CONFIG", None)
     log = (tmp_path / "streamlit.log").open("w")
     proc = subprocess.Popen(
