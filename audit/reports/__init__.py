@@ -17,7 +17,7 @@ module              what
                     time, the quality clock), daily trends of a store's figures
 ``wordlists``       hits and verdicts per rule
 ``trail``           the audit log
-``status``          ``audit status --json``
+``status``          ``audit status --json``; the pipeline's lag (officers, admins)
 ==================  =================================================================
 
 Every page-level function takes the signed-in :class:`~audit.store.access.Principal` and
@@ -68,6 +68,7 @@ from audit.reports.figures import (
     summarize,
 )
 from audit.reports.overview import DailyCounts, Overview, Window, daily_counts, overview
+from audit.reports.status import PipelineLag, pipeline_lag_for
 from audit.reports.stores import LEVELS, staff_table, store_ranking
 from audit.reports.trail import audit_trail
 from audit.reports.wordlists import rule_examples, rule_table
@@ -89,6 +90,7 @@ __all__ = [
     "Overview",
     "OverviewTotals",
     "Period",
+    "PipelineLag",
     "QueuePage",
     "QueueQuery",
     "ReportFilter",
@@ -106,6 +108,7 @@ __all__ = [
     "open_conversation",
     "org_tree",
     "overview",
+    "pipeline_lag_for",
     "review_hours",
     "rule_examples",
     "rule_table",
