@@ -2,7 +2,9 @@
 
 Each cycle pulls whatever is new (every ``interval`` seconds, or at once when a
 ``msgaudit_notify`` callback arrives), decrypts it, and runs conversations, scan and alerts on
-it. One log line per cycle says what happened and how far behind the newest message is.
+it (with ``--distributed``: pulls here and hands the stages to the workers, as ``audit run
+--distributed`` does). One log line per cycle says what happened and how far behind the
+newest message is.
 SIGTERM or SIGINT stops after the page in flight: nothing is cut in half. Each cycle holds the
 database's pipeline lock (:mod:`audit.store.runlock`); while an ``audit run`` holds it, the
 cycle is skipped and tried again after the interval.
@@ -83,6 +85,7 @@ class Watcher:
         interval: float,
         emit: Callable[[str], None] | None = None,
         pusher: Callable[[], PushReport] | None = None,
+        distributed: Callable[[ArchiveSource, Callable[[], bool]], RunReport] | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
@@ -95,6 +98,9 @@ class Watcher:
         self.stopping = threading.Event()
         self.cycles: list[CycleSummary] = []
         self.pusher = pusher
+        # pull here, the stages on the workers (``audit watch --distributed``): the callable
+        # runs a cycle's stages, the cycle holding the lock (:mod:`audit.cluster.cli`)
+        self.distributed = distributed
         if pusher is None and settings.push.enabled:
             from audit.digest.push import Pusher
 
@@ -121,14 +127,18 @@ class Watcher:
         t0 = time.perf_counter()
         with pipeline_lock(self.engine):
             source = self.source_factory()  # fresh each cycle: it re-reads what has arrived
-            report = ingest(
-                self.settings, self.engine, source, self.keys, stop=self.stopping.is_set
-            )
+            if self.distributed is not None:
+                report = self.distributed(source, self.stopping.is_set)
+            else:
+                report = ingest(
+                    self.settings, self.engine, source, self.keys, stop=self.stopping.is_set
+                )
+                if not self.stopping.is_set():
+                    # an officer's word-list edit since the last cycle: its lists from now on
+                    self.scanner = current_scanner(self.settings, self.engine, self.scanner)
+                    analyse(self.settings, self.engine, self.scanner, report=report)
             push = None
             if not self.stopping.is_set():
-                # an officer's word-list edit since the last cycle: its lists from now on
-                self.scanner = current_scanner(self.settings, self.engine, self.scanner)
-                analyse(self.settings, self.engine, self.scanner, report=report)
                 push = self.push()  # before the media: the alert is what is urgent
             if self.settings.media.enabled and not self.stopping.is_set():
                 from audit.pipeline import fetch_media

@@ -120,6 +120,17 @@ def _filter(start: dt.date, end: dt.date, units: tuple[int, ...] | None) -> repo
     return reports.ReportFilter(reports.Period(start, end, timezone()), units)
 
 
+def pipeline_lag(url: str, who: Principal) -> reports.PipelineLag | None:
+    """How far the analysis is behind the pull (officers and admins; None for the rest)."""
+    return _pipeline_lag(url, who)
+
+
+@st.cache_data(ttl=QUERY_TTL, show_spinner=False)
+def _pipeline_lag(url: str, who: Principal) -> reports.PipelineLag | None:
+    with session_scope(engine_for(url)) as s:
+        return reports.pipeline_lag_for(s, who)
+
+
 # --------------------------------------------------------------------------- users
 
 

@@ -293,5 +293,23 @@ def minutes(value: float | None) -> str:
     return "—" if value is None or value != value else f"{value:.1f} 分钟"
 
 
+def lag_line(lag: reports.PipelineLag, tz: str) -> str:
+    """How far the analysis is behind the pull, times in the configured zone ``tz``."""
+
+    def at(t: dt.datetime | None) -> str:
+        return "—" if t is None else days.local_time(t, tz).strftime("%m-%d %H:%M")
+
+    behind = (
+        "尚未分析 nothing analysed yet" if lag.seconds is None else f"{lag.seconds // 60:.0f} 分钟"
+    )
+    line = (
+        f"流水线延迟 Pipeline lag: {behind} "
+        f"(已拉取至 {at(lag.pulled_upto)} / 已分析至 {at(lag.analysed_upto)})"
+    )
+    if lag.pending:
+        line += f"；{lag.pending:,} 条待解密 envelopes waiting to be decrypted"
+    return line
+
+
 def num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "—" if value is None or value != value else fmt.format(value)

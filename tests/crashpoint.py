@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +39,8 @@ STAGE_TABLES = {
 }
 
 
-def arm(table: str, n: int) -> None:
-    """Kill this process group before the ``n``-th INSERT, UPDATE or DELETE on ``table``."""
+def _before_write(table: str, n: int, action: Callable[[], None]) -> None:
+    """Call ``action`` before the ``n``-th INSERT, UPDATE or DELETE on ``table``."""
     pattern = re.compile(rf'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?{table}"?[\s(]', re.I)
     seen = 0
 
@@ -47,8 +49,28 @@ def arm(table: str, n: int) -> None:
         nonlocal seen
         if pattern.match(statement):
             seen += 1
-            if seen >= n:
-                os.killpg(os.getpgid(0), signal.SIGKILL)
+            if seen == n:
+                action()
+
+
+def arm(table: str, n: int) -> None:
+    """Kill this process group before the ``n``-th INSERT, UPDATE or DELETE on ``table``."""
+    _before_write(table, n, lambda: os.killpg(os.getpgid(0), signal.SIGKILL))
+
+
+def pause(table: str, n: int, directory: Path, limit: float = 600) -> None:
+    """Before the ``n``-th write to ``table``, create ``directory``/paused and wait (inside
+    the statement's transaction) until ``directory``/go exists."""
+
+    def wait() -> None:
+        (directory / "paused").touch()
+        deadline = time.monotonic() + limit
+        while not (directory / "go").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"paused before write {n} to {table}: never released")
+            time.sleep(0.05)
+
+    _before_write(table, n, wait)
 
 
 def run_killed(

@@ -274,6 +274,11 @@ def run_cmd(
 @click.option(
     "--max-cycles", type=int, help="Stop after this many cycles (default: run until stopped)."
 )
+@click.option(
+    "--distributed",
+    is_flag=True,
+    help="Pull here, run each cycle's stages on the workers ([cluster] broker_url, PostgreSQL).",
+)
 @pass_app
 def watch(
     app: App,
@@ -282,15 +287,20 @@ def watch(
     keys: tuple[str, ...],
     interval: float | None,
     max_cycles: int | None,
+    distributed: bool = False,
 ) -> None:
     """Pull continuously and analyse what arrives; SIGTERM stops cleanly.
 
     Pulls every --interval seconds, or at once when WeCom posts a msgaudit_notify callback
     to the endpoint on archive.notify_port. Logs one line per cycle with counts and lag.
 
+    With --distributed each cycle pulls here and runs its stages on the workers (as
+    `audit run --distributed`), under the same database lock.
+
     \b
-    Example:
+    Examples:
       audit watch --interval 30
+      audit watch --distributed --interval 30
     """
     import logging
 
@@ -298,15 +308,22 @@ def watch(
     from audit.pipeline import load_scanner, make_source
     from audit.watch import Watcher
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     settings, engine, _src, keyring = _prepare(app, source, path, keys)
+    scanner = load_scanner(settings, engine)
+    cycle = None
+    if distributed:  # refused here, in one line, without PostgreSQL or a broker
+        from audit.cluster.cli import watch_distributed
+
+        cycle = watch_distributed(settings, engine, scanner, app.progress)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     watcher = Watcher(
         settings,
         engine,
         lambda: make_source(settings, source, path),
         keyring,
-        load_scanner(settings, engine),
+        scanner,
         interval or settings.archive.watch_interval,
+        distributed=cycle,
     )
     watcher.install_signal_handlers()
     arc = settings.archive

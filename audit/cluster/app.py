@@ -6,6 +6,13 @@ Delivery is at least once: a task is acknowledged only when it has finished
 (prefetch 1), so a dead worker strands at most the task it was running. The stages are
 idempotent, which makes a second delivery harmless.
 
+A broker restart loses nothing: the task queues are durable and their messages persistent,
+every message sent is confirmed by the broker (else sent again, :data:`PUBLISH_RETRY`),
+workers reconnect for as long as it takes, a task running meanwhile is run again (its
+acknowledgement went with the old connection), and the results travel through a reply queue
+that outlives the restart (:mod:`audit.cluster.results`); the coordinator reconnects while
+it waits (:mod:`audit.cluster.coordinator`).
+
 ``celery -A audit.cluster.app worker`` works too (Flower: ``celery -A audit.cluster.app
 flower``): the settings then come from ``AUDIT_CONFIG`` and the ``AUDIT_*`` environment.
 """
@@ -14,6 +21,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from audit.cluster.results import BACKEND, PUBLISH_RETRY, RPC_URLS
 from audit.config import ConfigError, Settings, load_settings
 
 app = Celery("audit", include=["audit.cluster.tasks"])
@@ -32,7 +40,11 @@ def configure(settings: Settings) -> Celery:
     prefix = cfg.queue_prefix
     app.conf.update(
         broker_url=cfg.broker_url,
-        result_backend=cfg.result_backend,
+        result_backend=BACKEND if cfg.result_backend in RPC_URLS else cfg.result_backend,
+        result_persistent=True,
+        broker_transport_options={"confirm_publish": True},
+        task_publish_retry=True,
+        task_publish_retry_policy=PUBLISH_RETRY,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -49,9 +61,12 @@ def configure(settings: Settings) -> Celery:
             "*": {"max_retries": cfg.max_retries, "retry_backoff_max": cfg.retry_backoff_max}
         },
         broker_connection_retry_on_startup=True,
+        broker_connection_retry=True,
+        broker_connection_max_retries=None,  # a worker waits for the broker however long
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
-        result_expires=24 * 3600,
+        # a result is waited for at most task_timeout; twice that leaves room for an outage
+        result_expires=2 * cfg.task_timeout,
         timezone=settings.quality.timezone,
         enable_utc=True,
     )

@@ -1,9 +1,11 @@
-"""The cluster's share of the command line: what ``audit run --distributed``, ``audit status``
-and ``audit worker`` call (the commands themselves only parse options and print)."""
+"""The cluster's share of the command line: what ``audit run --distributed``,
+``audit watch --distributed``, ``audit status`` and ``audit worker`` call (the commands
+themselves only parse options and print)."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Engine
@@ -46,6 +48,17 @@ def run_distributed_cmd(
     from audit.cluster.coordinator import run_distributed
 
     return run_distributed(settings, engine, source, scanner, progress, full_scan, _say)
+
+
+def watch_distributed(
+    settings: Settings, engine: Engine, scanner: Scanner, progress: ProgressFactory
+) -> Callable[[ArchiveSource, Callable[[], bool]], RunReport]:
+    """``audit watch --distributed``: what each cycle runs, under the cycle's pipeline lock."""
+    require_cluster(settings, engine)  # before the first cycle
+    from audit.cluster.coordinator import Coordinator
+
+    coordinator = Coordinator(settings, engine, scanner, progress, _say)
+    return lambda source, stop: coordinator.run(source, stop=stop, locked=True)
 
 
 def status_lines(data: dict[str, Any]) -> list[str]:

@@ -1,4 +1,5 @@
-"""``audit run --distributed``: pull here, let the workers do the rest, stage by stage.
+"""``audit run --distributed`` (and each cycle of ``audit watch --distributed``): pull here,
+let the workers do the rest, stage by stage.
 
 The coordinator takes the database's pipeline lock (a PostgreSQL advisory lock,
 :mod:`audit.store.runlock`) and keeps it until the work it enqueued is finished, so that a
@@ -12,6 +13,7 @@ of them before the next stage, whose input they are. The report has the shape of
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -100,43 +102,124 @@ class Coordinator:
         calls = list(calls)
         if not calls:
             return []
+        # sent with the app's publish policy: a broker down meanwhile is waited for
         result = group(task.s(fp=self.fp, **kw) for kw in calls).apply_async()
         out: list[Any] = []
-        timeout = self.settings.cluster.task_timeout
         with self.progress(f"{name} (tasks)", len(calls)) as advance:
             for res in result.results:
                 try:
-                    out.append(res.get(timeout=timeout, disable_sync_subtasks=False))
+                    out.append(self._result(name, res))
                 except VersionMismatch as exc:
                     raise ClusterError(str(exc)) from None
+                except ClusterError:
+                    raise
                 except Exception as exc:
                     if type(exc).__name__ == "VersionMismatch":  # rebuilt by the result backend
                         raise ClusterError(str(exc)) from None
-                    if "timeout" in type(exc).__name__.lower():
-                        raise ClusterError(
-                            f"{name}: no result within cluster.task_timeout ({timeout}s); "
-                            "are workers running? (audit status)"
-                        ) from None
                     key = f"cluster:{name}"
                     aside[key] = aside.get(key, 0) + 1
                     self.say(f"{name}: a task failed: {type(exc).__name__}: {exc}")
                 advance(1)
         return out
 
+    def _result(self, name: str, res: Any) -> Any:
+        """The task's return value, or its exception raised here. When the connection to the
+        broker breaks meanwhile (a broker restart), connect again, however long the broker
+        takes to come back within ``cluster.task_timeout``, and go on waiting: the result
+        waits in the reply queue (:mod:`audit.cluster.results`)."""
+        from celery.exceptions import TimeoutError as NoResult
+
+        timeout = self.settings.cluster.task_timeout
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                # propagate=False: a task's own exception is returned, so that whatever
+                # raises here is about the waiting (the time, the connection)
+                value = res.get(
+                    timeout=max(1.0, deadline - time.monotonic()),
+                    propagate=False,
+                    disable_sync_subtasks=False,
+                )
+            except NoResult:
+                raise ClusterError(
+                    f"{name}: no result within cluster.task_timeout ({timeout}s); "
+                    "are workers running? (audit status)"
+                ) from None
+            except Exception as exc:
+                if not self._broker_lost(exc):
+                    raise
+                self.say(f"{name}: lost the broker ({type(exc).__name__}); reconnecting")
+                self._reconnect(name, res, deadline)
+                continue
+            if res.successful():
+                return value
+            raise value if isinstance(value, BaseException) else RuntimeError(str(value))
+
+    def _broker_lost(self, exc: BaseException) -> bool:
+        """A connection error, or Celery giving up its own quick reconnect because of one."""
+        from kombu.exceptions import OperationalError
+
+        conn = self.app.connection_for_read()
+        try:
+            errors = (OperationalError, *conn.connection_errors, *conn.channel_errors)
+        finally:
+            conn.release()
+        return isinstance(exc, errors) or (
+            isinstance(exc, RuntimeError) and isinstance(exc.__cause__, errors)
+        )
+
+    def _reconnect(self, name: str, res: Any, deadline: float) -> None:
+        """Wait for the broker, then consume the reply queue again on a new connection."""
+        consumer = self.app.backend.result_consumer
+        while True:
+            consumer.on_after_fork()  # drops the broken connection and its consumer
+            try:
+                with self.app.connection_for_read() as conn:
+                    conn.ensure_connection(
+                        max_retries=None,
+                        interval_start=1,
+                        interval_step=1,
+                        interval_max=5,
+                        timeout=max(1.0, deadline - time.monotonic()),
+                    )
+                consumer.consume_from(res.id)  # declares the reply queue again, consumes it
+            except Exception as exc:
+                if self._broker_lost(exc) and time.monotonic() < deadline:
+                    continue
+                raise ClusterError(
+                    f"{name}: the broker did not come back within cluster.task_timeout "
+                    f"({self.settings.cluster.task_timeout}s): {type(exc).__name__}: {exc}"
+                ) from None
+            self.say(f"{name}: broker back, waiting for the results")
+            return
+
     # ------------------------------------------------------------------ the run
 
-    def run(self, source: ArchiveSource, full_scan: bool = False) -> RunReport:
+    def run(
+        self,
+        source: ArchiveSource,
+        full_scan: bool = False,
+        stop: Callable[[], bool] | None = None,
+        locked: bool = False,
+    ) -> RunReport:
+        """Pull, then every stage on the workers; takes the pipeline lock (waiting for it)
+        unless the caller holds it. ``stop`` (``audit watch``'s shutdown) is asked between
+        pages; once it says so, what was pulled is decrypted and the analysis left to the
+        next run."""
         from audit.cluster import tasks
 
         report = RunReport()
         aside = report.set_aside
         engine, cfg = self.engine, self.settings.cluster
-        with pipeline_lock(engine, wait=True, on_wait=self.say):
+        lock = nullcontext() if locked else pipeline_lock(engine, wait=True, on_wait=self.say)
+        with lock:
             with _Timer(report, "directory"):
                 report.directory = sync_simulated_directory(engine, source)
             with _Timer(report, "pull"), self.progress("pull", None) as advance:
                 try:
-                    report.pull = pull(engine, source, self.settings.archive.page_size, advance)
+                    report.pull = pull(
+                        engine, source, self.settings.archive.page_size, advance, stop=stop
+                    )
                 finally:
                     close = getattr(source, "close", None)
                     if close is not None:
@@ -149,7 +232,8 @@ class Coordinator:
                 calls = [{"lo": lo, "hi": hi} for lo, hi in ranges(pending, cfg.decrypt_batch)]
                 for values in self._stage("decrypt", tasks.decrypt, calls, aside):
                     _add(report.decrypt, values)
-            self.analyse(full_scan, report, locked=True)
+            if stop is None or not stop():
+                self.analyse(full_scan, report, locked=True)
         return report
 
     def analyse(

@@ -18,7 +18,7 @@ module              what
                     time, the quality clock), daily trends of a store's figures
 ``wordlists``       hits and verdicts per rule
 ``trail``           the audit log
-``status``          ``audit status --json``
+``status``          ``audit status --json``; the pipeline's lag (officers, admins)
 ==================  =================================================================
 
 Every page-level function takes the signed-in :class:`~audit.store.access.Principal` and
@@ -70,6 +70,7 @@ from audit.reports.figures import (
 )
 from audit.reports.overview import DailyCounts, Overview, Window, daily_counts, overview
 from audit.reports.pictures import PictureMark, PictureView
+from audit.reports.status import PipelineLag, pipeline_lag_for
 from audit.reports.stores import LEVELS, staff_table, store_ranking
 from audit.reports.trail import audit_trail
 from audit.reports.wordlists import rule_examples, rule_table
@@ -93,6 +94,7 @@ __all__ = [
     "Period",
     "PictureMark",
     "PictureView",
+    "PipelineLag",
     "QueuePage",
     "QueueQuery",
     "ReportFilter",
@@ -110,6 +112,7 @@ __all__ = [
     "open_conversation",
     "org_tree",
     "overview",
+    "pipeline_lag_for",
     "review_hours",
     "rule_examples",
     "rule_table",

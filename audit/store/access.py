@@ -129,6 +129,11 @@ class Principal:
         return self.role in TRAIL_ROLES
 
     @property
+    def sees_pipeline(self) -> bool:
+        """The pipeline's own health (how far the analysis is behind): the whole service."""
+        return self.role in ALL_STORES_ROLES
+
+    @property
     def sees_wordlists(self) -> bool:
         return self.role in WORDLIST_ROLES
 

@@ -22,6 +22,10 @@ if period is None:
     st.info(widgets.NO_DATA)
     st.stop()
 
+lag = ds.pipeline_lag(url, who)
+if lag is not None:
+    st.caption(widgets.lag_line(lag, period.tz))
+
 nodes = ds.scoped_org_tree(url, who)
 by_id = {n.id: n for n in nodes}
 choices: list[int | None] = [None, *(n.id for n in nodes if n.has_children)]

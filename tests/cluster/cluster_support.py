@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -110,3 +112,79 @@ def finish(proc: subprocess.Popen[str], timeout: float = 1200) -> tuple[str, str
     out, err = proc.communicate(timeout=timeout)
     assert proc.returncode == 0, f"exit {proc.returncode}\n{err[-4000:]}"
     return out, err
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _rabbitmq_bin(name: str) -> str | None:
+    """The script itself: Debian's wrapper in /usr/sbin switches to the rabbitmq user."""
+    direct = Path("/usr/lib/rabbitmq/bin") / name
+    return str(direct) if direct.exists() else shutil.which(name)
+
+
+class OwnBroker:
+    """A RabbitMQ node of the test's own (its own port, data and cookie in a temporary
+    directory), to be restarted without disturbing the tests that share the usual broker."""
+
+    def __init__(self, directory: Path) -> None:
+        server, self.ctl_path = _rabbitmq_bin("rabbitmq-server"), _rabbitmq_bin("rabbitmqctl")
+        if server is None or self.ctl_path is None:
+            raise FileNotFoundError("rabbitmq-server / rabbitmqctl not installed")
+        self.dir = directory
+        self.port = _free_port()
+        self.node = f"audittest{uuid.uuid4().hex[:8]}@localhost"
+        self.url = f"amqp://guest:guest@127.0.0.1:{self.port}//"
+        (directory / "plugins").write_text("[].\n")
+        env = {
+            **self._ctl_env(),
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(_free_port()),
+            "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),  # none: defaults
+            "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq"),
+            "RABBITMQ_ADVANCED_CONFIG_FILE": str(directory / "advanced.config"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "plugins"),
+            "RABBITMQ_PLUGINS_EXPAND_DIR": str(directory / "plugins-expand"),
+            "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(directory / "log"),
+            "RABBITMQ_PID_FILE": str(directory / "pid"),
+        }
+        self.log = directory / "server.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [server], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def _ctl_env(self) -> dict[str, str]:
+        # the cookie of this node only: HOME is where the Erlang cookie is kept
+        return {"HOME": str(self.dir), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    def ctl(self, *args: str, timeout: float = 120) -> None:
+        assert self.ctl_path is not None
+        proc = subprocess.run(
+            [self.ctl_path, "-q", "-n", self.node, *args],
+            env=self._ctl_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert proc.returncode == 0, f"rabbitmqctl {' '.join(args)}: {proc.stderr[-2000:]}"
+
+    def wait_ready(self, timeout: int = 180) -> None:
+        try:
+            self.ctl("wait", str(self.dir / "pid"), "--timeout", str(timeout), timeout=timeout + 30)
+        except AssertionError:
+            raise AssertionError(self.log.read_text()[-3000:]) from None
+
+    def shutdown(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(Exception):
+                self.ctl("shutdown", timeout=60)
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(60)

@@ -65,7 +65,9 @@ def make_db(pg_database: str) -> Iterator[Callable[[], str]]:
     """Fresh migrated PostgreSQL databases, dropped at the end of the session (the server
     of ``pg_database``, which skips or fails when it cannot be reached)."""
     server = make_engine(pg_database).url
-    admin = make_engine(server).execution_options(isolation_level="AUTOCOMMIT")
+    admin = make_engine(server.render_as_string(hide_password=False)).execution_options(
+        isolation_level="AUTOCOMMIT"
+    )
     made: list[str] = []
 
     def make() -> str:
@@ -101,14 +103,20 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
 
     ``armed=(table, n)`` starts one that SIGKILLs itself before its n-th write to ``table``
     (:mod:`crashpoint`): killed in the middle of a task's transaction, the same point on
-    every run."""
+    every run; ``pause=directory`` makes that one stop there instead, until released."""
     started: list[Worker] = []
 
-    def start(name: str, env: dict[str, str], armed: tuple[str, int] | None = None) -> Worker:
+    def start(
+        name: str,
+        env: dict[str, str],
+        armed: tuple[str, int] | None = None,
+        pause: Path | None = None,
+    ) -> Worker:
         log = tmp_path / f"{name}.log"
         if armed:
             cmd = [sys.executable, str(HERE / "armed_worker.py")]
             cmd += [armed[0], str(armed[1])]
+            cmd += ["--pause", str(pause)] if pause else []
         else:
             cmd = [sys.executable, "-m", "audit"]
         cmd += ["worker", "--name", name, "--loglevel", "WARNING"]

@@ -1,6 +1,6 @@
 """``audit run --distributed`` on two worker processes gives the rows a single-process
 ``audit run`` gives, also when a worker is killed in the middle of a task, and a second
-coordinator pulls nothing twice."""
+coordinator pulls nothing twice; so does a cycle of ``audit watch --distributed``."""
 
 from __future__ import annotations
 
@@ -149,6 +149,34 @@ def test_a_worker_killed_mid_task_in_every_stage_changes_nothing(
             doomed = workers(f"doomed-{i + 1}", env, armed=KILLS[i + 1])
     workers("heir", env)
     finish(run)
+    assert not differences(baseline["rows"], _rows(url))
+    assert _rows(url) == baseline["rows"]
+    assert _failures(url) == []
+
+
+def test_one_distributed_watch_cycle_gives_the_single_process_rows(
+    baseline: dict[str, Any],
+    make_db: Callable[[], str],
+    archive: Path,
+    workers: Callable[..., Worker],
+) -> None:
+    """`audit watch --distributed`: the cycle pulls here and hands the stages to the workers."""
+    url = make_db()
+    env = environment(url, archive)
+    workers("wa", env)
+    watch = subprocess.run(
+        [
+            *(sys.executable, "-m", "audit", "watch", "--distributed", "--path", str(archive)),
+            *("--max-cycles", "1", "--interval", "0"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert watch.returncode == 0, watch.stderr[-4000:]
+    assert re.search(r"cycle 1: \+2000 envelopes, \+\d+ messages, 0 failed", watch.stderr)
+    assert "stopped after 1 cycle(s)" in watch.stderr
     assert not differences(baseline["rows"], _rows(url))
     assert _rows(url) == baseline["rows"]
     assert _failures(url) == []

@@ -19,10 +19,13 @@ from audit.store.db import make_engine
 pytestmark = [pytest.mark.postgres]
 
 
-def test_distributed_on_sqlite_is_one_clear_line(sqlite_url: str, archive: Path) -> None:
+@pytest.mark.parametrize("command", ["run", "watch"])
+def test_distributed_on_sqlite_is_one_clear_line(
+    sqlite_url: str, archive: Path, command: str
+) -> None:
     env = environment(sqlite_url, archive)
     proc = subprocess.run(
-        [sys.executable, "-m", "audit", "run", "--distributed", "--path", str(archive)],
+        [sys.executable, "-m", "audit", command, "--distributed", "--path", str(archive)],
         env=env,
         capture_output=True,
         text=True,

@@ -14,11 +14,12 @@ import pandas as pd
 import pytest
 import streamlit as st
 from seed_chain import Seeded, seed_chain
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from streamlit.testing.v1 import AppTest
 
 from audit.store.access import Principal, principal_for_user
 from audit.store.db import make_engine, session_scope
+from audit.store.models import Envelope, EnvelopeState, Message, ScanRun
 from audit.store.users import create_user
 
 APP = Path(__file__).resolve().parents[2] / "dashboards" / "app.py"
@@ -79,7 +80,22 @@ def store_frame(at: AppTest) -> pd.DataFrame:
     return frame.set_index("store")
 
 
+def _scan_upto(url: str, upto: dt.datetime) -> None:
+    """The seeded messages up to ``upto`` (UTC) analysed; every envelope decrypted."""
+    engine: Engine = make_engine(url)
+    with session_scope(engine) as s:
+        run = s.query(ScanRun).one()
+        s.execute(update(Envelope).values(state=EnvelopeState.DECRYPTED))
+        s.execute(update(Message).where(Message.msgtime <= upto).values(scanned_run_id=run.id))
+    engine.dispose()
+
+
+def lag_caption(at: AppTest) -> list[str]:
+    return [c.value for c in at.caption if c.value.startswith("流水线延迟")]
+
+
 def test_when_seeded_then_metrics_and_stores_are_shown(seeded_url: tuple[str, Seeded]):
+    _scan_upto(seeded_url[0], dt.datetime(2026, 11, 17, 4, 0, tzinfo=dt.UTC))
     at = run_app()
 
     assert at.title[0].value == "门店概览 · Store overview"
@@ -106,6 +122,24 @@ def test_when_seeded_then_metrics_and_stores_are_shown(seeded_url: tuple[str, Se
         dt.date(2026, 11, 18),
     )
     assert len(at.get("vega_lite_chart")) == 2
+    # the officer sees how far the analysis is behind the pull, in China time
+    assert lag_caption(at) == [
+        "流水线延迟 Pipeline lag: 1325 分钟 (已拉取至 11-18 10:05 / 已分析至 11-17 12:00)"
+    ]
+
+
+def test_when_a_supervisor_looks_then_no_pipeline_lag_is_shown(
+    seeded_url: tuple[str, Seeded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _ = seeded_url
+    engine: Engine = make_engine(url)
+    with session_scope(engine) as s:
+        user = create_user(s, "sup", "password-1", "supervisor", ["S1"])
+        monkeypatch.setitem(_SIGNED_IN, "who", principal_for_user(s, user))
+    engine.dispose()
+    at = run_app()
+    assert metrics(at)["消息 Messages"] == "5"  # the page is there, for the one store
+    assert lag_caption(at) == []
 
 
 def test_when_a_period_is_picked_then_only_its_days_count(seeded_url: tuple[str, Seeded]):
