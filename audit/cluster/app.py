@@ -18,8 +18,9 @@ from audit.config import ConfigError, Settings, load_settings
 
 app = Celery("audit", include=["audit.cluster.tasks"])
 
-# the queues, by the kind of work: CPU-bound (decrypt, scan) and database-bound (the rest)
-KINDS = ("decrypt", "scan", "analyse")
+# the queues, by the kind of work: CPU-bound (decrypt, scan), pictures (QR and OCR: slow, and
+# only on hosts with the ``images`` extra) and database-bound (the rest)
+KINDS = ("decrypt", "scan", "images", "analyse")
 
 
 def queue_names(settings: Settings) -> list[str]:
@@ -43,6 +44,7 @@ def configure(settings: Settings) -> Celery:
         task_routes={
             "audit.cluster.tasks.decrypt": {"queue": f"{prefix}.decrypt"},
             "audit.cluster.tasks.scan": {"queue": f"{prefix}.scan"},
+            "audit.cluster.tasks.images": {"queue": f"{prefix}.images"},
             "audit.cluster.tasks.*": {"queue": f"{prefix}.analyse"},
         },
         task_annotations={
