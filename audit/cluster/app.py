@@ -12,8 +12,11 @@ flower``): the settings then come from ``AUDIT_CONFIG`` and the ``AUDIT_*`` envi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from celery import Celery
 
+from audit.cluster import ClusterError
 from audit.config import ConfigError, Settings, load_settings
 
 app = Celery("audit", include=["audit.cluster.tasks"])
@@ -25,6 +28,23 @@ KINDS = ("decrypt", "scan", "images", "analyse")
 
 def queue_names(settings: Settings) -> list[str]:
     return [f"{settings.cluster.queue_prefix}.{kind}" for kind in KINDS]
+
+
+def chosen_queues(settings: Settings, names: Sequence[str]) -> list[str]:
+    """The queues ``audit worker --queues`` names, by kind (``images``) or in full
+    (``audit.images``); a name of no queue of the project's is an error listing them."""
+    known = queue_names(settings)
+    out = []
+    for name in (n.strip() for n in names):
+        queue = f"{settings.cluster.queue_prefix}.{name}" if name in KINDS else name
+        if queue not in known:
+            raise ClusterError(
+                f"--queues: no queue {name!r}; the queues are {', '.join(KINDS)} "
+                f"({', '.join(known)})"
+            )
+        if queue not in out:
+            out.append(queue)
+    return out
 
 
 def configure(settings: Settings) -> Celery:
