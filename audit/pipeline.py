@@ -159,7 +159,7 @@ class RunReport:
     scores: ScoreStats | None = None
     alerts: AlertStats | None = None
     daily: DailyStats | None = None
-    images: Any = None  # audit.images.stage.ImageStats, when the image stage ran
+    images: Any = None  # audit.images.status.ImageStats, when the image stage ran
     seconds: dict[str, float] = field(default_factory=dict)
     set_aside: dict[str, int] = field(default_factory=dict)  # items per stage, this run
 

@@ -278,17 +278,15 @@ class Coordinator:
         (:func:`audit.images.refs.batches_by_content`); the backlog counted when all are done."""
         from audit.cluster import tasks
         from audit.images.refs import batches_by_content
-        from audit.images.status import image_backlog, pending_images
+        from audit.images.status import ImageStats, image_backlog, pending_images
 
         cfg = self.settings.images
         with session_scope(self.engine) as session:
             rows = session.execute(pending_images().order_by(Message.id)).all()
         calls = [{"ids": ids} for ids in batches_by_content(rows, cfg.batch_size)]
         results = [v for v in self._stage("images", tasks.images, calls, aside) if v is not None]
-        if not results:
+        if calls and not results:  # the workers cannot read pictures (the images extra)
             return None
-        from audit.images.stage import ImageStats
-
         stats = ImageStats()
         for values in results:
             _add(stats, values)

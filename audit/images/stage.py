@@ -35,7 +35,7 @@ from audit.images import ImageUnreadable
 from audit.images.qr import classify
 from audit.images.read import ImageReading, image_findings, read_image
 from audit.images.refs import image_refs
-from audit.images.status import MAX_ATTEMPTS, image_backlog, pending_images
+from audit.images.status import MAX_ATTEMPTS, ImageStats, image_backlog, pending_images
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Finding, ImageScan, Message, MessageImage, ScanRun
@@ -58,19 +58,6 @@ class ImagePolicy:
     def __post_init__(self) -> None:
         if self.ocr not in OCR_MODES:
             raise ValueError(f"images.ocr: {self.ocr!r} is not one of {', '.join(OCR_MODES)}")
-
-
-@dataclass
-class ImageStats:
-    messages: int = 0  # messages looked at
-    images: int = 0  # pictures read (from a new content or one read before)
-    contents: int = 0  # distinct contents read this run
-    qr_decoded: int = 0  # pictures with at least one QR code decoded
-    ocr_read: int = 0  # pictures whose text was read
-    findings: int = 0
-    failed: int = 0  # downloads to retry
-    skipped: int = 0  # pictures given up on (too large, unreadable, gone)
-    backlog: int = 0  # messages still to read after this run
 
 
 def read_images(

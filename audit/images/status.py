@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, func, not_, or_, select
@@ -10,6 +11,22 @@ from sqlalchemy.orm import Session
 from audit.images import OCR_RULE, QR_RULE
 from audit.images.refs import IMAGE_TYPES
 from audit.store.models import Finding, ImageScan, Message, MessageImage
+
+
+@dataclass
+class ImageStats:
+    """What a run of the image stage did (the sum of its tasks' when distributed)."""
+
+    messages: int = 0  # messages looked at
+    images: int = 0  # pictures read (from a new content or one read before)
+    contents: int = 0  # distinct contents read this run
+    qr_decoded: int = 0  # pictures with at least one QR code decoded
+    ocr_read: int = 0  # pictures whose text was read
+    findings: int = 0
+    failed: int = 0  # downloads to retry
+    skipped: int = 0  # pictures given up on (too large, unreadable, gone)
+    backlog: int = 0  # messages still to read after this run
+
 
 MAX_ATTEMPTS = 3  # downloads of a picture before it is given up on
 

@@ -8,6 +8,7 @@ cluster tests fast): 800 messages, 20 pictures of 17 contents, some forwarded in
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -72,6 +73,11 @@ def _state(url: str) -> tuple[dict[str, Any], int, list[Any]]:
         engine.dispose()
 
 
+def _images_line(stderr: str) -> str:
+    (line,) = [x for x in stderr.splitlines() if x.startswith("images ")]
+    return re.sub(r" \(\d+\.\ds\)$", "", line)
+
+
 def test_image_tasks_give_the_single_process_rows(
     make_db: Callable[[], str],
     picture_archive: Path,
@@ -96,6 +102,7 @@ def test_image_tasks_give_the_single_process_rows(
     assert single_runs == 1
     # the pictures were read: some with findings, chat-record pictures among them
     assert len(expected["image_scans"]) == 17
+    assert re.match(r"images +20 read \(17 new contents, ", _images_line(proc.stderr))
     assert sum(dict(r)["state"] == "read" for r in expected["message_images"]) == 20
     msgtype = {dict(r)["msgid"]: dict(r)["msgtype"] for r in expected["messages"]}
     read = [dict(r) for r in expected["message_images"] if dict(r)["state"] == "read"]
@@ -107,8 +114,10 @@ def test_image_tasks_give_the_single_process_rows(
     env = environment(url, picture_archive, **_images_env(tmp_path / "media-cluster"))
     workers("pa", env)
     workers("pb", env)
-    finish(coordinator(env, picture_archive))
+    _, err = finish(coordinator(env, picture_archive))
     rows, runs, failures = _state(url)
+    # the same summary line: the tasks' counts add up to the single run's
+    assert _images_line(err) == _images_line(proc.stderr)
     assert not differences(expected, rows)
     assert rows == expected
     assert runs > 1  # fanned out: one image run per task
