@@ -137,7 +137,7 @@ class ImagesConfig(_Section):
         ]
     )
     workers: int = Field(default=0, ge=0)  # reading processes; 0: one per core
-    batch_size: int = Field(default=200, ge=1)
+    batch_size: int = Field(default=200, ge=1)  # image messages per batch (and per images task)
     max_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
 
 
@@ -373,7 +373,7 @@ class ClusterConfig(_Section):
 
     broker_url: str = ""  # amqp://USER:PASSWORD@HOST:5672/VHOST (or redis://HOST:6379/0)
     result_backend: str = "rpc://"  # where task results travel back to the coordinator
-    queue_prefix: str = "audit"  # queues <prefix>.decrypt, <prefix>.scan, <prefix>.analyse
+    queue_prefix: str = "audit"  # queues <prefix>.decrypt, .scan, .images, .analyse
     partitions: int = Field(default=8, ge=1, le=1024)  # conversation partitions (stable hash)
     decrypt_batch: int = Field(default=500, ge=1)  # envelopes per decrypt task
     scan_batch: int = Field(default=2000, ge=1)  # messages per scan task

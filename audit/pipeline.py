@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ class RunReport:
     scores: ScoreStats | None = None
     alerts: AlertStats | None = None
     daily: DailyStats | None = None
-    images: Any = None  # audit.images.stage.ImageStats, when the image stage ran
+    images: Any = None  # audit.images.status.ImageStats, when the image stage ran
     seconds: dict[str, float] = field(default_factory=dict)
     set_aside: dict[str, int] = field(default_factory=dict)  # items per stage, this run
 
@@ -337,17 +337,27 @@ def raise_alerts(settings: Settings, engine: Engine, aside: dict[str, int]) -> A
     return stats
 
 
+def reads_pictures(settings: Settings) -> bool:
+    """Whether the image stage runs: enabled, and the source serves media (the SDK's media
+    go through ``audit media``; files carry none)."""
+    return settings.images.enabled and settings.archive.source == "simulator"
+
+
 def read_pictures(
     settings: Settings,
     engine: Engine,
     scanner: Scanner,
     progress: Callable[[int], None] | None = None,
+    message_ids: Sequence[int] | None = None,
+    workers: int | None = None,
 ) -> Any:
     """The image stage (:mod:`audit.images.stage`), where the source serves media; None when
-    it is off, cannot fetch media, or the ``images`` extra is not installed."""
+    it is off, cannot fetch media, or the ``images`` extra is not installed. ``message_ids``:
+    only those messages (a distributed task's share); ``workers``: reading processes
+    (default: ``images.workers``, 0 for one per core)."""
     cfg = settings.images
-    if not cfg.enabled or settings.archive.source != "simulator":
-        return None  # the SDK's media go through ``audit media``; files carry none
+    if not reads_pictures(settings):
+        return None
     try:
         from audit.archive.media import MediaError
         from audit.archive.simulator.pictures import SimulatedMediaFetcher
@@ -365,10 +375,10 @@ def read_pictures(
         ocr=cfg.ocr,
         allow=tuple(cfg.allow_payloads),
         max_bytes=cfg.max_bytes,
-        workers=cfg.workers or (os.cpu_count() or 1),
+        workers=workers or cfg.workers or (os.cpu_count() or 1),
         batch_size=cfg.batch_size,
     )
-    return read_images(engine, fetcher, scanner, policy, progress)
+    return read_images(engine, fetcher, scanner, policy, progress, message_ids=message_ids)
 
 
 def load_card(settings: Settings) -> Scorecard:

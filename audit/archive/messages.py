@@ -141,13 +141,13 @@ def _item_text(item: dict[str, Any], depth: int) -> Iterator[str]:
         if text is not None:
             yield text
         return
-    msgtype = _item_msgtype(item.get("type"))
+    msgtype = item_msgtype(item.get("type"))
     extractor = _EXTRACTORS.get(msgtype)
     if extractor is not None:
         yield from extractor(payload, depth + 1)
 
 
-def _item_msgtype(value: Any) -> str:
+def item_msgtype(value: Any) -> str:
     """``ChatRecordText`` -> ``text``; ``image`` -> ``image``; ``chatrecord`` stays."""
     if not isinstance(value, str):
         return ""

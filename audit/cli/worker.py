@@ -9,7 +9,12 @@ from audit.cli.context import App, pass_app
 
 @click.command(name="worker")
 @click.option("--concurrency", "-c", type=int, default=1, show_default=True, help="Processes.")
-@click.option("--queues", "-Q", help="Comma-separated queues (default: all of the project's).")
+@click.option(
+    "--queues",
+    "-Q",
+    help="Comma-separated queues, by kind (decrypt, scan, images, analyse) or full name "
+    "(default: all of them). Example: --queues images for a host that reads the pictures.",
+)
 @click.option("--name", "-n", help="Worker name (NAME@host; default audit@host).")
 @click.option("--loglevel", "-l", default="INFO", show_default=True)
 @pass_app

@@ -19,19 +19,40 @@ flower``): the settings then come from ``AUDIT_CONFIG`` and the ``AUDIT_*`` envi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from celery import Celery
 
+from audit.cluster import ClusterError
 from audit.cluster.results import BACKEND, PUBLISH_RETRY, RPC_URLS
 from audit.config import ConfigError, Settings, load_settings
 
 app = Celery("audit", include=["audit.cluster.tasks"])
 
-# the queues, by the kind of work: CPU-bound (decrypt, scan) and database-bound (the rest)
-KINDS = ("decrypt", "scan", "analyse")
+# the queues, by the kind of work: CPU-bound (decrypt, scan), pictures (QR and OCR: slow, and
+# only on hosts with the ``images`` extra) and database-bound (the rest)
+KINDS = ("decrypt", "scan", "images", "analyse")
 
 
 def queue_names(settings: Settings) -> list[str]:
     return [f"{settings.cluster.queue_prefix}.{kind}" for kind in KINDS]
+
+
+def chosen_queues(settings: Settings, names: Sequence[str]) -> list[str]:
+    """The queues ``audit worker --queues`` names, by kind (``images``) or in full
+    (``audit.images``); a name of no queue of the project's is an error listing them."""
+    known = queue_names(settings)
+    out = []
+    for name in (n.strip() for n in names):
+        queue = f"{settings.cluster.queue_prefix}.{name}" if name in KINDS else name
+        if queue not in known:
+            raise ClusterError(
+                f"--queues: no queue {name!r}; the queues are {', '.join(KINDS)} "
+                f"({', '.join(known)})"
+            )
+        if queue not in out:
+            out.append(queue)
+    return out
 
 
 def configure(settings: Settings) -> Celery:
@@ -55,6 +76,7 @@ def configure(settings: Settings) -> Celery:
         task_routes={
             "audit.cluster.tasks.decrypt": {"queue": f"{prefix}.decrypt"},
             "audit.cluster.tasks.scan": {"queue": f"{prefix}.scan"},
+            "audit.cluster.tasks.images": {"queue": f"{prefix}.images"},
             "audit.cluster.tasks.*": {"queue": f"{prefix}.analyse"},
         },
         task_annotations={

@@ -26,7 +26,7 @@ from audit.archive.ingest import DecryptStats, pull
 from audit.archive.sources import ArchiveSource
 from audit.cluster import ClusterError, require_cluster
 from audit.config import Settings
-from audit.pipeline import RunReport, _Timer, sync_simulated_directory
+from audit.pipeline import RunReport, _Timer, reads_pictures, sync_simulated_directory
 from audit.progress import ProgressFactory, no_progress
 from audit.quality.conversations import (
     STAGE as CONVERSATIONS_MARK,
@@ -264,13 +264,9 @@ class Coordinator:
             if rescan is not None:
                 with session_scope(engine) as session:
                     wordlist_edits.finish_rescans(session, rescan, report.scan.run_id or None)
-            if self.settings.images.enabled:
+            if reads_pictures(self.settings):
                 with _Timer(report, "images"):
-                    for values in self._stage("images", tasks.images, [{}], aside):
-                        if values is not None:
-                            from audit.images.stage import ImageStats
-
-                            report.images = ImageStats(**values)
+                    report.images = self._images(aside)
             with _Timer(report, "scores"):
                 report.scores = self._scores(aside)
             with _Timer(report, "alerts"):
@@ -359,6 +355,27 @@ class Coordinator:
         stats = ScanStats()
         for values in self._stage("scan", tasks.scan, calls, aside):
             _add(stats, values)
+        return stats
+
+    def _images(self, aside: dict[str, int]) -> Any:
+        """One task per batch of image messages, each picture content in one batch only
+        (:func:`audit.images.refs.batches_by_content`); the backlog counted when all are done."""
+        from audit.cluster import tasks
+        from audit.images.refs import batches_by_content
+        from audit.images.status import ImageStats, image_backlog, pending_images
+
+        cfg = self.settings.images
+        with session_scope(self.engine) as session:
+            rows = session.execute(pending_images().order_by(Message.id)).all()
+        calls = [{"ids": ids} for ids in batches_by_content(rows, cfg.batch_size)]
+        results = [v for v in self._stage("images", tasks.images, calls, aside) if v is not None]
+        if calls and not results:  # the workers cannot read pictures (the images extra)
+            return None
+        stats = ImageStats()
+        for values in results:
+            _add(stats, values)
+        with session_scope(self.engine) as session:
+            stats.backlog = image_backlog(session)
         return stats
 
     def _scores(self, aside: dict[str, int]) -> ScoreStats:

@@ -5,7 +5,8 @@ Every task wraps the stage function ``audit run`` calls (nothing is reimplemente
 * ``decrypt``: the pending envelopes with ids in (lo, hi];
 * ``conversations``: one partition of the threads (a stable hash of the staff-customer pair,
   room or staff pair), up to a message id, under the partition's own mark;
-* ``consent``, ``images``, ``alerts``, ``daily``: the whole stage, one task;
+* ``consent``, ``alerts``, ``daily``: the whole stage, one task;
+* ``images``: a set of image messages whose pictures no other task carries (QR and OCR);
 * ``scan``: the messages with ids in (lo, hi) not scanned yet (all of them on a full rescan);
 * ``scores``: one batch of conversation ids.
 
@@ -191,11 +192,12 @@ def scan(self: Task, fp: dict[str, str], lo: int, hi: int, full: bool) -> dict[s
 
 
 @app.task(base=StageTask, bind=True)
-def images(self: Task, fp: dict[str, str]) -> dict[str, Any] | None:
+def images(self: Task, fp: dict[str, str], ids: list[int]) -> dict[str, Any] | None:
     from audit.pipeline import read_pictures
 
     ctx = _checked(fp)
-    stats = read_pictures(ctx.settings, ctx.engine, ctx.scanner)
+    # read in this process: the pool is the workers (a prefork child cannot fork a pool)
+    stats = read_pictures(ctx.settings, ctx.engine, ctx.scanner, message_ids=ids, workers=1)
     return None if stats is None else asdict(stats)
 
 

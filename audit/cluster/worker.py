@@ -20,18 +20,19 @@ def start_worker(
     Before taking any task it opens the database and loads the word lists and models, so
     that a worker that cannot work says so at once instead of failing task after task.
     """
-    from audit.cluster.app import configure, queue_names
+    from audit.cluster.app import chosen_queues, configure, queue_names
     from audit.cluster.tasks import context, use_settings
     from audit.pipeline import open_engine
 
     require_cluster(settings, open_engine(settings))
+    queues = chosen_queues(settings, queues) if queues else queue_names(settings)
     app = configure(settings)
     use_settings(settings)
     context()  # fails here, with the reason, if the database or the word lists cannot be read
     argv = [
         "worker",
         f"--concurrency={concurrency}",
-        f"--queues={','.join(queues or queue_names(settings))}",
+        f"--queues={','.join(queues)}",
         f"--loglevel={loglevel}",
         f"--hostname={name or 'audit'}@{socket.gethostname()}",
         # one process does the work when concurrency is 1 (nothing forked); else a pool

@@ -1,8 +1,9 @@
 """Reading the pictures: QR codes decoded and classified, text read by OCR and scanned.
 
 ``qr`` decodes and classifies QR payloads, ``ocr`` reads text lines, ``read`` turns one image
-into findings, ``stage`` runs that over the archive's images after the pull, ``draw`` marks the
-findings' boxes on a picture for a reader (hiding their content when personal data is masked).
+into findings, ``refs`` says which pictures a message carries (image, mixed, chat record),
+``stage`` runs that over the archive's images after the pull, ``draw`` marks the findings'
+boxes on a picture for a reader (hiding their content when personal data is masked).
 
 Importing the package loads nothing: ``audit inspect`` reads images without a database.
 """

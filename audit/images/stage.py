@@ -1,11 +1,15 @@
 """The image stage: after the pull, read the pictures of conversations and record findings.
 
-For each ``image`` message and each image item of a ``mixed`` message in a conversation (not
-withheld by consent): download it (the media code: md5-checked, size-capped, stored by
-content hash), decode its QR codes, OCR it when the policy says so, and record findings with
-their box and payload or text in ``Finding.detail``. Each content hash is read once
-(``image_scans``), however many messages carry it; reading runs in worker processes, since
-OCR costs a second or so a picture. What is left to read is the backlog, in ``audit status``.
+For each ``image`` message and each image item of a ``mixed`` message or of a forwarded chat
+record (``chatrecord``; :mod:`audit.images.refs`) in a conversation (not withheld by consent):
+download it (the media code: md5-checked, size-capped, stored by content hash), decode its QR
+codes, OCR it when the policy says so, and record findings, on the message that carries the
+picture, with their box and payload or text in ``Finding.detail``. Each content hash is read
+once (``image_scans``), however many messages carry it; reading runs in worker processes,
+since OCR costs a second or so a picture. Distributed, each ``images`` task takes messages
+whose pictures no other task carries, so no two tasks read the same content; should two
+writers race all the same, the content's row is written once and the other's is dropped.
+What is left to read is the backlog, in ``audit status``.
 
 OCR policy: ``all`` (default) reads every picture, because a screenshot of an ID card is the
 violation itself and often the only message that shows it; ``flagged`` reads only pictures in
@@ -15,7 +19,6 @@ archives where OCR of everything does not fit the budget; ``off`` decodes QR cod
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -23,15 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from audit.archive.media import MediaFetcher, MediaRef, fetch_one, media_ref
+from audit.archive.media import MediaFetcher, fetch_one
 from audit.domain import SenderKind
 from audit.images import ImageUnreadable
 from audit.images.qr import classify
 from audit.images.read import ImageReading, image_findings, read_image
-from audit.images.status import pending_images
+from audit.images.refs import image_refs
+from audit.images.status import MAX_ATTEMPTS, ImageStats, image_backlog, pending_images
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Finding, ImageScan, Message, MessageImage, ScanRun
@@ -47,46 +51,13 @@ class ImagePolicy:
     ocr: str = "all"  # all | flagged | off
     allow: tuple[str, ...] = ()  # QR payload prefixes that are never findings
     max_bytes: int = 10 * 1024 * 1024
-    max_attempts: int = 3
+    max_attempts: int = MAX_ATTEMPTS
     workers: int = 1
     batch_size: int = 200
 
     def __post_init__(self) -> None:
         if self.ocr not in OCR_MODES:
             raise ValueError(f"images.ocr: {self.ocr!r} is not one of {', '.join(OCR_MODES)}")
-
-
-@dataclass
-class ImageStats:
-    messages: int = 0  # messages looked at
-    images: int = 0  # pictures read (from a new content or one read before)
-    contents: int = 0  # distinct contents read this run
-    qr_decoded: int = 0  # pictures with at least one QR code decoded
-    ocr_read: int = 0  # pictures whose text was read
-    findings: int = 0
-    failed: int = 0  # downloads to retry
-    skipped: int = 0  # pictures given up on (too large, unreadable, gone)
-    backlog: int = 0  # messages still to read after this run
-
-
-def image_refs(message_id: int, msgtype: str, raw: dict[str, Any]) -> list[tuple[int, MediaRef]]:
-    """The pictures of a message: (item index, reference); a bad item is left out."""
-    if msgtype == "image":
-        ref = media_ref(message_id, "image", raw)
-        return [(0, ref)] if ref else []
-    items = (raw.get("mixed") or {}).get("item") if isinstance(raw.get("mixed"), dict) else None
-    out = []
-    for index, item in enumerate(items if isinstance(items, list) else ()):
-        if not isinstance(item, dict) or item.get("type") != "image":
-            continue
-        try:
-            payload = json.loads(item.get("content") or "")
-        except (TypeError, ValueError):
-            continue
-        ref = media_ref(message_id, "image", {"image": payload})
-        if ref:
-            out.append((index, ref))
-    return out
 
 
 def read_images(
@@ -96,9 +67,10 @@ def read_images(
     policy: ImagePolicy,
     progress: Callable[[int], None] | None = None,
     limit: int | None = None,
+    message_ids: Sequence[int] | None = None,
 ) -> ImageStats:
-    """Read the pictures not read yet (at most ``limit`` messages); findings are recorded
-    under a scan run of mode ``images``."""
+    """Read the pictures not read yet (at most ``limit`` messages; only those of
+    ``message_ids`` when given); findings are recorded under a scan run of mode ``images``."""
     stats = ImageStats()
     with session_scope(engine) as session:
         run = ScanRun(
@@ -118,13 +90,11 @@ def read_images(
                 if limit is None
                 else min(policy.batch_size, limit - stats.messages)
             )
+            query = pending_images(policy.max_attempts).where(Message.id > last_id)
+            if message_ids is not None:
+                query = query.where(Message.id.in_(list(message_ids)))
             with session_scope(engine) as session:
-                rows = session.execute(
-                    pending_images(policy.max_attempts)
-                    .where(Message.id > last_id)
-                    .order_by(Message.id)
-                    .limit(size)
-                ).all()
+                rows = session.execute(query.order_by(Message.id).limit(size)).all()
             if not rows:
                 break
             last_id = rows[-1].id
@@ -133,8 +103,7 @@ def read_images(
             if progress:
                 progress(len(rows))
     with session_scope(engine) as session:
-        pending = pending_images(policy.max_attempts).subquery()
-        stats.backlog = int(session.scalar(select(func.count()).select_from(pending)) or 0)
+        stats.backlog = image_backlog(session, policy.max_attempts)
         found = session.get(ScanRun, run_id)
         assert found is not None
         found.finished_at = utcnow()
@@ -236,15 +205,7 @@ def _batch(
         for sha, (data, error) in zip(todo, results, strict=True):
             reading = ImageReading.from_json(data) if data is not None else None
             readings[sha] = reading
-            scan = session.scalars(select(ImageScan).where(ImageScan.sha256 == sha)).first()
-            if scan is None:
-                scan = ImageScan(sha256=sha, size=paths[sha].stat().st_size)
-                session.add(scan)
-            as_json = reading.as_json() if reading else {"qr": [], "lines": None}
-            scan.qr = as_json["qr"]
-            scan.ocr_read = as_json["lines"] is not None
-            scan.ocr_lines = as_json["lines"] or []
-            scan.error = error
+            store_reading(session, sha, paths[sha].stat().st_size, reading, error)
             stats.contents += 1
     # 3. findings, and the per-message record
     finding_rows: list[dict[str, Any]] = []
@@ -274,6 +235,28 @@ def _batch(
             record.updated_at = utcnow()
         insert_ignore(session, Finding, finding_rows)
     stats.findings += len(finding_rows)
+
+
+def store_reading(
+    session: Session, sha: str, size: int, reading: ImageReading | None, error: str | None
+) -> None:
+    """A content's reading, written once: inserted unless a row is there (another writer
+    got there first: the same picture gives the same reading), or, when the row has no text
+    and this reading has, its text added (unless another writer added it already)."""
+    as_json = reading.as_json() if reading else {"qr": [], "lines": None}
+    values = {
+        "qr": as_json["qr"],
+        "ocr_read": as_json["lines"] is not None,
+        "ocr_lines": as_json["lines"] or [],
+        "error": error,
+    }
+    insert_ignore(session, ImageScan, [{"sha256": sha, "size": size, **values}])
+    if values["ocr_read"]:
+        session.execute(
+            update(ImageScan)
+            .where(ImageScan.sha256 == sha, ImageScan.ocr_read.is_(False))
+            .values(**values)
+        )
 
 
 def _finding_rows(

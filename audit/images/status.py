@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import exists, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from audit.images import OCR_RULE, QR_RULE
+from audit.images.refs import IMAGE_TYPES
 from audit.store.models import Finding, ImageScan, Message, MessageImage
 
-IMAGE_TYPES = ("image", "mixed")
+
+@dataclass
+class ImageStats:
+    """What a run of the image stage did (the sum of its tasks' when distributed)."""
+
+    messages: int = 0  # messages looked at
+    images: int = 0  # pictures read (from a new content or one read before)
+    contents: int = 0  # distinct contents read this run
+    qr_decoded: int = 0  # pictures with at least one QR code decoded
+    ocr_read: int = 0  # pictures whose text was read
+    findings: int = 0
+    failed: int = 0  # downloads to retry
+    skipped: int = 0  # pictures given up on (too large, unreadable, gone)
+    backlog: int = 0  # messages still to read after this run
 
 
-def pending_images(max_attempts: int) -> Any:
+MAX_ATTEMPTS = 3  # downloads of a picture before it is given up on
+
+
+def pending_images(max_attempts: int = MAX_ATTEMPTS) -> Any:
     """Image messages in conversations with a picture not read yet (or a download to retry)."""
     done = exists().where(
         MessageImage.message_id == Message.id,
@@ -34,7 +52,7 @@ def pending_images(max_attempts: int) -> Any:
     )
 
 
-def image_status(session: Session, max_attempts: int = 3) -> dict[str, int]:
+def image_status(session: Session, max_attempts: int = MAX_ATTEMPTS) -> dict[str, int]:
     """``audit status``'s ``images``: pictures read, with QR codes, with text, findings,
     and the backlog (image messages in conversations not read yet)."""
     read = (
@@ -52,13 +70,16 @@ def image_status(session: Session, max_attempts: int = 3) -> dict[str, int]:
         .select_from(Finding)
         .where(or_(Finding.rule.startswith(QR_RULE), Finding.rule.startswith(OCR_RULE)))
     )
-    backlog = session.scalar(
-        select(func.count()).select_from(pending_images(max_attempts).subquery())
-    )
     return {
         "total": total,
         "qr_decoded": qr,
         "ocr_read": ocr,
         "findings": int(findings or 0),
-        "backlog": int(backlog or 0),
+        "backlog": image_backlog(session, max_attempts),
     }
+
+
+def image_backlog(session: Session, max_attempts: int = MAX_ATTEMPTS) -> int:
+    """Image messages with a picture still to read (or a download to retry)."""
+    pending = pending_images(max_attempts).subquery()
+    return int(session.scalar(select(func.count()).select_from(pending)) or 0)

@@ -1,12 +1,13 @@
 """The pictures of a conversation's image findings, drawn for one reader.
 
-Each picture with findings (an image message, or an image item of a ``mixed`` one) is read
-from the media directory (where the image stage stored it by content hash) and drawn with each
-finding's box outlined and labelled ``<n> <category>``. For a reader who may not see personal
-data in the clear (:attr:`~audit.store.access.Principal.may_unmask`, as for text), the picture
-is masked before it is encoded: the boxes of privacy and diversion findings, every QR code
-decoded in it, and every line of text read in it that text masking would change (a name, a
-number) are filled out; the payloads and text shown beside it are masked as text findings are.
+Each picture with findings (an image message, or an image item of a ``mixed`` message or of
+a forwarded chat record) is read from the media directory (where the image stage stored it by
+content hash) and drawn with each finding's box outlined and labelled ``<n> <category>``. For
+a reader who may not see personal data in the clear
+(:attr:`~audit.store.access.Principal.may_unmask`, as for text), the picture is masked before
+it is encoded: the boxes of privacy and diversion findings, every QR code decoded in it, and
+every line of text read in it that text masking would change (a name, a number) are filled
+out; the payloads and text shown beside it are masked as text findings are.
 When the picture cannot be drawn, nothing of it is shown, only why.
 """
 
@@ -46,7 +47,7 @@ class PictureMark:
 @dataclass(frozen=True)
 class PictureView:
     message_id: int
-    item: int  # 0 for an image message, the item's index in a mixed message
+    item: int  # 0 for an image message, the item's index in a mixed message or chat record
     png: bytes | None  # None: not drawable (``note`` says why), and nothing of it is shown
     marks: tuple[PictureMark, ...]
     masked: bool  # drawn for a reader who may not see personal data

@@ -402,7 +402,8 @@ class ImageScan(Base):
 
 
 class MessageImage(Base):
-    """An image of a message (``item``: its place among a ``mixed`` message's items)."""
+    """An image of a message (``item``: its place among the items of a ``mixed`` message or a
+    forwarded chat record)."""
 
     __tablename__ = "message_images"
     __table_args__ = (UniqueConstraint("message_id", "item"),)

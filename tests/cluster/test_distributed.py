@@ -88,7 +88,8 @@ def test_two_workers_give_the_single_process_rows(
     )
     cluster = json.loads(status.stdout)["cluster"]
     assert cluster["error"] is None
-    assert cluster["queues"] == {f"{PREFIX}.{k}": 0 for k in ("decrypt", "scan", "analyse")}
+    kinds = ("decrypt", "scan", "images", "analyse")
+    assert cluster["queues"] == {f"{PREFIX}.{k}": 0 for k in kinds}
     assert {w.split("@")[0] for w in cluster["workers"]} >= {"wa", "wb"}
     assert cluster["tasks_failed"] == {}
     assert a.proc.poll() is None and b.proc.poll() is None

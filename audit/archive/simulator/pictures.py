@@ -1,4 +1,5 @@
-"""Real image files for the simulated archive's ``image`` messages and ``mixed`` image items.
+"""Real image files for the simulated archive's ``image`` messages and the image items of its
+``mixed`` messages and forwarded chat records (``chatrecord``).
 
 Each picture is drawn with Pillow (QR codes by segno) and written once under
 ``media/<sha256>.png``; ``media/index.json`` maps each ``sdkfileid`` to its file, which is
@@ -10,8 +11,9 @@ What a picture shows is drawn from a generator seeded by (seed, msgid, item), so
 does not depend on the order pictures are made in. Staff send the violations (personal WeChat
 and group QR codes, WeChat Pay and Alipay collection codes, screenshots with a phone number,
 an ID number or a bank card) besides ordinary photos, plan pages and the operator's own codes;
-customers send photos, plan pages and bills. ``image_truth.jsonl`` lists every picture with
-what it shows (``category`` set for violations).
+customers send photos, plan pages and bills, which is also what the customers' chats that
+staff forward (``chatrecord``) show. ``image_truth.jsonl`` lists every picture with what it
+shows (``category`` set for violations).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from audit.archive.media import MediaError
+from audit.archive.messages import item_msgtype
 from audit.archive.simulator import texts as T
 from audit.archive.simulator.world import SURNAMES
 
@@ -73,7 +76,7 @@ class FontMissing(RuntimeError):
 @dataclass(frozen=True)
 class ImageTruth:
     msgid: str
-    item: int  # 0 for an image message, the item's index in a mixed message
+    item: int  # 0 for an image message, the item's index in a mixed message or chat record
     kind: str
     category: str | None
     role: str
@@ -141,6 +144,13 @@ class PictureMaker:
                 if item.get("type") == "image":
                     payload = json.loads(item["content"])
                     out.append(self._fill(plain["msgid"], index, role, payload))
+                    item["content"] = json.dumps(payload, ensure_ascii=False)
+        elif msgtype == "chatrecord" and isinstance(plain.get("chatrecord"), dict):
+            # a customer's chat forwarded by staff: the customer's pictures
+            for index, item in enumerate(plain["chatrecord"].get("item", [])):
+                if item_msgtype(item.get("type")) == "image":
+                    payload = json.loads(item["content"])
+                    out.append(self._fill(plain["msgid"], index, "customer", payload))
                     item["content"] = json.dumps(payload, ensure_ascii=False)
         for truth in out:
             self.truth.write(json.dumps(asdict(truth), ensure_ascii=False) + "\n")
