@@ -36,6 +36,7 @@ from audit.images.qr import classify
 from audit.images.read import ImageReading, image_findings, read_image
 from audit.images.refs import image_refs
 from audit.images.status import MAX_ATTEMPTS, ImageStats, image_backlog, pending_images
+from audit.scan.finding import finding_row
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Finding, ImageScan, Message, MessageImage, ScanRun
@@ -272,23 +273,10 @@ def _finding_rows(
     role = kind.value if kind in (SenderKind.STAFF, SenderKind.CUSTOMER) else None
     out = []
     for found in image_findings(reading, scanner, role, policy.allow):
-        f = found.finding
-        out.append(
-            {
-                "message_id": row.id,
-                "conversation_id": row.conversation_id,
-                "scan_run_id": run_id,
-                "category": f.category,
-                "rule": f.rule,
-                "severity": f.severity,
-                "score": f.score,
-                "start": f.start,  # offsets into the picture's recognized text (or payload)
-                "end": f.end,
-                "matched": f.matched[:255],
-                "explanation": f.explanation,
-                "detail": {**found.detail, "item": item, "sha256": sha},
-            }
-        )
+        # the finding's offsets are into the picture's recognized text (or its payload)
+        detail = {**found.detail, "item": item, "sha256": sha}
+        row_of = finding_row(found.finding, row.id, row.conversation_id, run_id)
+        out.append({**row_of, "detail": detail})
     return out
 
 

@@ -44,6 +44,26 @@ class Finding:
         return shape
 
 
+def finding_row(
+    f: Finding, message_id: int, conversation_id: int | None, run_id: int
+) -> dict[str, Any]:
+    """The ``findings`` row of ``f`` found in a message by scan run ``run_id`` (the stage
+    that found it adds what else it knows: an image's box and payload in ``detail``)."""
+    return {
+        "message_id": message_id,
+        "conversation_id": conversation_id,
+        "scan_run_id": run_id,
+        "category": f.category,
+        "rule": f.rule,
+        "severity": f.severity,
+        "score": f.score,
+        "start": f.start,
+        "end": f.end,
+        "matched": f.matched[:255],  # the column's width
+        "explanation": f.explanation,
+    }
+
+
 def after_normalization(steps: Iterable[str]) -> str:
     """The tail of an explanation: which normalization steps led to the match."""
     steps = list(steps)

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, Table, bindparam, delete, select, true, update
 from sqlalchemy.orm import Session
 
 from audit.quality.classifiers import Scorers
-from audit.scan.finding import Finding
+from audit.scan.finding import Finding, finding_row
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Alert, AlertState, Message, ScanRun, SenderKind
@@ -155,20 +155,7 @@ def _scan_rows(
     for row, findings in zip(rows, found, strict=True):
         for f in findings:
             out.append(
-                {
-                    "message_id": row.id,
-                    "conversation_id": row.conversation_id,
-                    "scan_run_id": run_id,
-                    "category": f.category,
-                    "rule": f.rule,
-                    "severity": f.severity,
-                    "score": f.score,
-                    "start": f.start,
-                    "end": f.end,
-                    "matched": f.matched[:255],
-                    "explanation": f.explanation,
-                    "created_at": utcnow(),
-                }
+                {**finding_row(f, row.id, row.conversation_id, run_id), "created_at": utcnow()}
             )
     return out
 
