@@ -365,6 +365,8 @@ def read_pictures(
 
         fetcher = SimulatedMediaFetcher(settings.archive.simulator_dir)
     except ImportError as exc:
+        if (exc.name or "").partition(".")[0] == "audit":
+            raise  # our own code broken, not an extra missing
         log.warning("images not read: %s (pip install 'wecom-audit[images]')", exc)
         return None
     except MediaError as exc:
