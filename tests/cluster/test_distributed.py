@@ -60,6 +60,13 @@ def _pulled(stderr: str) -> int:
     return int(m.group(1))
 
 
+def _assert_single_process_rows(baseline: dict[str, Any], url: str) -> None:
+    """The database at ``url`` holds the single-process run's rows, and no task failed."""
+    assert not differences(baseline["rows"], _rows(url))
+    assert _rows(url) == baseline["rows"]
+    assert _failures(url) == []
+
+
 def test_two_workers_give_the_single_process_rows(
     baseline: dict[str, Any],
     make_db: Callable[[], str],
@@ -70,13 +77,11 @@ def test_two_workers_give_the_single_process_rows(
     env = environment(url, archive)
     a, b = workers("wa", env), workers("wb", env)
     _, err = finish(coordinator(env, archive))
-    assert not differences(baseline["rows"], _rows(url))
-    assert _rows(url) == baseline["rows"]
+    _assert_single_process_rows(baseline, url)
     # the same summary as `audit run` (the scan's run number aside: one per scan task)
     strip_run = lambda lines: [re.sub(r"run \d+: ", "", x) for x in lines]  # noqa: E731
     assert strip_run(_summary(err)) == strip_run(_summary(baseline["stderr"]))
     assert len(_summary(err)) == 7
-    assert _failures(url) == []
 
     # `audit status --json`: the cluster's queues, workers and failed tasks
     status = subprocess.run(
@@ -150,9 +155,7 @@ def test_a_worker_killed_mid_task_in_every_stage_changes_nothing(
             doomed = workers(f"doomed-{i + 1}", env, armed=KILLS[i + 1])
     workers("heir", env)
     finish(run)
-    assert not differences(baseline["rows"], _rows(url))
-    assert _rows(url) == baseline["rows"]
-    assert _failures(url) == []
+    _assert_single_process_rows(baseline, url)
 
 
 def test_one_distributed_watch_cycle_gives_the_single_process_rows(
@@ -178,9 +181,7 @@ def test_one_distributed_watch_cycle_gives_the_single_process_rows(
     assert watch.returncode == 0, watch.stderr[-4000:]
     assert re.search(r"cycle 1: \+2000 envelopes, \+\d+ messages, 0 failed", watch.stderr)
     assert "stopped after 1 cycle(s)" in watch.stderr
-    assert not differences(baseline["rows"], _rows(url))
-    assert _rows(url) == baseline["rows"]
-    assert _failures(url) == []
+    _assert_single_process_rows(baseline, url)
 
 
 def test_a_second_coordinator_pulls_nothing_twice(
