@@ -131,3 +131,11 @@ def lib_path() -> Path:
         return find_sdk_library(Path(configured) if configured else None)
     except SdkLibraryError as exc:
         pytest.skip(f"official WeCom SDK binary not installed (pip install '.[sdk]'): {exc}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The long-running modules (marked ``slow``) first, each in its own order: run by file on
+    several workers (``--dist loadfile``), a long module handed out last would keep one worker
+    busy while the others wait with nothing left to do."""
+    slow = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.nodeid.split("::")[0] not in slow)  # stable

@@ -31,6 +31,8 @@ from audit.scan.scanner import Scanner
 from audit.store.db import make_engine, session_scope
 from audit.store.models import Base
 
+pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.py)
+
 # Characters that break databases and parsers, and words that trip the scanner.
 _NASTY = ["\x00", "\ud800", "\udcff", "\ufffd", "\u200b", "\n", "\\", '"', "%", "_", "'"]
 _WORDS = ["加我微信", "wx123456", "13812345678", "12315", "投诉", "保证收益", "1-", "1\u200b"]

@@ -7,6 +7,7 @@ import itertools
 import json
 from typing import Any
 
+import pytest
 from simfixtures import SimArchive
 from sqlalchemy import Engine, func, select
 
@@ -29,6 +30,8 @@ from audit.store.models import (
     SenderKind,
     Staff,
 )
+
+pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.py)
 
 
 def _run(engine: Engine, sim: SimArchive) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 
+import pytest
 from crashpoint import run_killed
 from simfixtures import SimArchive
 from sqlalchemy import func, select
@@ -22,6 +23,8 @@ from audit.pipeline import sync_simulated_directory
 from audit.reports.status import status
 from audit.store.db import make_engine, session_scope
 from audit.store.models import Checkpoint, Conversation, Envelope, EnvelopeState, Message
+
+pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.py)
 
 # two decrypt workers (the process group takes them down too), and small pages and batches:
 # many transactions to die in

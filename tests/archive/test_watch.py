@@ -27,6 +27,8 @@ from audit.store.db import make_engine
 from audit.store.runlock import PipelineBusy, pipeline_lock
 from audit.watch import Watcher
 
+pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.py)
+
 AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # 43 characters, as WeCom
 CRYPTO = CallbackCrypto(token="tok3n", encoding_aes_key=AES_KEY, receiveid="ww0123456789abcdef")
 NOTIFY_XML = (

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select, text
 from audit.config import load_settings
 from audit.store.db import make_engine
 
-pytestmark = [pytest.mark.postgres]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("command", ["run", "watch"])

@@ -38,6 +38,8 @@ from audit.scan.scanner import Scanner
 from audit.store.db import session_scope
 from audit.store.models import Finding, Message, MessageImage
 
+pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.py)
+
 ALLOW = tuple(ImagesConfig().allow_payloads)
 QR_KINDS = {
     "personal_qr": "personal_contact",

@@ -14,6 +14,8 @@ from audit.quality.classifiers import load_scorers
 from audit.quality.clf_data import DataError, read_labelled
 from audit.quality.train import TrainReport, train_all
 
+pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.py)
+
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "tests" / "data" / "quality"
 LIMIT = 150  # review sentences: a build in about a second

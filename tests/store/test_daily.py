@@ -36,6 +36,8 @@ from audit.store.models import (
     StoreDayFinding,
 )
 
+pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.py)
+
 WHOLE = reports.Period(dt.date(2026, 11, 14), dt.date(2026, 11, 22))
 ONE_DAY = reports.Period(dt.date(2026, 11, 16), dt.date(2026, 11, 16))
 
