@@ -131,3 +131,18 @@ def lib_path() -> Path:
         return find_sdk_library(Path(configured) if configured else None)
     except SdkLibraryError as exc:
         pytest.skip(f"official WeCom SDK binary not installed (pip install '.[sdk]'): {exc}")
+
+
+@pytest.fixture(scope="session")
+def standin_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for the official SDK binary (tests/standin_sdk.c: its C ABI, the WeCom
+    service replaced by the folder ``STANDIN_SDK_MEDIA``), built with the system C compiler."""
+    import subprocess
+
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("no C compiler to build the SDK stand-in (tests/standin_sdk.c)")
+    out = tmp_path_factory.mktemp("standin-sdk") / "libWeWorkFinanceSdk_C.so"
+    source = Path(__file__).resolve().parent / "standin_sdk.c"
+    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", str(out), str(source)], check=True)
+    return out
