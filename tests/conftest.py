@@ -136,13 +136,10 @@ def lib_path() -> Path:
 @pytest.fixture(scope="session")
 def standin_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A stand-in for the official SDK binary (tests/standin_sdk.c: its C ABI, the WeCom
-    service replaced by the folder ``STANDIN_SDK_MEDIA``), built with the system C compiler."""
-    import subprocess
+    service replaced by files), built with the system C compiler."""
+    from standin_sdk import build_library
 
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
+    library = build_library(tmp_path_factory.mktemp("standin-sdk"))
+    if library is None:
         pytest.skip("no C compiler to build the SDK stand-in (tests/standin_sdk.c)")
-    out = tmp_path_factory.mktemp("standin-sdk") / "libWeWorkFinanceSdk_C.so"
-    source = Path(__file__).resolve().parent / "standin_sdk.c"
-    subprocess.run([compiler, "-shared", "-fPIC", "-O1", "-o", str(out), str(source)], check=True)
-    return out
+    return library

@@ -6,7 +6,9 @@
  * GetMediaData serves the file STANDIN_SDK_MEDIA/<sdkfileid> in chunks of STANDIN_SDK_CHUNK
  * bytes (default 4096), the index buffer being "Range:<offset>"; an unknown sdkfileid is
  * return code 10005 (bad sdkfileid). Init refuses an empty corpid or secret (10000) and the
- * secret "wrong-secret" (10004, as a key error). GetChatData answers an empty page.
+ * secret "wrong-secret" (10004, as a key error). GetChatData answers, from seq 0, the
+ * response in the file STANDIN_SDK_CHAT (one page holding the whole archive), else an empty
+ * page.
  * DecryptData is not stood in for (10000). Built by the tests with the system C compiler.
  */
 #include <stdio.h>
@@ -45,9 +47,22 @@ static void set_slice(Slice_t *s, const char *text) {
 
 int GetChatData(WeWorkFinanceSdk_t *sdk, unsigned long long seq, unsigned int limit,
                 const char *proxy, const char *passwd, int timeout, Slice_t *chat) {
-    (void)seq; (void)proxy; (void)passwd; (void)timeout;
+    (void)proxy; (void)passwd; (void)timeout;
     if (!sdk || !sdk->initialised || limit < 1 || limit > 1000) return 10000;
-    set_slice(chat, "{\"errcode\":0,\"errmsg\":\"ok\",\"chatdata\":[]}");
+    const char *page = getenv("STANDIN_SDK_CHAT");
+    FILE *f = seq == 0 && page ? fopen(page, "rb") : NULL;
+    if (!f) {
+        set_slice(chat, "{\"errcode\":0,\"errmsg\":\"ok\",\"chatdata\":[]}");
+        return 0;
+    }
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    free(chat->buf);
+    chat->buf = malloc(size + 1);
+    chat->len = (int)fread(chat->buf, 1, size, f);
+    chat->buf[chat->len] = 0;
+    fclose(f);
     return 0;
 }
 
