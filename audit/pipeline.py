@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -59,6 +59,9 @@ from audit.store.daily import DailyStats, refresh_daily
 from audit.store.db import make_engine, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
 from audit.store.models import Severity
+
+if TYPE_CHECKING:
+    from audit.archive.sdk_worker import IsolatedSdkClient
 
 log = logging.getLogger(__name__)
 
@@ -423,7 +426,7 @@ def run(
     return analyse(settings, engine, scanner, progress, report)
 
 
-def sdk_client(settings: Settings, purpose: str) -> Any:
+def sdk_client(settings: Settings, purpose: str) -> IsolatedSdkClient:
     """The official SDK in its own process (:class:`audit.archive.sdk_worker.IsolatedSdkClient`)
     with the archive's credentials; SourceError naming what to set when they are missing."""
     from audit.archive.sdk_worker import IsolatedSdkClient
