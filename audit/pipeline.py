@@ -12,10 +12,11 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
@@ -32,8 +33,10 @@ from audit.archive.ingest import (
     pull,
 )
 from audit.archive.keys import KeyRing
+from audit.archive.media import DownloadedMedia, MediaError, MediaFetcher
 from audit.archive.sources import ArchiveSource, FileSource, SimulatedServer, SourceError
 from audit.config import ConfigError, Settings
+from audit.images.status import not_read
 from audit.isolation import (
     alerts_guard,
     conversations_guard,
@@ -56,6 +59,9 @@ from audit.store.daily import DailyStats, refresh_daily
 from audit.store.db import make_engine, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
 from audit.store.models import Severity
+
+if TYPE_CHECKING:
+    from audit.archive.sdk_worker import IsolatedSdkClient
 
 log = logging.getLogger(__name__)
 
@@ -80,23 +86,8 @@ def make_source(
         return FileSource(file)
     if kind == "sdk":
         from audit.archive.sdk_source import SdkSource
-        from audit.archive.sdk_worker import IsolatedSdkClient
 
-        arc = settings.archive
-        if not arc.corpid or not arc.secret.get_secret_value():
-            raise SourceError(
-                "the sdk source needs archive.corpid and archive.secret "
-                "(give the secret as AUDIT_ARCHIVE__SECRET)"
-            )
-        client = IsolatedSdkClient(
-            arc.corpid,
-            arc.secret.get_secret_value(),
-            arc.sdk_library,
-            proxy=arc.proxy,
-            passwd=arc.proxy_password.get_secret_value(),
-            timeout=arc.timeout,
-        )
-        return SdkSource(client)
+        return SdkSource(sdk_client(settings, "the sdk source"))
     raise SourceError(f"unknown archive source {kind!r} (use simulator, file or sdk)")
 
 
@@ -338,9 +329,32 @@ def raise_alerts(settings: Settings, engine: Engine, aside: dict[str, int]) -> A
 
 
 def reads_pictures(settings: Settings) -> bool:
-    """Whether the image stage runs: enabled, and the source serves media (the SDK's media
-    go through ``audit media``; files carry none)."""
-    return settings.images.enabled and settings.archive.source == "simulator"
+    """Whether the image stage runs (where its pictures come from: :func:`media_fetcher`)."""
+    return settings.images.enabled
+
+
+@contextmanager
+def media_fetcher(settings: Settings, engine: Engine) -> Iterator[MediaFetcher]:
+    """Where the source's pictures come from, open for one run of the image stage: the
+    simulator's media folder; the official SDK's GetMediaData (one SDK process for the run);
+    for an exported archive file, what ``audit media`` downloaded into ``[media] directory``
+    (a picture not downloaded waits, in the backlog). SourceError (or the SDK's own errors,
+    :class:`audit.archive.sdk.SdkError`) when the source cannot serve pictures now."""
+    kind = settings.archive.source
+    if kind == "simulator":
+        from audit.archive.simulator.pictures import SimulatedMediaFetcher
+
+        yield SimulatedMediaFetcher(settings.archive.simulator_dir)
+    elif kind == "sdk":
+        from audit.archive.sdk_worker import SdkMediaFetcher
+
+        with sdk_client(settings, "reading the sdk archive's pictures") as client:
+            client.open()  # bad credentials or binary: the stage's error, not every picture's
+            yield SdkMediaFetcher(client)
+    elif kind == "file":
+        yield DownloadedMedia(engine, settings.media.directory)
+    else:
+        raise SourceError(f"unknown archive source {kind!r} (use simulator, file or sdk)")
 
 
 def read_pictures(
@@ -351,26 +365,22 @@ def read_pictures(
     message_ids: Sequence[int] | None = None,
     workers: int | None = None,
 ) -> Any:
-    """The image stage (:mod:`audit.images.stage`), where the source serves media; None when
-    it is off, cannot fetch media, or the ``images`` extra is not installed. ``message_ids``:
-    only those messages (a distributed task's share); ``workers``: reading processes
-    (default: ``images.workers``, 0 for one per core)."""
+    """The image stage (:mod:`audit.images.stage`) over the source's pictures
+    (:func:`media_fetcher`); None when it is off or the ``images`` extra is not installed.
+    When the source cannot serve pictures now (no SDK credentials, say), nothing is read and
+    the stats say why (``error``); the pictures stay in the backlog. ``message_ids``: only
+    those messages (a distributed task's share); ``workers``: reading processes (default:
+    ``images.workers``, 0 for one per core)."""
     cfg = settings.images
     if not reads_pictures(settings):
         return None
     try:
-        from audit.archive.media import MediaError
-        from audit.archive.simulator.pictures import SimulatedMediaFetcher
+        from audit.archive.sdk import SdkError, SdkLibraryError
         from audit.images.stage import ImagePolicy, read_images
-
-        fetcher = SimulatedMediaFetcher(settings.archive.simulator_dir)
     except ImportError as exc:
         if (exc.name or "").partition(".")[0] == "audit":
             raise  # our own code broken, not an extra missing
         log.warning("images not read: %s (pip install 'wecom-audit[images]')", exc)
-        return None
-    except MediaError as exc:
-        log.warning("images not read: %s", exc)
         return None
     policy = ImagePolicy(
         directory=settings.media.directory,
@@ -380,7 +390,14 @@ def read_pictures(
         workers=workers or cfg.workers or (os.cpu_count() or 1),
         batch_size=cfg.batch_size,
     )
-    return read_images(engine, fetcher, scanner, policy, progress, message_ids=message_ids)
+    unavailable = (SourceError, SdkError, SdkLibraryError, MediaError)
+    try:
+        with media_fetcher(settings, engine) as fetcher:
+            return read_images(engine, fetcher, scanner, policy, progress, message_ids=message_ids)
+    except unavailable as exc:
+        log.warning("images not read: %s", exc)
+        with session_scope(engine) as session:
+            return not_read(session, f"{type(exc).__name__}: {exc}", policy.max_attempts)
 
 
 def load_card(settings: Settings) -> Scorecard:
@@ -409,23 +426,35 @@ def run(
     return analyse(settings, engine, scanner, progress, report)
 
 
+def sdk_client(settings: Settings, purpose: str) -> IsolatedSdkClient:
+    """The official SDK in its own process (:class:`audit.archive.sdk_worker.IsolatedSdkClient`)
+    with the archive's credentials; SourceError naming what to set when they are missing."""
+    from audit.archive.sdk_worker import IsolatedSdkClient
+
+    arc = settings.archive
+    if not arc.corpid or not arc.secret.get_secret_value():
+        raise SourceError(
+            f"{purpose} needs archive.corpid and archive.secret "
+            "(give the secret as AUDIT_ARCHIVE__SECRET)"
+        )
+    return IsolatedSdkClient(
+        arc.corpid,
+        arc.secret.get_secret_value(),
+        arc.sdk_library,
+        proxy=arc.proxy,
+        passwd=arc.proxy_password.get_secret_value(),
+        timeout=arc.timeout,
+    )
+
+
 def fetch_media(settings: Settings, engine: Engine, progress: ProgressFactory = no_progress) -> Any:
     """Download the attachments of conversations with findings through the official SDK."""
     from audit.archive.media import download_media
-    from audit.archive.sdk_worker import IsolatedSdkClient, SdkMediaFetcher
+    from audit.archive.sdk_worker import SdkMediaFetcher
 
-    arc, media = settings.archive, settings.media
-    if not arc.corpid or not arc.secret.get_secret_value():
-        raise SourceError("media download needs archive.corpid and archive.secret (sdk)")
+    media = settings.media
     with (
-        IsolatedSdkClient(
-            arc.corpid,
-            arc.secret.get_secret_value(),
-            arc.sdk_library,
-            proxy=arc.proxy,
-            passwd=arc.proxy_password.get_secret_value(),
-            timeout=arc.timeout,
-        ) as client,
+        sdk_client(settings, "media download") as client,
         progress("media", None) as advance,
     ):
         return download_media(

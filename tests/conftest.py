@@ -133,6 +133,18 @@ def lib_path() -> Path:
         pytest.skip(f"official WeCom SDK binary not installed (pip install '.[sdk]'): {exc}")
 
 
+@pytest.fixture(scope="session")
+def standin_sdk(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A stand-in for the official SDK binary (tests/standin_sdk.c: its C ABI, the WeCom
+    service replaced by files), built with the system C compiler."""
+    from standin_sdk import build_library
+
+    library = build_library(tmp_path_factory.mktemp("standin-sdk"))
+    if library is None:
+        pytest.skip("no C compiler to build the SDK stand-in (tests/standin_sdk.c)")
+    return library
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The long-running modules (marked ``slow``) first, each in its own order: run by file on
     several workers (``--dist loadfile``), a long module handed out last would keep one worker

@@ -33,6 +33,13 @@ class MediaError(Exception):
         self.transient = transient
 
 
+class MediaNotDownloaded(MediaError):
+    """Not fetched yet: the file is to come (``audit media``), nothing has failed."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, transient=True)
+
+
 class MediaFetcher(Protocol):
     def fetch(self, sdkfileid: str, md5sum: str | None, max_bytes: int) -> bytes:
         """The whole file (checked against ``md5sum`` when given), or MediaError."""
@@ -92,6 +99,31 @@ def store_blob(directory: Path, data: bytes) -> tuple[str, Path]:
         tmp.write_bytes(data)
         os.replace(tmp, path)  # atomic: a crash never leaves half a file under the hash
     return digest, path
+
+
+class DownloadedMedia:
+    """:class:`MediaFetcher` over what :func:`download_media` stored (an exported archive
+    file has no media service to ask): the file of the ``sdkfileid``'s stored row, read from
+    ``directory``; :class:`MediaNotDownloaded` when there is none yet."""
+
+    def __init__(self, engine: Engine, directory: Path) -> None:
+        self.engine, self.directory = engine, directory
+
+    def fetch(self, sdkfileid: str, md5sum: str | None, max_bytes: int) -> bytes:
+        with session_scope(self.engine) as session:
+            sha = session.scalars(
+                select(MediaFile.sha256)
+                .where(MediaFile.sdkfileid == sdkfileid, MediaFile.state == "stored")
+                .limit(1)
+            ).first()
+        if sha is None:
+            raise MediaNotDownloaded("not downloaded yet (audit media)")
+        path = blob_path(self.directory, sha)
+        if not path.is_file():
+            raise MediaNotDownloaded(f"downloaded, but not in {self.directory}")
+        if path.stat().st_size > max_bytes:
+            raise MediaError(f"larger than the cap of {max_bytes} bytes", transient=False)
+        return path.read_bytes()
 
 
 def download_media(
@@ -156,10 +188,14 @@ def download_media(
 def fetch_one(
     fetcher: MediaFetcher, ref: MediaRef, directory: Path, max_bytes: int
 ) -> tuple[str, str | None, Path | None, int, str | None]:
+    """``(state, sha256, path, size, error)``: ``stored``, ``failed`` (to retry), ``skipped``
+    (given up), or ``waiting`` (not downloaded yet, :class:`MediaNotDownloaded`)."""
     if ref.declared_size > max_bytes:
         return "skipped", None, None, ref.declared_size, f"larger than the cap of {max_bytes} bytes"
     try:
         data = fetcher.fetch(ref.sdkfileid, ref.md5sum or None, max_bytes)
+    except MediaNotDownloaded as exc:
+        return "waiting", None, None, 0, str(exc)
     except MediaError as exc:
         return ("failed" if exc.transient else "skipped"), None, None, 0, str(exc)
     if len(data) > max_bytes:

@@ -147,6 +147,11 @@ class IsolatedSdkClient:
         proc = self._proc if self._proc is not None and self._proc.poll() is None else self._start()
         return self._call_on(proc, req)
 
+    def open(self) -> None:
+        """Start the child and Init now (SdkError when that fails), before the first call."""
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
+
     def get_chat_data(self, seq: int, limit: int) -> dict[str, Any]:
         doc: dict[str, Any] = self._call({"op": "chat", "seq": seq, "limit": limit})["doc"]
         return doc

@@ -104,10 +104,12 @@ def _prepare(
     from audit.pipeline import key_files, load_keys, make_source
 
     settings = app.settings
-    if path is not None and (source or settings.archive.source) == "simulator":
-        # the image stage reads the pictures from the simulated archive given here
-        arc = settings.archive.model_copy(update={"simulator_dir": path, "source": "simulator"})
-        settings = settings.model_copy(update={"archive": arc})
+    kind = source or settings.archive.source
+    # the image stage reads the pictures of the source given here (media_fetcher)
+    update: dict[str, Any] = {"source": kind}
+    if path is not None and kind == "simulator":
+        update["simulator_dir"] = path
+    settings = settings.model_copy(update={"archive": settings.archive.model_copy(update=update)})
     engine = app.engine()
     src = make_source(settings, source, path)
     extra = dict(parse_key_spec(k) for k in keys)
@@ -160,10 +162,14 @@ def _report(report: Any) -> None:
         lines.append(f"alerts        {report.alerts.raised} raised ({sec['alerts']:.1f}s)")
     if report.images:
         i = report.images
+        waiting = f", {i.waiting} not downloaded yet (audit media)" if i.waiting else ""
         lines.append(
             f"images        {i.images} read ({i.contents} new contents, {i.qr_decoded} with QR, "
-            f"{i.ocr_read} OCR), {i.findings} findings, backlog {i.backlog} ({sec['images']:.1f}s)"
+            f"{i.ocr_read} OCR), {i.findings} findings, backlog {i.backlog}{waiting} "
+            f"({sec['images']:.1f}s)"
         )
+        if i.error:
+            lines.append(f"images        图片未读取 pictures not read: {i.error}")
     for line in lines:
         click.echo(line, err=True)
 

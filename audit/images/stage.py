@@ -9,7 +9,8 @@ once (``image_scans``), however many messages carry it; reading runs in worker p
 since OCR costs a second or so a picture. Distributed, each ``images`` task takes messages
 whose pictures no other task carries, so no two tasks read the same content; should two
 writers race all the same, the content's row is written once and the other's is dropped.
-What is left to read is the backlog, in ``audit status``.
+What is left to read is the backlog, in ``audit status``: pictures to retry, and pictures not
+downloaded yet (``waiting``: an exported archive file's pictures come from ``audit media``).
 
 OCR policy: ``all`` (default) reads every picture, because a screenshot of an ID card is the
 violation itself and often the only message that shows it; ``flagged`` reads only pictures in
@@ -171,7 +172,7 @@ def _batch(
         if not refs and (row.id, 0) not in previous:
             got.append((row, 0, "none", None, None))
         for item, ref in refs:
-            if previous.get((row.id, item), "failed") != "failed":
+            if previous.get((row.id, item), "failed") not in ("failed", "waiting"):
                 continue
             state, sha, path, _size, error = fetch_one(
                 fetcher, ref, policy.directory, policy.max_bytes
@@ -223,6 +224,7 @@ def _batch(
                 finding_rows += _finding_rows(reading, scanner, policy, row, item, sha, run_id)
             stats.failed += state == "failed"
             stats.skipped += state == "skipped"
+            stats.waiting += state == "waiting"
             record = session.scalars(
                 select(MessageImage).where(
                     MessageImage.message_id == row.id, MessageImage.item == item
@@ -232,7 +234,7 @@ def _batch(
                 record = MessageImage(message_id=row.id, item=item, attempts=0)
                 session.add(record)
             record.state, record.sha256, record.error = state, sha, error
-            record.attempts += 1
+            record.attempts += state != "waiting"  # waiting for a download is no attempt
             record.updated_at = utcnow()
         insert_ignore(session, Finding, finding_rows)
     stats.findings += len(finding_rows)

@@ -25,22 +25,28 @@ class ImageStats:
     findings: int = 0
     failed: int = 0  # downloads to retry
     skipped: int = 0  # pictures given up on (too large, unreadable, gone)
+    waiting: int = 0  # pictures not downloaded yet (an archive file's: ``audit media``)
     backlog: int = 0  # messages still to read after this run
+    error: str | None = None  # why nothing was read (the source cannot serve pictures now)
 
 
 MAX_ATTEMPTS = 3  # downloads of a picture before it is given up on
 
 
 def pending_images(max_attempts: int = MAX_ATTEMPTS) -> Any:
-    """Image messages in conversations with a picture not read yet (or a download to retry)."""
+    """Image messages in conversations with a picture not read yet (or a download to retry,
+    or one not downloaded yet)."""
+    failed = MessageImage.state == "failed"
     done = exists().where(
         MessageImage.message_id == Message.id,
-        or_(MessageImage.state != "failed", MessageImage.attempts >= max_attempts),
+        or_(
+            MessageImage.state.not_in(("failed", "waiting")),
+            failed & (MessageImage.attempts >= max_attempts),
+        ),
     )
     retry = exists().where(
         MessageImage.message_id == Message.id,
-        MessageImage.state == "failed",
-        MessageImage.attempts < max_attempts,
+        or_(failed & (MessageImage.attempts < max_attempts), MessageImage.state == "waiting"),
     )
     return select(
         Message.id, Message.msgtype, Message.raw, Message.sender_kind, Message.conversation_id
@@ -77,6 +83,11 @@ def image_status(session: Session, max_attempts: int = MAX_ATTEMPTS) -> dict[str
         "findings": int(findings or 0),
         "backlog": image_backlog(session, max_attempts),
     }
+
+
+def not_read(session: Session, reason: str, max_attempts: int = MAX_ATTEMPTS) -> ImageStats:
+    """A run of the image stage that could not fetch pictures: why, and the backlog left."""
+    return ImageStats(backlog=image_backlog(session, max_attempts), error=reason)
 
 
 def image_backlog(session: Session, max_attempts: int = MAX_ATTEMPTS) -> int:

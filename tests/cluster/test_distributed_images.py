@@ -122,3 +122,51 @@ def test_image_tasks_give_the_single_process_rows(
     assert rows == expected
     assert runs > 1  # fanned out: one image run per task
     assert failures == []
+
+
+def test_image_tasks_read_the_sdk_sources_pictures(
+    make_db: Callable[[], str],
+    workers: Callable[..., Worker],
+    standin_sdk: Path,
+    tmp_path: Path,
+) -> None:
+    """Pulled from the official SDK (its stand-in, tests/standin_sdk.c), the pictures are
+    fetched by the ``images`` tasks through GetMediaData on the workers."""
+    from standin_sdk import EXPECTED, standin_archive
+
+    served = standin_archive(tmp_path / "wecom")
+    url = make_db()
+    env = environment(
+        url,
+        tmp_path / "no-simulated-archive",
+        **_images_env(tmp_path / "media"),
+        **served.env(standin_sdk),
+        AUDIT_IMAGES__OCR="off",
+    )
+    workers("sa", env)
+    _, err = finish(
+        subprocess.Popen(
+            [sys.executable, "-m", "audit", "run", "--distributed"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    )
+    assert _images_line(err) == (
+        "images        2 read (2 new contents, 2 with QR, 0 OCR), 2 findings, backlog 0"
+    )
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            found = conn.execute(
+                text(
+                    "select m.msgid, f.rule, f.matched from findings f"
+                    " join messages m on m.id = f.message_id where f.rule like 'qr.%'"
+                )
+            ).all()
+            failures = list(conn.execute(text("select stage, item, error from stage_failures")))
+    finally:
+        engine.dispose()
+    assert {m: (r, t) for m, r, t in found} == EXPECTED
+    assert failures == []
