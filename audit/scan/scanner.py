@@ -124,6 +124,12 @@ _ALLOW = 1
 _TRIGGER = 2
 _REPEATS = 4
 
+# what a match must be checked for in the original, by the characters at its edges: an
+# ASCII letter or digit may continue a word or number there (_whole_ascii_words), a digit
+# may be part of an amount (_an_amount)
+_EDGE_ASCII = 1
+_EDGE_DIGIT = 2
+
 # (term index, spelling as written or generated, kind: "" term, "variant", or a technique)
 _Spelling = tuple[int, str, str]
 # (normalized length, spellings, flags, half id: -1 when the key is no term's half)
@@ -218,6 +224,15 @@ class Scanner:
         self._repeats = frozenset(
             v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
         )
+        # per role (None: every rule applies), each value's spellings of the terms held to
+        # that role: a match of a term the speaker is not held to makes no candidate at all
+        # (a customer's 加我微信 repeated a quarter of a million times)
+        self._spellings_for = {
+            role: tuple(_for_role(lists.terms, p[1], role) for p in self._payloads)
+            for role in (None, *ROLES)
+        }
+        # what a match of each value must be checked for in the original (_EDGE_* flags)
+        self._edges = tuple(_edge_checks(key, 0, len(key)) for key in built.keys)
         # the rules each automaton value can report, to skip the matches of a capped rule
         term_rules = [term.rule for term in lists.terms]
         shared: dict[frozenset[str], frozenset[str]] = {}
@@ -374,33 +389,39 @@ class Scanner:
         matches: list[tuple[int, int]],
     ) -> list[Finding]:
         payloads = self._payloads
+        spellings_of = self._spellings_for[role]
+        edges = self._edges
         allowed = _Spans()
         capped = {rule for rule, count in per_rule.items() if count >= MAX_PER_RULE}
         rules_of = self._rules
-        found: list[tuple[int, int, tuple[_Spelling, ...]]] = []  # (start, end, spellings)
+        # (start, end, spellings for the role, _EDGE_* checks)
+        found: list[tuple[int, int, tuple[_Spelling, ...], int]] = []
         halves: list[tuple[int, int, int]] = []
         # one pass over every match: the work per match is kept to a few lookups, since a
         # long message of the same words has more than one match per character
         for code_end, value in matches:
-            length, spellings, flags, half = payloads[value]
+            length, _, flags, half = payloads[value]
             end = code_end // 2 + 1
+            spellings = spellings_of[value]
             if spellings and not (capped and rules_of[value] <= capped):
-                found.append((end - length, end, spellings))
+                found.append((end - length, end, spellings, edges[value]))
             if flags & _ALLOW:
                 allowed.add(end - length, end)
             if half >= 0 and len(halves) < MAX_HALVES:
                 halves.append((end, length, half))
         candidates: list[_Candidate] = []
-        for start, end, spellings in found:
-            self._add_candidate(candidates, text, norm, role, allowed, start, end, spellings)
+        for start, end, spellings, checks in found:
+            self._add_candidate(candidates, text, norm, allowed, start, end, spellings, checks)
         if self._pairs:
             joined = self._joined(halves)[:MAX_GAP_CANDIDATES]  # jieba looks at each
+            terms = self.lists.terms
             for (spellings, left, right), left_end, right_start in joined:
-                start, end = left_end - left, right_start + right
-                if _fills_a_gap(text, norm, left_end, right_start):
+                fitting = _for_role(terms, spellings, role)
+                if fitting and _fills_a_gap(text, norm, left_end, right_start):
+                    start, end = left_end - left, right_start + right
                     self._add_candidate(
-                        candidates, text, norm, role, allowed, start, end, spellings,
-                        (left_end, right_start),
+                        candidates, text, norm, allowed, start, end, fitting,
+                        _edge_checks(norm.text, start, end), (left_end, right_start),
                     )  # fmt: skip
         # leftmost-longest among the terms as spelled, then the gap matches that overlap none
         candidates.sort(key=lambda c: (c.skipped is not None, c.start, -c.end))
@@ -439,23 +460,21 @@ class Scanner:
         candidates: list[_Candidate],
         text: str,
         norm: Normalized,
-        role: str | None,
         allowed: _Spans,
         start: int,
         end: int,
         spellings: tuple[_Spelling, ...],
+        checks: int,
         skipped: tuple[int, int] | None = None,
     ) -> None:
+        """``spellings``: those of terms for the speaker's role; ``checks``: _EDGE_* flags."""
         if allowed.covers(start, end):
             return
-        if not _whole_ascii_words(text, norm, start, end, self.fold):
+        if checks & _EDGE_ASCII and not _whole_ascii_words(text, norm, start, end, self.fold):
             return
-        if _an_amount(text, norm, start, end, self.fold):
+        if checks & _EDGE_DIGIT and _an_amount(text, norm, start, end, self.fold):
             return  # 123.00元, 一共12300元: an amount, not the hotline 12300
-        terms = self.lists.terms
-        fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
-        if fitting:
-            candidates.append(_Candidate(start, end, fitting, skipped))
+        candidates.append(_Candidate(start, end, spellings, skipped))
 
     def _term_findings(
         self, text: str, norm: Normalized, candidate: _Candidate, straddled: str
@@ -795,6 +814,23 @@ def _an_amount(text: str, norm: Normalized, start: int, end: int, fold: FoldTabl
         if quantity_reason(text, o_start, o_end, fold, after=False):
             return True
     return False
+
+
+def _edge_checks(text: str, start: int, end: int) -> int:
+    """The _EDGE_* checks a match on normalized ``[start, end)`` of ``text`` needs."""
+    first, last = text[start], text[end - 1]
+    checks = _EDGE_ASCII if _kind(first) or _kind(last) else 0
+    if first in DIGIT_CHARS or last in DIGIT_CHARS:
+        checks |= _EDGE_DIGIT
+    return checks
+
+
+def _for_role(
+    terms: Sequence[Term], spellings: tuple[_Spelling, ...], role: str | None
+) -> tuple[_Spelling, ...]:
+    """The spellings of terms that apply to ``role`` (the same tuple when all do)."""
+    fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
+    return spellings if len(fitting) == len(spellings) else fitting
 
 
 def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int, fold: FoldTable) -> bool:
