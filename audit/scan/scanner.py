@@ -40,7 +40,7 @@ import bisect
 import dataclasses
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from operator import itemgetter
@@ -206,20 +206,21 @@ class Scanner:
         self._payloads: tuple[_Payload, ...] = compiled.values
         self._pairs = built.pairs
         self._half_only = built.half_only
-        # the values of keys that are the left (right) half of some term
-        left_ids = {left for left, _ in self._pairs}
-        right_ids = {right for _, right in self._pairs}
-        # left half id -> {right half id -> the term}: _joined looks only at lefts
-        self._pairs_of: dict[int, dict[int, _Pair]] = {}
+        # left half id -> {right half id -> the term}
+        pairs_of: dict[int, dict[int, _Pair]] = {}
         for (left, right), pair in self._pairs.items():
-            self._pairs_of.setdefault(left, {})[right] = pair
-        self._right_halves = frozenset(right_ids)
-        self._lefts = frozenset(v for v, p in enumerate(self._payloads) if p[3] in left_ids)
-        self._rights = frozenset(v for v, p in enumerate(self._payloads) if p[3] in right_ids)
-        # the same by automaton value, for the fast path: the terms a left half starts, and
-        # a right half's (length, half id)
-        self._left_values = {v: self._pairs_of[self._payloads[v][3]] for v in self._lefts}
-        self._right_values = {v: (self._payloads[v][0], self._payloads[v][3]) for v in self._rights}
+            pairs_of.setdefault(left, {})[right] = pair
+        right_ids = {right for _, right in self._pairs}
+        # by automaton value: the terms a left half starts, and a right half's (length, id)
+        self._left_values = {
+            v: pairs_of[p[3]] for v, p in enumerate(self._payloads) if p[3] in pairs_of
+        }
+        self._right_values = {
+            v: (p[0], p[3]) for v, p in enumerate(self._payloads) if p[3] in right_ids
+        }
+        # by automaton value, 1 when it is some term's half (bytes, so that itertools.compress
+        # picks those matches at C level)
+        self._half_values = bytes(p[3] >= 0 for p in self._payloads)
         # the values of keys that only say "repeats here" (微微微): normalization collapses them
         self._repeats = frozenset(
             v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
@@ -230,6 +231,14 @@ class Scanner:
         self._spellings_for = {
             role: tuple(_for_role(lists.terms, p[1], role) for p in self._payloads)
             for role in (None, *ROLES)
+        }
+        # likewise per role, 1 when the term pass looks at a match of the value: spellings of a
+        # term for the role, or an allow phrase
+        self._looked_at = {
+            role: bytes(
+                bool(sp or p[2] & _ALLOW) for sp, p in zip(spellings, self._payloads, strict=True)
+            )
+            for role, spellings in self._spellings_for.items()
         }
         # what a match of each value must be checked for in the original (_EDGE_* flags)
         self._edges = tuple(_edge_checks(key, 0, len(key)) for key in built.keys)
@@ -323,53 +332,33 @@ class Scanner:
             return False
         if min(map(itemgetter(1), found)) < self._half_only:
             return True
+        return next(self._joined(found), None) is not None
+
+    def _joined(self, found: Sequence[tuple[int, int]]) -> Iterator[tuple[_Pair, int, int]]:
+        """(term, left end, right start) for each half followed, 1..GAP_MAX characters
+        later, by the other half of the same term, in the order of the left halves;
+        ``found``: matches (end in the codes, value)."""
         if len(found) < 2:
-            return False  # one half alone is no term
-        values = set(map(itemgetter(1), found))
-        if self._lefts.isdisjoint(values) or self._rights.isdisjoint(values):
-            return False  # no half that starts a term, or none that ends one
-        # whether _joined would find a pair, stopping at the first
+            return  # one half alone is no term
         right_values = self._right_values
-        starting: dict[int, list[int]] = {}  # the right halves by start
+        starting: dict[int, list[int]] = {}  # the right halves (ids) by start
         for end, value in found:
             right = right_values.get(value)
             if right is not None:
                 starting.setdefault(end // 2 + 1 - right[0], []).append(right[1])
+        if not starting:
+            return
         left_values = self._left_values
         for end, value in found:
             by_right = left_values.get(value)
-            if by_right is not None:
-                left_end = end // 2 + 1
-                for gap in range(1, GAP_MAX + 1):
-                    if any(right in by_right for right in starting.get(left_end + gap, ())):
-                        return True
-        return False
-
-    def _joined(self, halves: list[tuple[int, int, int]]) -> list[tuple[_Pair, int, int]]:
-        """(term, left end, right start) for each half followed, 1..GAP_MAX characters
-        later, by the other half of the same term; ``halves``: (end, length, half id)."""
-        if len(halves) < 2:
-            return []
-        rights = self._right_halves
-        starting: dict[int, list[int]] = {}  # the right halves by start
-        for end, length, half in halves:
-            if half in rights:
-                starting.setdefault(end - length, []).append(half)
-        if not starting:
-            return []
-        pairs_of = self._pairs_of
-        gaps = range(1, GAP_MAX + 1)
-        out = []
-        for end, _, left in halves:
-            by_right = pairs_of.get(left)
             if by_right is None:
                 continue  # no term starts with this half
-            for gap in gaps:
-                for right in starting.get(end + gap, ()):
+            left_end = end // 2 + 1
+            for gap in range(1, GAP_MAX + 1):
+                for right in starting.get(left_end + gap, ()):
                     pair = by_right.get(right)
                     if pair is not None:
-                        out.append((pair, end, end + gap))
-        return out
+                        yield pair, left_end, left_end + gap
 
     # ------------------------------------------------------------------------- terms
 
@@ -396,26 +385,28 @@ class Scanner:
         rules_of = self._rules
         # (start, end, spellings for the role, _EDGE_* checks)
         found: list[tuple[int, int, tuple[_Spelling, ...], int]] = []
-        halves: list[tuple[int, int, int]] = []
-        # one pass over every match: the work per match is kept to a few lookups, since a
-        # long message of the same words has more than one match per character
-        for code_end, value in matches:
-            length, _, flags, half = payloads[value]
+        # a long message of the same words has more than one match per character, most of
+        # them halves of terms or terms for the other role: picked out at C level, and a
+        # few lookups for each match the term pass looks at
+        values = list(map(itemgetter(1), matches))
+        looked_at = self._looked_at[role]
+        for code_end, value in itertools.compress(matches, map(looked_at.__getitem__, values)):
+            length, _, flags, _ = payloads[value]
             end = code_end // 2 + 1
             spellings = spellings_of[value]
             if spellings and not (capped and rules_of[value] <= capped):
                 found.append((end - length, end, spellings, edges[value]))
             if flags & _ALLOW:
                 allowed.add(end - length, end)
-            if half >= 0 and len(halves) < MAX_HALVES:
-                halves.append((end, length, half))
         candidates: list[_Candidate] = []
         for start, end, spellings, checks in found:
             self._add_candidate(candidates, text, norm, allowed, start, end, spellings, checks)
+        terms = self.lists.terms
         if self._pairs:
-            joined = self._joined(halves)[:MAX_GAP_CANDIDATES]  # jieba looks at each
-            terms = self.lists.terms
-            for (spellings, left, right), left_end, right_start in joined:
+            halves = itertools.compress(matches, map(self._half_values.__getitem__, values))
+            joined = self._joined(list(itertools.islice(halves, MAX_HALVES)))
+            for pair, left_end, right_start in itertools.islice(joined, MAX_GAP_CANDIDATES):
+                spellings, left, right = pair  # jieba looks at each that fits the role
                 fitting = _for_role(terms, spellings, role)
                 if fitting and _fills_a_gap(text, norm, left_end, right_start):
                     start, end = left_end - left, right_start + right
@@ -428,7 +419,6 @@ class Scanner:
         chosen: list[_Candidate] = []
         taken = _Spans()
         taken_until = 0
-        terms = self.lists.terms
         for candidate in candidates:
             if candidate.skipped is None:
                 if candidate.start < taken_until:

@@ -22,7 +22,7 @@ from audit.scan.normalize import (
     normalize,
 )
 from audit.scan.recognizers import NumberRecognizer, default_recognizers
-from audit.scan.scanner import Scanner
+from audit.scan.scanner import GAP_MAX, Scanner
 
 NUMBER_RECOGNIZERS = [r for r in default_recognizers() if isinstance(r, NumberRecognizer)]
 
@@ -95,14 +95,25 @@ def test_the_matches_on_the_codes_are_those_on_the_normalized_text_when_nothing_
     assert compared > len(TEXTS) // 3
 
 
-def test_the_fast_look_for_two_halves_agrees_with_joining_them() -> None:
+def test_the_halves_joined_are_every_pair_of_a_term_a_short_gap_apart() -> None:
     payloads = SCANNER._payloads
     looked = 0
     for text in TEXTS:
         found = list(SCANNER._automaton.iter(text.translate(SCANNER._table)))
-        if not found or min(v for _, v in found) < SCANNER._half_only:
-            continue  # a whole term: no halves looked at
-        looked += 1
-        halves = [(end // 2 + 1, payloads[v][0], payloads[v][3]) for end, v in found]
-        assert SCANNER._worth_a_look(found) == bool(SCANNER._joined(halves)), text
+        # every (left match, right match) of the same term, the long way
+        halves = [
+            (end // 2 + 1, payloads[v][0], payloads[v][3])
+            for end, v in found
+            if payloads[v][3] >= 0
+        ]
+        expected = sorted(
+            (SCANNER._pairs[left, right], left_end, right_end - length)
+            for left_end, _, left in halves
+            for right_end, length, right in halves
+            if (left, right) in SCANNER._pairs and 1 <= right_end - length - left_end <= GAP_MAX
+        )
+        assert sorted(SCANNER._joined(found)) == expected, text
+        if found and min(v for _, v in found) >= SCANNER._half_only:
+            looked += 1  # no whole term: the fast look is the joining
+            assert SCANNER._worth_a_look(found) == bool(expected), text
     assert looked > 100
