@@ -418,7 +418,12 @@ class WeChatIdRecognizer(Recognizer):
         r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|绿泡泡)(?:号|hao|id)?"
     )
     # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：
-    CUE = re.compile(r"(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)\s{0,2}[:：=＝]")
+    # (the lookahead of its first characters lets the regex engine skip to them: a pattern
+    # starting with the lookbehind is tried at every character of the message)
+    CUE = re.compile(
+        r"(?=[vVwWＶｖ薇微威卫维])(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)"
+        r"\s{0,2}[:：=＝]"
+    )
     FILLER = r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’]|是|为|號|号|码|id|ID){0,6}"
     ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
 

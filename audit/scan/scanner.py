@@ -343,9 +343,10 @@ class Scanner:
         right_values = self._right_values
         starting: dict[int, list[int]] = {}  # the right halves (ids) by start
         for end, value in found:
-            right = right_values.get(value)
-            if right is not None:
-                starting.setdefault(end // 2 + 1 - right[0], []).append(right[1])
+            length_and_id = right_values.get(value)
+            if length_and_id is not None:
+                length, half = length_and_id
+                starting.setdefault(end // 2 + 1 - length, []).append(half)
         if not starting:
             return
         left_values = self._left_values
@@ -523,6 +524,8 @@ class Scanner:
             for recognizer in self._recognizers_for[role, numbers]
             for hit in recognizer.analyze(view)
         ]
+        if not hits:
+            return []
         hits.sort(key=lambda rh: (rh[1].start - rh[1].end, -rh[0].PRIORITY, rh[1].start))
         kept: list[tuple[Recognizer, Hit]] = []
         taken = _Spans()
