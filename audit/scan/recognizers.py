@@ -54,6 +54,7 @@ class Hit:
 
 
 _HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+_FULLWIDTH = re.compile("[\uff01-\uff5e\u3000]")  # what _HALFWIDTH changes
 _NUMBER_RUN = re.compile(r"[0-9]+x?")
 _FIVE_DIGITS = re.compile(r"[0-9]{5}")
 _ID_CHAR = re.compile(r"[0-9_-]")
@@ -84,7 +85,12 @@ class TextView:
     def halfwidth(self) -> str:
         """The original with full-width ASCII made half-width: same length, same offsets."""
         if self._halfwidth is None:
-            self._halfwidth = self.original.translate(_HALFWIDTH)
+            # most texts have no full-width ASCII, and translating by a dict costs a failed
+            # lookup for every other character
+            has_fullwidth = _FULLWIDTH.search(self.original) is not None
+            self._halfwidth = (
+                self.original.translate(_HALFWIDTH) if has_fullwidth else self.original
+            )
         return self._halfwidth
 
     @property

@@ -218,6 +218,14 @@ class Scanner:
         self._right_values = {
             v: (p[0], p[3]) for v, p in enumerate(self._payloads) if p[3] in right_ids
         }
+        # a left half's value -> the values of the right halves that complete one of its
+        # terms: most texts with halves have no half and its partner at all
+        value_of_half = {p[3]: v for v, p in enumerate(self._payloads) if p[3] >= 0}
+        self._partners = {
+            v: frozenset(value_of_half[right] for right in by_right)
+            for v, by_right in self._left_values.items()
+        }
+        self._left_set = frozenset(self._partners)
         # by automaton value, 1 when it is some term's half (bytes, so that itertools.compress
         # picks those matches at C level)
         self._half_values = bytes(p[3] >= 0 for p in self._payloads)
@@ -340,6 +348,10 @@ class Scanner:
         ``found``: matches (end in the codes, value)."""
         if len(found) < 2:
             return  # one half alone is no term
+        present = set(map(itemgetter(1), found))
+        partners = self._partners
+        if all(partners[v].isdisjoint(present) for v in present & self._left_set):
+            return  # no half found with the other half of one of its terms
         right_values = self._right_values
         starting: dict[int, list[int]] = {}  # the right halves (ids) by start
         for end, value in found:
