@@ -348,24 +348,23 @@ class Scanner:
         ``found``: matches (end in the codes, value)."""
         if len(found) < 2:
             return  # one half alone is no term
-        present = set(map(itemgetter(1), found))
+        values = list(map(itemgetter(1), found))
+        present = set(values)
         partners = self._partners
-        if all(partners[v].isdisjoint(present) for v in present & self._left_set):
-            return  # no half found with the other half of one of its terms
+        # the left halves found with a partner found, and those partners: only their
+        # matches are looked at, picked out at C level
+        lefts = {v for v in present & self._left_set if not partners[v].isdisjoint(present)}
+        if not lefts:
+            return
+        rights = set().union(*(partners[v] for v in lefts)) & present
         right_values = self._right_values
         starting: dict[int, list[int]] = {}  # the right halves (ids) by start
-        for end, value in found:
-            length_and_id = right_values.get(value)
-            if length_and_id is not None:
-                length, half = length_and_id
-                starting.setdefault(end // 2 + 1 - length, []).append(half)
-        if not starting:
-            return
+        for end, value in itertools.compress(found, map(rights.__contains__, values)):
+            length, half = right_values[value]
+            starting.setdefault(end // 2 + 1 - length, []).append(half)
         left_values = self._left_values
-        for end, value in found:
-            by_right = left_values.get(value)
-            if by_right is None:
-                continue  # no term starts with this half
+        for end, value in itertools.compress(found, map(lefts.__contains__, values)):
+            by_right = left_values[value]
             left_end = end // 2 + 1
             for gap in range(1, GAP_MAX + 1):
                 for right in starting.get(left_end + gap, ()):
