@@ -434,6 +434,8 @@ class WeChatIdRecognizer(Recognizer):
     ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
 
     def analyze(self, view: TextView) -> list[Hit]:
+        if _LETTER.search(view.original) is None:
+            return []  # an id starts with a letter, and there is none (加我微信加我微信...)
         hits = []
         for context in itertools.islice(self.CONTEXT.finditer(view.norm.text), MAX_CUES):
             if view.norm.text.endswith("企业", 0, context.start()):
