@@ -348,8 +348,7 @@ class Scanner:
         ``found``: matches (end in the codes, value)."""
         if len(found) < 2:
             return  # one half alone is no term
-        values = list(map(itemgetter(1), found))
-        present = set(values)
+        present = set(map(itemgetter(1), found))
         partners = self._partners
         # the left halves found with a partner found, and those partners: only their
         # matches are looked at, picked out at C level
@@ -357,6 +356,7 @@ class Scanner:
         if not lefts:
             return
         rights = set().union(*(partners[v] for v in lefts)) & present
+        values = list(map(itemgetter(1), found))
         right_values = self._right_values
         starting: dict[int, list[int]] = {}  # the right halves (ids) by start
         for end, value in itertools.compress(found, map(rights.__contains__, values)):
