@@ -147,6 +147,15 @@ def _cue_words() -> tuple[dict[str, str], re.Pattern[str], int]:
     return words, re.compile(_trie_pattern(words)), max(map(len, words))
 
 
+@cache
+def _cue_starts() -> re.Pattern[str]:
+    """Any first character of a cue word that judges (not of a decoy): a text without one
+    has no cue in any window, whatever the windows cut."""
+    words = _cue_words()[0]
+    starts = sorted({word[0] for word, kind in words.items() if kind != "decoy"})
+    return re.compile(f"[{''.join(map(re.escape, starts))}]")
+
+
 def _trie_pattern(words: Iterable[str]) -> str:
     """A regular expression of ``words`` shaped as their prefix tree: at each place it tries
     one branch per next character (not every word in turn) and, being greedy, matches the
@@ -169,8 +178,17 @@ def _trie_pattern(words: Iterable[str]) -> str:
 
 
 # Clause ends (read in the original): an ASCII comma or full stop only outside numbers.
-_CLAUSE_END = re.compile(r"[，。！？；\n!?;…～~]+|,(?!\d)|\.(?![\w])")
-_SENTENCE_END = re.compile(r"[。！？\n!?]+|\.(?![\w])")
+# Written as one character of a class and then what that character needs, the regex engine
+# skips ahead to the next such character (an alternation of ``[...]+|,(?!\d)|...`` is tried
+# at every character of the text): ``[，。,.](?:(?<=[，。])[，。]*|(?<=,)(?!\d)|...)``.
+_CLAUSE_MARKS = "，。！？；\n!?;…～~"
+_CLAUSE_END = re.compile(
+    rf"[{_CLAUSE_MARKS},.](?:(?<=[{_CLAUSE_MARKS}])[{_CLAUSE_MARKS}]*|(?<=,)(?!\d)|(?<=\.)(?!\w))"
+)
+_SENTENCE_MARKS = "。！？\n!?"
+_SENTENCE_END = re.compile(
+    rf"[{_SENTENCE_MARKS}.](?:(?<=[{_SENTENCE_MARKS}])[{_SENTENCE_MARKS}]*|(?<=\.)(?!\w))"
+)
 _QUOTES = re.compile(r"[「『“‘」』”’\"?？]")  # and question marks, to know if there are any
 _OPENERS = "「『“‘"
 
@@ -475,13 +493,14 @@ def judge(
     if not findings:
         return findings
     shown = _shown_data_rules()
+    # no cue word and no quotation or question mark anywhere: no cue reaches any hit
+    uncued = _cue_starts().search(norm.text) is None and _QUOTES.search(text) is None
     out = []
     for group, (lo, hi) in _windows([f for f in findings if f.rule not in shown], len(text)):
-        cues = MessageCues(text, norm, lo, hi)
+        cues = None if uncued else MessageCues(text, norm, lo, hi)
         for finding in group:
-            out.extend(
-                _judged(finding, decider(finding.category, role, applied_cues(cues, finding, role)))
-            )
+            applied = [] if cues is None else applied_cues(cues, finding, role)
+            out.extend(_judged(finding, decider(finding.category, role, applied)))
     out.extend(f for f in findings if f.rule in shown)
     return out
 

@@ -54,6 +54,7 @@ class Hit:
 
 
 _HALFWIDTH = {0xFF01 + i: 0x21 + i for i in range(0x5E)} | {0x3000: 0x20}
+_FULLWIDTH = re.compile("[\uff01-\uff5e\u3000]")  # what _HALFWIDTH changes
 _NUMBER_RUN = re.compile(r"[0-9]+x?")
 _FIVE_DIGITS = re.compile(r"[0-9]{5}")
 _ID_CHAR = re.compile(r"[0-9_-]")
@@ -84,7 +85,12 @@ class TextView:
     def halfwidth(self) -> str:
         """The original with full-width ASCII made half-width: same length, same offsets."""
         if self._halfwidth is None:
-            self._halfwidth = self.original.translate(_HALFWIDTH)
+            # most texts have no full-width ASCII, and translating by a dict costs a failed
+            # lookup for every other character
+            has_fullwidth = _FULLWIDTH.search(self.original) is not None
+            self._halfwidth = (
+                self.original.translate(_HALFWIDTH) if has_fullwidth else self.original
+            )
         return self._halfwidth
 
     @property
@@ -418,11 +424,18 @@ class WeChatIdRecognizer(Recognizer):
         r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|绿泡泡)(?:号|hao|id)?"
     )
     # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：
-    CUE = re.compile(r"(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)\s{0,2}[:：=＝]")
+    # (the lookahead of its first characters lets the regex engine skip to them: a pattern
+    # starting with the lookbehind is tried at every character of the message)
+    CUE = re.compile(
+        r"(?=[vVwWＶｖ薇微威卫维])(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)"
+        r"\s{0,2}[:：=＝]"
+    )
     FILLER = r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’]|是|为|號|号|码|id|ID){0,6}"
     ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
 
     def analyze(self, view: TextView) -> list[Hit]:
+        if _LETTER.search(view.original) is None:
+            return []  # an id starts with a letter, and there is none (加我微信加我微信...)
         hits = []
         for context in itertools.islice(self.CONTEXT.finditer(view.norm.text), MAX_CUES):
             if view.norm.text.endswith("企业", 0, context.start()):

@@ -40,7 +40,7 @@ import bisect
 import dataclasses
 import itertools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from operator import itemgetter
@@ -124,6 +124,12 @@ _ALLOW = 1
 _TRIGGER = 2
 _REPEATS = 4
 
+# what a match must be checked for in the original, by the characters at its edges: an
+# ASCII letter or digit may continue a word or number there (_whole_ascii_words), a digit
+# may be part of an amount (_an_amount)
+_EDGE_ASCII = 1
+_EDGE_DIGIT = 2
+
 # (term index, spelling as written or generated, kind: "" term, "variant", or a technique)
 _Spelling = tuple[int, str, str]
 # (normalized length, spellings, flags, half id: -1 when the key is no term's half)
@@ -200,24 +206,50 @@ class Scanner:
         self._payloads: tuple[_Payload, ...] = compiled.values
         self._pairs = built.pairs
         self._half_only = built.half_only
-        # the values of keys that are the left (right) half of some term
-        left_ids = {left for left, _ in self._pairs}
-        right_ids = {right for _, right in self._pairs}
-        # left half id -> {right half id -> the term}: _joined looks only at lefts
-        self._pairs_of: dict[int, dict[int, _Pair]] = {}
+        # left half id -> {right half id -> the term}
+        pairs_of: dict[int, dict[int, _Pair]] = {}
         for (left, right), pair in self._pairs.items():
-            self._pairs_of.setdefault(left, {})[right] = pair
-        self._right_halves = frozenset(right_ids)
-        self._lefts = frozenset(v for v, p in enumerate(self._payloads) if p[3] in left_ids)
-        self._rights = frozenset(v for v, p in enumerate(self._payloads) if p[3] in right_ids)
-        # the same by automaton value, for the fast path: the terms a left half starts, and
-        # a right half's (length, half id)
-        self._left_values = {v: self._pairs_of[self._payloads[v][3]] for v in self._lefts}
-        self._right_values = {v: (self._payloads[v][0], self._payloads[v][3]) for v in self._rights}
+            pairs_of.setdefault(left, {})[right] = pair
+        right_ids = {right for _, right in self._pairs}
+        # by automaton value: the terms a left half starts, and a right half's (length, id)
+        self._left_values = {
+            v: pairs_of[p[3]] for v, p in enumerate(self._payloads) if p[3] in pairs_of
+        }
+        self._right_values = {
+            v: (p[0], p[3]) for v, p in enumerate(self._payloads) if p[3] in right_ids
+        }
+        # a left half's value -> the values of the right halves that complete one of its
+        # terms: most texts with halves have no half and its partner at all
+        value_of_half = {p[3]: v for v, p in enumerate(self._payloads) if p[3] >= 0}
+        self._partners = {
+            v: frozenset(value_of_half[right] for right in by_right)
+            for v, by_right in self._left_values.items()
+        }
+        self._left_set = frozenset(self._partners)
+        # by automaton value, 1 when it is some term's half (bytes, so that itertools.compress
+        # picks those matches at C level)
+        self._half_values = bytes(p[3] >= 0 for p in self._payloads)
         # the values of keys that only say "repeats here" (微微微): normalization collapses them
         self._repeats = frozenset(
             v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
         )
+        # per role (None: every rule applies), each value's spellings of the terms held to
+        # that role: a match of a term the speaker is not held to makes no candidate at all
+        # (a customer's 加我微信 repeated a quarter of a million times)
+        self._spellings_for = {
+            role: tuple(_for_role(lists.terms, p[1], role) for p in self._payloads)
+            for role in (None, *ROLES)
+        }
+        # likewise per role, 1 when the term pass looks at a match of the value: spellings of a
+        # term for the role, or an allow phrase
+        self._looked_at = {
+            role: bytes(
+                bool(sp or p[2] & _ALLOW) for sp, p in zip(spellings, self._payloads, strict=True)
+            )
+            for role, spellings in self._spellings_for.items()
+        }
+        # what a match of each value must be checked for in the original (_EDGE_* flags)
+        self._edges = tuple(_edge_checks(key, 0, len(key)) for key in built.keys)
         # the rules each automaton value can report, to skip the matches of a capped rule
         term_rules = [term.rule for term in lists.terms]
         shared: dict[frozenset[str], frozenset[str]] = {}
@@ -308,53 +340,37 @@ class Scanner:
             return False
         if min(map(itemgetter(1), found)) < self._half_only:
             return True
-        if len(found) < 2:
-            return False  # one half alone is no term
-        values = set(map(itemgetter(1), found))
-        if self._lefts.isdisjoint(values) or self._rights.isdisjoint(values):
-            return False  # no half that starts a term, or none that ends one
-        # whether _joined would find a pair, stopping at the first
-        right_values = self._right_values
-        starting: dict[int, list[int]] = {}  # the right halves by start
-        for end, value in found:
-            right = right_values.get(value)
-            if right is not None:
-                starting.setdefault(end // 2 + 1 - right[0], []).append(right[1])
-        left_values = self._left_values
-        for end, value in found:
-            by_right = left_values.get(value)
-            if by_right is not None:
-                left_end = end // 2 + 1
-                for gap in range(1, GAP_MAX + 1):
-                    if any(right in by_right for right in starting.get(left_end + gap, ())):
-                        return True
-        return False
+        return next(self._joined(found), None) is not None
 
-    def _joined(self, halves: list[tuple[int, int, int]]) -> list[tuple[_Pair, int, int]]:
+    def _joined(self, found: Sequence[tuple[int, int]]) -> Iterator[tuple[_Pair, int, int]]:
         """(term, left end, right start) for each half followed, 1..GAP_MAX characters
-        later, by the other half of the same term; ``halves``: (end, length, half id)."""
-        if len(halves) < 2:
-            return []
-        rights = self._right_halves
-        starting: dict[int, list[int]] = {}  # the right halves by start
-        for end, length, half in halves:
-            if half in rights:
-                starting.setdefault(end - length, []).append(half)
-        if not starting:
-            return []
-        pairs_of = self._pairs_of
-        gaps = range(1, GAP_MAX + 1)
-        out = []
-        for end, _, left in halves:
-            by_right = pairs_of.get(left)
-            if by_right is None:
-                continue  # no term starts with this half
-            for gap in gaps:
-                for right in starting.get(end + gap, ()):
+        later, by the other half of the same term, in the order of the left halves;
+        ``found``: matches (end in the codes, value)."""
+        if len(found) < 2:
+            return  # one half alone is no term
+        present = set(map(itemgetter(1), found))
+        partners = self._partners
+        # the left halves found with a partner found, and those partners: only their
+        # matches are looked at, picked out at C level
+        lefts = {v for v in present & self._left_set if not partners[v].isdisjoint(present)}
+        if not lefts:
+            return
+        rights = set().union(*(partners[v] for v in lefts)) & present
+        values = list(map(itemgetter(1), found))
+        right_values = self._right_values
+        starting: dict[int, list[int]] = {}  # the right halves (ids) by start
+        for end, value in itertools.compress(found, map(rights.__contains__, values)):
+            length, half = right_values[value]
+            starting.setdefault(end // 2 + 1 - length, []).append(half)
+        left_values = self._left_values
+        for end, value in itertools.compress(found, map(lefts.__contains__, values)):
+            by_right = left_values[value]
+            left_end = end // 2 + 1
+            for gap in range(1, GAP_MAX + 1):
+                for right in starting.get(left_end + gap, ()):
                     pair = by_right.get(right)
                     if pair is not None:
-                        out.append((pair, end, end + gap))
-        return out
+                        yield pair, left_end, left_end + gap
 
     # ------------------------------------------------------------------------- terms
 
@@ -374,40 +390,47 @@ class Scanner:
         matches: list[tuple[int, int]],
     ) -> list[Finding]:
         payloads = self._payloads
+        spellings_of = self._spellings_for[role]
+        edges = self._edges
         allowed = _Spans()
         capped = {rule for rule, count in per_rule.items() if count >= MAX_PER_RULE}
         rules_of = self._rules
-        found: list[tuple[int, int, tuple[_Spelling, ...]]] = []  # (start, end, spellings)
-        halves: list[tuple[int, int, int]] = []
-        # one pass over every match: the work per match is kept to a few lookups, since a
-        # long message of the same words has more than one match per character
-        for code_end, value in matches:
-            length, spellings, flags, half = payloads[value]
+        # (start, end, spellings for the role, _EDGE_* checks)
+        found: list[tuple[int, int, tuple[_Spelling, ...], int]] = []
+        # a long message of the same words has more than one match per character, most of
+        # them halves of terms or terms for the other role: picked out at C level, and a
+        # few lookups for each match the term pass looks at
+        values = list(map(itemgetter(1), matches))
+        looked_at = self._looked_at[role]
+        for code_end, value in itertools.compress(matches, map(looked_at.__getitem__, values)):
+            length, _, flags, _ = payloads[value]
             end = code_end // 2 + 1
+            spellings = spellings_of[value]
             if spellings and not (capped and rules_of[value] <= capped):
-                found.append((end - length, end, spellings))
+                found.append((end - length, end, spellings, edges[value]))
             if flags & _ALLOW:
                 allowed.add(end - length, end)
-            if half >= 0 and len(halves) < MAX_HALVES:
-                halves.append((end, length, half))
         candidates: list[_Candidate] = []
-        for start, end, spellings in found:
-            self._add_candidate(candidates, text, norm, role, allowed, start, end, spellings)
+        for start, end, spellings, checks in found:
+            self._add_candidate(candidates, text, norm, allowed, start, end, spellings, checks)
+        terms = self.lists.terms
         if self._pairs:
-            joined = self._joined(halves)[:MAX_GAP_CANDIDATES]  # jieba looks at each
-            for (spellings, left, right), left_end, right_start in joined:
-                start, end = left_end - left, right_start + right
-                if _fills_a_gap(text, norm, left_end, right_start):
+            halves = itertools.compress(matches, map(self._half_values.__getitem__, values))
+            joined = self._joined(list(itertools.islice(halves, MAX_HALVES)))
+            for pair, left_end, right_start in itertools.islice(joined, MAX_GAP_CANDIDATES):
+                spellings, left, right = pair  # jieba looks at each that fits the role
+                fitting = _for_role(terms, spellings, role)
+                if fitting and _fills_a_gap(text, norm, left_end, right_start):
+                    start, end = left_end - left, right_start + right
                     self._add_candidate(
-                        candidates, text, norm, role, allowed, start, end, spellings,
-                        (left_end, right_start),
+                        candidates, text, norm, allowed, start, end, fitting,
+                        _edge_checks(norm.text, start, end), (left_end, right_start),
                     )  # fmt: skip
         # leftmost-longest among the terms as spelled, then the gap matches that overlap none
         candidates.sort(key=lambda c: (c.skipped is not None, c.start, -c.end))
         chosen: list[_Candidate] = []
         taken = _Spans()
         taken_until = 0
-        terms = self.lists.terms
         for candidate in candidates:
             if candidate.skipped is None:
                 if candidate.start < taken_until:
@@ -439,23 +462,21 @@ class Scanner:
         candidates: list[_Candidate],
         text: str,
         norm: Normalized,
-        role: str | None,
         allowed: _Spans,
         start: int,
         end: int,
         spellings: tuple[_Spelling, ...],
+        checks: int,
         skipped: tuple[int, int] | None = None,
     ) -> None:
+        """``spellings``: those of terms for the speaker's role; ``checks``: _EDGE_* flags."""
         if allowed.covers(start, end):
             return
-        if not _whole_ascii_words(text, norm, start, end, self.fold):
+        if checks & _EDGE_ASCII and not _whole_ascii_words(text, norm, start, end, self.fold):
             return
-        if _an_amount(text, norm, start, end, self.fold):
+        if checks & _EDGE_DIGIT and _an_amount(text, norm, start, end, self.fold):
             return  # 123.00元, 一共12300元: an amount, not the hotline 12300
-        terms = self.lists.terms
-        fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
-        if fitting:
-            candidates.append(_Candidate(start, end, fitting, skipped))
+        candidates.append(_Candidate(start, end, spellings, skipped))
 
     def _term_findings(
         self, text: str, norm: Normalized, candidate: _Candidate, straddled: str
@@ -514,6 +535,8 @@ class Scanner:
             for recognizer in self._recognizers_for[role, numbers]
             for hit in recognizer.analyze(view)
         ]
+        if not hits:
+            return []
         hits.sort(key=lambda rh: (rh[1].start - rh[1].end, -rh[0].PRIORITY, rh[1].start))
         kept: list[tuple[Recognizer, Hit]] = []
         taken = _Spans()
@@ -795,6 +818,23 @@ def _an_amount(text: str, norm: Normalized, start: int, end: int, fold: FoldTabl
         if quantity_reason(text, o_start, o_end, fold, after=False):
             return True
     return False
+
+
+def _edge_checks(text: str, start: int, end: int) -> int:
+    """The _EDGE_* checks a match on normalized ``[start, end)`` of ``text`` needs."""
+    first, last = text[start], text[end - 1]
+    checks = _EDGE_ASCII if _kind(first) or _kind(last) else 0
+    if first in DIGIT_CHARS or last in DIGIT_CHARS:
+        checks |= _EDGE_DIGIT
+    return checks
+
+
+def _for_role(
+    terms: Sequence[Term], spellings: tuple[_Spelling, ...], role: str | None
+) -> tuple[_Spelling, ...]:
+    """The spellings of terms that apply to ``role`` (the same tuple when all do)."""
+    fitting = tuple(s for s in spellings if terms[s[0]].applies_to(role))
+    return spellings if len(fitting) == len(spellings) else fitting
 
 
 def _whole_ascii_words(text: str, norm: Normalized, start: int, end: int, fold: FoldTable) -> bool:

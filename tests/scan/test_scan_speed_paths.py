@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.scan import context
 from audit.scan.normalize import (
     _DIGIT_RUN,
     DIGIT_RUN_MIN,
@@ -21,8 +22,8 @@ from audit.scan.normalize import (
     _repeat_pattern,
     normalize,
 )
-from audit.scan.recognizers import NumberRecognizer, default_recognizers
-from audit.scan.scanner import Scanner
+from audit.scan.recognizers import NumberRecognizer, WeChatIdRecognizer, default_recognizers
+from audit.scan.scanner import GAP_MAX, Scanner
 
 NUMBER_RECOGNIZERS = [r for r in default_recognizers() if isinstance(r, NumberRecognizer)]
 
@@ -95,14 +96,71 @@ def test_the_matches_on_the_codes_are_those_on_the_normalized_text_when_nothing_
     assert compared > len(TEXTS) // 3
 
 
-def test_the_fast_look_for_two_halves_agrees_with_joining_them() -> None:
+def test_the_halves_joined_are_every_pair_of_a_term_a_short_gap_apart() -> None:
     payloads = SCANNER._payloads
     looked = 0
     for text in TEXTS:
         found = list(SCANNER._automaton.iter(text.translate(SCANNER._table)))
-        if not found or min(v for _, v in found) < SCANNER._half_only:
-            continue  # a whole term: no halves looked at
-        looked += 1
-        halves = [(end // 2 + 1, payloads[v][0], payloads[v][3]) for end, v in found]
-        assert SCANNER._worth_a_look(found) == bool(SCANNER._joined(halves)), text
+        # every (left match, right match) of the same term, the long way
+        halves = [
+            (end // 2 + 1, payloads[v][0], payloads[v][3])
+            for end, v in found
+            if payloads[v][3] >= 0
+        ]
+        expected = sorted(
+            (SCANNER._pairs[left, right], left_end, right_end - length)
+            for left_end, _, left in halves
+            for right_end, length, right in halves
+            if (left, right) in SCANNER._pairs and 1 <= right_end - length - left_end <= GAP_MAX
+        )
+        assert sorted(SCANNER._joined(found)) == expected, text
+        if found and min(v for _, v in found) >= SCANNER._half_only:
+            looked += 1  # no whole term: the fast look is the joining
+            assert SCANNER._worth_a_look(found) == bool(expected), text
     assert looked > 100
+
+
+def test_a_text_the_cue_shortcut_passes_over_has_no_cue_in_any_window() -> None:
+    rng = random.Random(11)
+    # cue words cut anywhere (decoys too: 非常 holds the cue 非) among text without cues
+    words = "".join(context._cue_words()[0])
+    pieces = [words[i : i + rng.randint(1, 6)] for i in range(0, len(words), 3)]
+    texts = TEXTS + ["".join(rng.sample(pieces, 4)) for _ in range(2000)]
+    passed = 0
+    for text in texts:
+        norm = normalize(text)
+        if context._cue_starts().search(norm.text) or context._QUOTES.search(text):
+            continue  # judged the long way
+        passed += 1
+        for _ in range(3):
+            lo = rng.randint(0, len(text))
+            window = context.MessageCues(text, norm, lo, rng.randint(lo, len(text)))
+            assert window.empty and not window.cues, text
+    assert passed > 300
+
+
+# the patterns as plainly written, beside the ones written so the regex engine skips ahead
+@pytest.mark.parametrize(
+    ("fast", "plain"),
+    [
+        (context._CLAUSE_END, r"[，。！？；\n!?;…～~]+|,(?!\d)|\.(?![\w])"),
+        (context._SENTENCE_END, r"[。！？\n!?]+|\.(?![\w])"),
+        (
+            WeChatIdRecognizer.CUE,
+            r"(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)\s{0,2}[:：=＝]",
+        ),
+    ],
+    ids=["clause", "sentence", "wechat_cue"],
+)
+def test_a_pattern_written_for_speed_matches_what_it_plainly_says(
+    fast: re.Pattern[str], plain: str
+) -> None:
+    slow = re.compile(plain)
+    rng = random.Random(13)
+    alphabet = "，。！？；\n!?;…～~,.a1 _vVxXwWＶｖ薇微威卫维:：=＝好"
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(5000)]
+    for text in [*TEXTS, *texts]:
+        lo = rng.randint(0, len(text))
+        for window in ((0, len(text)), (lo, rng.randint(lo, len(text)))):
+            expected = [m.span() for m in slow.finditer(text, *window)]
+            assert [m.span() for m in fast.finditer(text, *window)] == expected, (text, window)
