@@ -234,20 +234,11 @@ class Scanner:
             v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
         )
         # per role (None: every rule applies), each value's spellings of the terms held to
-        # that role: a match of a term the speaker is not held to makes no candidate at all
-        # (a customer's 加我微信 repeated a quarter of a million times)
-        self._spellings_for = {
-            role: tuple(_for_role(lists.terms, p[1], role) for p in self._payloads)
-            for role in (None, *ROLES)
-        }
-        # likewise per role, 1 when the term pass looks at a match of the value: spellings of a
-        # term for the role, or an allow phrase
-        self._looked_at = {
-            role: bytes(
-                bool(sp or p[2] & _ALLOW) for sp, p in zip(spellings, self._payloads, strict=True)
-            )
-            for role, spellings in self._spellings_for.items()
-        }
+        # that role, and 1 when the term pass looks at a match of the value (spellings of a
+        # term for the role, or an allow phrase): a match of a term the speaker is not held
+        # to makes no candidate at all (a customer's 加我微信 repeated a quarter of a million
+        # times). Made when a role is first scanned: `audit inspect` pays for the roles it meets
+        self._role_tables: dict[str | None, tuple[tuple[tuple[_Spelling, ...], ...], bytes]] = {}
         # what a match of each value must be checked for in the original (_EDGE_* flags)
         self._edges = tuple(_edge_checks(key, 0, len(key)) for key in built.keys)
         # the rules each automaton value can report, to skip the matches of a capped rule
@@ -381,6 +372,18 @@ class Scanner:
             return []
         return list(self._automaton.iter(self._compiled.alphabet.encode(norm.text)))
 
+    def _tables_for(self, role: str | None) -> tuple[tuple[tuple[_Spelling, ...], ...], bytes]:
+        """The spellings for ``role`` and the looked-at flags of every automaton value."""
+        tables = self._role_tables.get(role)
+        if tables is None:
+            payloads = self._payloads
+            spellings = tuple(_for_role(self.lists.terms, p[1], role) for p in payloads)
+            looked_at = bytes(
+                bool(sp or p[2] & _ALLOW) for sp, p in zip(spellings, payloads, strict=True)
+            )
+            tables = self._role_tables[role] = (spellings, looked_at)
+        return tables
+
     def _terms_in(
         self,
         text: str,
@@ -390,7 +393,7 @@ class Scanner:
         matches: list[tuple[int, int]],
     ) -> list[Finding]:
         payloads = self._payloads
-        spellings_of = self._spellings_for[role]
+        spellings_of, looked_at = self._tables_for(role)
         edges = self._edges
         allowed = _Spans()
         capped = {rule for rule, count in per_rule.items() if count >= MAX_PER_RULE}
@@ -401,7 +404,6 @@ class Scanner:
         # them halves of terms or terms for the other role: picked out at C level, and a
         # few lookups for each match the term pass looks at
         values = list(map(itemgetter(1), matches))
-        looked_at = self._looked_at[role]
         for code_end, value in itertools.compress(matches, map(looked_at.__getitem__, values)):
             length, _, flags, _ = payloads[value]
             end = code_end // 2 + 1
