@@ -23,6 +23,8 @@ from audit.store.models import Finding, MediaFile, Message
 from audit.store.types import utcnow
 
 MEDIA_TYPES = ("image", "voice", "video", "file", "emotion")
+# messages whose items can be pictures downloaded on their own (audit.images.refs reads them)
+ITEM_TYPES = ("mixed", "chatrecord")
 
 
 class MediaError(Exception):
@@ -135,11 +137,16 @@ def download_media(
     only_flagged: bool = True,
     progress: Callable[[int], None] | None = None,
 ) -> MediaStats:
+    """Download the attachments not stored yet (or failed fewer than ``max_attempts`` times):
+    each message's own, and each picture item of its ``mixed`` messages and forwarded chat
+    records; by default only in conversations with findings."""
+    from audit.images.refs import image_refs  # the picture items (images imports this module)
+
     stats = MediaStats()
     with session_scope(engine) as session:
         query = (
             select(Message.id, Message.msgtype, Message.raw)
-            .outerjoin(MediaFile, MediaFile.message_id == Message.id)
+            .outerjoin(MediaFile, (MediaFile.message_id == Message.id) & (MediaFile.item == 0))
             .where(
                 Message.msgtype.in_(MEDIA_TYPES),
                 Message.consent_withheld.is_(False),
@@ -150,22 +157,42 @@ def download_media(
             )
             .order_by(Message.id)
         )
+        carriers = (
+            select(Message.id, Message.msgtype, Message.raw)
+            .where(Message.msgtype.in_(ITEM_TYPES), Message.consent_withheld.is_(False))
+            .order_by(Message.id)
+        )
         if only_flagged:
-            query = query.where(
-                exists().where(
-                    Finding.conversation_id == Message.conversation_id,
-                    Message.conversation_id.is_not(None),
-                )
+            flagged = exists().where(
+                Finding.conversation_id == Message.conversation_id,
+                Message.conversation_id.is_not(None),
             )
-        refs = [r for r in (media_ref(i, t, raw) for i, t, raw in session.execute(query)) if r]
-    for ref in refs:
+            query, carriers = query.where(flagged), carriers.where(flagged)
+        refs = [(0, r) for r in (media_ref(i, t, raw) for i, t, raw in session.execute(query)) if r]
+        items = [ref for i, t, raw in session.execute(carriers) for ref in image_refs(i, t, raw)]
+        if items:
+            m = MediaFile
+            known = select(m.message_id, m.item, m.state, m.attempts)
+            done = {
+                (message_id, item)
+                for message_id, item, state, attempts in session.execute(
+                    known.where(MediaFile.message_id.in_({ref.message_id for _, ref in items}))
+                )
+                if state != "failed" or attempts >= max_attempts
+            }
+            refs += [(i, ref) for i, ref in items if (ref.message_id, i) not in done]
+    for item, ref in refs:
         state, sha, path, size, error = fetch_one(fetcher, ref, directory, max_bytes)
         with session_scope(engine) as session:
             row = session.scalars(
-                select(MediaFile).where(MediaFile.message_id == ref.message_id)
+                select(MediaFile).where(
+                    MediaFile.message_id == ref.message_id, MediaFile.item == item
+                )
             ).first()
             if row is None:
-                row = MediaFile(message_id=ref.message_id, sdkfileid=ref.sdkfileid, attempts=0)
+                row = MediaFile(
+                    message_id=ref.message_id, item=item, sdkfileid=ref.sdkfileid, attempts=0
+                )
                 session.add(row)
             if state == "stored" and sha is not None:
                 seen = session.scalar(

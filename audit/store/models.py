@@ -291,12 +291,16 @@ class Message(Base):
 
 
 class MediaFile(Base):
-    """A downloaded attachment (image, voice, video, file), stored by content hash."""
+    """A downloaded attachment (image, voice, video, file), stored by content hash: a
+    message's own (item 0), or a picture item of a ``mixed`` message or forwarded chat
+    record (its index among the items)."""
 
     __tablename__ = "media_files"
+    __table_args__ = (UniqueConstraint("message_id", "item"),)
 
     id: Mapped[bigpk]
-    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"), unique=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
+    item: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     sdkfileid: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), default="pending")  # stored|failed|skipped
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)

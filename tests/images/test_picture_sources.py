@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from simfixtures import chat, write_file_archive
 from sqlalchemy import Engine, func, select
-from standin_sdk import EXPECTED, PICTURES, StandInArchive, standin_archive
+from standin_sdk import CUSTOMER, EXPECTED, PICTURES, STAFF, StandInArchive, md5, standin_archive
 
 from audit.archive.keys import KeyRing, load_private_key
 from audit.archive.media import download_media
@@ -24,7 +25,7 @@ from audit.images.status import image_status
 from audit.pipeline import load_scanner, read_pictures, run
 from audit.scan.scanner import Scanner
 from audit.store.db import make_engine, session_scope
-from audit.store.models import Finding, Message, MessageImage, ScanRun
+from audit.store.models import Finding, MediaFile, Message, MessageImage, ScanRun
 
 
 @pytest.fixture(scope="module")
@@ -242,3 +243,68 @@ def test_file_source_checks_a_stored_picture_against_the_message(
     assert (stats.images, stats.findings, stats.failed) == (0, 0, 1)
     assert _states(engine)["i1"] == ("failed", 1)
     assert _qr_findings(engine) == {}
+
+
+def _item(kind: str, fileid: str) -> dict[str, Any]:
+    """A picture item of a mixed message (``image``) or a chat record (``ChatRecordImage``)."""
+    data = PICTURES[fileid][1]
+    content = {"md5sum": md5(data), "filesize": len(data), "sdkfileid": fileid}
+    return {"type": kind, "content": json.dumps(content)}
+
+
+def test_audit_media_downloads_every_picture_of_a_mixed_message_and_a_chat_record(
+    engine: Engine,
+    tmp_path: Path,
+    scanner: Scanner,
+    standin_sdk: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An archive file's pictures inside a mixed message and a forwarded chat record are
+    downloaded one by one (a row per item) and then read, each once."""
+    served = standin_archive(tmp_path / "wecom")  # its media service and key
+    text = {"type": "text", "content": json.dumps({"content": "看图"})}
+    plains = [
+        chat("t1", STAFF, CUSTOMER, 0, "加我私人微信，发你照片"),
+        chat("m1", STAFF, CUSTOMER, 1, msgtype="mixed",
+             item=[text, _item("image", "fid-pay"), _item("image", "fid-group")]),
+        chat("c1", STAFF, CUSTOMER, 2, msgtype="chatrecord", title="聊天记录",
+             item=[_item("ChatRecordImage", "fid-group")]),
+    ]  # fmt: skip
+    archive, key = write_file_archive(tmp_path / "mine", plains)
+    settings = _settings(tmp_path, source="file")
+    run(settings, engine, FileSource(archive), KeyRing({1: load_private_key(key)}), scanner)
+    assert _states(engine) == {"m1": ("waiting", 0), "c1": ("waiting", 0)}
+    _serve(monkeypatch, served, standin_sdk)
+
+    from audit.archive.sdk_worker import SdkMediaFetcher
+    from audit.pipeline import sdk_client
+
+    with sdk_client(_sdk(tmp_path, served, standin_sdk), "test") as client:
+        fetcher = SdkMediaFetcher(client)
+        first = download_media(engine, fetcher, settings.media.directory, 10**7)
+        again = download_media(engine, fetcher, settings.media.directory, 10**7)
+    assert (first.stored, first.failed, again.stored + again.failed) == (3, 0, 0)
+    with session_scope(engine) as session:
+        rows = session.execute(
+            select(Message.msgid, MediaFile.item, MediaFile.sdkfileid, MediaFile.state).join(
+                Message, Message.id == MediaFile.message_id
+            )
+        ).all()
+    assert sorted(rows) == [
+        ("c1", 0, "fid-group", "stored"),
+        ("m1", 1, "fid-pay", "stored"),
+        ("m1", 2, "fid-group", "stored"),
+    ]
+    stats = read_pictures(settings, engine, scanner)
+    assert (stats.error, stats.waiting, stats.failed, stats.backlog) == (None, 0, 0, 0)
+    with session_scope(engine) as session:
+        found = session.execute(
+            select(Message.msgid, Finding.rule)
+            .join(Message, Message.id == Finding.message_id)
+            .where(Finding.rule.startswith("qr."))
+        ).all()
+    assert sorted(found) == [
+        ("c1", "qr.group_invite"),
+        ("m1", "qr.group_invite"),
+        ("m1", "qr.payment_wechat"),
+    ]
