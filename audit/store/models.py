@@ -301,7 +301,7 @@ class MediaFile(Base):
     id: Mapped[bigpk]
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id"))
     item: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    sdkfileid: Mapped[str] = mapped_column(Text)
+    sdkfileid: Mapped[str] = mapped_column(Text, index=True)  # an archive file's pictures
     state: Mapped[str] = mapped_column(String(16), default="pending")  # stored|failed|skipped
     sha256: Mapped[str | None] = mapped_column(String(64), index=True)
     md5sum: Mapped[str] = mapped_column(String(32), default="")
