@@ -29,12 +29,12 @@ import datetime as dt
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, and_, func, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from audit.config import PUSH_CHANNELS, Settings
+from audit.days import local_time
 from audit.digest.channel import Channel, DeliveryError
 from audit.digest.content import ALERT_CONTEXT, alert_excerpt, masked_names, with_alert_context
 from audit.digest.recipients import Recipient, from_routes, unique
@@ -143,12 +143,6 @@ class PushOptions:
     max_attempts: int = 10
 
 
-def _local(at: dt.datetime, timezone: str) -> str:
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=dt.UTC)
-    return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
-
-
 def alert_message(alert: PushAlert, options: PushOptions) -> RenderedDigest:
     """One alert as a short markdown message (everything shown is masked)."""
     category = label_of(alert.category, Category)
@@ -160,7 +154,8 @@ def alert_message(alert: PushAlert, options: PushOptions) -> RenderedDigest:
     ]
     if alert.excerpt:
         lines.append(f"> 摘录：{markdown_safe(alert.excerpt)}")
-    lines.append(f"> 时间：{_local(alert.at, options.timezone)}（{options.timezone}）")
+    at = local_time(alert.at, options.timezone)
+    lines.append(f"> 时间：{at:%Y-%m-%d %H:%M}（{options.timezone}）")
     if options.dashboard_url:
         lines.append(
             f"[查看预警 #{alert.id}]({options.dashboard_url.rstrip('/')}/?alert={alert.id})"
