@@ -5,7 +5,9 @@ hide the standard library's ``inspect`` from every other bench.)
 
 Inputs: one short line (the start alone) and one message of 1 MB for each hostile shape
 (``"1-"`` repeated, ``"1\\u200b"`` repeated, ``加我微信`` repeated, a seeded random mix of
-digits, separators, zero-width and full-width characters, contact words and letters).
+digits, separators, zero-width and full-width characters, contact words and letters; phone
+numbers, e-mail addresses, random CJK characters, and every listed term and variant in a
+seeded order, the most findings per character).
 
 Each is run twice: as ``audit inspect`` now starts (the scan cache warm: parsed word lists,
 compiled classifiers) and, as the baseline of the same run, with everything loaded afresh
@@ -30,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +56,35 @@ def shapes() -> dict[str, str]:
     rng = random.Random(11)
     alphabet = [*"0123456789-\u200b 加我微信电话号码qQ@.abcxyz，。！？"]
     alphabet += ["\u3000", "\ufeff", "１", "＠"]
+    listed = _listed()
     return {
         "1-": "1-" * (SIZE // 2),
         "1\\u200b": "1\u200b" * (SIZE // 2),
         "加我微信": "加我微信" * (SIZE // 4),
         "random mix": "".join(rng.choice(alphabet) for _ in range(SIZE)),
+        "phones": _filled(lambda: f"1{rng.randrange(3, 10)}{rng.randrange(10**9):09d}，"),
+        "e-mails": _filled(lambda: f"u{rng.randrange(10**6)}@qq.com "),
+        "random CJK": "".join(chr(rng.randrange(0x4E00, 0x9FA6)) for _ in range(SIZE)),
+        # every listed term and variant, in a seeded order: the most findings per character
+        "dense terms": _filled(lambda: rng.choice(listed) + rng.choice(("，", "", " "))),
     }
+
+
+def _listed() -> list[str]:
+    from audit.scan.wordlist import load_wordlists
+
+    lists = load_wordlists(ROOT / "wordlists")
+    return sorted({t.term for t in lists.terms} | {v for t in lists.terms for v in t.variants})
+
+
+def _filled(piece: Callable[[], str]) -> str:
+    """Pieces one after another up to SIZE characters."""
+    parts: list[str] = []
+    size = 0
+    while size < SIZE:
+        parts.append(piece())
+        size += len(parts[-1])
+    return "".join(parts)[:SIZE]
 
 
 def timed(argv: list[str], env: dict[str, str]) -> dict[str, float]:

@@ -281,20 +281,24 @@ class Scanner:
         if len(text) <= CHUNK:
             return self._scan_chunk(text, role, per_rule)
         findings: list[Finding] = []
+        reaching: list[Finding] = []  # the findings that may reach past this chunk's start
         for start in range(0, len(text), CHUNK - OVERLAP):
             last = start + CHUNK >= len(text)
             # a finding is kept by the chunk it starts in before the next chunk's start; the
             # previous chunk saw past this one's start, so what overlaps its findings is a
             # piece of them (我微信 of 加我微信 cut at the edge)
             cut = len(text) if last else start + CHUNK - OVERLAP
-            before = [f for f in findings if f.end > start]
-            findings.extend(
+            before = [f for f in reaching if f.end > start]
+            new = [
                 shifted
                 for f in self._scan_chunk(text[start : start + CHUNK], role, per_rule)
                 if f.start + start < cut
                 for shifted in (_shifted(f, start),)
                 if not any(shifted.start < b.end and b.start < shifted.end for b in before)
-            )
+            ]
+            findings.extend(new)
+            # starts only grow: a finding ending at or before this start reaches no later one
+            reaching = before + new
             if last:
                 break
         return _capped(findings)
