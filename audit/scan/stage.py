@@ -7,7 +7,9 @@ read by the paraphrase detectors (one vectorized call per batch), whose findings
 hash, scanner version and model versions, so a finding can always be traced to the lists
 and models that produced it. On a full rescan, findings that
 the new lists still produce are kept (with their alerts and reviews); the others are removed
-unless a supervisor has already reviewed their alert.
+unless a supervisor has already reviewed their alert. A full rescan keeps the classifier
+probabilities of messages scored by classifiers of the same versions: only the lists and the
+detectors read them again.
 """
 
 from __future__ import annotations
@@ -67,10 +69,18 @@ def scan_messages(
         run_id = run.id
     stats = ScanStats(run_id=run_id)
     last_id, upto = id_range or (0, None)
+    reusable = _scored_alike(engine, scorers, run_id) if full and scorers else frozenset()
     while True:
         with session_scope(engine) as session:
             query = (
-                select(Message.id, Message.text, Message.sender_kind, Message.conversation_id)
+                select(
+                    Message.id,
+                    Message.text,
+                    Message.sender_kind,
+                    Message.conversation_id,
+                    Message.scanned_run_id,
+                    Message.scores,
+                )
                 .where(
                     Message.id > last_id,
                     Message.id <= upto if upto is not None else true(),
@@ -93,7 +103,7 @@ def scan_messages(
                 stats.removed += _drop_stale(session, [r.id for r in rows], new_rows)
             insert_ignore(session, FindingRow, new_rows)
             if scorers is not None:  # one UPDATE per message: the run and its scores
-                _score_rows(session, scorers, rows, run_id)
+                _score_rows(session, scorers, rows, run_id, reusable)
             else:
                 session.execute(
                     update(Message)
@@ -117,13 +127,36 @@ def scan_messages(
     return stats
 
 
-def _score_rows(session: Session, scorers: Scorers, rows: Any, run_id: int) -> None:
+def _scored_alike(engine: Engine, scorers: Scorers, current: int) -> frozenset[int]:
+    """The earlier scan runs whose classifiers had the versions of ``scorers``: a message
+    they scored keeps its probabilities on a full rescan (a word-list change re-reads the
+    text with the lists and the detectors, not with the same classifiers again)."""
+    versions = {name: scorers.versions.get(name) for name in scorers.pipelines}
+    with session_scope(engine) as session:
+        runs = session.execute(
+            select(ScanRun.id, ScanRun.model_versions).where(ScanRun.id != current)
+        ).all()
+    return frozenset(
+        run_id
+        for run_id, used in runs
+        if {name: (used or {}).get(name) for name in versions} == versions
+    )
+
+
+def _score_rows(
+    session: Session,
+    scorers: Scorers,
+    rows: Any,
+    run_id: int,
+    reusable: frozenset[int] = frozenset(),
+) -> None:
     """Mark the batch scanned, with classifier probabilities for staff and customer messages
-    (one batch per model)."""
+    (one batch per model); a message scored by a run in ``reusable`` keeps its scores."""
+    by_id = {r.id: r.scores for r in rows if r.scanned_run_id in reusable and r.scores}
     chosen = [(r.id, r.text, _ROLES[SenderKind(r.sender_kind)]) for r in rows
-              if SenderKind(r.sender_kind) in _ROLES]  # fmt: skip
+              if SenderKind(r.sender_kind) in _ROLES and r.id not in by_id]  # fmt: skip
     scores = scorers.score_many([t for _, t, _ in chosen], [role for _, _, role in chosen])
-    by_id = {i: sc for (i, _, _), sc in zip(chosen, scores, strict=True)}
+    by_id.update((i, sc) for (i, _, _), sc in zip(chosen, scores, strict=True))
     table = Message.__table__
     assert isinstance(table, Table)
     session.connection().execute(
