@@ -188,3 +188,149 @@ class OwnBroker:
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(60)
+
+
+# ----------------------------------------------------------------------- another host
+# Workers on another host, simulated on this one: a network namespace joined to this one by
+# a veth pair. Inside it the broker and PostgreSQL are not on the loopback address; they are
+# reached at this side's address of the link, where a forwarder passes each connection on to
+# the service (which sees it come from its own loopback address, as its access rules want).
+
+LINK_NET = "10.231"
+
+
+def netns_skip_reason() -> str | None:
+    """Why workers cannot be put in a network namespace here, or None."""
+    if os.geteuid() != 0:
+        return "network namespaces need root"
+    if shutil.which("ip") is None:
+        return "iproute2 (ip) is not installed"
+    probe = f"auditprobe{os.getpid()}"
+    made = subprocess.run(["ip", "netns", "add", probe], capture_output=True, text=True)
+    if made.returncode != 0:
+        return f"ip netns add failed: {made.stderr.strip()}"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+class _Forwarder:
+    """Accepts on (address, port) and passes every connection on to ``target``; counts the
+    bytes that crossed."""
+
+    def __init__(self, address: str, port: int, target: tuple[str, int]) -> None:
+        import threading
+
+        self.target = target
+        self.bytes = 0
+        self._lock = threading.Lock()
+        self._server = socket.create_server((address, port))
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while True:
+            try:
+                client, _ = self._server.accept()
+            except OSError:  # closed
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+                with self._lock:
+                    self.bytes += len(data)
+        except OSError:
+            pass
+        finally:
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self._server.close()
+        for sock in self._open:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+
+class OtherHost:
+    """A network namespace reached over a veth link (``with OtherHost(urls) as host``):
+    ``host.prefix`` runs a command in it, ``host.url(url)`` is how a process there reaches
+    the service of ``url`` (one of ``urls``: PostgreSQL or AMQP URLs)."""
+
+    def __init__(self, urls: list[str]) -> None:
+        tag = uuid.uuid4().hex[:6]
+        self.name = f"audit{tag}"
+        self.here, self.there = f"va{tag}", f"vb{tag}"
+        octet = int(tag[:2], 16)
+        self.address = f"{LINK_NET}.{octet}.1"
+        self.peer = f"{LINK_NET}.{octet}.2"
+        self.prefix = ["ip", "netns", "exec", self.name]
+        self.services = {self._hostport(u) for u in urls}
+        self.forwarders: dict[tuple[str, int], _Forwarder] = {}
+
+    @staticmethod
+    def _hostport(url: str) -> tuple[str, int]:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(url)
+        default = 5432 if parts.scheme.startswith("postgres") else 5672
+        return parts.hostname or "127.0.0.1", parts.port or default
+
+    def url(self, url: str) -> str:
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(url)
+        _, port = self._hostport(url)
+        userinfo = parts.netloc.rpartition("@")[0]
+        netloc = f"{userinfo}@" if userinfo else ""
+        return urlunsplit(parts._replace(netloc=f"{netloc}{self.address}:{port}"))
+
+    def _ip(self, *args: str) -> None:
+        proc = subprocess.run(["ip", *args], capture_output=True, text=True)
+        assert proc.returncode == 0, f"ip {' '.join(args)}: {proc.stderr}"
+
+    def __enter__(self) -> OtherHost:
+        self._ip("netns", "add", self.name)
+        try:
+            self._ip("link", "add", self.here, "type", "veth", "peer", "name", self.there)
+            self._ip("link", "set", self.there, "netns", self.name)
+            self._ip("addr", "add", f"{self.address}/30", "dev", self.here)
+            self._ip("link", "set", self.here, "up")
+            inside = ("netns", "exec", self.name, "ip")
+            self._ip(*inside, "addr", "add", f"{self.peer}/30", "dev", self.there)
+            self._ip(*inside, "link", "set", self.there, "up")
+            self._ip(*inside, "link", "set", "lo", "up")
+            for host, port in self.services:
+                self.forwarders[(host, port)] = _Forwarder(self.address, port, (host, port))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def reaches(self, host: str, port: int) -> bool:
+        """Whether a process in the namespace can open a connection to (host, port)."""
+        code = (
+            "import socket,sys\n"
+            "try: socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+            "except OSError: sys.exit(1)\n"
+        )
+        probe = [*self.prefix, sys.executable, "-c", code, host, str(port)]
+        return subprocess.run(probe, capture_output=True).returncode == 0
+
+    def __exit__(self, *exc: object) -> None:
+        for forwarder in self.forwarders.values():
+            forwarder.close()
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        subprocess.run(["ip", "link", "del", self.here], capture_output=True)  # if still there

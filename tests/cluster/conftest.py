@@ -101,6 +101,7 @@ def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
     """Start worker processes (each in a process group of its own); stopped after the test.
 
+    ``prefix`` goes before the command (``OtherHost.prefix``: in a network namespace).
     ``armed=(table, n)`` starts one that SIGKILLs itself before its n-th write to ``table``
     (:mod:`crashpoint`): killed in the middle of a task's transaction, the same point on
     every run; ``pause=directory`` makes that one stop there instead, until released."""
@@ -111,14 +112,16 @@ def workers(tmp_path: Path) -> Iterator[Callable[..., Worker]]:
         env: dict[str, str],
         armed: tuple[str, int] | None = None,
         pause: Path | None = None,
+        prefix: list[str] | None = None,
     ) -> Worker:
         log = tmp_path / f"{name}.log"
+        cmd = list(prefix or [])  # e.g. `ip netns exec NAME`: on another host (OtherHost)
         if armed:
-            cmd = [sys.executable, str(HERE / "armed_worker.py")]
+            cmd += [sys.executable, str(HERE / "armed_worker.py")]
             cmd += [armed[0], str(armed[1])]
             cmd += ["--pause", str(pause)] if pause else []
         else:
-            cmd = [sys.executable, "-m", "audit"]
+            cmd += [sys.executable, "-m", "audit"]
         cmd += ["worker", "--name", name, "--loglevel", "WARNING"]
         with log.open("wb") as out:
             proc = subprocess.Popen(

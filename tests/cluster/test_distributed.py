@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cluster_support import PREFIX, Worker, coordinator, environment, finish
+from cluster_support import (
+    BROKER_URL,
+    PREFIX,
+    OtherHost,
+    Worker,
+    coordinator,
+    environment,
+    finish,
+    netns_skip_reason,
+)
 from rows import differences, dump
 
 from audit.store.db import make_engine
@@ -198,3 +207,34 @@ def test_a_second_coordinator_pulls_nothing_twice(
     (_, err1), (_, err2) = finish(first), finish(second)
     assert sorted([_pulled(err1), _pulled(err2)]) == [0, 2000]
     assert _rows(url) == baseline["rows"]
+
+
+def test_workers_on_another_host_give_the_single_process_rows(
+    baseline: dict[str, Any],
+    make_db: Callable[[], str],
+    archive: Path,
+    workers: Callable[..., Worker],
+) -> None:
+    """Two workers in a network namespace of their own, as on another host: the broker and
+    PostgreSQL are reached over a veth link (their loopback addresses are not reachable
+    from there), and the rows are the single-process run's."""
+    reason = netns_skip_reason()
+    if reason:
+        pytest.skip(f"workers on another host not simulated: {reason}")
+    url = make_db()
+    env = environment(url, archive)
+    with OtherHost([url, BROKER_URL]) as host:
+        there = {
+            **env,
+            "AUDIT_DATABASE__URL": host.url(url),
+            "AUDIT_CLUSTER__BROKER_URL": host.url(BROKER_URL),
+        }
+        assert not any(host.reaches(h, p) for h, p in host.services)  # not as they are
+        assert all(host.reaches(host.address, p) for _, p in host.services)  # over the link
+        remote = [workers(name, there, prefix=host.prefix) for name in ("na", "nb")]
+        finish(coordinator(env, archive))
+        for worker in remote:
+            assert worker.proc.poll() is None, worker.log.read_text()[-3000:]
+            worker.stop()
+        assert all(f.bytes > 0 for f in host.forwarders.values())
+    _assert_single_process_rows(baseline, url)
