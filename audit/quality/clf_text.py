@@ -25,6 +25,8 @@ import unicodedata
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from audit.scan.segment import tokenizer
+
 if TYPE_CHECKING:
     from sklearn.pipeline import FeatureUnion
 
@@ -44,18 +46,6 @@ def _t2s() -> Any:
     return OpenCC("t2s")
 
 
-@lru_cache(maxsize=1)
-def _jieba() -> Any:
-    import jieba
-
-    jieba.setLogLevel(60)  # "Building prefix dict..." is noise in a CLI
-    # Our own tokenizer: words added to the shared default one elsewhere (the scanner's
-    # dictionary, a user's jieba.add_word) must not change what a trained model sees.
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    return tokenizer
-
-
 # The models learned from chat messages; a longer text is judged by its beginning, so a
 # megabyte-long message costs what a chat message costs (the scanner still reads all of it).
 MAX_CLASSIFIED = 2_000
@@ -72,7 +62,7 @@ def normalize(text: str) -> str:
 
 @lru_cache(maxsize=_CACHE)
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(w for w in _jieba().cut(text, HMM=False) if not w.isspace())
+    return tuple(w for w in tokenizer().cut(text, HMM=False) if not w.isspace())
 
 
 def tokenize(text: str) -> list[str]:

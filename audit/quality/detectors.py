@@ -32,6 +32,7 @@ from audit.domain import Severity
 from audit.quality import clf_text
 from audit.scan.context import MODEL_RULES, QUOTATION, cue_spans, excuse, reported_spans
 from audit.scan.finding import Finding
+from audit.scan.segment import tokenizer
 
 CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint")
 # Which roles a category's detector reads; a message of unknown role (None) gets all.
@@ -288,7 +289,7 @@ def _token_spans(norm: str) -> list[tuple[str, int, int]]:
     features see them)."""
     out = []
     at = 0
-    for word in clf_text._jieba().cut(norm, HMM=False):
+    for word in tokenizer().cut(norm, HMM=False):
         if not word.isspace():
             out.append((word, at, at + len(word)))
         at += len(word)

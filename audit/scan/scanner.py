@@ -42,10 +42,10 @@ import itertools
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cache, lru_cache
+from functools import cached_property, lru_cache
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from audit.domain import Severity
 from audit.scan.automaton import (
@@ -80,6 +80,7 @@ from audit.scan.recognizers import (
     default_recognizers,
     may_hold_contact,
 )
+from audit.scan.segment import tokenizer
 from audit.scan.variants import SPLIT_CHAR, Tables, generate_variants, plausible
 from audit.scan.wordlist import CATEGORIES, Term, WordLists, load_wordlists
 
@@ -277,7 +278,7 @@ class Scanner:
     def _collect(self, text: str, role: str | None) -> list[Finding]:
         """Every term and recognizer finding, in no particular order; a long text chunk by
         chunk."""
-        per_rule: dict[str, int] = {}  # findings so far: a rule stops at MAX_PER_RULE
+        per_rule = _Quota()  # findings so far: a rule stops at MAX_PER_RULE
         if len(text) <= CHUNK:
             return self._scan_chunk(text, role, per_rule)
         findings: list[Finding] = []
@@ -303,7 +304,7 @@ class Scanner:
                 break
         return _capped(findings)
 
-    def _scan_chunk(self, text: str, role: str | None, per_rule: dict[str, int]) -> list[Finding]:
+    def _scan_chunk(self, text: str, role: str | None, per_rule: _Quota) -> list[Finding]:
         codes = text.translate(self._table)
         # a run of 5+ digits or an @: the only texts the number and e-mail recognizers can
         # match (separators and numerals are folded into the codes already)
@@ -388,19 +389,46 @@ class Scanner:
             tables = self._role_tables[role] = (spellings, looked_at)
         return tables
 
+    def _unspent(self, quota: _Quota, looked_at: bytes) -> bytes | bytearray:
+        """``looked_at`` less the values whose every rule is spent in this message: their
+        matches make no candidate, and are not looked at one by one (a megabyte of terms)."""
+        if not quota.spent:
+            return looked_at
+        if quota.mask is None:
+            quota.mask = bytearray(looked_at)
+        rules_of = self._rules
+        for rule in quota.spent - quota.masked:
+            for value in self._values_of_rule.get(rule, ()):
+                if rules_of[value] <= quota.spent:
+                    quota.mask[value] = 0
+        quota.masked |= quota.spent
+        return quota.mask
+
+    @cached_property
+    def _values_of_rule(self) -> dict[str, list[int]]:
+        """The automaton values of each rule's spellings (allow phrases are of none: they
+        are looked at whatever is spent)."""
+        out: dict[str, list[int]] = {}
+        for value, (rules, payload) in enumerate(zip(self._rules, self._payloads, strict=True)):
+            if not payload[2] & _ALLOW:
+                for rule in rules:
+                    out.setdefault(rule, []).append(value)
+        return out
+
     def _terms_in(
         self,
         text: str,
         norm: Normalized,
         role: str | None,
-        per_rule: dict[str, int],
+        per_rule: _Quota,
         matches: list[tuple[int, int]],
     ) -> list[Finding]:
         payloads = self._payloads
-        spellings_of, looked_at = self._tables_for(role)
+        spellings_of, role_looked_at = self._tables_for(role)
+        looked_at = self._unspent(per_rule, role_looked_at)
         edges = self._edges
         allowed = _Spans()
-        capped = {rule for rule, count in per_rule.items() if count >= MAX_PER_RULE}
+        capped = per_rule.spent
         rules_of = self._rules
         # (start, end, spellings for the role, _EDGE_* checks)
         found: list[tuple[int, int, tuple[_Spelling, ...], int]] = []
@@ -426,6 +454,8 @@ class Scanner:
             for pair, left_end, right_start in itertools.islice(joined, MAX_GAP_CANDIDATES):
                 spellings, left, right = pair  # jieba looks at each that fits the role
                 fitting = _for_role(terms, spellings, role)
+                if capped:  # and whose rule has room left
+                    fitting = tuple(s for s in fitting if terms[s[0]].rule not in capped)
                 if fitting and _fills_a_gap(text, norm, left_end, right_start):
                     start, end = left_end - left, right_start + right
                     self._add_candidate(
@@ -446,10 +476,10 @@ class Scanner:
                 continue
             taken.add(candidate.start, candidate.end)
             rules = {terms[index].rule for index, _, _ in candidate.spellings}
-            if all(per_rule.get(rule, 0) >= MAX_PER_RULE for rule in rules):
+            if rules <= capped:
                 continue  # the same words over and over: enough is reported
             for rule in rules:
-                per_rule[rule] = per_rule.get(rule, 0) + 1
+                per_rule.count(rule)
             chosen.append(candidate)
         findings: list[Finding] = []
         for candidate in chosen:
@@ -532,7 +562,7 @@ class Scanner:
         text: str,
         norm: Normalized,
         role: str | None,
-        per_rule: dict[str, int],
+        per_rule: _Quota,
         numbers: bool = True,
     ) -> list[Finding]:
         view = TextView(text, norm)
@@ -547,11 +577,9 @@ class Scanner:
         kept: list[tuple[Recognizer, Hit]] = []
         taken = _Spans()
         for recognizer, hit in hits:
-            if per_rule.get(recognizer.RULE, 0) < MAX_PER_RULE and not taken.overlaps(
-                hit.start, hit.end
-            ):
+            if recognizer.RULE not in per_rule.spent and not taken.overlaps(hit.start, hit.end):
                 taken.add(hit.start, hit.end)
-                per_rule[recognizer.RULE] = per_rule.get(recognizer.RULE, 0) + 1
+                per_rule.count(recognizer.RULE)
                 kept.append((recognizer, hit))
         findings = []
         for recognizer, hit in kept:
@@ -616,6 +644,25 @@ class _Spans:
             if spans[i][1] > start:
                 return True
         return False
+
+
+class _Quota:
+    """The findings of each rule so far in one message: a rule is ``spent`` at
+    MAX_PER_RULE (a long message of the same words). ``mask``: the looked-at flags of the
+    automaton values less those of spent rules (``Scanner._unspent``), made on the first."""
+
+    __slots__ = ("counts", "mask", "masked", "spent")
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.spent: set[str] = set()
+        self.mask: bytearray | None = None
+        self.masked: set[str] = set()  # the spent rules the mask has left out
+
+    def count(self, rule: str) -> None:
+        self.counts[rule] = count = self.counts.get(rule, 0) + 1
+        if count >= MAX_PER_RULE:
+            self.spent.add(rule)
 
 
 def _shifted(finding: Finding, by: int) -> Finding:
@@ -725,17 +772,7 @@ COMMON_WORD_FREQ = 100
 
 
 def _common_word(key: str) -> bool:
-    return _jieba().FREQ.get(key, 0) >= COMMON_WORD_FREQ
-
-
-@cache
-def _jieba() -> Any:
-    import jieba  # loading its dictionary takes a second: only when a match needs it
-
-    jieba.setLogLevel(60)
-    tokenizer = jieba.Tokenizer()
-    tokenizer.initialize()
-    return tokenizer
+    return tokenizer().FREQ.get(key, 0) >= COMMON_WORD_FREQ
 
 
 @lru_cache(maxsize=4096)
@@ -743,7 +780,7 @@ def word_boundaries(text: str) -> frozenset[int]:
     """Offsets in ``text`` where jieba starts or ends a word."""
     bounds = {0}
     position = 0
-    for word in _jieba().cut(text, HMM=False):
+    for word in tokenizer().cut(text, HMM=False):
         position += len(word)
         bounds.add(position)
     return frozenset(bounds)

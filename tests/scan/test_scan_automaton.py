@@ -11,7 +11,7 @@ from audit.scan import automaton
 from audit.scan.automaton import compile_keys
 from audit.scan.context import judge as judge_context
 from audit.scan.normalize import normalize
-from audit.scan.scanner import Scanner
+from audit.scan.scanner import Scanner, _Quota
 from audit.scan.wordlist import load_wordlists
 
 DEFAULT_LISTS = Path(__file__).resolve().parents[2] / "wordlists"
@@ -97,8 +97,9 @@ def test_fast_path_never_hides_a_finding(parts: list[str], role: str | None) -> 
     text = "".join(parts)
     norm = normalize(text, SCANNER.collapse, SCANNER.fold)
     matches = SCANNER._matches(norm)
-    found = SCANNER._terms_in(text, norm, role, {}, matches) + SCANNER._recognized(
-        text, norm, role, {}
+    quota = _Quota()
+    found = SCANNER._terms_in(text, norm, role, quota, matches) + SCANNER._recognized(
+        text, norm, role, quota
     )
     full = judge_context(text, norm, role, found)
 

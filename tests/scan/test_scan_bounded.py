@@ -91,6 +91,22 @@ def test_when_a_word_is_repeated_without_end_then_a_rule_reports_a_bounded_numbe
     assert [f.start for f in findings] == list(range(0, 2 * MAX_PER_RULE, 2))
 
 
+def test_a_spent_rule_hides_no_other_rule_later_in_the_message() -> None:
+    """Once a rule has its findings, its matches are not looked at again; every other rule's,
+    and the recognizers', still are, in every later chunk."""
+    late = "稳赚不赔，电话13800138000"
+    text = "加我微信，" * 20_000 + late
+    at = len(text) - len(late)
+    found = SCANNER.scan(text, "staff")
+    rules = [f.rule for f in found]
+
+    assert rules.count("diversion.jia_wo_wei_xin") == MAX_PER_RULE
+    assert [(f.rule, f.start - at, f.technique) for f in found if f.start >= at] == [
+        ("promise.wen_zhuan_bu_pei", 0, "exact"),
+        ("privacy.phone", 7, "pattern"),
+    ]
+
+
 def test_when_a_megabyte_of_separated_digits_is_scanned_then_it_finishes_empty() -> None:
     assert SCANNER.scan("1-" * 500_000) == []
     assert SCANNER.scan("1\u200b" * 500_000) == []
