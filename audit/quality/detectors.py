@@ -2,10 +2,11 @@
 word list cannot enumerate ("走我自己的号", "私下找我", "我敢拍胸脯").
 
 Each detector runs on the roles its category applies to (diversion, promise and fraud on
-staff messages, complaint on customer messages, abuse on both) and reports a finding with
-rule ``model.<category>`` only when its calibrated probability reaches the threshold chosen
-at training time for precision (model card ``models/detectors.md``), and only when the word
-lists found nothing of that category in the message: a listed term explains itself better.
+staff messages, complaint on customer messages, abuse, privacy and illegal on both) and
+reports a finding with rule ``model.<category>`` only when its calibrated probability reaches
+the threshold chosen at training time for precision (model card ``models/detectors.md``), and
+only when the word lists found nothing of that category in the message: a listed term
+explains itself better.
 
 A finding spans the whole message, but it is judged in context like a listed hit
 (``audit.scan.context.excuse`` with ``MODEL_RULES``): ``locate`` finds the words that weigh
@@ -33,7 +34,7 @@ from audit.quality import clf_text
 from audit.scan.context import MODEL_RULES, QUOTATION, cue_spans, excuse, reported_spans
 from audit.scan.finding import Finding
 
-CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint")
+CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint", "privacy", "illegal")
 # Which roles a category's detector reads; a message of unknown role (None) gets all.
 CATEGORY_ROLES: dict[str, frozenset[str]] = {
     "diversion": frozenset({"staff"}),
@@ -41,6 +42,10 @@ CATEGORY_ROLES: dict[str, frozenset[str]] = {
     "fraud": frozenset({"staff"}),
     "abuse": frozenset({"staff", "customer"}),
     "complaint": frozenset({"customer"}),
+    # staff asking for codes, passwords or ID photos; a customer sending them
+    "privacy": frozenset({"staff", "customer"}),
+    # gambling, drugs, sex, weapons, fake base stations: offered or sought by either side
+    "illegal": frozenset({"staff", "customer"}),
 }
 # A model finding has no listed term behind it: medium, so it is reviewed, not escalated.
 SEVERITY: dict[str, Severity] = {c: Severity.MEDIUM for c in CATEGORIES}
