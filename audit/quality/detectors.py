@@ -57,6 +57,9 @@ SPAN_LIMIT = 8
 # A finding whose category's positive weight lies at least this much in quoted or reported
 # words (「...」, 他说...) is someone else's words, wherever its heaviest characters are.
 REPORTED_SHARE = 0.5
+# A message that normalizes to fewer characters says too little to paraphrase anything: 「人呢」
+# (人, its particle dropped) would weigh as the 人 of 贱人. One-character insults are listed.
+MIN_CHARS = 2
 
 
 @dataclass
@@ -97,6 +100,8 @@ class DetectorBank:
                     continue
                 p = round(float(probabilities[i, k]), DIGITS)
                 if p < self.thresholds[category]:
+                    continue
+                if len(clf_text.normalize(text)) < MIN_CHARS:
                     continue
                 located = self.locate(text, category)
                 if located is not None and excuse(text, role, category, *located) is not None:

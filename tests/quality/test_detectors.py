@@ -264,3 +264,12 @@ def test_when_a_paraphrase_is_negated_or_reported_then_no_model_finding(
     (said_found,), (excused_found,) = (bank.detect_many([t], [role]) for t in (said, excused))
     assert category in {f.category for f in said_found}
     assert category not in {f.category for f in excused_found}
+
+
+def test_when_a_message_normalizes_to_one_character_then_no_model_finding(
+    scorers: Scorers,
+) -> None:
+    texts = ["人呢", "人", "人呢~"]  # 「人呢」 is 人 once its particle is dropped
+    assert all(len(clf_text.normalize(t)) == 1 for t in texts)
+    for role in ("customer", "staff"):
+        assert scorers.detect_many(texts, [role] * len(texts)) == [[], [], []]
