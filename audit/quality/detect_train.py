@@ -459,11 +459,13 @@ reported after context judgement at its out-of-fold threshold, and that raised i
 
 ## Limitations
 
-- The seeds are a few dozen hand-written messages per category: the detectors catch
-  wording near them, not every paraphrase. Recall is low by design; the threshold buys
-  precision. Confirmed and rejected alerts (`audit train --with-reviews`) are the way to
-  teach them real traffic.
+- The seeds are about a hundred hand-written messages per category, in a dozen or so
+  families: the detectors catch wording near them, not every paraphrase. Recall is low by
+  design; the threshold buys precision. Confirmed and rejected alerts (`audit train
+  --with-reviews`) are the way to teach them real traffic.
 - The out-of-fold figures come from the same seed families they were written with; the
   evaluation set of the scanner (`audit eval`) is the independent measure.
-- One message at a time: no conversation context.
+- One message at a time: no conversation context. A message of one normalized character
+  (「人呢」) is never reported; the "ordinary hits" column counts probabilities before that
+  and before context judgement.
 """
