@@ -2,10 +2,11 @@
 word list cannot enumerate ("走我自己的号", "私下找我", "我敢拍胸脯").
 
 Each detector runs on the roles its category applies to (diversion, promise and fraud on
-staff messages, complaint on customer messages, abuse on both) and reports a finding with
-rule ``model.<category>`` only when its calibrated probability reaches the threshold chosen
-at training time for precision (model card ``models/detectors.md``), and only when the word
-lists found nothing of that category in the message: a listed term explains itself better.
+staff messages, complaint on customer messages, abuse, privacy and illegal on both) and
+reports a finding with rule ``model.<category>`` only when its calibrated probability reaches
+the threshold chosen at training time for precision (model card ``models/detectors.md``), and
+only when the word lists found nothing of that category in the message: a listed term
+explains itself better.
 
 A finding spans the whole message, but it is judged in context like a listed hit
 (``audit.scan.context.excuse`` with ``MODEL_RULES``): ``locate`` finds the words that weigh
@@ -34,7 +35,7 @@ from audit.scan.context import MODEL_RULES, QUOTATION, cue_spans, excuse, report
 from audit.scan.finding import Finding
 from audit.scan.segment import tokenizer
 
-CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint")
+CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint", "privacy", "illegal")
 # Which roles a category's detector reads; a message of unknown role (None) gets all.
 CATEGORY_ROLES: dict[str, frozenset[str]] = {
     "diversion": frozenset({"staff"}),
@@ -42,6 +43,10 @@ CATEGORY_ROLES: dict[str, frozenset[str]] = {
     "fraud": frozenset({"staff"}),
     "abuse": frozenset({"staff", "customer"}),
     "complaint": frozenset({"customer"}),
+    # staff asking for codes, passwords or ID photos; a customer sending them
+    "privacy": frozenset({"staff", "customer"}),
+    # gambling, drugs, sex, weapons, fake base stations: offered or sought by either side
+    "illegal": frozenset({"staff", "customer"}),
 }
 # A model finding has no listed term behind it: medium, so it is reviewed, not escalated.
 SEVERITY: dict[str, Severity] = {c: Severity.MEDIUM for c in CATEGORIES}
@@ -53,6 +58,9 @@ SPAN_LIMIT = 8
 # A finding whose category's positive weight lies at least this much in quoted or reported
 # words (「...」, 他说...) is someone else's words, wherever its heaviest characters are.
 REPORTED_SHARE = 0.5
+# A message that normalizes to fewer characters says too little to paraphrase anything: 「人呢」
+# (人, its particle dropped) would weigh as the 人 of 贱人. One-character insults are listed.
+MIN_CHARS = 2
 
 
 @dataclass
@@ -93,6 +101,8 @@ class DetectorBank:
                     continue
                 p = round(float(probabilities[i, k]), DIGITS)
                 if p < self.thresholds[category]:
+                    continue
+                if len(clf_text.normalize(text)) < MIN_CHARS:
                     continue
                 located = self.locate(text, category)
                 if located is not None and excuse(text, role, category, *located) is not None:

@@ -285,6 +285,23 @@ MODEL_RULES: Final[Policy] = {
         PAST: SUPPRESS,
     },
     "complaint": dict(RULES["complaint"]),
+    # a customer asking whether a code must be sent is no leak; a staff request put as a
+    # question (验证码能发我一下吗) is one. No rights notice: 「可以通过…发我」 is a request.
+    "privacy": {
+        NEGATION: SUPPRESS,
+        "question_customer": SUPPRESS,
+        QUOTATION: SUPPRESS,
+        PAST: SUPPRESS,
+        CONDITIONAL: SUPPRESS,
+    },
+    # asked for, it is solicited, by staff (晚上来玩两把吗) or customer (有没有叶子): no excuse
+    "illegal": {
+        NEGATION: SUPPRESS,
+        QUOTATION: SUPPRESS,
+        PAST: SUPPRESS,
+        CONDITIONAL: SUPPRESS,
+        RIGHTS_NOTICE: SUPPRESS,
+    },
 }
 
 

@@ -38,6 +38,11 @@ PARAPHRASES = (
     ("这个套餐一辈子都不涨价，你放心", "staff", "promise"),
     ("这事我要找电视台曝光", "customer", "complaint"),
     ("我要去找你们领导投诉到底", "customer", "complaint"),
+    ("手机上刚来的那串数字，您直接打出来给我", "staff", "privacy"),
+    ("码是305512，你那边输一下", "customer", "privacy"),
+    ("周末有个牌局，输赢红包结，来不来", "staff", "illegal"),
+    ("这台机器放车里开一圈，附近的手机都能收到广告", "staff", "illegal"),
+    ("有没有那种能冒充别人号码打电话的软件，卖我一个", "customer", "illegal"),
 )
 # Ordinary service talk with the look-alike words: no model finding.
 ORDINARY = (
@@ -47,6 +52,9 @@ ORDINARY = (
     ("办卡需要本人带身份证原件", "staff"),
     ("请问店长今天在吗，我想办个宽带", "customer"),
     ("上次的问题已经解决了，谢谢", "customer"),
+    ("验证码请您在页面上自己输入，不用告诉我", "staff"),
+    ("最近老收到卖彩票的垃圾短信，能拦截吗", "customer"),
+    ("打游戏上分卡的话，可以升级电竞宽带", "staff"),
 )
 # The same words said, and negated or reported: (role, category, said, excused); none a seed.
 CONTEXT = (
@@ -56,6 +64,10 @@ CONTEXT = (
     ("staff", "promise", "稳赚不赔，您放心", "不存在稳赚不赔，您放心"),
     ("customer", "complaint", "我要去找你们领导投诉到底", "我不会去找你们领导投诉到底"),
     ("customer", "abuse", "你们客服都是一群吃白饭的", "我老公说你们客服都是一群吃白饭的"),
+    ("staff", "privacy", "您把那串数字复制给我，我这边帮您点确认",
+     "不用把那串数字复制给我，您在页面上自己点确认"),
+    ("staff", "illegal", "今晚开个局，一把三百，来的带现金",
+     "我们从不组织今晚开个局这种事，一把三百的更没有"),
 )  # fmt: skip
 
 
@@ -79,6 +91,7 @@ def inspect(lines: list[dict[str, object]]) -> list[dict[str, Any]]:
 
 def test_when_paraphrase_inspected_then_model_finding_with_score(scorers: Scorers) -> None:
     out = inspect([{"id": i, "text": t, "role": r} for i, (t, r, _) in enumerate(PARAPHRASES)])
+    judged = 0
     for (text, _, category), record in zip(PARAPHRASES, out, strict=True):
         models = [f for f in record["findings"] if f["rule"].startswith("model.")]
         listed = {f["category"] for f in record["findings"] if not f["rule"].startswith("model.")}
@@ -96,8 +109,11 @@ def test_when_paraphrase_inspected_then_model_finding_with_score(scorers: Scorer
             "matched": text,
             "score": found["score"],
             "explanation": f"model {category} p={found['score']:.2f}",
+            "technique": "exact",
         }
         assert threshold <= found["score"] <= 1.0
+        judged += 1
+    assert judged >= 3  # paraphrases no list holds, or the test judges nothing
 
 
 def test_when_ordinary_talk_inspected_then_no_model_finding() -> None:
@@ -248,3 +264,12 @@ def test_when_a_paraphrase_is_negated_or_reported_then_no_model_finding(
     (said_found,), (excused_found,) = (bank.detect_many([t], [role]) for t in (said, excused))
     assert category in {f.category for f in said_found}
     assert category not in {f.category for f in excused_found}
+
+
+def test_when_a_message_normalizes_to_one_character_then_no_model_finding(
+    scorers: Scorers,
+) -> None:
+    texts = ["人呢", "人", "人呢~"]  # 「人呢」 is 人 once its particle is dropped
+    assert all(len(clf_text.normalize(t)) == 1 for t in texts)
+    for role in ("customer", "staff"):
+        assert scorers.detect_many(texts, [role] * len(texts)) == [[], [], []]

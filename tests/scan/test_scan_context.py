@@ -331,6 +331,10 @@ def span(text: str, words: str) -> tuple[int, int]:
         ("customer", "abuse", "她说“你们都是骗子”，我替她道歉", "骗子", "quoted (她说)"),
         ("customer", "abuse", "我真是个傻子", "傻子", "self-directed (我)"),
         ("staff", "fraud", "收到收卡的短信，您可以向12321举报", "收卡", "rights notice (您可以向)"),
+        ("customer", "privacy", "验证码要发给你吗？", "验证码", "question (吗)"),
+        ("staff", "privacy", "我们不会让您把密码发过来", "密码发过来", "negated by 不会"),
+        ("staff", "illegal", "以前有人在群里开局赌钱，已经报警了", "开局赌钱", "past (以前)"),
+        ("staff", "illegal", "收到上分广告可以向12321举报", "上分", "rights notice (可以向)"),
     ],
 )
 def test_when_a_model_finding_is_in_context_then_it_is_excused(
@@ -348,6 +352,8 @@ def test_when_a_model_finding_is_in_context_then_it_is_excused(
         ("staff", "fraud", "你先用我同事的身份证办着", "同事的身份证"),
         ("customer", "abuse", "你真是个傻子", "傻子"),
         ("customer", "complaint", "不解决我就去找电视台", "找电视台"),
+        ("staff", "privacy", "验证码能发我一下吗", "验证码"),  # a staff request put as a question
+        ("customer", "illegal", "有没有叶子，给我来点", "叶子"),  # asked for, it is solicited
     ],
 )
 def test_when_a_model_finding_has_no_excusing_cue_then_it_stands(
@@ -357,10 +363,9 @@ def test_when_a_model_finding_has_no_excusing_cue_then_it_stands(
 
 
 def test_model_rules_drop_whatever_the_list_rules_lower() -> None:
+    assert set(MODEL_RULES) == set(RULES)  # every category has a detector
     for category, effects in RULES.items():
-        model = MODEL_RULES.get(category)
-        if model is None:
-            continue  # privacy and illegal have no detector
+        model = MODEL_RULES[category]
         for kind, effect in effects.items():
             assert model.get(kind) == "suppress", (category, kind, effect)
 
