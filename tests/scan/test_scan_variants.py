@@ -9,6 +9,7 @@ from pypinyin import Style, pinyin
 
 from audit.scan.scanner import Scanner
 from audit.scan.variants import (
+    GAP,
     HOMOPHONE,
     INITIALS,
     LOOKALIKE,
@@ -67,12 +68,45 @@ def test_when_a_term_holds_a_number_then_chinese_digits_and_letters_for_digits_a
 ):
     variants = spellings("打12300", frozenset({"numerals"}), Tables())
 
-    assert variants == {
-        "打一二三零零": NUMERALS,
-        "打幺二三〇〇": NUMERALS,
-        "打壹贰叁零零": NUMERALS,
-        "打l23oo": NUMERALS,
+    # each 1 as 一 or 幺, each 0 as 零 or 〇, in any mix; and the formal digits
+    assert {"打一二三零零", "打幺二三〇〇", "打一二三〇〇", "打幺二三零〇", "打壹贰叁零零"} <= set(
+        variants
+    )
+    # letters for some or all of the 0s and 1s (l or i for 1, o for 0)
+    assert {"打l23oo", "打i23oo", "打l2300", "打123oo", "打1230o"} <= set(variants)
+    assert set(variants.values()) == {NUMERALS}
+    assert "打12300" not in variants and len(variants) == 8 + 1 + 11
+
+
+def test_when_a_short_number_stands_by_a_character_then_it_is_spelled_too() -> None:
+    assert "加拿大二八" in spellings("加拿大28", frozenset({"numerals"}), Tables())
+    assert spellings("pc28", frozenset({"numerals"}), Tables()) == {}  # two digits alone
+
+
+def test_when_a_word_holds_chinese_digits_then_they_are_written_as_ascii_digits() -> None:
+    assert spellings("六合彩", frozenset({"numerals"}), Tables()) == {"6合彩": NUMERALS}
+    assert spellings("一分快三", frozenset({"numerals"}), Tables()) == {
+        "1分快三": NUMERALS,
+        "一分快3": NUMERALS,
+        "1分快3": NUMERALS,
     }
+    assert {"0风险", "〇风险"} <= set(spellings("零风险", frozenset({"numerals"}), Tables()))
+
+
+def test_when_nothing_chinese_would_be_left_then_no_ascii_digit_is_generated() -> None:
+    assert "2b" not in spellings("二b", frozenset({"numerals"}), Tables())  # a pencil
+    assert spellings("一二", frozenset({"numerals"}), Tables()) == {}
+
+
+def test_when_fillers_are_asked_then_a_short_term_is_split_like_a_verb_and_its_object() -> None:
+    variants = spellings("投诉", frozenset({"fillers"}), Tables())
+
+    assert {"投个诉", "投了诉", "投过诉", "投一下诉"} <= set(variants)
+    assert set(variants.values()) == {GAP}
+    three = spellings("代实名", frozenset({"fillers"}), Tables())
+    assert {"代个实名", "代实了名", "代一下实名"} <= set(three)
+    assert "代几实名" not in three  # the longer list is for two-character terms
+    assert spellings("加我微信", frozenset({"fillers"}), Tables()) == {}  # the scanner's gaps
 
 
 def test_when_characters_have_parts_then_each_and_all_of_them_are_split() -> None:
@@ -269,3 +303,5 @@ def test_the_shipped_split_characters_and_symbols_are_loaded() -> None:
 
     assert splits["弓长"] == "张" and splits["亻尔"] == "你" and splits["口十"] == "叶"
     assert symbols["🐶"] == "狗" and symbols["➕"] == "加" and symbols["💰"] == "钱"
+    assert splits["贝戋"] == "贱" and splits["扌艮"] == "报" and splits["扌戈"] == "找"
+    assert symbols["🥚"] == "蛋" and symbols["🏠"] == "家" and symbols["💣"] == "炸"
