@@ -657,6 +657,8 @@ def _keys(lists: WordLists, collapse: int) -> _Keys:
         split_chars=_split_table(lists),
         common_word=_common_word,
     )
+    # the lists' spellings are read as the chat text is, emoji included (加我🐧 is 加我鹅)
+    fold = FoldTable({s.symbol: s.means for s in lists.symbols})
     spellings: dict[str, list[_Spelling]] = {}
     seen: set[tuple[str, str]] = set()  # (category, key): a generated duplicate is dropped
 
@@ -667,20 +669,20 @@ def _keys(lists: WordLists, collapse: int) -> _Keys:
             spellings.setdefault(key, []).append((index, written, kind))
 
     for index, term in enumerate(lists.terms):
-        add(normalize(term.term, collapse).text, index, term.term, "")
+        add(normalize(term.term, collapse, fold).text, index, term.term, "")
         for variant in term.variants:
-            add(normalize(variant, collapse).text, index, variant, "variant")
+            add(normalize(variant, collapse, fold).text, index, variant, "variant")
     listed = dict(spellings)
     for index, term in enumerate(lists.terms):
         for written in (term.term, *term.variants) if term.generate else ():
-            base = normalize(written, collapse).text
+            base = normalize(written, collapse, fold).text
             for generated, technique in generate_variants(base, term.generate, tables):
-                key = normalize(generated, collapse).text  # abbb collapses to ab: check again
+                key = normalize(generated, collapse, fold).text  # abbb collapses to ab
                 if plausible(key, technique, tables):
                     add(key, index, generated, technique)
     flags: dict[str, int] = {}
     for phrase in lists.allow:
-        key = normalize(phrase, collapse).text
+        key = normalize(phrase, collapse, fold).text
         flags[key] = flags.get(key, 0) | _ALLOW
     for word in _TRIGGER_WORDS:
         key = normalize(word, collapse).text

@@ -305,3 +305,34 @@ def test_the_shipped_split_characters_and_symbols_are_loaded() -> None:
     assert symbols["🐶"] == "狗" and symbols["➕"] == "加" and symbols["💰"] == "钱"
     assert splits["贝戋"] == "贱" and splits["扌艮"] == "报" and splits["扌戈"] == "找"
     assert symbols["🥚"] == "蛋" and symbols["🏠"] == "家" and symbols["💣"] == "炸"
+
+
+def test_when_a_listed_spelling_holds_an_emoji_then_it_is_read_like_the_chat_text(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "diversion.txt": "加我qq | high | staff | 加我🐧, 加个🐧\n",
+            "symbols.txt": "🐧 | 鹅\n",
+        },
+    )
+    scanner = Scanner.from_directory(tmp_path, categories=())
+
+    assert [f.matched for f in scanner.scan("有事加我🐧", "staff")] == ["加我🐧"]
+    assert [f.matched for f in scanner.scan("加我鹅", "staff")] == ["加我鹅"]  # what 🐧 reads
+    assert scanner.scan("加我吧", "staff") == []  # the emoji is part of the spelling
+
+
+def test_when_spellings_differ_in_an_emoji_then_they_are_no_duplicates_if_it_means_a_word(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {"diversion.txt": "加我qq | high | staff | 加我🐧, 加我💬\n", "symbols.txt": "🐧 | 鹅\n"},
+    )
+    with pytest.raises(WordListError, match=r"'加我💬' .* holds '💬'"):
+        load_wordlists(tmp_path, categories=())  # 💬 has no meaning: it would read 加我
+
+    write(tmp_path, {"symbols.txt": "🐧 | 鹅\n💬 | 聊\n"})
+    assert len(load_wordlists(tmp_path, categories=()).terms) == 1
