@@ -9,10 +9,12 @@ technique that made it (the finding's explanation names it):
 - ``initials``: each contiguous part of at least two characters as initials, with the
   extra letters of ``homophones.txt`` (微 -> v, so 加我vx);
 - ``homophone``: one character replaced by one of its homophones from ``homophones.txt``;
-- ``polite``: 你 and 您 swapped (加您微信 for 加你微信), 我 as 俺;
+- ``polite``: 你 and 您 swapped (加您微信 for 加你微信), 我 as 俺, one at a time and, in a
+  term that says it twice, both (您妈没教您);
 - ``numerals``: a number of three or more digits (two beside a Chinese character: 加拿大28)
   in Chinese digits, each 1 as 一 or 幺 and each 0 as 零 or 〇 (12315: 一二三一五, 幺二三幺五;
-  12300: 一二三〇〇), formal digits (壹贰叁), or with letters for some or all of its 0s and 1s
+  12300: 一二三〇〇), some digits in Chinese and the others not (1231五, 12三15), formal
+  digits (壹贰叁), or with letters for some or all of its 0s and 1s
   (l23l5, I23I5, l2300, 123oo); and the other way round, a Chinese digit of a term's word as
   an ASCII digit, each alone and all at once (六合彩: 6合彩, 零风险: 0风险, 一分快三: 1分快3),
   kept only when a Chinese character is left (二b is no 2b, a pencil); the other numeral
@@ -78,7 +80,7 @@ _FORMAL_DIGITS = dict(zip("0123456789", "零壹贰叁肆伍陆柒捌玖", strict
 _LETTERS_FOR_DIGITS: Mapping[str, tuple[str, ...]] = {"0": ("o",), "1": ("l", "i")}
 # a Chinese digit inside a word, written as its ASCII digit (六合彩: 6合彩)
 _ASCII_FOR_CHINESE = {c: str(i) for i, c in enumerate("零一二三四五六七八九")}
-MAX_NUMERAL_FORMS = 24  # per number: mixed forms of a long one are not all worth a key
+MAX_NUMERAL_FORMS = 32  # per number and kind: mixed forms of a long one are not all worth a key
 # inside an ASCII word: what is typed for each letter (GOlP, g0ip)
 _LOOKALIKE_LETTERS: Mapping[str, tuple[str, ...]] = {
     "i": ("l", "1"),
@@ -116,6 +118,9 @@ def generate_variants(
         found.setdefault(spelling, technique)
 
     polite = _swaps(term, POLITE_SWAPS) if "polite" in kinds else []
+    for char, (other, *_) in POLITE_SWAPS.items():
+        if "polite" in kinds and term.count(char) > 1:  # 您妈没教您: every one swapped
+            polite.append(term.replace(char, other))
     for spelling in polite:
         add(spelling, POLITE)
     if "homophones" in kinds:
@@ -200,6 +205,9 @@ def _numerals(term: str) -> list[str]:
     if digits >= 3 or (digits == 2 and any(map(_is_cjk, term))):
         chinese = [_CHINESE_DIGITS.get(c, (c,)) for c in term]
         out.extend(_product(chinese)[:MAX_NUMERAL_FORMS])
+        # some digits as they are, the others in Chinese (1231五, 12三15)
+        mixed = [(c, *_CHINESE_DIGITS[c][:1]) if c in _CHINESE_DIGITS else (c,) for c in term]
+        out.extend(_product(mixed)[1 : MAX_NUMERAL_FORMS + 1])
         out.append("".join(_FORMAL_DIGITS.get(c, c) for c in term))
         letters = [(c, *_LETTERS_FOR_DIGITS.get(c, ())) for c in term]
         out.extend(_product(letters)[1 : MAX_NUMERAL_FORMS + 1])  # the first is the term
