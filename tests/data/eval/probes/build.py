@@ -1,8 +1,8 @@
-"""Turn the hand-written techniques.txt into techniques.jsonl:
+"""Turn the hand-written probes (techniques.txt, holdout.txt) into JSON lines:
 
     python tests/data/eval/probes/build.py
 
-The probes are checked with ``audit eval --data tests/data/eval/probes/techniques.jsonl``.
+Checked with ``audit eval --data tests/data/eval/probes/techniques.jsonl`` (and holdout.jsonl).
 """
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from audit.scan.evaluate import EvalMessage, read_marked
 HERE = Path(__file__).resolve().parent
 
 
-def build(source: Path = HERE / "techniques.txt") -> list[EvalMessage]:
-    return read_marked(source, ident="p-{:04d}", tagged=True)
+SETS = {"techniques": "p-{:04d}", "holdout": "h-{:04d}"}  # file stem -> message id form
+
+
+def build(name: str = "techniques") -> list[EvalMessage]:
+    return read_marked(HERE / f"{name}.txt", ident=SETS[name], tagged=True)
 
 
 def render(messages: list[EvalMessage]) -> str:
@@ -24,4 +27,5 @@ def render(messages: list[EvalMessage]) -> str:
 
 
 if __name__ == "__main__":
-    (HERE / "techniques.jsonl").write_text(render(build()), encoding="utf-8")
+    for stem in SETS:
+        (HERE / f"{stem}.jsonl").write_text(render(build(stem)), encoding="utf-8")
