@@ -23,6 +23,9 @@ technique that made it (the finding's explanation names it):
   for one another (golp and g0ip for goip: i, l and 1; o and 0), one at a time or all;
 - ``split_char``: one or two characters written as their parts from ``split_chars.txt``
   (弓长 for 张, 亻尔女马的 for 你妈的), or every such character of the term at once;
+- ``wording``: one of the small words of a term said another way (``WORDINGS``: 没 and 没有,
+  不用, 不需要 and 无需, 可以 and 能, 一定 and 肯定, 发我 and 发给我 ...), so 没身份证也能办
+  also reads 没有身份证也能办 and 没身份证也可以办;
 - ``gap`` (kind ``fillers``): a term of two or three Chinese characters with a measure word,
   an aspect particle or 一下 between two of them, as people split a verb and its object
   (投个诉, 套个现, 刷了几单, 代个实名, 查一下机主); not across a sentence end (the scanner
@@ -51,7 +54,7 @@ from audit.scan.wordlist import Homophone
 MAX_PER_TERM = 160
 GENERATORS = (
     "pinyin", "initials", "homophones", "polite", "numerals", "lookalikes", "split_chars",
-    "fillers",
+    "fillers", "wording",
 )  # fmt: skip
 # technique names, as findings report them
 PINYIN = "pinyin"
@@ -62,6 +65,29 @@ NUMERALS = "numerals"
 SPLIT_CHAR = "split_char"
 LOOKALIKE = "lookalike"
 GAP = "gap"
+WORDING = "wording"
+# words people say the same thing with, swapped one place at a time (没身份证也能办 is also
+# 没有身份证也可以办): negation, ability, need, degree, and the small verbs of handing over
+WORDINGS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("没有", ("没",)),
+    ("没(?!有)", ("没有",)),
+    ("不用", ("不需要", "无需", "不必")),
+    ("不需要", ("不用", "无需")),
+    ("无需", ("不用", "不需要")),
+    ("可以", ("能",)),
+    ("(?<!可)能(?!力)", ("可以",)),
+    ("一定", ("肯定",)),
+    ("肯定", ("一定",)),
+    ("发给我", ("发我",)),
+    ("(?<!打)发我", ("发给我",)),
+    ("帮你", ("给你", "替你")),
+    ("转给我", ("转我",)),
+    ("转我", ("转给我",)),
+    ("我的", ("我",)),
+    ("手机号", ("号码", "电话")),
+)
+_WORDINGS = tuple((re.compile(pattern), others) for pattern, others in WORDINGS)
+MIN_REWORDED = 4
 # what people put between a verb and its object (投个诉, 刷了几单, 代个实名): inside a
 # two-character term, and (fewer) at either place inside a three-character one
 FILLERS = ("个", "了", "过", "几", "点", "一下", "了个", "了几", "几个")
@@ -140,6 +166,9 @@ def generate_variants(
     if "lookalikes" in kinds:
         for spelling in _lookalikes(term):
             add(spelling, LOOKALIKE)
+    if "wording" in kinds:
+        for spelling in _rewordings(term):
+            add(spelling, WORDING)
     if "fillers" in kinds and len(term) in (2, 3) and all(map(_is_cjk, term)):
         for cut in range(1, len(term)):
             for filler in FILLERS if len(term) == 2 else FILLERS_IN_THREE:
@@ -193,6 +222,20 @@ def _swaps(term: str, table: Mapping[str, tuple[str, ...]]) -> list[str]:
         for i, char in enumerate(term)
         for other in table.get(char, ())
     ]
+
+
+def _rewordings(term: str) -> list[str]:
+    """The term with one of its words (WORDINGS) said another way, one place at a time;
+    only for a term of MIN_REWORDED characters and more, and none shorter (绝对可以 as 绝对能
+    is too little left to tell)."""
+    out: list[str] = []
+    if len(term) < MIN_REWORDED:
+        return out
+    for pattern, others in _WORDINGS:
+        for found in pattern.finditer(term):
+            start, end = found.span()
+            out.extend(term[:start] + other + term[end:] for other in others)
+    return [spelling for spelling in out if len(spelling) >= MIN_REWORDED]
 
 
 def _numerals(term: str) -> list[str]:

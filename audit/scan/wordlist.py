@@ -56,7 +56,7 @@ SPECIAL_FILES = (ALLOW_FILE, HOMOPHONE_FILE, SYMBOL_FILE, SPLIT_FILE)
 # what the scanner generates for every term (see variants.py); gen= narrows it per term
 GENERATORS = (
     "pinyin", "initials", "homophones", "polite", "numerals", "lookalikes", "split_chars",
-    "fillers",
+    "fillers", "wording",
 )  # fmt: skip
 DEFAULT_SEVERITY = Severity.MEDIUM
 DEFAULT_ROLES = "both"

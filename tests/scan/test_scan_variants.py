@@ -17,6 +17,7 @@ from audit.scan.variants import (
     PINYIN,
     POLITE,
     SPLIT_CHAR,
+    WORDING,
     Tables,
     generate_variants,
 )
@@ -61,6 +62,22 @@ def test_when_a_term_says_you_then_the_polite_form_is_generated_and_a_homophone_
         "包你满以": HOMOPHONE,
         "包您满以": HOMOPHONE,
     }
+
+
+def test_when_wording_is_asked_then_one_small_word_is_said_another_way() -> None:
+    variants = spellings("没身份证也能办", frozenset({"wording"}), Tables())
+
+    assert variants == {"没有身份证也能办": WORDING, "没身份证也可以办": WORDING}
+    assert set(spellings("不用实名", frozenset({"wording"}), Tables())) == {
+        "不需要实名",
+        "无需实名",
+        "不必实名",
+    }
+
+
+def test_when_rewording_would_leave_a_short_spelling_then_there_is_none() -> None:
+    assert spellings("绝对可以", frozenset({"wording"}), Tables()) == {}  # 绝对能: too short
+    assert spellings("低能", frozenset({"wording"}), Tables()) == {}
 
 
 def test_when_a_term_says_you_twice_then_both_are_swapped_too() -> None:
