@@ -80,13 +80,13 @@ from audit.scan.recognizers import (
     may_hold_contact,
 )
 from audit.scan.segment import tokenizer
-from audit.scan.variants import SPLIT_CHAR, Tables, generate_variants, plausible
+from audit.scan.variants import GAP, SPLIT_CHAR, Tables, generate_variants, plausible
 from audit.scan.wordlist import CATEGORIES, Term, WordLists, load_wordlists
 
 __all__ = ["SCANNER_VERSION", "Finding", "Scanner"]
 
 # Bump when a change to normalization, matching or recognizers can change findings.
-SCANNER_VERSION = "0.4"
+SCANNER_VERSION = "0.5"
 ROLES = ("staff", "customer")
 NUMBERS = (NumberRecognizer,)
 TERM_SCORE = 1.0
@@ -525,6 +525,8 @@ class Scanner:
             gap = f"; gap: {right_start - left_end} skipped ({filler})"
         out = []
         for index, written, kind in candidate.spellings:
+            if kind == GAP and _SENTENCE_END.search(text[o_start:o_end]):
+                continue  # a filler spelling (查一下机主) does not reach into the next sentence
             term: Term = self.lists.terms[index]
             score = {"": TERM_SCORE, "variant": VARIANT_SCORE}.get(kind, GENERATED_SCORE)
             severity = term.severity
@@ -702,6 +704,8 @@ def _keys(lists: WordLists, collapse: int) -> _Keys:
         split_chars=_split_table(lists),
         common_word=_common_word,
     )
+    # the lists' spellings are read as the chat text is, emoji included (加我🐧 is 加我鹅)
+    fold = FoldTable({s.symbol: s.means for s in lists.symbols})
     spellings: dict[str, list[_Spelling]] = {}
     seen: set[tuple[str, str]] = set()  # (category, key): a generated duplicate is dropped
 
@@ -712,20 +716,20 @@ def _keys(lists: WordLists, collapse: int) -> _Keys:
             spellings.setdefault(key, []).append((index, written, kind))
 
     for index, term in enumerate(lists.terms):
-        add(normalize(term.term, collapse).text, index, term.term, "")
+        add(normalize(term.term, collapse, fold).text, index, term.term, "")
         for variant in term.variants:
-            add(normalize(variant, collapse).text, index, variant, "variant")
+            add(normalize(variant, collapse, fold).text, index, variant, "variant")
     listed = dict(spellings)
     for index, term in enumerate(lists.terms):
         for written in (term.term, *term.variants) if term.generate else ():
-            base = normalize(written, collapse).text
+            base = normalize(written, collapse, fold).text
             for generated, technique in generate_variants(base, term.generate, tables):
-                key = normalize(generated, collapse).text  # abbb collapses to ab: check again
+                key = normalize(generated, collapse, fold).text  # abbb collapses to ab
                 if plausible(key, technique, tables):
                     add(key, index, generated, technique)
     flags: dict[str, int] = {}
     for phrase in lists.allow:
-        key = normalize(phrase, collapse).text
+        key = normalize(phrase, collapse, fold).text
         flags[key] = flags.get(key, 0) | _ALLOW
     for word in _TRIGGER_WORDS:
         key = normalize(word, collapse).text

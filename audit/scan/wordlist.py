@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,7 @@ SPECIAL_FILES = (ALLOW_FILE, HOMOPHONE_FILE, SYMBOL_FILE, SPLIT_FILE)
 # what the scanner generates for every term (see variants.py); gen= narrows it per term
 GENERATORS = (
     "pinyin", "initials", "homophones", "polite", "numerals", "lookalikes", "split_chars",
+    "fillers", "wording",
 )  # fmt: skip
 DEFAULT_SEVERITY = Severity.MEDIUM
 DEFAULT_ROLES = "both"
@@ -170,6 +172,7 @@ def load_wordlists(directory: Path, categories: Iterable[str] = CATEGORIES) -> W
             state.read_split_chars(text, str(path))
         else:
             state.read_terms(text, str(path), path.stem)
+    state.check_signs(str(directory))
     state.errors.extend(
         f"{directory / (category + '.txt')}: word-list file not found: category {category} "
         "would be off (an empty file turns it off on purpose)"
@@ -379,6 +382,19 @@ class _Loader:
                 self.symbols.append(Symbol(symbol, means))
                 self.canonical.append(f"symbol|{symbol}|{means}\n")
 
+    def check_signs(self, directory: str) -> None:
+        """An emoji in a term or variant (加我🐧) must have a symbols.txt row: without one,
+        normalization drops it and the spelling is shorter than it reads (加我)."""
+        meanings = {s.symbol for s in self.symbols}
+        for term in self.terms:
+            for spelling in (term.term, *term.variants):
+                for char in spelling:
+                    if unicodedata.category(char) == "So" and char not in meanings:
+                        self.errors.append(
+                            f"{directory}: '{spelling}' ({term.category}) holds '{char}', "
+                            f"which no {SYMBOL_FILE} row gives a meaning (it would be dropped)"
+                        )
+
     def read_split_chars(self, text: str, file: str) -> None:
         """``parts | character``: a character written as its components."""
         self.canonical.append(f"== {Path(file).name}\n")
@@ -486,6 +502,9 @@ class _Loader:
         term_ok = True
         for index, spelling in enumerate(spellings):
             key = normalize(spelling).text
+            signs = "".join(c for c in spelling if unicodedata.category(c)[0] == "S")
+            if signs and key:  # 加我🐧, 打我📞: a sign may stand for a word (symbols.txt)
+                key = f"{key}\x00{signs}"
             if not key:
                 self.errors.append(f"{where}: '{spelling}' is empty after normalization")
             elif key in keys:

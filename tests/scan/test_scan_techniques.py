@@ -41,6 +41,16 @@ def found(text: str, role: str | None = "staff") -> list[tuple[str, str, str]]:
         ("冫水毒有货", "staff", ("illegal.bing_du", "冫水毒", "split_char")),
         ("亻尔女马的", "customer", ("abuse.ta_ma_de", "亻尔女马的", "split_char")),
         ("兼职刷单，一单返五块", "staff", ("fraud.shua_dan", "刷单", "exact")),
+        ("6合彩今晚开", "staff", ("illegal.liu_he_cai", "6合彩", "numerals")),
+        ("⑥合彩今晚开", "staff", ("illegal.liu_he_cai", "⑥合彩", "numerals")),
+        ("这个是0风险的", "staff", ("promise.ling_feng_xian", "0风险", "numerals")),
+        ("我打I23I5", "customer", ("complaint.12315", "打I23I5", "numerals")),
+        ("我打一二三〇〇", "customer", ("complaint.da_12300", "打一二三〇〇", "numerals")),
+        ("王八🥚", "customer", ("abuse.wang_ba_dan", "王八🥚", "emoji_symbol")),
+        ("贝戋人", "customer", ("abuse.jian_ren", "贝戋人", "split_char")),
+        ("王八旦", "customer", ("abuse.wang_ba_dan", "王八旦", "homophone")),
+        ("再这样我就投个诉", "customer", ("complaint.tou_su", "投个诉", "gap")),
+        ("可以帮你套个现", "staff", ("fraud.tao_xian", "套个现", "gap")),
     ],
 )
 def test_when_a_term_is_written_around_then_it_is_found_with_its_technique(
@@ -138,3 +148,10 @@ def test_when_the_gap_is_no_filler_then_nothing_is_joined(text: str) -> None:
 
 def test_when_a_term_is_whole_then_it_wins_over_a_gap_match() -> None:
     assert found("這是我的私人微信號") == [("diversion.si_ren_wei_xin", "私人微信", "exact")]
+
+
+def test_when_a_filler_spelling_would_reach_into_the_next_sentence_then_it_is_not_found() -> None:
+    assert ("privacy.cha_ji_zhu_xin_xi", "查一下机主", "gap") in found("我帮你查一下机主", "staff")
+    assert not [
+        f for f in found("好的我查一下。机主是您本人", "staff") if f[0].startswith("privacy.cha")
+    ]

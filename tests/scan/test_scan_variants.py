@@ -9,6 +9,7 @@ from pypinyin import Style, pinyin
 
 from audit.scan.scanner import Scanner
 from audit.scan.variants import (
+    GAP,
     HOMOPHONE,
     INITIALS,
     LOOKALIKE,
@@ -16,6 +17,7 @@ from audit.scan.variants import (
     PINYIN,
     POLITE,
     SPLIT_CHAR,
+    WORDING,
     Tables,
     generate_variants,
 )
@@ -62,17 +64,74 @@ def test_when_a_term_says_you_then_the_polite_form_is_generated_and_a_homophone_
     }
 
 
+def test_when_wording_is_asked_then_one_small_word_is_said_another_way() -> None:
+    variants = spellings("没身份证也能办", frozenset({"wording"}), Tables())
+
+    assert variants == {"没有身份证也能办": WORDING, "没身份证也可以办": WORDING}
+    assert set(spellings("不用实名", frozenset({"wording"}), Tables())) == {
+        "不需要实名",
+        "无需实名",
+        "不必实名",
+    }
+
+
+def test_when_rewording_would_leave_a_short_spelling_then_there_is_none() -> None:
+    assert spellings("绝对可以", frozenset({"wording"}), Tables()) == {}  # 绝对能: too short
+    assert spellings("低能", frozenset({"wording"}), Tables()) == {}
+
+
+def test_when_a_term_says_you_twice_then_both_are_swapped_too() -> None:
+    variants = spellings("你妈没教你", frozenset({"polite"}), Tables())
+
+    assert variants == {"您妈没教你": POLITE, "你妈没教您": POLITE, "您妈没教您": POLITE}
+
+
 def test_when_a_term_holds_a_number_then_chinese_digits_and_letters_for_digits_are_generated() -> (
     None
 ):
     variants = spellings("打12300", frozenset({"numerals"}), Tables())
 
-    assert variants == {
-        "打一二三零零": NUMERALS,
-        "打幺二三〇〇": NUMERALS,
-        "打壹贰叁零零": NUMERALS,
-        "打l23oo": NUMERALS,
+    # each 1 as 一 or 幺, each 0 as 零 or 〇, in any mix; and the formal digits
+    assert {"打一二三零零", "打幺二三〇〇", "打一二三〇〇", "打幺二三零〇", "打壹贰叁零零"} <= set(
+        variants
+    )
+    # letters for some or all of the 0s and 1s (l or i for 1, o for 0)
+    assert {"打l23oo", "打i23oo", "打l2300", "打123oo", "打1230o"} <= set(variants)
+    assert set(variants.values()) == {NUMERALS}
+    # and some digits in Chinese, the others not
+    assert {"打12三00", "打1230零", "打一2300"} <= set(variants)
+    assert "打12300" not in variants
+
+
+def test_when_a_short_number_stands_by_a_character_then_it_is_spelled_too() -> None:
+    assert "加拿大二八" in spellings("加拿大28", frozenset({"numerals"}), Tables())
+    assert spellings("pc28", frozenset({"numerals"}), Tables()) == {}  # two digits alone
+
+
+def test_when_a_word_holds_chinese_digits_then_they_are_written_as_ascii_digits() -> None:
+    assert spellings("六合彩", frozenset({"numerals"}), Tables()) == {"6合彩": NUMERALS}
+    assert spellings("一分快三", frozenset({"numerals"}), Tables()) == {
+        "1分快三": NUMERALS,
+        "一分快3": NUMERALS,
+        "1分快3": NUMERALS,
     }
+    assert {"0风险", "〇风险"} <= set(spellings("零风险", frozenset({"numerals"}), Tables()))
+
+
+def test_when_nothing_chinese_would_be_left_then_no_ascii_digit_is_generated() -> None:
+    assert "2b" not in spellings("二b", frozenset({"numerals"}), Tables())  # a pencil
+    assert spellings("一二", frozenset({"numerals"}), Tables()) == {}
+
+
+def test_when_fillers_are_asked_then_a_short_term_is_split_like_a_verb_and_its_object() -> None:
+    variants = spellings("投诉", frozenset({"fillers"}), Tables())
+
+    assert {"投个诉", "投了诉", "投过诉", "投一下诉"} <= set(variants)
+    assert set(variants.values()) == {GAP}
+    three = spellings("代实名", frozenset({"fillers"}), Tables())
+    assert {"代个实名", "代实了名", "代一下实名"} <= set(three)
+    assert "代几实名" not in three  # the longer list is for two-character terms
+    assert spellings("加我微信", frozenset({"fillers"}), Tables()) == {}  # the scanner's gaps
 
 
 def test_when_characters_have_parts_then_each_and_all_of_them_are_split() -> None:
@@ -269,3 +328,36 @@ def test_the_shipped_split_characters_and_symbols_are_loaded() -> None:
 
     assert splits["弓长"] == "张" and splits["亻尔"] == "你" and splits["口十"] == "叶"
     assert symbols["🐶"] == "狗" and symbols["➕"] == "加" and symbols["💰"] == "钱"
+    assert splits["贝戋"] == "贱" and splits["扌艮"] == "报" and splits["扌戈"] == "找"
+    assert symbols["🥚"] == "蛋" and symbols["🏠"] == "家" and symbols["💣"] == "炸"
+
+
+def test_when_a_listed_spelling_holds_an_emoji_then_it_is_read_like_the_chat_text(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {
+            "diversion.txt": "加我qq | high | staff | 加我🐧, 加个🐧\n",
+            "symbols.txt": "🐧 | 鹅\n",
+        },
+    )
+    scanner = Scanner.from_directory(tmp_path, categories=())
+
+    assert [f.matched for f in scanner.scan("有事加我🐧", "staff")] == ["加我🐧"]
+    assert [f.matched for f in scanner.scan("加我鹅", "staff")] == ["加我鹅"]  # what 🐧 reads
+    assert scanner.scan("加我吧", "staff") == []  # the emoji is part of the spelling
+
+
+def test_when_spellings_differ_in_an_emoji_then_they_are_no_duplicates_if_it_means_a_word(
+    tmp_path: Path,
+) -> None:
+    write(
+        tmp_path,
+        {"diversion.txt": "加我qq | high | staff | 加我🐧, 加我💬\n", "symbols.txt": "🐧 | 鹅\n"},
+    )
+    with pytest.raises(WordListError, match=r"'加我💬' .* holds '💬'"):
+        load_wordlists(tmp_path, categories=())  # 💬 has no meaning: it would read 加我
+
+    write(tmp_path, {"symbols.txt": "🐧 | 鹅\n💬 | 聊\n"})
+    assert len(load_wordlists(tmp_path, categories=()).terms) == 1
