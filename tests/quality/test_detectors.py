@@ -3,7 +3,6 @@ scan stage (SQLite and PostgreSQL), quiet on ordinary service talk; their seed f
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, select
+from text_messages import add_text_messages
 
 from audit.cli import cli
 from audit.quality import clf_text
@@ -23,7 +23,7 @@ from audit.scan.evaluate import load_eval_set
 from audit.scan.scanner import Scanner
 from audit.scan.stage import scan_messages
 from audit.store.db import session_scope
-from audit.store.models import Envelope, Finding, Message, ScanRun, SenderKind
+from audit.store.models import Finding, ScanRun
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ROOT / "models"
@@ -136,29 +136,9 @@ def test_ordinary_simulated_chats_stay_quiet(scorers: Scorers) -> None:
     assert hits <= len(rows) // 1000, [m.text for m, f in zip(rows, found, strict=True) if f]
 
 
-def _add_messages(engine: Engine, rows: list[tuple[str, str]]) -> list[int]:
-    ids = []
-    with session_scope(engine) as s:
-        for n, (text, role) in enumerate(rows, start=1):
-            env = Envelope(source="test", seq=n, msgid=f"det{n}")
-            s.add(env)
-            s.flush()
-            msg = Message(
-                envelope_id=env.id, msgid=env.msgid, seq=n, action="send", msgtype="text",
-                sender="zhangwei" if role == "staff" else "wmcust0",
-                sender_kind=SenderKind.STAFF if role == "staff" else SenderKind.CUSTOMER,
-                msgtime=dt.datetime(2026, 11, 16, 2, n, tzinfo=dt.UTC), text=text, tolist=[],
-                raw={},
-            )  # fmt: skip
-            s.add(msg)
-            s.flush()
-            ids.append(msg.id)
-    return ids
-
-
 def test_scan_stage_stores_model_findings_and_versions(engine: Engine, scorers: Scorers) -> None:
     rows = [(t, r) for t, r, _ in PARAPHRASES] + list(ORDINARY)
-    ids = _add_messages(engine, rows)
+    ids = add_text_messages(engine, rows, "det")
     expected = {
         (i, f.rule, f.score, f.start, f.end, f.explanation)
         for i, found in zip(ids, scorers.detect_many(
