@@ -437,7 +437,8 @@ _MEASURE_NAMES = [
 
 def _sqlite_medians(conn: Connection, query: Executable) -> pd.Series:
     """Per key, the median of ``(key, value)`` rows (SQLite has no percentile_cont)."""
-    values = pd.DataFrame(conn.execute(query).all(), columns=["key", "v"])
+    # plain tuples: pandas inspects each SQLAlchemy Row for namedtuple fields, slowly
+    values = pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=["key", "v"])
     return values.groupby("key")["v"].median() if not values.empty else pd.Series()
 
 

@@ -287,3 +287,54 @@ def test_when_the_threshold_or_scope_changes_then_the_list_follows(
     assert [d.external_userid for d in scoped] == ["wmcust5", "wmcust3"]
     with pytest.raises(ValueError, match="aware"):
         dormant_customers(session, NOW.replace(tzinfo=None), days=30)
+
+
+def test_when_a_pair_talks_in_several_conversations_then_they_add_up(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed(engine)
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        db.seq = itertools.count(2000)
+        talked, silent = Customer(external_userid="wmmany"), Customer(external_userid="wmnever")
+        s.add_all([talked, silent])
+        s.flush()
+        cust, staff = SenderKind.CUSTOMER, SenderKind.STAFF
+
+        def conv(customer: Customer, day: int) -> Conversation:
+            single = ConversationKind.SINGLE
+            return db.conversation(
+                single, utc(2026, 10, day), chain.nanjing, chain.zhang, customer.id
+            )
+
+        # the customer's last word (10-06) is in b; the staff messages after it are spread out
+        a = conv(talked, 1)  # all before 10-06: none of it is unanswered
+        db.message(a, utc(2026, 10, 2), staff)
+        db.message(a, utc(2026, 10, 3), cust)
+        db.message(a, utc(2026, 10, 4), staff)
+        b = conv(talked, 5)  # the last customer message, then two staff messages
+        db.message(b, utc(2026, 10, 6), cust)
+        db.message(b, utc(2026, 10, 7), staff)
+        db.message(b, utc(2026, 10, 8), staff)
+        c = conv(talked, 1)  # overlaps b: one staff message before 10-06, one after
+        db.message(c, utc(2026, 10, 5), staff)
+        db.message(c, utc(2026, 10, 9), staff)
+        d = conv(talked, 2)  # an earlier customer message, the staff reply after 10-06
+        db.message(d, utc(2026, 10, 2, 12), cust)
+        db.message(d, utc(2026, 10, 10), staff)
+        # the other customer never wrote: every staff message of both conversations counts
+        e = conv(silent, 3)
+        db.message(e, utc(2026, 10, 3), staff)
+        db.message(e, utc(2026, 10, 4), staff)
+        f = conv(silent, 1)
+        db.message(f, utc(2026, 10, 1), staff)
+
+    found = {d.external_userid: d for d in dormant_customers(session, NOW, days=30)}
+    assert found["wmmany"].last_customer_at == utc(2026, 10, 6)
+    assert found["wmmany"].last_staff_at == utc(2026, 10, 10)
+    assert found["wmmany"].unanswered_staff_messages == 4  # 10-07, 10-08, 10-09, 10-10
+    assert found["wmmany"].silent_days == 86
+    assert found["wmnever"].last_customer_at is None
+    assert found["wmnever"].last_staff_at == utc(2026, 10, 4)
+    assert found["wmnever"].unanswered_staff_messages == 3
+    assert found["wmnever"].silent_days == 91  # since the first staff message, 10-01
