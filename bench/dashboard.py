@@ -33,7 +33,8 @@ schema is not this version's (run ``audit init`` on it first). Its one write is 
 own: each opening of a conversation is logged in the audit trail, by ``bench-officer`` or
 ``bench-supervisor``. ``--scope UNIT`` picks the
 supervisor's org unit; the drill-down pages open the newest alert in it, its staff member and
-its customer. Results are printed, and written only with ``--out``.
+its customer. Results are printed, and written only with ``--out``. ``--no-analyze`` leaves
+out the ANALYZE after seeding, to see which pages depend on the planner's statistics.
 
 Results (seeded runs) go to ``results/dashboard.json``: per backend the seeding time, the
 refresh time and the medians per mode, person and page, with the pages at or over 1 s listed.
@@ -244,7 +245,7 @@ SEQUENCES = [
 ]
 
 
-def seed(base_url: str, messages: int) -> str:
+def seed(base_url: str, messages: int, stats: bool = True) -> str:
     admin = make_engine(base_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
@@ -271,7 +272,8 @@ def seed(base_url: str, messages: int) -> str:
                     f"(SELECT coalesce(max(id), 1) FROM {table}))"
                 )
             )
-    analyze(engine)
+    if stats:
+        analyze(engine)
     print(
         f"postgresql: seeded {messages:,} messages in {time.perf_counter() - t0:.1f} s",
         file=sys.stderr,
@@ -431,7 +433,7 @@ SQLITE_SEED = [
 ]
 
 
-def seed_sqlite(path: Path, messages: int) -> str:
+def seed_sqlite(path: Path, messages: int, stats: bool = True) -> str:
     """The shape of :data:`SEED`, every table the pages read, built in SQLite."""
     path.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
@@ -445,7 +447,8 @@ def seed_sqlite(path: Path, messages: int) -> str:
         for statement in SQLITE_SEED:
             names = [n for n in params if f":{n}" in statement]
             conn.execute(text(statement), {n: params[n] for n in names})
-    analyze(engine)
+    if stats:
+        analyze(engine)
     seconds = time.perf_counter() - t0
     print(f"sqlite: seeded {messages:,} messages in {seconds:.1f} s", file=sys.stderr)
     engine.dispose()
@@ -500,7 +503,9 @@ def pick_targets(engine: Engine, city: int | None) -> Targets:
         ).first()
     if row is None:
         raise SystemExit(f"no alert on a staff-customer conversation under unit {city}")
-    return Targets(city, row[1], row[0], row[2], row[3])
+    alert, conversation, staff, customer = row
+    assert staff is not None and customer is not None  # as the query asks
+    return Targets(city, conversation, alert, staff, customer)
 
 
 def _pages(engine: Engine, who: Principal, t: Targets) -> dict[str, Callable[[], Any]]:
@@ -617,12 +622,13 @@ def _pages(engine: Engine, who: Principal, t: Targets) -> dict[str, Callable[[],
     return pages
 
 
-def refresh(url: str) -> dict[str, float]:
+def refresh(url: str, stats: bool = True) -> dict[str, float]:
     """The pipeline's daily stage over the seeded data: a full build, then a no-op re-run."""
     engine = make_engine(url)
     first = refresh_daily(engine)
     again = refresh_daily(engine)
-    analyze(engine, ("conversation_facts", "store_day", "store_day_findings"))
+    if stats:
+        analyze(engine, ("conversation_facts", "store_day", "store_day_findings"))
     engine.dispose()
     print(
         f"{engine.dialect.name}: refresh_daily {first.mode} in {first.seconds:.2f} s, "
@@ -721,14 +727,16 @@ def pages_main(args: argparse.Namespace) -> None:
             url = _bench_url(backend, base)
         else:
             t0 = time.perf_counter()
+            stats = not args.no_analyze
             url = (
-                seed_sqlite(_sqlite_path(), args.messages)
+                seed_sqlite(_sqlite_path(), args.messages, stats)
                 if backend == "sqlite"
-                else seed(base, args.messages)
+                else seed(base, args.messages, stats)
             )
             entry["seed_seconds"] = round(time.perf_counter() - t0, 1)
         if not args.url:  # a given database is timed as its pipeline left it
-            entry["refresh_daily_seconds"] = refresh(url)
+            entry["refresh_daily_seconds"] = refresh(url, not args.no_analyze)
+            entry["analyzed"] = not args.no_analyze
         targets, medians = time_pages(url, args.runs, args.modes, args.scope)
         entry["supervisor_unit"] = targets.city
         entry["median_seconds"] = medians
@@ -887,6 +895,12 @@ def main() -> None:
         type=int,
         metavar="UNIT",
         help="the supervisor's org unit (default: the parent of the store with the most alerts)",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="no ANALYZE after seeding: the planner as on a fresh load (PostgreSQL's "
+        "autovacuum may still gather statistics meanwhile)",
     )
     parser.add_argument(
         "--modes",

@@ -136,17 +136,17 @@ def dormant_customers(
         .subquery()
     )
     w = windowed.c
-    last_customer = w.pair_customer_at
+    pair_customer = w.pair_customer_at
     dormant = (
-        select(w)
+        windowed.select()
         .where(
             or_(
                 and_(
-                    last_customer.is_not(None),
-                    last_customer < cutoff,
-                    w.pair_staff_at > last_customer,
+                    pair_customer.is_not(None),
+                    pair_customer < cutoff,
+                    w.pair_staff_at > pair_customer,
                 ),
-                and_(last_customer.is_(None), w.pair_first_staff_at < cutoff),
+                and_(pair_customer.is_(None), w.pair_first_staff_at < cutoff),
             )
         )
         .subquery()

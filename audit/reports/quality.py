@@ -147,8 +147,9 @@ def _pooled_responses(conn: Connection, f: ReportFilter) -> list[tuple[int, int,
         .group_by(Conversation.staff_id)
     )
     return [
-        (staff_id, int(n), json.loads(f"[{joined}]") if joined else [])
+        (int(staff_id), int(n), json.loads(f"[{joined}]") if joined else [])
         for staff_id, n, joined in conn.execute(query)
+        if staff_id is not None
     ]
 
 

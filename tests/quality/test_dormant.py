@@ -9,15 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from audit.quality.dormant import dormant_customers
+from audit import reports
+from audit.quality.dormant import DormantCustomer, dormant_customers
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import ScoreResult, score_values
+from audit.store.access import Principal, pseudonym
 from audit.store.db import session_factory, session_scope
 from audit.store.models import (
     Conversation,
@@ -27,6 +29,7 @@ from audit.store.models import (
     Envelope,
     Message,
     OrgUnit,
+    Role,
     Score,
     SenderKind,
     Staff,
@@ -338,3 +341,42 @@ def test_when_a_pair_talks_in_several_conversations_then_they_add_up(
     assert found["wmnever"].last_staff_at == utc(2026, 10, 4)
     assert found["wmnever"].unanswered_staff_messages == 3
     assert found["wmnever"].silent_days == 91  # since the first staff message, 10-01
+
+
+def test_when_the_customers_page_lists_dormant_pairs_then_each_field_is_a_column(
+    engine: Engine,
+) -> None:
+    chain = seed(engine)
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        db.seq = itertools.count(3000)
+        old = Customer(external_userid="wmold", name="老客户")
+        s.add_all([old, TagGroup(id="g9", name="客户")])
+        s.flush()
+        s.add_all([Tag(id="t9", group_id="g9", name="宽带")])
+        s.flush()
+        s.add(CustomerTag(customer_id=old.id, tag_id="t9", staff_id=chain.zhang))
+        # years ago, so dormant whenever the page asks (it asks at the current time)
+        c = db.conversation(
+            ConversationKind.SINGLE, utc(2020, 1, 1), chain.nanjing, chain.zhang, old.id
+        )
+        db.message(c, utc(2020, 1, 1), SenderKind.CUSTOMER)
+        db.message(c, utc(2020, 1, 2), SenderKind.STAFF)
+
+    officer = Principal(None, "officer", Role.COMPLIANCE, None)
+    frame = reports.dormant_customers(engine, officer, 30)
+    assert frame is not None
+    assert list(frame.columns) == [f.name for f in fields(DormantCustomer)]
+    row = frame.iloc[0]
+    assert (row["external_userid"], row["customer_name"], row["staff_name"]) == (
+        "wmold",
+        "老客户",
+        "张伟",
+    )
+    assert row["last_customer_at"] == utc(2020, 1, 1)
+    assert row["unanswered_staff_messages"] == 1
+    assert row["tags"] == ("宽带",)
+    analyst = reports.dormant_customers(engine, Principal(None, "a", Role.ANALYST, None), 30)
+    assert analyst is not None
+    assert analyst.iloc[0]["external_userid"] == pseudonym("customer", old.id)
+    assert reports.dormant_customers(engine, Principal(None, "v", Role.VIEWER, None), 30) is None
