@@ -37,7 +37,9 @@ its customer. Results are printed, and written only with ``--out``. ``--no-analy
 out the ANALYZE after seeding, to see which pages depend on the planner's statistics.
 
 Results (seeded runs) go to ``results/dashboard.json``: per backend the seeding time, the
-refresh time and the medians per mode, person and page, with the pages at or over 1 s listed.
+refresh time, the medians per mode, person and page (wall clock, the target's measure; and
+the bench process's CPU time, all of the work on SQLite, which a busy machine changes less),
+the pages at or over 1 s, and the machine's load average before and after.
 
 ``--search`` times the search page's keyword query (median over :data:`KEYWORDS`, each the
 median of N runs) and the alert queue's page queries, on the same databases, into
@@ -658,27 +660,47 @@ def people(city: int) -> dict[str, Principal]:
     }
 
 
+Medians = dict[str, dict[str, dict[str, float]]]  # mode -> person -> page -> seconds
+
+
 def time_pages(
     url: str, runs: int, modes: Sequence[str], city: int | None
-) -> tuple[Targets, dict[str, dict[str, dict[str, float]]]]:
-    """Median seconds per mode, person and page."""
+) -> tuple[Targets, Medians, Medians]:
+    """Median seconds per mode, person and page: wall-clock, and this process's CPU (on
+    SQLite all of the work, on PostgreSQL the client's share), which a busy machine changes
+    less."""
     base = make_engine(url)
     targets = pick_targets(base, city)
     backend = base.dialect.name
-    out: dict[str, dict[str, dict[str, float]]] = {}
+    wall: Medians = {}
+    cpu: Medians = {}
     for mode in modes:
         engine = base if mode == "aggregated" else reports.live(base)
         for label, who in people(targets.city).items():
             for page, run in _pages(engine, who, targets).items():
-                seconds = _median_of(run, runs)
-                out.setdefault(mode, {}).setdefault(label, {})[page] = round(seconds, 3)
+                seconds, used = _medians_of(run, runs)
+                wall.setdefault(mode, {}).setdefault(label, {})[page] = round(seconds, 3)
+                cpu.setdefault(mode, {}).setdefault(label, {})[page] = round(used, 3)
                 flag = "" if seconds < TARGET_S else "  <-- over target"
                 print(
-                    f"{backend:10} {mode:10} {label:24} {page:13} {seconds:7.3f} s{flag}",
+                    f"{backend:10} {mode:10} {label:24} {page:13} {seconds:7.3f} s "
+                    f"(cpu {used:6.3f} s){flag}",
                     file=sys.stderr,
                 )
     base.dispose()
-    return targets, out
+    return targets, wall, cpu
+
+
+def _medians_of(run: Callable[[], Any], runs: int) -> tuple[float, float]:
+    """The median wall-clock and CPU seconds of ``runs`` calls after a warm-up call."""
+    run()  # warm: plans, connection pool, OS cache
+    wall, cpu = [], []
+    for _ in range(runs):
+        t0, c0 = time.perf_counter(), time.process_time()
+        run()
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def given_urls(urls: Sequence[str]) -> dict[str, str]:
@@ -737,9 +759,13 @@ def pages_main(args: argparse.Namespace) -> None:
         if not args.url:  # a given database is timed as its pipeline left it
             entry["refresh_daily_seconds"] = refresh(url, not args.no_analyze)
             entry["analyzed"] = not args.no_analyze
-        targets, medians = time_pages(url, args.runs, args.modes, args.scope)
+        load = os.getloadavg()[0]
+        targets, medians, cpu = time_pages(url, args.runs, args.modes, args.scope)
+        # the machine's 1-minute load before and after: timings on a shared machine vary with it
+        entry["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
         entry["supervisor_unit"] = targets.city
         entry["median_seconds"] = medians
+        entry["median_cpu_seconds"] = cpu
         over = [
             f"{mode}/{who}/{page}"
             for mode, by_who in medians.items()
@@ -777,13 +803,7 @@ def _bench_url(backend: str, base: str) -> str:
 
 
 def _median_of(run: Callable[[], Any], runs: int) -> float:
-    run()  # warm
-    times = []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return _medians_of(run, runs)[0]
 
 
 def time_search(url: str, runs: int) -> dict[str, Any]:

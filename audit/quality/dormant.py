@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     ColumnElement,
+    String,
     and_,
     case,
     false,
@@ -20,6 +21,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
 )
 from sqlalchemy.orm import Session, aliased
 
@@ -194,9 +196,10 @@ def dormant_customers(
             pairs.c.customer_id,
             Customer.external_userid,
             Customer.name,
-            pairs.c.last_customer_at,
-            pairs.c.last_staff_at,
-            pairs.c.first_staff_at,
+            # as they come (text on SQLite): read once by _aware, not by the column type too
+            type_coerce(pairs.c.last_customer_at, String),
+            type_coerce(pairs.c.last_staff_at, String),
+            type_coerce(pairs.c.first_staff_at, String),
             pairs.c.unanswered,
         )
         .join(Staff, Staff.id == pairs.c.staff_id)
@@ -251,8 +254,8 @@ def _aware(value: object) -> dt.datetime | None:
     """Aggregates of the UTC column come back aware on PostgreSQL, as text on SQLite."""
     if value is None:
         return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, str):  # naive UTC, as stored: read aware at once (no replace)
+        value = dt.datetime.fromisoformat(value if "+" in value[10:] else value + "+00:00")
     if not isinstance(value, dt.datetime):
         raise TypeError(f"not a timestamp: {value!r}")
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

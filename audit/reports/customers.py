@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import fields
+from operator import attrgetter
 
 import pandas as pd
 from sqlalchemy import Engine, and_, func, select
@@ -78,7 +79,8 @@ def dormant_customers(engine: Engine, principal: Principal, days: int) -> pd.Dat
         rows = find_dormant(s, utcnow(), days, within=principal.unit_ids)
     columns = [f.name for f in fields(DormantCustomer)]
     # the fields as they are: dataclasses.astuple deep-copies each one, seconds for a long list
-    frame = pd.DataFrame([[getattr(r, c) for c in columns] for r in rows], columns=columns)
+    row = attrgetter(*columns)
+    frame = pd.DataFrame([row(r) for r in rows], columns=columns)
     if principal.sees_names or frame.empty:
         return frame
     secret = pseudonym_key()
