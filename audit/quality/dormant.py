@@ -25,7 +25,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, aliased
 
-from audit.store.access import within_units
+from audit.store.access import expand, in_scope
 from audit.store.models import (
     Conversation,
     ConversationKind,
@@ -92,12 +92,12 @@ def dormant_customers(
         Conversation.staff_id.is_not(None),
         Conversation.customer_id.is_not(None),
     ]
-    if within is not None:  # the staff members' stores, as the list is filtered by
-        singles.append(
-            Conversation.staff_id.in_(
-                select(Staff.id).where(within_units(Staff.org_unit_id, within))
-            )
-        )
+    if within is not None:
+        # the staff members of the stores in scope, as ids: a planner cannot guess how few
+        # the org tree's recursive query leaves, and would read every message to be sure
+        units = expand(session, within) or ()
+        staff = session.scalars(select(Staff.id).where(in_scope(Staff.org_unit_id, units)))
+        singles.append(Conversation.staff_id.in_(list(staff)))
     sent = [Message.action == "send", Message.msgtime <= now]
     staff_sent = Message.sender_kind == SenderKind.STAFF
     by_conversation = (
