@@ -1,33 +1,55 @@
-"""Dashboard query time on PostgreSQL: 1,000,000 messages, 300 stores, 3,000 staff.
+"""Dashboard page time on SQLite and PostgreSQL: 1,000,000 messages, 300 stores, 3,000 staff.
 
-Seeds a database of its own (``audit_bench_dashboard``, dropped and re-made each run) with
-``INSERT ... SELECT generate_series`` on the server (a minute, not an hour), runs the
-migrations first so the schema and indexes are exactly the shipped ones, then times each
-page's data queries (the :mod:`audit.reports` calls the page makes, no Streamlit and
-no cache) as a compliance officer (every store) and as a city supervisor, median of N runs.
+Seeds a database per backend (PostgreSQL: ``audit_bench_dashboard`` on the server, dropped and
+re-made each run; SQLite: ``audit_bench_dashboard.db`` in the temporary directory) with
+``INSERT ... SELECT`` over a generated series (a minute, not an hour), runs the migrations
+first so the schema and indexes are exactly the shipped ones, gathers planner statistics
+(``ANALYZE``, as a deployment does after a load), runs the pipeline's last stage,
+:func:`audit.store.daily.refresh_daily` (timed), then times every page of the dashboard.
 
-After seeding it runs the pipeline's last stage, :func:`audit.store.daily.refresh_daily`
-(timed), then times every page twice: ``live`` (the reports computed from the base tables,
-as before the pre-aggregated tables existed) and ``aggregated`` (read from them, as the
-dashboard does once the stage has run).
+A page's time is the data calls its script under ``dashboards/views`` makes on a first load
+with its default widgets (the :mod:`audit.reports`, :mod:`audit.search` and store calls
+behind ``datasource``, without Streamlit and without its cache): overview, stores, quality,
+alerts, conversation (opened from an alert), customers, staff, customer, search (one search
+per tab), word lists, export (its form; the export itself runs on submit, see
+``bench/export.py``) and audit trail. Each is timed for a compliance officer (every store)
+and for a supervisor of one city (default: the parent of the store with the most alerts),
+for the pages their role has, median of N runs after a warm-up, in two modes: ``aggregated``
+(what the dashboard does: from the pre-aggregated tables when they are fresh) and ``live``
+(every report from the base tables, as between a load and the daily stage).
 
-    python bench/dashboard.py                       # 1,000,000 messages, 5 runs
-    python bench/dashboard.py --messages 100000 --runs 3
-    python bench/dashboard.py --reuse               # keep the seeded database, time again
-    python bench/dashboard.py --reuse --modes aggregated
+    python bench/dashboard.py                       # both backends, 1,000,000 messages, 5 runs
+    python bench/dashboard.py --backends sqlite postgresql --messages 100000 --runs 3
+    python bench/dashboard.py --reuse               # time the bench databases again
+    python bench/dashboard.py --reuse --backends postgresql --modes aggregated
+    python bench/dashboard.py --url sqlite:///audit.db postgresql+psycopg://u@host/audit
     AUDIT_BENCH_PG_URL=postgresql+psycopg://postgres@127.0.0.1:5432/test python bench/dashboard.py
     python bench/dashboard.py --search              # search and alert queue, SQLite and PostgreSQL
     python bench/dashboard.py --search --backends sqlite --messages 100000
 
+``--url URL ...`` times existing databases (one per backend) instead of seeding: nothing is
+dropped, seeded, migrated, refreshed or analysed, and the bench refuses a database whose
+schema is not this version's (run ``audit init`` on it first). Its one write is the page's
+own: each opening of a conversation is logged in the audit trail, by ``bench-officer`` or
+``bench-supervisor``. ``--scope UNIT`` picks the
+supervisor's org unit; the drill-down pages open the newest alert in it, its staff member and
+its customer. Results are printed, and written only with ``--out``. ``--no-analyze`` leaves
+out the ANALYZE after seeding, to see which pages depend on the planner's statistics.
+
+Results (seeded runs) go to ``results/dashboard.json``: per backend the seeding time, the
+refresh time, the medians per mode, person and page (wall clock, the target's measure; and
+the bench process's CPU time, all of the work on SQLite, which a busy machine changes less),
+the pages at or over 1 s, and the machine's load average before and after.
+
 ``--search`` times the search page's keyword query (median over :data:`KEYWORDS`, each the
-median of N runs) and the alert queue's page queries, on SQLite (seeded in SQL, same shape, in
-the temporary directory) and PostgreSQL, into ``results/dashboard-search.json``.
+median of N runs) and the alert queue's page queries, on the same databases, into
+``results/dashboard-search.json`` (``--url`` works there too).
 
 Shape: 5 regions > 30 cities > 300 stores, 10 staff per store, 50,000 customers, one
 conversation per 10 messages over 30 days (every store busy every day), a finding on 1
-message in 100 and an alert on a third of those (a tenth of them reviewed), a score per
-conversation, 2 tag groups x 4 tags on half the customers, and a follow with one of 6
-channels per (staff, customer) pair.
+message in 100 and an alert on a third of those (a tenth of them reviewed; all in the stores of
+city 35), a score per conversation with response and waiting metrics, 2 tag groups x 4 tags
+on half the customers, and a follow with one of 6 channels per (staff, customer) pair.
 """
 
 from __future__ import annotations
@@ -41,20 +63,27 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, func, select, text
 
 from audit import reports, search
+from audit.config import QualityConfig, Settings
+from audit.inspect import cached_wordlists
 from audit.quality.metrics import BusinessClock
-from audit.reports import customer, quality, staff
-from audit.store.access import Principal
+from audit.reports import customer as customer_report
+from audit.reports import quality as quality_report
+from audit.reports import staff as staff_report
+from audit.resources import data_path
+from audit.store import reviews, wordlist_edits
+from audit.store.access import Principal, expand
 from audit.store.daily import refresh_daily
-from audit.store.db import make_engine, migrate
-from audit.store.models import Role
+from audit.store.db import DatabaseError, make_engine, migrate, require_schema, session_scope
+from audit.store.models import Alert, Conversation, OrgUnit, Role
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DB_NAME = "audit_bench_dashboard"
@@ -89,6 +118,8 @@ KEYWORDS = (
     "不存在的词语",
     "退款失败",
 )
+# what the search page's timing types into its three tabs: messages, customers, staff
+SEARCH_QUERIES = ("携号转网", "客户123", "员工12")
 # two characters: no trigram, so scanned (reported apart, not in the median)
 SHORT_KEYWORDS = ("套餐", "退款")
 
@@ -199,7 +230,7 @@ SEED = [
                           created_at)
        VALUES (1, 'officer', '', '', '', 'compliance', true, now()),
               (2, 'city', '', '', '', 'supervisor', true, now())""",
-    "INSERT INTO user_scopes (user_id, org_unit_id) VALUES (2, 6)",
+    "INSERT INTO user_scopes (user_id, org_unit_id) VALUES (2, 35)",
 ]
 SEQUENCES = [
     "org_units",
@@ -216,7 +247,7 @@ SEQUENCES = [
 ]
 
 
-def seed(base_url: str, messages: int) -> str:
+def seed(base_url: str, messages: int, stats: bool = True) -> str:
     admin = make_engine(base_url).execution_options(isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
@@ -243,131 +274,18 @@ def seed(base_url: str, messages: int) -> str:
                     f"(SELECT coalesce(max(id), 1) FROM {table}))"
                 )
             )
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("VACUUM ANALYZE"))
-    print(f"seeded {messages:,} messages in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    if stats:
+        analyze(engine)
+    print(
+        f"postgresql: seeded {messages:,} messages in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     engine.dispose()
     return url
 
 
-def _pages(engine: Engine, who: Principal) -> dict[str, Callable[[], Any]]:
-    whole = reports.ReportFilter(reports.Period(START, START + dt.timedelta(days=DAYS - 1)))
-    last = whole.period.end
-    with engine.connect() as conn:
-        conv = conn.execute(
-            text("SELECT id FROM conversations WHERE org_unit_id = 36 ORDER BY id LIMIT 1")
-        ).scalar_one()
-
-    def overview() -> None:
-        reports.data_period(engine)
-        reports.scoped_org_tree(engine, who)
-        reports.overview(engine, who, whole.period, None, last)
-
-    def stores() -> None:
-        reports.store_ranking(engine, who, whole, "store")
-        reports.staff_table(engine, who, whole, 36)
-
-    def alerts() -> None:
-        reports.alert_queue_page(engine, who, reports.QueueQuery(period=whole.period))
-
-    def conversation() -> None:
-        view = reports.open_conversation(engine, who, conv)
-        assert view is not None
-        reports.conversation_alerts(engine, who, conv)
-
-    def customers() -> None:
-        reports.tag_table(engine, who, whole)
-        reports.channel_table(engine, who, whole)
-
-    def wordlists() -> None:
-        reports.rule_table(engine, who, whole)
-        reports.rule_examples(engine, who, whole, "rule1")
-
-    def trail() -> None:
-        reports.audit_trail(engine, who)
-
-    clock = BusinessClock.parse("09:00-21:00")
-    week = reports.ReportFilter(reports.Period(last - dt.timedelta(days=6), last))
-    now = dt.datetime.combine(last + dt.timedelta(days=1), dt.time(4), tzinfo=dt.UTC)
-
-    def quality_page() -> None:
-        quality.staff_quality(engine, who, week, clock, 5, now)  # runs waiting_now once
-        quality.daily_trend(engine, who, week)
-
-    def staff_page() -> None:
-        # staff 301 works at store 36 (in both people's scope), as conversation 301 does
-        assert staff.staff_profile(engine, who, 301, whole, 5) is not None
-
-    def customer_page() -> None:
-        assert customer.customer_profile(engine, who, 2108) is not None  # conversation 301's
-
-    return {
-        "overview": overview,
-        "stores": stores,
-        "alerts": alerts,
-        "conversation": conversation,
-        "customers": customers,
-        "wordlists": wordlists,
-        "trail": trail,
-        "quality (7 days)": quality_page,
-        "staff": staff_page,
-        "customer": customer_page,
-    }
-
-
-def refresh(url: str) -> dict[str, float]:
-    """The pipeline's daily stage over the seeded data: a full build, then a no-op re-run."""
-    engine = make_engine(url)
-    migrate(engine)  # a --reuse database may predate the pre-aggregated tables
-    first = refresh_daily(engine)
-    again = refresh_daily(engine)
-    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text("ANALYZE conversation_facts, store_day, store_day_findings"))
-    engine.dispose()
-    print(
-        f"refresh_daily: {first.mode} in {first.seconds:.2f} s, re-run {again.mode} "
-        f"in {again.seconds:.3f} s",
-        file=sys.stderr,
-    )
-    return {
-        f"first ({first.mode})": round(first.seconds, 3),
-        f"again ({again.mode})": round(again.seconds, 3),
-    }
-
-
-def time_pages(url: str, runs: int, aggregated: bool = True) -> dict[str, dict[str, float]]:
-    engine = make_engine(url) if aggregated else reports.live(make_engine(url))
-    people = {
-        "compliance (all 300 stores)": Principal(1, "officer", Role.COMPLIANCE, None),
-        "supervisor (1 city, 10 stores)": Principal(2, "city", Role.SUPERVISOR, (6,)),
-    }
-    out: dict[str, dict[str, float]] = {}
-    for label, who in people.items():
-        for page, run in _pages(engine, who).items():
-            if (page == "trail" and not who.sees_trail) or (
-                page == "wordlists" and not who.sees_wordlists
-            ):
-                continue
-            run()  # warm: plans, connection pool, OS cache
-            times = []
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                run()
-                times.append(time.perf_counter() - t0)
-            out.setdefault(label, {})[page] = round(statistics.median(times), 3)
-            flag = "" if statistics.median(times) < TARGET_S else "  <-- over target"
-            mode = "aggregated" if aggregated else "live"
-            print(
-                f"{mode:10} {label:32} {page:14} {statistics.median(times):7.3f} s{flag}",
-                file=sys.stderr,
-            )
-    engine.dispose()
-    return out
-
-
-# --------------------------------------------------------------------------- search and queue
-# ``--search``: the search page's keyword query and the alert queue's page query, on SQLite
-# (the embedded default, seeded below with the same shape) and on PostgreSQL.
+# --------------------------------------------------------------------------- SQLite
+# The embedded default, seeded in SQL with the same shape as :data:`SEED`.
 
 
 def _series(last: str, body: str, first: int = 1, step: int = 1) -> str:
@@ -467,11 +385,58 @@ SQLITE_SEED = [
     "ELSE 'open' END, f.category || '：' || f.matched, f.id, f.conversation_id, c.org_unit_id, "
     f"c.staff_id, {_NOW}, {_NOW}, '[]' "
     "FROM findings f JOIN conversations c ON c.id = f.conversation_id WHERE f.id % 3 = 0",
+    "INSERT INTO reviews (alert_id, user_id, action, from_state, to_state, comment, "
+    "finding_rule, finding_matched, created_at) "
+    "SELECT a.id, NULL, CASE WHEN a.state = 'confirmed' THEN 'confirm' ELSE 'false_positive' END, "
+    f"'open', a.state, 'bench', f.rule, f.matched, {_NOW} "
+    "FROM alerts a JOIN findings f ON f.id = a.finding_id "
+    "WHERE a.state IN ('confirmed', 'false_positive')",
+    _series(
+        ":conversations",
+        "INSERT INTO scores (id, conversation_id, scorecard_version, score, deductions, metrics, "
+        "created_at) "
+        "SELECT x, x, 'bench-1', 60 + (x * 13) % 41, '[]', "
+        "json_object('within_sla', x % 3, 'responses', 3, "
+        "'response_median_seconds', 20 + (x * 7) % 300, 'sla_rate', (x % 3) / 3.0, "
+        "'response_business_seconds', json_array(20 + (x * 7) % 300, (x * 13) % 900, 30), "
+        "'unanswered_at_end', json(CASE WHEN x % 20 = 0 THEN 'true' ELSE 'false' END), "
+        "'unanswered_since', CASE WHEN x % 20 = 0 THEN strftime('%Y-%m-%dT%H:%M:%S+00:00', "
+        "'2026-01-01', '+' || (x % 30) || ' days', '+3 hours') END, "
+        "'scores_max', json_object('customer_negative', ((x * 11) % 100) / 100.0)), "
+        f"{_NOW} FROM g",
+    ),
+    'INSERT INTO tag_groups (id, name, "order", deleted) '
+    "VALUES ('g1', '客户等级', 1, 0), ('g2', '套餐', 2, 0)",
+    _series(
+        "8",
+        'INSERT INTO tags (id, group_id, name, "order", deleted) '
+        "SELECT 't' || x, CASE WHEN x <= 4 THEN 'g1' ELSE 'g2' END, "
+        "CASE x WHEN 1 THEN 'VIP' WHEN 2 THEN '金卡' WHEN 3 THEN '银卡' WHEN 4 THEN '普通' "
+        "WHEN 5 THEN '5G' WHEN 6 THEN '宽带' WHEN 7 THEN '融合' ELSE '4G' END, x, 0 FROM g",
+    ),
+    _series(
+        "50000",
+        "INSERT INTO customer_tags (customer_id, tag_id, staff_id) "
+        "SELECT x, 't' || (1 + x % 4), NULL FROM g "
+        "UNION ALL SELECT x, 't' || (5 + x % 4), NULL FROM g",
+        first=2,
+        step=2,
+    ),
+    # one follow per (staff, customer) pair, added when they first talked (as DISTINCT ON)
+    "INSERT INTO follows (staff_id, customer_id, remark, added_at, add_way, state) "
+    "SELECT staff_id, customer_id, '', min(started_at), 1, "
+    "CASE customer_id % 6 WHEN 0 THEN 'store_qr' WHEN 1 THEN 'ad_5g' WHEN 2 THEN 'referral' "
+    "WHEN 3 THEN 'event' WHEN 4 THEN 'online' ELSE '' END "
+    "FROM conversations GROUP BY staff_id, customer_id ORDER BY staff_id, customer_id",
+    "INSERT INTO users (id, username, display_name, email, password_hash, role, active, "
+    f"created_at) VALUES (1, 'officer', '', '', '', 'compliance', 1, {_NOW}), "
+    f"(2, 'city', '', '', '', 'supervisor', 1, {_NOW})",
+    "INSERT INTO user_scopes (user_id, org_unit_id) VALUES (2, 35)",
 ]
 
 
-def seed_sqlite(path: Path, messages: int) -> str:
-    """The shape of :data:`SEED` for what search and the queue read, built in SQLite."""
+def seed_sqlite(path: Path, messages: int, stats: bool = True) -> str:
+    """The shape of :data:`SEED`, every table the pages read, built in SQLite."""
     path.unlink(missing_ok=True)
     for suffix in ("-wal", "-shm"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
@@ -484,22 +449,361 @@ def seed_sqlite(path: Path, messages: int) -> str:
         for statement in SQLITE_SEED:
             names = [n for n in params if f":{n}" in statement]
             conn.execute(text(statement), {n: params[n] for n in names})
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
+    if stats:
+        analyze(engine)
     seconds = time.perf_counter() - t0
     print(f"sqlite: seeded {messages:,} messages in {seconds:.1f} s", file=sys.stderr)
     engine.dispose()
     return url
 
 
-def _median_of(run: Callable[[], Any], runs: int) -> float:
-    run()  # warm
-    times = []
+# --------------------------------------------------------------------------- the pages
+# Each page is the list of data calls its script under dashboards/views makes on a first load
+# with its default widgets (the datasource functions' bodies, without Streamlit's cache), in
+# the order the script makes them. Pages a role does not get in the navigation are skipped.
+
+COMPLIANCE = "compliance (all stores)"
+SUPERVISOR = "supervisor (1 city)"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What the drill-down pages open: a conversation with alerts inside the supervisor's city
+    (so in both people's scope), its staff member and its customer."""
+
+    city: int
+    conversation: int
+    alert: int
+    staff: int
+    customer: int
+
+
+def pick_targets(engine: Engine, city: int | None) -> Targets:
+    """``city`` (default: the parent of the store with the most alerts) and, inside it, the
+    newest alert's conversation."""
+    with session_scope(engine) as s:
+        if city is None:
+            store = s.execute(
+                select(Alert.org_unit_id)
+                .where(Alert.org_unit_id.is_not(None))
+                .group_by(Alert.org_unit_id)
+                .order_by(func.count().desc(), Alert.org_unit_id)
+                .limit(1)
+            ).scalar()
+            if store is None:
+                raise SystemExit("no alert has a store: give the supervisor's unit with --scope")
+            parent = s.get(OrgUnit, store)
+            city = parent.parent_id if parent and parent.parent_id is not None else store
+        below = expand(s, (city,)) or ()
+        row = s.execute(
+            select(Alert.id, Conversation.id, Conversation.staff_id, Conversation.customer_id)
+            .join(Conversation, Conversation.id == Alert.conversation_id)
+            .where(Conversation.org_unit_id.in_(below), Conversation.staff_id.is_not(None))
+            .where(Conversation.customer_id.is_not(None))
+            .order_by(Alert.id.desc())
+            .limit(1)
+        ).first()
+    if row is None:
+        raise SystemExit(f"no alert on a staff-customer conversation under unit {city}")
+    alert, conversation, staff, customer = row
+    assert staff is not None and customer is not None  # as the query asks
+    return Targets(city, conversation, alert, staff, customer)
+
+
+def _pages(engine: Engine, who: Principal, t: Targets) -> dict[str, Callable[[], Any]]:
+    q = QualityConfig()
+    tz = q.timezone
+    clock, sla = BusinessClock.from_config(q), q.sla_minutes
+    period = reports.data_period(engine, tz)
+    assert period is not None, "the database has no messages"
+    # the quality page's waiting list runs with the clock: "now" is early on the day after
+    now = dt.datetime.combine(period.end + dt.timedelta(days=1), dt.time(4), tzinfo=dt.UTC)
+    hours = reports.review_hours()
+    lists = cached_wordlists(data_path(Settings().scan.wordlists))
+
+    def common() -> reports.Period:
+        found = reports.data_period(engine, tz)
+        assert found is not None
+        return found
+
+    def overview() -> None:
+        p = common()
+        with session_scope(engine) as s:
+            reports.pipeline_lag_for(s, who)
+        reports.scoped_org_tree(engine, who)
+        reports.overview(engine, who, p, None, p.end)
+
+    def stores() -> None:
+        p = common()
+        ranking = reports.store_ranking(engine, who, reports.ReportFilter(p), "store")
+        if who.sees_people:  # the drill-down opens on the ranking's first row
+            reports.staff_table(
+                engine, who, reports.ReportFilter(p), int(ranking["unit_id"].iloc[0])
+            )
+
+    def quality() -> None:
+        p = common()  # the preset picker starts on 自定义, the days with data
+        f = reports.ReportFilter(p)
+        quality_report.store_choices(engine, who)
+        if who.sees_people:
+            waiting = quality_report.waiting_now(engine, who, f, clock, sla, now, None)
+            quality_report.staff_quality(engine, who, f, clock, sla, now, None, waiting)
+        quality_report.daily_trend(engine, who, f, None)
+
+    def alerts() -> None:
+        p = common()
+        reports.scoped_org_tree(engine, who)
+        reports.staff_choices(engine, who)
+        query = reports.QueueQuery(
+            period=p,
+            states=("open",),
+            sort="severity",
+            page_size=50,
+            assignee_id=who.user_id,
+            tz=tz,
+        )
+        reports.alert_queue_page(engine, who, query, hours)
+
+    def conversation() -> None:  # opened from the queue: ?alert=ID
+        view = reports.open_conversation(engine, who, None, t.alert)
+        assert view is not None and view.id == t.conversation
+        listed = reports.conversation_alerts(engine, who, view.id, tz, hours)
+        with session_scope(engine) as s:
+            reviews.alert_history(s, who, int(listed.rows["alert_id"].iloc[0]))
+
+    def customers() -> None:
+        p = common()
+        reports.tag_table(engine, who, reports.ReportFilter(p))
+        reports.channel_table(engine, who, reports.ReportFilter(p))
+        reports.dormant_customers(engine, who, 30)
+
+    def staff_page() -> None:
+        p = common()
+        assert staff_report.staff_profile(engine, who, t.staff, reports.ReportFilter(p), sla)
+
+    def customer_page() -> None:
+        assert customer_report.customer_profile(engine, who, t.customer, tz) is not None
+
+    def search_page() -> None:  # one search of each kind, as typed into the three tabs
+        search.search_messages(engine, who, SEARCH_QUERIES[0], tz=tz)
+        search.search_customers(engine, who, SEARCH_QUERIES[1])
+        search.search_staff(engine, who, SEARCH_QUERIES[2])
+
+    def wordlists() -> None:
+        p = common()
+        rules = reports.rule_table(engine, who, reports.ReportFilter(p))
+        if not rules.empty:
+            reports.rule_examples(engine, who, reports.ReportFilter(p), str(rules["rule"].iloc[0]))
+        with session_scope(engine) as s:
+            wordlist_edits.edits(s, who, lists)
+            wordlist_edits.rescan_state(s)
+
+    def export() -> None:  # the form's choices; the export itself runs on submit
+        common()
+        reports.scoped_org_tree(engine, who)
+
+    def trail() -> None:
+        reports.audit_trail(engine, who, (), tz=tz)
+
+    pages: dict[str, Callable[[], Any]] = {
+        "overview": overview,
+        "stores": stores,
+        "quality": quality,
+    }
+    if who.reads_messages:
+        pages.update(alerts=alerts, conversation=conversation)
+    pages["customers"] = customers
+    if who.sees_people:
+        pages.update(staff=staff_page, customer=customer_page, search=search_page)
+    if who.sees_wordlists:
+        pages["wordlists"] = wordlists
+    if who.may_export:
+        pages["export"] = export
+    if who.sees_trail:
+        pages["trail"] = trail
+    return pages
+
+
+def refresh(url: str, stats: bool = True) -> dict[str, float]:
+    """The pipeline's daily stage over the seeded data: a full build, then a no-op re-run."""
+    engine = make_engine(url)
+    first = refresh_daily(engine)
+    again = refresh_daily(engine)
+    if stats:
+        analyze(engine, ("conversation_facts", "store_day", "store_day_findings"))
+    engine.dispose()
+    print(
+        f"{engine.dialect.name}: refresh_daily {first.mode} in {first.seconds:.2f} s, "
+        f"re-run {again.mode} in {again.seconds:.3f} s",
+        file=sys.stderr,
+    )
+    return {
+        f"first ({first.mode})": round(first.seconds, 3),
+        f"again ({again.mode})": round(again.seconds, 3),
+    }
+
+
+def analyze(engine: Engine, tables: Sequence[str] = ()) -> None:
+    """Planner statistics, as a deployment gathers them after a load."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"ANALYZE {', '.join(tables)}" if tables else "VACUUM ANALYZE"))
+        else:
+            for table in tables or ("",):
+                conn.execute(text(f"ANALYZE {table}".strip()))
+
+
+def people(city: int) -> dict[str, Principal]:
+    return {
+        COMPLIANCE: Principal(1, "bench-officer", Role.COMPLIANCE, None),
+        SUPERVISOR: Principal(2, "bench-supervisor", Role.SUPERVISOR, (city,)),
+    }
+
+
+Medians = dict[str, dict[str, dict[str, float]]]  # mode -> person -> page -> seconds
+
+
+def time_pages(
+    url: str, runs: int, modes: Sequence[str], city: int | None
+) -> tuple[Targets, Medians, Medians]:
+    """Median seconds per mode, person and page: wall-clock, and this process's CPU (on
+    SQLite all of the work, on PostgreSQL the client's share), which a busy machine changes
+    less."""
+    base = make_engine(url)
+    targets = pick_targets(base, city)
+    backend = base.dialect.name
+    wall: Medians = {}
+    cpu: Medians = {}
+    for mode in modes:
+        engine = base if mode == "aggregated" else reports.live(base)
+        for label, who in people(targets.city).items():
+            for page, run in _pages(engine, who, targets).items():
+                seconds, used = _medians_of(run, runs)
+                wall.setdefault(mode, {}).setdefault(label, {})[page] = round(seconds, 3)
+                cpu.setdefault(mode, {}).setdefault(label, {})[page] = round(used, 3)
+                flag = "" if seconds < TARGET_S else "  <-- over target"
+                print(
+                    f"{backend:10} {mode:10} {label:24} {page:13} {seconds:7.3f} s "
+                    f"(cpu {used:6.3f} s){flag}",
+                    file=sys.stderr,
+                )
+    base.dispose()
+    return targets, wall, cpu
+
+
+def _medians_of(run: Callable[[], Any], runs: int) -> tuple[float, float]:
+    """The median wall-clock and CPU seconds of ``runs`` calls after a warm-up call."""
+    run()  # warm: plans, connection pool, OS cache
+    wall, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         run()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return statistics.median(wall), statistics.median(cpu)
+
+
+def given_urls(urls: Sequence[str]) -> dict[str, str]:
+    """``--url``: each database by backend, once its schema is found to be this version's (the
+    bench neither migrates, seeds nor refreshes it)."""
+    out: dict[str, str] = {}
+    for url in urls:
+        engine = make_engine(url)
+        path = engine.url.database or ""
+        # connecting to a missing SQLite file would create it, empty
+        if (
+            engine.dialect.name == "sqlite"
+            and path not in ("", ":memory:")
+            and not Path(path).exists()
+        ):
+            raise SystemExit(f"--url {url}: no such database file")
+        try:
+            require_schema(engine)
+        except DatabaseError as exc:
+            raise SystemExit(
+                f"{exc}\n(--url times a database as it is: not migrated here)"
+            ) from exc
+        finally:
+            engine.dispose()
+        if engine.dialect.name in out:
+            raise SystemExit(f"--url: one database per backend ({engine.dialect.name} twice)")
+        out[engine.dialect.name] = url
+    return out
+
+
+def pages_main(args: argparse.Namespace) -> None:
+    base = os.environ.get("AUDIT_BENCH_PG_URL", PG_DEFAULT)
+    result: dict[str, Any] = {
+        "messages": None if args.url else args.messages,
+        "runs": args.runs,
+        "target_seconds": TARGET_S,
+        "backends": {},
+    }
+    given = given_urls(args.url or [])
+    for backend in given or args.backends:
+        entry: dict[str, Any] = {}
+        if args.url:
+            url = given[backend]
+            entry["database"] = "given (--url)"
+        elif args.reuse:
+            url = _bench_url(backend, base)
+        else:
+            t0 = time.perf_counter()
+            stats = not args.no_analyze
+            url = (
+                seed_sqlite(_sqlite_path(), args.messages, stats)
+                if backend == "sqlite"
+                else seed(base, args.messages, stats)
+            )
+            entry["seed_seconds"] = round(time.perf_counter() - t0, 1)
+        if not args.url:  # a given database is timed as its pipeline left it
+            entry["refresh_daily_seconds"] = refresh(url, not args.no_analyze)
+            entry["analyzed"] = not args.no_analyze
+        load = os.getloadavg()[0]
+        targets, medians, cpu = time_pages(url, args.runs, args.modes, args.scope)
+        # the machine's 1-minute load before and after: timings on a shared machine vary with it
+        entry["load_average"] = [round(load, 1), round(os.getloadavg()[0], 1)]
+        entry["supervisor_unit"] = targets.city
+        entry["median_seconds"] = medians
+        entry["median_cpu_seconds"] = cpu
+        over = [
+            f"{mode}/{who}/{page}"
+            for mode, by_who in medians.items()
+            for who, by_page in by_who.items()
+            for page, s in by_page.items()
+            if s >= TARGET_S
+        ]
+        entry["over_target"] = over
+        result["backends"][backend] = entry
+    result.update(python=platform.python_version(), machine=platform.machine(), cpus=os.cpu_count())
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    if args.out is None:
+        return
+    if args.out.exists() and not args.url:  # keep the other backend's figures of the same size
+        earlier = json.loads(args.out.read_text("utf-8"))
+        if earlier.get("messages") == args.messages and "backends" in earlier:
+            result["backends"] = {**earlier["backends"], **result["backends"]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", "utf-8")
+
+
+def _sqlite_path() -> Path:
+    return Path(tempfile.gettempdir()) / "audit_bench_dashboard.db"
+
+
+def _bench_url(backend: str, base: str) -> str:
+    if backend == "sqlite":
+        return f"sqlite:///{_sqlite_path()}"
+    return make_engine(base).url.set(database=DB_NAME).render_as_string(hide_password=False)
+
+
+# --------------------------------------------------------------------------- search and queue
+# ``--search``: the search page's keyword query and the alert queue's page query, on SQLite
+# and on PostgreSQL.
+
+
+def _median_of(run: Callable[[], Any], runs: int) -> float:
+    return _medians_of(run, runs)[0]
 
 
 def time_search(url: str, runs: int) -> dict[str, Any]:
@@ -561,46 +865,76 @@ def search_main(args: argparse.Namespace) -> None:
         "target_seconds": 0.5,
         "backends": {},
     }
-    for backend in args.backends:
+    given = given_urls(args.url or [])
+    for backend in given or args.backends:
         t0 = time.perf_counter()
-        if backend == "sqlite":
-            path = Path(tempfile.gettempdir()) / "audit_bench_dashboard.db"
-            url = f"sqlite:///{path}" if args.reuse else seed_sqlite(path, args.messages)
+        if backend in given:
+            url = given[backend]
         elif args.reuse:
-            url = make_engine(base).url.set(database=DB_NAME).render_as_string(hide_password=False)
+            url = _bench_url(backend, base)
+        elif backend == "sqlite":
+            url = seed_sqlite(_sqlite_path(), args.messages)
         else:
             url = seed(base, args.messages)
         seeded = time.perf_counter() - t0
         timed = time_search(url, args.runs)
-        # a reused database was seeded by an earlier run: no seeding time to report
+        # a reused or given database was seeded elsewhere: no seeding time to report
+        fresh = not (args.reuse or given)
         result["backends"][backend] = (
-            timed if args.reuse else {"seed_seconds": round(seeded, 1), **timed}
+            {"seed_seconds": round(seeded, 1), **timed} if fresh else timed
         )
     result.update(python=platform.python_version(), machine=platform.machine(), cpus=os.cpu_count())
-    out = args.out.with_name("dashboard-search.json")
-    if out.exists():  # keep the other backend's figures from an earlier run of the same size
+    if given:
+        result["messages"] = None
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    out = args.out
+    if out is None:
+        return
+    if out.exists() and not given:  # keep the other backend's figures of the same size
         earlier = json.loads(out.read_text("utf-8"))
         if earlier.get("messages") == args.messages:
             result["backends"] = {**earlier.get("backends", {}), **result["backends"]}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    print(json.dumps(result, ensure_ascii=False, indent=2))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--reuse", action="store_true", help="time the existing bench database")
+    parser.add_argument("--reuse", action="store_true", help="time the bench databases again")
+    parser.add_argument(
+        "--url",
+        nargs="+",
+        metavar="URL",
+        help="time these databases as they are (no seeding, no migration, no refresh; "
+        "one per backend; the schema must be this version's)",
+    )
+    parser.add_argument(
+        "--scope",
+        type=int,
+        metavar="UNIT",
+        help="the supervisor's org unit (default: the parent of the store with the most alerts)",
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="no ANALYZE after seeding: the planner as on a fresh load (PostgreSQL's "
+        "autovacuum may still gather statistics meanwhile)",
+    )
     parser.add_argument(
         "--modes",
         nargs="+",
         choices=("live", "aggregated"),
-        default=["live", "aggregated"],
-        help="live: reports from the base tables; aggregated: from the daily tables",
+        default=["aggregated", "live"],
+        help="aggregated: as the pages read once the daily stage has run (from its tables when "
+        "they are fresh); live: every report from the base tables",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path(__file__).with_name("results") / "dashboard.json"
+        "--out",
+        type=Path,
+        help="results file (default: results/dashboard.json, results/dashboard-search.json "
+        "with --search; none with --url)",
     )
     parser.add_argument(
         "--search",
@@ -611,31 +945,13 @@ def main() -> None:
         "--backends", nargs="+", choices=("sqlite", "postgresql"), default=["sqlite", "postgresql"]
     )
     args = parser.parse_args()
+    results = Path(__file__).with_name("results")
+    if args.out is None and not args.url:
+        args.out = results / ("dashboard-search.json" if args.search else "dashboard.json")
     if args.search:
         search_main(args)
-        return
-    base = os.environ.get("AUDIT_BENCH_PG_URL", PG_DEFAULT)
-    if args.reuse:
-        url = make_engine(base).url.set(database=DB_NAME).render_as_string(hide_password=False)
     else:
-        url = seed(base, args.messages)
-    refreshed = refresh(url)
-    medians = {mode: time_pages(url, args.runs, mode == "aggregated") for mode in args.modes}
-    result = {
-        "messages": args.messages,
-        "stores": 300,
-        "staff": 3000,
-        "runs": args.runs,
-        "target_seconds": TARGET_S,
-        "refresh_daily_seconds": refreshed,
-        "median_seconds": medians,
-        "python": platform.python_version(),
-        "machine": platform.machine(),
-        "cpus": os.cpu_count(),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, ensure_ascii=False, indent=2) + "\n", "utf-8")
-    print(json.dumps(result, ensure_ascii=False, indent=2))
+        pages_main(args)
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import (
+    ColumnElement,
+    String,
     and_,
     case,
     false,
@@ -19,10 +21,11 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    type_coerce,
 )
 from sqlalchemy.orm import Session, aliased
 
-from audit.store.access import within_units
+from audit.store.access import expand, in_scope
 from audit.store.models import (
     Conversation,
     ConversationKind,
@@ -75,104 +78,135 @@ def dormant_customers(
     staff member, which is an unanswered conversation, not a customer to win back.
     ``within`` limits the staff members to these org units and below. Ordered by store,
     staff member, then longest silence first.
+
+    One query, one pass over the messages: grouped by conversation first (in the order of the
+    conversation index, no sort of the messages), then the conversations by pair; the staff
+    messages after the customer's last one are counted only in the conversations of dormant
+    pairs that have some.
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     cutoff = now - dt.timedelta(days=days)
-    pair = (
+    singles = [
+        Conversation.kind == ConversationKind.SINGLE,
+        Conversation.staff_id.is_not(None),
+        Conversation.customer_id.is_not(None),
+    ]
+    if within is not None:
+        # the staff members of the stores in scope, as ids: a planner cannot guess how few
+        # the org tree's recursive query leaves, and would read every message to be sure
+        units = expand(session, within) or ()
+        staff = session.scalars(select(Staff.id).where(in_scope(Staff.org_unit_id, units)))
+        singles.append(Conversation.staff_id.in_(list(staff)))
+    sent = [Message.action == "send", Message.msgtime <= now]
+    staff_sent = Message.sender_kind == SenderKind.STAFF
+    by_conversation = (
         select(
-            Conversation.staff_id.label("staff_id"),
-            Conversation.customer_id.label("customer_id"),
+            Message.conversation_id.label("id"),
             func.max(case((Message.sender_kind == SenderKind.CUSTOMER, Message.msgtime))).label(
                 "last_customer_at"
             ),
-            func.max(case((Message.sender_kind == SenderKind.STAFF, Message.msgtime))).label(
-                "last_staff_at"
-            ),
-            func.min(case((Message.sender_kind == SenderKind.STAFF, Message.msgtime))).label(
-                "first_staff_at"
-            ),
+            func.max(case((staff_sent, Message.msgtime))).label("last_staff_at"),
+            func.min(case((staff_sent, Message.msgtime))).label("first_staff_at"),
+            func.count(case((staff_sent, Message.id))).label("staff_messages"),
         )
-        .join(Conversation, Message.conversation_id == Conversation.id)
         .where(
-            Conversation.kind == ConversationKind.SINGLE,
-            Conversation.staff_id.is_not(None),
-            Conversation.customer_id.is_not(None),
-            Message.action == "send",
+            Message.conversation_id.in_(select(Conversation.id).where(*singles)),
             Message.sender_kind.in_([SenderKind.STAFF, SenderKind.CUSTOMER]),
-            Message.msgtime <= now,
+            *sent,
         )
-        .group_by(Conversation.staff_id, Conversation.customer_id)
+        .group_by(Message.conversation_id)
         .subquery()
     )
+    c = by_conversation.c
+    pair_key = [Conversation.staff_id, Conversation.customer_id]
+    # each conversation with its pair's last customer message, last and first staff message
+    windowed = (
+        select(
+            c.id,
+            Conversation.staff_id,
+            Conversation.customer_id,
+            c.last_staff_at,
+            c.first_staff_at,
+            c.staff_messages,
+            func.max(c.last_customer_at).over(partition_by=pair_key).label("pair_customer_at"),
+            func.max(c.last_staff_at).over(partition_by=pair_key).label("pair_staff_at"),
+            func.min(c.first_staff_at).over(partition_by=pair_key).label("pair_first_staff_at"),
+        )
+        .join(Conversation, Conversation.id == c.id)
+        .where(*singles)
+        .subquery()
+    )
+    w = windowed.c
+    pair_customer = w.pair_customer_at
     dormant = (
-        select(pair)
+        windowed.select()
         .where(
             or_(
                 and_(
-                    pair.c.last_customer_at.is_not(None),
-                    pair.c.last_customer_at < cutoff,
-                    pair.c.last_staff_at > pair.c.last_customer_at,
+                    pair_customer.is_not(None),
+                    pair_customer < cutoff,
+                    w.pair_staff_at > pair_customer,
                 ),
-                and_(pair.c.last_customer_at.is_(None), pair.c.first_staff_at < cutoff),
+                and_(pair_customer.is_(None), w.pair_first_staff_at < cutoff),
             )
         )
         .subquery()
     )
-    unanswered = dict(
-        ((s, c), int(n))
-        for s, c, n in session.execute(
-            select(Conversation.staff_id, Conversation.customer_id, func.count(Message.id))
-            .select_from(Message)
-            .join(Conversation, Message.conversation_id == Conversation.id)
-            .join(
-                dormant,
-                and_(
-                    dormant.c.staff_id == Conversation.staff_id,
-                    dormant.c.customer_id == Conversation.customer_id,
-                ),
-            )
-            .where(
-                Conversation.kind == ConversationKind.SINGLE,
-                Message.action == "send",
-                Message.sender_kind == SenderKind.STAFF,
-                Message.msgtime <= now,
-                or_(
-                    dormant.c.last_customer_at.is_(None),
-                    Message.msgtime > dormant.c.last_customer_at,
-                ),
-            )
-            .group_by(Conversation.staff_id, Conversation.customer_id)
+    d = dormant.c
+    later = aliased(Message)
+    staff_after = (
+        select(func.count(later.id))
+        .where(
+            later.conversation_id == d.id,
+            later.sender_kind == SenderKind.STAFF,
+            later.action == "send",
+            later.msgtime > d.pair_customer_at,
+            later.msgtime <= now,
         )
+        .scalar_subquery()
     )
-    tags: dict[int, set[str]] = defaultdict(set)
-    for customer_id, tag in session.execute(
-        select(CustomerTag.customer_id, Tag.name)
-        .join(Tag, Tag.id == CustomerTag.tag_id)
-        .where(Tag.deleted == false(), CustomerTag.customer_id.in_(select(dormant.c.customer_id)))
-    ):
-        tags[customer_id].add(tag)
-
+    # staff messages of this conversation after the pair's last customer message
+    unanswered = case(
+        (d.pair_customer_at.is_(None), d.staff_messages),
+        (or_(d.last_staff_at.is_(None), d.last_staff_at <= d.pair_customer_at), literal(0)),
+        (d.first_staff_at > d.pair_customer_at, d.staff_messages),
+        else_=staff_after,
+    )
+    pairs = (
+        select(
+            d.staff_id,
+            d.customer_id,
+            func.max(d.pair_customer_at).label("last_customer_at"),
+            func.max(d.pair_staff_at).label("last_staff_at"),
+            func.min(d.pair_first_staff_at).label("first_staff_at"),
+            func.sum(unanswered).label("unanswered"),
+        )
+        .group_by(d.staff_id, d.customer_id)
+        .subquery()
+    )
     store = aliased(OrgUnit)
     rows = session.execute(
         select(
-            dormant.c.staff_id,
+            pairs.c.staff_id,
             Staff.userid,
             Staff.name,
             Staff.org_unit_id,
             func.coalesce(store.name, literal("")),
-            dormant.c.customer_id,
+            pairs.c.customer_id,
             Customer.external_userid,
             Customer.name,
-            dormant.c.last_customer_at,
-            dormant.c.last_staff_at,
-            dormant.c.first_staff_at,
+            # as they come (text on SQLite): read once by _aware, not by the column type too
+            type_coerce(pairs.c.last_customer_at, String),
+            type_coerce(pairs.c.last_staff_at, String),
+            type_coerce(pairs.c.first_staff_at, String),
+            pairs.c.unanswered,
         )
-        .join(Staff, Staff.id == dormant.c.staff_id)
-        .join(Customer, Customer.id == dormant.c.customer_id)
+        .join(Staff, Staff.id == pairs.c.staff_id)
+        .join(Customer, Customer.id == pairs.c.customer_id)
         .outerjoin(store, store.id == Staff.org_unit_id)
-        .where(within_units(Staff.org_unit_id, within))
     ).all()
+    tags = _tags(session, singles)
     out = []
     for r in rows:
         last_customer, last_staff, first_staff = (_aware(v) for v in r[8:11])
@@ -190,7 +224,7 @@ def dormant_customers(
                 customer_name=r[7],
                 last_customer_at=last_customer,
                 last_staff_at=last_staff,
-                unanswered_staff_messages=unanswered.get((r[0], r[5]), 0),
+                unanswered_staff_messages=int(r[11] or 0),
                 silent_days=(now - since).days,
                 tags=tuple(sorted(tags.get(r[5], ()))),
             )
@@ -199,12 +233,29 @@ def dormant_customers(
     return out
 
 
+def _tags(session: Session, singles: list[ColumnElement[bool]]) -> dict[int, set[str]]:
+    """The tag names (any staff member's, not deleted) of the customers of these
+    conversations: a superset of the dormant ones, found without grouping the messages
+    again."""
+    tags: dict[int, set[str]] = defaultdict(set)
+    for customer_id, tag in session.execute(
+        select(CustomerTag.customer_id, Tag.name)
+        .join(Tag, Tag.id == CustomerTag.tag_id)
+        .where(
+            Tag.deleted == false(),
+            CustomerTag.customer_id.in_(select(Conversation.customer_id).where(*singles)),
+        )
+    ):
+        tags[customer_id].add(tag)
+    return tags
+
+
 def _aware(value: object) -> dt.datetime | None:
     """Aggregates of the UTC column come back aware on PostgreSQL, as text on SQLite."""
     if value is None:
         return None
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
+    if isinstance(value, str):  # naive UTC, as stored: read aware at once (no replace)
+        value = dt.datetime.fromisoformat(value if "+" in value[10:] else value + "+00:00")
     if not isinstance(value, dt.datetime):
         raise TypeError(f"not a timestamp: {value!r}")
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

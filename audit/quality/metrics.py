@@ -179,13 +179,20 @@ class BusinessClock:
         day = a.astimezone(self.tz).date() - dt.timedelta(days=1)
         last = b.astimezone(self.tz).date()
         while day <= last:
-            window = self.windows(day)
+            window = _windows(self, day)
             if window is not None:
                 lo, hi = max(a, window[0]), min(b, window[1])
                 if hi > lo:
                     total += (hi - lo).total_seconds()
             day += dt.timedelta(days=1)
         return total
+
+
+@functools.lru_cache(maxsize=4096)
+def _windows(clock: BusinessClock, day: dt.date) -> tuple[dt.datetime, dt.datetime] | None:
+    """:meth:`BusinessClock.windows`, remembered: a page measures thousands of waits that
+    cross the same few weeks of days."""
+    return clock.windows(day)
 
 
 # --------------------------------------------------------------------------- text rules

@@ -113,7 +113,12 @@ def local_times(column: pd.Series, tz: str) -> pd.Series:
 def data_period(engine: Engine, tz: str = days.DEFAULT_ZONE) -> Period | None:
     """The local days from the first to the last message, or ``None`` without messages."""
     with engine.connect() as conn:
-        query = select(func.min(Message.msgtime), func.max(Message.msgtime))
+        # two scalar subqueries: SQLite reads one end of the msgtime index for each (a single
+        # SELECT of both scans the whole index)
+        query = select(
+            select(func.min(Message.msgtime)).scalar_subquery(),
+            select(func.max(Message.msgtime)).scalar_subquery(),
+        )
         first, last = conn.execute(query).one()
     if first is None or last is None:
         return None

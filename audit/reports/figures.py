@@ -389,7 +389,9 @@ def conversation_id(c: Conversations) -> ColumnElement[Any]:
     return column.label("conversation_id")
 
 
-def measures(conn: Connection, f: ReportFilter, keyed_by: KeyedQuery) -> pd.DataFrame:
+def measures(
+    conn: Connection, f: ReportFilter, keyed_by: KeyedQuery, medians: bool = True
+) -> pd.DataFrame:
     """Per ``key`` of ``keyed_by(c)`` (``key`` and :func:`conversation_id` of ``c``, a
     select over the conversations ``c``), over the conversations that started in ``f``
     (its period and org units): MEASURE_COLUMNS.
@@ -398,15 +400,17 @@ def measures(conn: Connection, f: ReportFilter, keyed_by: KeyedQuery) -> pd.Data
     whenever sent), so the numbers of a tag or a staff member add up over their
     conversations. Rows are ordered by key. From ``conversation_facts`` when fresh (one
     pass, plain columns), else live: one pass for conversations and scores, one for findings.
+    ``medians=False``: ``response_median_s`` left NaN, for a caller that does not show it (on
+    SQLite the medians are the one part computed in Python, from every conversation's value).
     """
 
     def keyed(c: Conversations) -> Select[Any]:
         return keyed_by(c).where(*conversations_in(f, c))
 
     if aggregated(conn, f.period.tz):
-        frame = _measures_from_facts(conn, keyed(ConversationFact))
+        frame = _measures_from_facts(conn, keyed(ConversationFact), medians)
     else:
-        frame = _measures_live(conn, keyed(Conversation).subquery())
+        frame = _measures_live(conn, keyed(Conversation).subquery(), medians)
     frame = frame.sort_index()
     for column in ("conversations", "customers", "messages", "scored", "findings"):
         frame[column] = frame[column].fillna(0).astype("int64")
@@ -437,15 +441,16 @@ _MEASURE_NAMES = [
 
 def _sqlite_medians(conn: Connection, query: Executable) -> pd.Series:
     """Per key, the median of ``(key, value)`` rows (SQLite has no percentile_cont)."""
-    values = pd.DataFrame(conn.execute(query).all(), columns=["key", "v"])
+    # plain tuples: pandas inspects each SQLAlchemy Row for namedtuple fields, slowly
+    values = pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=["key", "v"])
     return values.groupby("key")["v"].median() if not values.empty else pd.Series()
 
 
-def _measures_from_facts(conn: Connection, keyed: Select[Any]) -> pd.DataFrame:
+def _measures_from_facts(conn: Connection, keyed: Select[Any], medians: bool) -> pd.DataFrame:
     """The aggregates over the keyed select's own ``conversation_facts`` rows: no join back."""
     k = keyed.selected_columns.key
     fact = ConversationFact
-    postgres = conn.dialect.name == "postgresql"
+    in_sql = medians and conn.dialect.name == "postgresql"  # percentile_cont
     columns: list[Any] = [
         k,
         func.count(fact.conversation_id),
@@ -458,23 +463,25 @@ def _measures_from_facts(conn: Connection, keyed: Select[Any]) -> pd.DataFrame:
         func.sum(case((fact.negative >= NEGATIVE_THRESHOLD, 1), else_=0)),
         func.coalesce(func.sum(fact.findings), 0),
     ]
-    if postgres:
+    if in_sql:
         columns.append(func.percentile_cont(0.5).within_group(fact.response_median_s))
     joined = keyed.with_only_columns(*columns, maintain_column_froms=True).group_by(k)
-    names = [*_MEASURE_NAMES, "findings", *(["response_median_s"] if postgres else [])]
+    names = [*_MEASURE_NAMES, "findings", *(["response_median_s"] if in_sql else [])]
     frame = pd.DataFrame(conn.execute(joined).all(), columns=names).set_index("key")
-    if not postgres:
-        medians = _sqlite_medians(
+    if not medians:
+        frame["response_median_s"] = float("nan")
+    elif not in_sql:  # SQLite: no percentile_cont
+        found = _sqlite_medians(
             conn,
             keyed.with_only_columns(k, fact.response_median_s, maintain_column_froms=True).where(
                 fact.score.is_not(None), fact.response_median_s.is_not(None)
             ),
         )
-        frame["response_median_s"] = [medians.get(i, float("nan")) for i in frame.index]
+        frame["response_median_s"] = [found.get(i, float("nan")) for i in frame.index]
     return frame
 
 
-def _measures_live(conn: Connection, keyed: Any) -> pd.DataFrame:
+def _measures_live(conn: Connection, keyed: Any, medians: bool) -> pd.DataFrame:
     k = keyed.c.key
     conv = keyed.c.conversation_id
     version = aggregates.latest_scorecard(conn) or ""
@@ -482,7 +489,7 @@ def _measures_live(conn: Connection, keyed: Any) -> pd.DataFrame:
     responses = Score.metrics["responses"].as_float()
     negative = Score.metrics[("scores_max", "customer_negative")].as_float()
     median = Score.metrics["response_median_seconds"].as_float()
-    postgres = conn.dialect.name == "postgresql"
+    in_sql = medians and conn.dialect.name == "postgresql"  # percentile_cont
     columns: list[Any] = [
         k,
         func.count(Conversation.id),
@@ -494,7 +501,7 @@ def _measures_live(conn: Connection, keyed: Any) -> pd.DataFrame:
         func.sum(responses),
         func.sum(case((negative >= NEGATIVE_THRESHOLD, 1), else_=0)),
     ]
-    if postgres:
+    if in_sql:
         columns.append(func.percentile_cont(0.5).within_group(median))
     joined = (
         select(*columns)
@@ -506,17 +513,19 @@ def _measures_live(conn: Connection, keyed: Any) -> pd.DataFrame:
         )
         .group_by(k)
     )
-    names = [*_MEASURE_NAMES, *(["response_median_s"] if postgres else [])]
+    names = [*_MEASURE_NAMES, *(["response_median_s"] if in_sql else [])]
     frame = pd.DataFrame(conn.execute(joined).all(), columns=names).set_index("key")
-    if not postgres:
-        medians = _sqlite_medians(
+    if not medians:
+        frame["response_median_s"] = float("nan")
+    elif not in_sql:  # SQLite: no percentile_cont
+        found = _sqlite_medians(
             conn,
             select(k, median)
             .select_from(keyed)
             .join(Score, Score.conversation_id == conv)
             .where(Score.scorecard_version == version, median.is_not(None)),
         )
-        frame["response_median_s"] = [medians.get(i, float("nan")) for i in frame.index]
+        frame["response_median_s"] = [found.get(i, float("nan")) for i in frame.index]
     findings: dict[Any, int] = dict(
         conn.execute(
             select(k, func.count(Finding.id))

@@ -9,15 +9,17 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from audit.quality.dormant import dormant_customers
+from audit import reports
+from audit.quality.dormant import DormantCustomer, dormant_customers
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import ScoreResult, score_values
+from audit.store.access import Principal, pseudonym
 from audit.store.db import session_factory, session_scope
 from audit.store.models import (
     Conversation,
@@ -27,6 +29,7 @@ from audit.store.models import (
     Envelope,
     Message,
     OrgUnit,
+    Role,
     Score,
     SenderKind,
     Staff,
@@ -287,3 +290,93 @@ def test_when_the_threshold_or_scope_changes_then_the_list_follows(
     assert [d.external_userid for d in scoped] == ["wmcust5", "wmcust3"]
     with pytest.raises(ValueError, match="aware"):
         dormant_customers(session, NOW.replace(tzinfo=None), days=30)
+
+
+def test_when_a_pair_talks_in_several_conversations_then_they_add_up(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed(engine)
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        db.seq = itertools.count(2000)
+        talked, silent = Customer(external_userid="wmmany"), Customer(external_userid="wmnever")
+        s.add_all([talked, silent])
+        s.flush()
+        cust, staff = SenderKind.CUSTOMER, SenderKind.STAFF
+
+        def conv(customer: Customer, day: int) -> Conversation:
+            single = ConversationKind.SINGLE
+            return db.conversation(
+                single, utc(2026, 10, day), chain.nanjing, chain.zhang, customer.id
+            )
+
+        # the customer's last word (10-06) is in b; the staff messages after it are spread out
+        a = conv(talked, 1)  # all before 10-06: none of it is unanswered
+        db.message(a, utc(2026, 10, 2), staff)
+        db.message(a, utc(2026, 10, 3), cust)
+        db.message(a, utc(2026, 10, 4), staff)
+        b = conv(talked, 5)  # the last customer message, then two staff messages
+        db.message(b, utc(2026, 10, 6), cust)
+        db.message(b, utc(2026, 10, 7), staff)
+        db.message(b, utc(2026, 10, 8), staff)
+        c = conv(talked, 1)  # overlaps b: one staff message before 10-06, one after
+        db.message(c, utc(2026, 10, 5), staff)
+        db.message(c, utc(2026, 10, 9), staff)
+        d = conv(talked, 2)  # an earlier customer message, the staff reply after 10-06
+        db.message(d, utc(2026, 10, 2, 12), cust)
+        db.message(d, utc(2026, 10, 10), staff)
+        # the other customer never wrote: every staff message of both conversations counts
+        e = conv(silent, 3)
+        db.message(e, utc(2026, 10, 3), staff)
+        db.message(e, utc(2026, 10, 4), staff)
+        f = conv(silent, 1)
+        db.message(f, utc(2026, 10, 1), staff)
+
+    found = {d.external_userid: d for d in dormant_customers(session, NOW, days=30)}
+    assert found["wmmany"].last_customer_at == utc(2026, 10, 6)
+    assert found["wmmany"].last_staff_at == utc(2026, 10, 10)
+    assert found["wmmany"].unanswered_staff_messages == 4  # 10-07, 10-08, 10-09, 10-10
+    assert found["wmmany"].silent_days == 86
+    assert found["wmnever"].last_customer_at is None
+    assert found["wmnever"].last_staff_at == utc(2026, 10, 4)
+    assert found["wmnever"].unanswered_staff_messages == 3
+    assert found["wmnever"].silent_days == 91  # since the first staff message, 10-01
+
+
+def test_when_the_customers_page_lists_dormant_pairs_then_each_field_is_a_column(
+    engine: Engine,
+) -> None:
+    chain = seed(engine)
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        db.seq = itertools.count(3000)
+        old = Customer(external_userid="wmold", name="老客户")
+        s.add_all([old, TagGroup(id="g9", name="客户")])
+        s.flush()
+        s.add_all([Tag(id="t9", group_id="g9", name="宽带")])
+        s.flush()
+        s.add(CustomerTag(customer_id=old.id, tag_id="t9", staff_id=chain.zhang))
+        # years ago, so dormant whenever the page asks (it asks at the current time)
+        c = db.conversation(
+            ConversationKind.SINGLE, utc(2020, 1, 1), chain.nanjing, chain.zhang, old.id
+        )
+        db.message(c, utc(2020, 1, 1), SenderKind.CUSTOMER)
+        db.message(c, utc(2020, 1, 2), SenderKind.STAFF)
+
+    officer = Principal(None, "officer", Role.COMPLIANCE, None)
+    frame = reports.dormant_customers(engine, officer, 30)
+    assert frame is not None
+    assert list(frame.columns) == [f.name for f in fields(DormantCustomer)]
+    row = frame.iloc[0]
+    assert (row["external_userid"], row["customer_name"], row["staff_name"]) == (
+        "wmold",
+        "老客户",
+        "张伟",
+    )
+    assert row["last_customer_at"] == utc(2020, 1, 1)
+    assert row["unanswered_staff_messages"] == 1
+    assert row["tags"] == ("宽带",)
+    analyst = reports.dormant_customers(engine, Principal(None, "a", Role.ANALYST, None), 30)
+    assert analyst is not None
+    assert analyst.iloc[0]["external_userid"] == pseudonym("customer", old.id)
+    assert reports.dormant_customers(engine, Principal(None, "v", Role.VIEWER, None), 30) is None
