@@ -31,8 +31,17 @@ import numpy as np
 
 from audit.domain import Severity
 from audit.quality import clf_text
-from audit.scan.context import MODEL_RULES, QUOTATION, cue_spans, excuse, reported_spans
-from audit.scan.finding import Finding
+from audit.scan.context import (
+    MODEL_RULES,
+    NEGATION,
+    NEGATION_REACH,
+    QUOTATION,
+    Policy,
+    cue_spans,
+    excuse,
+    reported_spans,
+)
+from audit.scan.finding import Finding, listed_categories
 from audit.scan.segment import tokenizer
 
 CATEGORIES = ("diversion", "promise", "fraud", "abuse", "complaint", "privacy", "illegal")
@@ -61,6 +70,19 @@ REPORTED_SHARE = 0.5
 # A message that normalizes to fewer characters says too little to paraphrase anything: 「人呢」
 # (人, its particle dropped) would weigh as the 人 of 贱人. One-character insults are listed.
 MIN_CHARS = 2
+# Words that say nothing of a category but open or glue many of its seeds (这个价格..., 我们...):
+# a feature made of nothing else keeps its weight in the probability but is left out when the
+# words a finding rests on are located, so that 「这个理财不保本」 is located on 保本 (and
+# judged negated), not on 这个.
+GENERIC = frozenset("这那个些我你他她它们的了是也都就还在和与跟给把被吗吧啊嘛么")
+# A negator is part of the violation when the category's weight lies in words that run from
+# it into the located words (不用本人, 不会涨价, 无实名): at least this much of the linear score
+# (coefficient x TF-IDF). 不保证收益 weighs the other way and stays negated.
+NEGATED_WEIGHT = 0.1
+# MODEL_RULES without negation, for a finding whose negator is part of what it found
+_UNNEGATED: Policy = {
+    c: {k: v for k, v in rules.items() if k != NEGATION} for c, rules in MODEL_RULES.items()
+}
 
 
 @dataclass
@@ -83,7 +105,7 @@ class DetectorBank:
         listed: Sequence[set[str]] | None = None,
     ) -> list[list[Finding]]:
         """Model findings per message; ``listed``: the categories the scanner already found
-        in each message (no model finding is added for those)."""
+        in each message (``listed_categories``; no model finding is added for those)."""
         if len(texts) != len(roles):
             raise ValueError(f"{len(texts)} texts but {len(roles)} roles")
         out: list[list[Finding]] = [[] for _ in texts]
@@ -105,7 +127,7 @@ class DetectorBank:
                 if len(clf_text.normalize(text)) < MIN_CHARS:
                     continue
                 located = self.locate(text, category)
-                if located is not None and excuse(text, role, category, *located) is not None:
+                if located is not None and self._excused(text, role, category, located):
                     continue  # negated, asked, quoted ... (see audit.scan.context)
                 if QUOTATION in MODEL_RULES[category] and self.reported(text, category):
                     continue  # the weight lies in someone else's words
@@ -123,10 +145,60 @@ class DetectorBank:
                 )
         return out
 
-    def influence(self, text: str, category: str) -> np.ndarray | None:
+    def _excused(
+        self, text: str, role: str | None, category: str, located: tuple[int, int]
+    ) -> bool:
+        """Whether context excuses the finding located at ``located``; a negation only when
+        the negator is not part of what the model found (``negated_weight``)."""
+        cue = excuse(text, role, category, *located)
+        if cue is None:
+            return False
+        if cue.kind != NEGATION or cue.after:
+            return True
+        if self.negated_weight(text, category, located) < NEGATED_WEIGHT:
+            return True
+        return excuse(text, role, category, *located, policy=_UNNEGATED) is not None
+
+    def negated_weight(self, text: str, category: str, located: tuple[int, int]) -> float:
+        """The category's weight in the features that run from a cue word ending right
+        before (or inside) ``located`` into the located words: 「不用本人」 for 本人, 「不会涨」
+        for 涨价. Positive: the model learned the negated phrase as the violation. 0 when
+        another cue word is near (不存在稳赚不赔: the first negator speaks of the rest)."""
+        near = [
+            (a, b) for a, b in cue_spans(text) if a < located[1] and b > located[0] - NEGATION_REACH
+        ]
+        aligned = _aligned(text)
+        if len(near) != 1 or not located[0] - 1 <= near[0][1] <= located[1] or aligned is None:
+            return 0.0
+        cue_end = near[0][1]
+        norm, owners = aligned
+        coef = _coefficients(self.classifiers[category])
+        indices, data = _feature_row(self.features, text)
+        words, chars = _vocabularies(self.features)
+        word_names, char_names = _names(words), _names(chars)
+        tokens = _token_spans(norm)
+        total = 0.0
+        for j, value in zip(indices, data, strict=True):
+            if j < len(word_names):
+                spans = _word_occurrences(word_names[j], tokens)
+            else:
+                spans = _char_occurrences(char_names[j - len(word_names)], norm)
+            # occurrences holding the negator's last character and going on past it
+            bridging = sum(
+                1
+                for a, b in spans
+                if owners[a][0] < cue_end < owners[b - 1][1] and owners[b - 1][1] > located[0]
+            )
+            if bridging:
+                total += float(coef[j] * value) * bridging / len(spans)
+        return total
+
+    def influence(self, text: str, category: str, generic: bool = True) -> np.ndarray | None:
         """Each original character's share of the category's linear score: every feature
         present contributes coefficient x TF-IDF value, spread evenly over the characters of
-        its occurrences. None when the features' normalization cannot be mapped back."""
+        its occurrences (without ``generic``: the features made only of ``GENERIC``
+        characters, spaces and punctuation contribute nothing). None when the features'
+        normalization cannot be mapped back."""
         aligned = _aligned(text)
         if aligned is None:
             return None
@@ -141,10 +213,13 @@ class DetectorBank:
         per_char = np.zeros(len(norm))
         for j, value in zip(indices, data, strict=True):
             share = float(coef[j] * value)
+            name = word_names[j] if j < n_words else char_names[j - n_words]
+            if not generic and _generic(name):
+                continue
             if j < n_words:
-                spans = _word_occurrences(word_names[j], tokens)
+                spans = _word_occurrences(name, tokens)
             else:
-                spans = _char_occurrences(char_names[j - n_words], norm)
+                spans = _char_occurrences(name, norm)
             for a, b in spans:
                 per_char[a:b] += share / len(spans) / (b - a)
         out = np.zeros(len(text))
@@ -173,9 +248,10 @@ class DetectorBank:
     def locate(self, text: str, category: str) -> tuple[int, int] | None:
         """Original ``[start, end)`` of the words weighing most for ``category``: the
         heaviest character and its neighbours of at least ``SPAN_SHARE`` of its weight, less
-        the cue words at either edge (a negator the model leans on speaks of what follows it;
-        one inside the words, 稳赚不赔, is part of them)."""
-        weights = self.influence(text, category)
+        the ``GENERIC`` words and cue words at either edge (a negator the model leans on
+        speaks of what follows it; one inside the words, 稳赚不赔, is part of them). Features
+        of ``GENERIC`` words only are left out: they carry no category of their own."""
+        weights = self.influence(text, category, generic=False)
         if weights is None or not len(weights) or weights.max() <= 0:
             return None
         peak = int(weights.argmax())
@@ -194,6 +270,10 @@ class DetectorBank:
         trimmed = True
         while trimmed and start < end:
             trimmed = False
+            while start < end and _generic(text[start]):
+                start, trimmed = start + 1, True
+            while start < end and _generic(text[end - 1]):
+                end, trimmed = end - 1, True
             for a, b in cues:
                 if a <= start < b:
                     start, trimmed = b, True
@@ -206,6 +286,14 @@ class DetectorBank:
 
 
 _NAMES: dict[int, list[str]] = {}
+_PUNCTUATION = re.compile(r"[\s\W_]")
+
+
+def _generic(name: str) -> bool:
+    """Whether a feature's name holds nothing but ``GENERIC`` characters (and spaces,
+    punctuation): 这个, 我们, 「也 不」 is not (不 is a cue word)."""
+    chars = _PUNCTUATION.sub("", name)
+    return all(c in GENERIC for c in chars)
 
 
 def _coefficients(classifier: Any) -> np.ndarray:
@@ -344,5 +432,4 @@ class DetectingScanner:
 
     def scan(self, text: str, role: str | None = None) -> list[Finding]:
         found: list[Finding] = self._scanner.scan(text, role)
-        listed = {f.category for f in found}
-        return found + self._bank.detect_many([text], [role], [listed])[0]
+        return found + self._bank.detect_many([text], [role], [listed_categories(found)])[0]

@@ -44,6 +44,17 @@ class Finding:
         return shape
 
 
+# A listed hit scoring under this (downgraded by context or by a word boundary, 稳|赚钱) is
+# under the default reporting cut: it does not keep a paraphrase detector from its category.
+LISTED_SCORE = 0.5
+
+
+def listed_categories(findings: Iterable[Finding]) -> set[str]:
+    """The categories the word lists found in a message, of the findings scoring at least
+    ``LISTED_SCORE``: where the paraphrase detectors add nothing of their own."""
+    return {f.category for f in findings if f.score >= LISTED_SCORE}
+
+
 def finding_row(
     f: Finding, message_id: int, conversation_id: int | None, run_id: int
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from audit.scan.finding import Finding
+from audit.scan.finding import Finding, listed_categories
 from audit.scan.scanner import ROLES, Scanner
 
 Scorer = Callable[[str, str | None], float]
@@ -67,7 +67,7 @@ def inspect_stream(
         else:
             found = scanner.scan(text, role)
             if detect is not None:
-                found = found + detect([text], [role], [{f.category for f in found}])[0]
+                found = found + detect([text], [role], [listed_categories(found)])[0]
             record = {
                 "id": ident,
                 "findings": [f.as_dict() for f in found],

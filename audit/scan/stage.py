@@ -22,7 +22,7 @@ from sqlalchemy import Engine, Table, bindparam, delete, select, true, update
 from sqlalchemy.orm import Session
 
 from audit.quality.classifiers import Scorers
-from audit.scan.finding import Finding, finding_row
+from audit.scan.finding import Finding, finding_row, listed_categories
 from audit.scan.scanner import Scanner
 from audit.store.db import insert_ignore, session_scope
 from audit.store.models import Alert, AlertState, Message, ScanRun, SenderKind
@@ -180,7 +180,7 @@ def _scan_rows(
         extra = scorers.detect_many(
             [rows[i].text for i in chosen],
             [_ROLES[SenderKind(rows[i].sender_kind)] for i in chosen],
-            [{f.category for f in found[i]} for i in chosen],
+            [listed_categories(found[i]) for i in chosen],
         )
         for i, model_findings in zip(chosen, extra, strict=True):
             found[i] = found[i] + model_findings

@@ -13,13 +13,16 @@ from sqlalchemy import Engine, select
 from text_messages import add_text_messages
 
 from audit.cli import cli
+from audit.domain import Severity
 from audit.quality import clf_text
 from audit.quality.classifiers import Scorers, load_scorers
 from audit.quality.clf_data import DataError
 from audit.quality.detect_train import read_seeds, read_supervisor
-from audit.quality.detectors import CATEGORIES, _aligned
+from audit.quality.detectors import CATEGORIES, GENERIC, NEGATED_WEIGHT, _aligned
 from audit.quality.sim_messages import ordinary_messages
 from audit.scan.evaluate import load_eval_set
+from audit.scan.finding import LISTED_SCORE, listed_categories
+from audit.scan.finding import Finding as ScanFinding
 from audit.scan.scanner import Scanner
 from audit.scan.stage import scan_messages
 from audit.store.db import session_scope
@@ -244,6 +247,53 @@ def test_when_a_paraphrase_is_negated_or_reported_then_no_model_finding(
     (said_found,), (excused_found,) = (bank.detect_many([t], [role]) for t in (said, excused))
     assert category in {f.category for f in said_found}
     assert category not in {f.category for f in excused_found}
+
+
+# A disclaimer opening with generic words (这个), and guarantees whose negator is the promise
+DISCLAIMER = "这个基金不保本，也不保证收益，请看风险提示"
+NEGATED_PROMISES = ("这套餐往后都不会涨价，放心办", "这个卡以后每月都不会多扣钱")
+
+
+def test_seeds_hold_none_of_the_located_examples() -> None:
+    seeds = {s.text for s in read_seeds(SEEDS)}
+    assert not seeds & {DISCLAIMER, *NEGATED_PROMISES}
+
+
+def test_when_generic_words_open_a_disclaimer_then_it_is_located_on_its_words(
+    scorers: Scorers,
+) -> None:
+    bank = scorers.detectors
+    assert bank is not None
+    located = bank.locate(DISCLAIMER, "promise")
+    assert located is not None
+    words = DISCLAIMER[slice(*located)]
+    assert "保" in words and words[0] not in GENERIC and words[-1] not in GENERIC
+    assert bank.detect_many([DISCLAIMER], ["staff"]) == [[]]  # 不 negates what it speaks of
+
+
+@pytest.mark.parametrize("text", NEGATED_PROMISES)
+def test_when_the_negator_is_the_promise_then_model_finding(scorers: Scorers, text: str) -> None:
+    bank = scorers.detectors
+    assert bank is not None
+    located = bank.locate(text, "promise")
+    assert located is not None
+    # the model weighs 不会涨 / 不会多扣 as the promise: the negator is part of it
+    assert bank.negated_weight(text, "promise", located) >= NEGATED_WEIGHT
+    assert (
+        bank.negated_weight(DISCLAIMER, "promise", bank.locate(DISCLAIMER, "promise") or (0, 0))
+        < NEGATED_WEIGHT
+    )
+    (found,) = bank.detect_many([text], ["staff"])
+    assert [f.category for f in found] == ["promise"]
+
+
+def test_when_a_listed_hit_scores_under_the_cut_then_it_keeps_no_detector_out() -> None:
+    def hit(category: str, score: float) -> ScanFinding:
+        return ScanFinding(category, f"{category}.x", Severity.HIGH, score, 0, 2, "稳赚", "")
+
+    # a downgraded listed hit (稳|赚钱 crossing a word boundary) leaves room for the detector
+    assert listed_categories([hit("promise", 0.36), hit("fraud", 0.9)]) == {"fraud"}
+    assert listed_categories([hit("promise", LISTED_SCORE)]) == {"promise"}
 
 
 def test_when_a_message_normalizes_to_one_character_then_no_model_finding(
