@@ -381,7 +381,15 @@ class Scanner:
         tables = self._role_tables.get(role)
         if tables is None:
             payloads = self._payloads
-            spellings = tuple(_for_role(self.lists.terms, p[1], role) for p in payloads)
+            terms = self.lists.terms
+            # most terms hold for every role: a value's spellings are kept as they are
+            # unless one of its terms does not (a C-level test per value)
+            other = {i for i, term in enumerate(terms) if not term.applies_to(role)}
+            first = itemgetter(0)
+            spellings = tuple(
+                sp if other.isdisjoint(map(first, sp)) else _for_role(terms, sp, role)
+                for sp in (p[1] for p in payloads)
+            )
             looked_at = bytes(
                 bool(sp or p[2] & _ALLOW) for sp, p in zip(spellings, payloads, strict=True)
             )
