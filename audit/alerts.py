@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, false, func, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from audit.domain import Category
@@ -32,6 +32,7 @@ from audit.store.models import (
     Alert,
     AlertState,
     Conversation,
+    ConversationKind,
     Finding,
     Message,
     Score,
@@ -285,13 +286,15 @@ def raise_quality_alerts(
                             staff_id=r.staff_id,
                         )
                     )
-            staff = {r.staff_id for r in rows if r.staff_id}
-            new += _sla_streaks(session, staff, streak, rows[-1].scorecard_version, now)
-            # a rescored conversation's alerts follow its new score (audit.quality.alert_sync)
             convs = [r.conversation_id for r in rows]
+            streaks, replaced = _sla_streaks(
+                session, _dirty_spans(session, convs), streak, rows[-1].scorecard_version, now
+            )
+            new += streaks
+            # a rescored conversation's alerts follow its new score (audit.quality.alert_sync)
             scope = (Alert.kind == "quality") & (
                 (Alert.conversation_id.in_(convs) & ~Alert.dedupe_key.like(_STREAK + "%"))
-                | or_(false(), *[Alert.dedupe_key.like(f"{_STREAK}{s}:%") for s in sorted(staff)])
+                | Alert.id.in_(replaced)
             )
             raised = sync_alerts(session, new, scope)
             mark.seq = rows[-1].id
@@ -345,43 +348,250 @@ def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> int:
 
 
 _STREAK = "quality:sla_streak:"
+# a walk out of the new conversations: its first step, how many steps are read for all the
+# staff members at once (by time), and how many time ranges one statement reads
+_FIRST_STEP = dt.timedelta(minutes=30)
+_SHARED_STEPS = 6
+_SPANS_PER_QUERY = 200
+
+
+def _dirty_spans(session: Session, conversation_ids: Sequence[int]) -> dict[int, list[Span]]:
+    """Per staff member, the spans of these (newly scored) conversations: the staff member's
+    own, and for a conversation between two staff members both of theirs (a late message
+    can move it from one to the other)."""
+    out: dict[int, list[Span]] = {}
+    pairs: list[tuple[tuple[str, ...], Span]] = []
+    for i in range(0, len(conversation_ids), 1000):
+        for staff_id, kind, thread, started, ended in session.execute(
+            select(
+                Conversation.staff_id,
+                Conversation.kind,
+                Conversation.thread,
+                Conversation.started_at,
+                Conversation.ended_at,
+            ).where(Conversation.id.in_(conversation_ids[i : i + 1000]))
+        ):
+            if staff_id is not None:
+                out.setdefault(staff_id, []).append((started, ended))
+            if ConversationKind(kind) is ConversationKind.INTERNAL:
+                pairs.append((tuple(thread.split(":")[1:]), (started, ended)))
+    if pairs:
+        users = sorted({u for pair, _ in pairs for u in pair})
+        ids = dict(
+            session.execute(select(Staff.userid, Staff.id).where(Staff.userid.in_(users))).all()
+        )
+        for pair, span in pairs:
+            for user in pair:
+                if user in ids:
+                    out.setdefault(ids[user], []).append(span)
+    return out
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A scored conversation in its staff member's order (by start, then key)."""
+
+    id: int
+    staff_id: int
+    started_at: dt.datetime
+    key: str
+    org_unit_id: int | None
+    missed: bool  # it missed the SLA
+
+
+Span = tuple[dt.datetime, dt.datetime]
+
+
+def _merged(spans: Iterable[Span]) -> list[Span]:
+    """Closed time ranges, overlapping or touching ones made one."""
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class _Orders:
+    """What is read of some staff members' orders: per staff member, the time ranges in
+    which every scored conversation is read (``cover``), and those conversations."""
+
+    def __init__(self, session: Session, version: str, staff: Iterable[int]) -> None:
+        self.session, self.version = session, version
+        self.places: dict[int, dict[int, _Place]] = {s: {} for s in staff}
+        self.cover: dict[int, list[Span]] = {s: [] for s in self.places}
+
+    def _query(self) -> Any:
+        missed = func.coalesce(Score.metrics["sla_breaches"].as_integer(), 0) > 0
+        return (
+            select(
+                Conversation.id,
+                Conversation.staff_id,
+                Conversation.started_at,
+                Conversation.key,
+                Conversation.org_unit_id,
+                missed.label("missed"),
+            )
+            .join(Score, Score.conversation_id == Conversation.id)
+            .where(Score.scorecard_version == self.version)
+        )
+
+    def read(self, spans: Iterable[Span], staff_id: int | None = None) -> None:
+        """Read every conversation starting in ``spans``: of everyone (by time alone, which
+        the index on the start serves), or of one staff member."""
+        spans = _merged(spans)
+        for i in range(0, len(spans), _SPANS_PER_QUERY):
+            part = spans[i : i + _SPANS_PER_QUERY]
+            query = self._query().where(
+                or_(*[Conversation.started_at.between(a, b) for a, b in part])
+            )
+            if staff_id is not None:
+                query = query.where(Conversation.staff_id == staff_id)
+            for r in self.session.execute(query):
+                if r.staff_id in self.places:
+                    self.places[r.staff_id][r.id] = _Place(
+                        r.id, r.staff_id, r.started_at, r.key, r.org_unit_id, bool(r.missed)
+                    )
+        for s in self.places if staff_id is None else [staff_id]:
+            self.cover[s] = _merged([*self.cover[s], *spans])
+
+    def boundary(self, staff_id: int, before: dt.datetime | None, after: dt.datetime | None) -> Any:
+        """The start of the staff member's nearest conversation that kept the SLA, before
+        ``before`` or after ``after``; None when there is none."""
+        missed = func.coalesce(Score.metrics["sla_breaches"].as_integer(), 0) > 0
+        query = (
+            select(
+                func.max(Conversation.started_at)
+                if before is not None
+                else func.min(Conversation.started_at)
+            )
+            .join(Score, Score.conversation_id == Conversation.id)
+            .where(
+                Score.scorecard_version == self.version,
+                Conversation.staff_id == staff_id,
+                ~missed,
+                Conversation.started_at < before
+                if before is not None
+                else Conversation.started_at > after,
+            )
+        )
+        return self.session.scalar(query)
+
+    def sides(self, staff_id: int, span: Span, history: Span) -> tuple[Span, bool, bool]:
+        """The covered range holding ``span`` of the staff member's new conversations, and
+        whether it reaches a conversation that kept the SLA (or the start of the history)
+        before the span, and one (or the end) after it."""
+        a, b = span
+        lo, hi = next((c for c in self.cover[staff_id] if c[0] <= a and b <= c[1]), span)
+        kept = [p.started_at for p in self.places[staff_id].values() if not p.missed]
+        left = lo <= history[0] or any(lo <= t < a for t in kept)
+        right = hi >= history[1] or any(b < t <= hi for t in kept)
+        return (lo, hi), left, right
 
 
 def _sla_streaks(
-    session: Any, staff_ids: set[int], streak: int, version: str, now: dt.datetime
-) -> list[dict[str, Any]]:
-    """One alert per run of at least ``streak`` consecutive conversations of a staff member
+    session: Session, dirty: dict[int, list[Span]], streak: int, version: str, now: dt.datetime
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The streak alerts around the new conversations, and the existing ones they replace.
+
+    One alert per run of at least ``streak`` consecutive conversations of a staff member
     (scored with scorecard ``version``, in order of their start) that all missed the SLA,
     keyed by the run's first conversation: every such run, whenever its conversations came
-    in, so that the alerts are the same whatever order the messages arrived in."""
+    in, so that the alerts are the same whatever order the messages arrived in.
+
+    ``dirty``: per staff member, the spans (start to end) of the conversations scored since
+    the last pass. Only runs near them can have changed: a new or rescored conversation sits
+    in its span, and so does the old place of one that moved (a conversation only grows) or
+    was merged (into one whose span covers it). So each staff member's order is read only
+    out from those spans, in steps that double, until a conversation that kept the SLA (or
+    the end of the history) bounds them on each side; the runs between those bounds are
+    recomputed, and the existing alerts keyed by a conversation between them are what the
+    result replaces. Far from the new conversations, nothing is read.
+    """
+    if streak <= 0 or not dirty:
+        return [], []
+    dirty = {s: _merged(spans) for s, spans in dirty.items()}
+    orders = _Orders(session, version, dirty)
+    orders.read(span for spans in dirty.values() for span in spans)
+    first, last = session.execute(
+        select(func.min(Conversation.started_at), func.max(Conversation.started_at))
+    ).one()
+    history = (first, last)
+    step = _FIRST_STEP
+    for attempt in range(_SHARED_STEPS + 1):
+        wanted: list[tuple[int, Span, bool, bool]] = []
+        for s, spans in dirty.items():
+            for span in spans:
+                (lo, hi), left, right = orders.sides(s, span, history)
+                if not (left and right):
+                    wanted.append((s, (lo, hi), left, right))
+        if not wanted:
+            break
+        if attempt < _SHARED_STEPS:  # a step out, for everyone at once
+            reads = [(lo - step, lo) for _, (lo, _), left, _ in wanted if not left]
+            reads += [(hi, hi + step) for _, (_, hi), _, right in wanted if not right]
+            orders.read(reads)
+            step *= 2
+            continue
+        for s, (lo, hi), left, right in wanted:  # a sparse staff member: straight to the bounds
+            if not left:
+                orders.read([(orders.boundary(s, lo, None) or first, lo)], staff_id=s)
+            if not right:
+                orders.read([(hi, orders.boundary(s, None, hi) or last)], staff_id=s)
     out: list[dict[str, Any]] = []
-    if streak <= 0:
-        return out
-    for staff_id in sorted(staff_ids):
-        convs = session.execute(
-            select(Conversation.id, Conversation.org_unit_id, Score.metrics)
-            .join(Score, Score.conversation_id == Conversation.id)
-            .where(Conversation.staff_id == staff_id, Score.scorecard_version == version)
-            .order_by(Conversation.started_at, Conversation.key)
-        ).all()
-        missed = [(m or {}).get("sla_breaches", 0) > 0 for _, _, m in convs]
-        for run in _runs_of_true(missed):
-            if len(run) < streak:
-                continue
-            first, last = convs[run[0]], convs[run[-1]]
-            out.append(
-                _alert_row(
-                    f"{_STREAK}{staff_id}:{first.id}",
-                    "quality",
-                    Severity.MEDIUM,
-                    f"服务质量：连续 {len(run)} 个会话回复超时",
-                    now,
-                    conversation_id=last.id,
-                    org_unit_id=first.org_unit_id,
-                    staff_id=staff_id,
-                )
+    scoped: dict[int, set[int]] = {}
+    for s, spans in dirty.items():
+        windows = {orders.sides(s, span, history)[0] for span in spans}
+        for lo, hi in sorted(windows):
+            places = sorted(
+                (p for p in orders.places[s].values() if lo <= p.started_at <= hi),
+                key=lambda p: (p.started_at, p.key),
             )
-    return out
+            kept = [i for i, p in enumerate(places) if not p.missed]
+            # the runs that may go on beyond the range are not this pass's to judge
+            start = 0 if lo <= first else (kept[0] if kept else len(places))
+            end = len(places) if hi >= last else (kept[-1] + 1 if kept else 0)
+            window = places[start:end]
+            scoped.setdefault(s, set()).update(p.id for p in window)
+            for run in _runs_of_true([p.missed for p in window]):
+                if len(run) < streak:
+                    continue
+                head, tail = window[run[0]], window[run[-1]]
+                out.append(
+                    _alert_row(
+                        f"{_STREAK}{s}:{head.id}",
+                        "quality",
+                        Severity.MEDIUM,
+                        f"服务质量：连续 {len(run)} 个会话回复超时",
+                        now,
+                        conversation_id=tail.id,
+                        org_unit_id=head.org_unit_id,
+                        staff_id=s,
+                    )
+                )
+    return out, _streak_alerts(session, scoped)
+
+
+def _streak_alerts(session: Session, scoped: dict[int, set[int]]) -> list[int]:
+    """The ids of the streak alerts of these staff members keyed by these conversations."""
+    if not scoped:
+        return []
+    ids: list[int] = []
+    staff = sorted(scoped)
+    for i in range(0, len(staff), _SPANS_PER_QUERY):
+        part = staff[i : i + _SPANS_PER_QUERY]
+        for alert_id, key in session.execute(
+            select(Alert.id, Alert.dedupe_key).where(
+                Alert.kind == "quality",
+                or_(*[Alert.dedupe_key.like(f"{_STREAK}{s}:%") for s in part]),
+            )
+        ):
+            s, _, rest = key[len(_STREAK) :].partition(":")
+            head = rest.partition(":")[0]
+            if head.isdigit() and int(head) in scoped.get(int(s), set()):
+                ids.append(alert_id)
+    return ids
 
 
 def _runs_of_true(flags: list[bool]) -> list[list[int]]:

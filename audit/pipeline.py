@@ -251,6 +251,7 @@ def analyse(
     A rescan queued by a word-list edit makes the scan a full one, with the lists as they
     are now, and is marked done by it."""
     report = report or RunReport()
+    full_consent = full_scan  # asked for, not queued by a word-list edit (which is about words)
     with session_scope(engine) as session:
         rescan = wordlist_edits.pending_rescan(session)
     if rescan is not None:
@@ -267,7 +268,8 @@ def analyse(
             aside,
         )
     with _Timer(report, "consent"):
-        report.consent = apply_consent(engine)
+        # a full scan asked for re-reads everything: consent too
+        report.consent = apply_consent(engine, full=full_consent)
     card = load_card(settings)
     skip_withheld = settings.archive.consent_mode == "skip_scan"
     scorers = load_classifiers(settings)

@@ -252,7 +252,7 @@ class Coordinator:
                 report.conversations = self._conversations(aside)
             with _Timer(report, "consent"):
                 report.consent = ConsentStats()
-                for values in self._stage("consent", tasks.consent, [{}], aside):
+                for values in self._stage("consent", tasks.consent, [{"full": full_scan}], aside):
                     _add(report.consent, values)
             with session_scope(engine) as session:
                 rescan = wordlist_edits.pending_rescan(session)
