@@ -56,7 +56,7 @@ from audit.scan.stage import ScanStats, scan_messages
 from audit.scan.wordlist import load_wordlists
 from audit.store import wordlist_edits
 from audit.store.daily import DailyStats, refresh_daily
-from audit.store.db import make_engine, require_schema, session_scope
+from audit.store.db import make_engine, refresh_statistics, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
 from audit.store.models import Severity
 
@@ -151,6 +151,7 @@ class RunReport:
     alerts: AlertStats | None = None
     daily: DailyStats | None = None
     images: Any = None  # audit.images.status.ImageStats, when the image stage ran
+    analysed: list[str] = field(default_factory=list)  # tables given fresh planner statistics
     seconds: dict[str, float] = field(default_factory=dict)
     set_aside: dict[str, int] = field(default_factory=dict)  # items per stage, this run
 
@@ -171,6 +172,7 @@ class RunReport:
             value = getattr(self, name)
             if value is not None:
                 out[name] = asdict(value)
+        out["analysed"] = list(self.analysed)
         out["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
         out["set_aside"] = dict(self.set_aside)
         return out
@@ -303,6 +305,8 @@ def analyse(
         report.alerts = raise_alerts(settings, engine, aside)
     with _Timer(report, "daily"):  # the dashboard's pre-aggregated store-day tables
         report.daily = refresh_daily(engine, tz=settings.quality.timezone)
+    with _Timer(report, "statistics"):  # the planner's, for the tables this run filled
+        report.analysed = refresh_statistics(engine)
     return report
 
 
