@@ -166,7 +166,11 @@ def refresh_statistics(engine: Engine, share: float = 0.1) -> list[str]:
         return stale
     from audit.store.models import Base, Checkpoint
 
-    tables = [t for t in Base.metadata.sorted_tables if "id" in t.c and t.c.id.primary_key]
+    tables = [
+        t
+        for t in Base.metadata.sorted_tables
+        if "id" in t.c and t.c.id.primary_key and t.c.id.type.python_type is int
+    ]
     with session_scope(engine) as session:
         noted = dict(
             session.execute(
