@@ -17,7 +17,8 @@ queues, digests and exports, to roles that may not see personal data.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -352,7 +353,9 @@ _STREAK = "quality:sla_streak:"
 # staff members at once (by time), and how many time ranges one statement reads
 _FIRST_STEP = dt.timedelta(minutes=30)
 _SHARED_STEPS = 6
+_JOIN_GAP = dt.timedelta(hours=12)
 _SPANS_PER_QUERY = 200
+_BY_START = "ix_conversations_started_at"
 
 
 def _dirty_spans(session: Session, conversation_ids: Sequence[int]) -> dict[int, list[Span]]:
@@ -402,11 +405,11 @@ class _Place:
 Span = tuple[dt.datetime, dt.datetime]
 
 
-def _merged(spans: Iterable[Span]) -> list[Span]:
-    """Closed time ranges, overlapping or touching ones made one."""
+def _merged(spans: Iterable[Span], gap: dt.timedelta = dt.timedelta(0)) -> list[Span]:
+    """Closed time ranges, overlapping or touching ones (or at most ``gap`` apart) made one."""
     out: list[Span] = []
     for a, b in sorted(spans):
-        if out and a <= out[-1][1]:
+        if out and a <= out[-1][1] + gap:
             out[-1] = (out[-1][0], max(out[-1][1], b))
         else:
             out.append((a, b))
@@ -437,23 +440,25 @@ class _Orders:
             .where(Score.scorecard_version == self.version)
         )
 
-    def read(self, spans: Iterable[Span], staff_id: int | None = None) -> None:
-        """Read every conversation starting in ``spans``: of everyone (by time alone, which
-        the index on the start serves), or of one staff member."""
+    def read(self, spans: Iterable[Span], staff: Collection[int], by_time: bool = True) -> None:
+        """Read the conversations of ``staff`` starting in ``spans``: by the index on the
+        start (the other conversations of those times are skipped in the database), or, for
+        one sparse staff member, by the index on the staff member."""
         spans = _merged(spans)
+        members = sorted(staff)
         for i in range(0, len(spans), _SPANS_PER_QUERY):
             part = spans[i : i + _SPANS_PER_QUERY]
             query = self._query().where(
-                or_(*[Conversation.started_at.between(a, b) for a, b in part])
+                Conversation.staff_id.in_(members),
+                or_(*[Conversation.started_at.between(a, b) for a, b in part]),
             )
-            if staff_id is not None:
-                query = query.where(Conversation.staff_id == staff_id)
+            if by_time:  # SQLite would take the staff index, and read whole histories
+                query = query.with_hint(Conversation, f"INDEXED BY {_BY_START}", "sqlite")
             for r in self.session.execute(query):
-                if r.staff_id in self.places:
-                    self.places[r.staff_id][r.id] = _Place(
-                        r.id, r.staff_id, r.started_at, r.key, r.org_unit_id, bool(r.missed)
-                    )
-        for s in self.places if staff_id is None else [staff_id]:
+                self.places[r.staff_id][r.id] = _Place(
+                    r.id, r.staff_id, r.started_at, r.key, r.org_unit_id, bool(r.missed)
+                )
+        for s in members:
             self.cover[s] = _merged([*self.cover[s], *spans])
 
     def boundary(self, staff_id: int, before: dt.datetime | None, after: dt.datetime | None) -> Any:
@@ -478,16 +483,43 @@ class _Orders:
         )
         return self.session.scalar(query)
 
-    def sides(self, staff_id: int, span: Span, history: Span) -> tuple[Span, bool, bool]:
-        """The covered range holding ``span`` of the staff member's new conversations, and
-        whether it reaches a conversation that kept the SLA (or the start of the history)
-        before the span, and one (or the end) after it."""
-        a, b = span
-        lo, hi = next((c for c in self.cover[staff_id] if c[0] <= a and b <= c[1]), span)
-        kept = [p.started_at for p in self.places[staff_id].values() if not p.missed]
-        left = lo <= history[0] or any(lo <= t < a for t in kept)
-        right = hi >= history[1] or any(b < t <= hi for t in kept)
-        return (lo, hi), left, right
+    def ranges(self, staff_id: int, spans: list[Span], history: Span) -> list[_Range]:
+        """The covered ranges of the staff member's order that hold ``spans`` (of their new
+        conversations), each with whether it reaches a conversation that kept the SLA (or
+        the start of the history) before the first span in it, and one (or the end) after
+        the last."""
+        kept = sorted(p.started_at for p in self.places[staff_id].values() if not p.missed)
+        out: list[_Range] = []
+        cover = iter(self.cover[staff_id])
+        lo, hi = next(cover)
+        for a, b in spans:  # both sorted; every span lies in one covered range
+            while not (lo <= a and b <= hi):
+                lo, hi = next(cover)
+            if out and out[-1].lo == lo:
+                out[-1].last = b
+            else:
+                out.append(_Range(lo, hi, a, b))
+        for r in out:
+            r.left = r.lo <= history[0] or bisect_left(kept, r.lo) < bisect_left(kept, r.first)
+            r.right = r.hi >= history[1] or bisect_right(kept, r.last) < bisect_right(kept, r.hi)
+        return out
+
+
+@dataclass
+class _Range:
+    """A covered range of a staff member's order holding some of their new conversations
+    (from the start of the first ``first`` to the end of the last ``last``)."""
+
+    lo: dt.datetime
+    hi: dt.datetime
+    first: dt.datetime
+    last: dt.datetime
+    left: bool = False  # bounded before the first: by a conversation that kept the SLA
+    right: bool = False  # ... and after the last
+
+    @property
+    def bounded(self) -> bool:
+        return self.left and self.right
 
 
 def _sla_streaks(
@@ -511,48 +543,50 @@ def _sla_streaks(
     """
     if streak <= 0 or not dirty:
         return [], []
-    dirty = {s: _merged(spans) for s, spans in dirty.items()}
+    # a staff member's new conversations close together are read as one range: what lies
+    # between them has to be read to bound them anyway
+    dirty = {s: _merged(spans, _JOIN_GAP) for s, spans in dirty.items()}
     orders = _Orders(session, version, dirty)
-    orders.read(span for spans in dirty.values() for span in spans)
+    orders.read((span for spans in dirty.values() for span in spans), dirty)
     first, last = session.execute(
         select(func.min(Conversation.started_at), func.max(Conversation.started_at))
     ).one()
     history = (first, last)
     step = _FIRST_STEP
     for attempt in range(_SHARED_STEPS + 1):
-        wanted: list[tuple[int, Span, bool, bool]] = []
-        for s, spans in dirty.items():
-            for span in spans:
-                (lo, hi), left, right = orders.sides(s, span, history)
-                if not (left and right):
-                    wanted.append((s, (lo, hi), left, right))
+        wanted = [
+            (s, r)
+            for s, spans in dirty.items()
+            for r in orders.ranges(s, spans, history)
+            if not r.bounded
+        ]
         if not wanted:
             break
-        if attempt < _SHARED_STEPS:  # a step out, for everyone at once
-            reads = [(lo - step, lo) for _, (lo, _), left, _ in wanted if not left]
-            reads += [(hi, hi + step) for _, (_, hi), _, right in wanted if not right]
-            orders.read(reads)
+        if attempt < _SHARED_STEPS:  # a step out, for all of them at once
+            reads = [(r.lo - step, r.lo) for _, r in wanted if not r.left]
+            reads += [(r.hi, r.hi + step) for _, r in wanted if not r.right]
+            orders.read(reads, {s for s, _ in wanted})
             step *= 2
             continue
-        for s, (lo, hi), left, right in wanted:  # a sparse staff member: straight to the bounds
-            if not left:
-                orders.read([(orders.boundary(s, lo, None) or first, lo)], staff_id=s)
-            if not right:
-                orders.read([(hi, orders.boundary(s, None, hi) or last)], staff_id=s)
+        for s, r in wanted:  # a sparse staff member: straight to the bounds
+            if not r.left:
+                bound = orders.boundary(s, r.lo, None) or first
+                orders.read([(bound, r.lo)], {s}, by_time=False)
+            if not r.right:
+                bound = orders.boundary(s, None, r.hi) or last
+                orders.read([(r.hi, bound)], {s}, by_time=False)
     out: list[dict[str, Any]] = []
     scoped: dict[int, set[int]] = {}
     for s, spans in dirty.items():
-        windows = {orders.sides(s, span, history)[0] for span in spans}
-        for lo, hi in sorted(windows):
-            places = sorted(
-                (p for p in orders.places[s].values() if lo <= p.started_at <= hi),
-                key=lambda p: (p.started_at, p.key),
-            )
-            kept = [i for i, p in enumerate(places) if not p.missed]
+        places = sorted(orders.places[s].values(), key=lambda p: (p.started_at, p.key))
+        starts = [p.started_at for p in places]
+        for r in orders.ranges(s, spans, history):
+            inside = places[bisect_left(starts, r.lo) : bisect_right(starts, r.hi)]
+            kept = [i for i, p in enumerate(inside) if not p.missed]
             # the runs that may go on beyond the range are not this pass's to judge
-            start = 0 if lo <= first else (kept[0] if kept else len(places))
-            end = len(places) if hi >= last else (kept[-1] + 1 if kept else 0)
-            window = places[start:end]
+            start = 0 if r.lo <= first else (kept[0] if kept else len(inside))
+            end = len(inside) if r.hi >= last else (kept[-1] + 1 if kept else 0)
+            window = inside[start:end]
             scoped.setdefault(s, set()).update(p.id for p in window)
             for run in _runs_of_true([p.missed for p in window]):
                 if len(run) < streak:
