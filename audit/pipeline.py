@@ -186,7 +186,8 @@ class _Timer:
         self.t0 = dt.datetime.now()
 
     def __exit__(self, *exc: object) -> None:
-        self.report.seconds[self.name] = (dt.datetime.now() - self.t0).total_seconds()
+        spent = (dt.datetime.now() - self.t0).total_seconds()
+        self.report.seconds[self.name] = self.report.seconds.get(self.name, 0.0) + spent
 
 
 def sync_simulated_directory(engine: Engine, source: ArchiveSource) -> DirectoryStats | None:
@@ -269,6 +270,8 @@ def analyse(
             20_000,
             aside,
         )
+    with _Timer(report, "statistics"):  # a load: the stages after it plan with its rows
+        report.analysed = refresh_statistics(engine)
     with _Timer(report, "consent"):
         # a full scan asked for re-reads everything: consent too
         report.consent = apply_consent(engine, full=full_consent)
@@ -306,7 +309,7 @@ def analyse(
     with _Timer(report, "daily"):  # the dashboard's pre-aggregated store-day tables
         report.daily = refresh_daily(engine, tz=settings.quality.timezone)
     with _Timer(report, "statistics"):  # the planner's, for the tables this run filled
-        report.analysed = refresh_statistics(engine)
+        report.analysed = sorted({*report.analysed, *refresh_statistics(engine)})
     return report
 
 

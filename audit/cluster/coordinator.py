@@ -250,6 +250,8 @@ class Coordinator:
         with lock:
             with _Timer(report, "conversations"):
                 report.conversations = self._conversations(aside)
+            with _Timer(report, "statistics"):  # a load: the stages after it plan with it
+                report.analysed = refresh_statistics(engine)
             with _Timer(report, "consent"):
                 report.consent = ConsentStats()
                 for values in self._stage("consent", tasks.consent, [{"full": full_scan}], aside):
@@ -280,7 +282,7 @@ class Coordinator:
                 for values in self._stage("daily", tasks.daily, [{}], aside):
                     report.daily = DailyStats(**values)
             with _Timer(report, "statistics"):
-                report.analysed = refresh_statistics(engine)
+                report.analysed = sorted({*report.analysed, *refresh_statistics(engine)})
         return report
 
     def _refresh_lists(self) -> None:
