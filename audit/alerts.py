@@ -617,6 +617,7 @@ def _streak_alerts(session: Session, scoped: dict[int, set[int]]) -> list[int]:
         part = staff[i : i + _SPANS_PER_QUERY]
         for alert_id, key in session.execute(
             select(Alert.id, Alert.dedupe_key).where(
+                Alert.category == "quality",  # indexed: the quality alerts only
                 Alert.kind == "quality",
                 or_(*[Alert.dedupe_key.like(f"{_STREAK}{s}:%") for s in part]),
             )
