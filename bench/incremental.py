@@ -9,6 +9,7 @@ load; one that rereads everything grows with the size.
 
     python bench/incremental.py                          # 10,000 and 100,000 messages
     python bench/incremental.py --messages 5000 --no-pg  # a smoke run
+    python bench/incremental.py --scattered              # the 1% late, from all over
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import sys
 import tempfile
 import time
@@ -48,7 +50,7 @@ def _run(settings: Any, engine: Any, archive: Path, keys: KeyRing, scanner: Any)
     }
 
 
-def run_backend(url: str, sim_dir: Path, work: Path) -> dict[str, Any]:
+def run_backend(url: str, sim_dir: Path, work: Path, scattered: bool = False) -> dict[str, Any]:
     settings = load_settings(
         None,
         environ={},
@@ -65,6 +67,12 @@ def run_backend(url: str, sim_dir: Path, work: Path) -> dict[str, Any]:
     scanner = load_scanner(settings)
     lines = (sim_dir / ARCHIVE_FILE).read_text(encoding="utf-8").splitlines(keepends=True)
     cut = len(lines) - max(1, int(len(lines) * NEW_SHARE))
+    if scattered:  # late messages from all over the history, not the newest; the archive
+        # hands out seqs in the order it delivers
+        random.Random(14).shuffle(lines)
+        lines = [
+            json.dumps({**json.loads(line), "seq": seq}) + "\n" for seq, line in enumerate(lines, 1)
+        ]
     archive = work / "archive.jsonl"
     archive.write_text("".join(lines[:cut]), encoding="utf-8")
     out = {"load": _run(settings, engine, archive, keys, scanner)}
@@ -82,12 +90,16 @@ def main() -> int:
     )
     parser.add_argument("--messages", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument(
+        "--scattered", action="store_true", help="the 1%% new drawn from the whole history"
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     results: dict[str, Any] = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}",
         "new_share": NEW_SHARE,
+        "new": "drawn from the whole history" if args.scattered else "the newest",
         "sizes": {},
     }
     for n in args.messages:
@@ -100,7 +112,9 @@ def main() -> int:
             size: dict[str, Any] = {}
             work = Path(tmp) / "sqlite"
             work.mkdir()
-            size["sqlite"] = run_backend(f"sqlite:///{work}/bench.db", sim_dir, work)
+            size["sqlite"] = run_backend(
+                f"sqlite:///{work}/bench.db", sim_dir, work, args.scattered
+            )
             if not args.no_pg:
                 admin = os.environ.get("AUDIT_BENCH_PG_URL", PG_DEFAULT)
                 try:
@@ -111,7 +125,7 @@ def main() -> int:
                     try:
                         work = Path(tmp) / "pg"
                         work.mkdir()
-                        size["postgresql"] = run_backend(url, sim_dir, work)
+                        size["postgresql"] = run_backend(url, sim_dir, work, args.scattered)
                     finally:
                         drop()
             results["sizes"][str(n)] = size
