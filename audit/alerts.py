@@ -351,8 +351,8 @@ def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> int:
 _STREAK = "quality:sla_streak:"
 # a walk out of the new conversations: its first step, how many steps are read for all the
 # staff members at once (by time), and how many time ranges one statement reads
-_FIRST_STEP = dt.timedelta(minutes=30)
-_SHARED_STEPS = 6
+_FIRST_STEP = dt.timedelta(hours=4)
+_SHARED_STEPS = 3
 _JOIN_GAP = dt.timedelta(hours=12)
 _SPANS_PER_QUERY = 200
 _BY_START = "ix_conversations_started_at"
