@@ -17,11 +17,12 @@ queues, digests and exports, to roles that may not see personal data.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from bisect import bisect_left, bisect_right
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, false, func, or_, select
+from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from audit.domain import Category
@@ -32,6 +33,7 @@ from audit.store.models import (
     Alert,
     AlertState,
     Conversation,
+    ConversationKind,
     Finding,
     Message,
     Score,
@@ -285,13 +287,15 @@ def raise_quality_alerts(
                             staff_id=r.staff_id,
                         )
                     )
-            staff = {r.staff_id for r in rows if r.staff_id}
-            new += _sla_streaks(session, staff, streak, rows[-1].scorecard_version, now)
-            # a rescored conversation's alerts follow its new score (audit.quality.alert_sync)
             convs = [r.conversation_id for r in rows]
+            streaks, replaced = _sla_streaks(
+                session, _dirty_spans(session, convs), streak, rows[-1].scorecard_version, now
+            )
+            new += streaks
+            # a rescored conversation's alerts follow its new score (audit.quality.alert_sync)
             scope = (Alert.kind == "quality") & (
                 (Alert.conversation_id.in_(convs) & ~Alert.dedupe_key.like(_STREAK + "%"))
-                | or_(false(), *[Alert.dedupe_key.like(f"{_STREAK}{s}:%") for s in sorted(staff)])
+                | Alert.id.in_(replaced)
             )
             raised = sync_alerts(session, new, scope)
             mark.seq = rows[-1].id
@@ -345,43 +349,284 @@ def _insert_alerts(session: Any, rows: list[dict[str, Any]]) -> int:
 
 
 _STREAK = "quality:sla_streak:"
+# a walk out of the new conversations: its first step, how many steps are read for all the
+# staff members at once (by time), and how many time ranges one statement reads
+_FIRST_STEP = dt.timedelta(hours=4)
+_SHARED_STEPS = 3
+_JOIN_GAP = dt.timedelta(hours=12)
+_SPANS_PER_QUERY = 200
+_BY_START = "ix_conversations_started_at"
+
+
+def _dirty_spans(session: Session, conversation_ids: Sequence[int]) -> dict[int, list[Span]]:
+    """Per staff member, the spans of these (newly scored) conversations: the staff member's
+    own, and for a conversation between two staff members both of theirs (a late message
+    can move it from one to the other)."""
+    out: dict[int, list[Span]] = {}
+    pairs: list[tuple[tuple[str, ...], Span]] = []
+    for i in range(0, len(conversation_ids), 1000):
+        for staff_id, kind, thread, started, ended in session.execute(
+            select(
+                Conversation.staff_id,
+                Conversation.kind,
+                Conversation.thread,
+                Conversation.started_at,
+                Conversation.ended_at,
+            ).where(Conversation.id.in_(conversation_ids[i : i + 1000]))
+        ):
+            if staff_id is not None:
+                out.setdefault(staff_id, []).append((started, ended))
+            if ConversationKind(kind) is ConversationKind.INTERNAL:
+                pairs.append((tuple(thread.split(":")[1:]), (started, ended)))
+    if pairs:
+        users = sorted({u for pair, _ in pairs for u in pair})
+        ids = dict(
+            session.execute(select(Staff.userid, Staff.id).where(Staff.userid.in_(users))).all()
+        )
+        for pair, span in pairs:
+            for user in pair:
+                if user in ids:
+                    out.setdefault(ids[user], []).append(span)
+    return out
+
+
+@dataclass(frozen=True)
+class _Place:
+    """A scored conversation in its staff member's order (by start, then key)."""
+
+    id: int
+    staff_id: int
+    started_at: dt.datetime
+    key: str
+    org_unit_id: int | None
+    missed: bool  # it missed the SLA
+
+
+Span = tuple[dt.datetime, dt.datetime]
+
+
+def _merged(spans: Iterable[Span], gap: dt.timedelta = dt.timedelta(0)) -> list[Span]:
+    """Closed time ranges, overlapping or touching ones (or at most ``gap`` apart) made one."""
+    out: list[Span] = []
+    for a, b in sorted(spans):
+        if out and a <= out[-1][1] + gap:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
+class _Orders:
+    """What is read of some staff members' orders: per staff member, the time ranges in
+    which every scored conversation is read (``cover``), and those conversations."""
+
+    def __init__(self, session: Session, version: str, staff: Iterable[int]) -> None:
+        self.session, self.version = session, version
+        self.places: dict[int, dict[int, _Place]] = {s: {} for s in staff}
+        self.cover: dict[int, list[Span]] = {s: [] for s in self.places}
+
+    def _query(self) -> Any:
+        missed = func.coalesce(Score.metrics["sla_breaches"].as_integer(), 0) > 0
+        return (
+            select(
+                Conversation.id,
+                Conversation.staff_id,
+                Conversation.started_at,
+                Conversation.key,
+                Conversation.org_unit_id,
+                missed.label("missed"),
+            )
+            .join(Score, Score.conversation_id == Conversation.id)
+            .where(Score.scorecard_version == self.version)
+        )
+
+    def read(self, spans: Iterable[Span], staff: Collection[int], by_time: bool = True) -> None:
+        """Read the conversations of ``staff`` starting in ``spans``: by the index on the
+        start (the other conversations of those times are skipped in the database), or, for
+        one sparse staff member, by the index on the staff member."""
+        spans = _merged(spans)
+        members = sorted(staff)
+        for i in range(0, len(spans), _SPANS_PER_QUERY):
+            part = spans[i : i + _SPANS_PER_QUERY]
+            query = self._query().where(
+                Conversation.staff_id.in_(members),
+                or_(*[Conversation.started_at.between(a, b) for a, b in part]),
+            )
+            if by_time:  # SQLite would take the staff index, and read whole histories
+                query = query.with_hint(Conversation, f"INDEXED BY {_BY_START}", "sqlite")
+            for r in self.session.execute(query):
+                self.places[r.staff_id][r.id] = _Place(
+                    r.id, r.staff_id, r.started_at, r.key, r.org_unit_id, bool(r.missed)
+                )
+        for s in members:
+            self.cover[s] = _merged([*self.cover[s], *spans])
+
+    def boundary(self, staff_id: int, before: dt.datetime | None, after: dt.datetime | None) -> Any:
+        """The start of the staff member's nearest conversation that kept the SLA, before
+        ``before`` or after ``after``; None when there is none."""
+        missed = func.coalesce(Score.metrics["sla_breaches"].as_integer(), 0) > 0
+        query = (
+            select(
+                func.max(Conversation.started_at)
+                if before is not None
+                else func.min(Conversation.started_at)
+            )
+            .join(Score, Score.conversation_id == Conversation.id)
+            .where(
+                Score.scorecard_version == self.version,
+                Conversation.staff_id == staff_id,
+                ~missed,
+                Conversation.started_at < before
+                if before is not None
+                else Conversation.started_at > after,
+            )
+        )
+        return self.session.scalar(query)
+
+    def ranges(self, staff_id: int, spans: list[Span], history: Span) -> list[_Range]:
+        """The covered ranges of the staff member's order that hold ``spans`` (of their new
+        conversations), each with whether it reaches a conversation that kept the SLA (or
+        the start of the history) before the first span in it, and one (or the end) after
+        the last."""
+        kept = sorted(p.started_at for p in self.places[staff_id].values() if not p.missed)
+        out: list[_Range] = []
+        cover = iter(self.cover[staff_id])
+        lo, hi = next(cover)
+        for a, b in spans:  # both sorted; every span lies in one covered range
+            while not (lo <= a and b <= hi):
+                lo, hi = next(cover)
+            if out and out[-1].lo == lo:
+                out[-1].last = b
+            else:
+                out.append(_Range(lo, hi, a, b))
+        for r in out:
+            r.left = r.lo <= history[0] or bisect_left(kept, r.lo) < bisect_left(kept, r.first)
+            r.right = r.hi >= history[1] or bisect_right(kept, r.last) < bisect_right(kept, r.hi)
+        return out
+
+
+@dataclass
+class _Range:
+    """A covered range of a staff member's order holding some of their new conversations
+    (from the start of the first ``first`` to the end of the last ``last``)."""
+
+    lo: dt.datetime
+    hi: dt.datetime
+    first: dt.datetime
+    last: dt.datetime
+    left: bool = False  # bounded before the first: by a conversation that kept the SLA
+    right: bool = False  # ... and after the last
+
+    @property
+    def bounded(self) -> bool:
+        return self.left and self.right
 
 
 def _sla_streaks(
-    session: Any, staff_ids: set[int], streak: int, version: str, now: dt.datetime
-) -> list[dict[str, Any]]:
-    """One alert per run of at least ``streak`` consecutive conversations of a staff member
+    session: Session, dirty: dict[int, list[Span]], streak: int, version: str, now: dt.datetime
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """The streak alerts around the new conversations, and the existing ones they replace.
+
+    One alert per run of at least ``streak`` consecutive conversations of a staff member
     (scored with scorecard ``version``, in order of their start) that all missed the SLA,
     keyed by the run's first conversation: every such run, whenever its conversations came
-    in, so that the alerts are the same whatever order the messages arrived in."""
+    in, so that the alerts are the same whatever order the messages arrived in.
+
+    ``dirty``: per staff member, the spans (start to end) of the conversations scored since
+    the last pass. Only runs near them can have changed: a new or rescored conversation sits
+    in its span, and so does the old place of one that moved (a conversation only grows) or
+    was merged (into one whose span covers it). So each staff member's order is read only
+    out from those spans, in steps that double, until a conversation that kept the SLA (or
+    the end of the history) bounds them on each side; the runs between those bounds are
+    recomputed, and the existing alerts keyed by a conversation between them are what the
+    result replaces. Far from the new conversations, nothing is read.
+    """
+    if streak <= 0 or not dirty:
+        return [], []
+    # a staff member's new conversations close together are read as one range: what lies
+    # between them has to be read to bound them anyway
+    dirty = {s: _merged(spans, _JOIN_GAP) for s, spans in dirty.items()}
+    orders = _Orders(session, version, dirty)
+    orders.read((span for spans in dirty.values() for span in spans), dirty)
+    first, last = session.execute(
+        select(func.min(Conversation.started_at), func.max(Conversation.started_at))
+    ).one()
+    history = (first, last)
+    step = _FIRST_STEP
+    for attempt in range(_SHARED_STEPS + 1):
+        wanted = [
+            (s, r)
+            for s, spans in dirty.items()
+            for r in orders.ranges(s, spans, history)
+            if not r.bounded
+        ]
+        if not wanted:
+            break
+        if attempt < _SHARED_STEPS:  # a step out, for all of them at once
+            reads = [(r.lo - step, r.lo) for _, r in wanted if not r.left]
+            reads += [(r.hi, r.hi + step) for _, r in wanted if not r.right]
+            orders.read(reads, {s for s, _ in wanted})
+            step *= 2
+            continue
+        for s, r in wanted:  # a sparse staff member: straight to the bounds
+            if not r.left:
+                bound = orders.boundary(s, r.lo, None) or first
+                orders.read([(bound, r.lo)], {s}, by_time=False)
+            if not r.right:
+                bound = orders.boundary(s, None, r.hi) or last
+                orders.read([(r.hi, bound)], {s}, by_time=False)
     out: list[dict[str, Any]] = []
-    if streak <= 0:
-        return out
-    for staff_id in sorted(staff_ids):
-        convs = session.execute(
-            select(Conversation.id, Conversation.org_unit_id, Score.metrics)
-            .join(Score, Score.conversation_id == Conversation.id)
-            .where(Conversation.staff_id == staff_id, Score.scorecard_version == version)
-            .order_by(Conversation.started_at, Conversation.key)
-        ).all()
-        missed = [(m or {}).get("sla_breaches", 0) > 0 for _, _, m in convs]
-        for run in _runs_of_true(missed):
-            if len(run) < streak:
-                continue
-            first, last = convs[run[0]], convs[run[-1]]
-            out.append(
-                _alert_row(
-                    f"{_STREAK}{staff_id}:{first.id}",
-                    "quality",
-                    Severity.MEDIUM,
-                    f"服务质量：连续 {len(run)} 个会话回复超时",
-                    now,
-                    conversation_id=last.id,
-                    org_unit_id=first.org_unit_id,
-                    staff_id=staff_id,
+    scoped: dict[int, set[int]] = {}
+    for s, spans in dirty.items():
+        places = sorted(orders.places[s].values(), key=lambda p: (p.started_at, p.key))
+        starts = [p.started_at for p in places]
+        for r in orders.ranges(s, spans, history):
+            inside = places[bisect_left(starts, r.lo) : bisect_right(starts, r.hi)]
+            kept = [i for i, p in enumerate(inside) if not p.missed]
+            # the runs that may go on beyond the range are not this pass's to judge
+            start = 0 if r.lo <= first else (kept[0] if kept else len(inside))
+            end = len(inside) if r.hi >= last else (kept[-1] + 1 if kept else 0)
+            window = inside[start:end]
+            scoped.setdefault(s, set()).update(p.id for p in window)
+            for run in _runs_of_true([p.missed for p in window]):
+                if len(run) < streak:
+                    continue
+                head, tail = window[run[0]], window[run[-1]]
+                out.append(
+                    _alert_row(
+                        f"{_STREAK}{s}:{head.id}",
+                        "quality",
+                        Severity.MEDIUM,
+                        f"服务质量：连续 {len(run)} 个会话回复超时",
+                        now,
+                        conversation_id=tail.id,
+                        org_unit_id=head.org_unit_id,
+                        staff_id=s,
+                    )
                 )
+    return out, _streak_alerts(session, scoped)
+
+
+def _streak_alerts(session: Session, scoped: dict[int, set[int]]) -> list[int]:
+    """The ids of the streak alerts of these staff members keyed by these conversations."""
+    if not scoped:
+        return []
+    ids: list[int] = []
+    staff = sorted(scoped)
+    for i in range(0, len(staff), _SPANS_PER_QUERY):
+        part = staff[i : i + _SPANS_PER_QUERY]
+        for alert_id, key in session.execute(
+            select(Alert.id, Alert.dedupe_key).where(
+                Alert.category == "quality",  # indexed: the quality alerts only
+                Alert.kind == "quality",
+                or_(*[Alert.dedupe_key.like(f"{_STREAK}{s}:%") for s in part]),
             )
-    return out
+        ):
+            s, _, rest = key[len(_STREAK) :].partition(":")
+            head = rest.partition(":")[0]
+            if head.isdigit() and int(head) in scoped.get(int(s), set()):
+                ids.append(alert_id)
+    return ids
 
 
 def _runs_of_true(flags: list[bool]) -> list[list[int]]:

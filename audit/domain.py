@@ -109,6 +109,7 @@ class Action(_Labelled):
     WORDLIST_DISABLE = "wordlist.disable"
     WORDLIST_ENABLE = "wordlist.enable"
     WORDLIST_NOTE = "wordlist.note"
+    CIPHERTEXT_PURGE = "ciphertext.purge"
 
     @property
     def target_type(self) -> str:
@@ -174,6 +175,7 @@ _LABELS: dict[enum.StrEnum, str] = {
     Action.WORDLIST_DISABLE: "停用词条",
     Action.WORDLIST_ENABLE: "启用词条",
     Action.WORDLIST_NOTE: "词条备注",
+    Action.CIPHERTEXT_PURGE: "清除已解密密文",
 }
 
 

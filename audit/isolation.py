@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from audit.alerts import QUALITY_STAGE
 from audit.alerts import STAGE as ALERTS_MARK
+from audit.archive.consent import STAGE as CONSENT_MARK
 from audit.quality.conversations import STAGE as CONVERSATIONS_MARK
 from audit.scan.stage import SCAN_STAGE
 from audit.store.db import session_scope, stage_mark
@@ -179,7 +180,10 @@ def release(engine: Engine) -> int:
         released = release_rows(session, RELEASED_STAGES)
         msgids = [i for s, i in released if s == "conversations"]
         if msgids:  # items are msgids; the sessionizer's mark is over message ids
-            _move_back(session, CONVERSATIONS_MARK, _message_ids(session, msgids))
+            ids = _message_ids(session, msgids)
+            _move_back(session, CONVERSATIONS_MARK, ids)
+            # consent checks placed messages past its mark: these are placed on the next run
+            _move_back(session, CONSENT_MARK, ids)
         for stage, mark_name in (("alerts", ALERTS_MARK), ("quality_alerts", QUALITY_STAGE)):
             # alerts are keyed by cause: going over the ones in between is harmless
             _move_back(

@@ -56,7 +56,7 @@ from audit.scan.stage import ScanStats, scan_messages
 from audit.scan.wordlist import load_wordlists
 from audit.store import wordlist_edits
 from audit.store.daily import DailyStats, refresh_daily
-from audit.store.db import make_engine, require_schema, session_scope
+from audit.store.db import make_engine, refresh_statistics, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
 from audit.store.models import Severity
 
@@ -151,6 +151,7 @@ class RunReport:
     alerts: AlertStats | None = None
     daily: DailyStats | None = None
     images: Any = None  # audit.images.status.ImageStats, when the image stage ran
+    analysed: list[str] = field(default_factory=list)  # tables given fresh planner statistics
     seconds: dict[str, float] = field(default_factory=dict)
     set_aside: dict[str, int] = field(default_factory=dict)  # items per stage, this run
 
@@ -171,6 +172,7 @@ class RunReport:
             value = getattr(self, name)
             if value is not None:
                 out[name] = asdict(value)
+        out["analysed"] = list(self.analysed)
         out["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
         out["set_aside"] = dict(self.set_aside)
         return out
@@ -184,7 +186,8 @@ class _Timer:
         self.t0 = dt.datetime.now()
 
     def __exit__(self, *exc: object) -> None:
-        self.report.seconds[self.name] = (dt.datetime.now() - self.t0).total_seconds()
+        spent = (dt.datetime.now() - self.t0).total_seconds()
+        self.report.seconds[self.name] = self.report.seconds.get(self.name, 0.0) + spent
 
 
 def sync_simulated_directory(engine: Engine, source: ArchiveSource) -> DirectoryStats | None:
@@ -251,6 +254,7 @@ def analyse(
     A rescan queued by a word-list edit makes the scan a full one, with the lists as they
     are now, and is marked done by it."""
     report = report or RunReport()
+    full_consent = full_scan  # asked for, not queued by a word-list edit (which is about words)
     with session_scope(engine) as session:
         rescan = wordlist_edits.pending_rescan(session)
     if rescan is not None:
@@ -266,8 +270,11 @@ def analyse(
             20_000,
             aside,
         )
+    with _Timer(report, "statistics"):  # a load: the stages after it plan with its rows
+        report.analysed = refresh_statistics(engine)
     with _Timer(report, "consent"):
-        report.consent = apply_consent(engine)
+        # a full scan asked for re-reads everything: consent too
+        report.consent = apply_consent(engine, full=full_consent)
     card = load_card(settings)
     skip_withheld = settings.archive.consent_mode == "skip_scan"
     scorers = load_classifiers(settings)
@@ -301,6 +308,8 @@ def analyse(
         report.alerts = raise_alerts(settings, engine, aside)
     with _Timer(report, "daily"):  # the dashboard's pre-aggregated store-day tables
         report.daily = refresh_daily(engine, tz=settings.quality.timezone)
+    with _Timer(report, "statistics"):  # the planner's, for the tables this run filled
+        report.analysed = sorted({*report.analysed, *refresh_statistics(engine)})
     return report
 
 

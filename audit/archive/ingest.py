@@ -22,6 +22,7 @@ stage analyses like any other, so what the second version says is not lost eithe
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import re
@@ -158,8 +159,14 @@ def _when(dialect: str, moment: dt.datetime) -> Any:
     return moment
 
 
+# In the ``raw`` of a decrypted envelope whose ciphertext was purged (audit.archive.purge):
+# the digest of the item it was, which a re-delivery must still match to be a duplicate.
+PURGED = "~purged"
+
+
 def envelope_item(envelope: Envelope) -> dict[str, Any]:
-    """The chatdata item as it was received, rebuilt from a stored envelope."""
+    """The chatdata item as it was received, rebuilt from a stored envelope (without its
+    ciphertext once that was purged: :func:`stored_digest` still knows the item)."""
     if envelope.error and not envelope.encrypt_chat_msg:
         return dict(envelope.raw)
     return {
@@ -168,8 +175,21 @@ def envelope_item(envelope: Envelope) -> dict[str, Any]:
         "publickey_ver": envelope.publickey_ver,
         "encrypt_random_key": envelope.encrypt_random_key,
         "encrypt_chat_msg": envelope.encrypt_chat_msg,
-        **envelope.raw,
+        **{k: v for k, v in envelope.raw.items() if k != PURGED},
     }
+
+
+def content_digest(item: dict[str, Any]) -> str:
+    """The digest of what must match for a re-delivery to be a plain duplicate."""
+    return hashlib.sha256(_content(item).encode("utf-8")).hexdigest()
+
+
+def stored_digest(envelope: Envelope) -> str:
+    """:func:`content_digest` of the item a stored envelope holds, purged or not."""
+    purged = envelope.raw.get(PURGED) if isinstance(envelope.raw, dict) else None
+    if isinstance(purged, dict) and isinstance(purged.get("sha256"), str):
+        return str(purged["sha256"])
+    return content_digest(envelope_item(envelope))
 
 
 # the ``where`` of conflict envelopes, whose synthetic msgids start with CONFLICT_PREFIX
@@ -202,7 +222,7 @@ def _deliveries(session: Session, source: str, items: Sequence[ChatData]) -> lis
     this page.
     """
     first: dict[str, tuple[str, int, str]] = {
-        e.msgid: (_content(envelope_item(e)), e.seq, e.source)
+        e.msgid: (stored_digest(e), e.seq, e.source)
         for e in session.scalars(
             select(Envelope).where(Envelope.msgid.in_(list({i.msgid for i in items})))
         )
@@ -211,9 +231,9 @@ def _deliveries(session: Session, source: str, items: Sequence[ChatData]) -> lis
     for item in items:
         seen = first.get(item.msgid)
         if seen is None:
-            first[item.msgid] = (_content(item.raw), item.seq, source)
+            first[item.msgid] = (content_digest(item.raw), item.seq, source)
             kept.append(item)
-        elif seen[0] != _content(item.raw):
+        elif seen[0] != content_digest(item.raw):
             kept.append(_conflict(item, seen[1], seen[2]))
     return kept
 

@@ -5,7 +5,7 @@ as one clear line on stderr and exit status 1 (:mod:`audit.cli.errors`); a trace
 bug. Commands are handed an :class:`audit.cli.context.App` (settings, engine, progress bar,
 operator). One module per command group:
 
-- ``pipeline``: init, simulate, pull, retry-failed, run, watch, media, scan
+- ``pipeline``: init, simulate, pull, retry-failed, run, watch, media, scan, purge-ciphertext
 - ``status``, ``failures``, ``inspect``, ``eval``, ``train``, ``dashboard``, ``demo``,
   ``digest``, ``export`` (packs, training), ``users`` (add, list, disable, passwd),
   ``config`` (show)

@@ -407,4 +407,44 @@ def scan(app: App, full: bool, distributed: bool = False) -> None:
     )
 
 
-COMMANDS = (init, simulate, pull_cmd, retry_failed_cmd, run_cmd, watch, media, scan)
+@click.command(name="purge-ciphertext")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_app
+def purge_ciphertext_cmd(app: App, yes: bool) -> None:
+    """Clear the ciphertext of the envelopes already decrypted, to save space.
+
+    The ciphertext is most of the database; once an envelope's message is stored nothing
+    decrypts it again. Failed and pending envelopes keep theirs (retry-failed needs it); a
+    re-delivered item is still told from a changed one; messages, rescans and exports are
+    untouched. Irreversible: this database can no longer decrypt those items again. Each
+    batch is recorded in the audit trail. The file (SQLite) or table (PostgreSQL) gives the
+    space back after a VACUUM.
+
+    \b
+    Example:
+      audit purge-ciphertext --yes
+    """
+    from audit.archive.purge import purge_ciphertext
+
+    if not yes:
+        click.confirm(
+            "Clear the ciphertext of every decrypted envelope (irreversible)?", abort=True
+        )
+    stats = purge_ciphertext(app.engine(), app.operator)
+    click.echo(
+        f"purged the ciphertext of {stats.envelopes} decrypted envelope(s): "
+        f"{stats.bytes:,} bytes cleared"
+    )
+
+
+COMMANDS = (
+    init,
+    simulate,
+    pull_cmd,
+    retry_failed_cmd,
+    run_cmd,
+    watch,
+    media,
+    scan,
+    purge_ciphertext_cmd,
+)

@@ -41,7 +41,7 @@ from audit.scan.scanner import Scanner
 from audit.scan.stage import SCAN_STAGE, ScanStats
 from audit.store import wordlist_edits
 from audit.store.daily import DailyStats
-from audit.store.db import session_scope, stage_mark
+from audit.store.db import refresh_statistics, session_scope, stage_mark
 from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
 from audit.store.quarantine import is_set_aside
 from audit.store.runlock import pipeline_lock
@@ -250,9 +250,11 @@ class Coordinator:
         with lock:
             with _Timer(report, "conversations"):
                 report.conversations = self._conversations(aside)
+            with _Timer(report, "statistics"):  # a load: the stages after it plan with it
+                report.analysed = refresh_statistics(engine)
             with _Timer(report, "consent"):
                 report.consent = ConsentStats()
-                for values in self._stage("consent", tasks.consent, [{}], aside):
+                for values in self._stage("consent", tasks.consent, [{"full": full_scan}], aside):
                     _add(report.consent, values)
             with session_scope(engine) as session:
                 rescan = wordlist_edits.pending_rescan(session)
@@ -279,6 +281,8 @@ class Coordinator:
                 report.daily = DailyStats()
                 for values in self._stage("daily", tasks.daily, [{}], aside):
                     report.daily = DailyStats(**values)
+            with _Timer(report, "statistics"):
+                report.analysed = sorted({*report.analysed, *refresh_statistics(engine)})
         return report
 
     def _refresh_lists(self) -> None:

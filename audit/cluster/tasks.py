@@ -165,10 +165,10 @@ def conversations(
 
 
 @app.task(base=StageTask, bind=True)
-def consent(self: Task, fp: dict[str, str]) -> dict[str, Any]:
+def consent(self: Task, fp: dict[str, str], full: bool = False) -> dict[str, Any]:
     from audit.archive.consent import apply_consent
 
-    return asdict(apply_consent(_checked(fp).engine))
+    return asdict(apply_consent(_checked(fp).engine, full=full))
 
 
 @app.task(base=StageTask, bind=True)
