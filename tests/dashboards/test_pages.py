@@ -342,7 +342,7 @@ def test_the_trail_filter_lists_every_action_with_its_chinese_label(
     at = app_as(principal(engine, "officer"), PAGES["trail"])
     actions = at.multiselect(key="trail_actions")
     assert actions.options == [f"{a.label} {a.value.replace('_', ' ')}" for a in Action]
-    assert len(actions.options) == len(Action) == 19
+    assert len(actions.options) == len(Action) == 20
     assert "查看会话 conversation.view" in actions.options
     assert "登录失败 signin.failed" in actions.options
     actions.set_value([Action.ALERT_REVIEW]).run()

@@ -217,6 +217,7 @@ def test_every_action_has_a_chinese_label_and_a_target_type():
         "export",
         "digest",
         "wordlist",
+        "ciphertext",
     }
     assert Action.SIGNIN_LOCKED.target_type == "user"
     assert Action.WORDLIST_DISABLE.target_type == "wordlist"
