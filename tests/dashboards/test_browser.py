@@ -17,6 +17,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dashboard_seed import PASSWORD, seed_dashboard
@@ -38,6 +39,10 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
         allow_module_level=True,
     )
 
+from selenium.common.exceptions import (  # noqa: E402
+    StaleElementReferenceException,
+    TimeoutException,
+)
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
@@ -227,17 +232,36 @@ def _go(driver: WebDriver, link: str, title: str) -> None:
 ROW_PX = 35  # the data grid's header and row height
 
 
+def _visible_grid(driver: WebDriver) -> Any:
+    """The first data grid on screen, or False (a grid of the page being left may linger)."""
+    grids = driver.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
+    return next((g for g in grids if g.is_displayed() and g.size["height"] > ROW_PX), False)
+
+
 def _click_first_row(driver: WebDriver) -> None:
-    """Click the first data row of the page's first table, on its row marker (the grid is
-    drawn on a canvas: a click is a position, not an element)."""
-    grid = WebDriverWait(driver, WAIT).until(
-        ec.visibility_of_element_located((By.CSS_SELECTOR, '[data-testid="stDataFrame"]'))
-    )
-    time.sleep(0.5)  # the canvas draws after the element is there
-    size = grid.size
-    ActionChains(driver).move_to_element_with_offset(
-        grid, -size["width"] // 2 + 14, -size["height"] // 2 + ROW_PX + ROW_PX // 2
-    ).click().perform()
+    """Click the first data row of the page's first table, on its row marker, until its
+    conversation opens. The grid is drawn on a canvas (a click is a position, not an
+    element) some time after the element is there, so a click that lands before the canvas
+    takes it is repeated, not timed."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        grid = WebDriverWait(
+            driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)
+        ).until(_visible_grid)
+        size = grid.size
+        ActionChains(driver).move_to_element_with_offset(
+            grid, -size["width"] // 2 + 14, -size["height"] // 2 + ROW_PX + ROW_PX // 2
+        ).click().perform()
+        try:
+            WebDriverWait(driver, 5).until(
+                ec.presence_of_element_located(
+                    (By.XPATH, "//*[contains(text(), '记录 Transcript')]")
+                )
+            )
+            return
+        except TimeoutException:
+            if time.monotonic() > deadline:
+                raise
 
 
 def test_sign_in_review_an_alert_and_screenshot_every_page(
@@ -313,6 +337,7 @@ def test_review_from_a_clicked_row_refused_once_then_bulk_review_with_confirmati
     _sign_in(browser, base, "officer")
     _go(browser, "预警 Alerts", "预警 · Alerts")
     _wait_text(browser, "共 2 条预警")
+    _wait_idle(browser)
 
     # a click on the first row (a1, high before medium) opens its conversation, alert in focus
     _click_first_row(browser)
