@@ -42,6 +42,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
 from selenium.common.exceptions import (  # noqa: E402
     StaleElementReferenceException,
     TimeoutException,
+    WebDriverException,
 )
 from selenium.webdriver.common.action_chains import ActionChains  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
@@ -404,7 +405,21 @@ def _submit_signin(driver: WebDriver, username: str, password: str) -> None:
     driver.find_element(By.CSS_SELECTOR, 'input[aria-label="密码 Password"]').send_keys(password)
     button = driver.find_element(By.XPATH, "//button[contains(., '登录 Sign in')]")
     button.click()
-    WebDriverWait(driver, WAIT).until(ec.staleness_of(button))  # the answer has loaded
+    WebDriverWait(driver, WAIT).until(lambda _: _detached(button))  # the answer has loaded
+
+
+def _detached(element: Any) -> bool:
+    """Whether ``element`` has left the page; Chromium may say so as a stale reference or as
+    a node that "does not belong to the document"."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if "does not belong to the document" in str(exc):
+            return True
+        raise
+    return False
 
 
 def test_a_session_survives_refresh_and_new_tabs_and_ends_on_sign_out(
