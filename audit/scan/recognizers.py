@@ -420,8 +420,12 @@ class WeChatIdRecognizer(Recognizer):
     TRIGGERS: ClassVar[tuple[str, ...]] = (
         "微信", "威信", "薇信", "徽信", "维信", "v信", "vx", "wx", "weixin", "wechat", "绿泡泡",
     )  # fmt: skip
+    # an id starts with a letter within a few characters of filler: a context word with no
+    # letter or digit soon after it (加我微信加我微信...) is passed over by the regex engine,
+    # and leaves the cues of a message to those that may be followed by an id
     CONTEXT = re.compile(
         r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|绿泡泡)(?:号|hao|id)?"
+        r"(?=[^A-Za-z0-9]{0,12}[A-Za-z0-9])"
     )
     # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：
     # (the lookahead of its first characters lets the regex engine skip to them: a pattern

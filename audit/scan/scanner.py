@@ -38,10 +38,11 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
 from typing import ClassVar
@@ -117,8 +118,10 @@ _SENTENCE_END = re.compile(r"[，。！？；,.!?;\n…]")
 CHUNK = 4096
 OVERLAP = 256
 MAX_PER_RULE = 50
+# findings of one message: past this many, a rule with none reported yet is still looked for
+# until one is (every rule and category present is reported), the others no more
+MAX_PER_MESSAGE = 1000
 MAX_GAP_CANDIDATES = 64  # per chunk: each costs a look by jieba
-MAX_HALVES = 1024  # half-term matches per chunk looked at for gaps
 # payload flags
 _ALLOW = 1
 _TRIGGER = 2
@@ -157,6 +160,76 @@ class _Candidate:
     skipped: tuple[int, int] | None = None  # a gap: the normalized span skipped
 
 
+class _Derived:
+    """The scanner's lookup tables by automaton value, worked out from the keys once and
+    cached with the automaton (a start then only unpickles them)."""
+
+    __slots__ = (
+        "edges", "half_rules", "half_values", "halves_of_rule", "left_set", "left_values",
+        "partners", "repeats", "right_values", "rules", "trigger_values", "values_of_rule",
+    )  # fmt: skip
+
+    def __init__(self, payloads: tuple[_Payload, ...], built: _Keys, lists: WordLists) -> None:
+        pairs_of: dict[int, dict[int, _Pair]] = {}  # left half id -> {right half id -> term}
+        for (left, right), pair in built.pairs.items():
+            pairs_of.setdefault(left, {})[right] = pair
+        right_ids = {right for _, right in built.pairs}
+        # by automaton value: the terms a left half starts, and a right half's (length, id)
+        self.left_values = {v: pairs_of[p[3]] for v, p in enumerate(payloads) if p[3] in pairs_of}
+        self.right_values = {v: (p[0], p[3]) for v, p in enumerate(payloads) if p[3] in right_ids}
+        # a left half's value -> the values of the right halves that complete one of its
+        # terms: most texts with halves have no half and its partner at all
+        value_of_half = {p[3]: v for v, p in enumerate(payloads) if p[3] >= 0}
+        self.partners = {
+            v: frozenset(value_of_half[right] for right in by_right)
+            for v, by_right in self.left_values.items()
+        }
+        self.left_set = frozenset(self.partners)
+        # by automaton value, 1 when it is some term's half (bytes, so that itertools.compress
+        # picks those matches at C level)
+        self.half_values = bytes(p[3] >= 0 for p in payloads)
+        # the values of keys that only say "repeats here" (微微微): normalization collapses them
+        self.repeats = frozenset(
+            v for v, (_, spellings, flags, _) in enumerate(payloads) if flags & _REPEATS
+        )
+        # what a match of each value must be checked for in the original (_EDGE_* flags)
+        self.edges = tuple(_edge_checks(key, 0, len(key)) for key in built.keys)
+        # the rules each automaton value can report, to skip the matches of a capped rule
+        term_rules = [term.rule for term in lists.terms]
+        shared: dict[frozenset[str], frozenset[str]] = {}
+        self.rules = tuple(
+            shared.setdefault(rules, rules)
+            for rules in (
+                frozenset([term_rules[index] for index, _, _ in spellings])
+                for _, spellings, _, _ in payloads
+            )
+        )
+        # each rule's values (allow phrases are of none: they are looked at whatever is spent)
+        self.values_of_rule: dict[str, list[int]] = {}
+        for value, (rules, payload) in enumerate(zip(self.rules, payloads, strict=True)):
+            if not payload[2] & _ALLOW:
+                for rule in rules:
+                    self.values_of_rule.setdefault(rule, []).append(value)
+        # a half's value -> the rules of every term it is a half of: once all are spent in a
+        # message, its matches join into nothing worth a look
+        of_half: dict[int, set[str]] = {}
+        for (left, right), (spellings, _, _) in built.pairs.items():
+            of_pair = {term_rules[index] for index, _, _ in spellings}
+            of_half.setdefault(left, set()).update(of_pair)
+            of_half.setdefault(right, set()).update(of_pair)
+        self.half_rules = {
+            v: shared.setdefault(frozenset(of_half[p[3]]), frozenset(of_half[p[3]]))
+            for v, p in enumerate(payloads)
+            if p[3] in of_half
+        }
+        self.halves_of_rule: dict[str, list[int]] = {}
+        for value, rules in self.half_rules.items():
+            for rule in rules:
+                self.halves_of_rule.setdefault(rule, []).append(value)
+        # the values of the recognizers' context words (微信号: an id may follow)
+        self.trigger_values = frozenset(v for v, p in enumerate(payloads) if p[2] & _TRIGGER)
+
+
 class Scanner:
     version: ClassVar[str] = SCANNER_VERSION
 
@@ -193,64 +266,35 @@ class Scanner:
             lists.wordlist_hash, SCANNER_VERSION, str(collapse), ",".join(_TRIGGER_WORDS)
         )
         cached = load_cached(directory, key)
-        if not (isinstance(cached, tuple) and len(cached) == 2):
+        if not (isinstance(cached, tuple) and len(cached) == 3):
             built = _keys(lists, collapse)
-            cached = (
-                compile_keys(dict(zip(built.keys, built.values, strict=True)), symbols),
-                built,
-            )
+            compiled = compile_keys(dict(zip(built.keys, built.values, strict=True)), symbols)
+            cached = (compiled, built, _Derived(compiled.values, built, lists))
             store_cached(directory, key, cached)
-        compiled, built = cached
+        compiled, built, derived = cached
         self._compiled: Compiled = compiled
         self._automaton = compiled.automaton
         self._payloads: tuple[_Payload, ...] = compiled.values
         self._pairs = built.pairs
         self._half_only = built.half_only
-        # left half id -> {right half id -> the term}
-        pairs_of: dict[int, dict[int, _Pair]] = {}
-        for (left, right), pair in self._pairs.items():
-            pairs_of.setdefault(left, {})[right] = pair
-        right_ids = {right for _, right in self._pairs}
-        # by automaton value: the terms a left half starts, and a right half's (length, id)
-        self._left_values = {
-            v: pairs_of[p[3]] for v, p in enumerate(self._payloads) if p[3] in pairs_of
-        }
-        self._right_values = {
-            v: (p[0], p[3]) for v, p in enumerate(self._payloads) if p[3] in right_ids
-        }
-        # a left half's value -> the values of the right halves that complete one of its
-        # terms: most texts with halves have no half and its partner at all
-        value_of_half = {p[3]: v for v, p in enumerate(self._payloads) if p[3] >= 0}
-        self._partners = {
-            v: frozenset(value_of_half[right] for right in by_right)
-            for v, by_right in self._left_values.items()
-        }
-        self._left_set = frozenset(self._partners)
-        # by automaton value, 1 when it is some term's half (bytes, so that itertools.compress
-        # picks those matches at C level)
-        self._half_values = bytes(p[3] >= 0 for p in self._payloads)
-        # the values of keys that only say "repeats here" (微微微): normalization collapses them
-        self._repeats = frozenset(
-            v for v, (_, spellings, flags, _) in enumerate(self._payloads) if flags & _REPEATS
-        )
+        self._left_values = derived.left_values
+        self._right_values = derived.right_values
+        self._partners = derived.partners
+        self._left_set = derived.left_set
+        self._half_values = derived.half_values
+        self._repeats = derived.repeats
+        self._edges = derived.edges
+        self._rules = derived.rules
+        self._values_of_rule = derived.values_of_rule
+        self._half_rules = derived.half_rules
+        self._halves_of_rule = derived.halves_of_rule
+        self._trigger_values = derived.trigger_values
         # per role (None: every rule applies), each value's spellings of the terms held to
         # that role, and 1 when the term pass looks at a match of the value (spellings of a
         # term for the role, or an allow phrase): a match of a term the speaker is not held
         # to makes no candidate at all (a customer's 加我微信 repeated a quarter of a million
         # times). Made when a role is first scanned: `audit inspect` pays for the roles it meets
         self._role_tables: dict[str | None, tuple[tuple[tuple[_Spelling, ...], ...], bytes]] = {}
-        # what a match of each value must be checked for in the original (_EDGE_* flags)
-        self._edges = tuple(_edge_checks(key, 0, len(key)) for key in built.keys)
-        # the rules each automaton value can report, to skip the matches of a capped rule
-        term_rules = [term.rule for term in lists.terms]
-        shared: dict[frozenset[str], frozenset[str]] = {}
-        self._rules = tuple(
-            shared.setdefault(rules, rules)
-            for rules in (
-                frozenset([term_rules[index] for index, _, _ in spellings])
-                for _, spellings, _, _ in self._payloads
-            )
-        )
         self._table = compiled.alphabet.table
         self._fold_list = compiled.alphabet.folded_table()
         self.fold.kept_list = ["\x01" if f else "\x00" for f in self._fold_list]
@@ -297,6 +341,7 @@ class Scanner:
                 if not any(shifted.start < b.end and b.start < shifted.end for b in before)
             ]
             findings.extend(new)
+            per_rule.report(new)
             # starts only grow: a finding ending at or before this start reaches no later one
             reaching = before + new
             if last:
@@ -310,7 +355,7 @@ class Scanner:
         numbers = SLOW_MARK in codes and SLOW_PATTERN.search(codes) is not None
         found = self._automaton.iter(codes) if not self._empty else None
         matches = list(found) if found is not None else []
-        if not (numbers or self._worth_a_look(matches) or may_hold_contact(text)):
+        if not (numbers or self._worth_a_look(matches, role, per_rule) or may_hold_contact(text)):
             return []
         if numbers or not self._repeats.isdisjoint(map(itemgetter(1), matches)):
             # digit runs or repeats may change the text: normalize, and match it again unless
@@ -328,14 +373,24 @@ class Scanner:
         )
         return judge_context(text, norm, role, findings)  # negated, asked, quoted ...
 
-    def _worth_a_look(self, found: list[tuple[int, int]]) -> bool:
+    def _worth_a_look(self, found: list[tuple[int, int]], role: str | None, quota: _Quota) -> bool:
         """Whether the automaton found a key that can make a finding, or two halves of a
-        term close enough to be joined."""
+        term close enough to be joined. Once rules are spent in a message, only the keys
+        and halves of terms with room left count (and the recognizers' trigger words)."""
         if not found:
             return False
-        if min(map(itemgetter(1), found)) < self._half_only:
-            return True
-        return next(self._joined(found), None) is not None
+        values = list(map(itemgetter(1), found))
+        if min(values) < self._half_only:
+            if not quota.spent:
+                return True
+            self._unspent(quota, self._tables_for(role)[1])
+            if any(map(quota.live.__getitem__, values)):
+                return True
+        halves = found
+        if quota.spent:
+            self._unspent(quota, self._tables_for(role)[1])
+            halves = list(itertools.compress(found, map(quota.halves.__getitem__, values)))
+        return next(self._joined(halves), None) is not None
 
     def _joined(self, found: Sequence[tuple[int, int]]) -> Iterator[tuple[_Pair, int, int]]:
         """(term, left end, right start) for each half followed, 1..GAP_MAX characters
@@ -357,8 +412,15 @@ class Scanner:
         for end, value in itertools.compress(found, map(rights.__contains__, values)):
             length, half = right_values[value]
             starting.setdefault(end // 2 + 1 - length, []).append(half)
+        # a left half is looked at only when some right half starts 1..GAP_MAX characters
+        # after it: its code end // 2 (its end less one) is in ``near``, tested at C level
+        near: set[int] = set()
+        for gap in range(1, GAP_MAX + 1):
+            near.update(map(operator.sub, starting, itertools.repeat(gap + 1)))
+        left_found = list(itertools.compress(found, map(lefts.__contains__, values)))
+        halved = map(operator.floordiv, map(itemgetter(0), left_found), itertools.repeat(2))
         left_values = self._left_values
-        for end, value in itertools.compress(found, map(lefts.__contains__, values)):
+        for end, value in itertools.compress(left_found, map(near.__contains__, halved)):
             by_right = left_values[value]
             left_end = end // 2 + 1
             for gap in range(1, GAP_MAX + 1):
@@ -398,29 +460,30 @@ class Scanner:
 
     def _unspent(self, quota: _Quota, looked_at: bytes) -> bytes | bytearray:
         """``looked_at`` less the values whose every rule is spent in this message: their
-        matches make no candidate, and are not looked at one by one (a megabyte of terms)."""
+        matches make no candidate, and are not looked at one by one (a megabyte of terms).
+        The quota's ``live`` and ``halves`` masks are brought up to date with it."""
         if not quota.spent:
             return looked_at
         if quota.mask is None:
             quota.mask = bytearray(looked_at)
-        rules_of = self._rules
-        for rule in quota.spent - quota.masked:
-            for value in self._values_of_rule.get(rule, ()):
-                if rules_of[value] <= quota.spent:
-                    quota.mask[value] = 0
-        quota.masked |= quota.spent
-        return quota.mask
-
-    @cached_property
-    def _values_of_rule(self) -> dict[str, list[int]]:
-        """The automaton values of each rule's spellings (allow phrases are of none: they
-        are looked at whatever is spent)."""
-        out: dict[str, list[int]] = {}
-        for value, (rules, payload) in enumerate(zip(self._rules, self._payloads, strict=True)):
-            if not payload[2] & _ALLOW:
-                for rule in rules:
-                    out.setdefault(rule, []).append(value)
-        return out
+            quota.live = bytearray(looked_at)
+            for value in self._trigger_values:
+                quota.live[value] = 1
+            quota.halves = bytearray(self._half_values)
+        mask, live, halves, spent = quota.mask, quota.live, quota.halves, quota.spent
+        if spent - quota.masked:
+            rules_of, half_rules, triggers = self._rules, self._half_rules, self._trigger_values
+            for rule in spent - quota.masked:
+                for value in self._values_of_rule.get(rule, ()):
+                    if rules_of[value] <= spent:
+                        mask[value] = 0
+                        if value not in triggers:
+                            live[value] = 0
+                for value in self._halves_of_rule.get(rule, ()):
+                    if half_rules[value] <= spent:
+                        halves[value] = 0
+            quota.masked |= spent
+        return mask
 
     def _terms_in(
         self,
@@ -433,6 +496,8 @@ class Scanner:
         payloads = self._payloads
         spellings_of, role_looked_at = self._tables_for(role)
         looked_at = self._unspent(per_rule, role_looked_at)
+        # until a rule is spent (and the masks made) every half counts
+        quota_halves = None if per_rule.mask is None else per_rule.halves
         edges = self._edges
         allowed = _Spans()
         capped = per_rule.spent
@@ -456,8 +521,9 @@ class Scanner:
             self._add_candidate(candidates, text, norm, allowed, start, end, spellings, checks)
         terms = self.lists.terms
         if self._pairs:
-            halves = itertools.compress(matches, map(self._half_values.__getitem__, values))
-            joined = self._joined(list(itertools.islice(halves, MAX_HALVES)))
+            is_half = self._half_values if quota_halves is None else quota_halves
+            halves = itertools.compress(matches, map(is_half.__getitem__, values))
+            joined = self._joined(list(halves))
             for pair, left_end, right_start in itertools.islice(joined, MAX_GAP_CANDIDATES):
                 spellings, left, right = pair  # jieba looks at each that fits the role
                 fitting = _for_role(terms, spellings, role)
@@ -578,6 +644,7 @@ class Scanner:
         hits: list[tuple[Recognizer, Hit]] = [
             (recognizer, hit)
             for recognizer in self._recognizers_for[role, numbers]
+            if recognizer.RULE not in per_rule.spent  # its hits would all be dropped
             for hit in recognizer.analyze(view)
         ]
         if not hits:
@@ -657,21 +724,41 @@ class _Spans:
 
 class _Quota:
     """The findings of each rule so far in one message: a rule is ``spent`` at
-    MAX_PER_RULE (a long message of the same words). ``mask``: the looked-at flags of the
-    automaton values less those of spent rules (``Scanner._unspent``), made on the first."""
+    MAX_PER_RULE (a long message of the same words), and every reported rule once the
+    message has MAX_PER_MESSAGE (a rule first reported after that is spent by it).
+    ``mask``: the looked-at flags of the automaton values less those of spent rules
+    (``Scanner._unspent``), made on the first; ``live`` and ``halves`` likewise for what
+    may still make a finding."""
 
-    __slots__ = ("counts", "mask", "masked", "spent")
+    __slots__ = ("counts", "halves", "live", "mask", "masked", "reported", "spent", "total")
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
+        self.total = 0  # findings counted, of every rule
+        self.reported: set[str] = set()  # the rules with a finding kept after context judgement
         self.spent: set[str] = set()
         self.mask: bytearray | None = None
-        self.masked: set[str] = set()  # the spent rules the mask has left out
+        # ``mask`` with the recognizers' trigger words kept: a match that may still matter
+        self.live = bytearray()
+        # by value, 1 for a half of a term whose rule has room left (made with ``mask``)
+        self.halves = bytearray()
+        self.masked: set[str] = set()  # the spent rules the masks have left out
 
     def count(self, rule: str) -> None:
         self.counts[rule] = count = self.counts.get(rule, 0) + 1
+        self.total += 1
         if count >= MAX_PER_RULE:
             self.spent.add(rule)
+        elif self.total == MAX_PER_MESSAGE:
+            self.spent |= self.reported  # every rule reported so far has enough
+        elif self.total > MAX_PER_MESSAGE and rule in self.reported:
+            self.spent.add(rule)
+
+    def report(self, findings: Iterable[Finding]) -> None:
+        """``findings`` are kept (context judgement left them, and no other chunk has them)."""
+        self.reported.update(f.rule for f in findings)
+        if self.total >= MAX_PER_MESSAGE:
+            self.spent |= self.reported
 
 
 def _shifted(finding: Finding, by: int) -> Finding:

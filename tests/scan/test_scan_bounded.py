@@ -13,10 +13,12 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audit.scan.scanner import CHUNK, MAX_PER_RULE, OVERLAP, Scanner
+from audit.scan import scanner as scanner_module
+from audit.scan.scanner import CHUNK, MAX_PER_MESSAGE, MAX_PER_RULE, OVERLAP, Scanner
 
 DEFAULT_LISTS = Path(__file__).resolve().parents[2] / "wordlists"
 SCANNER = Scanner.from_directory(DEFAULT_LISTS)
@@ -105,6 +107,77 @@ def test_a_spent_rule_hides_no_other_rule_later_in_the_message() -> None:
         ("promise.wen_zhuan_bu_pei", 0, "exact"),
         ("privacy.phone", 7, "pattern"),
     ]
+
+
+@pytest.mark.parametrize(
+    ("late", "expected"),
+    [
+        ("保证一定收益", [("promise.bao_zheng_shou_yi", 0, "gap")]),  # two halves, a gap
+        ("微信tony_811", [("diversion.contact_id", 2, "pattern")]),  # a trigger word, no digit run
+    ],
+)
+def test_once_rules_are_spent_a_later_chunk_still_finds_gaps_and_triggered_ids(
+    late: str, expected: list[tuple[str, int, str]]
+) -> None:
+    """A later chunk with only spent rules' keys is passed over; one with the halves of a term
+    with room left, or a recognizer's trigger word, is not."""
+    text = "加我微信，" * 20_000 + late
+    at = len(text) - len(late)
+
+    found = SCANNER.scan(text, "staff")
+
+    assert [f.rule for f in found].count("diversion.jia_wo_wei_xin") == MAX_PER_RULE
+    assert [(f.rule, f.start - at, f.technique) for f in found if f.start >= at] == expected
+
+
+def _terms_of_many_rules(count: int) -> dict[str, str]:
+    """rule -> a listed term that is found as that rule alone, for ``count`` rules."""
+    found: dict[str, str] = {}
+    for term in SCANNER.lists.terms:
+        if term.rule not in found and len(term.term) >= 2:
+            hits = SCANNER.scan(term.term)
+            if [f.rule for f in hits] == [term.rule]:
+                found[term.rule] = term.term
+        if len(found) == count:
+            break
+    return found
+
+
+def test_a_message_reports_a_bounded_number_of_findings_and_every_rule_in_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terms = _terms_of_many_rules(40)  # 40 rules at 50 findings each would be 2,000
+    late = "稳赚不赔" if "promise.wen_zhuan_bu_pei" not in terms else "我要投诉"
+    late_rule = SCANNER.scan(late)[0].rule
+    assert late_rule not in terms
+    text = "。".join(terms.values()) * 80 + "。" + late
+
+    found = SCANNER.scan(text)
+    with monkeypatch.context() as unbounded:
+        unbounded.setattr(scanner_module, "MAX_PER_MESSAGE", 10**9)
+        everything = SCANNER.scan(text)
+    rules = {f.rule for f in found}
+
+    assert len(everything) > 1.5 * MAX_PER_MESSAGE
+    assert MAX_PER_MESSAGE <= len(found) < MAX_PER_MESSAGE + len(terms) * MAX_PER_RULE // 10
+    # every rule is reported, the one first met past the bound too
+    assert rules == {f.rule for f in everything} and late_rule in rules
+    assert found[: MAX_PER_MESSAGE // 2] == everything[: MAX_PER_MESSAGE // 2]
+
+
+def test_past_the_bound_a_rule_is_looked_for_until_a_finding_of_it_is_kept() -> None:
+    """Its first occurrences are negated (context judgement drops them): a later plain one
+    is still reported."""
+    terms = _terms_of_many_rules(30)
+    assert "complaint.wo_yao_tou_su" not in terms or terms.pop("complaint.wo_yao_tou_su")
+    filler = "。".join(terms.values()) * 60
+    text = filler + "。我不是说我要投诉" * 3 + "。" + filler + "。后来我要投诉。"
+
+    found = SCANNER.scan(text)
+    complaints = [f for f in found if f.rule == "complaint.wo_yao_tou_su"]
+
+    assert [text[f.start : f.end] for f in complaints] == ["我要投诉"]
+    assert complaints[0].start == text.index("后来我要投诉") + 2
 
 
 def test_when_a_megabyte_of_separated_digits_is_scanned_then_it_finishes_empty() -> None:

@@ -23,7 +23,7 @@ from audit.scan.normalize import (
     normalize,
 )
 from audit.scan.recognizers import NumberRecognizer, WeChatIdRecognizer, default_recognizers
-from audit.scan.scanner import GAP_MAX, Scanner
+from audit.scan.scanner import GAP_MAX, Scanner, _Quota
 
 NUMBER_RECOGNIZERS = [r for r in default_recognizers() if isinstance(r, NumberRecognizer)]
 
@@ -116,7 +116,7 @@ def test_the_halves_joined_are_every_pair_of_a_term_a_short_gap_apart() -> None:
         assert sorted(SCANNER._joined(found)) == expected, text
         if found and min(v for _, v in found) >= SCANNER._half_only:
             looked += 1  # no whole term: the fast look is the joining
-            assert SCANNER._worth_a_look(found) == bool(expected), text
+            assert SCANNER._worth_a_look(found, None, _Quota()) == bool(expected), text
     assert looked > 100
 
 
