@@ -166,7 +166,8 @@ class _Derived:
 
     __slots__ = (
         "edges", "half_rules", "half_values", "halves_of_rule", "left_set", "left_values",
-        "partners", "repeats", "right_values", "rules", "trigger_values", "values_of_rule",
+        "partners", "repeats", "right_less_one", "right_values", "rules", "trigger_values",
+        "values_of_rule",
     )  # fmt: skip
 
     def __init__(self, payloads: tuple[_Payload, ...], built: _Keys, lists: WordLists) -> None:
@@ -177,6 +178,8 @@ class _Derived:
         # by automaton value: the terms a left half starts, and a right half's (length, id)
         self.left_values = {v: pairs_of[p[3]] for v, p in enumerate(payloads) if p[3] in pairs_of}
         self.right_values = {v: (p[0], p[3]) for v, p in enumerate(payloads) if p[3] in right_ids}
+        # a right half's length less one: its start is its code end // 2 less that
+        self.right_less_one = {v: length - 1 for v, (length, _) in self.right_values.items()}
         # a left half's value -> the values of the right halves that complete one of its
         # terms: most texts with halves have no half and its partner at all
         value_of_half = {p[3]: v for v, p in enumerate(payloads) if p[3] >= 0}
@@ -279,6 +282,7 @@ class Scanner:
         self._half_only = built.half_only
         self._left_values = derived.left_values
         self._right_values = derived.right_values
+        self._right_less_one = derived.right_less_one
         self._partners = derived.partners
         self._left_set = derived.left_set
         self._half_values = derived.half_values
@@ -409,18 +413,36 @@ class Scanner:
             return
         rights = set().union(*(partners[v] for v in lefts)) & present
         values = list(map(itemgetter(1), found))
-        right_values = self._right_values
+        left_found = list(itertools.compress(found, map(lefts.__contains__, values)))
+        # left ends less one (code end // 2), and the starts a right half needs to follow
+        # one of them 1..GAP_MAX characters later: worked out at C level, so that Python
+        # looks only at the right halves that close a gap
+        halved = list(map(operator.floordiv, map(itemgetter(0), left_found), itertools.repeat(2)))
+        wanted: set[int] = set()
+        for gap in range(1, GAP_MAX + 1):
+            wanted.update(map(operator.add, halved, itertools.repeat(gap + 1)))
+        right_found = list(itertools.compress(found, map(rights.__contains__, values)))
+        right_values = list(map(itemgetter(1), right_found))
+        right_starts = list(
+            map(
+                operator.sub,
+                map(operator.floordiv, map(itemgetter(0), right_found), itertools.repeat(2)),
+                map(self._right_less_one.__getitem__, right_values),
+            )
+        )
         starting: dict[int, list[int]] = {}  # the right halves (ids) by start
-        for end, value in itertools.compress(found, map(rights.__contains__, values)):
-            length, half = right_values[value]
-            starting.setdefault(end // 2 + 1 - length, []).append(half)
+        right_ids = self._right_values
+        for start, value in itertools.compress(
+            zip(right_starts, right_values, strict=True), map(wanted.__contains__, right_starts)
+        ):
+            starting.setdefault(start, []).append(right_ids[value][1])
+        if not starting:
+            return
         # a left half is looked at only when some right half starts 1..GAP_MAX characters
         # after it: its code end // 2 (its end less one) is in ``near``, tested at C level
         near: set[int] = set()
         for gap in range(1, GAP_MAX + 1):
             near.update(map(operator.sub, starting, itertools.repeat(gap + 1)))
-        left_found = list(itertools.compress(found, map(lefts.__contains__, values)))
-        halved = map(operator.floordiv, map(itemgetter(0), left_found), itertools.repeat(2))
         left_values = self._left_values
         for end, value in itertools.compress(left_found, map(near.__contains__, halved)):
             by_right = left_values[value]
