@@ -115,7 +115,10 @@ class DetectorBank:
 
         with unchecked():
             probabilities = self.predict_proba(texts)
-        for i, (text, role) in enumerate(zip(texts, roles, strict=True)):
+        for i, (whole, role) in enumerate(zip(texts, roles, strict=True)):
+            # the models read a long message's beginning only (clf_text.MAX_CLASSIFIED): what
+            # they found is looked for, judged and reported there, at a chat message's cost
+            text = whole[: clf_text.MAX_CLASSIFIED]
             for k, category in enumerate(CATEGORIES):
                 if role is not None and role not in CATEGORY_ROLES[category]:
                     continue

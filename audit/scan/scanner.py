@@ -122,6 +122,9 @@ MAX_PER_RULE = 50
 # until one is (every rule and category present is reported), the others no more
 MAX_PER_MESSAGE = 1000
 MAX_GAP_CANDIDATES = 64  # per chunk: each costs a look by jieba
+# looks by jieba at gap candidates in one message: past them, terms are matched as spelled
+# (a megabyte of 加我们微信, each 们 a gap jieba rejects, costs no more than a chat message)
+MAX_GAP_LOOKS = 1000
 # payload flags
 _ALLOW = 1
 _TRIGGER = 2
@@ -392,6 +395,8 @@ class Scanner:
             self._unspent(quota, self._tables_for(role)[1])
             if any(map(quota.live.__getitem__, values)):
                 return True
+        if quota.gap_looks >= MAX_GAP_LOOKS:
+            return False  # halves make no candidate any more
         halves = found
         if quota.spent:
             self._unspent(quota, self._tables_for(role)[1])
@@ -544,7 +549,7 @@ class Scanner:
         for start, end, spellings, checks in found:
             self._add_candidate(candidates, text, norm, allowed, start, end, spellings, checks)
         terms = self.lists.terms
-        if self._pairs:
+        if self._pairs and per_rule.gap_looks < MAX_GAP_LOOKS:
             is_half = self._half_values if quota_halves is None else quota_halves
             halves = itertools.compress(matches, map(is_half.__getitem__, values))
             joined = self._joined(list(halves))
@@ -553,7 +558,12 @@ class Scanner:
                 fitting = _for_role(terms, spellings, role)
                 if capped:  # and whose rule has room left
                     fitting = tuple(s for s in fitting if terms[s[0]].rule not in capped)
-                if fitting and _fills_a_gap(text, norm, left_end, right_start):
+                if not fitting:
+                    continue
+                if per_rule.gap_looks >= MAX_GAP_LOOKS:
+                    break
+                per_rule.gap_looks += 1
+                if _fills_a_gap(text, norm, left_end, right_start):
                     start, end = left_end - left, right_start + right
                     self._add_candidate(
                         candidates, text, norm, allowed, start, end, fitting,
@@ -754,11 +764,14 @@ class _Quota:
     (``Scanner._unspent``), made on the first; ``live`` and ``halves`` likewise for what
     may still make a finding."""
 
-    __slots__ = ("counts", "halves", "live", "mask", "masked", "reported", "spent", "total")
+    __slots__ = (
+        "counts", "gap_looks", "halves", "live", "mask", "masked", "reported", "spent", "total",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
         self.total = 0  # findings counted, of every rule
+        self.gap_looks = 0  # gap candidates looked at by jieba (MAX_GAP_LOOKS)
         self.reported: set[str] = set()  # the rules with a finding kept after context judgement
         self.spent: set[str] = set()
         self.mask: bytearray | None = None

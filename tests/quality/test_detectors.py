@@ -4,6 +4,7 @@ scan stage (SQLite and PostgreSQL), quiet on ordinary service talk; their seed f
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -303,3 +304,40 @@ def test_when_a_message_normalizes_to_one_character_then_no_model_finding(
     assert all(len(clf_text.normalize(t)) == 1 for t in texts)
     for role in ("customer", "staff"):
         assert scorers.detect_many(texts, [role] * len(texts)) == [[], [], []]
+
+
+def _lines_run(run: Any) -> int:
+    """Python lines executed by ``run()`` (a trace hook: work counted, never timed)."""
+    count = 0
+
+    def trace(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal count
+        if event == "line":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        run()
+    finally:
+        sys.settrace(None)
+    return count
+
+
+def test_a_long_message_is_judged_by_its_beginning_at_a_chat_messages_cost(
+    scorers: Scorers,
+) -> None:
+    """The models read the first MAX_CLASSIFIED characters: the finding is located, judged
+    and reported there, and a message ten times as long costs no more."""
+    unit = "以后别在这里聊了，直接打我自己的手机。"
+    short, long = unit * 200, unit * 2000  # 2,000+ and 20,000+ characters
+
+    def found(text: str) -> list[ScanFinding]:
+        return scorers.detect_many([text], ["staff"], [set()])[0]
+
+    head = short[: clf_text.MAX_CLASSIFIED]
+    for text in (short, long):
+        model = [f for f in found(text) if f.rule == "model.diversion"]
+        assert [(f.start, f.end, f.matched) for f in model] == [(0, len(head), head)]
+    found(long)  # once, so that lazy loading is not counted
+    assert _lines_run(lambda: found(long)) <= 1.05 * _lines_run(lambda: found(short))

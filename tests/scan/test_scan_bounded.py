@@ -18,7 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audit.scan import scanner as scanner_module
-from audit.scan.scanner import CHUNK, MAX_PER_MESSAGE, MAX_PER_RULE, OVERLAP, Scanner
+from audit.scan.scanner import (
+    CHUNK,
+    MAX_GAP_LOOKS,
+    MAX_PER_MESSAGE,
+    MAX_PER_RULE,
+    OVERLAP,
+    Scanner,
+)
 
 DEFAULT_LISTS = Path(__file__).resolve().parents[2] / "wordlists"
 SCANNER = Scanner.from_directory(DEFAULT_LISTS)
@@ -183,3 +190,30 @@ def test_past_the_bound_a_rule_is_looked_for_until_a_finding_of_it_is_kept() -> 
 def test_when_a_megabyte_of_separated_digits_is_scanned_then_it_finishes_empty() -> None:
     assert SCANNER.scan("1-" * 500_000) == []
     assert SCANNER.scan("1\u200b" * 500_000) == []
+
+
+def test_jieba_looks_at_a_bounded_number_of_gaps_in_a_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """加我们微信 over and over: each 们 is a gap between 加我 and 微信 that jieba rejects (我们
+    is a word). Past MAX_GAP_LOOKS looks the rest is matched as spelled; an exact term
+    after them is still found. (The looks are counted by a wrapper that calls the real
+    function.)"""
+    looks = 0
+    real = scanner_module._fills_a_gap
+
+    def counted(*args: Any) -> bool:
+        nonlocal looks
+        looks += 1
+        return real(*args)
+
+    monkeypatch.setattr(scanner_module, "_fills_a_gap", counted)
+    text = "加我们微信，" * 40_000 + "加我微信"
+
+    found = SCANNER.scan(text, "staff")
+
+    assert [(f.rule, f.start) for f in found] == [("diversion.jia_wo_wei_xin", len(text) - 4)]
+    assert looks == MAX_GAP_LOOKS
+    looks = 0
+    assert SCANNER.scan("加我们微信，" * 40, "staff") == []
+    assert looks == 40  # a short message: every gap looked at
