@@ -6,8 +6,10 @@ hide the standard library's ``inspect`` from every other bench.)
 Inputs: one short line (the start alone) and one message of 1 MB for each hostile shape
 (``"1-"`` repeated, ``"1\\u200b"`` repeated, ``加我微信`` repeated, a seeded random mix of
 digits, separators, zero-width and full-width characters, contact words and letters; phone
-numbers, e-mail addresses, random CJK characters, and every listed term and variant in a
-seeded order, the most findings per character).
+numbers, e-mail addresses, random CJK characters, every listed term and variant in a seeded
+order, the most findings per character; ``加我们微信，`` repeated, a gap jieba rejects each
+time and a paraphrase detector's hit; ``我没说要投诉，`` repeated, a term context judgement
+excuses each time).
 
 Each is run twice: as ``audit inspect`` now starts (the scan cache warm: parsed word lists,
 compiled classifiers) and, as the baseline of the same run, with everything loaded afresh
@@ -67,6 +69,10 @@ def shapes() -> dict[str, str]:
         "random CJK": "".join(chr(rng.randrange(0x4E00, 0x9FA6)) for _ in range(SIZE)),
         # every listed term and variant, in a seeded order: the most findings per character
         "dense terms": _filled(lambda: rng.choice(listed) + rng.choice(("，", "", " "))),
+        # a gap jieba rejects in every piece (我们 is a word), and a paraphrase detector's hit
+        "加我们微信，": "加我们微信，" * (SIZE // 6),
+        # a listed term that context judgement excuses every time (negated)
+        "我没说要投诉，": "我没说要投诉，" * (SIZE // 7),
     }
 
 
