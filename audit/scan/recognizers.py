@@ -434,7 +434,11 @@ class WeChatIdRecognizer(Recognizer):
         r"(?=[vVwWＶｖ薇微威卫维])(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)"
         r"\s{0,2}[:：=＝]"
     )
-    FILLER = r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’]|是|为|號|号|码|id|ID){0,6}"
+    # zero-width characters are filler too (微信\u200btony_811)
+    FILLER = (
+        r"(?:[\s:：=＝,，\-—~～·.。、()（）\[\]【】\"'“”‘’\u200b-\u200d\u2060\ufeff]"
+        r"|是|为|號|号|码|id|ID){0,6}"
+    )
     ID = re.compile(FILLER + r"([A-Za-z][A-Za-z0-9_-]{5,19})(?![A-Za-z0-9_@-])", re.ASCII)
 
     def analyze(self, view: TextView) -> list[Hit]:

@@ -210,6 +210,8 @@ def test_when_digits_lack_qq_context_then_nothing_is_found(text: str) -> None:
         ("vx：wx-2024a 备注门店", "wx-2024a"),
         ("我的威信是Zhang_San88", "Zhang_San88"),
         ("微 信 号（ a1b2c3d ）", "a1b2c3d"),
+        ("微信\u200b\u200btony_811", "tony_811"),  # zero-width spaces between
+        ("加我vx\ufeff：\u2060wx-2024a", "wx-2024a"),
     ],
 )
 def test_when_wechat_id_follows_context_then_it_is_a_contact_id(text: str, matched: str) -> None:
