@@ -45,7 +45,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from operator import itemgetter
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
+
+import ahocorasick
 
 from audit.domain import Severity
 from audit.scan.automaton import (
@@ -125,6 +127,12 @@ MAX_GAP_CANDIDATES = 64  # per chunk: each costs a look by jieba
 # looks by jieba at gap candidates in one message: past them, terms are matched as spelled
 # (a megabyte of 加我们微信, each 们 a gap jieba rejects, costs no more than a chat message)
 MAX_GAP_LOOKS = 1000
+# A long message in which most keys can no longer make a finding (their rules spent) is
+# matched, from then on, against an automaton of the keys that still can: its matches are
+# exactly those of the full automaton less the dead ones, so the findings are the same.
+# Worth making (a few hundredths of a second) with this much text left and this few live.
+REDUCE_MIN_REST = 64 * CHUNK
+REDUCE_MAX_LIVE = 0.25
 # payload flags
 _ALLOW = 1
 _TRIGGER = 2
@@ -282,6 +290,7 @@ class Scanner:
         self._automaton = compiled.automaton
         self._payloads: tuple[_Payload, ...] = compiled.values
         self._pairs = built.pairs
+        self._keys = built.keys  # by automaton value: its normalized key
         self._half_only = built.half_only
         self._left_values = derived.left_values
         self._right_values = derived.right_values
@@ -337,6 +346,13 @@ class Scanner:
         reaching: list[Finding] = []  # the findings that may reach past this chunk's start
         for start in range(0, len(text), CHUNK - OVERLAP):
             last = start + CHUNK >= len(text)
+            spent, weighed = len(per_rule.spent), per_rule.reduced_at
+            if (
+                per_rule.automaton is None
+                and len(text) - start >= REDUCE_MIN_REST
+                and spent >= weighed + max(8, weighed // 4)  # weighed again as more are spent
+            ):
+                self._reduce(per_rule, role)
             # a finding is kept by the chunk it starts in before the next chunk's start; the
             # previous chunk saw past this one's start, so what overlaps its findings is a
             # piece of them (我微信 of 加我微信 cut at the edge)
@@ -362,7 +378,8 @@ class Scanner:
         # a run of 5+ digits or an @: the only texts the number and e-mail recognizers can
         # match (separators and numerals are folded into the codes already)
         numbers = SLOW_MARK in codes and SLOW_PATTERN.search(codes) is not None
-        found = self._automaton.iter(codes) if not self._empty else None
+        automaton = self._automaton if per_rule.automaton is None else per_rule.automaton
+        found = automaton.iter(codes) if not self._empty else None
         matches = list(found) if found is not None else []
         if not (numbers or self._worth_a_look(matches, role, per_rule) or may_hold_contact(text)):
             return []
@@ -372,7 +389,7 @@ class Scanner:
             # repeats; no @, which the codes hold and normalization drops)
             norm = normalize(text, self.collapse, self.fold, self._fold_list)
             if norm.context_events or "@" in text or "＠" in text:
-                matches = self._matches(norm)
+                matches = self._matches(norm, per_rule.automaton)
         else:
             # the folded text is the normalized text, and the matches on the original's
             # codes are the matches on it (two code characters per kept character)
@@ -460,12 +477,41 @@ class Scanner:
 
     # ------------------------------------------------------------------------- terms
 
-    def _matches(self, norm: Normalized) -> list[tuple[int, int]]:
+    def _matches(self, norm: Normalized, automaton: Any = None) -> list[tuple[int, int]]:
         """(end in the encoded text, value) of every key found: two code characters per
-        normalized one, so the normalized end is ``end // 2 + 1``."""
+        normalized one, so the normalized end is ``end // 2 + 1``. ``automaton``: a
+        message's reduced one (``_reduce``)."""
         if self._empty:
             return []
-        return list(self._automaton.iter(self._compiled.alphabet.encode(norm.text)))
+        automaton = self._automaton if automaton is None else automaton
+        return list(automaton.iter(self._compiled.alphabet.encode(norm.text)))
+
+    def _reduce(self, quota: _Quota, role: str | None) -> None:
+        """Give ``quota`` an automaton of the keys that can still make a finding in its
+        message, when few can: a key of a rule with room left (or an allow phrase), a
+        recognizer's trigger word, a half of a term with room left, a repeat. Every other
+        key's matches are dropped by the masks anyway, so the findings do not change; the
+        matching and the picking of matches cost what the live keys cost."""
+        quota.reduced_at = len(quota.spent)
+        if not quota.spent:
+            return
+        self._unspent(quota, self._tables_for(role)[1])  # the masks, up to date
+        keep = bytearray(map(operator.or_, quota.live, quota.halves))
+        for value in self._repeats:
+            keep[value] = 1
+        if keep.count(1) > REDUCE_MAX_LIVE * len(keep):
+            return
+        encode = self._compiled.alphabet.encode
+        automaton = ahocorasick.Automaton()
+        keys = self._keys
+        for value in itertools.compress(range(len(keep)), keep):
+            automaton.add_word(encode(keys[value]), value)
+        if len(automaton):
+            automaton.make_automaton()
+        else:
+            automaton.add_word("\x00\x00", 0)  # matches nothing the table encodes
+            automaton.make_automaton()
+        quota.automaton = automaton
 
     def _tables_for(self, role: str | None) -> tuple[tuple[tuple[_Spelling, ...], ...], bytes]:
         """The spellings for ``role`` and the looked-at flags of every automaton value."""
@@ -765,13 +811,16 @@ class _Quota:
     may still make a finding."""
 
     __slots__ = (
-        "counts", "gap_looks", "halves", "live", "mask", "masked", "reported", "spent", "total",
+        "automaton", "counts", "gap_looks", "halves", "live", "mask", "masked", "reduced_at",
+        "reported", "spent", "total",
     )  # fmt: skip
 
     def __init__(self) -> None:
         self.counts: dict[str, int] = {}
         self.total = 0  # findings counted, of every rule
         self.gap_looks = 0  # gap candidates looked at by jieba (MAX_GAP_LOOKS)
+        self.automaton: Any = None  # the message's reduced automaton (Scanner._reduce)
+        self.reduced_at = 0  # the number of spent rules when a reduction was last weighed
         self.reported: set[str] = set()  # the rules with a finding kept after context judgement
         self.spent: set[str] = set()
         self.mask: bytearray | None = None

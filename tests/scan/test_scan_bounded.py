@@ -217,3 +217,27 @@ def test_jieba_looks_at_a_bounded_number_of_gaps_in_a_message(
     looks = 0
     assert SCANNER.scan("加我们微信，" * 40, "staff") == []
     assert looks == 40  # a short message: every gap looked at
+
+
+@pytest.mark.parametrize("role", [None, "staff", "customer"])
+def test_a_long_message_matched_against_its_live_keys_has_the_same_findings(
+    monkeypatch: pytest.MonkeyPatch, role: str | None
+) -> None:
+    """Once most keys are spent the rest of a long message is matched against an automaton of
+    the keys that can still make a finding: always reducing and never reducing find the
+    same, with rules first met late, gaps, ids and numbers after the reduction."""
+    terms = _terms_of_many_rules(40)
+    late = "。保证一定收益，微信tony_811，电话13800138000，稳赚不赔，我不是说我要投诉，我要投诉"
+    text = "。".join(terms.values()) * 800 + late  # 30 chunks
+    monkeypatch.setattr(scanner_module, "REDUCE_MIN_REST", 4 * CHUNK)
+
+    def scanned(live_share: float) -> list[Any]:
+        with monkeypatch.context() as patched:
+            patched.setattr(scanner_module, "REDUCE_MAX_LIVE", live_share)
+            return SCANNER.scan(text, role)
+
+    always, never = scanned(1.0), scanned(0.0)
+    assert always == never
+    assert {f.rule for f in always if f.start >= len(text) - len(late)} >= {
+        "diversion.contact_id", "privacy.phone",
+    }  # fmt: skip
