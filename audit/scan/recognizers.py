@@ -338,8 +338,12 @@ class EmailRecognizer(Recognizer):
     RULE = "privacy.email"
     SEVERITY = Severity.MEDIUM
     NORMALIZED = False
+    # between an address character and a domain character: a separator with neither (a @
+    # or # among other signs, an 'at' in a sentence) is passed over by the regex engine
     SEPARATOR = re.compile(
-        r"\s{0,3}(?:(@)|[(\[（【]\s{0,2}at\s{0,2}[)\]）】]|\sat\s|艾特|#)\s{0,3}", re.IGNORECASE
+        r"(?<=[A-Za-z0-9._%+-])\s{0,3}(?:(@)|[(\[（【]\s{0,2}at\s{0,2}[)\]）】]|\sat\s|艾特|#)"
+        r"\s{0,3}(?=[A-Za-z0-9-])",
+        re.IGNORECASE,
     )
     LOCAL_BACKWARDS = re.compile(r"[A-Za-z0-9._%+-]{1,65}")
     _DOT = r"\s{0,2}(?:\.|dot|[(\[（【]\s{0,2}dot\s{0,2}[)\]）】]|点|。|#)\s{0,2}"
