@@ -575,7 +575,8 @@ def _pages(engine: Engine, who: Principal, t: Targets) -> dict[str, Callable[[],
         p = common()
         reports.tag_table(engine, who, reports.ReportFilter(p))
         reports.channel_table(engine, who, reports.ReportFilter(p))
-        reports.dormant_customers(engine, who, 30)
+        if who.sees_people:  # the dormant list's first page
+            reports.dormant_page(engine, who, 30, 1)
 
     def staff_page() -> None:
         p = common()

@@ -54,7 +54,14 @@ from audit.reports.conversation import (
     conversation_alerts,
     open_conversation,
 )
-from audit.reports.customers import channel_table, dormant_customers, tag_table
+from audit.reports.customers import (
+    DORMANT_PAGE,
+    DormantList,
+    channel_table,
+    dormant_customers,
+    dormant_page,
+    tag_table,
+)
 from audit.reports.figures import (
     COUNT_COLUMNS,
     MEASURE_COLUMNS,
@@ -92,6 +99,8 @@ __all__ = [
     "Overview",
     "OverviewTotals",
     "Period",
+    "DORMANT_PAGE",
+    "DormantList",
     "PictureMark",
     "PictureView",
     "PipelineLag",
@@ -106,6 +115,7 @@ __all__ = [
     "daily_counts",
     "data_period",
     "dormant_customers",
+    "dormant_page",
     "findings_by_category",
     "live",
     "messages_per_day",

@@ -44,6 +44,7 @@ from sqlalchemy import (
     Engine,
     Float,
     and_,
+    case,
     cast,
     delete,
     exists,
@@ -53,6 +54,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.orm import Session
@@ -63,9 +65,11 @@ from audit.store.models import (
     Checkpoint,
     Conversation,
     ConversationFact,
+    ConversationKind,
     Finding,
     Message,
     Score,
+    SenderKind,
     StoreDay,
     StoreDayFinding,
 )
@@ -333,6 +337,13 @@ FACT_COLUMNS = [
     "responses",
     "response_median_s",
     "negative",
+    "unanswered_since",
+    "response_business_s",
+    "last_customer_at",
+    "first_staff_at",
+    "last_staff_at",
+    "staff_messages",
+    "staff_after_customer",
 ]
 
 
@@ -345,6 +356,19 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
     else:
         found = found.where(Finding.conversation_id.is_not(None))
     counted = found.group_by(Finding.conversation_id).subquery()
+    sent = _sent_by_conversation(chunk)
+    after = (
+        select(Message.conversation_id.label("cid"), func.count(Message.id).label("n"))
+        .join(sent, sent.c.cid == Message.conversation_id)
+        .where(
+            Message.action == "send",
+            Message.sender_kind == SenderKind.STAFF,
+            Message.msgtime > sent.c.last_customer_at,
+        )
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    unanswered = Score.metrics["unanswered_at_end"].as_boolean() == true()
     return (
         select(
             Conversation.id,
@@ -361,6 +385,13 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
             Score.metrics["responses"].as_float(),
             Score.metrics["response_median_seconds"].as_float(),
             Score.metrics[("scores_max", "customer_negative")].as_float(),
+            case((unanswered, Score.metrics["unanswered_since"].as_string())),
+            Score.metrics["response_business_seconds"].as_string(),
+            sent.c.last_customer_at,
+            sent.c.first_staff_at,
+            sent.c.last_staff_at,
+            sent.c.staff_messages,
+            case((sent.c.last_customer_at.is_not(None), func.coalesce(after.c.n, 0))),
         )
         .select_from(Conversation)
         .outerjoin(
@@ -368,7 +399,46 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
             and_(Score.conversation_id == Conversation.id, Score.scorecard_version == version),
         )
         .outerjoin(counted, counted.c.cid == Conversation.id)
+        # the dormant list's pairs: one-to-one conversations of a staff member and a customer
+        .outerjoin(
+            sent,
+            and_(
+                sent.c.cid == Conversation.id,
+                Conversation.kind == ConversationKind.SINGLE,
+                Conversation.staff_id.is_not(None),
+                Conversation.customer_id.is_not(None),
+            ),
+        )
+        .outerjoin(after, after.c.cid == sent.c.cid)
         .where(*conv_filter)
+    )
+
+
+def _sent_by_conversation(chunk: list[int] | None) -> Any:
+    """Per conversation (of ``chunk``; ``None``: all), over its sent staff and customer
+    messages: the last customer message, the first and last staff message, the staff
+    messages (what :mod:`audit.quality.dormant` groups by pair)."""
+    staff = Message.sender_kind == SenderKind.STAFF
+    where: list[ColumnElement[bool]] = [
+        Message.action == "send",
+        Message.sender_kind.in_([SenderKind.STAFF, SenderKind.CUSTOMER]),
+        Message.conversation_id.in_(chunk)
+        if chunk is not None
+        else Message.conversation_id.is_not(None),
+    ]
+    return (
+        select(
+            Message.conversation_id.label("cid"),
+            func.max(case((Message.sender_kind == SenderKind.CUSTOMER, Message.msgtime))).label(
+                "last_customer_at"
+            ),
+            func.min(case((staff, Message.msgtime))).label("first_staff_at"),
+            func.max(case((staff, Message.msgtime))).label("last_staff_at"),
+            func.count(case((staff, Message.id))).label("staff_messages"),
+        )
+        .where(*where)
+        .group_by(Message.conversation_id)
+        .cte()
     )
 
 

@@ -624,9 +624,19 @@ class ConversationFact(Base):
     The score columns are those of the newest scorecard version (``NULL`` when the
     conversation has no score of that version); ``findings`` counts the findings whose
     ``conversation_id`` is this conversation; ``day`` is the China day it started.
+
+    What the quality page reads of the score: ``unanswered_since`` (the metrics' text, set only
+    when the customer was left unanswered at the end) and ``response_business_s`` (the JSON
+    text of the answered bursts' business seconds). What the dormant list reads of the
+    messages (one-to-one conversations only, sent messages of staff and customer; ``NULL``
+    otherwise): the last customer message, the first and last staff message, the number of
+    staff messages and of those after the last customer message.
     """
 
     __tablename__ = "conversation_facts"
+    __table_args__ = (
+        Index("ix_conversation_facts_staff_id_customer_id", "staff_id", "customer_id"),
+    )
 
     conversation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     org_unit_id: Mapped[int | None] = mapped_column(Integer)
@@ -642,6 +652,13 @@ class ConversationFact(Base):
     responses: Mapped[float | None] = mapped_column(Float)
     response_median_s: Mapped[float | None] = mapped_column(Float)
     negative: Mapped[float | None] = mapped_column(Float)  # max customer_negative probability
+    unanswered_since: Mapped[str | None] = mapped_column(Text)
+    response_business_s: Mapped[str | None] = mapped_column(Text)
+    last_customer_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    first_staff_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    last_staff_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    staff_messages: Mapped[int | None] = mapped_column(Integer)
+    staff_after_customer: Mapped[int | None] = mapped_column(Integer)
 
 
 class StoreDay(Base):
