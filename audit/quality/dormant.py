@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
+    BigInteger,
     Integer,
     Select,
-    String,
     and_,
     case,
     cast,
@@ -26,11 +25,11 @@ from sqlalchemy import (
     null,
     or_,
     select,
-    type_coerce,
     union_all,
 )
 from sqlalchemy.orm import Session, aliased
 
+from audit.days import epoch_micros, from_micros, micros
 from audit.store.access import expand, in_scope
 from audit.store.models import (
     Conversation,
@@ -44,7 +43,8 @@ from audit.store.models import (
     Staff,
     Tag,
 )
-from audit.store.types import UTCDateTime
+
+DAY_US = 86_400_000_000  # microseconds in a day
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ def dormant_page(
     """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
-    cutoff = now - dt.timedelta(days=days)
+    now_us = micros(now)
+    cutoff = micros(now - dt.timedelta(days=days))
     staff_ids: list[int] | None = None
     if within is not None:
         # the staff members of the stores in scope, as ids: a planner cannot guess how few
@@ -129,15 +130,16 @@ def dormant_page(
         units = expand(session, within) or ()
         in_units = select(Staff.id).where(in_scope(Staff.org_unit_id, units))
         staff_ids = list(session.scalars(in_units))
+    dialect = session.get_bind().dialect.name
     c = _source(session, now, staff_ids, None, facts).subquery().c
-    pair_customer = func.max(c.last_customer_at)
+    pair_customer = func.max(c.last_customer_us)
     pairs = (
         select(
             c.staff_id,
             c.customer_id,
-            pair_customer.label("last_customer_at"),
-            func.max(c.last_staff_at).label("last_staff_at"),
-            func.min(c.first_staff_at).label("first_staff_at"),
+            pair_customer.label("last_customer_us"),
+            func.max(c.last_staff_us).label("last_staff_us"),
+            func.min(c.first_staff_us).label("first_staff_us"),
         )
         .group_by(c.staff_id, c.customer_id)
         .having(
@@ -145,17 +147,18 @@ def dormant_page(
                 and_(
                     pair_customer.is_not(None),
                     pair_customer < cutoff,
-                    func.max(c.last_staff_at) > pair_customer,
+                    func.max(c.last_staff_us) > pair_customer,
                 ),
-                and_(pair_customer.is_(None), func.min(c.first_staff_at) < cutoff),
+                and_(pair_customer.is_(None), func.min(c.first_staff_us) < cutoff),
             )
         )
         .subquery()
     )
     p = pairs.c
-    dialect = session.get_bind().dialect.name
-    since = func.coalesce(p.last_customer_at, p.first_staff_at, p.last_staff_at)
-    silent = _whole_days(dialect, since, now).label("silent_days")
+    since = func.coalesce(p.last_customer_us, p.first_staff_us, p.last_staff_us)
+    # whole days of silence, (now - since).days: since is at or before now, so the integer
+    # division is a floor on both backends
+    silent = ((literal(now_us, BigInteger) - since) // DAY_US).label("silent_days")
     # the order of the staff members (by store, then name, as Python orders str: by code
     # point) as a rank over the few staff rows: the pairs are sorted by numbers
     store = aliased(OrgUnit)
@@ -174,9 +177,8 @@ def dormant_page(
         select(
             p.staff_id,
             p.customer_id,
-            # as they come (text on SQLite): read once by _aware, not by the column type too
-            type_coerce(p.last_customer_at, String).label("last_customer_at"),
-            type_coerce(p.last_staff_at, String).label("last_staff_at"),
+            p.last_customer_us,
+            p.last_staff_us,
             silent,
             ranked.c.rank,
             func.count().over().label("total"),
@@ -201,8 +203,8 @@ def dormant_page(
             g.customer_id,
             Customer.external_userid,
             Customer.name,
-            g.last_customer_at,
-            g.last_staff_at,
+            g.last_customer_us,
+            g.last_staff_us,
             g.silent_days,
             g.total,
         )
@@ -216,13 +218,12 @@ def dormant_page(
         total = int(rows[0][-1]) if rows else 0
     else:  # a page past the end: the pairs counted without it
         total = int(session.scalar(select(func.count()).select_from(pairs)) or 0)
-    found = {(r[0], r[5]): _aware(r[8]) for r in rows}
+    found = {(r[0], r[5]): r[8] for r in rows}
     unanswered = _unanswered(session, now, found, facts)
     tags = _tags(session, {r[5] for r in rows})
     out = []
     for r in rows:
-        last_customer, last_staff = (_aware(v) for v in r[8:10])
-        assert last_staff is not None  # dormant pairs always have a staff message
+        assert r[9] is not None  # dormant pairs always have a staff message
         out.append(
             DormantCustomer(
                 staff_id=r[0],
@@ -233,8 +234,8 @@ def dormant_page(
                 customer_id=r[5],
                 external_userid=r[6],
                 customer_name=r[7],
-                last_customer_at=last_customer,
-                last_staff_at=last_staff,
+                last_customer_at=None if r[8] is None else from_micros(r[8]),
+                last_staff_at=from_micros(r[9]),
                 unanswered_staff_messages=unanswered.get((r[0], r[5]), 0),
                 silent_days=int(r[10]),
                 tags=tuple(sorted(tags.get(r[5], ()))),
@@ -246,14 +247,14 @@ def dormant_page(
 def _unanswered(
     session: Session,
     now: dt.datetime,
-    pairs: dict[tuple[int, int], dt.datetime | None],
+    pairs: dict[tuple[int, int], int | None],
     facts: bool,
 ) -> dict[tuple[int, int], int]:
-    """Per pair (staff id, customer id) -> its last customer message: the staff messages of
-    its conversations sent after that (all of them when the customer never wrote), until
-    ``now``. A conversation's own counts answer when they can (all its staff messages before,
-    all after, or after its own last customer message when that is the pair's, as the facts
-    keep it); the others are counted from their messages."""
+    """Per pair (staff id, customer id) -> its last customer message (microseconds): the staff
+    messages of its conversations sent after that (all of them when the customer never
+    wrote), until ``now``. A conversation's own counts answer when they can (all its staff
+    messages before, all after, or after its own last customer message when that is the
+    pair's, as the facts keep it); the others are counted from their messages."""
     out: dict[tuple[int, int], int] = {}
     staff_ids = sorted({s for s, _ in pairs})
     customers = sorted({c for _, c in pairs})
@@ -267,11 +268,11 @@ def _unanswered(
             last = pairs[key]
             if last is None:
                 n = row.staff_messages
-            elif row.last_staff_at is None or row.last_staff_at <= last:
+            elif row.last_staff_us is None or row.last_staff_us <= last:
                 n = 0
-            elif row.first_staff_at > last:
+            elif row.first_staff_us > last:
                 n = row.staff_messages
-            elif row.staff_after is not None and row.last_customer_at == last:
+            elif row.staff_after is not None and row.last_customer_us == last:
                 n = row.staff_after
             else:
                 n = session.scalar(
@@ -279,7 +280,7 @@ def _unanswered(
                         Message.conversation_id == row.id,
                         Message.sender_kind == SenderKind.STAFF,
                         Message.action == "send",
-                        Message.msgtime > last,
+                        Message.msgtime > from_micros(last),
                         Message.msgtime <= now,
                     )
                 )
@@ -295,26 +296,29 @@ def _source(
     facts: bool,
 ) -> Any:
     """Per one-to-one conversation (of these staff members and customers; ``None``: any),
-    its ``id``, ``staff_id``, ``customer_id``, ``last_customer_at``, ``last_staff_at``,
-    ``first_staff_at``, ``staff_messages`` and ``staff_after`` (staff messages after its own
-    last customer message, or ``NULL`` when not kept), from its messages sent until ``now``
-    or, when ``facts``, from ``conversation_facts`` for those with nothing after ``now``."""
+    its ``id``, ``staff_id``, ``customer_id``, ``last_customer_us``, ``last_staff_us``,
+    ``first_staff_us`` (microseconds since the epoch), ``staff_messages`` and ``staff_after``
+    (staff messages after its own last customer message, or ``NULL`` when not kept), from
+    its messages sent until ``now`` or, when ``facts``, from ``conversation_facts`` for those
+    with nothing after ``now``."""
+    dialect = session.get_bind().dialect.name
     if not facts:
-        return _from_messages(now, staff_ids, customer_ids)
+        return _from_messages(dialect, now, staff_ids, customer_ids)
     fact = ConversationFact
     # a conversation has message times in the facts when it is a one-to-one conversation of a
     # staff member and a customer (see audit.store.daily)
-    kept = [or_(fact.last_customer_at.is_not(None), fact.last_staff_at.is_not(None))]
+    kept = [or_(fact.last_customer_us.is_not(None), fact.last_staff_us.is_not(None))]
     if staff_ids is not None:
         kept.append(fact.staff_id.in_(staff_ids))
     if customer_ids is not None:
         kept.append(fact.customer_id.in_(customer_ids))
     # what a clock ahead of now has sent (or a test's "now" before the data's end): read from
     # the messages until now
+    now_us = micros(now)
     later = list(
         session.scalars(
             select(fact.conversation_id).where(
-                *kept, or_(fact.last_customer_at > now, fact.last_staff_at > now)
+                *kept, or_(fact.last_customer_us > now_us, fact.last_staff_us > now_us)
             )
         )
     )
@@ -324,18 +328,19 @@ def _source(
         fact.conversation_id.label("id"),
         fact.staff_id,
         fact.customer_id,
-        fact.last_customer_at,
-        fact.last_staff_at,
-        fact.first_staff_at,
+        fact.last_customer_us,
+        fact.last_staff_us,
+        fact.first_staff_us,
         fact.staff_messages,
         fact.staff_after_customer.label("staff_after"),
     ).where(*kept)
     if not later:
         return from_facts
-    return union_all(from_facts, _from_messages(now, staff_ids, customer_ids, later))
+    return union_all(from_facts, _from_messages(dialect, now, staff_ids, customer_ids, later))
 
 
 def _from_messages(
+    dialect: str,
     now: dt.datetime,
     staff_ids: Sequence[int] | None,
     customer_ids: Sequence[int] | None,
@@ -380,29 +385,15 @@ def _from_messages(
             c.id,
             Conversation.staff_id,
             Conversation.customer_id,
-            c.last_customer_at,
-            c.last_staff_at,
-            c.first_staff_at,
+            epoch_micros(dialect, c.last_customer_at).label("last_customer_us"),
+            epoch_micros(dialect, c.last_staff_at).label("last_staff_us"),
+            epoch_micros(dialect, c.first_staff_at).label("first_staff_us"),
             c.staff_messages,
             cast(null(), Integer).label("staff_after"),
         )
         .join(Conversation, Conversation.id == c.id)
         .where(*singles)
     )
-
-
-def _whole_days(dialect: str, since: Any, now: dt.datetime) -> ColumnElement[Any]:
-    """``(now - since).days`` in SQL, exactly (``since`` at or before ``now``): from whole
-    microseconds on SQLite (naive UTC text), the day field of the interval on PostgreSQL."""
-    if dialect == "sqlite":
-        micros = (now - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(microseconds=1)
-        text = type_coerce(since, String)
-        since_micros = cast(func.strftime("%s", text), Integer) * 1_000_000 + cast(
-            func.substr(text.concat("000000"), 21, 6), Integer
-        )
-        return (literal(micros) - since_micros) // literal(86_400_000_000)
-    # a difference of timestamptz keeps whole days of 24 hours in its day field
-    return cast(func.date_part("day", literal(now, UTCDateTime()) - since), Integer)
 
 
 def _by_code_point(dialect: str, column: Any) -> Any:
@@ -421,14 +412,3 @@ def _tags(session: Session, customer_ids: set[int]) -> dict[int, set[str]]:
     ):
         tags[customer_id].add(tag)
     return tags
-
-
-def _aware(value: object) -> dt.datetime | None:
-    """Aggregates of the UTC column come back aware on PostgreSQL, as text on SQLite."""
-    if value is None:
-        return None
-    if isinstance(value, str):  # naive UTC, as stored: read aware at once (no replace)
-        value = dt.datetime.fromisoformat(value if "+" in value[10:] else value + "+00:00")
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"not a timestamp: {value!r}")
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

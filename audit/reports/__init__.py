@@ -84,6 +84,7 @@ from audit.reports.wordlists import rule_examples, rule_table
 
 __all__ = [
     "COUNT_COLUMNS",
+    "DORMANT_PAGE",
     "LEVELS",
     "LIVE_OPTION",
     "MEASURE_COLUMNS",
@@ -93,14 +94,13 @@ __all__ = [
     "UNASSIGNED",
     "ConversationView",
     "DailyCounts",
+    "DormantList",
     "FindingView",
     "MessageView",
     "OrgNode",
     "Overview",
     "OverviewTotals",
     "Period",
-    "DORMANT_PAGE",
-    "DormantList",
     "PictureMark",
     "PictureView",
     "PipelineLag",

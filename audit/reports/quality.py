@@ -18,12 +18,23 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, and_, func, select, true
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    func,
+    select,
+    true,
+)
 
 from audit.days import as_date
 from audit.quality.metrics import BusinessClock, median, percentile
@@ -128,7 +139,7 @@ def scored_metrics(
     return list(conn.execute(query).all())
 
 
-def _pooled_responses(conn: Connection, f: ReportFilter) -> list[tuple[int, int, list[Any]]]:
+def _pooled_responses(conn: Connection, f: ReportFilter) -> list[tuple[int, int, list[float]]]:
     """Per staff member, the conversations of ``f`` scored with the newest scorecard and each
     one's ``response_business_seconds``: the arrays joined in SQL as JSON text and read with
     one parse per staff member (not one per conversation). From ``conversation_facts`` (the
@@ -169,9 +180,21 @@ def _pooled_responses(conn: Connection, f: ReportFilter) -> list[tuple[int, int,
     return _parsed(conn.execute(query))
 
 
-def _parsed(rows: Iterable[Any]) -> list[tuple[int, int, list[Any]]]:
+_BRACKETS = str.maketrans("", "", "[]")
+
+
+def _parsed(rows: Iterable[Any]) -> list[tuple[int, int, list[float]]]:
+    """(staff id, conversations, business seconds) from the arrays' JSON text joined by
+    commas: flat arrays of numbers, so the numbers between the commas, without a JSON parse
+    (an empty array leaves an empty item)."""
     return [
-        (int(staff_id), int(n), json.loads(f"[{joined}]") if joined else [])
+        (
+            int(staff_id),
+            int(n),
+            list(map(float, filter(str.strip, joined.translate(_BRACKETS).split(","))))
+            if joined
+            else [],
+        )
         for staff_id, n, joined in rows
         if staff_id is not None
     ]
@@ -224,7 +247,7 @@ def _names(
         for i, n, u, store in conn.execute(
             select(Staff.id, Staff.name, Staff.userid, OrgUnit.name)
             .outerjoin(OrgUnit, OrgUnit.id == Staff.org_unit_id)
-            .where(Staff.id.in_(wanted))
+            .where(_among(conn, Staff.id, wanted))
         ):
             staff[i] = (person_name(principal, "staff", i, f"{n} ({u})"), store or "")
     customers: dict[int, str] = {}
@@ -232,11 +255,18 @@ def _names(
     if wanted:
         for i, n, e in conn.execute(
             select(Customer.id, Customer.name, Customer.external_userid).where(
-                Customer.id.in_(wanted)
+                _among(conn, Customer.id, wanted)
             )
         ):
             customers[i] = person_name(principal, "customer", i, n or e)
     return staff, customers
+
+
+def _among(conn: Connection, column: Any, ids: list[int]) -> ColumnElement[bool]:
+    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``), not thousands."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam("ids", ids, type_=ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def waiting_now(
@@ -314,7 +344,7 @@ def staff_quality(
     conversations: dict[int, int] = {}
     with engine.connect() as conn:
         for staff_id, n, business in _pooled_responses(conn, f):
-            per_staff[staff_id] = [float(s) for c in business for s in c or ()]
+            per_staff[staff_id] = business
             conversations[staff_id] = n
         staff, _ = _names(conn, principal, per_staff, ())
     waits: dict[int, list[float]] = {}
@@ -384,7 +414,11 @@ def daily_trend(
             conn,
             f,
             lambda c: select(
-                local_day(conn, c.started_at, f.period).label("key"), conversation_id(c)
+                # the facts keep the local day (in the zone asked: they are read only then)
+                (c.day if c is ConversationFact else local_day(conn, c.started_at, f.period)).label(
+                    "key"
+                ),
+                conversation_id(c),
             ),
             medians=False,  # the trend shows no response median
         )

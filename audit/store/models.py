@@ -629,8 +629,9 @@ class ConversationFact(Base):
     when the customer was left unanswered at the end) and ``response_business_s`` (the JSON
     text of the answered bursts' business seconds). What the dormant list reads of the
     messages (one-to-one conversations only, sent messages of staff and customer; ``NULL``
-    otherwise): the last customer message, the first and last staff message, the number of
-    staff messages and of those after the last customer message.
+    otherwise): the last customer message, the first and last staff message (in microseconds
+    since the epoch), the number of staff messages and of those after the last customer
+    message.
     """
 
     __tablename__ = "conversation_facts"
@@ -654,9 +655,10 @@ class ConversationFact(Base):
     negative: Mapped[float | None] = mapped_column(Float)  # max customer_negative probability
     unanswered_since: Mapped[str | None] = mapped_column(Text)
     response_business_s: Mapped[str | None] = mapped_column(Text)
-    last_customer_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    first_staff_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
-    last_staff_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime())
+    # microseconds since the epoch (audit.days.micros): compared and subtracted as numbers
+    last_customer_us: Mapped[int | None] = mapped_column(BigInteger)
+    first_staff_us: Mapped[int | None] = mapped_column(BigInteger)
+    last_staff_us: Mapped[int | None] = mapped_column(BigInteger)
     staff_messages: Mapped[int | None] = mapped_column(Integer)
     staff_after_customer: Mapped[int | None] = mapped_column(Integer)
 

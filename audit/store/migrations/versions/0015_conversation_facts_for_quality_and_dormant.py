@@ -2,7 +2,8 @@
 per-conversation message times
 
 ``unanswered_since`` and ``response_business_s`` (from the newest score's metrics);
-``last_customer_at``, ``first_staff_at``, ``last_staff_at``, ``staff_messages`` and
+``last_customer_us``, ``first_staff_us``, ``last_staff_us`` (microseconds since the
+epoch), ``staff_messages`` and
 ``staff_after_customer`` (from the messages); an index on (staff_id, customer_id).
 
 The existing rows have none of these: the daily stage's marks are removed, so the reports
@@ -28,11 +29,9 @@ def upgrade() -> None:
     with op.batch_alter_table("conversation_facts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("unanswered_since", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("response_business_s", sa.Text(), nullable=True))
-        batch_op.add_column(
-            sa.Column("last_customer_at", sa.DateTime(timezone=True), nullable=True)
-        )
-        batch_op.add_column(sa.Column("first_staff_at", sa.DateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column("last_staff_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("last_customer_us", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("first_staff_us", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("last_staff_us", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("staff_messages", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("staff_after_customer", sa.Integer(), nullable=True))
         batch_op.create_index(
@@ -49,8 +48,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_conversation_facts_staff_id_customer_id")
         batch_op.drop_column("staff_after_customer")
         batch_op.drop_column("staff_messages")
-        batch_op.drop_column("last_staff_at")
-        batch_op.drop_column("first_staff_at")
-        batch_op.drop_column("last_customer_at")
+        batch_op.drop_column("last_staff_us")
+        batch_op.drop_column("first_staff_us")
+        batch_op.drop_column("last_customer_us")
         batch_op.drop_column("response_business_s")
         batch_op.drop_column("unanswered_since")
