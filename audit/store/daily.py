@@ -36,7 +36,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -55,7 +55,9 @@ from sqlalchemy import (
     or_,
     select,
     true,
+    tuple_,
     union_all,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -82,6 +84,7 @@ SESSIONIZE_STAGE = "stage:conversations"
 # above this many touched conversations an incremental refresh costs more than a rebuild
 FULL_ABOVE = 50_000
 _CHUNK = 5_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def _on_days(
     return out
 
 
-def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
+def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[list[T]]:
     for i in range(0, len(values), size):
         yield list(values[i : i + size])
 
@@ -237,13 +240,16 @@ def refresh_daily(engine: Engine, full: bool = False, tz: str = local.DEFAULT_ZO
                 reason = f"{len(convs)} conversations touched"
             else:
                 days |= _fact_days(conn, convs)
+                pairs = _pairs_of(conn, convs)  # a conversation may leave its pair
                 _refresh_facts(conn, version, convs, tz)
+                _refresh_pairs(conn, pairs | _pairs_of(conn, convs))
                 days |= _fact_days(conn, convs)
                 _refresh_days(conn, days, tz)
                 stats.mode, stats.conversations, stats.days = "incremental", len(convs), len(days)
         if reason:
             stats.mode, stats.reason = "full", reason
             stats.conversations = _refresh_facts(conn, version, None, tz)
+            _refresh_pairs(conn, None)
             stats.days = _refresh_days(conn, None, tz)
         for name, mark in marks.items():
             mark.seq = getattr(now, name)
@@ -460,6 +466,64 @@ def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | Non
             )
         )
     return len(convs)
+
+
+def _pairs_of(conn: Connection, convs: list[int]) -> set[tuple[int, int]]:
+    """The (staff id, customer id) pairs of these conversations' facts."""
+    fact = ConversationFact
+    out: set[tuple[int, int]] = set()
+    for chunk in _chunks(convs):
+        out.update(
+            (int(s), int(c))
+            for s, c in conn.execute(
+                select(fact.staff_id, fact.customer_id)
+                .where(
+                    fact.conversation_id.in_(chunk),
+                    fact.staff_id.is_not(None),
+                    fact.customer_id.is_not(None),
+                )
+                .distinct()
+            )
+        )
+    return out
+
+
+def _refresh_pairs(conn: Connection, pairs: set[tuple[int, int]] | None) -> None:
+    """Recompute the pair columns of the facts of ``pairs`` (``None``: every pair): the
+    message times over the pair's conversations, and its head (the newest conversation with
+    any), from the facts' own columns."""
+    fact = ConversationFact
+    timed = or_(fact.last_customer_us.is_not(None), fact.last_staff_us.is_not(None))
+    chunks: list[list[tuple[int, int]] | None] = (
+        [None] if pairs is None else list(_chunks(sorted(pairs), 1_000))
+    )
+    for chunk in chunks:
+        where = [timed, fact.staff_id.is_not(None), fact.customer_id.is_not(None)]
+        if chunk is not None:
+            where.append(tuple_(fact.staff_id, fact.customer_id).in_(chunk))
+        per_pair = (
+            select(
+                fact.staff_id.label("s"),
+                fact.customer_id.label("c"),
+                func.max(fact.last_customer_us).label("last_customer"),
+                func.min(fact.first_staff_us).label("first_staff"),
+                func.max(fact.last_staff_us).label("last_staff"),
+                func.max(fact.conversation_id).label("head"),
+            )
+            .where(*where)
+            .group_by(fact.staff_id, fact.customer_id)
+            .subquery()
+        )
+        conn.execute(
+            update(fact)
+            .where(fact.staff_id == per_pair.c.s, fact.customer_id == per_pair.c.c, timed)
+            .values(
+                pair_last_customer_us=per_pair.c.last_customer,
+                pair_first_staff_us=per_pair.c.first_staff,
+                pair_last_staff_us=per_pair.c.last_staff,
+                pair_head=fact.conversation_id == per_pair.c.head,
+            )
+        )
 
 
 def _refresh_days(conn: Connection, days: set[dt.date] | None, tz: str) -> int:

@@ -631,7 +631,8 @@ class ConversationFact(Base):
     messages (one-to-one conversations only, sent messages of staff and customer; ``NULL``
     otherwise): the last customer message, the first and last staff message (in microseconds
     since the epoch), the number of staff messages and of those after the last customer
-    message.
+    message; and per pair of staff member and customer, the same over all their one-to-one
+    conversations, on each of them, with one of them marked as the pair's head.
     """
 
     __tablename__ = "conversation_facts"
@@ -661,6 +662,12 @@ class ConversationFact(Base):
     last_staff_us: Mapped[int | None] = mapped_column(BigInteger)
     staff_messages: Mapped[int | None] = mapped_column(Integer)
     staff_after_customer: Mapped[int | None] = mapped_column(Integer)
+    # the same times over every conversation of the pair (staff_id, customer_id); the pair's
+    # newest such conversation is its head, one row per pair for the dormant list
+    pair_last_customer_us: Mapped[int | None] = mapped_column(BigInteger)
+    pair_first_staff_us: Mapped[int | None] = mapped_column(BigInteger)
+    pair_last_staff_us: Mapped[int | None] = mapped_column(BigInteger)
+    pair_head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StoreDay(Base):

@@ -2,9 +2,10 @@
 per-conversation message times
 
 ``unanswered_since`` and ``response_business_s`` (from the newest score's metrics);
-``last_customer_us``, ``first_staff_us``, ``last_staff_us`` (microseconds since the
-epoch), ``staff_messages`` and
-``staff_after_customer`` (from the messages); an index on (staff_id, customer_id).
+``last_customer_us``, ``first_staff_us``, ``last_staff_us`` (microseconds since the epoch),
+``staff_messages`` and ``staff_after_customer`` (from the messages); the same times over the
+pair of staff member and customer, ``pair_last_customer_us``, ``pair_first_staff_us``,
+``pair_last_staff_us``, and ``pair_head``; an index on (staff_id, customer_id).
 
 The existing rows have none of these: the daily stage's marks are removed, so the reports
 compute live until the next refresh, which rebuilds the tables in full.
@@ -34,6 +35,12 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("last_staff_us", sa.BigInteger(), nullable=True))
         batch_op.add_column(sa.Column("staff_messages", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("staff_after_customer", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("pair_last_customer_us", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("pair_first_staff_us", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("pair_last_staff_us", sa.BigInteger(), nullable=True))
+        batch_op.add_column(
+            sa.Column("pair_head", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
         batch_op.create_index(
             "ix_conversation_facts_staff_id_customer_id", ["staff_id", "customer_id"], unique=False
         )
@@ -46,6 +53,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("conversation_facts", schema=None) as batch_op:
         batch_op.drop_index("ix_conversation_facts_staff_id_customer_id")
+        batch_op.drop_column("pair_head")
+        batch_op.drop_column("pair_last_staff_us")
+        batch_op.drop_column("pair_first_staff_us")
+        batch_op.drop_column("pair_last_customer_us")
         batch_op.drop_column("staff_after_customer")
         batch_op.drop_column("staff_messages")
         batch_op.drop_column("last_staff_us")
