@@ -474,7 +474,7 @@ def _pairs_of(conn: Connection, convs: list[int]) -> set[tuple[int, int]]:
     out: set[tuple[int, int]] = set()
     for chunk in _chunks(convs):
         out.update(
-            (int(s), int(c))
+            (s, c)
             for s, c in conn.execute(
                 select(fact.staff_id, fact.customer_id)
                 .where(
@@ -484,6 +484,7 @@ def _pairs_of(conn: Connection, convs: list[int]) -> set[tuple[int, int]]:
                 )
                 .distinct()
             )
+            if s is not None and c is not None
         )
     return out
 

@@ -285,10 +285,14 @@ def test_the_quality_page_and_the_dormant_list_read_the_facts(
             .where(ConversationFact.response_business_s.is_not(None))
             .values(response_business_s="[1.5]")
         )
+        day = 86_400_000_000  # microseconds
         s.execute(
             update(ConversationFact)
             .where(ConversationFact.last_customer_us.is_not(None))
-            .values(last_customer_us=ConversationFact.last_customer_us - 86_400_000_000)
+            .values(
+                last_customer_us=ConversationFact.last_customer_us - day,
+                pair_last_customer_us=ConversationFact.pair_last_customer_us - day,
+            )
         )
     with engine.connect() as conn:
         assert daily.is_fresh(conn)
