@@ -643,7 +643,7 @@ class ConversationFact(Base):
     conversation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     org_unit_id: Mapped[int | None] = mapped_column(Integer)
     staff_id: Mapped[int | None] = mapped_column(Integer)
-    customer_id: Mapped[int | None] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     day: Mapped[dt.date] = mapped_column(index=True)
     message_count: Mapped[int] = mapped_column(Integer, default=0)

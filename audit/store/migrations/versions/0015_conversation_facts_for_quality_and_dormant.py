@@ -5,7 +5,8 @@ per-conversation message times
 ``last_customer_us``, ``first_staff_us``, ``last_staff_us`` (microseconds since the epoch),
 ``staff_messages`` and ``staff_after_customer`` (from the messages); the same times over the
 pair of staff member and customer, ``pair_last_customer_us``, ``pair_first_staff_us``,
-``pair_last_staff_us``, and ``pair_head``; an index on (staff_id, customer_id).
+``pair_last_staff_us``, and ``pair_head``; indexes on (staff_id, customer_id) and on
+customer_id.
 
 The existing rows have none of these: the daily stage's marks are removed, so the reports
 compute live until the next refresh, which rebuilds the tables in full.
@@ -44,6 +45,9 @@ def upgrade() -> None:
         batch_op.create_index(
             "ix_conversation_facts_staff_id_customer_id", ["staff_id", "customer_id"], unique=False
         )
+        batch_op.create_index(
+            batch_op.f("ix_conversation_facts_customer_id"), ["customer_id"], unique=False
+        )
     # the rows lack the new columns: stale, so unread until a full rebuild fills them
     op.execute(
         "DELETE FROM checkpoints WHERE source = 'stage:daily' OR source LIKE 'stage:daily:%'"
@@ -52,6 +56,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("conversation_facts", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_conversation_facts_customer_id"))
         batch_op.drop_index("ix_conversation_facts_staff_id_customer_id")
         batch_op.drop_column("pair_head")
         batch_op.drop_column("pair_last_staff_us")
