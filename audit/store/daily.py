@@ -48,6 +48,7 @@ from sqlalchemy import (
     cast,
     delete,
     exists,
+    false,
     func,
     insert,
     literal_column,
@@ -249,7 +250,6 @@ def refresh_daily(engine: Engine, full: bool = False, tz: str = local.DEFAULT_ZO
         if reason:
             stats.mode, stats.reason = "full", reason
             stats.conversations = _refresh_facts(conn, version, None, tz)
-            _refresh_pairs(conn, None)
             stats.days = _refresh_days(conn, None, tz)
         for name, mark in marks.items():
             mark.seq = getattr(now, name)
@@ -415,7 +415,7 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
                 Conversation.customer_id.is_not(None),
             ),
         )
-        .outerjoin(after, after.c.cid == sent.c.cid)
+        .outerjoin(after, after.c.cid == Conversation.id)
         .where(*conv_filter)
     )
 
@@ -450,11 +450,23 @@ def _sent_by_conversation(chunk: list[int] | None) -> Any:
 
 def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | None, tz: str) -> int:
     """Recompute the facts of ``convs`` (``None``: every conversation); rows written."""
-    if convs is None:
+    if convs is None:  # every row at once: the pairs' columns by window, not by update
         conn.execute(delete(ConversationFact))
+        rows = _facts_query(conn, version, None, tz).subquery()
+        c = dict(zip(FACT_COLUMNS, rows.c, strict=True))
+        timed = or_(c["last_customer_us"].is_not(None), c["last_staff_us"].is_not(None))
+        pair = [c["staff_id"], c["customer_id"]]
+        head = func.max(case((timed, c["conversation_id"]))).over(partition_by=pair)
         conn.execute(
             insert(ConversationFact).from_select(
-                FACT_COLUMNS, _facts_query(conn, version, None, tz)
+                [*FACT_COLUMNS, *PAIR_COLUMNS],
+                select(
+                    *rows.c,
+                    case((timed, func.max(c["last_customer_us"]).over(partition_by=pair))),
+                    case((timed, func.min(c["first_staff_us"]).over(partition_by=pair))),
+                    case((timed, func.max(c["last_staff_us"]).over(partition_by=pair))),
+                    case((timed, c["conversation_id"] == head), else_=false()),
+                ),
             )
         )
         return int(conn.scalar(select(func.count()).select_from(ConversationFact)) or 0)
@@ -466,6 +478,9 @@ def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | Non
             )
         )
     return len(convs)
+
+
+PAIR_COLUMNS = ["pair_last_customer_us", "pair_first_staff_us", "pair_last_staff_us", "pair_head"]
 
 
 def _pairs_of(conn: Connection, convs: list[int]) -> set[tuple[int, int]]:
@@ -489,19 +504,19 @@ def _pairs_of(conn: Connection, convs: list[int]) -> set[tuple[int, int]]:
     return out
 
 
-def _refresh_pairs(conn: Connection, pairs: set[tuple[int, int]] | None) -> None:
-    """Recompute the pair columns of the facts of ``pairs`` (``None``: every pair): the
-    message times over the pair's conversations, and its head (the newest conversation with
-    any), from the facts' own columns."""
+def _refresh_pairs(conn: Connection, pairs: set[tuple[int, int]]) -> None:
+    """Recompute the pair columns of the facts of ``pairs`` (as a full refresh computes them
+    for every pair): the message times over the pair's conversations, and its head (the
+    newest conversation with any), from the facts' own columns."""
     fact = ConversationFact
     timed = or_(fact.last_customer_us.is_not(None), fact.last_staff_us.is_not(None))
-    chunks: list[list[tuple[int, int]] | None] = (
-        [None] if pairs is None else list(_chunks(sorted(pairs), 1_000))
-    )
-    for chunk in chunks:
-        where = [timed, fact.staff_id.is_not(None), fact.customer_id.is_not(None)]
-        if chunk is not None:
-            where.append(tuple_(fact.staff_id, fact.customer_id).in_(chunk))
+    for chunk in _chunks(sorted(pairs), 1_000):
+        where = [
+            timed,
+            fact.staff_id.is_not(None),
+            fact.customer_id.is_not(None),
+            tuple_(fact.staff_id, fact.customer_id).in_(chunk),
+        ]
         per_pair = (
             select(
                 fact.staff_id.label("s"),
