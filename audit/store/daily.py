@@ -370,6 +370,7 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
             Message.action == "send",
             Message.sender_kind == SenderKind.STAFF,
             Message.msgtime > sent.c.last_customer_at,
+            *([] if chunk is None else [Message.conversation_id.in_(chunk)]),
         )
         .group_by(Message.conversation_id)
         .subquery()
