@@ -10,9 +10,9 @@ first so the schema and indexes are exactly the shipped ones, gathers planner st
 A page's time is the data calls its script under ``dashboards/views`` makes on a first load
 with its default widgets (the :mod:`audit.reports`, :mod:`audit.search` and store calls
 behind ``datasource``, without Streamlit and without its cache): overview, stores, quality,
-alerts, conversation (opened from an alert), customers, staff, customer, search (one search
-per tab), word lists, export (its form; the export itself runs on submit, see
-``bench/export.py``) and audit trail. Each is timed for a compliance officer (every store)
+alerts, conversation (opened from an alert), customers (the dormant list's first page),
+staff, customer, search (one search per tab), word lists, export (its form; the export
+itself runs on submit, see ``bench/export.py``) and audit trail. Each is timed for a compliance officer (every store)
 and for a supervisor of one city (default: the parent of the store with the most alerts),
 for the pages their role has, median of N runs after a warm-up, in two modes: ``aggregated``
 (what the dashboard does: from the pre-aggregated tables when they are fresh) and ``live``
