@@ -12,11 +12,12 @@ with its default widgets (the :mod:`audit.reports`, :mod:`audit.search` and stor
 behind ``datasource``, without Streamlit and without its cache): overview, stores, quality,
 alerts, conversation (opened from an alert), customers (the dormant list's first page),
 staff, customer, search (one search per tab), word lists, export (its form; the export
-itself runs on submit, see ``bench/export.py``) and audit trail. Each is timed for a compliance officer (every store)
-and for a supervisor of one city (default: the parent of the store with the most alerts),
-for the pages their role has, median of N runs after a warm-up, in two modes: ``aggregated``
-(what the dashboard does: from the pre-aggregated tables when they are fresh) and ``live``
-(every report from the base tables, as between a load and the daily stage).
+itself runs on submit, see ``bench/export.py``) and audit trail. Each is timed for a
+compliance officer (every store) and for a supervisor of one city (default: the parent of the
+store with the most alerts), for the pages their role has, median of N runs after a warm-up,
+in two modes: ``aggregated`` (what the dashboard does: from the pre-aggregated tables when
+they are fresh) and ``live`` (every report from the base tables, as between a load and the
+daily stage).
 
     python bench/dashboard.py                       # both backends, 1,000,000 messages, 5 runs
     python bench/dashboard.py --backends sqlite postgresql --messages 100000 --runs 3
