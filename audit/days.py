@@ -64,6 +64,35 @@ def as_date(value: object) -> dt.date:
     return dt.date.fromisoformat(str(value))
 
 
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+
+
+def micros(instant: dt.datetime) -> int:
+    """Whole microseconds since the epoch of an aware instant (exact)."""
+    return (instant - EPOCH) // _MICRO
+
+
+def from_micros(value: int) -> dt.datetime:
+    """:func:`micros` back to an aware UTC instant."""
+    return EPOCH + dt.timedelta(microseconds=int(value))
+
+
+def epoch_micros(dialect: str, column: Any) -> ColumnElement[Any]:
+    """:func:`micros` of a UTC timestamp column, in SQL, exactly: from the stored text on
+    SQLite (``YYYY-MM-DD HH:MM:SS.ffffff``), from the epoch on PostgreSQL (rounded: the
+    epoch is numeric, or a double before PostgreSQL 14)."""
+    from sqlalchemy import BigInteger, Integer, String, cast, extract, func, type_coerce
+
+    if dialect == "postgresql":
+        return cast(func.round(extract("epoch", column) * 1_000_000), BigInteger)
+    if dialect != "sqlite":
+        raise NotImplementedError(f"epochs are not implemented for {dialect}")
+    text = type_coerce(column, String)
+    seconds = cast(func.strftime("%s", text), Integer)
+    return seconds * 1_000_000 + cast(func.substr(text.concat("000000"), 21, 6), Integer)
+
+
 def local_day(
     dialect: str, column: Any, tz: str, lo: dt.datetime, hi: dt.datetime
 ) -> ColumnElement[Any]:

@@ -250,8 +250,8 @@ def channel_table(url: str, who: Principal, start: dt.date, end: dt.date) -> pd.
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)
-def dormant_customers(url: str, who: Principal, days: int) -> pd.DataFrame | None:
-    return reports.dormant_customers(engine_for(url), who, days)
+def dormant_page(url: str, who: Principal, days: int, page: int) -> reports.DormantList | None:
+    return reports.dormant_page(engine_for(url), who, days, page)
 
 
 @st.cache_data(ttl=QUERY_TTL, show_spinner=False)

@@ -40,8 +40,13 @@ STAGE_TABLES = {
 
 
 def _before_write(table: str, n: int, action: Callable[[], None]) -> None:
-    """Call ``action`` before the ``n``-th INSERT, UPDATE or DELETE on ``table``."""
-    pattern = re.compile(rf'^\s*(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?{table}"?[\s(]', re.I)
+    """Call ``action`` before the ``n``-th INSERT, UPDATE or DELETE on ``table`` (one after
+    a WITH clause too: an INSERT ... SELECT whose select has a common table expression is
+    written that way)."""
+    pattern = re.compile(
+        rf'^\s*(WITH\s.*?\)\s*)?(INSERT\s+INTO|UPDATE|DELETE\s+FROM)\s+"?{table}"?[\s(]',
+        re.I | re.S,
+    )
     seen = 0
 
     @event.listens_for(Engine, "before_cursor_execute")

@@ -54,7 +54,14 @@ from audit.reports.conversation import (
     conversation_alerts,
     open_conversation,
 )
-from audit.reports.customers import channel_table, dormant_customers, tag_table
+from audit.reports.customers import (
+    DORMANT_PAGE,
+    DormantList,
+    channel_table,
+    dormant_customers,
+    dormant_page,
+    tag_table,
+)
 from audit.reports.figures import (
     COUNT_COLUMNS,
     MEASURE_COLUMNS,
@@ -77,6 +84,7 @@ from audit.reports.wordlists import rule_examples, rule_table
 
 __all__ = [
     "COUNT_COLUMNS",
+    "DORMANT_PAGE",
     "LEVELS",
     "LIVE_OPTION",
     "MEASURE_COLUMNS",
@@ -86,6 +94,7 @@ __all__ = [
     "UNASSIGNED",
     "ConversationView",
     "DailyCounts",
+    "DormantList",
     "FindingView",
     "MessageView",
     "OrgNode",
@@ -106,6 +115,7 @@ __all__ = [
     "daily_counts",
     "data_period",
     "dormant_customers",
+    "dormant_page",
     "findings_by_category",
     "live",
     "messages_per_day",

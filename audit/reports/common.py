@@ -44,6 +44,15 @@ def aggregated(conn: Connection, tz: str) -> bool:
     return not conn.get_execution_options().get(LIVE_OPTION) and aggregates.is_fresh(conn, tz)
 
 
+def facts_fresh(conn: Connection) -> bool:
+    """:func:`aggregated` for what does not depend on days: ``conversation_facts``' own
+    columns, fresh in whatever zone the tables were built."""
+    if conn.get_execution_options().get(LIVE_OPTION):
+        return False
+    zone = aggregates.built_in(conn)
+    return zone is not None and aggregates.is_fresh(conn, zone)
+
+
 @dataclass(frozen=True)
 class Period:
     """Local calendar days in the time zone ``tz``, both ends included."""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import fields
+import datetime as dt
+from dataclasses import dataclass, fields
 from operator import attrgetter
 
 import pandas as pd
 from sqlalchemy import Engine, and_, func, select
 
 from audit.quality.dormant import DormantCustomer
-from audit.quality.dormant import dormant_customers as find_dormant
-from audit.reports.common import ReportFilter, in_scope, scoped
+from audit.quality.dormant import dormant_page as find_page
+from audit.reports.common import ReportFilter, facts_fresh, in_scope, scoped
 from audit.reports.figures import conversation_id, measures
 from audit.store.access import Principal, pseudonym, pseudonym_key
 from audit.store.db import session_scope
@@ -69,26 +70,73 @@ def channel_table(engine: Engine, principal: Principal, f: ReportFilter) -> pd.D
     return out.sort_values("conversations", ascending=False).reset_index(drop=True)
 
 
-def dormant_customers(engine: Engine, principal: Principal, days: int) -> pd.DataFrame | None:
-    """The dormant customers (:func:`audit.quality.dormant.dormant_customers`) of the staff in
-    scope; ``None`` for viewers (aggregates only). Analysts see staff members and customers
-    under the same pseudonyms as on the other pages (keyed by id)."""
+DORMANT_PAGE = 200  # dormant pairs a page of the list shows
+
+
+@dataclass(frozen=True)
+class DormantList:
+    """A page of the dormant list (one row per pair, :class:`DormantCustomer`'s fields as
+    columns) and the number of dormant pairs in scope."""
+
+    rows: pd.DataFrame
+    total: int
+    page: int  # 1-based
+    page_size: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.page_size))
+
+
+def dormant_customers(
+    engine: Engine, principal: Principal, days: int, now: dt.datetime | None = None
+) -> pd.DataFrame | None:
+    """Every dormant customer of the staff in scope (:func:`dormant_page` without pages)."""
+    found = dormant_page(engine, principal, days, now=now, page_size=None)
+    return None if found is None else found.rows
+
+
+def dormant_page(
+    engine: Engine,
+    principal: Principal,
+    days: int,
+    page: int = 1,
+    page_size: int | None = DORMANT_PAGE,
+    now: dt.datetime | None = None,
+) -> DormantList | None:
+    """Page ``page`` (1-based) of the dormant customers
+    (:func:`audit.quality.dormant.dormant_page`) of the staff in scope at ``now`` (default:
+    the current time), and their number; ``None`` for viewers (aggregates only). From
+    ``conversation_facts`` when they are fresh. Analysts see staff members and customers under
+    the same pseudonyms as on the other pages (keyed by id)."""
     if not principal.sees_people:
         return None
+    page = max(1, page)
+    offset = 0 if page_size is None else (page - 1) * page_size
+    at = now or utcnow()
     with session_scope(engine) as s:
-        rows = find_dormant(s, utcnow(), days, within=principal.unit_ids)
+        facts = facts_fresh(s.connection())
+        found = find_page(
+            s, at, days, within=principal.unit_ids, offset=offset, limit=page_size, facts=facts
+        )
+        if not found.rows and found.total and page_size is not None:  # past the end: the last
+            page = -(-found.total // page_size)
+            offset = (page - 1) * page_size
+            found = find_page(
+                s, at, days, within=principal.unit_ids, offset=offset, limit=page_size, facts=facts
+            )
     columns = [f.name for f in fields(DormantCustomer)]
-    # the fields as they are: dataclasses.astuple deep-copies each one, seconds for a long list
+    # the fields as they are: dataclasses.astuple deep-copies each one
     row = attrgetter(*columns)
-    frame = pd.DataFrame([row(r) for r in rows], columns=columns)
-    if principal.sees_names or frame.empty:
-        return frame
-    secret = pseudonym_key()
-    for column, kind, key in (
-        ("staff_name", "staff", "staff_id"),
-        ("staff_userid", "staff", "staff_id"),
-        ("customer_name", "customer", "customer_id"),
-        ("external_userid", "customer", "customer_id"),
-    ):
-        frame[column] = [pseudonym(kind, k, secret) for k in frame[key]]
-    return frame
+    frame = pd.DataFrame([row(r) for r in found.rows], columns=columns)
+    size = found.total if page_size is None else page_size
+    if not principal.sees_names and not frame.empty:
+        secret = pseudonym_key()
+        for column, kind, key in (
+            ("staff_name", "staff", "staff_id"),
+            ("staff_userid", "staff", "staff_id"),
+            ("customer_name", "customer", "customer_id"),
+            ("external_userid", "customer", "customer_id"),
+        ):
+            frame[column] = [pseudonym(kind, k, secret) for k in frame[key]]
+    return DormantList(frame, found.total, page, max(1, size))

@@ -439,11 +439,30 @@ _MEASURE_NAMES = [
 ]
 
 
-def _sqlite_medians(conn: Connection, query: Executable) -> pd.Series:
-    """Per key, the median of ``(key, value)`` rows (SQLite has no percentile_cont)."""
-    # plain tuples: pandas inspects each SQLAlchemy Row for namedtuple fields, slowly
-    values = pd.DataFrame([tuple(r) for r in conn.execute(query)], columns=["key", "v"])
-    return values.groupby("key")["v"].median() if not values.empty else pd.Series()
+def _joined_values(value: Any) -> Any:
+    """SQLite: the group's values (not ``NULL``) as one string, ``%!.17g`` (every double
+    exactly): reading them row by row costs more than the query that finds them."""
+    # printf makes a NULL "0": only values are printed
+    return func.group_concat(case((value.is_not(None), func.printf("%!.17g", value))), ",")
+
+
+def _median_of(joined: object) -> float:
+    """The median of :func:`_joined_values` as pandas takes it (the middle value, or the mean
+    of the two middle ones); ``NaN`` for none (``NULL``, which a frame may hold as NaN)."""
+    if not isinstance(joined, str) or not joined:
+        return float("nan")
+    values = sorted(map(float, joined.split(",")))
+    n = len(values)
+    return values[n // 2] if n % 2 else (values[n // 2 - 1] + values[n // 2]) / 2
+
+
+def _sqlite_medians(conn: Connection, query: Select[Any]) -> dict[Any, float]:
+    """Per key (not ``NULL``), the median of ``(key, value)`` rows (SQLite has no
+    percentile_cont)."""
+    rows = query.subquery()
+    key, value = rows.c[0], rows.c[1]
+    grouped = select(key, _joined_values(value)).where(key.is_not(None)).group_by(key)
+    return {k: _median_of(joined) for k, joined in conn.execute(grouped)}
 
 
 def _measures_from_facts(conn: Connection, keyed: Select[Any], medians: bool) -> pd.DataFrame:
@@ -465,19 +484,18 @@ def _measures_from_facts(conn: Connection, keyed: Select[Any], medians: bool) ->
     ]
     if in_sql:
         columns.append(func.percentile_cont(0.5).within_group(fact.response_median_s))
+    elif medians:  # SQLite: no percentile_cont; the values in the same pass, the median here
+        columns.append(_joined_values(case((fact.score.is_not(None), fact.response_median_s))))
     joined = keyed.with_only_columns(*columns, maintain_column_froms=True).group_by(k)
-    names = [*_MEASURE_NAMES, "findings", *(["response_median_s"] if in_sql else [])]
+    names = [*_MEASURE_NAMES, "findings", *(["response_median_s"] if medians else [])]
     frame = pd.DataFrame(conn.execute(joined).all(), columns=names).set_index("key")
     if not medians:
         frame["response_median_s"] = float("nan")
-    elif not in_sql:  # SQLite: no percentile_cont
-        found = _sqlite_medians(
-            conn,
-            keyed.with_only_columns(k, fact.response_median_s, maintain_column_froms=True).where(
-                fact.score.is_not(None), fact.response_median_s.is_not(None)
-            ),
-        )
-        frame["response_median_s"] = [found.get(i, float("nan")) for i in frame.index]
+    elif not in_sql:  # no median for a NULL key, as pandas groups
+        frame["response_median_s"] = [
+            float("nan") if pd.isna(i) else _median_of(v)
+            for i, v in zip(frame.index, frame["response_median_s"], strict=True)
+        ]
     return frame
 
 

@@ -36,7 +36,7 @@ import datetime as dt
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
@@ -44,16 +44,21 @@ from sqlalchemy import (
     Engine,
     Float,
     and_,
+    case,
     cast,
     delete,
     exists,
+    false,
     func,
     insert,
     literal_column,
     null,
     or_,
     select,
+    true,
+    tuple_,
     union_all,
+    update,
 )
 from sqlalchemy.orm import Session
 
@@ -63,9 +68,11 @@ from audit.store.models import (
     Checkpoint,
     Conversation,
     ConversationFact,
+    ConversationKind,
     Finding,
     Message,
     Score,
+    SenderKind,
     StoreDay,
     StoreDayFinding,
 )
@@ -78,6 +85,7 @@ SESSIONIZE_STAGE = "stage:conversations"
 # above this many touched conversations an incremental refresh costs more than a rebuild
 FULL_ABOVE = 50_000
 _CHUNK = 5_000
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,7 @@ def _on_days(
     return out
 
 
-def _chunks(values: Sequence[int], size: int = _CHUNK) -> Iterator[list[int]]:
+def _chunks(values: Sequence[T], size: int = _CHUNK) -> Iterator[list[T]]:
     for i in range(0, len(values), size):
         yield list(values[i : i + size])
 
@@ -233,7 +241,9 @@ def refresh_daily(engine: Engine, full: bool = False, tz: str = local.DEFAULT_ZO
                 reason = f"{len(convs)} conversations touched"
             else:
                 days |= _fact_days(conn, convs)
+                pairs = _pairs_of(conn, convs)  # a conversation may leave its pair
                 _refresh_facts(conn, version, convs, tz)
+                _refresh_pairs(conn, pairs | _pairs_of(conn, convs))
                 days |= _fact_days(conn, convs)
                 _refresh_days(conn, days, tz)
                 stats.mode, stats.conversations, stats.days = "incremental", len(convs), len(days)
@@ -333,6 +343,13 @@ FACT_COLUMNS = [
     "responses",
     "response_median_s",
     "negative",
+    "unanswered_since",
+    "response_business_s",
+    "last_customer_us",
+    "first_staff_us",
+    "last_staff_us",
+    "staff_messages",
+    "staff_after_customer",
 ]
 
 
@@ -345,6 +362,20 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
     else:
         found = found.where(Finding.conversation_id.is_not(None))
     counted = found.group_by(Finding.conversation_id).subquery()
+    sent = _sent_by_conversation(chunk)
+    after = (
+        select(Message.conversation_id.label("cid"), func.count(Message.id).label("n"))
+        .join(sent, sent.c.cid == Message.conversation_id)
+        .where(
+            Message.action == "send",
+            Message.sender_kind == SenderKind.STAFF,
+            Message.msgtime > sent.c.last_customer_at,
+            *([] if chunk is None else [Message.conversation_id.in_(chunk)]),
+        )
+        .group_by(Message.conversation_id)
+        .subquery()
+    )
+    unanswered = Score.metrics["unanswered_at_end"].as_boolean() == true()
     return (
         select(
             Conversation.id,
@@ -361,6 +392,13 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
             Score.metrics["responses"].as_float(),
             Score.metrics["response_median_seconds"].as_float(),
             Score.metrics[("scores_max", "customer_negative")].as_float(),
+            case((unanswered, Score.metrics["unanswered_since"].as_string())),
+            Score.metrics["response_business_seconds"].as_string(),
+            local.epoch_micros(conn.dialect.name, sent.c.last_customer_at),
+            local.epoch_micros(conn.dialect.name, sent.c.first_staff_at),
+            local.epoch_micros(conn.dialect.name, sent.c.last_staff_at),
+            sent.c.staff_messages,
+            case((sent.c.last_customer_at.is_not(None), func.coalesce(after.c.n, 0))),
         )
         .select_from(Conversation)
         .outerjoin(
@@ -368,17 +406,68 @@ def _facts_query(conn: Connection, version: str | None, chunk: list[int] | None,
             and_(Score.conversation_id == Conversation.id, Score.scorecard_version == version),
         )
         .outerjoin(counted, counted.c.cid == Conversation.id)
+        # the dormant list's pairs: one-to-one conversations of a staff member and a customer
+        .outerjoin(
+            sent,
+            and_(
+                sent.c.cid == Conversation.id,
+                Conversation.kind == ConversationKind.SINGLE,
+                Conversation.staff_id.is_not(None),
+                Conversation.customer_id.is_not(None),
+            ),
+        )
+        .outerjoin(after, after.c.cid == Conversation.id)
         .where(*conv_filter)
+    )
+
+
+def _sent_by_conversation(chunk: list[int] | None) -> Any:
+    """Per conversation (of ``chunk``; ``None``: all), over its sent staff and customer
+    messages: the last customer message, the first and last staff message, the staff
+    messages (what :mod:`audit.quality.dormant` groups by pair)."""
+    staff = Message.sender_kind == SenderKind.STAFF
+    where: list[ColumnElement[bool]] = [
+        Message.action == "send",
+        Message.sender_kind.in_([SenderKind.STAFF, SenderKind.CUSTOMER]),
+        Message.conversation_id.in_(chunk)
+        if chunk is not None
+        else Message.conversation_id.is_not(None),
+    ]
+    return (
+        select(
+            Message.conversation_id.label("cid"),
+            func.max(case((Message.sender_kind == SenderKind.CUSTOMER, Message.msgtime))).label(
+                "last_customer_at"
+            ),
+            func.min(case((staff, Message.msgtime))).label("first_staff_at"),
+            func.max(case((staff, Message.msgtime))).label("last_staff_at"),
+            func.count(case((staff, Message.id))).label("staff_messages"),
+        )
+        .where(*where)
+        .group_by(Message.conversation_id)
+        .cte()
     )
 
 
 def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | None, tz: str) -> int:
     """Recompute the facts of ``convs`` (``None``: every conversation); rows written."""
-    if convs is None:
+    if convs is None:  # every row at once: the pairs' columns by window, not by update
         conn.execute(delete(ConversationFact))
+        rows = _facts_query(conn, version, None, tz).subquery()
+        c = dict(zip(FACT_COLUMNS, rows.c, strict=True))
+        timed = or_(c["last_customer_us"].is_not(None), c["last_staff_us"].is_not(None))
+        pair = [c["staff_id"], c["customer_id"]]
+        head = func.max(case((timed, c["conversation_id"]))).over(partition_by=pair)
         conn.execute(
             insert(ConversationFact).from_select(
-                FACT_COLUMNS, _facts_query(conn, version, None, tz)
+                [*FACT_COLUMNS, *PAIR_COLUMNS],
+                select(
+                    *rows.c,
+                    case((timed, func.max(c["last_customer_us"]).over(partition_by=pair))),
+                    case((timed, func.min(c["first_staff_us"]).over(partition_by=pair))),
+                    case((timed, func.max(c["last_staff_us"]).over(partition_by=pair))),
+                    case((timed, c["conversation_id"] == head), else_=false()),
+                ),
             )
         )
         return int(conn.scalar(select(func.count()).select_from(ConversationFact)) or 0)
@@ -390,6 +479,68 @@ def _refresh_facts(conn: Connection, version: str | None, convs: list[int] | Non
             )
         )
     return len(convs)
+
+
+PAIR_COLUMNS = ["pair_last_customer_us", "pair_first_staff_us", "pair_last_staff_us", "pair_head"]
+
+
+def _pairs_of(conn: Connection, convs: list[int]) -> set[tuple[int, int]]:
+    """The (staff id, customer id) pairs of these conversations' facts."""
+    fact = ConversationFact
+    out: set[tuple[int, int]] = set()
+    for chunk in _chunks(convs):
+        out.update(
+            (s, c)
+            for s, c in conn.execute(
+                select(fact.staff_id, fact.customer_id)
+                .where(
+                    fact.conversation_id.in_(chunk),
+                    fact.staff_id.is_not(None),
+                    fact.customer_id.is_not(None),
+                )
+                .distinct()
+            )
+            if s is not None and c is not None
+        )
+    return out
+
+
+def _refresh_pairs(conn: Connection, pairs: set[tuple[int, int]]) -> None:
+    """Recompute the pair columns of the facts of ``pairs`` (as a full refresh computes them
+    for every pair): the message times over the pair's conversations, and its head (the
+    newest conversation with any), from the facts' own columns."""
+    fact = ConversationFact
+    timed = or_(fact.last_customer_us.is_not(None), fact.last_staff_us.is_not(None))
+    for chunk in _chunks(sorted(pairs), 1_000):
+        where = [
+            timed,
+            fact.staff_id.is_not(None),
+            fact.customer_id.is_not(None),
+            tuple_(fact.staff_id, fact.customer_id).in_(chunk),
+        ]
+        per_pair = (
+            select(
+                fact.staff_id.label("s"),
+                fact.customer_id.label("c"),
+                func.max(fact.last_customer_us).label("last_customer"),
+                func.min(fact.first_staff_us).label("first_staff"),
+                func.max(fact.last_staff_us).label("last_staff"),
+                func.max(fact.conversation_id).label("head"),
+            )
+            .where(*where)
+            .group_by(fact.staff_id, fact.customer_id)
+            .subquery()
+        )
+        conn.execute(
+            update(fact)
+            .where(fact.staff_id == per_pair.c.s, fact.customer_id == per_pair.c.c, timed)
+            .values(
+                pair_last_customer_us=per_pair.c.last_customer,
+                pair_first_staff_us=per_pair.c.first_staff,
+                pair_last_staff_us=per_pair.c.last_staff,
+                pair_head=fact.conversation_id == per_pair.c.head,
+            )
+        )
 
 
 def _refresh_days(conn: Connection, days: set[dt.date] | None, tz: str) -> int:

@@ -624,14 +624,26 @@ class ConversationFact(Base):
     The score columns are those of the newest scorecard version (``NULL`` when the
     conversation has no score of that version); ``findings`` counts the findings whose
     ``conversation_id`` is this conversation; ``day`` is the China day it started.
+
+    What the quality page reads of the score: ``unanswered_since`` (the metrics' text, set only
+    when the customer was left unanswered at the end) and ``response_business_s`` (the JSON
+    text of the answered bursts' business seconds). What the dormant list reads of the
+    messages (one-to-one conversations only, sent messages of staff and customer; ``NULL``
+    otherwise): the last customer message, the first and last staff message (in microseconds
+    since the epoch), the number of staff messages and of those after the last customer
+    message; and per pair of staff member and customer, the same over all their one-to-one
+    conversations, on each of them, with one of them marked as the pair's head.
     """
 
     __tablename__ = "conversation_facts"
+    __table_args__ = (
+        Index("ix_conversation_facts_staff_id_customer_id", "staff_id", "customer_id"),
+    )
 
     conversation_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     org_unit_id: Mapped[int | None] = mapped_column(Integer)
     staff_id: Mapped[int | None] = mapped_column(Integer)
-    customer_id: Mapped[int | None] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
     started_at: Mapped[dt.datetime] = mapped_column(UTCDateTime())
     day: Mapped[dt.date] = mapped_column(index=True)
     message_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -642,6 +654,20 @@ class ConversationFact(Base):
     responses: Mapped[float | None] = mapped_column(Float)
     response_median_s: Mapped[float | None] = mapped_column(Float)
     negative: Mapped[float | None] = mapped_column(Float)  # max customer_negative probability
+    unanswered_since: Mapped[str | None] = mapped_column(Text)
+    response_business_s: Mapped[str | None] = mapped_column(Text)
+    # microseconds since the epoch (audit.days.micros): compared and subtracted as numbers
+    last_customer_us: Mapped[int | None] = mapped_column(BigInteger)
+    first_staff_us: Mapped[int | None] = mapped_column(BigInteger)
+    last_staff_us: Mapped[int | None] = mapped_column(BigInteger)
+    staff_messages: Mapped[int | None] = mapped_column(Integer)
+    staff_after_customer: Mapped[int | None] = mapped_column(Integer)
+    # the same times over every conversation of the pair (staff_id, customer_id); the pair's
+    # newest such conversation is its head, one row per pair for the dormant list
+    pair_last_customer_us: Mapped[int | None] = mapped_column(BigInteger)
+    pair_first_staff_us: Mapped[int | None] = mapped_column(BigInteger)
+    pair_last_staff_us: Mapped[int | None] = mapped_column(BigInteger)
+    pair_head: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class StoreDay(Base):

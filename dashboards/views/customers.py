@@ -7,6 +7,8 @@ import datasource as ds
 import streamlit as st
 import widgets
 
+DORMANT_PAGE = "customers_dormant_page"  # the page of the dormant list shown
+
 MEASURES = {
     "customers": st.column_config.NumberColumn("客户", format="%d"),
     "conversations": st.column_config.NumberColumn("会话", format="%d"),
@@ -69,10 +71,35 @@ st.subheader("沉睡客户 Dormant customers")
 if not who.sees_people:
     st.caption(f"{widgets.AGGREGATES_ONLY}.")
 else:
-    dormant = ds.dormant_customers(url, who, 30)
+    dormant = ds.dormant_page(url, who, 30, st.session_state.get(DORMANT_PAGE, 1))
     if dormant is None:
         st.caption("沉睡客户清单尚不可用 / the dormant list is not available yet.")
-    elif dormant.empty:
+    elif dormant.total == 0:
         st.caption("没有沉睡客户 / no dormant customers.")
     else:
-        st.dataframe(dormant, hide_index=True, key="customers_dormant")
+        st.session_state[DORMANT_PAGE] = dormant.page
+        st.caption(
+            f"共 {dormant.total:,} 个沉睡客户 dormant pairs · "
+            f"第 {dormant.page:,} / {dormant.pages:,} 页 page"
+        )
+        if dormant.pages > 1:
+
+            def _go(page: int) -> None:
+                st.session_state[DORMANT_PAGE] = page
+
+            nav = st.columns([1, 1, 6])
+            nav[0].button(
+                "‹ 上一页 Prev",
+                key="dormant_prev",
+                on_click=_go,
+                args=(dormant.page - 1,),
+                disabled=dormant.page == 1,
+            )
+            nav[1].button(
+                "下一页 Next ›",
+                key="dormant_next",
+                on_click=_go,
+                args=(dormant.page + 1,),
+                disabled=dormant.page >= dormant.pages,
+            )
+        st.dataframe(dormant.rows, hide_index=True, key="customers_dormant")

@@ -19,9 +19,23 @@ from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Button
 
 from audit.domain import Action
+from audit.reports import DORMANT_PAGE
 from audit.store.access import pseudonym
+from audit.store.daily import refresh_daily
 from audit.store.db import session_scope
-from audit.store.models import Alert, AlertState, AuditLog, Message, Review, Staff
+from audit.store.models import (
+    Alert,
+    AlertState,
+    AuditLog,
+    Conversation,
+    ConversationKind,
+    Customer,
+    Envelope,
+    Message,
+    Review,
+    SenderKind,
+    Staff,
+)
 
 PAGES = {
     "overview": "views/overview.py",
@@ -432,3 +446,59 @@ def _last_export(engine: Engine) -> dict[str, Any]:
         ).first()
     assert log is not None
     return dict(log.detail)
+
+
+def test_the_dormant_list_is_shown_a_page_at_a_time(fresh_db: tuple[Engine, DashSeed]):
+    """More dormant pairs than a page holds: the first page, their number, and the next page
+    on a click, from fresh daily tables (as after the pipeline)."""
+    engine, _ = fresh_db
+    old = dt.datetime(2020, 1, 1, tzinfo=dt.UTC)  # dormant whenever the page asks
+    with session_scope(engine) as s:
+        zhang = s.scalar(select(Staff).where(Staff.userid == "zhangwei"))
+        assert zhang is not None
+        for i in range(DORMANT_PAGE + 5):
+            customer = Customer(external_userid=f"wmold{i:03d}", name=f"老客户{i:03d}")
+            s.add(customer)
+            s.flush()
+            conv = Conversation(
+                key=f"single:zhangwei:wmold{i}:1",
+                thread=f"single:zhangwei:wmold{i}",
+                kind=ConversationKind.SINGLE,
+                staff_id=zhang.id,
+                customer_id=customer.id,
+                org_unit_id=zhang.org_unit_id,
+                started_at=old,
+                ended_at=old,
+            )
+            s.add(conv)
+            s.flush()
+            for n, kind in ((0, SenderKind.CUSTOMER), (1, SenderKind.STAFF)):
+                env = Envelope(source="test", seq=90_000 + 2 * i + n, msgid=f"old{i}-{n}")
+                s.add(env)
+                s.flush()
+                s.add(
+                    Message(
+                        envelope_id=env.id,
+                        msgid=env.msgid,
+                        seq=env.seq,
+                        action="send",
+                        msgtype="text",
+                        sender="x",
+                        sender_kind=kind,
+                        msgtime=old - dt.timedelta(days=i, minutes=-n),
+                        text="在吗",
+                        conversation_id=conv.id,
+                    )
+                )
+    assert refresh_daily(engine).mode == "full"
+    at = app_as(principal(engine, "officer"), PAGES["customers"])
+    shown = texts(at)
+    assert f"共 {DORMANT_PAGE + 5:,} 个沉睡客户" in shown and "第 1 / 2 页" in shown
+    first = at.dataframe[-1].value
+    assert len(first) == DORMANT_PAGE
+    assert first["silent_days"].is_monotonic_decreasing  # one staff member: longest first
+    at.button(key="dormant_next").click().run()
+    assert "第 2 / 2 页" in texts(at)
+    second = at.dataframe[-1].value
+    assert len(second) == 5
+    assert not set(second["customer_id"]) & set(first["customer_id"])

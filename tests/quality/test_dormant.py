@@ -10,16 +10,18 @@ import datetime as dt
 import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from audit import reports
-from audit.quality.dormant import DormantCustomer, dormant_customers
+from audit.quality.dormant import DormantCustomer, dormant_customers, dormant_page
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import ScoreResult, score_values
 from audit.store.access import Principal, pseudonym
+from audit.store.daily import refresh_daily
 from audit.store.db import session_factory, session_scope
 from audit.store.models import (
     Conversation,
@@ -380,3 +382,93 @@ def test_when_the_customers_page_lists_dormant_pairs_then_each_field_is_a_column
     assert analyst is not None
     assert analyst.iloc[0]["external_userid"] == pseudonym("customer", old.id)
     assert reports.dormant_customers(engine, Principal(None, "v", Role.VIEWER, None), 30) is None
+
+
+def seed_overlapping(engine: Engine, chain: Chain) -> None:
+    """More pairs for the facts: the customer's last word in one conversation and staff
+    messages after it in overlapping ones (counted from their messages), a pair silent exactly
+    31 days less a microsecond before NOW, and one exactly 31 days."""
+    with session_scope(engine) as s:
+        db = Seeder(s)
+        db.seq = itertools.count(5000)
+        talked = Customer(external_userid="wmmany")
+        edge, exact = Customer(external_userid="wmedge"), Customer(external_userid="wmexact")
+        s.add_all([talked, edge, exact])
+        s.flush()
+        cust, staff = SenderKind.CUSTOMER, SenderKind.STAFF
+
+        def conv(customer: Customer, day: int) -> Conversation:
+            single = ConversationKind.SINGLE
+            return db.conversation(
+                single, utc(2026, 10, day), chain.nanjing, chain.zhang, customer.id
+            )
+
+        b = conv(talked, 5)
+        db.message(b, utc(2026, 10, 6), cust)
+        db.message(b, utc(2026, 10, 7), staff)
+        c = conv(talked, 1)  # overlaps b: one staff message before 10-06, one after
+        db.message(c, utc(2026, 10, 5), staff)
+        db.message(c, utc(2026, 10, 9), staff)
+        db.message(c, utc(2026, 10, 9, 1), staff)
+        month = NOW - dt.timedelta(days=31)
+        e = conv(edge, 20)
+        db.message(e, month + dt.timedelta(microseconds=1), cust)
+        db.message(e, month + dt.timedelta(microseconds=2), staff)
+        x = conv(exact, 20)
+        db.message(x, month, cust)
+        db.message(x, month + dt.timedelta(seconds=1), staff)
+
+
+def _page(
+    session: Session, facts: bool, now: dt.datetime, days: int, **kw: Any
+) -> tuple[list[DormantCustomer], int]:
+    found = dormant_page(session, now, days, facts=facts, **kw)
+    return found.rows, found.total
+
+
+def test_when_the_facts_are_fresh_then_the_dormant_pages_are_the_live_ones(
+    engine: Engine, session: Session
+) -> None:
+    chain = seed_dormant(engine)
+    seed_overlapping(engine, chain)
+    refresh_daily(engine)
+
+    def compare() -> None:
+        for now, days in ((NOW, 30), (NOW, 55), (utc(2026, 11, 25), 1), (utc(2026, 10, 8), 1)):
+            for within in (None, [chain.xujiahui], [chain.city]):
+                every, total = _page(session, False, now, days, within=within)
+                assert _page(session, True, now, days, within=within) == (every, total)
+                assert total == len(every)
+                for offset, limit in ((0, 1), (1, 2), (2, 100), (len(every), 5)):
+                    page = _page(
+                        session, True, now, days, within=within, offset=offset, limit=limit
+                    )
+                    assert page == (every[offset : offset + limit], total)
+                for d in every:  # whole days, as Python counts them
+                    if d.last_customer_at is not None:
+                        assert d.silent_days == (now - d.last_customer_at).days
+
+    compare()
+    found = {d.external_userid: d for d in dormant_customers(session, NOW, 30)}
+    assert found["wmmany"].unanswered_staff_messages == 3  # 10-07, 10-09 twice
+    assert (found["wmedge"].silent_days, found["wmexact"].silent_days) == (30, 31)
+    assert "wmcust5" in found  # its 2027 answer is after "now": read from its messages
+
+    with session_scope(engine) as s:  # a new message: an incremental refresh follows it
+        db = Seeder(s)
+        db.seq = itertools.count(9000)
+        conv = s.scalar(
+            select(Conversation)
+            .join(Customer, Customer.id == Conversation.customer_id)
+            .where(Customer.external_userid == "wmmany")
+            .order_by(Conversation.id)
+            .limit(1)
+        )
+        assert conv is not None
+        db.message(conv, utc(2026, 10, 8), SenderKind.CUSTOMER)
+    assert refresh_daily(engine).mode == "incremental"
+    session.expire_all()
+    found = {d.external_userid: d for d in dormant_customers(session, NOW, 30)}
+    assert found["wmmany"].last_customer_at == utc(2026, 10, 8)
+    assert found["wmmany"].unanswered_staff_messages == 2  # 10-09 twice
+    compare()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 
 import pytest
 
@@ -81,6 +82,34 @@ def test_when_hours_run_overnight_then_the_window_belongs_to_its_opening_day() -
     assert night.business_seconds(t("11-21 23:00"), t("11-22 01:00")) == 0
     # a start inside a window opened the day before (Tuesday 02:00, Monday's night)
     assert night.business_seconds(t("11-17 02:00"), t("11-17 03:00")) == H
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [
+        EVERY_DAY,
+        WEEKDAYS,
+        BusinessClock.parse("22:00-06:00", days=[1, 2, 3, 4, 5]),
+        BusinessClock.parse("00:00-24:00"),
+        BusinessClock.parse("08:00-08:00"),
+        BusinessClock.parse("09:30-18:00", days=[1, 3, 5], tz="America/New_York"),  # DST
+    ],
+)
+def test_when_many_waits_end_now_then_each_is_its_business_seconds(clock: BusinessClock) -> None:
+    """The waiting list's batch: the walk's seconds for each start (both exact to the
+    microsecond; the walk adds floats, so the last bit may differ), zero from "now" on."""
+    rng = random.Random(7)
+    now = dt.datetime(2026, 11, 8, 7, 30, 0, 250_001, tzinfo=dt.UTC)  # after New York's DST end
+    starts = [
+        now - dt.timedelta(seconds=rng.randrange(0, 40 * 86400), microseconds=rng.randrange(10**6))
+        for _ in range(400)
+    ]
+    starts += [now, now + dt.timedelta(hours=1), now - dt.timedelta(microseconds=1)]
+    got = clock.business_seconds_until(starts, now)
+    assert got == pytest.approx([clock.business_seconds(a, now) for a in starts], rel=1e-12)
+    assert got[-3:-1] == [0.0, 0.0]
+    assert clock.business_seconds_until([], now) == []
+    assert sum(1 for g in got if g > 0) > 200  # not a list of zeros
 
 
 def test_when_hours_are_round_the_clock_then_every_second_counts() -> None:

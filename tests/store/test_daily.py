@@ -18,6 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
 from dashboard_seed import DashSeed, seed_dashboard
 
 from audit import reports
+from audit.config import QualityConfig
+from audit.quality.metrics import BusinessClock
+from audit.reports import quality
 from audit.store import daily
 from audit.store.access import Principal
 from audit.store.db import session_scope, stage_mark
@@ -40,6 +43,18 @@ pytestmark = pytest.mark.slow  # long-running: scheduled first (tests/conftest.p
 
 WHOLE = reports.Period(dt.date(2026, 11, 14), dt.date(2026, 11, 22))
 ONE_DAY = reports.Period(dt.date(2026, 11, 16), dt.date(2026, 11, 16))
+QUALITY = QualityConfig()
+CLOCK = BusinessClock.from_config(QUALITY)
+WAITING_AT = dt.datetime(2026, 11, 25, 4, 0, tzinfo=dt.UTC)  # the quality page's "now"
+# the dormant list at several moments: every pair silent; a "now" before some of the
+# messages (read from the messages, not the facts); one page of one pair, and past the end
+DORMANT = (
+    (dt.datetime(2026, 12, 31, tzinfo=dt.UTC), 30, 1, None),
+    (dt.datetime(2026, 12, 31, tzinfo=dt.UTC), 30, 2, 1),
+    (dt.datetime(2026, 12, 31, tzinfo=dt.UTC), 30, 9, 1),
+    (dt.datetime(2026, 11, 19, 12, 0, tzinfo=dt.UTC), 1, 1, None),
+    (dt.datetime(2026, 11, 17, tzinfo=dt.UTC), 1, 1, None),
+)
 
 
 @pytest.fixture
@@ -79,6 +94,17 @@ def _every_report(engine: Engine, seed: DashSeed) -> dict[str, Any]:
             out[f"{key}/per_day"] = reports.scoped_messages_per_day(engine, who, f)
             picked = reports.ReportFilter(period, (chain.xujiahui,))
             out[f"{key}/stores/picked"] = reports.scoped_store_table(engine, who, picked)
+            if who.sees_people:
+                for unit in (None, chain.nanjing):
+                    waiting = quality.waiting_now(
+                        engine, who, f, CLOCK, QUALITY.sla_minutes, WAITING_AT, unit
+                    )
+                    out[f"{key}/waiting/{unit}"] = waiting
+                    out[f"{key}/staff_quality/{unit}"] = quality.staff_quality(
+                        engine, who, f, CLOCK, QUALITY.sla_minutes, WAITING_AT, unit, waiting
+                    )
+            out[f"{key}/trend"] = quality.daily_trend(engine, who, f)
+            out[f"{key}/trend/nanjing"] = quality.daily_trend(engine, who, f, chain.nanjing)
             for units in (None, (chain.city,)):
                 view = reports.overview(engine, who, period, units, period.end)
                 out[f"{key}/overview/{units}"] = (
@@ -87,6 +113,12 @@ def _every_report(engine: Engine, seed: DashSeed) -> dict[str, Any]:
                     view.per_day,
                     view.movers,
                 )
+        for now, days, page, size in DORMANT:
+            found = reports.dormant_page(engine, who, days, page, size, now=now)
+            assert found is not None
+            label = f"{name}/dormant/{now:%m-%d}/{days}/{page}/{size}"
+            out[f"{label}/rows"] = found.rows
+            out[f"{label}/total"] = [found.total, found.page]
     return out
 
 
@@ -211,6 +243,67 @@ def test_reports_from_the_tables_equal_the_live_ones(engine: Engine, seed: DashS
         assert (conn.scalar(select(func.count()).select_from(StoreDay)) or 0) > 0
     _assert_same(_every_report(engine, seed), expected)
     _assert_same(_every_report(_live(engine), seed), expected)
+    # what the quality page and the dormant list compare is there to compare
+    assert len(expected["compliance/whole/waiting/None"]) == 1
+    assert expected["compliance/whole/staff_quality/None"]["responses"].sum() == 3
+    assert expected["compliance/dormant/12-31/30/1/None/total"] == [3, 1]
+    assert expected["compliance/dormant/12-31/30/1/None/rows"][
+        "unanswered_staff_messages"
+    ].tolist() == [1, 1, 1]
+
+
+def _quality_and_dormant(engine: Engine) -> dict[str, Any]:
+    who = _who(Role.COMPLIANCE, None)
+    f = reports.ReportFilter(WHOLE)
+    sla = QUALITY.sla_minutes
+    waiting = quality.waiting_now(engine, who, f, CLOCK, sla, WAITING_AT)
+    found = reports.dormant_page(engine, who, 30, now=dt.datetime(2026, 12, 31, tzinfo=dt.UTC))
+    assert found is not None
+    return {
+        "waiting": waiting,
+        "staff": quality.staff_quality(engine, who, f, CLOCK, sla, WAITING_AT, None, waiting),
+        "dormant": found.rows,
+    }
+
+
+def test_the_quality_page_and_the_dormant_list_read_the_facts(
+    engine: Engine, seed: DashSeed
+) -> None:
+    """Facts changed behind the refresh's back show on the default engine only: the pages'
+    fast paths read them (so the comparisons above compare two computations)."""
+    daily.refresh_daily(engine)
+    truth = _quality_and_dormant(engine)
+    _assert_same(_quality_and_dormant(_live(engine)), truth)
+    with session_scope(engine) as s:
+        s.execute(
+            update(ConversationFact)
+            .where(ConversationFact.unanswered_since.is_not(None))
+            .values(unanswered_since="2026-11-18T00:00:00+00:00")
+        )
+        s.execute(
+            update(ConversationFact)
+            .where(ConversationFact.response_business_s.is_not(None))
+            .values(response_business_s="[1.5]")
+        )
+        day = 86_400_000_000  # microseconds
+        s.execute(
+            update(ConversationFact)
+            .where(ConversationFact.last_customer_us.is_not(None))
+            .values(
+                last_customer_us=ConversationFact.last_customer_us - day,
+                pair_last_customer_us=ConversationFact.pair_last_customer_us - day,
+            )
+        )
+    with engine.connect() as conn:
+        assert daily.is_fresh(conn)
+    tampered = _quality_and_dormant(engine)
+    assert tampered["waiting"]["since"].tolist() != truth["waiting"]["since"].tolist()
+    assert set(tampered["staff"]["response_p50_min"]) == {1.5 / 60}
+    assert (
+        tampered["dormant"]["silent_days"].tolist()
+        == (truth["dormant"]["silent_days"] + 1).tolist()
+    )
+    _assert_same(_quality_and_dormant(_live(engine)), truth)
 
 
 def test_a_live_engine_ignores_fresh_tables(engine: Engine, seed: DashSeed) -> None:
