@@ -4,12 +4,12 @@ scan stage (SQLite and PostgreSQL), quiet on ordinary service talk; their seed f
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from linecount import lines_run
 from sqlalchemy import Engine, select
 from text_messages import add_text_messages
 
@@ -306,24 +306,6 @@ def test_when_a_message_normalizes_to_one_character_then_no_model_finding(
         assert scorers.detect_many(texts, [role] * len(texts)) == [[], [], []]
 
 
-def _lines_run(run: Any) -> int:
-    """Python lines executed by ``run()`` (a trace hook: work counted, never timed)."""
-    count = 0
-
-    def trace(frame: Any, event: str, arg: Any) -> Any:
-        nonlocal count
-        if event == "line":
-            count += 1
-        return trace
-
-    sys.settrace(trace)
-    try:
-        run()
-    finally:
-        sys.settrace(None)
-    return count
-
-
 def test_a_long_message_is_judged_by_its_beginning_at_a_chat_messages_cost(
     scorers: Scorers,
 ) -> None:
@@ -340,4 +322,4 @@ def test_a_long_message_is_judged_by_its_beginning_at_a_chat_messages_cost(
         model = [f for f in found(text) if f.rule == "model.diversion"]
         assert [(f.start, f.end, f.matched) for f in model] == [(0, len(head), head)]
     found(long)  # once, so that lazy loading is not counted
-    assert _lines_run(lambda: found(long)) <= 1.05 * _lines_run(lambda: found(short))
+    assert lines_run(lambda: found(long)) <= 1.05 * lines_run(lambda: found(short))

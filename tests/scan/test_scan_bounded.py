@@ -8,14 +8,13 @@ characters, and every pattern is linear in what it sees.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from linecount import lines_run as count_lines
 
 from audit.scan import scanner as scanner_module
 from audit.scan.scanner import (
@@ -38,20 +37,7 @@ UNITS = [
 
 def lines_run(text: str) -> int:
     """Python lines executed by one scan of ``text``."""
-    count = 0
-
-    def trace(frame: FrameType, event: str, arg: Any) -> Any:
-        nonlocal count
-        if event == "line":
-            count += 1
-        return trace
-
-    sys.settrace(trace)
-    try:
-        SCANNER.scan(text)
-    finally:
-        sys.settrace(None)
-    return count
+    return count_lines(lambda: SCANNER.scan(text))
 
 
 @settings(max_examples=12, deadline=None)
