@@ -1,5 +1,5 @@
 """Widgets the pages share: the period picker (with presets), ids from the URL, links to the
-drill-down pages, and formatting (percent with one decimal, minutes, sample sizes)."""
+drill-down pages, a pager, and formatting (percent with one decimal, minutes, sample sizes)."""
 
 from __future__ import annotations
 
@@ -313,3 +313,24 @@ def lag_line(lag: reports.PipelineLag, tz: str) -> str:
 
 def num(value: float | None, fmt: str = "{:.1f}") -> str:
     return "—" if value is None or value != value else fmt.format(value)
+
+
+def pager(state: str, key: str, page: int, pages: int, ends: bool = True) -> None:
+    """Buttons that move ``st.session_state[state]`` (the page shown, 1..``pages``):
+    previous and next, and with ``ends`` the first and the last; ``key`` prefixes theirs."""
+
+    def go(to: int) -> None:
+        st.session_state[state] = max(1, min(to, pages))
+
+    first, last = page == 1, page >= pages
+    buttons = [
+        ("« 首页 First", "first", 1, first),
+        ("‹ 上一页 Prev", "prev", page - 1, first),
+        ("下一页 Next ›", "next", page + 1, last),
+        ("末页 Last »", "last", pages, last),
+    ]
+    if not ends:
+        buttons = buttons[1:3]
+    nav = st.columns([1] * len(buttons) + [8 - len(buttons)])
+    for column, (label, name, to, disabled) in zip(nav, buttons, strict=False):
+        column.button(label, key=f"{key}_{name}", on_click=go, args=(to,), disabled=disabled)

@@ -406,17 +406,16 @@ class Scanner:
         if not found:
             return False
         values = list(map(itemgetter(1), found))
-        if min(values) < self._half_only:
-            if not quota.spent:
-                return True
-            self._unspent(quota, self._tables_for(role)[1])
-            if any(map(quota.live.__getitem__, values)):
-                return True
+        if quota.spent:
+            self._unspent(quota, self._tables_for(role)[1])  # the masks, up to date
+        if min(values) < self._half_only and (
+            not quota.spent or any(map(quota.live.__getitem__, values))
+        ):
+            return True
         if quota.gap_looks >= MAX_GAP_LOOKS:
             return False  # halves make no candidate any more
         halves = found
         if quota.spent:
-            self._unspent(quota, self._tables_for(role)[1])
             halves = list(itertools.compress(found, map(quota.halves.__getitem__, values)))
         return next(self._joined(halves), None) is not None
 
@@ -835,10 +834,9 @@ class _Quota:
         self.total += 1
         if count >= MAX_PER_RULE:
             self.spent.add(rule)
-        elif self.total == MAX_PER_MESSAGE:
-            self.spent |= self.reported  # every rule reported so far has enough
-        elif self.total > MAX_PER_MESSAGE and rule in self.reported:
-            self.spent.add(rule)
+        if self.total == MAX_PER_MESSAGE:
+            # every rule reported so far has enough; one reported later is spent by ``report``
+            self.spent |= self.reported
 
     def report(self, findings: Iterable[Finding]) -> None:
         """``findings`` are kept (context judgement left them, and no other chunk has them)."""

@@ -151,35 +151,7 @@ if result.total == 0:
     st.stop()
 
 
-def _go(page: int) -> None:
-    st.session_state[PAGE] = max(1, min(page, result.pages))
-
-
-nav = st.columns([1, 1, 1, 1, 4])
-nav[0].button(
-    "« 首页 First", key="alerts_first", on_click=_go, args=(1,), disabled=result.page == 1
-)
-nav[1].button(
-    "‹ 上一页 Prev",
-    key="alerts_prev",
-    on_click=_go,
-    args=(result.page - 1,),
-    disabled=result.page == 1,
-)
-nav[2].button(
-    "下一页 Next ›",
-    key="alerts_next",
-    on_click=_go,
-    args=(result.page + 1,),
-    disabled=result.page >= result.pages,
-)
-nav[3].button(
-    "末页 Last »",
-    key="alerts_last",
-    on_click=_go,
-    args=(result.pages,),
-    disabled=result.page >= result.pages,
-)
+widgets.pager(PAGE, "alerts", result.page, result.pages)
 
 queue = result.rows
 ids = [int(x) for x in queue["alert_id"]]

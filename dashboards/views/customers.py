@@ -83,23 +83,5 @@ else:
             f"第 {dormant.page:,} / {dormant.pages:,} 页 page"
         )
         if dormant.pages > 1:
-
-            def _go(page: int) -> None:
-                st.session_state[DORMANT_PAGE] = page
-
-            nav = st.columns([1, 1, 6])
-            nav[0].button(
-                "‹ 上一页 Prev",
-                key="dormant_prev",
-                on_click=_go,
-                args=(dormant.page - 1,),
-                disabled=dormant.page == 1,
-            )
-            nav[1].button(
-                "下一页 Next ›",
-                key="dormant_next",
-                on_click=_go,
-                args=(dormant.page + 1,),
-                disabled=dormant.page >= dormant.pages,
-            )
+            widgets.pager(DORMANT_PAGE, "dormant", dormant.page, dormant.pages, ends=False)
         st.dataframe(dormant.rows, hide_index=True, key="customers_dormant")

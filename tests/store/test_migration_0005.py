@@ -6,15 +6,15 @@ The 0004 rows are written with plain table definitions of that schema (the model
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from migrated import database_at
 from sqlalchemy import JSON, Engine, column, insert, select, table, text
 from sqlalchemy.exc import IntegrityError
 
-from audit.store.db import make_engine, migrate
+from audit.store.db import migrate
 from audit.store.models import Alert, AuditLog, Review
 
 T0 = dt.datetime(2025, 11, 17, 2, 0, tzinfo=dt.UTC)
@@ -48,28 +48,7 @@ _alerts_0004 = table(
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine_0004(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
     """An empty database migrated to 0004 only."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        migrate(engine, "0004")
-        yield engine
-        engine.dispose()
-        return
-    # the session's PostgreSQL database (skipped with the reason when there is no server)
-    # names the server; this test makes a database of its own there
-    server: str = request.getfixturevalue("pg_database")
-    name = f"audit_test_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(server).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(
-        make_engine(server).url.set(database=name).render_as_string(hide_password=False)
-    )
-    migrate(engine, "0004")
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from database_at(request, tmp_path, "0004")
 
 
 def _seed(engine: Engine) -> None:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, column, insert, select, table, text
+from migrated import database_at
+from sqlalchemy import Engine, column, insert, select, table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "dashboards"))
 
@@ -26,7 +26,7 @@ from audit.quality.metrics import BusinessClock
 from audit.reports import quality
 from audit.store import daily
 from audit.store.access import Principal
-from audit.store.db import make_engine, migrate
+from audit.store.db import migrate
 from audit.store.models import Checkpoint, ConversationFact, Role
 
 WHOLE = reports.Period(dt.date(2026, 11, 14), dt.date(2026, 11, 22))
@@ -57,26 +57,7 @@ _facts_0014 = table(
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
 def engine_0014(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Engine]:
     """An empty database migrated to 0014 only."""
-    if request.param == "sqlite":
-        engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        migrate(engine, "0014")
-        yield engine
-        engine.dispose()
-        return
-    server: str = request.getfixturevalue("pg_database")
-    name = f"audit_test_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(server).execution_options(isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    engine = make_engine(
-        make_engine(server).url.set(database=name).render_as_string(hide_password=False)
-    )
-    migrate(engine, "0014")
-    yield engine
-    engine.dispose()
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    yield from database_at(request, tmp_path, "0014")
 
 
 def _pages(engine: Engine) -> dict[str, pd.DataFrame]:
