@@ -10,6 +10,7 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
+from typing import NamedTuple
 
 import pytest
 from wordlist_dirs import write_lists
@@ -32,7 +33,6 @@ from audit.store.models import Severity
 ROOT = Path(__file__).resolve().parents[2]
 EVAL_DIR = ROOT / "tests" / "data" / "eval"
 EVAL_SET = EVAL_DIR / "messages.jsonl"
-V2_DIR = EVAL_DIR / "v2"
 SCANNER = Scanner.from_directory(ROOT / "wordlists")
 
 # Set a little below what the lists reached when they were last tuned (see report.format()).
@@ -155,69 +155,101 @@ def test_when_a_downgraded_hit_is_all_there_is_then_it_does_not_count(tmp_path: 
     assert result.category("illegal").findings == 0
 
 
-# --------------------------------------------------------------------------- set v2
+# --------------------------------------------------------------------------- sets v2 and v3
 
-V2_BUILD = _load_build(V2_DIR / "build.py")
-V2 = V2_BUILD.build()
+SPLIT_SETS = {name: _load_build(EVAL_DIR / name / "build.py") for name in ("v2", "v3")}
+SPLIT_MESSAGES = {name: build.build() for name, build in SPLIT_SETS.items()}
+each_split_set = pytest.mark.parametrize("name", sorted(SPLIT_SETS))
 
 
-def test_v2_halves_are_exactly_what_build_py_produces() -> None:
-    for name, text in V2_BUILD.outputs().items():
-        assert (V2_DIR / name).read_text(encoding="utf-8") == text, (
-            f"{name} differs from build.py's output: the split is made once and never changes"
+@each_split_set
+def test_halves_are_exactly_what_build_py_produces(name: str) -> None:
+    directory = EVAL_DIR / name
+    for file, text in SPLIT_SETS[name].outputs().items():
+        assert (directory / file).read_text(encoding="utf-8") == text, (
+            f"{name}/{file} differs from build.py's output: the split is made once, never changes"
         )
-    manifest = json.loads((V2_DIR / "manifest.json").read_text(encoding="utf-8"))
+    manifest = json.loads((directory / "manifest.json").read_text(encoding="utf-8"))
+    source = (directory / manifest["source"]["file"]).read_bytes()
+    assert hashlib.sha256(source).hexdigest() == manifest["source"]["sha256"]
     for half, entry in manifest["halves"].items():
-        data = (V2_DIR / f"{half}.jsonl").read_bytes()
+        data = (directory / f"{half}.jsonl").read_bytes()
         assert hashlib.sha256(data).hexdigest() == entry["sha256"]
 
 
-def test_v2_split_is_seeded_disjoint_complete_and_stratified() -> None:
-    halves = V2_BUILD.split(V2)
+@each_split_set
+def test_split_is_seeded_disjoint_complete_and_stratified(name: str) -> None:
+    build, messages = SPLIT_SETS[name], SPLIT_MESSAGES[name]
+    halves = build.split(messages)
     tuning = [m.id for m in halves["tuning"]]
     test = [m.id for m in halves["test"]]
 
-    assert V2_BUILD.split(V2) == halves  # the same seed gives the same halves
-    assert V2_BUILD.split(V2, seed=1) != halves  # and the seed is what decides them
+    assert build.split(messages) == halves  # the same seed gives the same halves
+    assert build.split(messages, seed=1) != halves  # and the seed is what decides them
     assert not set(tuning) & set(test)
-    assert sorted(tuning + test) == sorted(m.id for m in V2)
+    assert sorted(tuning + test) == sorted(m.id for m in messages)
     assert abs(len(tuning) - len(test)) <= 1
-    per_half = {h: Counter(V2_BUILD.stratum(m) for m in halves[h]) for h in halves}
+    per_half = {h: Counter(build.stratum(m) for m in halves[h]) for h in halves}
     for key in per_half["tuning"] | per_half["test"]:
         assert abs(per_half["tuning"][key] - per_half["test"][key]) <= 1, key
-    loaded = [*load_eval_set(V2_DIR / "tuning.jsonl"), *load_eval_set(V2_DIR / "test.jsonl")]
-    assert sorted(loaded, key=lambda m: m.id) == sorted(V2, key=lambda m: m.id)
+    directory = EVAL_DIR / name
+    loaded = [*load_eval_set(directory / "tuning.jsonl"), *load_eval_set(directory / "test.jsonl")]
+    assert sorted(loaded, key=lambda m: m.id) == sorted(messages, key=lambda m: m.id)
 
 
-def test_v2_covers_every_category_technique_and_clean_tag() -> None:
-    violations = [m for m in V2 if m.labels]
-    clean = [m for m in V2 if not m.labels]
+class _Coverage(NamedTuple):
+    """The least a set holds (and the most of its violations that may be tagged plain)."""
+
+    messages: int
+    violations: int
+    clean: int
+    per_category: int  # messages whose first mark is of the category
+    per_technique: int
+    plain_share: float
+    per_clean_tag: int
+
+
+_COVERAGE = {
+    "v2": _Coverage(650, 400, 220, 45, 12, 0.25, 15),
+    "v3": _Coverage(640, 400, 240, 60, 15, 0.15, 20),
+}
+
+
+@each_split_set
+def test_covers_every_category_technique_and_clean_tag(name: str) -> None:
+    least = _COVERAGE[name]
+    messages = SPLIT_MESSAGES[name]
+    violations = [m for m in messages if m.labels]
+    clean = [m for m in messages if not m.labels]
     first = Counter(m.labels[0].category for m in violations)
     techniques = Counter(t for m in violations for t in m.techniques)
     clean_tags = Counter(t for m in clean for t in m.techniques)
 
-    assert len(V2) >= 650 and len(violations) >= 400 and len(clean) >= 220
-    assert all(first[c] >= 45 for c in CATEGORIES), first
-    assert all(techniques[t] >= 12 for t in VIOLATION_TECHNIQUES), techniques
-    assert techniques["plain"] <= 0.25 * len(violations)
-    assert all(clean_tags[t] >= 15 for t in CLEAN_TAGS), clean_tags
-    assert {m.role for m in V2} == {"staff", "customer"}
+    assert len(messages) >= least.messages and len(violations) >= least.violations
+    assert len(clean) >= least.clean
+    assert all(first[c] >= least.per_category for c in CATEGORIES), first
+    assert all(techniques[t] >= least.per_technique for t in VIOLATION_TECHNIQUES), techniques
+    assert techniques["plain"] <= least.plain_share * len(violations)
+    assert all(clean_tags[t] >= least.per_clean_tag for t in CLEAN_TAGS), clean_tags
+    assert {m.role for m in messages} == {"staff", "customer"}
 
 
-def test_v2_labels_sit_on_the_marked_words() -> None:
-    by_id = {m.id: m for m in V2}
-    source = (V2_DIR / "messages.txt").read_text(encoding="utf-8").splitlines()
+@each_split_set
+def test_labels_sit_on_the_marked_words(name: str) -> None:
+    messages = SPLIT_MESSAGES[name]
+    by_id = {m.id: m for m in messages}
+    source = (EVAL_DIR / name / "messages.txt").read_text(encoding="utf-8").splitlines()
     checked = 0
     for number, line in enumerate(source, start=1):
         if not line.strip() or line.startswith("#"):
             continue
-        message = by_id[f"v2-{number:04d}"]
+        message = by_id[f"{name}-{number:04d}"]
         marked = re.findall(r"\[\[([a-z]+)\|(.+?)\]\]", line)
         spans = [(x.category, message.text[x.start : x.end]) for x in message.labels]
         assert spans == marked, line
         assert "[[" not in message.text
         checked += len(marked)
-    assert checked == sum(len(m.labels) for m in V2)
+    assert checked == sum(len(m.labels) for m in messages)
 
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -253,19 +285,27 @@ def _digits(words: str) -> str:
     return "".join(out)
 
 
-def test_v2_personal_numbers_are_valid_looking() -> None:
+# name: how many privacy marks hold a number
+_PRIVACY_NUMBERS = {"v2": 43, "v3": 54}
+
+
+@each_split_set
+def test_personal_numbers_are_valid_looking(name: str) -> None:
     """Every phone, ID and card number shown in a privacy mark, however it is written."""
     checked = []
-    for message in V2:
+    for message in SPLIT_MESSAGES[name]:
         for label in message.labels:
             number = re.search(r"\d{10,18}[\dX]", _digits(message.text[label.start : label.end]))
             if label.category == "privacy" and number:
                 assert _valid_number(number.group()), (message.id, number.group())
                 checked.append(number.group())
-    assert len(checked) == 43  # every privacy mark holding a number
+    assert len(checked) == _PRIVACY_NUMBERS[name]  # every privacy mark holding a number
     assert {len(d) for d in checked} == {11, 16, 18, 19}
-    assert not _valid_number("6225887123991528")  # the checks can fail: a wrong Luhn digit
-    assert not _valid_number("420102200002071296")  # and a wrong ID check digit
+
+
+def test_the_number_checks_can_fail() -> None:
+    assert not _valid_number("6225887123991528")  # a wrong Luhn digit
+    assert not _valid_number("420102200002071296")  # a wrong ID check digit
 
 
 def test_when_a_line_is_tagged_then_tags_are_read_and_checked() -> None:
