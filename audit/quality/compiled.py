@@ -20,9 +20,12 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.metadata import PackageNotFoundError, version
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,11 @@ from audit.quality.detectors import DetectorBank
 
 FORMAT = 1  # of the cached arrays; a change in this module's arithmetic bumps it
 _WHITE_SPACES = re.compile(r"\s\s+")  # scikit-learn's char analyzer folds these to one space
+# From this many texts on, a batch is featurized and scored as one sparse matrix (scipy's
+# sparse products sum each row's terms in column order, as scikit-learn's do); fewer, as
+# Python rows, so that a command reading one message does not import scipy.
+BATCH = 32
+_COLUMN = itemgetter(1)  # of an Aho-Corasick match (end, column)
 
 # one message's features: column indices (ascending) and float32 TF-IDF values
 Row = tuple[np.ndarray, np.ndarray]
@@ -67,6 +75,28 @@ class Vectorizer:
             out += [join.join(units[i : i + n]) for i in range(len(units) - n + 1)]
         return out
 
+    @cached_property
+    def _automaton(self) -> Any:
+        """The character vocabulary as an Aho-Corasick automaton: its matches in a text are
+        the text's character n-grams that are in the vocabulary, each occurrence once."""
+        import ahocorasick
+
+        automaton = ahocorasick.Automaton()
+        for gram, column in self.vocabulary.items():
+            automaton.add_word(gram, column)
+        automaton.make_automaton()
+        return automaton
+
+    def counts(self, text: str) -> Counter[int]:
+        """How often each vocabulary column occurs in ``text`` (absent columns left out)."""
+        doc = normalize(text)
+        if self.analyzer == "char" and self.vocabulary:
+            doc = _WHITE_SPACES.sub(" ", doc)
+            return Counter(map(_COLUMN, self._automaton.iter(doc)))
+        counts = Counter(map(self.vocabulary.get, self.ngrams(text)))
+        counts.pop(None, None)  # type: ignore[call-overload]
+        return counts
+
     def row(self, text: str) -> Row:
         counts: dict[int, int] = {}
         vocabulary = self.vocabulary
@@ -93,7 +123,10 @@ class Features:
 
     vectorizers: tuple[Vectorizer, ...]
 
-    def transform(self, texts: Sequence[str]) -> list[Row]:
+    def transform(self, texts: Sequence[str]) -> Any:
+        """Rows as (columns, values) pairs; a CSR matrix from ``BATCH`` texts on."""
+        if len(texts) >= BATCH:
+            return self.matrix(texts)
         rows = []
         for text in texts:
             columns, values, offset = [], [], 0
@@ -105,6 +138,50 @@ class Features:
             rows.append((np.concatenate(columns), np.concatenate(values)))
         return rows
 
+    def matrix(self, texts: Sequence[str]) -> Any:
+        """The batch's TF-IDF rows as one float32 CSR matrix, computed as :meth:`transform`'s
+        rows are: the same values in the same order, with numpy and scipy doing the
+        arithmetic for the whole batch at once."""
+        from scipy.sparse import csr_matrix
+
+        columns: list[int] = []
+        counts: list[int] = []
+        width = len(self.vectorizers)
+        lengths = np.zeros(len(texts) * width, dtype=np.int64)
+        k = 0
+        for text in texts:
+            for vectorizer in self.vectorizers:
+                found = vectorizer.counts(text)
+                columns.extend(found)
+                counts.extend(found.values())
+                lengths[k] = len(found)
+                k += 1
+        sizes = [len(v.vocabulary) for v in self.vectorizers]
+        offsets = np.tile(np.cumsum([0, *sizes[:-1]], dtype=np.int64), len(texts))
+        cols = np.array(columns, dtype=np.int64) + np.repeat(offsets, lengths)
+        # each part (one text's columns of one vectorizer) in ascending column order
+        parts = len(lengths)
+        order = np.argsort(np.repeat(np.arange(parts, dtype=np.int64), lengths) * sum(sizes) + cols)
+        cols = cols[order]
+        values = np.array(counts, dtype=np.float32)[order]
+        idf = np.concatenate([v.idf for v in self.vectorizers])
+        np.log(values, values)  # sublinear tf
+        values += 1.0
+        values *= idf[cols]
+        # each vectorizer normalizes its own part of a row: the sum of float32 squares in
+        # double, term by term (a sparse product with ones sums in that order)
+        indptr = np.zeros(parts + 1, dtype=np.int64)
+        np.cumsum(lengths, out=indptr[1:])
+        squares = csr_matrix(
+            ((values * values).astype(np.float64), cols, indptr), (parts, len(idf))
+        )
+        totals = squares @ np.ones(len(idf))
+        norms = np.sqrt(totals)
+        norms[totals == 0.0] = 1.0
+        values = (values.astype(np.float64) / np.repeat(norms, lengths)).astype(np.float32)
+        rows_indptr = indptr[::width]
+        return csr_matrix((values, cols, rows_indptr), (len(texts), len(idf)))
+
 
 @dataclass(frozen=True)
 class Calibrated:
@@ -115,7 +192,16 @@ class Calibrated:
     a: float
     b: float
 
-    def predict_proba(self, rows: Sequence[Row]) -> np.ndarray:
+    def predict_proba(self, rows: Any) -> np.ndarray:
+        """Probabilities of (0, 1) per row: ``rows`` as :meth:`Features.transform` gives
+        them, (columns, values) pairs or a CSR matrix."""
+        if not isinstance(rows, list):  # a batch's matrix: scipy's product, row by row
+            decisions = rows.astype(np.float64) @ self.coef
+            out = np.empty((rows.shape[0], 2))
+            for i, decision in enumerate(decisions.tolist()):
+                p = 1.0 / (1.0 + math.exp(self.a * (decision + self.intercept) + self.b))
+                out[i] = (1.0 - p, p)
+            return out
         out = np.empty((len(rows), 2))
         for i, (columns, values) in enumerate(rows):
             decision = 0.0  # scipy's sparse product: the row's terms in column order

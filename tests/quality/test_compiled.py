@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from audit.quality.classifiers import load_scorers
-from audit.quality.compiled import Pipeline, cache_key, compile_scorers, load_fast
+from audit.quality.compiled import BATCH, Pipeline, cache_key, compile_scorers, load_fast
 from audit.resources import SOURCE_ROOT
 
 MODELS = SOURCE_ROOT / "models"
@@ -64,6 +64,28 @@ def test_compiled_probabilities_are_the_pipelines_bit_for_bit(both: tuple) -> No
     assert compiled.score_many(texts, roles) == scorers.score_many(texts, roles)
     assert compiled.detect_many(texts, roles) == scorers.detect_many(texts, roles)
     assert compiled.versions == scorers.versions
+
+
+def test_rows_and_batch_matrices_score_alike(both: tuple) -> None:  # type: ignore[type-arg]
+    """A few texts are featurized row by row, a batch as one sparse matrix (``BATCH``): both
+    give the pipelines' probabilities bit for bit, whatever the batch's size."""
+    scorers, compiled = both
+    texts = _texts()
+    features = compiled.detectors.features
+    assert isinstance(features.transform(texts[: BATCH - 1]), list)
+    assert not isinstance(features.transform(texts[:BATCH]), list)
+    rng = random.Random(11)
+    start = 0
+    while start < len(texts):
+        size = rng.choice([1, 2, BATCH - 1, BATCH, BATCH + 1, 200])
+        chunk = texts[start : start + size]
+        start += size
+        for name, pipeline in scorers.pipelines.items():
+            fast = compiled.pipelines[name].predict_proba(chunk)
+            assert np.array_equal(fast, pipeline.predict_proba(chunk)), (name, size)
+        assert np.array_equal(
+            compiled.detectors.predict_proba(chunk), scorers.detectors.predict_proba(chunk)
+        )
 
 
 def test_a_start_from_the_cache_imports_no_scikit_learn(tmp_path: Path) -> None:
