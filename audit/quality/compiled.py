@@ -93,9 +93,8 @@ class Vectorizer:
         if self.analyzer == "char" and self.vocabulary:
             doc = _WHITE_SPACES.sub(" ", doc)
             return Counter(map(_COLUMN, self._automaton.iter(doc)))
-        counts = Counter(map(self.vocabulary.get, self.ngrams(text)))
-        counts.pop(None, None)  # type: ignore[call-overload]
-        return counts
+        vocabulary = self.vocabulary
+        return Counter(vocabulary[g] for g in self.ngrams(text) if g in vocabulary)
 
     def row(self, text: str) -> Row:
         counts: dict[int, int] = {}
