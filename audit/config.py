@@ -160,6 +160,7 @@ class SimulatorConfig(_Section):
 class ScanConfig(_Section):
     wordlists: Path = Path("wordlists")
     batch_size: int = Field(default=2000, ge=1)
+    workers: int = Field(default=0, ge=0, le=64)  # reading processes; 0: one per core
 
 
 class ConversationConfig(_Section):

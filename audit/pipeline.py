@@ -291,6 +291,7 @@ def analyse(
                 skip_withheld=skip_withheld,
                 scorers=scorers,
                 scorecard_version=card.version,
+                workers=settings.scan.workers or os.cpu_count() or 1,
             ),
             settings.scan.batch_size,
             aside,

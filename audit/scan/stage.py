@@ -10,11 +10,19 @@ the new lists still produce are kept (with their alerts and reviews); the others
 unless a supervisor has already reviewed their alert. A full rescan keeps the classifier
 probabilities of messages scored by classifiers of the same versions: only the lists and the
 detectors read them again.
+
+Reading is the stage's CPU work and is independent per message: with ``workers`` > 1 it runs
+in that many processes (forked, so they share the loaded lists and models), a few batches
+ahead, while this process reads the next batches from the database and writes the findings
+of the finished ones, in order. The rows written are the same as with one process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,9 +61,11 @@ def scan_messages(
     scorers: Scorers | None = None,
     scorecard_version: str = "",
     id_range: tuple[int, int] | None = None,
+    workers: int = 1,
 ) -> ScanStats:
     """Scan messages (and score them with the classifiers, when given) in batches; with
-    ``id_range`` (lo, hi) only those with ``lo < id <= hi`` (one task's share)."""
+    ``id_range`` (lo, hi) only those with ``lo < id <= hi`` (one task's share); ``workers``:
+    reading processes (see the module's docstring)."""
     with session_scope(engine) as session:
         run = ScanRun(
             mode="full" if full else "incremental",
@@ -70,7 +80,8 @@ def scan_messages(
     stats = ScanStats(run_id=run_id)
     last_id, upto = id_range or (0, None)
     reusable = _scored_alike(engine, scorers, run_id) if full and scorers else frozenset()
-    while True:
+
+    def next_batch() -> list[Any]:
         with session_scope(engine) as session:
             query = (
                 select(
@@ -94,16 +105,16 @@ def scan_messages(
                 query = query.where(Message.scanned_run_id.is_(None))
             if skip_withheld:  # the customer refused archiving: kept, but not read
                 query = query.where(Message.consent_withheld.is_(False))
-            rows = session.execute(query).all()
-            if not rows:
-                break
-            last_id = rows[-1].id
-            new_rows = _scan_rows(scanner, rows, run_id, scorers)
+            return list(session.execute(query).all())
+
+    def write(rows: list[Any], read: Read) -> None:
+        new_rows = _finding_rows(rows, read.found, run_id)
+        with session_scope(engine) as session:
             if full:
                 stats.removed += _drop_stale(session, [r.id for r in rows], new_rows)
             insert_ignore(session, FindingRow, new_rows)
             if scorers is not None:  # one UPDATE per message: the run and its scores
-                _score_rows(session, scorers, rows, run_id, reusable)
+                _mark_scored(session, rows, run_id, read.scores, reusable)
             else:
                 session.execute(
                     update(Message)
@@ -114,6 +125,20 @@ def scan_messages(
         stats.findings += len(new_rows)
         if progress:
             progress(len(rows))
+
+    with _readers(scanner, scorers, workers) as (read, ahead):
+        waiting: deque[tuple[list[Any], Callable[[], Read]]] = deque()
+        while True:
+            rows = next_batch()
+            if rows:
+                last_id = rows[-1].id
+                waiting.append((rows, read(_items(rows, scorers, reusable))))
+            # written in order; a batch that failed raises here, after those before it
+            while waiting and (not rows or len(waiting) > ahead):
+                done, result = waiting.popleft()
+                write(done, result())
+            if not rows:
+                break
     with session_scope(engine) as session:
         session.execute(
             update(ScanRun)
@@ -143,47 +168,62 @@ def _scored_alike(engine: Engine, scorers: Scorers, current: int) -> frozenset[i
     )
 
 
-def _score_rows(
-    session: Session,
-    scorers: Scorers,
-    rows: Any,
-    run_id: int,
-    reusable: frozenset[int] = frozenset(),
-) -> None:
-    """Mark the batch scanned, with classifier probabilities for staff and customer messages
-    (one batch per model); a message scored by a run in ``reusable`` keeps its scores."""
-    by_id = {r.id: r.scores for r in rows if r.scanned_run_id in reusable and r.scores}
-    chosen = [(r.id, r.text, _ROLES[SenderKind(r.sender_kind)]) for r in rows
-              if SenderKind(r.sender_kind) in _ROLES and r.id not in by_id]  # fmt: skip
-    scores = scorers.score_many([t for _, t, _ in chosen], [role for _, _, role in chosen])
-    by_id.update((i, sc) for (i, _, _), sc in zip(chosen, scores, strict=True))
-    table = Message.__table__
-    assert isinstance(table, Table)
-    session.connection().execute(
-        update(table)
-        .where(table.c.id == bindparam("mid"))
-        .values(scanned_run_id=bindparam("run"), scores=bindparam("sc", type_=JSONType)),
-        [{"mid": r.id, "run": run_id, "sc": by_id.get(r.id)} for r in rows],
-    )
+@dataclass(frozen=True)
+class Item:
+    """What reading one message needs: its text, its role (None for others than staff and
+    customers), and whether the classifiers score it."""
+
+    text: str
+    role: str | None
+    score: bool
 
 
-def _scan_rows(
-    scanner: Scanner, rows: Any, run_id: int, scorers: Scorers | None = None
-) -> list[dict[str, Any]]:
-    """Finding rows of a batch: the scanner's per message, then the detectors' for the staff
-    and customer messages, batched, where the lists found nothing of their category."""
-    found: list[list[Finding]] = []
-    for row in rows:
-        found.append(scanner.scan(row.text, _ROLES.get(SenderKind(row.sender_kind))))
+@dataclass(frozen=True)
+class Read:
+    """A batch read: findings per message; classifier probabilities by the batch's index
+    of the messages scored."""
+
+    found: list[list[Finding]]
+    scores: dict[int, dict[str, float]]
+
+
+def _items(rows: Sequence[Any], scorers: Scorers | None, reusable: frozenset[int]) -> list[Item]:
+    """The batch's messages as the readers take them; a message scored by a run in
+    ``reusable`` (classifiers of the same versions) keeps its scores and is not scored."""
+    out = []
+    for r in rows:
+        role = _ROLES.get(SenderKind(r.sender_kind))
+        kept = r.scanned_run_id in reusable and bool(r.scores)
+        out.append(Item(r.text, role, scorers is not None and role is not None and not kept))
+    return out
+
+
+def read_batch(scanner: Scanner, scorers: Scorers | None, items: Sequence[Item]) -> Read:
+    """The scanner's findings per message, then the detectors' for the staff and customer
+    messages, batched, where the lists found nothing of their category; and the classifiers'
+    probabilities of the messages to score (one batch per model)."""
+    found = [scanner.scan(item.text, item.role) for item in items]
+    scores: dict[int, dict[str, float]] = {}
     if scorers is not None:
-        chosen = [i for i, r in enumerate(rows) if SenderKind(r.sender_kind) in _ROLES]
+        chosen = [i for i, item in enumerate(items) if item.role is not None]
         extra = scorers.detect_many(
-            [rows[i].text for i in chosen],
-            [_ROLES[SenderKind(rows[i].sender_kind)] for i in chosen],
+            [items[i].text for i in chosen],
+            [items[i].role for i in chosen],
             [listed_categories(found[i]) for i in chosen],
         )
         for i, model_findings in zip(chosen, extra, strict=True):
             found[i] = found[i] + model_findings
+        scored = [i for i, item in enumerate(items) if item.score]
+        probabilities = scorers.score_many(
+            [items[i].text for i in scored], [items[i].role for i in scored]
+        )
+        scores = dict(zip(scored, probabilities, strict=True))
+    return Read(found, scores)
+
+
+def _finding_rows(
+    rows: Sequence[Any], found: list[list[Finding]], run_id: int
+) -> list[dict[str, Any]]:
     out = []
     for row, findings in zip(rows, found, strict=True):
         for f in findings:
@@ -191,6 +231,63 @@ def _scan_rows(
                 {**finding_row(f, row.id, row.conversation_id, run_id), "created_at": utcnow()}
             )
     return out
+
+
+def _mark_scored(
+    session: Session,
+    rows: Sequence[Any],
+    run_id: int,
+    scores: dict[int, dict[str, float]],
+    reusable: frozenset[int],
+) -> None:
+    """Mark the batch scanned, with the probabilities just computed; a message scored by a
+    run in ``reusable`` keeps its own, one no classifier reads has none."""
+    table = Message.__table__
+    assert isinstance(table, Table)
+    values = []
+    for i, r in enumerate(rows):
+        kept = r.scores if r.scanned_run_id in reusable and r.scores else None
+        values.append({"mid": r.id, "run": run_id, "sc": scores.get(i, kept)})
+    session.connection().execute(
+        update(table)
+        .where(table.c.id == bindparam("mid"))
+        .values(scanned_run_id=bindparam("run"), scores=bindparam("sc", type_=JSONType)),
+        values,
+    )
+
+
+# The readers of a stage run with several processes: what they read with, set before they
+# are forked (they inherit it, lists and models loaded once).
+_READER: tuple[Scanner, Scorers | None] | None = None
+
+
+def _read_in_worker(items: Sequence[Item]) -> Read:
+    assert _READER is not None, "a reader process forked without its scanner"
+    return read_batch(*_READER, items)
+
+
+@contextmanager
+def _readers(
+    scanner: Scanner, scorers: Scorers | None, workers: int
+) -> Iterator[tuple[Callable[[Sequence[Item]], Callable[[], Read]], int]]:
+    """``(read, ahead)``: ``read(items)`` starts reading a batch and returns what waits for
+    it; ``ahead`` batches may wait at once. One process reads in line; several read in a
+    pool of forked processes (where fork is not available, in line)."""
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+
+        def in_line(items: Sequence[Item]) -> Callable[[], Read]:
+            done = read_batch(scanner, scorers, items)
+            return lambda: done
+
+        yield in_line, 0
+        return
+    global _READER
+    _READER = (scanner, scorers)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield (lambda items: pool.apply_async(_read_in_worker, (items,)).get), workers
+    finally:
+        _READER = None
 
 
 def _drop_stale(session: Session, message_ids: list[int], new_rows: list[dict[str, Any]]) -> int:
