@@ -234,16 +234,24 @@ def _windows(clock: BusinessClock, day: dt.date) -> tuple[dt.datetime, dt.dateti
 # --------------------------------------------------------------------------- text rules
 
 
+class _Unfolded(dict[int, int | None]):
+    """What :func:`_fold` keeps of a character, decided once per character and then looked up
+    by ``str.translate`` in C: punctuation, spaces, controls, marks (U+FE0F) and emoji
+    modifiers (skin tones) go, ``[`` and ``]`` stay."""
+
+    def __missing__(self, code: int) -> int | None:
+        category = unicodedata.category(chr(code))
+        dropped = chr(code) not in "[]" and (category[0] in "PZCM" or category == "Sk")
+        self[code] = None if dropped else code
+        return self[code]
+
+
+_UNFOLDED = _Unfolded()
+
+
 def _fold(text: str) -> str:
     """Lower case, NFKC, without spaces and punctuation (emoji and ``[表情]`` codes stay)."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    return "".join(
-        ch
-        for ch in text
-        if ch in "[]"
-        # punctuation, spaces, controls, marks (U+FE0F) and emoji modifiers (skin tones)
-        or not (unicodedata.category(ch)[0] in "PZCM" or unicodedata.category(ch) == "Sk")
-    )
+    return unicodedata.normalize("NFKC", text).lower().translate(_UNFOLDED)
 
 
 def is_closing_only(text: str, closing_words: Sequence[str] = DEFAULT_CLOSING_WORDS) -> bool:

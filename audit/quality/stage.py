@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
-from sqlalchemy import Engine, String, cast, delete, func, select
+from sqlalchemy import Engine, String, cast, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from audit.config import QualityConfig
@@ -161,7 +161,7 @@ def _score_batch(
     )
     now = utcnow()
     results = []
-    added: list[Score] = []
+    added: list[dict[str, Any]] = []
     for conv_id in ids:
         kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
         metrics = compute_metrics(
@@ -173,17 +173,17 @@ def _score_batch(
         )
         result = evaluate(card, metrics, findings.get(conv_id, []))
         added.append(
-            Score(
-                conversation_id=conv_id,
-                scorecard_version=card.version,
-                created_at=now,
+            {
+                "conversation_id": conv_id,
+                "scorecard_version": card.version,
+                "created_at": now,
                 **score_values(result, metrics),
-            )
+            }
         )
         results.append(result)
-    session.add_all(added)
-    session.flush()
-    _rewind_alerts(session, min((a.id for a in added), default=None))
+    if added:  # one bulk INSERT, not a unit of work of thousands of objects
+        new_ids = session.scalars(insert(Score).returning(Score.id), added).all()
+        _rewind_alerts(session, min(new_ids))
     return results
 
 

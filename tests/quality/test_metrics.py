@@ -424,3 +424,24 @@ def test_when_metrics_are_stored_then_json_round_trips() -> None:
     assert metrics_from_json(data) == m
     for name in METRIC_NAMES:
         assert name in data
+
+
+def test_folding_drops_exactly_punctuation_spaces_controls_marks_and_modifiers() -> None:
+    """The folding table decides each character by its Unicode category, as the rule says,
+    for every character of the basic plane and the emoji planes, alone and in text."""
+    import unicodedata
+
+    from audit.quality.metrics import _fold
+
+    def rule(ch: str) -> bool:  # kept?
+        category = unicodedata.category(ch)
+        return ch in "[]" or not (category[0] in "PZCM" or category == "Sk")
+
+    for code in [*range(0x20000), *range(0x1F000, 0x1FB00)]:
+        if 0xD800 <= code < 0xE000:
+            continue
+        ch = chr(code)
+        folded = unicodedata.normalize("NFKC", ch).lower()
+        expected = "".join(c for c in folded if rule(c))
+        assert _fold(ch) == expected, hex(code)
+    assert _fold("好的，谢谢 👍🏻！[表情]\u200b") == "好的谢谢👍[表情]"
