@@ -76,6 +76,9 @@ class ArchiveConfig(_Section):
     key_passphrase: SecretStr | None = None
     decryptor: Literal["native", "sdk"] = "native"
     workers: int = Field(default=0, ge=0, le=64)  # 0: one per core
+    # audit run: a process analyses what has been decrypted while the pull goes on, a pass
+    # whenever this many messages wait for the stages (0: analyse only after the pull)
+    analyse_while_pulling: int = Field(default=20_000, ge=0)
     # sdk source and decryptor: the official libWeWorkFinanceSdk_C.so (default: from the
     # pywecomarchive wheel, if installed), proxy and timeout of GetChatData
     sdk_library: Path | None = None

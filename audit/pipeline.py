@@ -14,11 +14,11 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, func, select
 
 from audit.alerts import AlertStats, raise_finding_alerts, raise_quality_alerts
 from audit.archive import simulator
@@ -58,7 +58,7 @@ from audit.store import wordlist_edits
 from audit.store.daily import DailyStats, refresh_daily
 from audit.store.db import make_engine, refresh_statistics, require_schema, session_scope
 from audit.store.directory import DirectoryStats, load_directory
-from audit.store.models import Severity
+from audit.store.models import Message, Severity
 
 if TYPE_CHECKING:
     from audit.archive.sdk_worker import IsolatedSdkClient
@@ -154,6 +154,24 @@ class RunReport:
     analysed: list[str] = field(default_factory=list)  # tables given fresh planner statistics
     seconds: dict[str, float] = field(default_factory=dict)
     set_aside: dict[str, int] = field(default_factory=dict)  # items per stage, this run
+    alongside: int = 0  # passes of the stages while the pull went on (audit.pipeline.Alongside)
+
+    def add(self, other: RunReport) -> None:
+        """Count in the stages of another pass of :func:`analyse` over the same run."""
+        for name in ("conversations", "consent", "scan", "scores", "alerts", "daily"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if theirs is None:
+                continue
+            if mine is None:
+                setattr(self, name, theirs)
+                continue
+            _add_stats(mine, theirs)
+        self.analysed = sorted({*self.analysed, *other.analysed})
+        self.alongside += 1 + other.alongside
+        for key, spent in other.seconds.items():
+            self.seconds[key] = self.seconds.get(key, 0.0) + spent
+        for key, count in other.set_aside.items():
+            self.set_aside[key] = self.set_aside.get(key, 0) + count
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -175,7 +193,25 @@ class RunReport:
         out["analysed"] = list(self.analysed)
         out["seconds"] = {k: round(v, 3) for k, v in self.seconds.items()}
         out["set_aside"] = dict(self.set_aside)
+        out["alongside"] = self.alongside
         return out
+
+
+def _add_stats(mine: Any, theirs: Any) -> None:
+    """Counts add (a mean weighted by its count), the newest scan run is named, and the rest
+    (a mode, a reason) stays ``mine``'s: the later pass's."""
+    if isinstance(mine, ScoreStats):
+        means = [
+            (x.mean_score, x.conversations) for x in (mine, theirs) if x.mean_score is not None
+        ]
+        weight = sum(n for _, n in means)
+        mine.mean_score = round(sum(m * n for m, n in means) / weight, 2) if weight else None
+    for f in fields(mine):
+        a, b = getattr(mine, f.name), getattr(theirs, f.name)
+        if f.name == "run_id":
+            setattr(mine, f.name, max(a, b))
+        elif f.name != "mean_score" and isinstance(a, int | float) and isinstance(b, int | float):
+            setattr(mine, f.name, a + b)
 
 
 class _Timer:
@@ -248,12 +284,19 @@ def analyse(
     progress: ProgressFactory = no_progress,
     report: RunReport | None = None,
     full_scan: bool = False,
+    pictures: bool = True,
 ) -> RunReport:
     """The stages after decryption: conversations, scan, alerts.
 
     A rescan queued by a word-list edit makes the scan a full one, with the lists as they
-    are now, and is marked done by it."""
+    are now, and is marked done by it. Every stage of the pass reads the messages stored when
+    it began, and no later ones: a pull going on meanwhile (:class:`Alongside`) leaves its
+    messages to the next pass whole, not placed by none of the stages and scanned or scored
+    by some. ``pictures``: whether the image stage runs (the passes alongside leave the
+    pictures to the pass after the pull)."""
     report = report or RunReport()
+    with session_scope(engine) as session:
+        upto = session.scalar(select(func.max(Message.id))) or 0
     full_consent = full_scan  # asked for, not queued by a word-list edit (which is about words)
     with session_scope(engine) as session:
         rescan = wordlist_edits.pending_rescan(session)
@@ -266,7 +309,9 @@ def analyse(
         report.conversations = run_isolated(
             engine,
             conversations_guard(),
-            lambda size: build_conversations(engine, gap, batch_size=size, progress=advance),
+            lambda size: build_conversations(
+                engine, gap, batch_size=size, progress=advance, upto=upto
+            ),
             20_000,
             aside,
         )
@@ -292,6 +337,7 @@ def analyse(
                 scorers=scorers,
                 scorecard_version=card.version,
                 workers=settings.scan.workers or os.cpu_count() or 1,
+                id_range=(0, upto),
             ),
             settings.scan.batch_size,
             aside,
@@ -299,10 +345,13 @@ def analyse(
     if rescan is not None:
         with session_scope(engine) as session:
             wordlist_edits.finish_rescans(session, rescan, report.scan.run_id or None)
-    with _Timer(report, "images"), progress("images", None) as advance:
-        report.images = read_pictures(settings, engine, scanner, advance)
+    if pictures:
+        with _Timer(report, "images"), progress("images", None) as advance:
+            report.images = read_pictures(settings, engine, scanner, advance)
     with _Timer(report, "scores"), progress("scores", None) as advance:
-        report.scores = score_conversations(engine, card, settings.quality, progress=advance)
+        report.scores = score_conversations(
+            engine, card, settings.quality, progress=advance, upto=upto
+        )
         if report.scores.set_aside:
             aside["scores"] = aside.get("scores", 0) + report.scores.set_aside
     with _Timer(report, "alerts"):
@@ -437,10 +486,90 @@ def run(
     keys: KeyRing,
     scanner: Scanner,
     progress: ProgressFactory = no_progress,
+    full_scan: bool = False,
 ) -> RunReport:
-    """Every stage, incrementally (``audit run``)."""
-    report = ingest(settings, engine, source, keys, progress)
-    return analyse(settings, engine, scanner, progress, report)
+    """Every stage, incrementally (``audit run``).
+
+    On a large backlog the stages after decryption also run while the pull goes on
+    (:class:`Alongside`); a last pass after the pull analyses the rest, so what is written is
+    what analysing after the pull writes (the stages are incremental and independent of how
+    their input is cut)."""
+    every = 0 if full_scan else settings.archive.analyse_while_pulling
+    if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
+        every = 0  # a database of this process's own: no other process can open it
+    alongside = Alongside(settings, engine, scanner, every) if every else None
+    try:
+        report = ingest(settings, engine, source, keys, progress)
+    finally:
+        passes = alongside.stop() if alongside is not None else []
+    report = analyse(settings, engine, scanner, progress, report, full_scan=full_scan)
+    for other in passes:
+        report.add(other)
+    return report
+
+
+class Alongside:
+    """A process that analyses what has been decrypted while the pull goes on: a pass of
+    :func:`analyse` whenever ``every`` messages wait for the conversation stage, none when
+    fewer do (a small pull is analysed after it, as without this). Forked before the pull's
+    decrypting processes, with the loaded scanner, and with an engine of its own.
+
+    The passes only take work off the pass after the pull: a pass that fails is logged and
+    ends the process, and the last pass does what it left. :meth:`stop` waits for the pass
+    under way and returns the passes' reports."""
+
+    POLL_SECONDS = 1.0
+
+    def __init__(self, settings: Settings, engine: Engine, scanner: Scanner, every: int) -> None:
+        import multiprocessing
+
+        context = multiprocessing.get_context("fork")
+        url = engine.url.render_as_string(hide_password=False)
+        self._stop = context.Event()
+        self._reports, sending = context.Pipe(duplex=False)
+        self._process = context.Process(
+            target=self._main,
+            args=(settings, url, scanner, every, self._stop, sending),
+            name="audit-alongside",
+        )
+        self._process.start()
+        sending.close()
+
+    def stop(self) -> list[RunReport]:
+        self._stop.set()
+        reports: list[RunReport] = []
+        try:
+            while True:
+                reports.append(self._reports.recv())
+        except EOFError:  # the process is done and has closed its end
+            pass
+        self._process.join()
+        if self._process.exitcode:
+            log.warning("the analysis alongside the pull ended with %s", self._process.exitcode)
+        return reports
+
+    @staticmethod
+    def _main(
+        settings: Settings, url: str, scanner: Scanner, every: int, stop: Any, sending: Any
+    ) -> None:
+        from audit.quality.conversations import STAGE
+        from audit.store.models import Checkpoint, Message
+
+        engine = make_engine(url, echo=settings.database.echo)  # the run's database, its own pool
+        try:
+            while not stop.wait(Alongside.POLL_SECONDS):
+                with session_scope(engine) as session:
+                    placed = session.scalar(
+                        select(Checkpoint.seq).where(Checkpoint.source == STAGE)
+                    )
+                    newest = session.scalar(select(func.max(Message.id))) or 0
+                if newest - (placed or 0) >= every:
+                    sending.send(analyse(settings, engine, scanner, pictures=False))
+        except Exception as exc:  # the pass after the pull does what this one left
+            log.warning("analysis alongside the pull stopped: %s: %s", type(exc).__name__, exc)
+        finally:
+            sending.close()
+            engine.dispose()
 
 
 def sdk_client(settings: Settings, purpose: str) -> IsolatedSdkClient:

@@ -29,7 +29,7 @@ from audit.archive.ingest import Decryptor, Job
 from audit.archive.keys import KeyRing
 from audit.archive.sources import SimulatedServer
 from audit.config import load_settings
-from audit.pipeline import analyse, ingest, load_scanner
+from audit.pipeline import load_scanner, run
 from audit.store.db import make_engine, migrate
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -76,7 +76,12 @@ def run_backend(url: str, sim_dir: Path, workers: int) -> dict[str, Any]:
     settings = load_settings(
         None,
         environ={},
-        overrides={"database": {"url": url}, "archive": {"workers": workers}},
+        # pictures have their own benchmark (bench/images.py): this one is the text pipeline
+        overrides={
+            "database": {"url": url},
+            "archive": {"workers": workers, "simulator_dir": str(sim_dir)},
+            "images": {"enabled": False},
+        },
     )
     engine = make_engine(url)
     migrate(engine)
@@ -84,8 +89,7 @@ def run_backend(url: str, sim_dir: Path, workers: int) -> dict[str, Any]:
     keys = KeyRing.from_files(simulator.key_files(sim_dir))
     scanner = load_scanner(settings)
     t0 = time.perf_counter()
-    report = ingest(settings, engine, server, keys)
-    analyse(settings, engine, scanner, report=report)
+    report = run(settings, engine, server, keys, scanner)
     total = time.perf_counter() - t0
     engine.dispose()
     assert report.decrypt is not None
@@ -111,7 +115,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         sim_dir = Path(tmp) / "sim"
         cfg = load_settings(None, environ={}).simulator.model_copy(
-            update={"messages": args.messages}
+            update={"messages": args.messages, "images": False}
         )
         t0 = time.perf_counter()
         sim = simulator.simulate(cfg, sim_dir)

@@ -249,7 +249,7 @@ def run_cmd(
     One run per database at a time: a second one refuses with a message, or waits with --wait.
     With --distributed a second coordinator always waits, then pulls only what is new.
     """
-    from audit.pipeline import analyse, ingest, load_scanner
+    from audit.pipeline import load_scanner, run
     from audit.store.runlock import pipeline_lock
 
     settings, engine, src, keyring = _prepare(app, source, path, keys)
@@ -262,8 +262,7 @@ def run_cmd(
         print_status(engine, settings=settings)
         return
     with pipeline_lock(engine, wait=wait, on_wait=lambda line: click.echo(line, err=True)):
-        report = ingest(settings, engine, src, keyring, app.progress)
-        analyse(settings, engine, scanner, app.progress, report, full_scan=full_scan)
+        report = run(settings, engine, src, keyring, scanner, app.progress, full_scan=full_scan)
     _report(report)
     if settings.push.enabled and settings.push.after_run:
         from audit.digest.push import Pusher

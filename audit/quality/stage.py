@@ -196,10 +196,14 @@ class ScorePlan:
     due: list[int]
 
 
-def plan_scores(engine: Engine, card: Scorecard) -> ScorePlan:
+def plan_scores(engine: Engine, card: Scorecard, upto: int | None = None) -> ScorePlan:
+    """The conversations due; the mark moves to the newest message, or to ``upto`` (the
+    newest the stages before this one have seen: later ones wait for the next pass)."""
     with session_scope(engine) as session:
         since = stage_mark(session, STAGE).seq
         newest = session.scalar(select(func.max(Message.id))) or since
+        if upto is not None:
+            newest = min(newest, upto)
         due = _due(session, card, since, limit=10**9)
     return ScorePlan(since, newest, due)
 
@@ -246,11 +250,12 @@ def score_conversations(
     quality: QualityConfig,
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
+    upto: int | None = None,
 ) -> ScoreStats:
     clock = BusinessClock.from_config(quality)
     stats = ScoreStats()
     total = 0.0
-    plan = plan_scores(engine, card)
+    plan = plan_scores(engine, card, upto)
     for start in range(0, len(plan.due), batch_size):
         ids = plan.due[start : start + batch_size]
         total += score_batch(engine, card, quality, ids, stats, clock)
