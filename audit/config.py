@@ -77,8 +77,9 @@ class ArchiveConfig(_Section):
     decryptor: Literal["native", "sdk"] = "native"
     workers: int = Field(default=0, ge=0, le=64)  # 0: one per core
     # audit run: a process analyses what has been decrypted while the pull goes on, a pass
-    # whenever this many messages wait for the stages (0: analyse only after the pull)
-    analyse_while_pulling: int = Field(default=20_000, ge=0)
+    # whenever this many messages wait for the stages. 0 (default): after the pull. Worth it
+    # when the pull waits on the network; pulling a local archive keeps the cores busy anyway
+    analyse_while_pulling: int = Field(default=0, ge=0)
     # sdk source and decryptor: the official libWeWorkFinanceSdk_C.so (default: from the
     # pywecomarchive wheel, if installed), proxy and timeout of GetChatData
     sdk_library: Path | None = None

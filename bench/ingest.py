@@ -72,14 +72,17 @@ def pg_database(admin_url: str) -> tuple[str, Any]:
     return url, drop
 
 
-def run_backend(url: str, sim_dir: Path, workers: int) -> dict[str, Any]:
+def run_backend(url: str, sim_dir: Path, workers: int, alongside: int | None) -> dict[str, Any]:
+    archive: dict[str, Any] = {"workers": workers, "simulator_dir": str(sim_dir)}
+    if alongside is not None:
+        archive["analyse_while_pulling"] = alongside
     settings = load_settings(
         None,
         environ={},
         # pictures have their own benchmark (bench/images.py): this one is the text pipeline
         overrides={
             "database": {"url": url},
-            "archive": {"workers": workers, "simulator_dir": str(sim_dir)},
+            "archive": archive,
             "images": {"enabled": False},
         },
     )
@@ -98,6 +101,7 @@ def run_backend(url: str, sim_dir: Path, workers: int) -> dict[str, Any]:
         "seconds": round(total, 2),
         "stages": report.seconds,
         "rate": round(report.decrypt.decrypted / total, 1),
+        "passes_alongside": report.alongside,
     }
 
 
@@ -108,6 +112,11 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--workers", type=int, default=0, help="decrypt processes (0: per core)")
     parser.add_argument("--no-pg", action="store_true")
+    parser.add_argument(
+        "--alongside",
+        type=int,
+        help="archive.analyse_while_pulling (default: as configured, 0: analyse after the pull)",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     args = parser.parse_args()
     workers = args.workers or os.cpu_count() or 1
@@ -140,7 +149,9 @@ def main() -> int:
                 "rate": round(n / dec_seconds, 1),
             },
         }
-        results["sqlite"] = run_backend(f"sqlite:///{tmp}/bench.db", sim_dir, workers)
+        results["sqlite"] = run_backend(
+            f"sqlite:///{tmp}/bench.db", sim_dir, workers, args.alongside
+        )
         if not args.no_pg:
             admin = os.environ.get("AUDIT_BENCH_PG_URL", PG_DEFAULT)
             try:
@@ -149,7 +160,7 @@ def main() -> int:
                 results["postgresql"] = {"skipped": f"{type(exc).__name__}: {exc}".splitlines()[0]}
             else:
                 try:
-                    results["postgresql"] = run_backend(url, sim_dir, workers)
+                    results["postgresql"] = run_backend(url, sim_dir, workers, args.alongside)
                 finally:
                     drop()
     base = results["decrypt_only"]["rate"]
@@ -161,6 +172,7 @@ def main() -> int:
         if r and "rate" in r:
             print(f"{'pipeline on ' + backend:<24}{r['rate']:>12,.0f}{r['rate'] / base:>16.2f}")
             print("    " + ", ".join(f"{k} {v:.1f}s" for k, v in r["stages"].items()))
+            print(f"    passes of the stages alongside the pull: {r['passes_alongside']}")
         elif r:
             print(f"pipeline on {backend}: skipped ({r['skipped']})")
     if args.out:
