@@ -225,7 +225,8 @@ class Applied:
 
 
 # What each cue does, per category. A question excuses a customer asking (能加你微信吗), never
-# a staff offer (加我微信好吗): "question_customer" entries apply to customers only.
+# a staff offer (加我微信好吗): "<kind>_customer" (or "<kind>_staff") entries apply to that
+# role only.
 Policy = dict[str, dict[str, str]]
 RULES: Final[Policy] = {
     # asking for codes or ID photos: a refusal (我们不会让您发验证码) is clean; a rights notice
@@ -239,7 +240,13 @@ RULES: Final[Policy] = {
         QUOTATION: SUPPRESS,
         RIGHTS_NOTICE: SUPPRESS,
     },
-    "diversion": {NEGATION: SUPPRESS, "question_customer": SUPPRESS, QUOTATION: LOWER},
+    # a customer quoting an offer (短信说“请加微信处理”) reports someone else's
+    "diversion": {
+        NEGATION: SUPPRESS,
+        "question_customer": SUPPRESS,
+        QUOTATION: LOWER,
+        "quotation_customer": SUPPRESS,
+    },
     "promise": {
         NEGATION: SUPPRESS,
         QUESTION: LOWER,
@@ -250,8 +257,9 @@ RULES: Final[Policy] = {
     "abuse": {NEGATION: SUPPRESS, CONDITIONAL: LOWER, QUOTATION: SUPPRESS, SELF_DIRECTED: SUPPRESS},
     # a customer asking for a fraud (你们收手机卡吗) is soliciting one
     "fraud": {NEGATION: SUPPRESS, QUOTATION: SUPPRESS},
-    # 「听说有人在卖改号软件」 reports an offer, it makes none; asked for, it is solicited
-    "illegal": {QUOTATION: SUPPRESS},
+    # 「听说有人在卖改号软件」 reports an offer, it makes none; asked for, it is solicited;
+    # negated by staff it is a refusal or the store's policy (门店不销售任何仿真枪)
+    "illegal": {"negation_staff": SUPPRESS, QUOTATION: SUPPRESS},
 }
 _STRENGTH = {SUPPRESS: 2, LOWER: 1}
 
@@ -261,7 +269,12 @@ _STRENGTH = {SUPPRESS: 2, LOWER: 1}
 # more excuse it (a staff question about a product is no guarantee; a past or hypothetical
 # fraud is a warning; a rights notice names where to complain, it threatens nothing).
 MODEL_RULES: Final[Policy] = {
-    "diversion": {NEGATION: SUPPRESS, "question_customer": SUPPRESS, QUOTATION: SUPPRESS},
+    "diversion": {
+        NEGATION: SUPPRESS,
+        "question_customer": SUPPRESS,
+        QUOTATION: SUPPRESS,
+        "quotation_customer": SUPPRESS,
+    },
     "promise": {
         NEGATION: SUPPRESS,
         QUESTION: SUPPRESS,
@@ -297,6 +310,7 @@ MODEL_RULES: Final[Policy] = {
     # asked for, it is solicited, by staff (晚上来玩两把吗) or customer (有没有叶子): no excuse
     "illegal": {
         NEGATION: SUPPRESS,
+        "negation_staff": SUPPRESS,
         QUOTATION: SUPPRESS,
         PAST: SUPPRESS,
         CONDITIONAL: SUPPRESS,
@@ -488,8 +502,8 @@ def decide(
     best: tuple[str, Applied | None] = ("", None)
     for cue in applied:
         effect = effects.get(cue.kind, "")
-        if not effect and cue.kind == QUESTION and role == "customer":
-            effect = effects.get("question_customer", "")
+        if not effect and role is not None:
+            effect = effects.get(f"{cue.kind}_{role}", "")
         if effect and _STRENGTH[effect] > _STRENGTH.get(best[0], 0):
             best = (effect, cue)
     return best

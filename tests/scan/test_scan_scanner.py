@@ -201,7 +201,9 @@ def test_when_role_is_unknown_then_every_rule_applies() -> None:
 
 
 def test_when_customer_says_staff_only_phrase_then_it_is_not_found() -> None:
-    assert rules("加我vx", "customer") == []
+    # a customer's own WeChat offered (加我vx) is diversion too; a payment code is not
+    assert rules("扫我个人收款码", "customer") == []
+    assert rules("扫我个人收款码", "staff") != []
 
 
 def test_when_role_is_not_staff_or_customer_then_scan_refuses() -> None:
