@@ -424,6 +424,8 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
     for cue in cues.cues_in(c_lo, c_hi):
         if cue.kind == "consequence" and cue.start < start < cue.end:
             add(CONDITIONAL, cue.word, 0)  # 以后会 sharing its 会 with the term 会限速
+        elif cue.kind == NEGATION and cue.start < start < cue.end:
+            add(NEGATION, cue.word, 0)  # 不出售 sharing its 出售 with the term 出售电话卡
         elif cue.end <= start:
             gap = text[cue.end : start]
             distance = start - cue.end
@@ -501,9 +503,8 @@ def decide(
     effects = policy.get(category, {})
     best: tuple[str, Applied | None] = ("", None)
     for cue in applied:
-        effect = effects.get(cue.kind, "")
-        if not effect and role is not None:
-            effect = effects.get(f"{cue.kind}_{role}", "")
+        # a role's own entry first: 「短信说“加微信”」 quoted by a customer is no offer
+        effect = effects.get(f"{cue.kind}_{role}", "") or effects.get(cue.kind, "")
         if effect and _STRENGTH[effect] > _STRENGTH.get(best[0], 0):
             best = (effect, cue)
     return best

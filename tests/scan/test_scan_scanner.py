@@ -285,7 +285,7 @@ def test_when_number_term_is_inside_a_longer_number_then_it_is_not_found() -> No
 
 
 def test_when_built_then_version_and_hash_are_recorded() -> None:
-    assert SCANNER.version == SCANNER_VERSION == "0.6"
+    assert SCANNER.version == SCANNER_VERSION == "0.7"
     assert SCANNER.wordlist_hash == load_wordlists(DEFAULT_LISTS).wordlist_hash
 
 
