@@ -36,7 +36,9 @@ Scopes, in normalized characters between the cue and the hit:
   modal or light verb between (没去投诉; 「不退钱我投诉」 negates 退钱, not 投诉). 就/才/但
   between end the scope. A dismissal right after the hit (投诉就算了). 不是…吗 is no
   negation but a request for agreement (「我不是说了要投诉吗」).
-- question: a clause ending in ？ or in 吗/么, or an A-not-A form (能不能, 是不是) in the clause.
+- question: a clause ending in ？ or in 吗/么, or an A-not-A form (能不能, 是不是) in the clause;
+  a how/where/whom word (怎么, 如何, 找谁) before the hit in its clause (怎么投诉, not
+  「找记者来看看你们怎么骗人的」).
 - past: 上次/之前/以前... before the hit in its clause, or 处理完/解决了... after it in its
   sentence, unless the sentence says it is not over (还没解决). 已经 alone is not enough:
   「我已经打了12315」 is an escalation.
@@ -93,6 +95,7 @@ CUE_KINDS = {
     "decoy": "decoy",
     "question": QUESTION,
     "particle": "particle",
+    "asking": "asking",
     "past": PAST,
     "resolved": "resolved",
     "unresolved": "unresolved",
@@ -436,7 +439,7 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
                 or (bare and distance <= BARE_REACH)
             ):
                 add(NEGATION, cue.word, distance)
-            elif cue.kind == QUESTION:
+            elif cue.kind in (QUESTION, "asking"):
                 add(QUESTION, cue.word, distance)
             elif cue.kind == PAST and distance <= CLAUSE_REACH:
                 add(PAST, cue.word, distance)
