@@ -100,6 +100,7 @@ CUE_KINDS = {
     "resolved": "resolved",
     "unresolved": "unresolved",
     "condition": CONDITIONAL,
+    "concessive": "concessive",
     "consequence": "consequence",
     "after": "after_condition",
     "dismissal": "dismissal",
@@ -111,6 +112,8 @@ CUES_RESOURCE = "context_cues.txt"
 _PRONOUNS = "我你您他她它"
 _SENTENCE_KINDS = frozenset({"resolved", "unresolved", RIGHTS_NOTICE})
 _SCOPE_ENDS = ("就", "才", "便", "但", "那么", "则", "而是", "可是", "不过")
+# after 就算/即使 ...: the hit holds anyway (就算亏了公司也会兜底, 即使超出也不收费)
+_HOLDS_ANYWAY = re.compile("也|都|照样|照常|依然|仍然")
 # what may sit between a bare 不/没 and the hit it negates: modals and light verbs (没去投诉,
 # 不想打12315), not a verb of its own (不退钱我投诉 negates 退钱)
 _BARE_GAP = set("要想去会能再敢用必打找给向跟到了过还也都什么任何这那种个些一所谓的")
@@ -443,7 +446,7 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
                 add(QUESTION, cue.word, distance)
             elif cue.kind == PAST and distance <= CLAUSE_REACH:
                 add(PAST, cue.word, distance)
-            elif (cue.kind == CONDITIONAL and distance <= CLAUSE_REACH and free) or (
+            elif (_opens_condition(cue, text, end) and distance <= CLAUSE_REACH and free) or (
                 cue.kind == "consequence" and distance <= BARE_REACH
             ):
                 add(CONDITIONAL, cue.word, distance)
@@ -489,6 +492,14 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
     ):
         add(SELF_DIRECTED, nearest_person.word, start - nearest_person.end)
     return found
+
+
+def _opens_condition(cue: Cue, text: str, end: int) -> bool:
+    """Whether ``cue`` makes what follows it, up to ``end``, a condition: 如果 does; 就算 or
+    即使 only when nothing says the hit holds anyway (就算亏了公司也会兜底 promises)."""
+    if cue.kind == "concessive":
+        return _HOLDS_ANYWAY.search(text, cue.end, end) is None
+    return cue.kind == CONDITIONAL
 
 
 def _self_directed(text: str, person: Cue, start: int, end: int) -> bool:

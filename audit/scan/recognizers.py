@@ -438,12 +438,13 @@ class WeChatIdRecognizer(Recognizer):
         r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|绿泡泡)(?:号|hao|id)?"
         r"(?=[^A-Za-z0-9]{0,12}[A-Za-z0-9])"
     )
-    # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：
+    # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：, and WeChat said
+    # with a homophone of 信 (卫星：, 薇芯：, v芯：)
     # (the lookahead of its first characters lets the regex engine skip to them: a pattern
     # starting with the lookbehind is tried at every character of the message)
     CUE = re.compile(
         r"(?=[vVwWＶｖ薇微威卫维])(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)"
-        r"\s{0,2}[:：=＝]"
+        r"[芯星心]?\s{0,2}[:：=＝]"
     )
     # zero-width characters are filler too (微信\u200btony_811)
     FILLER = (

@@ -276,6 +276,8 @@ def cue_kinds(text: str, term: str, role: str | None = "customer") -> list[tuple
         ("投诉处理完了", "投诉", [("past", "处理完")]),
         ("如果投诉", "投诉", [("conditional", "如果")]),
         ("如果不改就投诉", "投诉", []),
+        ("就算投诉也没用", "投诉", [("conditional", "就算")]),
+        ("就算亏了也不限速", "不限速", []),  # even so, it holds: a promise
         ("他说投诉", "投诉", [("quotation", "他说")]),
         ("「投诉」", "投诉", [("quotation", "「」")]),
         ("「好」投诉「好」", "投诉", []),  # between two quotations, not inside one
