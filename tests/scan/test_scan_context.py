@@ -266,6 +266,8 @@ def cue_kinds(text: str, term: str, role: str | None = "customer") -> list[tuple
         ("有没有投诉渠道", "投诉", [("question", "有没有")]),
         ("怎么投诉", "投诉", [("question", "怎么")]),
         ("找记者看看你们怎么骗人", "找记者", []),  # a how after the hit asks nothing
+        ("怎么又要投诉", "投诉", []),  # how come: a reproach, no question
+        ("投诉你们处理了没有", "投诉", []),  # still asking whether it is over
         ("你们怎么回事，要投诉", "投诉", []),
         ("谁说要投诉了", "投诉", [("negation", "谁说要")]),
         ("我没讲要投诉", "投诉", [("negation", "没讲")]),
