@@ -16,7 +16,8 @@ from audit.cli.context import App, pass_app
     "--data",
     multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Labelled JSON lines, repeatable (default: both halves of tests/data/eval/v2).",
+    help="Labelled JSON lines, repeatable (default: both halves of tests/data/eval/v2 and "
+    "of tests/data/eval/v3).",
 )
 @click.option(
     "--simulated",
@@ -50,17 +51,17 @@ def eval_cmd(
 
     \b
     Example:
-      audit eval
-      audit eval --data tests/data/eval/v2/tuning.jsonl --misses 50
+      audit eval                           # v2 and v3, tuning and test halves
+      audit eval --data tests/data/eval/v3/tuning.jsonl --misses 50
       audit eval --simulated data/sim      # after `audit run` on that archive
       audit eval --with-detectors          # what the scan stage and inspect report
     """
     from audit.alert_precision import alert_precision
     from audit.pipeline import load_classifiers, load_scanner
     from audit.quality.detectors import DetectingScanner
-    from audit.scan.evaluate import V2_HALVES, MessageScanner, evaluate
+    from audit.scan.evaluate import DEFAULT_HALVES, MessageScanner, evaluate
 
-    paths = data or (() if simulated else V2_HALVES)
+    paths = data or (() if simulated else DEFAULT_HALVES)
     reports = []
     if paths:
         scanner: MessageScanner = load_scanner(app.settings)

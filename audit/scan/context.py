@@ -36,7 +36,9 @@ Scopes, in normalized characters between the cue and the hit:
   modal or light verb between (没去投诉; 「不退钱我投诉」 negates 退钱, not 投诉). 就/才/但
   between end the scope. A dismissal right after the hit (投诉就算了). 不是…吗 is no
   negation but a request for agreement (「我不是说了要投诉吗」).
-- question: a clause ending in ？ or in 吗/么, or an A-not-A form (能不能, 是不是) in the clause.
+- question: a clause ending in ？ or in 吗/么, or an A-not-A form (能不能, 是不是) in the clause;
+  a how/where/whom word (怎么, 如何, 找谁) before the hit in its clause (怎么投诉, not
+  「找记者来看看你们怎么骗人的」).
 - past: 上次/之前/以前... before the hit in its clause, or 处理完/解决了... after it in its
   sentence, unless the sentence says it is not over (还没解决). 已经 alone is not enough:
   「我已经打了12315」 is an escalation.
@@ -93,10 +95,12 @@ CUE_KINDS = {
     "decoy": "decoy",
     "question": QUESTION,
     "particle": "particle",
+    "asking": "asking",
     "past": PAST,
     "resolved": "resolved",
     "unresolved": "unresolved",
     "condition": CONDITIONAL,
+    "concessive": "concessive",
     "consequence": "consequence",
     "after": "after_condition",
     "dismissal": "dismissal",
@@ -108,6 +112,8 @@ CUES_RESOURCE = "context_cues.txt"
 _PRONOUNS = "我你您他她它"
 _SENTENCE_KINDS = frozenset({"resolved", "unresolved", RIGHTS_NOTICE})
 _SCOPE_ENDS = ("就", "才", "便", "但", "那么", "则", "而是", "可是", "不过")
+# after 就算/即使 ...: the hit holds anyway (就算亏了公司也会兜底, 即使超出也不收费)
+_HOLDS_ANYWAY = re.compile("也|都|照样|照常|依然|仍然")
 # what may sit between a bare 不/没 and the hit it negates: modals and light verbs (没去投诉,
 # 不想打12315), not a verb of its own (不退钱我投诉 negates 退钱)
 _BARE_GAP = set("要想去会能再敢用必打找给向跟到了过还也都什么任何这那种个些一所谓的")
@@ -225,7 +231,8 @@ class Applied:
 
 
 # What each cue does, per category. A question excuses a customer asking (能加你微信吗), never
-# a staff offer (加我微信好吗): "question_customer" entries apply to customers only.
+# a staff offer (加我微信好吗): "<kind>_customer" (or "<kind>_staff") entries apply to that
+# role only.
 Policy = dict[str, dict[str, str]]
 RULES: Final[Policy] = {
     # asking for codes or ID photos: a refusal (我们不会让您发验证码) is clean; a rights notice
@@ -239,7 +246,13 @@ RULES: Final[Policy] = {
         QUOTATION: SUPPRESS,
         RIGHTS_NOTICE: SUPPRESS,
     },
-    "diversion": {NEGATION: SUPPRESS, "question_customer": SUPPRESS, QUOTATION: LOWER},
+    # a customer quoting an offer (短信说“请加微信处理”) reports someone else's
+    "diversion": {
+        NEGATION: SUPPRESS,
+        "question_customer": SUPPRESS,
+        QUOTATION: LOWER,
+        "quotation_customer": SUPPRESS,
+    },
     "promise": {
         NEGATION: SUPPRESS,
         QUESTION: LOWER,
@@ -250,8 +263,9 @@ RULES: Final[Policy] = {
     "abuse": {NEGATION: SUPPRESS, CONDITIONAL: LOWER, QUOTATION: SUPPRESS, SELF_DIRECTED: SUPPRESS},
     # a customer asking for a fraud (你们收手机卡吗) is soliciting one
     "fraud": {NEGATION: SUPPRESS, QUOTATION: SUPPRESS},
-    # 「听说有人在卖改号软件」 reports an offer, it makes none; asked for, it is solicited
-    "illegal": {QUOTATION: SUPPRESS},
+    # 「听说有人在卖改号软件」 reports an offer, it makes none; asked for, it is solicited;
+    # negated by staff it is a refusal or the store's policy (门店不销售任何仿真枪)
+    "illegal": {"negation_staff": SUPPRESS, QUOTATION: SUPPRESS},
 }
 _STRENGTH = {SUPPRESS: 2, LOWER: 1}
 
@@ -261,7 +275,12 @@ _STRENGTH = {SUPPRESS: 2, LOWER: 1}
 # more excuse it (a staff question about a product is no guarantee; a past or hypothetical
 # fraud is a warning; a rights notice names where to complain, it threatens nothing).
 MODEL_RULES: Final[Policy] = {
-    "diversion": {NEGATION: SUPPRESS, "question_customer": SUPPRESS, QUOTATION: SUPPRESS},
+    "diversion": {
+        NEGATION: SUPPRESS,
+        "question_customer": SUPPRESS,
+        QUOTATION: SUPPRESS,
+        "quotation_customer": SUPPRESS,
+    },
     "promise": {
         NEGATION: SUPPRESS,
         QUESTION: SUPPRESS,
@@ -297,6 +316,7 @@ MODEL_RULES: Final[Policy] = {
     # asked for, it is solicited, by staff (晚上来玩两把吗) or customer (有没有叶子): no excuse
     "illegal": {
         NEGATION: SUPPRESS,
+        "negation_staff": SUPPRESS,
         QUOTATION: SUPPRESS,
         PAST: SUPPRESS,
         CONDITIONAL: SUPPRESS,
@@ -410,6 +430,8 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
     for cue in cues.cues_in(c_lo, c_hi):
         if cue.kind == "consequence" and cue.start < start < cue.end:
             add(CONDITIONAL, cue.word, 0)  # 以后会 sharing its 会 with the term 会限速
+        elif cue.kind == NEGATION and cue.start < start < cue.end:
+            add(NEGATION, cue.word, 0)  # 不出售 sharing its 出售 with the term 出售电话卡
         elif cue.end <= start:
             gap = text[cue.end : start]
             distance = start - cue.end
@@ -420,11 +442,11 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
                 or (bare and distance <= BARE_REACH)
             ):
                 add(NEGATION, cue.word, distance)
-            elif cue.kind == QUESTION:
+            elif cue.kind in (QUESTION, "asking"):
                 add(QUESTION, cue.word, distance)
             elif cue.kind == PAST and distance <= CLAUSE_REACH:
                 add(PAST, cue.word, distance)
-            elif (cue.kind == CONDITIONAL and distance <= CLAUSE_REACH and free) or (
+            elif (_opens_condition(cue, text, end) and distance <= CLAUSE_REACH and free) or (
                 cue.kind == "consequence" and distance <= BARE_REACH
             ):
                 add(CONDITIONAL, cue.word, distance)
@@ -472,6 +494,14 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
     return found
 
 
+def _opens_condition(cue: Cue, text: str, end: int) -> bool:
+    """Whether ``cue`` makes what follows it, up to ``end``, a condition: 如果 does; 就算 or
+    即使 only when nothing says the hit holds anyway (就算亏了公司也会兜底 promises)."""
+    if cue.kind == "concessive":
+        return _HOLDS_ANYWAY.search(text, cue.end, end) is None
+    return cue.kind == CONDITIONAL
+
+
 def _self_directed(text: str, person: Cue, start: int, end: int) -> bool:
     if person.kind != "self" or start - person.end > SELF_REACH:
         return False
@@ -487,9 +517,8 @@ def decide(
     effects = policy.get(category, {})
     best: tuple[str, Applied | None] = ("", None)
     for cue in applied:
-        effect = effects.get(cue.kind, "")
-        if not effect and cue.kind == QUESTION and role == "customer":
-            effect = effects.get("question_customer", "")
+        # a role's own entry first: 「短信说“加微信”」 quoted by a customer is no offer
+        effect = effects.get(f"{cue.kind}_{role}", "") or effects.get(cue.kind, "")
         if effect and _STRENGTH[effect] > _STRENGTH.get(best[0], 0):
             best = (effect, cue)
     return best

@@ -34,8 +34,12 @@ from audit.scan.wordlist import CATEGORIES
 
 DEFAULT_EVAL_SET = Path("tests/data/eval/messages.jsonl")
 V2_DIR = Path("tests/data/eval/v2")
+V3_DIR = Path("tests/data/eval/v3")
 TEST_HALF = "test.jsonl"
 V2_HALVES = (V2_DIR / "tuning.jsonl", V2_DIR / TEST_HALF)
+V3_HALVES = (V3_DIR / "tuning.jsonl", V3_DIR / TEST_HALF)
+# what `audit eval` measures without --data: both halves of both split sets
+DEFAULT_HALVES = (*V2_HALVES, *V3_HALVES)
 DEFAULT_MIN_SCORE = 0.5
 # Findings of a message-level detector carry this rule prefix ("model.diversion"): they judge
 # the message as a whole, so they overlap every label of their category in it.

@@ -12,7 +12,9 @@ to what is inside), lower case, traditional to
 simplified (OpenCC ``t2s``, per character, which also undoes the ``s2t`` artefacts 髮 and 羣),
 zero-width/format characters dropped, whitespace, punctuation, symbols and emoji dropped (so
 微 信, 微.信 and 加*我*微*信 all read 微信), and a few symbols and the Cyrillic and Greek
-letters that stand for a Latin letter (傻× reads 傻x, a Cyrillic vх reads vx). A
+letters that stand for a Latin letter (傻× reads 傻x, a Cyrillic vх reads vx), Latin letters
+with tone marks or accents to the plain letter (pinyin typed with tones: bǎo zhèng reads
+baozheng, lǜ reads lv). A
 ``Folding`` may add symbols that stand for a character (``symbols.txt``
 of the word lists: 🐶 reads 狗, ➕ reads 加); the default folding has none. Then, on the
 folded text: Chinese and formal digits to ASCII inside a run of at least ``DIGIT_RUN_MIN``
@@ -53,6 +55,7 @@ LETTER_DIGITS = "letters for digits"
 EMOJI_SYMBOL = "emoji or symbol for a word"
 REPEATS = "repeats collapsed"
 LOOKALIKE = "look-alike letter"
+TONE_MARKS = "tone marks removed"
 STEPS = (
     FULLWIDTH,
     COMPATIBILITY,
@@ -60,6 +63,7 @@ STEPS = (
     NUMERAL_FORM,
     EMOJI_SYMBOL,
     LOOKALIKE,
+    TONE_MARKS,
     LOWERCASE,
     TRADITIONAL,
     ZERO_WIDTH,
@@ -157,6 +161,10 @@ def fold_char(char: str) -> tuple[str, tuple[str, ...]]:
             steps.append(COMPATIBILITY)
         char = compat
         category = unicodedata.category(char)
+    toneless = _toneless(char, category)
+    if toneless is not None:
+        steps.append(TONE_MARKS)
+        char, category = toneless, "Ll"
     if char.isspace() or category[0] in "ZC":
         return "", (*steps, SPACING)  # Z*, controls, and unassigned/private/surrogate noise
     if category[0] in "PSM":
@@ -171,6 +179,18 @@ def fold_char(char: str) -> tuple[str, tuple[str, ...]]:
             steps.append(TRADITIONAL)
             char = simple
     return char, tuple(steps)
+
+
+def _toneless(char: str, category: str) -> str | None:
+    """A Latin letter with a tone mark or other accent as the plain lower-case letter
+    (pinyin typed with tones: bǎo zhèng reads bao zheng; ü as v, the way pinyin is typed), or
+    None for any other character."""
+    if category not in ("Ll", "Lu") or char.isascii() or not "\u00c0" <= char <= "\u024f":
+        return None
+    base = unicodedata.normalize("NFD", char.lower())
+    if base[0] == "u" and "\u0308" in base:
+        return "v"
+    return base[0] if base[0].isascii() and base[0].isalpha() else None
 
 
 def _numeral(char: str, category: str) -> str | None:

@@ -322,10 +322,16 @@ class QqNumberRecognizer(NumberRecognizer):
         return self.CUE.search(view.original, max(0, o_start - 6), o_start) is not None
 
 
+# what people call the @ sign when they write an address out: 艾特 (its sound), 圈a and 圈圈a
+# (an a in a ring), 小老鼠 (its shape)
+AT_WORDS = "艾特|圈圈a|圈a|圈|小老鼠|老鼠"
+
+
 class EmailRecognizer(Recognizer):
     """On the original text made half-width (normalization drops the @ and the dots), so
     ``tony＠qq.com`` counts; also written out: ``tony at qq dot com``, ``tony(at)qq.com``,
-    ``tony#qq.com``, ``tony艾特qq点com``. A written-out address must end in a known top-level
+    ``tony#qq.com``, ``tony艾特qq点com``, and the Chinese names of the @ sign (``tony圈a qq点com``,
+    ``tony 小老鼠 163.com``: ``AT_WORDS``). A written-out address must end in a known top-level
     domain: "me at home" is not an address.
 
     Each separator is looked at once: the local part is the run of address characters
@@ -341,8 +347,8 @@ class EmailRecognizer(Recognizer):
     # between an address character and a domain character: a separator with neither (a @
     # or # among other signs, an 'at' in a sentence) is passed over by the regex engine
     SEPARATOR = re.compile(
-        r"(?<=[A-Za-z0-9._%+-])\s{0,3}(?:(@)|[(\[（【]\s{0,2}at\s{0,2}[)\]）】]|\sat\s|艾特|#)"
-        r"\s{0,3}(?=[A-Za-z0-9-])",
+        r"(?<=[A-Za-z0-9._%+-])\s{0,3}(?:(@)|[(\[（【]\s{0,2}at\s{0,2}[)\]）】]|\sat\s|"
+        rf"{AT_WORDS}|#)\s{{0,3}}(?=[A-Za-z0-9-])",
         re.IGNORECASE,
     )
     LOCAL_BACKWARDS = re.compile(r"[A-Za-z0-9._%+-]{1,65}")
@@ -385,12 +391,12 @@ class EmailRecognizer(Recognizer):
         return hits
 
 
-_MAY_BE_EMAIL = re.compile(r"[@＠#＃]|at|艾特", re.IGNORECASE)
+_MAY_BE_EMAIL = re.compile(r"[@＠#＃圈鼠]|at|艾特", re.IGNORECASE)
 MAX_SEPARATORS = 256  # per message chunk: each is looked at with bounded patterns
 MAX_CUES = 256  # contact cues per message chunk, likewise
 # a written-out separator between address characters (cheap test for the fast path)
 _SPELLED_EMAIL = re.compile(
-    r"[A-Za-z0-9]\s*(?:[(\[（【]\s*at\s*[)\]）】]|\sat\s|艾特|[#＃])\s*[A-Za-z0-9]",
+    rf"[A-Za-z0-9]\s*(?:[(\[（【]\s*at\s*[)\]）】]|\sat\s|{AT_WORDS}|[#＃])\s*[A-Za-z0-9]",
     re.IGNORECASE,
 )
 
@@ -402,6 +408,7 @@ def may_hold_contact(text: str) -> bool:
     if (":" in text or "：" in text) and WeChatIdRecognizer.CUE.search(text):
         return True
     hint = "#" in text or "＃" in text or "艾特" in text or "at" in text or "AT" in text
+    hint = hint or "圈" in text or "鼠" in text
     return hint and _SPELLED_EMAIL.search(text) is not None
 
 
@@ -431,12 +438,13 @@ class WeChatIdRecognizer(Recognizer):
         r"(?:微信|威信|薇信|徽信|维信|v信|vx|wx|weixin|wechat|绿泡泡)(?:号|hao|id)?"
         r"(?=[^A-Za-z0-9]{0,12}[A-Za-z0-9])"
     )
-    # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：
+    # a short cue with a colon, in the original: V：tony-811, v:, 薇:, 微：, and WeChat said
+    # with a homophone of 信 (卫星：, 薇芯：, v芯：)
     # (the lookahead of its first characters lets the regex engine skip to them: a pattern
     # starting with the lookbehind is tried at every character of the message)
     CUE = re.compile(
         r"(?=[vVwWＶｖ薇微威卫维])(?<![A-Za-z0-9])(?:[vV][xX]?|[wW][xX]|[Ｖｖ]|薇|微|威|卫|维)"
-        r"\s{0,2}[:：=＝]"
+        r"[芯星心]?\s{0,2}[:：=＝]"
     )
     # zero-width characters are filler too (微信\u200btony_811)
     FILLER = (

@@ -89,7 +89,7 @@ from audit.scan.wordlist import CATEGORIES, Term, WordLists, load_wordlists
 __all__ = ["SCANNER_VERSION", "Finding", "Scanner"]
 
 # Bump when a change to normalization, matching or recognizers can change findings.
-SCANNER_VERSION = "0.6"
+SCANNER_VERSION = "0.7"
 ROLES = ("staff", "customer")
 NUMBERS = (NumberRecognizer,)
 TERM_SCORE = 1.0

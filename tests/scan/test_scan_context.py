@@ -37,6 +37,7 @@ LISTS = {
     "abuse.txt": "傻子 | medium | both\n笨蛋 | low | both\n废物 | medium | both\n",
     "fraud.txt": "收手机卡 | high | both\n",
     "privacy.txt": "验证码发我 | critical | staff\n",
+    "illegal.txt": "仿真枪 | high | both\n出售枪支 | high | both\n",
 }
 
 
@@ -65,6 +66,10 @@ def found(scanner: Scanner, text: str, role: str | None) -> list[tuple[str, str]
         ("customer", "旧手机可以拿来回收，不是废物"),
         ("staff", "公司规定不能加你微信"),
         ("staff", "我们不会让您把验证码发我，请放心"),
+        ("customer", "我也没讲要投诉，就想问清楚"),
+        ("customer", "我没提过工信部"),
+        ("staff", "门店不销售任何仿真枪"),
+        ("staff", "本店不出售枪支"),  # the negator shares 出售 with the term
     ],
 )
 def test_when_a_hit_is_negated_then_it_is_suppressed(
@@ -90,7 +95,14 @@ def test_when_a_customer_asks_then_diversion_and_complaint_are_suppressed(
 
 
 @pytest.mark.parametrize(
-    "text", ["上次那个投诉处理完了", "之前投诉的事，已经解决了", "上回工信部那个已经撤了"]
+    "text",
+    [
+        "上次那个投诉处理完了",
+        "之前投诉的事，已经解决了",
+        "上回工信部那个已经撤了",
+        "昨天说要投诉是气话",
+        "我说过要打12315，你们处理了就算了",
+    ],
 )
 def test_when_a_complaint_is_past_or_resolved_then_it_is_suppressed(
     scanner: Scanner, text: str
@@ -121,6 +133,7 @@ def test_when_a_hit_is_the_condition_then_it_is_suppressed(
         ("customer", "他说要投诉你们"),
         ("customer", "朋友说“找工信部”有用"),
         ("customer", "她说“你们都是傻子”，我替她道个歉"),
+        ("customer", "短信说“加你微信”就能退款，是你们发的吗"),
     ],
 )
 def test_when_someone_else_is_quoted_then_the_hit_is_suppressed(
@@ -251,10 +264,22 @@ def cue_kinds(text: str, term: str, role: str | None = "customer") -> list[tuple
         ("投诉？好的", "投诉", [("question", "？")]),
         ("要投诉什么", "投诉", []),  # 么 inside 什么 is no particle
         ("有没有投诉渠道", "投诉", [("question", "有没有")]),
+        ("怎么投诉", "投诉", [("question", "怎么")]),
+        ("找记者看看你们怎么骗人", "找记者", []),  # a how after the hit asks nothing
+        ("怎么又要投诉", "投诉", []),  # how come: a reproach, no question
+        ("投诉你们处理了没有", "投诉", []),  # still asking whether it is over
+        ("你们怎么回事，要投诉", "投诉", []),
+        ("谁说要投诉了", "投诉", [("negation", "谁说要")]),
+        ("我没讲要投诉", "投诉", [("negation", "没讲")]),
+        ("昨天说要投诉", "投诉", [("past", "昨天")]),
+        ("投诉的事你们处理了", "投诉", [("past", "处理了")]),
+        ("投诉的事我不追究了", "投诉", [("past", "不追究了")]),
         ("上次投诉", "投诉", [("past", "上次")]),
         ("投诉处理完了", "投诉", [("past", "处理完")]),
         ("如果投诉", "投诉", [("conditional", "如果")]),
         ("如果不改就投诉", "投诉", []),
+        ("就算投诉也没用", "投诉", [("conditional", "就算")]),
+        ("就算亏了也不限速", "不限速", []),  # even so, it holds: a promise
         ("他说投诉", "投诉", [("quotation", "他说")]),
         ("「投诉」", "投诉", [("quotation", "「」")]),
         ("「好」投诉「好」", "投诉", []),  # between two quotations, not inside one

@@ -17,6 +17,7 @@ from wordlist_dirs import write_lists
 
 from audit.scan.evaluate import (
     CLEAN_TAGS,
+    DEFAULT_HALVES,
     VIOLATION_TECHNIQUES,
     EvalMessage,
     EvalSetError,
@@ -160,6 +161,13 @@ def test_when_a_downgraded_hit_is_all_there_is_then_it_does_not_count(tmp_path: 
 SPLIT_SETS = {name: _load_build(EVAL_DIR / name / "build.py") for name in ("v2", "v3")}
 SPLIT_MESSAGES = {name: build.build() for name, build in SPLIT_SETS.items()}
 each_split_set = pytest.mark.parametrize("name", sorted(SPLIT_SETS))
+HALVES = ("tuning.jsonl", "test.jsonl")
+
+
+def test_audit_eval_measures_both_halves_of_every_split_set_by_default() -> None:
+    expected = {EVAL_DIR / name / half for name in SPLIT_SETS for half in HALVES}
+    assert {ROOT / path for path in DEFAULT_HALVES} == expected
+    assert all((ROOT / path).is_file() for path in DEFAULT_HALVES)
 
 
 @each_split_set

@@ -20,6 +20,7 @@ from audit.scan.normalize import (
     REPEATS,
     SPACING,
     SYMBOLS,
+    TONE_MARKS,
     TRADITIONAL,
     ZERO_WIDTH,
     FoldTable,
@@ -185,6 +186,17 @@ def test_when_a_symbol_stands_for_a_letter_then_it_becomes_the_letter(
 
     assert norm.text == text
     assert LOOKALIKE in norm.applied
+
+
+@pytest.mark.parametrize(
+    ("original", "text"),
+    [("bǎo zhèng", "baozheng"), ("加我WĒI XÌN", "加我weixin"), ("lǜ pào pào", "lvpaopao")],
+)
+def test_when_pinyin_carries_tone_marks_then_they_are_dropped(original: str, text: str) -> None:
+    norm = normalize(original)
+
+    assert norm.text == text
+    assert TONE_MARKS in norm.applied
 
 
 @pytest.mark.parametrize(("original", "text"), [("開假髮票", "开假发票"), ("羣裏", "群里")])

@@ -212,6 +212,8 @@ def test_when_digits_lack_qq_context_then_nothing_is_found(text: str) -> None:
         ("微 信 号（ a1b2c3d ）", "a1b2c3d"),
         ("微信\u200b\u200btony_811", "tony_811"),  # zero-width spaces between
         ("加我vx\ufeff：\u2060wx-2024a", "wx-2024a"),
+        ("卫星：lin_2024，有事找我", "lin_2024"),  # 微信 said with homophones
+        ("薇芯=zhao-88", "zhao-88"),
     ],
 )
 def test_when_wechat_id_follows_context_then_it_is_a_contact_id(text: str, matched: str) -> None:
@@ -222,7 +224,13 @@ def test_when_wechat_id_follows_context_then_it_is_a_contact_id(text: str, match
 
 @pytest.mark.parametrize(
     "text",
-    ["微信 account", "企业微信号: abc_123", "微信支付 ok_pay", "邮箱 abc_123@qq.com 微信"],
+    [
+        "微信 account",
+        "企业微信号: abc_123",
+        "微信支付 ok_pay",
+        "邮箱 abc_123@qq.com 微信",
+        "卫星电视：cctv_5 频道",
+    ],
 )
 def test_when_no_wechat_id_follows_context_then_nothing_is_found(text: str) -> None:
     assert [f for f in SCANNER.scan(text, "customer") if f.rule == "diversion.contact_id"] == []

@@ -201,7 +201,9 @@ def test_when_role_is_unknown_then_every_rule_applies() -> None:
 
 
 def test_when_customer_says_staff_only_phrase_then_it_is_not_found() -> None:
-    assert rules("加我vx", "customer") == []
+    # a customer's own WeChat offered (加我vx) is diversion too; a payment code is not
+    assert rules("扫我个人收款码", "customer") == []
+    assert rules("扫我个人收款码", "staff") != []
 
 
 def test_when_role_is_not_staff_or_customer_then_scan_refuses() -> None:
@@ -283,7 +285,7 @@ def test_when_number_term_is_inside_a_longer_number_then_it_is_not_found() -> No
 
 
 def test_when_built_then_version_and_hash_are_recorded() -> None:
-    assert SCANNER.version == SCANNER_VERSION == "0.6"
+    assert SCANNER.version == SCANNER_VERSION == "0.7"
     assert SCANNER.wordlist_hash == load_wordlists(DEFAULT_LISTS).wordlist_hash
 
 

@@ -83,6 +83,9 @@ def test_when_a_phone_is_disguised_then_it_is_found_with_its_technique(
         ("写错了，是tian.yu88 艾特 gmail 点 com", "tian.yu88 艾特 gmail 点 com", "spelled_out"),
         ("截图发yz2020 @ sohu . com", "yz2020 @ sohu . com", "spelled_out"),
         ("邮箱：zhangwei#126#com", "zhangwei#126#com", "spelled_out"),
+        ("邮箱li.na88圈a 163点com", "li.na88圈a 163点com", "spelled_out"),
+        ("发 chen-yu 圈 foxmail.com", "chen-yu 圈 foxmail.com", "spelled_out"),
+        ("是wq2019小老鼠qq点com，谢谢", "wq2019小老鼠qq点com", "spelled_out"),
     ],
 )
 def test_when_an_email_is_written_out_then_it_is_found(
@@ -91,7 +94,10 @@ def test_when_an_email_is_written_out_then_it_is_found(
     assert ("privacy.email", matched, technique) in found(text, None)
 
 
-@pytest.mark.parametrize("text", ["我在 at home", "see you at 5 dot", "#话题# 讨论", "a@b"])
+@pytest.mark.parametrize(
+    "text",
+    ["我在 at home", "see you at 5 dot", "#话题# 讨论", "a@b", "朋友圈 com", "5G圈子vip会员"],
+)
 def test_when_at_or_dot_is_ordinary_text_then_no_email_is_found(text: str) -> None:
     assert [f for f in found(text, None) if f[0] == "privacy.email"] == []
 
