@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -96,6 +96,19 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("pg_database")
     _truncate_pg(url)
     return url
+
+
+@pytest.fixture
+def empty_again(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """Empties a database that ``db_url`` made, for a second run in the same test."""
+
+    def empty(url: str) -> None:
+        if url.startswith("sqlite:///"):
+            shutil.copy(request.getfixturevalue("sqlite_template"), url.removeprefix("sqlite:///"))
+        else:
+            _truncate_pg(url)
+
+    return empty
 
 
 @pytest.fixture

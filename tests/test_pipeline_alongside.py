@@ -6,15 +6,13 @@ pull, so that the passes really happen mid-pull whatever the machine's speed."""
 
 from __future__ import annotations
 
-import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cluster.rows import differences, dump
-from conftest import _truncate_pg
 from simfixtures import SimArchive
 from sqlalchemy import Engine, select
 
@@ -81,15 +79,8 @@ def _run(engine: Engine, sim: SimArchive, every: int, source: SimulatedServer) -
     return run(settings, engine, source, keys, load_scanner(settings))
 
 
-def _empty(request: pytest.FixtureRequest, url: str) -> None:
-    if url.startswith("sqlite"):
-        shutil.copy(request.getfixturevalue("sqlite_template"), url.removeprefix("sqlite:///"))
-    else:
-        _truncate_pg(url)
-
-
 def test_analysing_while_pulling_writes_what_analysing_after_writes(
-    request: pytest.FixtureRequest, db_url: str, sim_archive: SimArchive
+    empty_again: Callable[[str], None], db_url: str, sim_archive: SimArchive
 ) -> None:
     engine = make_engine(db_url)
     after = _run(engine, sim_archive, 0, SimulatedServer(sim_archive.directory))
@@ -97,7 +88,7 @@ def test_analysing_while_pulling_writes_what_analysing_after_writes(
     expected = dump(engine)
     engine.dispose()
 
-    _empty(request, db_url)
+    empty_again(db_url)
     engine = make_engine(db_url)
     held = HeldArchive(sim_archive.directory, db_url)
     report = _run(engine, sim_archive, 300, held)

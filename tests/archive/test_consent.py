@@ -5,12 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import random
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from arrival import Late, append_items, deliveries
-from conftest import _truncate_pg
 from simfixtures import chat, write_file_archive
 from sqlalchemy import Engine, event, select
 
@@ -190,22 +189,14 @@ def _arrivals(
     return out
 
 
-def _fresh_database(db_url: str, sqlite_template: Path, tmp_path: Path) -> str:
-    if db_url.startswith("sqlite"):
-        path = tmp_path / "second.db"
-        shutil.copy(sqlite_template, path)
-        return f"sqlite:///{path}"
-    _truncate_pg(db_url)
-    return db_url
-
-
 def test_incremental_consent_flags_what_a_full_pass_flags_on_shuffled_arrival(
-    db_url: str, sqlite_template: Path, tmp_path: Path
+    db_url: str, empty_again: Callable[[str], None], tmp_path: Path
 ) -> None:
     engine = make_engine(db_url)
     full = _arrivals(engine, tmp_path, full=True)
     engine.dispose()
-    engine = make_engine(_fresh_database(db_url, sqlite_template, tmp_path))
+    empty_again(db_url)
+    engine = make_engine(db_url)
     incremental = _arrivals(engine, tmp_path, full=False)
     engine.dispose()
     for n, (got, expected) in enumerate(zip(incremental, full, strict=True)):
