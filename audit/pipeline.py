@@ -290,10 +290,10 @@ def analyse(
 
     A rescan queued by a word-list edit makes the scan a full one, with the lists as they
     are now, and is marked done by it. Every stage of the pass reads the messages stored when
-    it began, and no later ones: a pull going on meanwhile (:class:`Alongside`) leaves its
-    messages to the next pass whole, not placed by none of the stages and scanned or scored
-    by some. ``pictures``: whether the image stage runs (the passes alongside leave the
-    pictures to the pass after the pull)."""
+    it began, and no later ones: what a pull going on meanwhile stores (:class:`Alongside`)
+    is left whole to the next pass, not read by some stages and not by others.
+    ``pictures``: whether the image stage runs (the passes alongside leave the pictures to
+    the pass after the pull)."""
     report = report or RunReport()
     with session_scope(engine) as session:
         upto = session.scalar(select(func.max(Message.id))) or 0
@@ -490,10 +490,10 @@ def run(
 ) -> RunReport:
     """Every stage, incrementally (``audit run``).
 
-    On a large backlog the stages after decryption also run while the pull goes on
-    (:class:`Alongside`); a last pass after the pull analyses the rest, so what is written is
-    what analysing after the pull writes (the stages are incremental and independent of how
-    their input is cut)."""
+    With ``archive.analyse_while_pulling`` set, the stages after decryption also run while
+    the pull goes on (:class:`Alongside`); a last pass after the pull analyses the rest, so
+    what is written is what analysing after the pull writes (the stages are incremental and
+    independent of how their input is cut)."""
     every = 0 if full_scan else settings.archive.analyse_while_pulling
     if engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:"):
         every = 0  # a database of this process's own: no other process can open it
@@ -553,9 +553,10 @@ class Alongside:
         settings: Settings, url: str, scanner: Scanner, every: int, stop: Any, sending: Any
     ) -> None:
         from audit.quality.conversations import STAGE
-        from audit.store.models import Checkpoint, Message
+        from audit.store.models import Checkpoint
 
         engine = make_engine(url, echo=settings.database.echo)  # the run's database, its own pool
+        passes: list[RunReport] = []  # sent at the end: a full pipe would stall the passes
         try:
             while not stop.wait(Alongside.POLL_SECONDS):
                 with session_scope(engine) as session:
@@ -564,10 +565,12 @@ class Alongside:
                     )
                     newest = session.scalar(select(func.max(Message.id))) or 0
                 if newest - (placed or 0) >= every:
-                    sending.send(analyse(settings, engine, scanner, pictures=False))
+                    passes.append(analyse(settings, engine, scanner, pictures=False))
         except Exception as exc:  # the pass after the pull does what this one left
             log.warning("analysis alongside the pull stopped: %s: %s", type(exc).__name__, exc)
         finally:
+            for report in passes:
+                sending.send(report)
             sending.close()
             engine.dispose()
 
