@@ -22,8 +22,11 @@ least one counted finding, of any category. The errors of a test half are never 
 
 from __future__ import annotations
 
+import hashlib
 import json
+import random
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -466,3 +469,100 @@ def _span(finding: Finding, length: int) -> tuple[str, int, int]:
     if finding.rule.startswith(MODEL_RULE_PREFIX):
         return finding.category, 0, length
     return finding.category, finding.start, finding.end
+
+
+HALVES = ("tuning", "test")
+
+
+@dataclass(frozen=True)
+class SplitOnce:
+    """A hand-marked evaluation set (``messages.txt`` in ``directory``) split ONCE into
+    ``tuning.jsonl`` and ``test.jsonl``, seeded and stratified by (first marked category, or
+    "clean") x first tag, so that each half holds about half of every kind of message; with
+    ``manifest.json`` holding the checksums. Each set's ``build.py`` names its directory, ids
+    and seed, and writes the files; a test checks that the committed files are what it
+    produces. Tune only against the tuning half."""
+
+    directory: Path
+    ident: str  # message ids, formatted with the line number: "v2-{:04d}"
+    seed: int
+
+    @property
+    def source(self) -> Path:
+        return self.directory / "messages.txt"
+
+    def build(self) -> list[EvalMessage]:
+        return read_marked(self.source, ident=self.ident, tagged=True)
+
+    @staticmethod
+    def stratum(message: EvalMessage) -> tuple[str, str]:
+        first = message.labels[0].category if message.labels else "clean"
+        return first, message.techniques[0]
+
+    def split(
+        self, messages: list[EvalMessage], seed: int | None = None
+    ) -> dict[str, list[EvalMessage]]:
+        """Half of each stratum to tuning, half to test; odd strata give their extra message
+        to the two halves in turn so that the halves stay the same size."""
+        rng = random.Random(self.seed if seed is None else seed)
+        strata: dict[tuple[str, str], list[EvalMessage]] = defaultdict(list)
+        for message in messages:
+            strata[self.stratum(message)].append(message)
+        chosen: dict[str, str] = {}
+        extra_to_tuning = True
+        for key in sorted(strata):
+            members = [m.id for m in strata[key]]
+            rng.shuffle(members)
+            take = len(members) // 2
+            if len(members) % 2:
+                take += extra_to_tuning
+                extra_to_tuning = not extra_to_tuning
+            for index, ident in enumerate(members):
+                chosen[ident] = "tuning" if index < take else "test"
+        return {half: [m for m in messages if chosen[m.id] == half] for half in HALVES}
+
+    @staticmethod
+    def render(messages: list[EvalMessage]) -> str:
+        return "".join(json.dumps(m.as_dict(), ensure_ascii=False) + "\n" for m in messages)
+
+    def manifest(self, halves: dict[str, str]) -> str:
+        def digest(text: str) -> str:
+            return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+        data = {
+            "source": {
+                "file": self.source.name,
+                "sha256": digest(self.source.read_text(encoding="utf-8")),
+            },
+            "seed": self.seed,
+            "stratified_by": "first category (or clean) x first tag",
+            "halves": {
+                half: {
+                    "file": f"{half}.jsonl",
+                    "messages": text.count("\n"),
+                    "sha256": digest(text),
+                }
+                for half, text in halves.items()
+            },
+        }
+        return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+    def outputs(self) -> dict[str, str]:
+        """File name -> content, everything the split writes."""
+        halves = {
+            half: self.render(messages) for half, messages in self.split(self.build()).items()
+        }
+        files = {f"{half}.jsonl": text for half, text in halves.items()}
+        files["manifest.json"] = self.manifest(halves)
+        return files
+
+    def write(self, force: bool = False) -> None:
+        """Write the files; EvalSetError when one would change (the split is made once;
+        ``force`` only to repair)."""
+        for name, text in self.outputs().items():
+            target = self.directory / name
+            if target.exists() and target.read_text(encoding="utf-8") != text and not force:
+                raise EvalSetError(
+                    f"{target} would change: the split is made once (--force only to repair)"
+                )
+            target.write_text(text, encoding="utf-8")
