@@ -8,10 +8,14 @@ and 客户1; 李娜 (徐家汇店) follows 客户2.
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 import pytest
 from seed_chain import Seeded, seed_chain
-from sqlalchemy import Engine, select, text, update
+from sqlalchemy import Engine, func, select, text, update
 
+from audit.archive.ingest import ENVELOPE_COLUMNS, insert_messages
 from audit.search import (
     COUNT_CAP,
     SearchError,
@@ -20,7 +24,13 @@ from audit.search import (
     search_staff,
 )
 from audit.store.access import AccessDenied, Principal, pseudonym
-from audit.store.db import make_engine, migrate, session_scope
+from audit.store.db import (
+    SQLITE_ROWS_PER_INSERT,
+    insert_tuples,
+    make_engine,
+    migrate,
+    session_scope,
+)
 from audit.store.models import Customer, Follow, Message, Role, Staff
 
 
@@ -216,3 +226,36 @@ def test_the_sqlite_triggers_that_keep_the_index_survive_every_migration(sqlite_
             triggers
         )
     engine.dispose()
+
+
+def _bulk_rows(count: int) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]:
+    when = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
+    envelopes = [
+        ("bulk", i, f"bulk-{i}", 1, "", "", "{}", "pending", None, 0, when) for i in range(count)
+    ]
+    messages = [
+        {
+            "envelope_id": i + 1, "msgid": f"bulk-{i}", "seq": i, "action": "send",
+            "msgtype": "text", "sender": "zhangwei", "sender_kind": "staff",
+            "tolist_json": '["wmcust0"]', "roomid": "", "msgtime": when + dt.timedelta(seconds=i),
+            "text": f"工单编号{i:05d}已受理", "raw_json": "{}", "recall_of": None,
+        }
+        for i in range(count)
+    ]  # fmt: skip
+    return envelopes, messages
+
+
+def test_messages_stored_in_bulk_are_indexed_once_each(engine: Engine) -> None:
+    # the decrypt stage stores a batch as several multi-row statements on SQLite: every row
+    # of every statement reaches the index, and a batch stored again adds nothing to it
+    count = 2 * SQLITE_ROWS_PER_INSERT + 203
+    envelopes, messages = _bulk_rows(count)
+    with session_scope(engine) as s:
+        insert_tuples(s, "envelopes", ENVELOPE_COLUMNS, envelopes, jsonb=("raw",))
+        insert_messages(s, messages)
+    with session_scope(engine) as s:
+        insert_messages(s, messages[SQLITE_ROWS_PER_INSERT - 3 :])  # delivered again
+        assert s.scalar(select(func.count()).select_from(Message)) == count
+    for i in (0, SQLITE_ROWS_PER_INSERT - 1, SQLITE_ROWS_PER_INSERT, count - 1):
+        assert _texts(engine, COMPLIANCE, f"编号{i:05d}") == [f"工单编号{i:05d}已受理"]
+    assert search_messages(engine, COMPLIANCE, "已受理", limit=5).total == min(count, COUNT_CAP + 1)

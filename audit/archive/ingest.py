@@ -52,7 +52,7 @@ from audit.archive.values import (
     text_problem,
     timestamp,
 )
-from audit.store.db import insert_ignore, session_scope
+from audit.store.db import insert_ignore, insert_tuples, session_scope
 from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
 from audit.store.quarantine import CONFLICT_PREFIX, describe, isolate, reason
 from audit.store.types import utcnow
@@ -118,7 +118,7 @@ def _envelope_row(item: ChatData, source: str) -> dict[str, Any]:
     }
 
 
-_ENVELOPE_COLUMNS = (
+ENVELOPE_COLUMNS = (
     "source", "seq", "msgid", "publickey_ver", "encrypt_random_key", "encrypt_chat_msg", "raw",
     "state", "error", "attempts", "received_at",
 )  # fmt: skip
@@ -132,11 +132,6 @@ def _insert_envelopes(session: Session, rows: list[dict[str, Any]]) -> None:
     if dialect not in ("sqlite", "postgresql"):  # pragma: no cover
         insert_ignore(session, Envelope, rows)
         return
-    mark = "?" if dialect == "sqlite" else "%s"
-    values = ", ".join(
-        f"{mark}::jsonb" if c == "raw" and dialect == "postgresql" else mark
-        for c in _ENVELOPE_COLUMNS
-    )
     params = [
         (
             r["source"], r["seq"], r["msgid"], r["publickey_ver"], r["encrypt_random_key"],
@@ -145,11 +140,7 @@ def _insert_envelopes(session: Session, rows: list[dict[str, Any]]) -> None:
         )
         for r in rows
     ]  # fmt: skip
-    session.connection().exec_driver_sql(
-        f"INSERT INTO envelopes ({', '.join(_ENVELOPE_COLUMNS)}) VALUES ({values}) "
-        "ON CONFLICT DO NOTHING",
-        params,
-    )
+    insert_tuples(session, "envelopes", ENVELOPE_COLUMNS, params, jsonb=("raw",))
 
 
 def _when(dialect: str, moment: dt.datetime) -> Any:
@@ -477,18 +468,10 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
     dialect = session.get_bind().dialect.name
-    cols = ", ".join(_MESSAGE_COLUMNS)
-    if dialect == "sqlite":
-        values = ", ".join("?" for _ in _MESSAGE_COLUMNS)
-        false: Any = 0
-    elif dialect == "postgresql":
-        values = ", ".join(
-            "%s::jsonb" if c in ("tolist", "raw") else "%s" for c in _MESSAGE_COLUMNS
-        )
-        false = False
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+    if dialect not in ("sqlite", "postgresql"):  # pragma: no cover - only the two are supported
         insert_ignore(session, Message, [_orm_row(r) for r in rows])
         return
+    false: Any = 0 if dialect == "sqlite" else False
     params = [
         (
             r["envelope_id"], r["msgid"], r["seq"], r["action"], r["msgtype"], r["sender"],
@@ -498,9 +481,7 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         )
         for r in rows
     ]  # fmt: skip
-    session.connection().exec_driver_sql(
-        f"INSERT INTO messages ({cols}) VALUES ({values}) ON CONFLICT DO NOTHING", params
-    )
+    insert_tuples(session, "messages", _MESSAGE_COLUMNS, params, jsonb=("tolist", "raw"))
 
 
 def _orm_row(row: dict[str, Any]) -> dict[str, Any]:
