@@ -181,6 +181,7 @@ class QualityConfig(_Section):
     dormant_days: int = Field(default=30, ge=1)  # customer silent this long: dormant
     models: Path = Path("models")  # trained classifiers and their model cards
     scorecard: Path | None = None  # YAML; default: the scorecard shipped with the package
+    workers: int = Field(default=0, ge=0, le=64)  # scoring processes; 0: one per core
 
     @field_validator("timezone")
     @classmethod

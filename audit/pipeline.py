@@ -350,7 +350,12 @@ def analyse(
             report.images = read_pictures(settings, engine, scanner, advance)
     with _Timer(report, "scores"), progress("scores", None) as advance:
         report.scores = score_conversations(
-            engine, card, settings.quality, progress=advance, upto=upto
+            engine,
+            card,
+            settings.quality,
+            progress=advance,
+            upto=upto,
+            workers=settings.quality.workers or os.cpu_count() or 1,
         )
         if report.scores.set_aside:
             aside["scores"] = aside.get("scores", 0) + report.scores.set_aside

@@ -70,7 +70,10 @@ def scanner() -> Scanner:
 
 
 def _settings() -> Any:
-    return load_settings(None, environ={}, overrides={"archive": {"workers": 1}})
+    # two scoring processes: a batch the database refuses is scored again in line, isolated
+    return load_settings(
+        None, environ={}, overrides={"archive": {"workers": 1}, "quality": {"workers": 2}}
+    )
 
 
 def _refuse(conn: Any, event: str, condition: str) -> None:

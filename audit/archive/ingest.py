@@ -21,7 +21,6 @@ stage analyses like any other, so what the second version says is not lost eithe
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import json
 import os
@@ -52,7 +51,7 @@ from audit.archive.values import (
     text_problem,
     timestamp,
 )
-from audit.store.db import insert_ignore, insert_tuples, session_scope
+from audit.store.db import driver_datetime, insert_ignore, insert_tuples, session_scope
 from audit.store.models import Checkpoint, Envelope, EnvelopeState, Message
 from audit.store.quarantine import CONFLICT_PREFIX, describe, isolate, reason
 from audit.store.types import utcnow
@@ -136,18 +135,11 @@ def _insert_envelopes(session: Session, rows: list[dict[str, Any]]) -> None:
         (
             r["source"], r["seq"], r["msgid"], r["publickey_ver"], r["encrypt_random_key"],
             r["encrypt_chat_msg"], _dumps(r["raw"]), str(r["state"]), r["error"], 0,
-            _when(dialect, r["received_at"]),
+            driver_datetime(dialect, r["received_at"]),
         )
         for r in rows
     ]  # fmt: skip
     insert_tuples(session, "envelopes", ENVELOPE_COLUMNS, params, jsonb=("raw",))
-
-
-def _when(dialect: str, moment: dt.datetime) -> Any:
-    """A UTC datetime as the driver takes it (SQLAlchemy's text format on SQLite)."""
-    if dialect == "sqlite":
-        return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    return moment
 
 
 # In the ``raw`` of a decrypted envelope whose ciphertext was purged (audit.archive.purge):
@@ -475,8 +467,8 @@ def insert_messages(session: Session, rows: Sequence[dict[str, Any]]) -> None:
     params = [
         (
             r["envelope_id"], r["msgid"], r["seq"], r["action"], r["msgtype"], r["sender"],
-            str(r["sender_kind"]), r["tolist_json"], r["roomid"], _when(dialect, r["msgtime"]),
-            r["text"],
+            str(r["sender_kind"]), r["tolist_json"], r["roomid"],
+            driver_datetime(dialect, r["msgtime"]), r["text"],
             r["raw_json"], false, r["recall_of"], false, r.get("repairs"),
         )
         for r in rows

@@ -6,22 +6,30 @@ for the current scorecard version is scored, so editing the scorecard rescores e
 on the next run. One row per (conversation, scorecard version); earlier versions are kept.
 A conversation that cannot be scored is set aside (stage ``scores``, item: its id) and the
 rest of its batch is scored.
+
+Batches are computed (read, metrics, scorecard) in ``workers`` forked processes, each with a
+connection of its own, a few batches ahead, while this process writes them in order: the
+writes and the set-aside rule are those of one process. A batch whose computation fails is
+scored again here, where its failing conversations are isolated.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+import json
+import multiprocessing
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Engine, String, cast, delete, func, insert, select
+from sqlalchemy import Engine, String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from audit.config import QualityConfig
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import FindingRef, Scorecard, ScoreResult, evaluate, score_values
-from audit.store.db import session_scope, stage_mark
+from audit.store.db import driver_datetime, insert_tuples, make_engine, session_scope, stage_mark
 from audit.store.models import (
     Checkpoint,
     Conversation,
@@ -142,13 +150,19 @@ def _rewind_alerts(session: Session, first_new: int | None) -> None:
         mark.seq = first_new - 1
 
 
-def _score_batch(
+# A computed batch: its score rows (_COLUMNS but created_at) and their results.
+_Computed = tuple[list[tuple[Any, ...]], list[ScoreResult]]
+_COLUMNS = ("conversation_id", "scorecard_version", "score", "deductions", "metrics", "created_at")
+
+
+def _compute(
     session: Session,
     card: Scorecard,
     quality: QualityConfig,
     clock: BusinessClock,
     ids: Sequence[int],
-) -> list[ScoreResult]:
+) -> _Computed:
+    """Read a batch's conversations and compute their scores; writes nothing."""
     kinds = dict(
         session.execute(
             select(Conversation.id, Conversation.kind).where(Conversation.id.in_(ids))
@@ -156,12 +170,8 @@ def _score_batch(
     )
     messages = _messages(session, ids)
     findings = _findings(session, ids)
-    session.execute(
-        delete(Score).where(Score.conversation_id.in_(ids), Score.scorecard_version == card.version)
-    )
-    now = utcnow()
     results = []
-    added: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for conv_id in ids:
         kind = _KIND_NAMES[ConversationKind(kinds.get(conv_id, ConversationKind.SINGLE))]
         metrics = compute_metrics(
@@ -172,18 +182,50 @@ def _score_batch(
             greeting_words=card.greetings,
         )
         result = evaluate(card, metrics, findings.get(conv_id, []))
-        added.append(
-            {
-                "conversation_id": conv_id,
-                "scorecard_version": card.version,
-                "created_at": now,
-                **score_values(result, metrics),
-            }
+        values = score_values(result, metrics)
+        rows.append(  # as the columns go to the driver: the JSON serialized here
+            (
+                conv_id,
+                card.version,
+                values["score"],
+                json.dumps(values["deductions"]),
+                json.dumps(values["metrics"]),
+            )
         )
         results.append(result)
-    if added:  # one bulk INSERT, not a unit of work of thousands of objects
-        new_ids = session.scalars(insert(Score).returning(Score.id), added).all()
+    return rows, results
+
+
+def _write(
+    session: Session, card: Scorecard, ids: Sequence[int], rows: list[tuple[Any, ...]]
+) -> None:
+    """Replace the batch's scores of this scorecard version with ``rows``."""
+    session.execute(
+        delete(Score).where(Score.conversation_id.in_(ids), Score.scorecard_version == card.version)
+    )
+    if rows:  # multi-row INSERTs, not a unit of work of thousands of objects
+        now = driver_datetime(session.get_bind().dialect.name, utcnow())
+        new_ids = insert_tuples(
+            session,
+            Score.__tablename__,
+            _COLUMNS,
+            [(*r, now) for r in rows],
+            jsonb=("deductions", "metrics"),
+            tail="",
+            returning="id",
+        )
         _rewind_alerts(session, min(new_ids))
+
+
+def _score_batch(
+    session: Session,
+    card: Scorecard,
+    quality: QualityConfig,
+    clock: BusinessClock,
+    ids: Sequence[int],
+) -> list[ScoreResult]:
+    rows, results = _compute(session, card, quality, clock, ids)
+    _write(session, card, ids, rows)
     return results
 
 
@@ -239,6 +281,58 @@ def score_batch(
     return total
 
 
+def _write_computed(
+    engine: Engine,
+    card: Scorecard,
+    ids: Sequence[int],
+    computed: _Computed,
+    stats: ScoreStats,
+) -> float:
+    """Write a batch computed elsewhere; returns the sum of its scores."""
+    rows, results = computed
+    with session_scope(engine) as session:
+        _write(session, card, ids, rows)
+    stats.conversations += len(results)
+    stats.fatal += sum(int(r.fatal) for r in results)
+    return sum(r.score for r in results)
+
+
+# What the forked scoring processes inherit: the database URL, the scorecard, the settings
+# and the clock (set just before the pool forks, cleared after it).
+_SCORER: tuple[str, Scorecard, QualityConfig, BusinessClock] | None = None
+_WORKER_ENGINE: Engine | None = None
+
+
+def _compute_in_worker(ids: Sequence[int]) -> _Computed:
+    global _WORKER_ENGINE
+    assert _SCORER is not None, "a scoring process forked without its scorecard"
+    url, card, quality, clock = _SCORER
+    if _WORKER_ENGINE is None:  # its own connections: the parent's are not shared over fork
+        _WORKER_ENGINE = make_engine(url)
+    with session_scope(_WORKER_ENGINE) as session:
+        return _compute(session, card, quality, clock, ids)
+
+
+@contextmanager
+def _scorers(
+    engine: Engine, card: Scorecard, quality: QualityConfig, clock: BusinessClock, workers: int
+) -> Iterator[tuple[Callable[[Sequence[int]], Callable[[], _Computed]], int] | None]:
+    """``(compute, ahead)`` over a pool of forked processes, or None where batches are
+    better scored in line: one worker, no fork, or a database only this process can see."""
+    database = engine.url.database or ""
+    in_memory = engine.dialect.name == "sqlite" and database in ("", ":memory:")
+    if workers <= 1 or in_memory or "fork" not in multiprocessing.get_all_start_methods():
+        yield None
+        return
+    global _SCORER
+    _SCORER = (engine.url.render_as_string(hide_password=False), card, quality, clock)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            yield (lambda ids: pool.apply_async(_compute_in_worker, (ids,)).get), workers
+    finally:
+        _SCORER = None
+
+
 def finish_scores(engine: Engine, plan: ScorePlan) -> None:
     with session_scope(engine) as session:
         stage_mark(session, STAGE).seq = max(plan.newest, plan.since)
@@ -251,16 +345,39 @@ def score_conversations(
     batch_size: int = 500,
     progress: Callable[[int], None] | None = None,
     upto: int | None = None,
+    workers: int = 1,
 ) -> ScoreStats:
     clock = BusinessClock.from_config(quality)
     stats = ScoreStats()
     total = 0.0
     plan = plan_scores(engine, card, upto)
-    for start in range(0, len(plan.due), batch_size):
-        ids = plan.due[start : start + batch_size]
-        total += score_batch(engine, card, quality, ids, stats, clock)
-        if progress:
-            progress(len(ids))
+    batches = [plan.due[i : i + batch_size] for i in range(0, len(plan.due), batch_size)]
+    with _scorers(engine, card, quality, clock, workers) as pool:
+        if pool is None:
+            for ids in batches:
+                total += score_batch(engine, card, quality, ids, stats, clock)
+                if progress:
+                    progress(len(ids))
+        else:
+            compute, ahead = pool
+            waiting: deque[tuple[list[int], Callable[[], _Computed]]] = deque()
+
+            def settle() -> None:
+                nonlocal total
+                ids, computed = waiting.popleft()
+                try:
+                    total += _write_computed(engine, card, ids, computed(), stats)
+                except Exception:  # scored again in line, where failures are isolated
+                    total += score_batch(engine, card, quality, ids, stats, clock)
+                if progress:
+                    progress(len(ids))
+
+            for ids in batches:
+                waiting.append((ids, compute(ids)))
+                if len(waiting) > ahead:
+                    settle()
+            while waiting:
+                settle()
     finish_scores(engine, plan)
     if stats.conversations:
         stats.mean_score = round(total / stats.conversations, 2)

@@ -7,6 +7,7 @@ with the migration scripts shipped inside the package, so an installed ``audit``
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import sqlite3
 from collections.abc import Collection, Iterator, Sequence
@@ -123,31 +124,52 @@ SQLITE_ROWS_PER_INSERT = 500
 
 def insert_tuples(
     session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
-    jsonb: Collection[str] = (), tail: str = "ON CONFLICT DO NOTHING",
-) -> None:  # fmt: skip
-    """The hot path's bulk INSERT of plain tuples, straight to the driver.
+    jsonb: Collection[str] = (), tail: str = "ON CONFLICT DO NOTHING", returning: str = "",
+) -> list[Any]:  # fmt: skip
+    """The hot path's bulk INSERT of plain tuples, straight to the driver; with
+    ``returning`` (a column), that column of the inserted rows, in their order.
 
     On SQLite the rows go as multi-row ``VALUES`` statements rather than one statement per
     row: a table with an FTS5 trigger (``messages``) then flushes its index once per
     statement, not once per row, which halves the cost of storing a message. PostgreSQL
-    takes them as one ``executemany`` (psycopg pipelines it); ``jsonb`` columns are cast.
+    takes them as one pipelined ``executemany``, or as multi-row statements when something
+    is returned. ``jsonb`` columns are cast on PostgreSQL; JSON goes already serialized, and
+    datetimes as :func:`driver_datetime` gives them.
     """
     if not rows:
-        return
+        return []
     conn = session.connection()
+    sqlite_ = conn.dialect.name == "sqlite"
     cols = ", ".join(columns)
-    if conn.dialect.name == "sqlite":
+    back = f" RETURNING {returning}" if returning else ""
+    if not sqlite_ and not returning:
+        values = ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns)
+        conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({values}) {tail}", list(rows))
+        return []
+    if sqlite_:
         one = "(" + ", ".join("?" for _ in columns) + ")"
-        size = max(1, min(SQLITE_ROWS_PER_INSERT, _sqlite_variables(conn) // len(columns)))
-        for i in range(0, len(rows), size):
-            part = rows[i : i + size]
-            conn.exec_driver_sql(
-                f"INSERT INTO {table} ({cols}) VALUES {', '.join([one] * len(part))} {tail}",
-                tuple(itertools.chain.from_iterable(part)),
-            )
-        return
-    values = ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns)
-    conn.exec_driver_sql(f"INSERT INTO {table} ({cols}) VALUES ({values}) {tail}", list(rows))
+        size = min(SQLITE_ROWS_PER_INSERT, _sqlite_variables(conn) // len(columns))
+    else:
+        one = "(" + ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns) + ")"
+        size = min(SQLITE_ROWS_PER_INSERT, 65_535 // len(columns))
+    out: list[Any] = []
+    for i in range(0, len(rows), max(1, size)):
+        part = rows[i : i + size]
+        result = conn.exec_driver_sql(
+            f"INSERT INTO {table} ({cols}) VALUES {', '.join([one] * len(part))} {tail}{back}",
+            tuple(itertools.chain.from_iterable(part)),
+        )
+        if returning:
+            out += result.scalars().all()
+    return out
+
+
+def driver_datetime(dialect: str, moment: dt.datetime) -> Any:
+    """A UTC datetime as the driver takes it for a ``UTCDateTime`` column (SQLAlchemy's text
+    format on SQLite)."""
+    if dialect == "sqlite":
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    return moment
 
 
 def _sqlite_variables(conn: Any) -> int:
