@@ -24,7 +24,7 @@ from sqlalchemy import Engine, select, true, update
 from sqlalchemy.orm import Session
 
 from audit.quality.merge import carry_over, follow_messages
-from audit.store.db import session_scope, stage_mark
+from audit.store.db import session_scope, stage_mark, update_by_id
 from audit.store.models import (
     Checkpoint,
     Conversation,
@@ -266,8 +266,23 @@ def _run_batch(
                 "customer_id": directory.customers.get(row.sender) or conv.customer_id,
             }
         )
-    if updates:
-        session.execute(update(Message), updates)
+    # the two shapes of update, each as few statements as the driver takes
+    update_by_id(
+        session,
+        "messages",
+        ("staff_id",),
+        [(u["id"], u["staff_id"]) for u in updates if "conversation_id" not in u],
+    )
+    update_by_id(
+        session,
+        "messages",
+        ("conversation_id", "staff_id", "customer_id"),
+        [
+            (u["id"], u["conversation_id"], u["staff_id"], u["customer_id"])
+            for u in updates
+            if "conversation_id" in u
+        ],
+    )
     # messages scanned before they were placed (a stage run out of order): findings follow
     follow_messages(session, [(r.id, c.id) for r, c in placed if r.scanned_run_id is not None])
     internal = [c for c in changed if c.kind == ConversationKind.INTERNAL]

@@ -164,6 +164,49 @@ def insert_tuples(
     return out
 
 
+def update_by_id(
+    session: Session, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]],
+    casts: dict[str, str] | None = None,
+) -> None:  # fmt: skip
+    """Set ``columns`` of the rows whose ``id`` is each tuple's first value to the rest.
+
+    One ``UPDATE ... FROM (VALUES ...)`` per few hundred rows rather than a statement per
+    row. ``casts`` name each column's PostgreSQL type (``bigint``, ``jsonb``; the id is a
+    bigint). SQLite before 3.33 has no ``UPDATE ... FROM``: there, one statement per row.
+    """
+    if not rows:
+        return
+    conn = session.connection()
+    sets = ", ".join(f"{c} = v.{c}" for c in columns)
+    names = ", ".join(("id", *columns))
+    if conn.dialect.name == "sqlite":
+        if sqlite3.sqlite_version_info < (3, 33):
+            assigns = ", ".join(f"{c} = ?" for c in columns)
+            conn.exec_driver_sql(
+                f"UPDATE {table} SET {assigns} WHERE id = ?", [(*r[1:], r[0]) for r in rows]
+            )
+            return
+        one = "(" + ", ".join("?" for _ in range(len(columns) + 1)) + ")"
+        size = min(SQLITE_ROWS_PER_INSERT, _sqlite_variables(conn) // (len(columns) + 1))
+        # a VALUES table's columns are column1, column2...: named by a CTE
+        head = f"WITH v({names}) AS (VALUES "
+        tail = f") UPDATE {table} SET {sets} FROM v WHERE {table}.id = v.id"
+    else:
+        types = casts or {}
+        one = "(" + ", ".join(
+            f"%s::{types.get(c, 'bigint')}" for c in ("id", *columns)
+        ) + ")"  # fmt: skip
+        size = min(SQLITE_ROWS_PER_INSERT, 65_535 // (len(columns) + 1))
+        head = f"UPDATE {table} SET {sets} FROM (VALUES "
+        tail = f") AS v({names}) WHERE {table}.id = v.id"
+    for i in range(0, len(rows), max(1, size)):
+        part = rows[i : i + size]
+        conn.exec_driver_sql(
+            head + ", ".join([one] * len(part)) + tail,
+            tuple(itertools.chain.from_iterable(part)),
+        )
+
+
 def driver_datetime(dialect: str, moment: dt.datetime) -> Any:
     """A UTC datetime as the driver takes it for a ``UTCDateTime`` column (SQLAlchemy's text
     format on SQLite)."""
