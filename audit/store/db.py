@@ -239,7 +239,9 @@ def stage_mark(session: Session, stage: str) -> Any:
 STATISTICS = "stage:statistics:"  # + table: its largest id when SQLite last analysed it
 
 
-def refresh_statistics(engine: Engine, share: float = 0.1) -> list[str]:
+def refresh_statistics(
+    engine: Engine, share: float = 0.1, only: Collection[str] | None = None
+) -> list[str]:
     """Bring the query planner's statistics up to date for the tables a run filled.
 
     A freshly filled database has none, and the planner then guesses (a dashboard query
@@ -247,8 +249,9 @@ def refresh_statistics(engine: Engine, share: float = 0.1) -> list[str]:
     than the first user. A table is analysed when it changed by more than ``share`` of its
     rows since it was last analysed: on PostgreSQL by the server's own counters, on SQLite
     by its largest id against the one noted (``checkpoints``) when it was last analysed,
-    reading a bounded sample of each index. Both are cheap when nothing changed. Returns
-    the tables analysed.
+    reading a bounded sample of each index. Both are cheap when nothing changed. ``only``
+    limits it to these tables (between the stages of a run: the table a stage just filled,
+    which the next stage reads). Returns the tables analysed.
     """
     from sqlalchemy import text
 
@@ -263,7 +266,7 @@ def refresh_statistics(engine: Engine, share: float = 0.1) -> list[str]:
                         " WHERE schemaname = current_schema()"
                     )
                 )
-                if changed > 50 + share * live
+                if changed > 50 + share * live and (only is None or name in only)
             )
             for name in stale:
                 conn.exec_driver_sql(f'ANALYZE "{name}"')
@@ -275,7 +278,10 @@ def refresh_statistics(engine: Engine, share: float = 0.1) -> list[str]:
     tables = [
         t
         for t in Base.metadata.sorted_tables
-        if "id" in t.c and t.c.id.primary_key and t.c.id.type.python_type is int
+        if "id" in t.c
+        and t.c.id.primary_key
+        and t.c.id.type.python_type is int
+        and (only is None or t.name in only)
     ]
     with session_scope(engine) as session:
         noted = dict(

@@ -236,12 +236,14 @@ class StageFailure(Base):
 
 class Conversation(Base):
     __tablename__ = "conversations"
+    # the conversations of a thread that a time window can touch (the conversation stage)
+    __table_args__ = (Index("ix_conversations_thread_started_at", "thread", "started_at"),)
 
     id: Mapped[bigpk]
     # the thread plus the start time in ms: stable across re-runs
     key: Mapped[str] = mapped_column(String(400), unique=True)
     # the pair or room the conversation belongs to: "single:<staff>:<customer>", "room:<roomid>"
-    thread: Mapped[str] = mapped_column(String(300), index=True)
+    thread: Mapped[str] = mapped_column(String(300))
     kind: Mapped[ConversationKind] = mapped_column(_enum(ConversationKind, "conversation_kind"))
     staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff.id"), index=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)

@@ -64,3 +64,23 @@ def test_a_filled_table_is_analysed_once_until_it_grows_again(engine: Engine) ->
         if postgres:
             with engine.begin() as conn:
                 conn.execute(text("ALTER TABLE customers RESET (autovacuum_enabled)"))
+
+
+def test_between_stages_only_the_tables_named_are_analysed(engine: Engine) -> None:
+    # a stage refreshes the statistics of the table the next one reads, and no other: the
+    # customers filled here wait for the run's refresh at its end
+    postgres = engine.dialect.name == "postgresql"
+    if postgres:
+        with engine.begin() as conn:
+            conn.execute(text("ALTER TABLE customers SET (autovacuum_enabled = false)"))
+    try:
+        before = _analyses(engine)
+        _fill(engine, 0, 2000)
+        assert refresh_statistics(engine, only=("findings", "scores")) == []
+        assert _analyses(engine) == before
+        assert refresh_statistics(engine, only=("customers",)) == ["customers"]
+        assert _analyses(engine) == (before + 1 if postgres else 1)
+    finally:
+        if postgres:
+            with engine.begin() as conn:
+                conn.execute(text("ALTER TABLE customers RESET (autovacuum_enabled)"))
