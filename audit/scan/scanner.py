@@ -134,8 +134,10 @@ MAX_GAP_LOOKS = 1000
 # Worth making (a few hundredths of a second) with this much text left and this few live.
 REDUCE_MIN_REST = 64 * CHUNK
 REDUCE_MAX_LIVE = 0.25
-# scan_many: texts joined for one pass of the fast path's tests
+# scan_many: texts joined for one pass of the fast path's tests, and the longest text
+# joined (a longer one seldom passes the fast path: it is scanned by itself, at no extra cost)
 BATCH = 1024
+BATCH_MAX_LEN = 512
 # what may_hold_contact looks for first: a text with none of it holds no contact cue
 _CONTACT_HINT = re.compile("[:：#＃圈鼠]|艾特|at|AT")
 # payload flags
@@ -155,6 +157,9 @@ _Spelling = tuple[int, str, str]
 _Payload = tuple[int, tuple[_Spelling, ...], int, int]
 # a term split in two: (the whole key's spellings, left length, right length)
 _Pair = tuple[tuple[_Spelling, ...], int, int]
+# what the fast path found in a text: a run of digits or an @, the automaton's matches, and
+# the halves they join (scan_many)
+_Found = tuple[bool, list[tuple[int, int]], list[tuple[_Pair, int, int]]]
 
 
 @dataclass(frozen=True)
@@ -361,11 +366,11 @@ class Scanner:
         if unknown:
             raise ValueError(f"unknown role {unknown.pop()!r} (expected staff, customer or None)")
         # the distinct texts, in order; each of those the fast path would not end ->
-        # (a run of digits or an @, matches) when short, None when long
+        # what it found (_Found) when short, None when long (scanned from the start)
         distinct = list(dict.fromkeys(texts))
-        scanned: dict[str, tuple[bool, list[tuple[int, int]]] | None] = {}
-        short = [t for t in distinct if len(t) <= CHUNK]
-        scanned.update(dict.fromkeys(t for t in distinct if len(t) > CHUNK))
+        scanned: dict[str, _Found | None] = {}
+        short = [t for t in distinct if len(t) <= BATCH_MAX_LEN]
+        scanned.update(dict.fromkeys(t for t in distinct if len(t) > BATCH_MAX_LEN))
         for begin in range(0, len(short), BATCH):
             scanned.update(self._block(short[begin : begin + BATCH]))
         found: list[list[Finding]] = [[] for _ in texts]
@@ -385,12 +390,12 @@ class Scanner:
             found[i] = list(findings)
         return found
 
-    def _block(self, texts: list[str]) -> dict[str, tuple[bool, list[tuple[int, int]]]]:
-        """Of ``texts`` (distinct, at most CHUNK characters each), those that leave the
-        fast path of ``_scan_chunk`` (a run of digits or an @, a key that can make a
+    def _block(self, texts: list[str]) -> dict[str, _Found]:
+        """Of ``texts`` (distinct, each one chunk at most), those that leave the fast path
+        of ``_scan_chunk`` (a run of digits or an @, a key that can make a
         finding, two halves of a term close enough to be joined, a contact cue), each with
-        whether it has a run of digits or an @, and its automaton matches:
-        what ``_scan_chunk`` finds before its test, found for all of them at once.
+        whether it has a run of digits or an @, its automaton matches and the halves they
+        join (``_joined``): what ``_scan_chunk`` finds, found for all of them at once.
 
         Their codes are joined by a separator no key holds (the code of characters in no
         key), so no match spans two texts, and GAP_MAX + 1 characters long, so no gap
@@ -418,14 +423,20 @@ class Scanner:
             numbers.update(map(of, map(_start_of, SLOW_PATTERN.finditer(joined))))
         needing = set(numbers)
         matches: list[tuple[int, int]] = []
+        gaps: dict[int, list[tuple[_Pair, int, int]]] = {}
         if not self._empty:
             matches = list(self._automaton.iter(joined))
             if matches:
                 values = map(itemgetter(1), matches)
                 whole = itertools.compress(matches, map(self._half_only.__gt__, values))
                 needing.update(map(of, map(itemgetter(0), whole)))
-                # a left half's end (normalized) is its last code's position // 2 + 1
-                needing.update(of(2 * left_end - 1) for _, left_end, _ in self._joined(matches))
+                # halves joined, by text (a left half's end, normalized, is its last code's
+                # position // 2 + 1): what _joined yields on the text's matches alone
+                for pair, left_end, right_start in self._joined(matches):
+                    i = of(2 * left_end - 1)
+                    shift = starts[i] // 2
+                    gaps.setdefault(i, []).append((pair, left_end - shift, right_start - shift))
+                needing.update(gaps)
         originals = "\n".join(texts)
         if _CONTACT_HINT.search(originals):
             text_ends = list(
@@ -449,7 +460,7 @@ class Scanner:
                         strict=True,
                     )
                 )
-            out[texts[i]] = (i in numbers, own)
+            out[texts[i]] = (i in numbers, own, gaps.get(i, []))
         return out
 
     def _collect(self, text: str, role: str | None) -> list[Finding]:
@@ -508,9 +519,10 @@ class Scanner:
         per_rule: _Quota,
         numbers: bool,
         matches: list[tuple[int, int]],
+        joined: list[tuple[_Pair, int, int]] | None = None,
     ) -> list[Finding]:
         """``_scan_chunk`` past its fast path: ``numbers`` and ``matches`` are what it
-        found in ``text``."""
+        found in ``text``; ``joined``, when known, what ``_joined`` yields on ``matches``."""
         if numbers or not self._repeats.isdisjoint(map(itemgetter(1), matches)):
             # digit runs or repeats may change the text: normalize, and match it again unless
             # it is the folded text after all (no Chinese digits, letters for digits or
@@ -518,11 +530,12 @@ class Scanner:
             norm = normalize(text, self.collapse, self.fold, self._fold_list)
             if norm.context_events or "@" in text or "＠" in text:
                 matches = self._matches(norm, per_rule.automaton)
+                joined = None
         else:
             # the folded text is the normalized text, and the matches on the original's
             # codes are the matches on it (two code characters per kept character)
             norm = Normalized(text.translate(self._fold_list), text, fold=self.fold)
-        findings = self._terms_in(text, norm, role, per_rule, matches) + self._recognized(
+        findings = self._terms_in(text, norm, role, per_rule, matches, joined) + self._recognized(
             text, norm, role, per_rule, numbers
         )
         return judge_context(text, norm, role, findings)  # negated, asked, quoted ...
@@ -694,7 +707,9 @@ class Scanner:
         role: str | None,
         per_rule: _Quota,
         matches: list[tuple[int, int]],
+        joined: list[tuple[_Pair, int, int]] | None = None,
     ) -> list[Finding]:
+        """``joined``: what ``_joined`` yields on ``matches``, when known."""
         payloads = self._payloads
         spellings_of, role_looked_at = self._tables_for(role)
         looked_at = self._unspent(per_rule, role_looked_at)
@@ -723,10 +738,13 @@ class Scanner:
             self._add_candidate(candidates, text, norm, allowed, start, end, spellings, checks)
         terms = self.lists.terms
         if self._pairs and per_rule.gap_looks < MAX_GAP_LOOKS:
-            is_half = self._half_values if quota_halves is None else quota_halves
-            halves = itertools.compress(matches, map(is_half.__getitem__, values))
-            joined = self._joined(list(halves))
-            for pair, left_end, right_start in itertools.islice(joined, MAX_GAP_CANDIDATES):
+            if joined is None or quota_halves is not None:
+                is_half = self._half_values if quota_halves is None else quota_halves
+                halves = itertools.compress(matches, map(is_half.__getitem__, values))
+                gaps: Iterable[tuple[_Pair, int, int]] = self._joined(list(halves))
+            else:  # _joined on the halves alone yields what it does on every match
+                gaps = joined
+            for pair, left_end, right_start in itertools.islice(gaps, MAX_GAP_CANDIDATES):
                 spellings, left, right = pair  # jieba looks at each that fits the role
                 fitting = _for_role(terms, spellings, role)
                 if capped:  # and whose rule has room left

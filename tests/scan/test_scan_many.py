@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from audit.scan.scanner import BATCH, CHUNK, Scanner
+from audit.scan.scanner import BATCH, BATCH_MAX_LEN, CHUNK, Scanner
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = ROOT / "tests" / "data" / "eval"
@@ -130,7 +130,13 @@ def test_long_texts_among_short_ones(scanner: Scanner, simulated: list[str]) -> 
     long_text = "，".join(simulated[:400])
     assert len(long_text) > 2 * CHUNK
     repeated = "加我微信13800138000 " * 1000  # capped findings, several chunks
-    texts = [simulated[0], long_text, "保证收益", repeated, long_text, "", simulated[1]]
+    middle = [  # the lengths around the longest text a block takes
+        "，".join(simulated[k : k + n])[:length]
+        for k, n in ((40, 400), (80, 400), (120, 400))
+        for length in (BATCH_MAX_LEN - 1, BATCH_MAX_LEN, BATCH_MAX_LEN + 1, CHUNK)
+    ]
+    assert {len(t) for t in middle} == {BATCH_MAX_LEN - 1, BATCH_MAX_LEN, BATCH_MAX_LEN + 1, CHUNK}
+    texts = [simulated[0], long_text, "保证收益", repeated, *middle, long_text, "", simulated[1]]
     for role in ROLES:
         assert_same(scanner, texts, [role] * len(texts))
 
