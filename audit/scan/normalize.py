@@ -230,9 +230,24 @@ class FoldTable(dict[int, str]):
         return (EMOJI_SYMBOL,) if char in self.overrides else fold_char(char)[1]
 
     @cached_property
+    def steps_table(self) -> _StepsTable:
+        """``steps`` by character, filled on first sight (looked up at C level)."""
+        return _StepsTable(self)
+
+    @cached_property
     def kept(self) -> _KeptTable:
         """``str.translate`` table: "\x01" for a character folding keeps, "\x00" if not."""
         return _KeptTable(self)
+
+
+class _StepsTable(dict[str, tuple[str, ...]]):
+    def __init__(self, fold: FoldTable) -> None:
+        super().__init__()
+        self.fold = fold
+
+    def __missing__(self, char: str) -> tuple[str, ...]:
+        value = self[char] = self.fold.steps(char)
+        return value
 
 
 class _KeptTable(dict[int, str]):
@@ -304,8 +319,8 @@ class Normalized:
 
     def steps_between(self, start: int, end: int) -> tuple[str, ...]:
         """The steps applied to original characters in ``[start, end)``, in STEPS order."""
-        steps = self.fold.steps
-        found = {step for char in self.original[start:end] for step in steps(char)}
+        table = self.fold.steps_table
+        found = set(itertools.chain.from_iterable(map(table.__getitem__, self.original[start:end])))
         lo = bisect.bisect_left(self.context_events, (start, ""))
         hi = bisect.bisect_left(self.context_events, (end, ""))
         found.update(step for _, step in self.context_events[lo:hi])

@@ -138,8 +138,10 @@ class TextView:
         """Whether one of ``words`` ends within ``window`` normalized chars before ``start``."""
         ends = self._word_ends.get(words)
         if ends is None:  # once per message and word list: one C-level search per word
-            text = self.norm.text
-            ends = sorted(m.end() for word in words for m in _literal(word).finditer(text))
+            text = self.norm.text  # (most words are in no message: a substring test first)
+            ends = sorted(
+                m.end() for word in words if word in text for m in _literal(word).finditer(text)
+            )
             self._word_ends[words] = ends
         i = bisect.bisect_right(ends, start)
         return i > 0 and ends[i - 1] >= start - window

@@ -199,10 +199,11 @@ def _items(rows: Sequence[Any], scorers: Scorers | None, reusable: frozenset[int
 
 
 def read_batch(scanner: Scanner, scorers: Scorers | None, items: Sequence[Item]) -> Read:
-    """The scanner's findings per message, then the detectors' for the staff and customer
-    messages, batched, where the lists found nothing of their category; and the classifiers'
-    probabilities of the messages to score (one batch per model)."""
-    found = [scanner.scan(item.text, item.role) for item in items]
+    """The scanner's findings per message (the batch at once: ``Scanner.scan_many``), then
+    the detectors' for the staff and customer messages, batched, where the lists found
+    nothing of their category; and the classifiers' probabilities of the messages to score
+    (one batch per model)."""
+    found = scanner.scan_many([item.text for item in items], [item.role for item in items])
     scores: dict[int, dict[str, float]] = {}
     if scorers is not None:
         chosen = [i for i, item in enumerate(items) if item.role is not None]
