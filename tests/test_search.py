@@ -25,7 +25,7 @@ from audit.search import (
 )
 from audit.store.access import AccessDenied, Principal, pseudonym
 from audit.store.db import (
-    SQLITE_ROWS_PER_INSERT,
+    ROWS_PER_STATEMENT,
     insert_tuples,
     make_engine,
     migrate,
@@ -248,14 +248,14 @@ def _bulk_rows(count: int) -> tuple[list[tuple[Any, ...]], list[dict[str, Any]]]
 def test_messages_stored_in_bulk_are_indexed_once_each(engine: Engine) -> None:
     # the decrypt stage stores a batch as several multi-row statements on SQLite: every row
     # of every statement reaches the index, and a batch stored again adds nothing to it
-    count = 2 * SQLITE_ROWS_PER_INSERT + 203
+    count = 2 * ROWS_PER_STATEMENT + 203
     envelopes, messages = _bulk_rows(count)
     with session_scope(engine) as s:
         insert_tuples(s, "envelopes", ENVELOPE_COLUMNS, envelopes, jsonb=("raw",))
         insert_messages(s, messages)
     with session_scope(engine) as s:
-        insert_messages(s, messages[SQLITE_ROWS_PER_INSERT - 3 :])  # delivered again
+        insert_messages(s, messages[ROWS_PER_STATEMENT - 3 :])  # delivered again
         assert s.scalar(select(func.count()).select_from(Message)) == count
-    for i in (0, SQLITE_ROWS_PER_INSERT - 1, SQLITE_ROWS_PER_INSERT, count - 1):
+    for i in (0, ROWS_PER_STATEMENT - 1, ROWS_PER_STATEMENT, count - 1):
         assert _texts(engine, COMPLIANCE, f"编号{i:05d}") == [f"工单编号{i:05d}已受理"]
     assert search_messages(engine, COMPLIANCE, "已受理", limit=5).total == min(count, COUNT_CAP + 1)

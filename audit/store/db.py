@@ -118,8 +118,9 @@ def insert_ignore(session: Session, model: type[Any], rows: list[dict[str, Any]]
     session.execute(stmt, rows)
 
 
-# Rows per multi-row INSERT on SQLite, within its limit on bound variables (32,766 by default)
-SQLITE_ROWS_PER_INSERT = 500
+# Rows per multi-row statement, within SQLite's limit on bound variables (32,766 by default)
+# and PostgreSQL's (65,535)
+ROWS_PER_STATEMENT = 500
 
 
 def insert_tuples(
@@ -127,7 +128,8 @@ def insert_tuples(
     jsonb: Collection[str] = (), tail: str = "ON CONFLICT DO NOTHING", returning: str = "",
 ) -> list[Any]:  # fmt: skip
     """The hot path's bulk INSERT of plain tuples, straight to the driver; with
-    ``returning`` (a column), that column of the inserted rows, in their order.
+    ``returning`` (a column), that column's values of the inserted rows (in no promised
+    order).
 
     On SQLite the rows go as multi-row ``VALUES`` statements rather than one statement per
     row: a table with an FTS5 trigger (``messages``) then flushes its index once per
@@ -148,10 +150,10 @@ def insert_tuples(
         return []
     if sqlite_:
         one = "(" + ", ".join("?" for _ in columns) + ")"
-        size = min(SQLITE_ROWS_PER_INSERT, _sqlite_variables(conn) // len(columns))
+        size = min(ROWS_PER_STATEMENT, _sqlite_variables(conn) // len(columns))
     else:
         one = "(" + ", ".join("%s::jsonb" if c in jsonb else "%s" for c in columns) + ")"
-        size = min(SQLITE_ROWS_PER_INSERT, 65_535 // len(columns))
+        size = min(ROWS_PER_STATEMENT, 65_535 // len(columns))
     out: list[Any] = []
     for i in range(0, len(rows), max(1, size)):
         part = rows[i : i + size]
@@ -187,7 +189,7 @@ def update_by_id(
             )
             return
         one = "(" + ", ".join("?" for _ in range(len(columns) + 1)) + ")"
-        size = min(SQLITE_ROWS_PER_INSERT, _sqlite_variables(conn) // (len(columns) + 1))
+        size = min(ROWS_PER_STATEMENT, _sqlite_variables(conn) // (len(columns) + 1))
         # a VALUES table's columns are column1, column2...: named by a CTE
         head = f"WITH v({names}) AS (VALUES "
         tail = f") UPDATE {table} SET {sets} FROM v WHERE {table}.id = v.id"
@@ -196,7 +198,7 @@ def update_by_id(
         one = "(" + ", ".join(
             f"%s::{types.get(c, 'bigint')}" for c in ("id", *columns)
         ) + ")"  # fmt: skip
-        size = min(SQLITE_ROWS_PER_INSERT, 65_535 // (len(columns) + 1))
+        size = min(ROWS_PER_STATEMENT, 65_535 // (len(columns) + 1))
         head = f"UPDATE {table} SET {sets} FROM (VALUES "
         tail = f") AS v({names}) WHERE {table}.id = v.id"
     for i in range(0, len(rows), max(1, size)):
