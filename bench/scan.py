@@ -60,18 +60,9 @@ RESULTS = ROOT / "bench" / "results" / "scan.json"
 
 
 def simulated_messages(count: int) -> list[str]:
-    from audit.archive.simulator.chats import generate_messages
-    from audit.archive.simulator.world import build_world
-    from audit.config import SimulatorConfig
+    from audit.archive.simulator.chats import text_contents
 
-    cfg = SimulatorConfig(messages=count)
-    rng = random.Random(cfg.seed)
-    world = build_world(cfg, rng)
-    return [
-        m.plain["text"]["content"]
-        for m in generate_messages(world, cfg, rng)
-        if m.plain.get("msgtype") == "text"
-    ]
+    return text_contents(count)
 
 
 def review_sentences() -> list[str]:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from audit.archive.simulator.chats import text_contents
 from audit.scan.scanner import BATCH, BATCH_MAX_LEN, CHUNK, Scanner
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,18 +34,7 @@ def scanner() -> Scanner:
 
 @pytest.fixture(scope="module")
 def simulated() -> list[str]:
-    from audit.archive.simulator.chats import generate_messages
-    from audit.archive.simulator.world import build_world
-    from audit.config import SimulatorConfig
-
-    cfg = SimulatorConfig(messages=3000)
-    rng = random.Random(cfg.seed)
-    world = build_world(cfg, rng)
-    return [
-        m.plain["text"]["content"]
-        for m in generate_messages(world, cfg, rng)
-        if m.plain.get("msgtype") == "text"
-    ]
+    return text_contents(3000)
 
 
 def labelled() -> list[tuple[str, str | None]]:

@@ -35,6 +35,7 @@ from audit.archive.simulator.world import (
     SURNAMES,
     RoomSpec,
     World,
+    build_world,
     day_start_ms,
     wecom_id,
 )
@@ -120,6 +121,19 @@ class _Staff:
     vio_factor: float
     slowness: float
     ignore_rate: float
+
+
+def text_contents(messages: int) -> list[str]:
+    """The texts of the text messages of the default simulated archive of ``messages``
+    messages, violations included, in order (benchmarks and tests of the scanner)."""
+    cfg = SimulatorConfig(messages=messages)
+    rng = random.Random(cfg.seed)
+    world = build_world(cfg, rng)
+    return [
+        m.plain["text"]["content"]
+        for m in generate_messages(world, cfg, rng)
+        if m.plain.get("msgtype") == "text"
+    ]
 
 
 def _split_store_name(name: str, city: str) -> tuple[str, str]:
