@@ -8,9 +8,11 @@ is what a value no check foresaw looks like to a stage.
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
-from collections.abc import Callable, Iterator
+import signal
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from audit.store.db import make_engine, session_scope
 from audit.store.models import Alert, Finding, Message, Score, StageFailure
 from audit.store.results import result_rows
 
+ROOT = Path(__file__).resolve().parents[1]
 MINUTE = 60_000
 # (msgid, from, to, text, minute): two one-to-one conversations, with findings and alerts
 CHAT = [
@@ -239,6 +242,41 @@ def test_poison_item_is_set_aside_and_the_stage_goes_on(
     assert released == len(failures) and again.set_aside == {}
     assert _failures(engine) == []
     assert _effect(engine, stage)
+
+
+class _CrashingReader(Scanner):
+    """Reading a text that holds ``MARK`` ends the reading process at once, as a crash in a
+    native library would."""
+
+    MARK = "私下转账"  # m3's
+    parent = os.getpid()
+
+    def scan_many(
+        self, texts: Sequence[str], roles: Sequence[str | None] | None = None
+    ) -> list[list[Any]]:
+        if any(self.MARK in t for t in texts):
+            assert os.getpid() != self.parent, "read in line: the test needs forked readers"
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().scan_many(texts, roles)
+
+
+def test_a_message_whose_reading_kills_the_reader_is_set_aside(
+    engine: Engine, tmp_path: Path
+) -> None:
+    settings = load_settings(
+        None, environ={}, overrides={"archive": {"workers": 1}, "scan": {"workers": 2}}
+    )
+    crashing = _CrashingReader.from_directory(ROOT / "wordlists")
+    report = ingest(settings, engine, FileSource(_archive(tmp_path)), keyring())
+    analyse(settings, engine, crashing, report=report)  # neither hangs nor raises
+    assert report.set_aside == {"scan": 1}
+    [(stage, item, error)] = _failures(engine)
+    assert (stage, item) == ("scan", "m3")
+    assert error.startswith("BrokenProcessPool: ")
+    assert not _effect(engine, "scan")
+    for other in set(CASES) - {"scan", "alerts"}:
+        assert _effect(engine, other), other
+    assert "finding:m5:complaint" in _alert_keys(engine)
 
 
 def test_audit_failures_lists_what_a_stage_set_aside(

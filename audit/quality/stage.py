@@ -16,7 +16,6 @@ scored again here, where its failing conversations are isolated.
 from __future__ import annotations
 
 import json
-import multiprocessing
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from sqlalchemy import Engine, String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from audit.config import QualityConfig
+from audit.forking import forked
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import FindingRef, Scorecard, ScoreResult, evaluate, score_values
 from audit.store.db import driver_datetime, insert_tuples, make_engine, session_scope, stage_mark
@@ -305,16 +305,14 @@ def _write_computed(
     return sum(r.score for r in results)
 
 
-# What the forked scoring processes inherit: the database URL, the scorecard, the settings
-# and the clock (set just before the pool forks, cleared after it).
-_SCORER: tuple[str, Scorecard, QualityConfig, BusinessClock] | None = None
 _WORKER_ENGINE: Engine | None = None
 
 
-def _compute_in_worker(ids: Sequence[int]) -> _Computed:
+def _compute_forked(
+    scorer: tuple[str, Scorecard, QualityConfig, BusinessClock], ids: Sequence[int]
+) -> _Computed:
     global _WORKER_ENGINE
-    assert _SCORER is not None, "a scoring process forked without its scorecard"
-    url, card, quality, clock = _SCORER
+    url, card, quality, clock = scorer
     if _WORKER_ENGINE is None:  # its own connections: the parent's are not shared over fork
         _WORKER_ENGINE = make_engine(url)
     with session_scope(_WORKER_ENGINE) as session:
@@ -328,17 +326,11 @@ def _scorers(
     """``(compute, ahead)`` over a pool of forked processes, or None where batches are
     better scored in line: one worker, no fork, or a database only this process can see."""
     database = engine.url.database or ""
-    in_memory = engine.dialect.name == "sqlite" and database in ("", ":memory:")
-    if workers <= 1 or in_memory or "fork" not in multiprocessing.get_all_start_methods():
-        yield None
-        return
-    global _SCORER
-    _SCORER = (engine.url.render_as_string(hide_password=False), card, quality, clock)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield (lambda ids: pool.apply_async(_compute_in_worker, (ids,)).get), workers
-    finally:
-        _SCORER = None
+    if engine.dialect.name == "sqlite" and database in ("", ":memory:"):
+        workers = 1
+    url = engine.url.render_as_string(hide_password=False)
+    with forked(workers, (url, card, quality, clock), _compute_forked) as start:
+        yield None if start is None else (start, workers)
 
 
 def finish_scores(engine: Engine, plan: ScorePlan) -> None:

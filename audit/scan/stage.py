@@ -19,7 +19,6 @@ of the finished ones, in order. The rows written are the same as with one proces
 
 from __future__ import annotations
 
-import multiprocessing
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -29,6 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, bindparam, delete, select, true, update
 from sqlalchemy.orm import Session
 
+from audit.forking import forked
 from audit.quality.classifiers import Scorers
 from audit.scan.finding import Finding, finding_row, listed_categories
 from audit.scan.scanner import Scanner
@@ -257,14 +257,8 @@ def _mark_scored(
     )
 
 
-# The readers of a stage run with several processes: what they read with, set before they
-# are forked (they inherit it, lists and models loaded once).
-_READER: tuple[Scanner, Scorers | None] | None = None
-
-
-def _read_in_worker(items: Sequence[Item]) -> Read:
-    assert _READER is not None, "a reader process forked without its scanner"
-    return read_batch(*_READER, items)
+def _read_forked(reader: tuple[Scanner, Scorers | None], items: Sequence[Item]) -> Read:
+    return read_batch(*reader, items)
 
 
 @contextmanager
@@ -273,22 +267,17 @@ def _readers(
 ) -> Iterator[tuple[Callable[[Sequence[Item]], Callable[[], Read]], int]]:
     """``(read, ahead)``: ``read(items)`` starts reading a batch and returns what waits for
     it; ``ahead`` batches may wait at once. One process reads in line; several read in a
-    pool of forked processes (where fork is not available, in line)."""
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    pool of forked processes that inherit the loaded lists and models."""
+    with forked(workers, (scanner, scorers), _read_forked) as start:
+        if start is not None:
+            yield start, workers
+            return
 
         def in_line(items: Sequence[Item]) -> Callable[[], Read]:
             done = read_batch(scanner, scorers, items)
             return lambda: done
 
         yield in_line, 0
-        return
-    global _READER
-    _READER = (scanner, scorers)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            yield (lambda items: pool.apply_async(_read_in_worker, (items,)).get), workers
-    finally:
-        _READER = None
 
 
 def _drop_stale(session: Session, message_ids: list[int], new_rows: list[dict[str, Any]]) -> int:

@@ -1,0 +1,53 @@
+"""The forked pools of the scan and score stages: the processes inherit what this process
+loaded (nothing is pickled to them but the batch), and a process that dies fails its batch
+and the batches after it, rather than leaving the stage waiting for ever."""
+
+from __future__ import annotations
+
+import os
+import signal
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any
+
+from audit.forking import forked
+
+
+def _square_plus(state: dict[str, Any], batch: list[int]) -> tuple[int, list[int]]:
+    return os.getpid(), [state["offset"](n * n) for n in batch]
+
+
+def _die_on(state: int, batch: int) -> int:
+    if batch == state:
+        os.kill(os.getpid(), signal.SIGKILL)  # as a crash in native code would end it
+    return batch
+
+
+def test_the_processes_inherit_what_cannot_be_pickled_and_results_keep_their_batch() -> None:
+    state = {"offset": lambda n: n + 1}  # a lambda: it reaches the processes only by fork
+    with forked(2, state, _square_plus) as start:
+        assert start is not None
+        waits = [start(list(range(b, b + 3))) for b in range(0, 30, 3)]
+        results = [wait() for wait in waits]
+    assert [n for _, part in results for n in part] == [n * n + 1 for n in range(30)]
+    assert {pid for pid, _ in results} - {os.getpid()}, "nothing ran in a forked process"
+    assert os.getpid() not in {pid for pid, _ in results}
+
+
+def test_one_worker_means_in_line() -> None:
+    with forked(1, None, _die_on) as start:
+        assert start is None
+
+
+def test_a_batch_that_kills_its_process_fails_alone_and_the_others_are_done() -> None:
+    with forked(2, 3, _die_on) as start:
+        assert start is not None
+        waits = [start(b) for b in range(6)]
+        outcome: list[object] = []
+        for wait in waits:
+            try:
+                outcome.append(wait())
+            except BrokenProcessPool:
+                outcome.append("died")
+        assert start(7)() == 7  # after the crash: a new pool
+    # batches in flight beside the killer were run again alone, not blamed
+    assert outcome == [0, 1, 2, "died", 4, 5]
