@@ -182,6 +182,7 @@ class QualityConfig(_Section):
     models: Path = Path("models")  # trained classifiers and their model cards
     scorecard: Path | None = None  # YAML; default: the scorecard shipped with the package
     workers: int = Field(default=0, ge=0, le=64)  # scoring processes; 0: one per core
+    batch_size: int = Field(default=500, ge=1)  # conversations a scoring batch
 
     @field_validator("timezone")
     @classmethod

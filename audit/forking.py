@@ -1,10 +1,17 @@
-"""Batches handed to forked processes that inherit what this process has loaded.
+"""Batches handed to worker processes while this process writes the batches before, in order.
 
-The scan and score stages read batches in a few processes while their own process writes
-the batches before, in order. The processes are forked, so a scanner, its models and a
-scorecard are loaded once and shared, not pickled to each. A process that dies (killed by
-the kernel for its memory, say) breaks the pool: what waits for it raises
-``BrokenProcessPool`` instead of waiting for ever, and the stage does that batch in line.
+The scan stage's readers are forked, so they inherit the loaded scanner and models instead
+of unpickling them each. Workers that open database connections of their own (the scoring
+stage's) are started instead as fresh interpreters (``spawn``) with their state pickled
+once: a fork copies whatever locks this process's other threads
+hold at that moment (a notification server's, a progress bar's, the database driver's) and
+SQLite's per-process bookkeeping of its file locks, and a child that needs one of them waits
+for ever.
+
+A process that dies (killed by the kernel for its memory, or by a crash in a native library)
+takes the batches in flight with it: each is then run again alone in a process of its own, so
+only a batch that kills its process even alone raises ``BrokenProcessPool`` where it is
+awaited, and the batches after it go to a new pool. Nothing waits for ever on a dead process.
 """
 
 from __future__ import annotations
@@ -19,43 +26,55 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 S = TypeVar("S")
 
-# What the forked processes inherit: set just before the pool forks, cleared after it.
-_INHERITED: Any = None
+# The workers' state: in a forked pool, set just before the pool forks and cleared after it;
+# in a fresh one, set in each worker as it starts.
+_STATE: Any = None
+
+
+def _set_state(state: Any) -> None:
+    global _STATE
+    _STATE = state
 
 
 def _call(fn: Callable[[Any, Any], T], batch: Any) -> T:
-    return fn(_INHERITED, batch)
+    return fn(_STATE, batch)
 
 
 @contextmanager
-def forked(
-    workers: int, inherited: S, fn: Callable[[S, Any], T]
+def worker_pool(
+    workers: int, state: S, fn: Callable[[S, Any], T], *, inherit: bool = True
 ) -> Iterator[Callable[[Any], Callable[[], T]] | None]:
-    """``start(batch)``: runs ``fn(inherited, batch)`` in one of ``workers`` forked
-    processes and returns what waits for its result. None where there is nothing to gain or
-    no fork: one worker, or a platform that only spawns. ``fn`` must be a module-level
-    function (it is sent by name).
+    """``start(batch)``: runs ``fn(state, batch)`` in one of ``workers`` processes and returns
+    what waits for its result. None where there is nothing to gain: one worker, or a platform
+    without the start method. ``fn`` must be a module-level function (it is sent by name).
 
-    A process that dies takes the batches in flight with it: each is then run again alone
-    in a process of its own, so only a batch that kills its process even alone raises
-    ``BrokenProcessPool``, and the batches after it go to a new pool."""
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    ``inherit``: the processes are forked and inherit ``state`` as it is (large, or not
+    picklable). Otherwise they start fresh and ``state`` is pickled to each once."""
+    method = "fork" if inherit else "spawn"
+    if workers <= 1 or method not in multiprocessing.get_all_start_methods():
         yield None
         return
-    global _INHERITED
-    _INHERITED = inherited
-    context = multiprocessing.get_context("fork")
-    pools = [ProcessPoolExecutor(workers, mp_context=context)]
+    context = multiprocessing.get_context(method)
+    if inherit:
+        _set_state(state)
+        options: dict[str, Any] = {}
+    else:
+        options = {"initializer": _set_state, "initargs": (state,)}
+
+    def pool(size: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(size, mp_context=context, **options)
+
+    pools = [pool(workers)]
 
     def alone(batch: Any) -> T:
-        with ProcessPoolExecutor(1, mp_context=context) as single:
+        with pool(1) as single:
             return single.submit(_call, fn, batch).result()
 
     def start(batch: Any) -> Callable[[], T]:
         try:
             future = pools[-1].submit(_call, fn, batch)
         except BrokenProcessPool:
-            pools.append(ProcessPoolExecutor(workers, mp_context=context))
+            pools.append(pool(workers))
             future = pools[-1].submit(_call, fn, batch)
 
         def wait() -> T:
@@ -69,10 +88,11 @@ def forked(
     try:
         yield start
     except BaseException:
-        for pool in pools:
-            pool.shutdown(cancel_futures=True)
+        for each in pools:
+            each.shutdown(cancel_futures=True)
         raise
     finally:
-        for pool in pools:
-            pool.shutdown()
-        _INHERITED = None
+        for each in pools:
+            each.shutdown()
+        if inherit:
+            _set_state(None)

@@ -362,6 +362,7 @@ def analyse(
             engine,
             card,
             settings.quality,
+            batch_size=settings.quality.batch_size,
             progress=advance,
             upto=upto,
             workers=settings.quality.workers or os.cpu_count() or 1,

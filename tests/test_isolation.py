@@ -73,9 +73,12 @@ def scanner() -> Scanner:
 
 
 def _settings() -> Any:
-    # two scoring processes: a batch the database refuses is scored again in line, isolated
+    # two scoring processes, a conversation a batch: a batch the database refuses is scored
+    # again in line, isolated
     return load_settings(
-        None, environ={}, overrides={"archive": {"workers": 1}, "quality": {"workers": 2}}
+        None,
+        environ={},
+        overrides={"archive": {"workers": 1}, "quality": {"workers": 2, "batch_size": 1}},
     )
 
 

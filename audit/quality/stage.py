@@ -7,10 +7,11 @@ on the next run. One row per (conversation, scorecard version); earlier versions
 A conversation that cannot be scored is set aside (stage ``scores``, item: its id) and the
 rest of its batch is scored.
 
-Batches are computed (read, metrics, scorecard) in ``workers`` forked processes, each with a
-connection of its own, a few batches ahead, while this process writes them in order: the
-writes and the set-aside rule are those of one process. A batch whose computation fails is
-scored again here, where its failing conversations are isolated.
+Batches are computed (read, metrics, scorecard) in ``workers`` processes, each with a
+connection of its own and started fresh (``audit.forking``: not forked from this process,
+whose other threads may hold locks), a few batches ahead, while this process writes them in
+order: the writes and the set-aside rule are those of one process. A batch whose computation
+fails is scored again here, where its failing conversations are isolated.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from sqlalchemy import Engine, String, cast, delete, func, select
 from sqlalchemy.orm import Session
 
 from audit.config import QualityConfig
-from audit.forking import forked
+from audit.forking import worker_pool
 from audit.quality.metrics import BusinessClock, Msg, compute_metrics
 from audit.quality.scorecard import FindingRef, Scorecard, ScoreResult, evaluate, score_values
 from audit.store.db import driver_datetime, insert_tuples, make_engine, session_scope, stage_mark
@@ -305,15 +306,15 @@ def _write_computed(
     return sum(r.score for r in results)
 
 
-_WORKER_ENGINE: Engine | None = None
+_WORKER_ENGINE: Engine | None = None  # a scoring process's own
 
 
-def _compute_forked(
+def _compute_in_worker(
     scorer: tuple[str, Scorecard, QualityConfig, BusinessClock], ids: Sequence[int]
 ) -> _Computed:
     global _WORKER_ENGINE
     url, card, quality, clock = scorer
-    if _WORKER_ENGINE is None:  # its own connections: the parent's are not shared over fork
+    if _WORKER_ENGINE is None:
         _WORKER_ENGINE = make_engine(url)
     with session_scope(_WORKER_ENGINE) as session:
         return _compute(session, card, quality, clock, ids)
@@ -323,13 +324,14 @@ def _compute_forked(
 def _scorers(
     engine: Engine, card: Scorecard, quality: QualityConfig, clock: BusinessClock, workers: int
 ) -> Iterator[tuple[Callable[[Sequence[int]], Callable[[], _Computed]], int] | None]:
-    """``(compute, ahead)`` over a pool of forked processes, or None where batches are
-    better scored in line: one worker, no fork, or a database only this process can see."""
+    """``(compute, ahead)`` over a pool of scoring processes, or None where batches are
+    better scored in line: one worker, or a database only this process can see."""
     database = engine.url.database or ""
     if engine.dialect.name == "sqlite" and database in ("", ":memory:"):
         workers = 1
     url = engine.url.render_as_string(hide_password=False)
-    with forked(workers, (url, card, quality, clock), _compute_forked) as start:
+    state = (url, card, quality, clock)
+    with worker_pool(workers, state, _compute_in_worker, inherit=False) as start:
         yield None if start is None else (start, workers)
 
 
@@ -352,7 +354,8 @@ def score_conversations(
     total = 0.0
     plan = plan_scores(engine, card, upto)
     batches = [plan.due[i : i + batch_size] for i in range(0, len(plan.due), batch_size)]
-    with _scorers(engine, card, quality, clock, workers) as pool:
+    # a process per batch at most: a small run is scored here, with no process to start
+    with _scorers(engine, card, quality, clock, min(workers, len(batches))) as pool:
         if pool is None:
             for ids in batches:
                 total += score_batch(engine, card, quality, ids, stats, clock)

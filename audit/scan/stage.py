@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Engine, Table, bindparam, delete, select, true, update
 from sqlalchemy.orm import Session
 
-from audit.forking import forked
+from audit.forking import worker_pool
 from audit.quality.classifiers import Scorers
 from audit.scan.finding import Finding, finding_row, listed_categories
 from audit.scan.scanner import Scanner
@@ -268,7 +268,7 @@ def _readers(
     """``(read, ahead)``: ``read(items)`` starts reading a batch and returns what waits for
     it; ``ahead`` batches may wait at once. One process reads in line; several read in a
     pool of forked processes that inherit the loaded lists and models."""
-    with forked(workers, (scanner, scorers), _read_forked) as start:
+    with worker_pool(workers, (scanner, scorers), _read_forked) as start:
         if start is not None:
             yield start, workers
             return
