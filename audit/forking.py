@@ -16,12 +16,15 @@ awaited, and the batches after it go to a new pool. Nothing waits for ever on a 
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any, TypeVar
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 S = TypeVar("S")
@@ -80,7 +83,12 @@ def worker_pool(
         def wait() -> T:
             try:
                 return future.result()
-            except BrokenProcessPool:  # this batch or one beside it killed a process
+            except BrokenProcessPool as exc:  # this batch or one beside it killed a process
+                log.warning(
+                    "%s: a worker process died (%s); its batch is run again alone",
+                    fn.__name__,
+                    exc.__cause__ or exc,
+                )
                 return alone(batch)
 
         return wait

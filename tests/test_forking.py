@@ -56,7 +56,9 @@ def test_one_worker_means_in_line() -> None:
         assert start is None
 
 
-def test_a_batch_that_kills_its_process_fails_alone_and_the_others_are_done() -> None:
+def test_a_batch_that_kills_its_process_fails_alone_and_the_others_are_done(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     with worker_pool(2, 3, _die_on) as start:
         assert start is not None
         waits = [start(b) for b in range(6)]
@@ -69,6 +71,7 @@ def test_a_batch_that_kills_its_process_fails_alone_and_the_others_are_done() ->
         assert start(7)() == 7  # after the crash: a new pool
     # batches in flight beside the killer were run again alone, not blamed
     assert outcome == [0, 1, 2, "died", 4, 5]
+    assert "_die_on: a worker process died" in caplog.text
 
 
 @pytest.mark.parametrize("inherit", [True, False])
