@@ -140,7 +140,7 @@ def test_when_a_hit_is_the_condition_then_it_is_suppressed(
         ("customer", "朋友说“找工信部”有用"),
         ("customer", "她说“你们都是傻子”，我替她道个歉"),
         ("customer", "短信说“加你微信”就能退款，是你们发的吗"),
-        ("customer", "看到有人在群里收手机卡，是你们的人吗"),
+        ("customer", "群里看到有人发帖收手机卡，是你们的人吗"),
     ],
 )
 def test_when_someone_else_is_quoted_then_the_hit_is_suppressed(
