@@ -51,8 +51,9 @@ Scopes, in normalized characters between the cue and the hit:
   「我已经打了12315」 is an escalation.
 - conditional: 如果/要是/万一/如遇... before the hit with no 就/那 between (the hit is the
   condition, not the threatened consequence: 「不解决我就投诉」 stays), 的话 after it, or a
-  consequence stated as a rule (以后会, 超出后) right before it. It excuses a complaint, a
-  promise, a diversion or a fraud (「若有人要求您加微信，请拒绝」 warns); not an illegal
+  consequence stated as a rule (以后会, 超出后) right before it. It excuses a complaint or a
+  promise; a diversion or a fraud only when the condition names someone else doing it
+  (「若有人要求您加微信，请拒绝」 warns, 「如有需要请加我个人微信」 offers); never an illegal
   offer, which is often put as the customer's condition (「需要气枪的话可以给您留一把」).
 - quotation: a reporting verb (他说, 客户说, 说什么) before the hit in its clause, or the
   hit inside 「」“”『』 or "".
@@ -128,6 +129,9 @@ _HOLDS_ANYWAY = re.compile("也|都|照样|照常|依然|仍然")
 # 不想打12315), not a verb of its own (不退钱我投诉 negates 退钱)
 _BARE_GAP = set("要想去会能再敢用必打找给向跟到了过还也都什么任何这那种个些一所谓的")
 _SELF_GAP = set("真太是就个好这那也都像简直可实在有点些么还又今天")
+# whose doing a warning is about: someone other than the speaker and the customer
+_THIRD_PARTY = re.compile("有人|对方|别人|他人|陌生人|任何人|骗子|不法分子|自称")
+_WARNED_OF = frozenset({"diversion", "fraud"})
 _LIKE_ME = "如我"  # an insult right before it is said of the speaker (智障如我)
 
 
@@ -257,8 +261,8 @@ RULES: Final[Policy] = {
         QUOTATION: SUPPRESS,
         RIGHTS_NOTICE: SUPPRESS,
     },
-    # a customer quoting an offer (短信说“请加微信处理”) reports someone else's; an offer
-    # inside a condition is a warning (若有人要求您加微信，请拒绝)
+    # a customer quoting an offer (短信说“请加微信处理”) reports someone else's; someone
+    # else's offer inside a condition is a warning (若有人要求您加微信，请拒绝)
     "diversion": {
         NEGATION: SUPPRESS,
         "question_customer": SUPPRESS,
@@ -274,8 +278,8 @@ RULES: Final[Policy] = {
         PAST: LOWER,
     },
     "abuse": {NEGATION: SUPPRESS, CONDITIONAL: LOWER, QUOTATION: SUPPRESS, SELF_DIRECTED: SUPPRESS},
-    # a customer asking for a fraud (你们收手机卡吗) is soliciting one; inside a condition
-    # it is a warning or a worry (如遇有人收手机卡请报警, 万一有人冒用身份证怎么办)
+    # a customer asking for a fraud (你们收手机卡吗) is soliciting one; someone else's inside
+    # a condition is a warning or a worry (如遇有人收手机卡请报警, 万一有人冒用身份证怎么办)
     "fraud": {NEGATION: SUPPRESS, QUOTATION: SUPPRESS, CONDITIONAL: SUPPRESS},
     # 「听说有人在卖改号软件」 reports an offer, it makes none; asked for, it is solicited;
     # negated by staff it is a refusal or the store's policy (门店不销售任何仿真枪)
@@ -461,9 +465,12 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
                 add(QUESTION, cue.word, distance)
             elif cue.kind == PAST and distance <= CLAUSE_REACH:
                 add(PAST, cue.word, distance)
-            elif (_opens_condition(cue, text, end) and distance <= CLAUSE_REACH and free) or (
-                cue.kind == "consequence" and distance <= BARE_REACH
-            ):
+            elif (
+                _opens_condition(cue, text, end)
+                and distance <= CLAUSE_REACH
+                and free
+                and _conditional_for(finding, text, cue.end, start)
+            ) or (cue.kind == "consequence" and distance <= BARE_REACH):
                 add(CONDITIONAL, cue.word, distance)
             elif cue.kind == QUOTATION and distance <= CLAUSE_REACH:
                 add(QUOTATION, cue.word, distance)
@@ -513,6 +520,15 @@ def applied_cues(cues: MessageCues, finding: Finding, role: str | None) -> list[
     ):
         add(SELF_DIRECTED, _LIKE_ME, 0, after=True)  # 智障如我: the speaker compares themself
     return found
+
+
+def _conditional_for(finding: Finding, text: str, lo: int, hi: int) -> bool:
+    """A listed diversion or fraud inside a condition is a warning only when someone else
+    does it (若对方要求加微信，请拒绝; 如遇有人收手机卡请报警); said of no one, the condition is
+    the offer's own (如有需要请加我个人微信; 万一有问题您直接加我微信)."""
+    if finding.category not in _WARNED_OF or finding.rule.startswith("model."):
+        return True
+    return _THIRD_PARTY.search(text, lo, hi) is not None
 
 
 def _opens_condition(cue: Cue, text: str, end: int) -> bool:

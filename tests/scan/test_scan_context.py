@@ -228,6 +228,10 @@ def test_when_staff_ask_or_report_then_the_hit_is_lowered_with_the_reason(
         ("staff", "您可以通过短信把验证码发我", "验证码发我"),  # no rights notice excuses it
         ("staff", "需要仿真枪的话可以给您留一把", "仿真枪"),  # an offer put as a condition
         ("staff", "要是想便宜点，加我微信", "加我微信"),  # the condition is another clause
+        # a condition that names no one else is the offer's own
+        ("staff", "如有需要请加我微信", "加我微信"),
+        ("staff", "万一有问题您直接加我微信", "加我微信"),
+        ("customer", "要是你们收手机卡，我这有十张", "收手机卡"),
         ("staff", "不用在这边排队了，加我微信", "加我微信"),  # the negation is another clause
         ("customer", "你这个傻子如我所料又搞错了", "傻子"),  # 如我 after an insult of 你
     ],
