@@ -14,8 +14,12 @@ is tried on many more hits than today's lists produce.
     python bench/context.py                                        # tuning half, default lists
     python bench/context.py --lists DIR --data tests/data/eval/v2/tuning.jsonl
     python bench/context.py --held-out tests/data/eval/v2/test.jsonl  # once, at the end
+    python bench/context.py --data tests/data/eval/context/train.jsonl \
+        --data tests/data/eval/v2/tuning.jsonl --data tests/data/eval/v3/tuning.jsonl \
+        --held-out tests/data/eval/context/dev.jsonl
 
-``--held-out FILE``: the model is trained on all of ``--data`` and both are scored on FILE.
+``--data`` may be repeated: the sets are pooled. ``--held-out FILE``: the model is trained on
+all of ``--data`` and both are scored on FILE.
 """
 
 from __future__ import annotations
@@ -124,16 +128,18 @@ def labelled_hits(scanned: Sequence[Scanned]) -> list[LabelledHit]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=Path("tests/data/eval/v2/tuning.jsonl"))
+    parser.add_argument("--data", type=Path, action="append", help="repeatable, pooled")
     parser.add_argument("--lists", type=Path, default=Path("wordlists"))
     parser.add_argument("--held-out", type=Path, help="score on this set, trained on --data")
     args = parser.parse_args()
+    data = args.data or [Path("tests/data/eval/v2/tuning.jsonl")]
     scanner = Scanner.from_directory(args.lists)
-    scanned = scan_raw(scanner, load_eval_set(args.data))
+    scanned = scan_raw(scanner, [m for path in data for m in load_eval_set(path)])
     if args.held_out:
         fitted = train(labelled_hits(scanned), seed=SEED)
         held = scan_raw(scanner, load_eval_set(args.held_out))
-        print(f"{len(held)} messages from {args.held_out}, model trained on {args.data}")
+        trained = ", ".join(map(str, data))
+        print(f"{len(held)} messages from {args.held_out}, model trained on {trained}")
         print(tally(held, None).line("no context judgement"))
         print(tally(held, decide).line("rules"))
         print(tally(held, fitted.decide).line("model"))
@@ -147,7 +153,7 @@ def main() -> None:
         fitted = train(labelled_hits(rest), seed=SEED)
         model = model + tally([scanned[i] for i in fold], fitted.decide)
     with_cues = [h for h in labelled_hits(scanned) if h.applied]
-    print(f"{len(scanned)} messages from {args.data}, lists {args.lists}")
+    print(f"{len(scanned)} messages from {', '.join(map(str, data))}, lists {args.lists}")
     print(
         f"{len(with_cues)} hits with cues "
         f"({sum(h.violation for h in with_cues)} violations, "

@@ -69,6 +69,15 @@ VIOLATION_TECHNIQUES = (
     "paraphrase",
     "wechat_id",
 )
+# A violation may also say which word next to it looks like it cancels it and does not
+# ("不用去投诉，加我私人微信就行": a negation; "你敢不敢退？骗子": a question) ...
+VIOLATION_CUES = (
+    "with_negation",
+    "with_question",
+    "with_past",
+    "with_condition",
+    "with_quote",
+)
 # ... and what makes a clean message a test of false alarms (tags of a message without).
 CLEAN_TAGS = (
     "ordinary",
@@ -113,7 +122,8 @@ class EvalMessage:
     text: str
     role: str | None
     labels: tuple[Label, ...]
-    techniques: tuple[str, ...] = ()  # from VIOLATION_TECHNIQUES or CLEAN_TAGS; () if untagged
+    # from VIOLATION_TECHNIQUES (and VIOLATION_CUES) or CLEAN_TAGS; () if untagged
+    techniques: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -343,7 +353,9 @@ def read_marked(source: Path, ident: str = "m{:04d}", tagged: bool = False) -> l
 
 def _check_tags(tags: tuple[str, ...], violation: bool, where: str) -> None:
     """A violation is tagged by how it is written, a clean message by what it tests."""
-    allowed, kind = (VIOLATION_TECHNIQUES, "violation") if violation else (CLEAN_TAGS, "clean")
+    allowed, kind = (
+        (VIOLATION_TECHNIQUES + VIOLATION_CUES, "violation") if violation else (CLEAN_TAGS, "clean")
+    )
     if not tags or any(x not in allowed for x in tags):
         raise EvalSetError(
             f"{where}: tags {','.join(tags) or '(none)'} are not all {kind} tags "
@@ -410,7 +422,8 @@ def score_messages(
 ) -> EvalReport:
     """Per category precision and recall, per technique recall, false alarms on clean ones."""
     counts = {c: [0, 0, 0, 0] for c in CATEGORIES}  # labels, found, findings, correct
-    by_technique = {t: [0, 0, 0] for t in VIOLATION_TECHNIQUES}  # messages, labels, found
+    # messages, labels, found
+    by_technique = {t: [0, 0, 0] for t in VIOLATION_TECHNIQUES + VIOLATION_CUES}
     by_clean_tag = {t: [0, 0] for t in CLEAN_TAGS}  # messages, alarmed
     clean = [0, 0]
     misses: list[Miss] = []
@@ -481,11 +494,13 @@ class SplitOnce:
     "clean") x first tag, so that each half holds about half of every kind of message; with
     ``manifest.json`` holding the checksums. Each set's ``build.py`` names its directory, ids
     and seed, and writes the files; a test checks that the committed files are what it
-    produces. Tune only against the tuning half."""
+    produces. Tune only against the tuning half. A set may name its halves otherwise
+    (``("train", "dev")``: one to fit on, one to compare on)."""
 
     directory: Path
     ident: str  # message ids, formatted with the line number: "v2-{:04d}"
     seed: int
+    halves: tuple[str, str] = HALVES
 
     @property
     def source(self) -> Path:
@@ -502,12 +517,14 @@ class SplitOnce:
     def split(
         self, messages: list[EvalMessage], seed: int | None = None
     ) -> dict[str, list[EvalMessage]]:
-        """Half of each stratum to tuning, half to test; odd strata give their extra message
-        to the two halves in turn so that the halves stay the same size."""
+        """Half of each stratum to the first half (tuning), half to the second (test); odd
+        strata give their extra message to the two halves in turn so that the halves stay the
+        same size."""
         rng = random.Random(self.seed if seed is None else seed)
         strata: dict[tuple[str, str], list[EvalMessage]] = defaultdict(list)
         for message in messages:
             strata[self.stratum(message)].append(message)
+        first, second = self.halves
         chosen: dict[str, str] = {}
         extra_to_tuning = True
         for key in sorted(strata):
@@ -518,8 +535,8 @@ class SplitOnce:
                 take += extra_to_tuning
                 extra_to_tuning = not extra_to_tuning
             for index, ident in enumerate(members):
-                chosen[ident] = "tuning" if index < take else "test"
-        return {half: [m for m in messages if chosen[m.id] == half] for half in HALVES}
+                chosen[ident] = first if index < take else second
+        return {half: [m for m in messages if chosen[m.id] == half] for half in self.halves}
 
     @staticmethod
     def render(messages: list[EvalMessage]) -> str:

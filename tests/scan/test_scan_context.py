@@ -70,6 +70,8 @@ def found(scanner: Scanner, text: str, role: str | None) -> list[tuple[str, str]
         ("customer", "我没提过工信部"),
         ("staff", "门店不销售任何仿真枪"),
         ("staff", "本店不出售枪支"),  # the negator shares 出售 with the term
+        ("staff", "我们绝不会以任何理由和方式要求您加我微信"),  # a negator reaches its clause
+        ("staff", "不方便加我微信哦，有事这里说就行"),
     ],
 )
 def test_when_a_hit_is_negated_then_it_is_suppressed(
@@ -117,6 +119,10 @@ def test_when_a_complaint_is_past_or_resolved_then_it_is_suppressed(
         ("customer", "如果要投诉的话找谁"),
         ("customer", "投诉的话要多久"),
         ("customer", "万一投诉了会怎样"),
+        # a diversion or a fraud inside the condition is a warning or a hypothesis
+        ("staff", "若对方要求加我微信领红包，请直接拒绝"),
+        ("staff", "如遇有人收手机卡，请直接报警"),
+        ("customer", "万一有人上门收手机卡怎么办"),
     ],
 )
 def test_when_a_hit_is_the_condition_then_it_is_suppressed(
@@ -134,6 +140,7 @@ def test_when_a_hit_is_the_condition_then_it_is_suppressed(
         ("customer", "朋友说“找工信部”有用"),
         ("customer", "她说“你们都是傻子”，我替她道个歉"),
         ("customer", "短信说“加你微信”就能退款，是你们发的吗"),
+        ("customer", "群里看到有人发帖收手机卡，是你们的人吗"),
     ],
 )
 def test_when_someone_else_is_quoted_then_the_hit_is_suppressed(
@@ -142,7 +149,16 @@ def test_when_someone_else_is_quoted_then_the_hit_is_suppressed(
     assert found(scanner, text, role) == []
 
 
-@pytest.mark.parametrize("text", ["我真是个傻子", "我就是笨蛋，又输错了", "我自己太笨蛋了"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "我真是个傻子",
+        "我就是笨蛋，又输错了",
+        "我自己太笨蛋了",
+        "我今天简直是个傻子",
+        "笨蛋如我，又忘带身份证了",
+    ],
+)
 def test_when_an_insult_is_said_of_oneself_then_it_is_suppressed(
     scanner: Scanner, text: str
 ) -> None:
@@ -210,6 +226,14 @@ def test_when_staff_ask_or_report_then_the_hit_is_lowered_with_the_reason(
         ("customer", "别逼我去工信部", "工信部"),
         ("customer", "您可以向工信部申诉", "工信部"),  # rights notices are staff's
         ("staff", "您可以通过短信把验证码发我", "验证码发我"),  # no rights notice excuses it
+        ("staff", "需要仿真枪的话可以给您留一把", "仿真枪"),  # an offer put as a condition
+        ("staff", "要是想便宜点，加我微信", "加我微信"),  # the condition is another clause
+        # a condition that names no one else is the offer's own
+        ("staff", "如有需要请加我微信", "加我微信"),
+        ("staff", "万一有问题您直接加我微信", "加我微信"),
+        ("customer", "要是你们收手机卡，我这有十张", "收手机卡"),
+        ("staff", "不用在这边排队了，加我微信", "加我微信"),  # the negation is another clause
+        ("customer", "你这个傻子如我所料又搞错了", "傻子"),  # 如我 after an insult of 你
     ],
 )
 def test_when_no_cue_excuses_a_hit_then_it_stays_a_finding(

@@ -18,6 +18,7 @@ from wordlist_dirs import write_lists
 from audit.scan.evaluate import (
     CLEAN_TAGS,
     DEFAULT_HALVES,
+    VIOLATION_CUES,
     VIOLATION_TECHNIQUES,
     EvalMessage,
     EvalSetError,
@@ -156,16 +157,19 @@ def test_when_a_downgraded_hit_is_all_there_is_then_it_does_not_count(tmp_path: 
     assert result.category("illegal").findings == 0
 
 
-# --------------------------------------------------------------------------- sets v2 and v3
+# ----------------------------------------------------------------- sets v2, v3 and context
 
-SPLIT_SETS = {name: _load_build(EVAL_DIR / name / "build.py") for name in ("v2", "v3")}
+# v2 and v3 are split into tuning and test halves; the context set (clean messages using the
+# listed kinds of words innocently, violations next to words that look like they cancel them)
+# into train and dev halves, to fit and compare context judgement on.
+SPLIT_SETS = {name: _load_build(EVAL_DIR / name / "build.py") for name in ("v2", "v3", "context")}
 SPLIT_MESSAGES = {name: build.build() for name, build in SPLIT_SETS.items()}
 each_split_set = pytest.mark.parametrize("name", sorted(SPLIT_SETS))
 HALVES = ("tuning.jsonl", "test.jsonl")
 
 
 def test_audit_eval_measures_both_halves_of_every_split_set_by_default() -> None:
-    expected = {EVAL_DIR / name / half for name in SPLIT_SETS for half in HALVES}
+    expected = {EVAL_DIR / name / half for name in ("v2", "v3") for half in HALVES}
     assert {ROOT / path for path in DEFAULT_HALVES} == expected
     assert all((ROOT / path).is_file() for path in DEFAULT_HALVES)
 
@@ -189,8 +193,9 @@ def test_halves_are_exactly_what_build_py_produces(name: str) -> None:
 def test_split_is_seeded_disjoint_complete_and_stratified(name: str) -> None:
     build, messages = SPLIT_SETS[name], SPLIT_MESSAGES[name]
     halves = build.split(messages)
-    tuning = [m.id for m in halves["tuning"]]
-    test = [m.id for m in halves["test"]]
+    first, second = build.SET.halves
+    tuning = [m.id for m in halves[first]]
+    test = [m.id for m in halves[second]]
 
     assert build.split(messages) == halves  # the same seed gives the same halves
     assert build.split(messages, seed=1) != halves  # and the seed is what decides them
@@ -198,10 +203,13 @@ def test_split_is_seeded_disjoint_complete_and_stratified(name: str) -> None:
     assert sorted(tuning + test) == sorted(m.id for m in messages)
     assert abs(len(tuning) - len(test)) <= 1
     per_half = {h: Counter(build.stratum(m) for m in halves[h]) for h in halves}
-    for key in per_half["tuning"] | per_half["test"]:
-        assert abs(per_half["tuning"][key] - per_half["test"][key]) <= 1, key
+    for key in per_half[first] | per_half[second]:
+        assert abs(per_half[first][key] - per_half[second][key]) <= 1, key
     directory = EVAL_DIR / name
-    loaded = [*load_eval_set(directory / "tuning.jsonl"), *load_eval_set(directory / "test.jsonl")]
+    loaded = [
+        *load_eval_set(directory / f"{first}.jsonl"),
+        *load_eval_set(directory / f"{second}.jsonl"),
+    ]
     assert sorted(loaded, key=lambda m: m.id) == sorted(messages, key=lambda m: m.id)
 
 
@@ -215,11 +223,13 @@ class _Coverage(NamedTuple):
     per_technique: int
     plain_share: float
     per_clean_tag: int
+    per_cue: int = 0  # violations written next to each kind of cue that does not cancel them
 
 
 _COVERAGE = {
     "v2": _Coverage(650, 400, 220, 45, 12, 0.25, 15),
     "v3": _Coverage(640, 400, 240, 60, 15, 0.15, 20),
+    "context": _Coverage(800, 300, 500, 45, 1, 0.5, 50, per_cue=14),
 }
 
 
@@ -239,6 +249,7 @@ def test_covers_every_category_technique_and_clean_tag(name: str) -> None:
     assert all(techniques[t] >= least.per_technique for t in VIOLATION_TECHNIQUES), techniques
     assert techniques["plain"] <= least.plain_share * len(violations)
     assert all(clean_tags[t] >= least.per_clean_tag for t in CLEAN_TAGS), clean_tags
+    assert all(techniques[t] >= least.per_cue for t in VIOLATION_CUES), techniques
     assert {m.role for m in messages} == {"staff", "customer"}
 
 
@@ -251,7 +262,7 @@ def test_labels_sit_on_the_marked_words(name: str) -> None:
     for number, line in enumerate(source, start=1):
         if not line.strip() or line.startswith("#"):
             continue
-        message = by_id[f"{name}-{number:04d}"]
+        message = by_id[SPLIT_SETS[name].SET.ident.format(number)]
         marked = re.findall(r"\[\[([a-z]+)\|(.+?)\]\]", line)
         spans = [(x.category, message.text[x.start : x.end]) for x in message.labels]
         assert spans == marked, line
@@ -294,7 +305,7 @@ def _digits(words: str) -> str:
 
 
 # name: how many privacy marks hold a number
-_PRIVACY_NUMBERS = {"v2": 43, "v3": 54}
+_PRIVACY_NUMBERS = {"v2": 43, "v3": 54, "context": 43}
 
 
 @each_split_set

@@ -1,0 +1,27 @@
+"""Split the hand-written messages.txt ONCE into train.jsonl and dev.jsonl.
+
+    python tests/data/eval/context/build.py
+
+The split (:class:`audit.scan.evaluate.SplitOnce`) is seeded and stratified by (first marked
+category, or "clean") x first tag. It was made once and must never change: a test checks that
+the committed halves are what this script produces, and manifest.json holds their checksums.
+Fit context judgement on train.jsonl; compare on dev.jsonl.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from audit.scan.evaluate import EvalSetError, SplitOnce
+
+SET = SplitOnce(
+    Path(__file__).resolve().parent, ident="cx-{:04d}", seed=20261214, halves=("train", "dev")
+)
+build, stratum, split, outputs = SET.build, SET.stratum, SET.split, SET.outputs
+
+if __name__ == "__main__":
+    try:
+        SET.write(force="--force" in sys.argv)
+    except EvalSetError as exc:
+        sys.exit(str(exc))
