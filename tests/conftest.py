@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -42,6 +43,15 @@ def pg_skip_reason() -> str | None:
     if _PG_SKIP is False:
         _PG_SKIP = _pg_reachable()
     return _PG_SKIP  # type: ignore[return-value]
+
+
+@pytest.fixture(autouse=True)
+def _main_module_kept() -> Iterator[None]:
+    """Streamlit's AppTest leaves the page it ran as ``__main__``; a spawned process (the
+    scoring stage's) imports its parent's main module as it starts, and would run that page."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")
