@@ -12,6 +12,7 @@ ratio to decrypt-only, which is the floor any puller pays.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -118,10 +119,22 @@ def main() -> int:
         help="archive.analyse_while_pulling (default: as configured, 0: analyse after the pull)",
     )
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="an empty directory to simulate into and hold the SQLite database (kept after)",
+    )
     args = parser.parse_args()
     workers = args.workers or os.cpu_count() or 1
 
-    with tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        if args.keep is not None:
+            args.keep.mkdir(parents=True, exist_ok=True)
+            if any(args.keep.iterdir()):
+                parser.error(f"--keep {args.keep}: not empty")
+            tmp = str(args.keep.resolve())
+        else:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
         sim_dir = Path(tmp) / "sim"
         cfg = load_settings(None, environ={}).simulator.model_copy(
             update={"messages": args.messages, "images": False}

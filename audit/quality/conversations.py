@@ -20,8 +20,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, select, true, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, String, column, select, true, update, values
+from sqlalchemy.orm import Session, aliased
 
 from audit.quality.merge import carry_over, follow_messages
 from audit.store.db import session_scope, stage_mark, update_by_id
@@ -169,17 +169,38 @@ def build_conversations(
 def _candidates(
     session: Session, threads: Sequence[str], lo: dt.datetime, hi: dt.datetime
 ) -> dict[str, list[Conversation]]:
-    """The conversations of ``threads`` that a message between ``lo`` and ``hi`` can touch."""
+    """The conversations of ``threads`` that a message between ``lo`` and ``hi`` can touch
+    (those that end at or after ``lo`` and start at or before ``hi``).
+
+    A thread's conversations are disjoint (the idle-gap rule, :func:`ensure_canonical`), so of
+    those that start before ``lo`` only the latest can reach into the window: it is looked up
+    by itself, and the others are never read. Asking the index for everything that starts
+    before ``hi`` would read each thread's whole history, once per batch."""
     out: dict[str, list[Conversation]] = {}
     for i in range(0, len(threads), _CHUNK):
-        for conv in session.scalars(
-            select(Conversation).where(
-                Conversation.thread.in_(threads[i : i + _CHUNK]),
-                Conversation.ended_at >= lo,
-                Conversation.started_at <= hi,
-            )
-        ):
-            out.setdefault(conv.thread, []).append(conv)
+        chunk = threads[i : i + _CHUNK]
+        names = values(column("thread", String), name="t").data([(t,) for t in chunk]).cte("t")
+        earlier = aliased(Conversation)
+        latest = (
+            select(earlier.id)
+            .where(earlier.thread == names.c.thread, earlier.started_at < lo)
+            .order_by(earlier.started_at.desc())
+            .limit(1)
+            .correlate(names)
+            .scalar_subquery()
+        )
+        # by id (a join on the thread would have SQLite build a Bloom filter of the table)
+        before = select(Conversation).where(
+            Conversation.id.in_(select(latest).select_from(names)), Conversation.ended_at >= lo
+        )
+        inside = select(Conversation).where(
+            Conversation.thread.in_(chunk),
+            Conversation.started_at >= lo,
+            Conversation.started_at <= hi,
+        )
+        for query in (before, inside):  # in order of their start
+            for conv in session.scalars(query):
+                out.setdefault(conv.thread, []).append(conv)
     return out
 
 
