@@ -189,18 +189,23 @@ def _candidates(
             .correlate(names)
             .scalar_subquery()
         )
-        # by id (a join on the thread would have SQLite build a Bloom filter of the table)
-        before = select(Conversation).where(
-            Conversation.id.in_(select(latest).select_from(names)), Conversation.ended_at >= lo
-        )
-        inside = select(Conversation).where(
-            Conversation.thread.in_(chunk),
-            Conversation.started_at >= lo,
-            Conversation.started_at <= hi,
-        )
-        for query in (before, inside):  # in order of their start
-            for conv in session.scalars(query):
-                out.setdefault(conv.thread, []).append(conv)
+        # looked up first, then read by id: in one statement, SQLite would build a Bloom
+        # filter or PostgreSQL a hash of every conversation to join them
+        ids = [i for i in session.scalars(select(latest).select_from(names)) if i is not None]
+        found: list[Conversation] = []
+        if ids:
+            found += session.scalars(
+                select(Conversation).where(Conversation.id.in_(ids), Conversation.ended_at >= lo)
+            ).all()
+        found += session.scalars(
+            select(Conversation).where(
+                Conversation.thread.in_(chunk),
+                Conversation.started_at >= lo,
+                Conversation.started_at <= hi,
+            )
+        ).all()
+        for conv in found:  # in order of their start within each thread
+            out.setdefault(conv.thread, []).append(conv)
     return out
 
 
