@@ -239,6 +239,17 @@ def _visible_grid(driver: WebDriver) -> Any:
     return next((g for g in grids if g.is_displayed() and g.size["height"] > ROW_PX), False)
 
 
+# what the browser shows when a piece of Streamlit's own frontend failed to download (seen
+# once on a loaded machine, on the grid's script); a person reloads the page
+CHUNK_FAILED = "Failed to fetch dynamically imported module"
+
+
+def _grid_or_chunk_failure(driver: WebDriver) -> Any:
+    if driver.find_elements(By.XPATH, f"//*[contains(text(), {CHUNK_FAILED!r})]"):
+        return CHUNK_FAILED
+    return _visible_grid(driver)
+
+
 def _click_first_row(driver: WebDriver) -> None:
     """Click the first data row of the page's first table, on its row marker, until its
     conversation opens. The grid is drawn on a canvas (a click is a position, not an
@@ -248,7 +259,12 @@ def _click_first_row(driver: WebDriver) -> None:
     while True:
         grid = WebDriverWait(
             driver, WAIT, ignored_exceptions=(StaleElementReferenceException,)
-        ).until(_visible_grid)
+        ).until(_grid_or_chunk_failure)
+        if grid == CHUNK_FAILED:
+            assert time.monotonic() < deadline, "the page's frontend kept failing to load"
+            driver.refresh()
+            _wait_idle(driver)
+            continue
         size = grid.size
         ActionChains(driver).move_to_element_with_offset(
             grid, -size["width"] // 2 + 14, -size["height"] // 2 + ROW_PX + ROW_PX // 2
