@@ -573,6 +573,13 @@ class SplitOnce:
         files["manifest.json"] = self.manifest(halves)
         return files
 
+    def main(self, argv: list[str]) -> None:
+        """The set's build script: write, or exit with the reason it would change a file."""
+        try:
+            self.write(force="--force" in argv)
+        except EvalSetError as exc:
+            raise SystemExit(str(exc)) from None
+
     def write(self, force: bool = False) -> None:
         """Write the files; EvalSetError when one would change (the split is made once;
         ``force`` only to repair)."""

@@ -13,13 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from audit.scan.evaluate import EvalSetError, SplitOnce
+from audit.scan.evaluate import SplitOnce
 
 SET = SplitOnce(Path(__file__).resolve().parent, ident="v3-{:04d}", seed=20261208)
 build, stratum, split, outputs = SET.build, SET.stratum, SET.split, SET.outputs
 
 if __name__ == "__main__":
-    try:
-        SET.write(force="--force" in sys.argv)
-    except EvalSetError as exc:
-        sys.exit(str(exc))
+    SET.main(sys.argv)
